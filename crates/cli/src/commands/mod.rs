@@ -1,0 +1,18 @@
+//! One module per top-level command; `dispatch` routes to them.
+
+mod completions;
+mod dlp;
+mod manifest;
+mod proposals;
+
+use crate::args::{Cli, Command};
+
+/// Run the parsed command; the `u8` is the exit code.
+pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
+    match cli.command {
+        Command::Manifest(command) => manifest::run(command),
+        Command::Proposals(command) => proposals::run(command),
+        Command::Dlp(command) => dlp::run(command),
+        Command::Completions(args) => completions::run(&args),
+    }
+}

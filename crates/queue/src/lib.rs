@@ -1,0 +1,1 @@
+//! The proposal queue: the file protocol between sidecars and the operator.
