@@ -1,0 +1,76 @@
+//! Every environment variable the binary reads, in one place.
+//!
+//! Libraries never read the environment: the CLI reads it here and passes
+//! typed values down. Keep this list and the README's table in step.
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `BOT_BOTTLE_LOG_LEVEL` | `debug`, `info` (default), `warn`, `error` |
+//! | `XDG_CONFIG_HOME` | user bottles live in `$XDG_CONFIG_HOME/bot-bottle/bottles/` (default `~/.config`) |
+//! | `XDG_STATE_HOME` | queues live under `$XDG_STATE_HOME/bot-bottle/` (default `~/.local/state`) |
+//! | `HOME` | base of the two defaults above |
+//! | `EGRESS_TOKEN_*` | held secrets (sidecar tokens; `EGRESS_TOKEN_CANARY` is the canary) |
+//! | `BOT_BOTTLE_SENSITIVE_PREFIXES` | comma list of extra variable-name prefixes whose values are held secrets |
+
+use std::path::PathBuf;
+
+/// Name of the log-level variable.
+pub const LOG_LEVEL: &str = "BOT_BOTTLE_LOG_LEVEL";
+/// Prefix of the variables holding the sidecar's tokens.
+pub const EGRESS_TOKEN_PREFIX: &str = "EGRESS_TOKEN_";
+/// Comma list of extra prefixes naming held secrets.
+pub const SENSITIVE_PREFIXES: &str = "BOT_BOTTLE_SENSITIVE_PREFIXES";
+
+fn non_empty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+fn home() -> Option<PathBuf> {
+    non_empty("HOME").map(PathBuf::from)
+}
+
+/// The requested log level, unparsed (`None` when unset).
+pub fn log_level() -> Option<String> {
+    non_empty(LOG_LEVEL)
+}
+
+/// `$XDG_CONFIG_HOME/bot-bottle`, defaulting to `~/.config/bot-bottle`.
+pub fn config_dir() -> Option<PathBuf> {
+    non_empty("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home().map(|home| home.join(".config")))
+        .map(|base| base.join("bot-bottle"))
+}
+
+/// `$XDG_STATE_HOME/bot-bottle`, defaulting to `~/.local/state/bot-bottle`.
+pub fn state_dir() -> Option<PathBuf> {
+    non_empty("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| home().map(|home| home.join(".local/state")))
+        .map(|base| base.join("bot-bottle"))
+}
+
+/// The held secrets exactly as the egress sidecar sees them: every
+/// `EGRESS_TOKEN_*` variable plus every variable whose name starts with a
+/// prefix listed in `BOT_BOTTLE_SENSITIVE_PREFIXES`. Returns
+/// `(variable name, value)` pairs, empty values skipped, sorted by name.
+pub fn held_secrets() -> Vec<(String, String)> {
+    let mut prefixes = vec![EGRESS_TOKEN_PREFIX.to_string()];
+    if let Some(extra) = non_empty(SENSITIVE_PREFIXES) {
+        prefixes.extend(
+            extra
+                .split(',')
+                .map(str::trim)
+                .filter(|prefix| !prefix.is_empty())
+                .map(str::to_string),
+        );
+    }
+    let mut held: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(name, value)| {
+            !value.is_empty() && prefixes.iter().any(|prefix| name.starts_with(prefix.as_str()))
+        })
+        .collect();
+    held.sort();
+    held
+}
