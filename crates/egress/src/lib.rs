@@ -1,0 +1,36 @@
+//! The egress sidecar: a default-deny HTTPS forward proxy.
+//!
+//! The agent's only way to the internet. It answers `HTTPS_PROXY` traffic
+//! (CONNECT, with TLS interception under a per-bottle CA) and plain
+//! `http://` proxy requests, lets a request through only when a route in
+//! the `--routes` file allows its host, method, path and headers, injects
+//! the route's credential (the agent holds only a placeholder), hands the
+//! request to an [`inspect::Inspector`] (outbound DLP) before a byte goes
+//! upstream, and streams the response back untouched.
+//!
+//! Layout:
+//! - [`routes`]: the routes file, compiled; the allow/deny decision.
+//! - [`address`]: which resolved upstream addresses may be dialled.
+//! - [`ca`]: the bottle's CA and the leaf certificates minted from it.
+//! - [`inspect`]: the DLP / approval seam ([`inspect::Inspector`],
+//!   [`inspect::HoldResolver`]).
+//! - [`body`]: request-body buffering limits and `Content-Encoding` decoding.
+//! - `upstream`: resolving, dialling and TLS to upstreams (pooled client).
+//! - `proxy`: the request pipeline and the deny/error responses.
+//! - `server`: [`run`], the accept loop, CONNECT interception, live routes
+//!   and graceful shutdown.
+
+pub mod address;
+pub mod body;
+pub mod ca;
+pub mod inspect;
+mod proxy;
+pub mod routes;
+mod server;
+pub mod upstream;
+
+pub use proxy::{ALLOW_TOOL, EGRESS_HEADER, ROUTES_PATH, UPSTREAM_RESPONSE_HEAD_TIMEOUT};
+pub use server::{
+    CLIENT_HEADER_READ_TIMEOUT, CLIENT_TLS_HANDSHAKE_TIMEOUT, Config, MAX_CONNECTIONS,
+    ROUTES_POLL_INTERVAL, SHUTDOWN_GRACE_PERIOD, ServerError, run,
+};

@@ -1,0 +1,738 @@
+//! The request pipeline: one request from the agent to the upstream and back.
+//!
+//! For every request, in this order, before anything is sent upstream:
+//! the target (CONNECT tunnel or absolute-form URL) must agree with the
+//! `Host` header and HTTP/2 `:authority`; a `Via` naming this proxy is a
+//! loop; the route table must allow host, method, path and headers; the
+//! inspector sees the head; the body is buffered, decoded and shown to the
+//! inspector; then the route's credential replaces whatever the agent put
+//! in that header. The upstream URL is rebuilt from the checked target, so
+//! the credential can only go to the host the route names. The response
+//! streams back with hop-by-hop headers removed and is never buffered.
+//!
+//! Every refusal goes through [`refusal`]: a status, a plain-text body that
+//! says what was refused and how to ask for it, and the
+//! `X-Bot-Bottle-Egress` header so the agent can tell the proxy answered and
+//! not the upstream.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bot_bottle_manifest::model::EgressLog;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+
+use crate::body::{self, DecodeError, MAX_REQUEST_BODY_BYTES};
+use crate::ca::CertificateAuthority;
+use crate::inspect::{
+    HeadRewrite, Hold, HoldOutcome, HoldResolver, Inspector, RequestContext, RequestHead, Verdict,
+};
+use crate::routes::{CompiledRoute, Host, RequestTarget, RouteTable, Scheme};
+use crate::upstream::{ConnectError, UpstreamConnector};
+
+/// Time allowed from sending a request upstream to receiving the response
+/// head. Generous: a model may think for minutes before its first byte. The
+/// response body, once it starts, has no deadline.
+pub const UPSTREAM_RESPONSE_HEAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The header on every response the proxy itself writes.
+pub const EGRESS_HEADER: &str = "x-bot-bottle-egress";
+/// The `Via` pseudonym this proxy adds upstream and recognises as a loop.
+pub const VIA_PSEUDONYM: &str = "bot-bottle-egress";
+/// The path of the introspection endpoint (a GET addressed to the proxy).
+pub const ROUTES_PATH: &str = "/routes";
+/// The supervise tool the agent calls to ask for a route.
+pub const ALLOW_TOOL: &str = "egress-allow";
+
+/// A response body: upstream bytes streamed, or the proxy's own text.
+pub type ProxyBody = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1) plus the proxy-only ones.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "proxy-connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// What the whole proxy shares.
+pub(crate) struct Shared {
+    pub routes: Arc<ArcSwap<RouteTable>>,
+    pub ca: Arc<CertificateAuthority>,
+    pub client: Client<UpstreamConnector, Full<Bytes>>,
+    pub inspector: Arc<dyn Inspector>,
+    pub holds: Arc<dyn HoldResolver>,
+    pub provider: Arc<rustls::crypto::CryptoProvider>,
+    pub next_request_id: AtomicU64,
+}
+
+/// Where a request is going, as established by the proxy (CONNECT target or
+/// absolute-form URL), never by the agent's `Host` header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Target {
+    pub scheme: Scheme,
+    pub host: Host,
+    pub port: u16,
+}
+
+impl Target {
+    /// `host[:port]`, the port omitted when it is the scheme's default.
+    fn authority(&self) -> String {
+        if self.port == self.scheme.default_port() {
+            self.host.to_string()
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// Parse an authority (`host[:port]`, no user information).
+    pub fn from_authority(scheme: Scheme, text: &str) -> Option<Self> {
+        if text.contains('@') {
+            return None;
+        }
+        let authority = Authority::from_str(text).ok()?;
+        let host = Host::parse(authority.host()).ok()?;
+        let port = match authority.port_u16() {
+            Some(0) => return None,
+            Some(port) => port,
+            None => scheme.default_port(),
+        };
+        Some(Self { scheme, host, port })
+    }
+}
+
+/// The body of a response the proxy writes itself.
+fn text_body(text: String) -> ProxyBody {
+    Full::new(Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Every refusal and proxy-side error, as the agent sees it.
+pub(crate) fn refusal(
+    status: StatusCode,
+    kind: &'static str,
+    message: &str,
+) -> Response<ProxyBody> {
+    let mut response = Response::new(text_body(format!("bot-bottle egress: {message}\n")));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(EGRESS_HEADER, HeaderValue::from_static(kind));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The 403 for a request no route allows.
+fn denied(host: &str, reason: &str) -> Response<ProxyBody> {
+    refusal(
+        StatusCode::FORBIDDEN,
+        "denied",
+        &format!(
+            "request to {host} refused: {reason}.\nTo ask the operator for access, call the supervise tool `{ALLOW_TOOL}` \
+             with the host ({host}) and the methods and paths you need; retry once it is approved."
+        ),
+    )
+}
+
+fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    let listed: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in listed {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+fn has_our_via(headers: &HeaderMap) -> bool {
+    headers.get_all(header::VIA).iter().any(|value| {
+        value
+            .to_str()
+            .is_ok_and(|text| text.contains(VIA_PSEUDONYM))
+    })
+}
+
+/// Answer a request addressed to the proxy itself (origin-form on the
+/// listener): the introspection endpoint, or a pointer to it.
+pub(crate) fn introspection(shared: &Shared, request: &Request<Incoming>) -> Response<ProxyBody> {
+    if request.method() != Method::GET || request.uri().path() != ROUTES_PATH {
+        return refusal(
+            StatusCode::NOT_FOUND,
+            "error",
+            &format!(
+                "this is the egress proxy; use it as HTTP(S)_PROXY, or GET {ROUTES_PATH} for the routes in force"
+            ),
+        );
+    }
+    let table = shared.routes.load();
+    match serde_json::to_vec_pretty(&table.view()) {
+        Ok(json) => {
+            let mut response = Response::new(
+                Full::new(Bytes::from(json))
+                    .map_err(|never| match never {})
+                    .boxed(),
+            );
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+                .headers_mut()
+                .insert(EGRESS_HEADER, HeaderValue::from_static("introspection"));
+            response
+        }
+        Err(error) => {
+            tracing::error!(%error, "cannot render the routes");
+            refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error",
+                "cannot render the routes",
+            )
+        }
+    }
+}
+
+/// A plain-HTTP request in absolute form (`GET http://host/path`).
+pub(crate) async fn handle_absolute(
+    shared: Arc<Shared>,
+    client: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let uri = request.uri();
+    if uri.scheme_str() != Some("http") {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "denied",
+            "only http:// URLs are proxied in absolute form; use CONNECT (HTTPS_PROXY) for https://",
+        );
+    }
+    let Some(target) = uri
+        .authority()
+        .and_then(|authority| Target::from_authority(Scheme::Http, authority.as_str()))
+    else {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "denied",
+            "the request URL has no usable host",
+        );
+    };
+    handle_in_target(shared, client, target, request).await
+}
+
+/// A request inside an intercepted CONNECT tunnel, or after
+/// [`handle_absolute`] established the target.
+pub(crate) async fn handle_in_target(
+    shared: Arc<Shared>,
+    client: SocketAddr,
+    target: Target,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    // The target is fixed by the tunnel (or URL); the agent's Host header
+    // and :authority must name the same host and port.
+    let uri_authority = request.uri().authority().map(Authority::as_str);
+    let host_header = request
+        .headers()
+        .get(header::HOST)
+        .map(|value| value.to_str().unwrap_or("\u{0}"));
+    if uri_authority.is_none() && host_header.is_none() {
+        return refusal(
+            StatusCode::BAD_REQUEST,
+            "denied",
+            "the request has no Host header",
+        );
+    }
+    for claimed in [uri_authority, host_header].into_iter().flatten() {
+        if Target::from_authority(target.scheme, claimed).as_ref() != Some(&target) {
+            tracing::warn!(
+                decision = "deny",
+                %client,
+                target = %target.authority(),
+                claimed = %claimed.escape_debug(),
+                "misdirected request: Host/:authority differs from the tunnel target"
+            );
+            return refusal(
+                StatusCode::MISDIRECTED_REQUEST,
+                "denied",
+                &format!(
+                    "this connection is for {}, but the request names {}; open a new connection for that host",
+                    target.authority(),
+                    claimed.escape_debug()
+                ),
+            );
+        }
+    }
+    forward(shared, client, target, request).await
+}
+
+/// The context handed to the inspector.
+fn context(
+    shared: &Shared,
+    client: SocketAddr,
+    target: &Target,
+    route: &CompiledRoute,
+) -> RequestContext {
+    RequestContext {
+        request_id: shared.next_request_id.fetch_add(1, Ordering::Relaxed),
+        client,
+        scheme: target.scheme,
+        host: target.host.to_string(),
+        port: target.port,
+        route_index: route.index,
+        route_host: route.spec.host.clone(),
+        on_match: route.on_match,
+    }
+}
+
+/// Turn a hold into a go/no-go.
+async fn settle_hold(
+    shared: &Shared,
+    context: &RequestContext,
+    hold: &Hold,
+) -> Result<(), Response<ProxyBody>> {
+    tracing::info!(
+        decision = "hold",
+        request_id = context.request_id,
+        host = %context.host,
+        detector = %hold.detector,
+        location = %hold.location,
+        "request held for the operator"
+    );
+    match shared.holds.resolve(context, hold).await {
+        HoldOutcome::Approve => Ok(()),
+        HoldOutcome::Reject(reason) => {
+            tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.host, %reason, "held request refused");
+            Err(refusal(
+                StatusCode::FORBIDDEN,
+                "blocked",
+                &format!("request to {} refused after review: {reason}", context.host),
+            ))
+        }
+    }
+}
+
+fn blocked(context: &RequestContext, reason: &str) -> Response<ProxyBody> {
+    tracing::warn!(decision = "block", request_id = context.request_id, host = %context.host, %reason, "request blocked by outbound inspection");
+    refusal(
+        StatusCode::FORBIDDEN,
+        "blocked",
+        &format!(
+            "request to {} blocked by outbound inspection: {reason}",
+            context.host
+        ),
+    )
+}
+
+async fn forward(
+    shared: Arc<Shared>,
+    client: SocketAddr,
+    target: Target,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let (mut parts, incoming) = request.into_parts();
+    if has_our_via(&parts.headers) {
+        tracing::warn!(decision = "deny", %client, host = %target.host, "proxy loop (Via names this proxy)");
+        return refusal(
+            StatusCode::LOOP_DETECTED,
+            "denied",
+            "proxy loop: this request already passed through the egress proxy",
+        );
+    }
+    let declared_body = parts.headers.contains_key(header::CONTENT_LENGTH)
+        || parts.headers.contains_key(header::TRANSFER_ENCODING);
+    remove_hop_by_hop(&mut parts.headers);
+    parts.headers.remove(header::HOST);
+
+    let table = shared.routes.load_full();
+    let mut path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or_else(|| "/".to_string(), |value| value.as_str().to_string());
+    let host_text = target.host.to_string();
+    let decide = |path_and_query: &str, headers: &HeaderMap, method: &Method| {
+        let path = path_and_query.split('?').next().unwrap_or("/");
+        table
+            .decide(&RequestTarget {
+                scheme: target.scheme,
+                host: &target.host,
+                port: target.port,
+                method,
+                path,
+                headers,
+            })
+            .map(|route| route.index)
+    };
+    let log_denial = |reason: &dyn std::fmt::Display, path_and_query: &str| {
+        tracing::warn!(
+            decision = "deny",
+            %client,
+            scheme = target.scheme.as_str(),
+            host = %host_text,
+            port = target.port,
+            method = %parts.method,
+            path = %path_and_query.split('?').next().unwrap_or("/"),
+            reason = %reason,
+            "egress request denied"
+        );
+    };
+    let route_index = match decide(&path_and_query, &parts.headers, &parts.method) {
+        Ok(index) => index,
+        Err(denial) => {
+            log_denial(&denial, &path_and_query);
+            return denied(&host_text, &denial.to_string());
+        }
+    };
+    let mut route = &table.routes()[route_index];
+    let context = context(&shared, client, &target, route);
+
+    // 1. The head, as the agent sent it (no credential yet).
+    let head_verdict = shared.inspector.inspect_head(
+        &context,
+        &RequestHead {
+            method: &parts.method,
+            path_and_query: &path_and_query,
+            headers: &parts.headers,
+        },
+    );
+    match head_verdict {
+        Verdict::Pass => {}
+        Verdict::Block(reason) => return blocked(&context, &reason),
+        Verdict::Hold(hold) => {
+            if let Err(response) = settle_hold(&shared, &context, &hold).await {
+                return response;
+            }
+        }
+        Verdict::Redact(HeadRewrite {
+            path_and_query: new_path,
+            headers: new_headers,
+        }) => {
+            if let Some(new_path) = new_path {
+                if PathAndQuery::from_str(&new_path).is_err() || !new_path.starts_with('/') {
+                    return blocked(&context, "the redacted path is not a valid path");
+                }
+                path_and_query = new_path;
+            }
+            if let Some(mut new_headers) = new_headers {
+                remove_hop_by_hop(&mut new_headers);
+                new_headers.remove(header::HOST);
+                parts.headers = new_headers;
+            }
+            // The rewritten request must still be allowed.
+            match decide(&path_and_query, &parts.headers, &parts.method) {
+                Ok(index) => route = &table.routes()[index],
+                Err(denial) => {
+                    log_denial(&denial, &path_and_query);
+                    return denied(&host_text, &format!("after redaction, {denial}"));
+                }
+            }
+        }
+    }
+
+    // 2. The body, buffered whole and decoded.
+    if let Some(length) = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok())
+        && length > MAX_REQUEST_BODY_BYTES as u64
+    {
+        return too_large(&context);
+    }
+    let mut body_bytes = match Limited::new(incoming, MAX_REQUEST_BODY_BYTES)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => return too_large(&context),
+        Err(error) => {
+            tracing::warn!(request_id = context.request_id, %error, "cannot read the request body");
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "error",
+                "cannot read the request body",
+            );
+        }
+    };
+    let decoded = if body::is_encoded(&parts.headers) {
+        let headers = parts.headers.clone();
+        let raw = body_bytes.clone();
+        match tokio::task::spawn_blocking(move || body::decode(&headers, &raw)).await {
+            Ok(Ok(decoded)) => decoded,
+            Ok(Err(DecodeError::TooLarge)) => return too_large(&context),
+            Ok(Err(error)) => {
+                tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.host, %error, "undecodable request body");
+                return refusal(
+                    StatusCode::BAD_REQUEST,
+                    "denied",
+                    &format!(
+                        "request body refused: {error}; the proxy forwards only what it can inspect"
+                    ),
+                );
+            }
+            Err(error) => {
+                tracing::error!(%error, "body decoding task failed");
+                return refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "error",
+                    "cannot decode the request body",
+                );
+            }
+        }
+    } else {
+        body_bytes.clone()
+    };
+    match shared.inspector.inspect_body(&context, &decoded) {
+        Verdict::Pass => {}
+        Verdict::Block(reason) => return blocked(&context, &reason),
+        Verdict::Hold(hold) => {
+            if let Err(response) = settle_hold(&shared, &context, &hold).await {
+                return response;
+            }
+        }
+        Verdict::Redact(rewritten) => {
+            body_bytes = rewritten;
+            parts.headers.remove(header::CONTENT_ENCODING);
+        }
+    }
+    drop(decoded);
+
+    // 3. The credential: the agent's value for that header never leaves.
+    if let Some(credential) = &route.credential {
+        if target.scheme == Scheme::Http {
+            tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.host, "credential route over plain http");
+            return refusal(
+                StatusCode::FORBIDDEN,
+                "denied",
+                &format!(
+                    "the route for {} injects a credential; the proxy sends it only over https://",
+                    context.host
+                ),
+            );
+        }
+        let Some(value) = &credential.value else {
+            tracing::error!(
+                request_id = context.request_id,
+                host = %context.host,
+                token_env = %credential.token_env,
+                "route needs a token the sidecar does not hold"
+            );
+            return refusal(
+                StatusCode::FORBIDDEN,
+                "denied",
+                &format!(
+                    "the route for {} needs {}, which the egress sidecar does not hold; ask the operator",
+                    context.host, credential.token_env
+                ),
+            );
+        };
+        parts.headers.remove(&credential.header);
+        parts
+            .headers
+            .insert(credential.header.clone(), value.expose().clone());
+    }
+
+    // 4. Out, to the checked target only.
+    let uri = match Uri::from_str(&format!(
+        "{}://{}{}",
+        target.scheme.as_str(),
+        target.authority(),
+        path_and_query
+    )) {
+        Ok(uri) => uri,
+        Err(_) => {
+            return refusal(
+                StatusCode::BAD_REQUEST,
+                "denied",
+                "cannot build the upstream URL",
+            );
+        }
+    };
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if declared_body || !body_bytes.is_empty() {
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(body_bytes.len()));
+    }
+    parts.headers.append(
+        header::VIA,
+        HeaderValue::from_static("1.1 bot-bottle-egress"),
+    );
+    let method = parts.method.clone();
+    let path_for_log = path_and_query.split('?').next().unwrap_or("/").to_string();
+    let log_level = table.log();
+    let route_index = route.index;
+    drop(table);
+
+    let upstream = Request::from_parts(parts, Full::new(body_bytes));
+    let response = match tokio::time::timeout(
+        UPSTREAM_RESPONSE_HEAD_TIMEOUT,
+        shared.client.request(upstream),
+    )
+    .await
+    {
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => return upstream_failure(&context, &error),
+        Err(_) => {
+            tracing::warn!(request_id = context.request_id, host = %context.host, "upstream response timed out");
+            return refusal(
+                StatusCode::GATEWAY_TIMEOUT,
+                "error",
+                &format!("{} did not answer in time", context.host),
+            );
+        }
+    };
+    if log_level != EgressLog::Off {
+        tracing::info!(
+            decision = "allow",
+            request_id = context.request_id,
+            route = route_index,
+            %method,
+            host = %context.host,
+            port = context.port,
+            path = %path_for_log,
+            status = response.status().as_u16(),
+            "egress request"
+        );
+    }
+    let (mut response_parts, response_body) = response.into_parts();
+    remove_hop_by_hop(&mut response_parts.headers);
+    Response::from_parts(response_parts, response_body.map_err(Into::into).boxed())
+}
+
+fn too_large(context: &RequestContext) -> Response<ProxyBody> {
+    tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.host, "request body over the limit");
+    refusal(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "denied",
+        &format!(
+            "request body refused: larger than the {} MiB the proxy can inspect",
+            MAX_REQUEST_BODY_BYTES / (1024 * 1024)
+        ),
+    )
+}
+
+/// Map an upstream failure to what the agent sees.
+fn upstream_failure(
+    context: &RequestContext,
+    error: &hyper_util::client::legacy::Error,
+) -> Response<ProxyBody> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(current) = source {
+        if let Some(connect) = current.downcast_ref::<ConnectError>() {
+            let (status, kind) = match connect {
+                ConnectError::ForbiddenAddress { .. } | ConnectError::Loop { .. } => {
+                    (StatusCode::FORBIDDEN, "denied")
+                }
+                ConnectError::ConnectTimeout { .. } | ConnectError::TlsTimeout { .. } => {
+                    (StatusCode::GATEWAY_TIMEOUT, "error")
+                }
+                _ => (StatusCode::BAD_GATEWAY, "error"),
+            };
+            let detail = chain(connect);
+            tracing::warn!(
+                decision = if kind == "denied" { "deny" } else { "error" },
+                request_id = context.request_id,
+                host = %context.host,
+                error = %detail,
+                "upstream connection refused or failed"
+            );
+            return refusal(status, kind, &detail);
+        }
+        source = current.source();
+    }
+    let detail = chain(error);
+    tracing::warn!(request_id = context.request_id, host = %context.host, error = %detail, "upstream request failed");
+    refusal(
+        StatusCode::BAD_GATEWAY,
+        "error",
+        &format!("upstream {} failed: {detail}", context.host),
+    )
+}
+
+/// An error and its causes, `: `-joined.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_and_the_ones_connection_names_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert(
+            "proxy-authorization",
+            HeaderValue::from_static("Basic eA=="),
+        );
+        headers.insert("transfer-encoding", HeaderValue::from_static("chunked"));
+        headers.insert("x-kept", HeaderValue::from_static("yes"));
+        remove_hop_by_hop(&mut headers);
+        let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["x-kept"]);
+    }
+
+    #[test]
+    fn targets_parse_from_authorities() {
+        let target = Target::from_authority(Scheme::Https, "API.Example.com:443").unwrap();
+        assert_eq!(target.host, Host::Name("api.example.com".into()));
+        assert_eq!(target.port, 443);
+        assert_eq!(target.authority(), "api.example.com");
+        let default_port = Target::from_authority(Scheme::Https, "api.example.com").unwrap();
+        assert_eq!(default_port, target);
+        assert!(Target::from_authority(Scheme::Https, "user@api.example.com").is_none());
+        assert!(Target::from_authority(Scheme::Https, "api.example.com:0").is_none());
+        assert_eq!(
+            Target::from_authority(Scheme::Http, "[::1]:8080")
+                .unwrap()
+                .authority(),
+            "[::1]:8080"
+        );
+    }
+
+    #[test]
+    fn a_denial_names_the_host_and_how_to_ask() {
+        let response = denied("evil.example", "no route allows host evil.example");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(response.headers()[EGRESS_HEADER], "denied");
+    }
+}

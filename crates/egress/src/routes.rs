@@ -1,0 +1,1184 @@
+//! The route table: which requests may leave the bottle.
+//!
+//! The `--routes` file has exactly the schema of a manifest's `egress:`
+//! section ([`bot_bottle_manifest::model::Egress`]). It is compiled once into
+//! a [`RouteTable`] (host patterns, method sets, path globs, header matchers,
+//! the credential to inject) so that the per-request decision is a few
+//! comparisons. Everything not matched by a route is denied.
+//!
+//! Matching rules (documented in `docs/egress.md`):
+//!
+//! - **Host**: compared case-insensitively, one trailing dot ignored. An exact
+//!   host matches itself only; `*.example.com` matches every subdomain of
+//!   `example.com` at any depth but not `example.com` itself. A route host
+//!   without a port matches the scheme's default port only (443 for HTTPS,
+//!   80 for plain HTTP); `host:port` matches that port only. IP literals
+//!   (`10.0.0.5`, `[fd00::1]:8443`) match exactly and are the operator's
+//!   explicit permission to reach that address.
+//! - **Method**: any when the route lists none; otherwise one of the listed
+//!   methods (case-insensitive in the file, upper-case on the wire).
+//! - **Path**: any when the route lists none. An entry with a glob character
+//!   (`*`, `?`, `[`, `{`) is a glob over the whole path in which `*` stays
+//!   within one segment and `**` crosses segments; any other entry is a
+//!   segment prefix (`/v1` matches `/v1` and `/v1/...`, not `/v1beta`; an
+//!   entry ending in `/` matches everything under it). The query string is
+//!   never part of the match.
+//! - **Headers**: every listed header must be present; with a `value`, one of
+//!   the request's values for it must equal the value (or match it as a glob
+//!   when it has a glob character).
+//!
+//! Paths are normalised before matching: each segment is percent-decoded
+//! once, and a request is refused outright when a segment is `.` or `..`
+//! (also as `%2e%2e`, or with a `;` parameter), contains an encoded `/` or
+//! `\`, a backslash, a NUL, or a still-encoded dot or slash after decoding
+//! (double encoding). An upstream that normalises differently from us can
+//! then never be steered outside an allowed prefix.
+//!
+//! The first route that matches wins: its credential is injected and its
+//! `outbound_on_match` policy applies.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use bot_bottle_manifest::model::{Egress, EgressLog, HeaderMatch, OnMatch, Route};
+use bot_bottle_secret::Redacted;
+use globset::{GlobBuilder, GlobMatcher};
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+use percent_encoding::percent_decode_str;
+use serde::Serialize;
+
+/// The tokens the sidecar holds, by variable name (`EGRESS_TOKEN_*`). Read
+/// from the environment once by the CLI; this library never reads it.
+pub type Tokens = BTreeMap<String, Redacted<String>>;
+
+/// The default policy when a route sets no `outbound_on_match`.
+pub const DEFAULT_ON_MATCH: OnMatch = OnMatch::Supervise;
+
+/// The default `egress.log` level.
+pub const DEFAULT_LOG: EgressLog = EgressLog::Meta;
+
+/// Errors loading or compiling a routes file.
+#[derive(Debug, thiserror::Error)]
+pub enum RoutesError {
+    #[error("cannot read routes file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("routes file {path} is not a valid `egress:` section: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<serde_saphyr::Error>,
+    },
+    #[error("routes[{index}] (host {host:?}): {field}: {message}")]
+    Invalid {
+        index: usize,
+        host: String,
+        field: &'static str,
+        message: String,
+    },
+    #[error("routes[{index}] (host {host:?}): {field}: bad glob {pattern:?}")]
+    Glob {
+        index: usize,
+        host: String,
+        field: &'static str,
+        pattern: String,
+        #[source]
+        source: globset::Error,
+    },
+}
+
+/// The scheme a request arrived with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    /// Plain `http://` through the forward proxy.
+    Http,
+    /// `https://` inside an intercepted CONNECT tunnel.
+    Https,
+}
+
+impl Scheme {
+    /// The port used when a URL names none.
+    pub fn default_port(self) -> u16 {
+        match self {
+            Self::Http => 80,
+            Self::Https => 443,
+        }
+    }
+
+    /// `http` or `https`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+        }
+    }
+}
+
+/// A request host after normalisation: lower-case name without a trailing
+/// dot, or an IP literal.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Host {
+    Name(String),
+    Ip(IpAddr),
+}
+
+impl Host {
+    /// Parse and normalise a host as it appears in a URL, a `Host` header,
+    /// a CONNECT target or an SNI (no port; IPv6 in brackets or bare).
+    pub fn parse(text: &str) -> Result<Self, HostError> {
+        if text.is_empty() {
+            return Err(HostError::Empty);
+        }
+        if text.contains('@') {
+            return Err(HostError::UserInfo);
+        }
+        if let Some(inner) = text.strip_prefix('[') {
+            let inner = inner.strip_suffix(']').ok_or(HostError::Malformed)?;
+            return inner
+                .parse::<std::net::Ipv6Addr>()
+                .map(|v6| Self::Ip(IpAddr::V6(v6)))
+                .map_err(|_| HostError::Malformed);
+        }
+        if let Ok(address) = text.parse::<IpAddr>() {
+            return Ok(Self::Ip(address));
+        }
+        let lower = text.to_ascii_lowercase();
+        let name = lower.strip_suffix('.').unwrap_or(&lower);
+        if name.is_empty() || name.len() > 253 {
+            return Err(HostError::Malformed);
+        }
+        for label in name.split('.') {
+            if label.is_empty() || label.len() > 63 {
+                return Err(HostError::Malformed);
+            }
+            if !label
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
+            {
+                return Err(HostError::Malformed);
+            }
+        }
+        // A name whose last label is numeric is an IPv4 address in some
+        // spelling (`2130706433`, `0x7f.1`, `127.1`): resolvers disagree on
+        // those, so refuse rather than guess.
+        let last = name.rsplit('.').next().unwrap_or(name);
+        let hex = last
+            .strip_prefix("0x")
+            .is_some_and(|rest| rest.bytes().all(|byte| byte.is_ascii_hexdigit()));
+        if last.bytes().all(|byte| byte.is_ascii_digit()) || hex {
+            return Err(HostError::NumericName);
+        }
+        Ok(Self::Name(name.to_string()))
+    }
+
+    /// The host as written in a URL authority (IPv6 in brackets).
+    pub fn to_authority_host(&self) -> String {
+        match self {
+            Self::Name(name) => name.clone(),
+            Self::Ip(IpAddr::V4(v4)) => v4.to_string(),
+            Self::Ip(IpAddr::V6(v6)) => format!("[{v6}]"),
+        }
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(&self.to_authority_host())
+    }
+}
+
+/// Why a host string was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("empty host")]
+    Empty,
+    #[error("user information in the host")]
+    UserInfo,
+    #[error("malformed host")]
+    Malformed,
+    #[error("a numeric host name (an IPv4 address in disguise)")]
+    NumericName,
+}
+
+/// Why a request path was refused before matching.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathError {
+    #[error("the path does not start with `/`")]
+    NotAbsolute,
+    #[error("the path has a `.` or `..` segment")]
+    DotSegment,
+    #[error("the path has an encoded `/` or `\\`, a backslash or a NUL")]
+    EncodedSeparator,
+    #[error("the path is percent-encoded twice")]
+    DoubleEncoded,
+}
+
+/// Normalise a request path (without query) for matching; see the module
+/// documentation for what is refused.
+pub fn normalize_path(raw: &str) -> Result<String, PathError> {
+    let Some(rest) = raw.strip_prefix('/') else {
+        return Err(PathError::NotAbsolute);
+    };
+    let mut normalized = String::with_capacity(raw.len());
+    for segment in rest.split('/') {
+        if segment.contains('\\') {
+            return Err(PathError::EncodedSeparator);
+        }
+        let decoded_bytes: Vec<u8> = percent_decode_str(segment).collect();
+        if decoded_bytes
+            .iter()
+            .any(|&byte| byte == b'/' || byte == b'\\' || byte == 0)
+        {
+            return Err(PathError::EncodedSeparator);
+        }
+        let decoded = String::from_utf8_lossy(&decoded_bytes);
+        let before_parameter = decoded.split(';').next().unwrap_or("");
+        if before_parameter == "." || before_parameter == ".." {
+            return Err(PathError::DotSegment);
+        }
+        let lower = decoded.to_ascii_lowercase();
+        if ["%2e", "%2f", "%5c", "%25"]
+            .iter()
+            .any(|encoded| lower.contains(encoded))
+        {
+            return Err(PathError::DoubleEncoded);
+        }
+        normalized.push('/');
+        normalized.push_str(&decoded);
+    }
+    Ok(normalized)
+}
+
+#[derive(Debug, Clone)]
+enum HostPattern {
+    Exact(String),
+    /// `*.suffix`: stores `.suffix`.
+    Wildcard(String),
+    Ip(IpAddr),
+}
+
+#[derive(Debug, Clone)]
+enum PathPattern {
+    Prefix(String),
+    Glob(GlobMatcher),
+}
+
+#[derive(Debug, Clone)]
+enum ValuePattern {
+    Any,
+    Exact(String),
+    Glob(GlobMatcher),
+}
+
+#[derive(Debug, Clone)]
+struct HeaderRule {
+    name: HeaderName,
+    value: ValuePattern,
+}
+
+/// The credential a route injects.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// The header that carries it (`authorization` unless `auth_header`).
+    pub header: HeaderName,
+    /// The variable it comes from (shown by introspection; never the value).
+    pub token_env: String,
+    /// The full header value (`<scheme> <token>` or the bare token), or
+    /// `None` when the variable is not set in the sidecar's environment:
+    /// requests on the route are then refused.
+    pub value: Option<Redacted<HeaderValue>>,
+}
+
+/// One compiled route.
+#[derive(Debug, Clone)]
+pub struct CompiledRoute {
+    /// Position in the routes file (0-based), for logs and proposals.
+    pub index: usize,
+    host: HostPattern,
+    port: Option<u16>,
+    methods: Option<Vec<Method>>,
+    paths: Option<Vec<PathPattern>>,
+    headers: Vec<HeaderRule>,
+    /// What to inject, if anything.
+    pub credential: Option<Credential>,
+    /// The DLP policy (the default filled in).
+    pub on_match: OnMatch,
+    /// The route exactly as written in the file.
+    pub spec: Route,
+}
+
+/// What a request looks like to the route table.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestTarget<'a> {
+    pub scheme: Scheme,
+    pub host: &'a Host,
+    pub port: u16,
+    pub method: &'a Method,
+    /// The raw path, without the query.
+    pub path: &'a str,
+    pub headers: &'a HeaderMap,
+}
+
+/// Why the table refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    #[error("no route allows host {host}")]
+    NoRouteForHost { host: String },
+    #[error("no route for {host} allows method {method}")]
+    Method { host: String, method: String },
+    #[error("no route for {host} allows path {path}")]
+    Path { host: String, path: String },
+    #[error("no route for {host} matches the request's headers (needs {header})")]
+    Header { host: String, header: String },
+    #[error("path refused: {0}")]
+    BadPath(PathError),
+}
+
+/// The compiled `--routes` file.
+#[derive(Debug, Clone)]
+pub struct RouteTable {
+    routes: Vec<CompiledRoute>,
+    log: EgressLog,
+    source: Egress,
+}
+
+impl RouteTable {
+    /// Read, parse and compile a routes file.
+    pub fn load(path: &Path, tokens: &Tokens) -> Result<Self, RoutesError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RoutesError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(path, &text, tokens)
+    }
+
+    /// Parse and compile routes text (`path` is used in errors only).
+    pub fn parse(path: &Path, text: &str, tokens: &Tokens) -> Result<Self, RoutesError> {
+        let egress: Option<Egress> =
+            serde_saphyr::from_str(text).map_err(|source| RoutesError::Parse {
+                path: path.to_path_buf(),
+                source: Box::new(source),
+            })?;
+        Self::compile(egress.unwrap_or_default(), tokens)
+    }
+
+    /// Compile an already-parsed `egress:` section.
+    pub fn compile(egress: Egress, tokens: &Tokens) -> Result<Self, RoutesError> {
+        let routes = egress
+            .routes
+            .iter()
+            .enumerate()
+            .map(|(index, route)| compile_route(index, route, tokens))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            routes,
+            log: egress.log.unwrap_or(DEFAULT_LOG),
+            source: egress,
+        })
+    }
+
+    /// The `egress.log` level in force.
+    pub fn log(&self) -> EgressLog {
+        self.log
+    }
+
+    /// The compiled routes, in file order.
+    pub fn routes(&self) -> &[CompiledRoute] {
+        &self.routes
+    }
+
+    /// The section as loaded (for introspection; holds variable names,
+    /// never token values).
+    pub fn source(&self) -> &Egress {
+        &self.source
+    }
+
+    /// Whether any route could match this host and port at all.
+    pub fn allows_host(&self, scheme: Scheme, host: &Host, port: u16) -> bool {
+        self.routes
+            .iter()
+            .any(|route| route.matches_host(scheme, host, port))
+    }
+
+    /// Decide a request: the first route that matches it, or why none does.
+    pub fn decide(&self, target: &RequestTarget<'_>) -> Result<&CompiledRoute, Denial> {
+        let path = normalize_path(target.path).map_err(Denial::BadPath)?;
+        let host = target.host.to_string();
+        let mut first_failure: Option<Denial> = None;
+        for route in &self.routes {
+            if !route.matches_host(target.scheme, target.host, target.port) {
+                continue;
+            }
+            let failure = if !route.matches_method(target.method) {
+                Denial::Method {
+                    host: host.clone(),
+                    method: target.method.to_string(),
+                }
+            } else if !route.matches_path(&path) {
+                Denial::Path {
+                    host: host.clone(),
+                    path: target.path.to_string(),
+                }
+            } else if let Some(missing) = route.missing_header(target.headers) {
+                Denial::Header {
+                    host: host.clone(),
+                    header: missing,
+                }
+            } else {
+                return Ok(route);
+            };
+            first_failure.get_or_insert(failure);
+        }
+        Err(first_failure.unwrap_or(Denial::NoRouteForHost { host }))
+    }
+}
+
+impl CompiledRoute {
+    fn matches_host(&self, scheme: Scheme, host: &Host, port: u16) -> bool {
+        let wanted_port = self.port.unwrap_or(scheme.default_port());
+        if port != wanted_port {
+            return false;
+        }
+        match (&self.host, host) {
+            (HostPattern::Exact(exact), Host::Name(name)) => exact == name,
+            (HostPattern::Wildcard(suffix), Host::Name(name)) => {
+                name.len() > suffix.len() && name.ends_with(suffix.as_str())
+            }
+            (HostPattern::Ip(route_ip), Host::Ip(ip)) => {
+                canonical_ip(*route_ip) == canonical_ip(*ip)
+            }
+            _ => false,
+        }
+    }
+
+    fn matches_method(&self, method: &Method) -> bool {
+        self.methods
+            .as_ref()
+            .is_none_or(|methods| methods.contains(method))
+    }
+
+    fn matches_path(&self, normalized: &str) -> bool {
+        let Some(patterns) = &self.paths else {
+            return true;
+        };
+        patterns.iter().any(|pattern| match pattern {
+            PathPattern::Prefix(prefix) if prefix.ends_with('/') => normalized.starts_with(prefix),
+            PathPattern::Prefix(prefix) => {
+                normalized == prefix
+                    || normalized
+                        .strip_prefix(prefix.as_str())
+                        .is_some_and(|rest| rest.starts_with('/'))
+            }
+            PathPattern::Glob(glob) => glob.is_match(normalized),
+        })
+    }
+
+    /// The first required header the request lacks, if any.
+    fn missing_header(&self, headers: &HeaderMap) -> Option<String> {
+        self.headers.iter().find_map(|rule| {
+            let found = headers
+                .get_all(&rule.name)
+                .iter()
+                .any(|value| match &rule.value {
+                    ValuePattern::Any => true,
+                    ValuePattern::Exact(exact) => value.as_bytes() == exact.as_bytes(),
+                    ValuePattern::Glob(glob) => {
+                        value.to_str().is_ok_and(|text| glob.is_match(text))
+                    }
+                });
+            (!found).then(|| rule.name.to_string())
+        })
+    }
+}
+
+/// IPv4-mapped IPv6 literals compare equal to their IPv4 form.
+fn canonical_ip(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+fn has_glob_characters(text: &str) -> bool {
+    text.contains(['*', '?', '[', '{'])
+}
+
+fn compile_route(
+    index: usize,
+    route: &Route,
+    tokens: &Tokens,
+) -> Result<CompiledRoute, RoutesError> {
+    let invalid = |field: &'static str, message: String| RoutesError::Invalid {
+        index,
+        host: route.host.clone(),
+        field,
+        message,
+    };
+    let (host, port) = parse_route_host(&route.host).map_err(|message| invalid("host", message))?;
+
+    let methods = match &route.methods {
+        None => None,
+        Some(methods) => Some(
+            methods
+                .iter()
+                .map(|method| {
+                    Method::from_bytes(method.to_ascii_uppercase().as_bytes())
+                        .map_err(|_| invalid("methods", format!("not an HTTP method: {method:?}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+
+    let paths = match &route.paths {
+        None => None,
+        Some(paths) => Some(
+            paths
+                .iter()
+                .map(|path| {
+                    if !path.starts_with('/') {
+                        return Err(invalid(
+                            "paths",
+                            format!("{path:?} does not start with `/`"),
+                        ));
+                    }
+                    if has_glob_characters(path) {
+                        GlobBuilder::new(path)
+                            .literal_separator(true)
+                            .build()
+                            .map(|glob| PathPattern::Glob(glob.compile_matcher()))
+                            .map_err(|source| RoutesError::Glob {
+                                index,
+                                host: route.host.clone(),
+                                field: "paths",
+                                pattern: path.clone(),
+                                source,
+                            })
+                    } else {
+                        Ok(PathPattern::Prefix(path.clone()))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+    };
+
+    let headers = route
+        .headers
+        .iter()
+        .flatten()
+        .map(|entry| compile_header_rule(index, route, entry))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let credential = match (&route.token_env, &route.auth_scheme, &route.auth_header) {
+        (None, None, None) => None,
+        (None, _, _) => {
+            return Err(invalid(
+                "token_env",
+                "auth_scheme/auth_header need token_env naming the sidecar variable".into(),
+            ));
+        }
+        (Some(_), None, None) => {
+            return Err(invalid(
+                "auth_scheme",
+                "token_env needs auth_scheme (e.g. Bearer) or auth_header".into(),
+            ));
+        }
+        (Some(token_env), scheme, header) => {
+            let header = match header {
+                Some(name) => HeaderName::from_bytes(name.as_bytes())
+                    .map_err(|_| invalid("auth_header", format!("not a header name: {name:?}")))?,
+                None => http::header::AUTHORIZATION,
+            };
+            if let Some(scheme) = scheme
+                && (scheme.is_empty() || !scheme.bytes().all(|byte| byte.is_ascii_graphic()))
+            {
+                return Err(invalid("auth_scheme", format!("not a scheme: {scheme:?}")));
+            }
+            let value = tokens.get(token_env).and_then(|token| {
+                let text = match scheme {
+                    Some(scheme) => format!("{scheme} {}", token.expose()),
+                    None => token.expose().clone(),
+                };
+                let mut value = HeaderValue::from_str(&text).ok()?;
+                value.set_sensitive(true);
+                Some(Redacted::new(value))
+            });
+            Some(Credential {
+                header,
+                token_env: token_env.clone(),
+                value,
+            })
+        }
+    };
+
+    Ok(CompiledRoute {
+        index,
+        host,
+        port,
+        methods,
+        paths,
+        headers,
+        credential,
+        on_match: route.outbound_on_match.unwrap_or(DEFAULT_ON_MATCH),
+        spec: route.clone(),
+    })
+}
+
+fn compile_header_rule(
+    index: usize,
+    route: &Route,
+    entry: &HeaderMatch,
+) -> Result<HeaderRule, RoutesError> {
+    let name = HeaderName::from_bytes(entry.name.as_bytes()).map_err(|_| RoutesError::Invalid {
+        index,
+        host: route.host.clone(),
+        field: "headers",
+        message: format!("not a header name: {:?}", entry.name),
+    })?;
+    let value = match &entry.value {
+        None => ValuePattern::Any,
+        Some(value) if has_glob_characters(value) => GlobBuilder::new(value)
+            .build()
+            .map(|glob| ValuePattern::Glob(glob.compile_matcher()))
+            .map_err(|source| RoutesError::Glob {
+                index,
+                host: route.host.clone(),
+                field: "headers",
+                pattern: value.clone(),
+                source,
+            })?,
+        Some(value) => ValuePattern::Exact(value.clone()),
+    };
+    Ok(HeaderRule { name, value })
+}
+
+/// Split a route's `host` into a pattern and an optional port.
+fn parse_route_host(text: &str) -> Result<(HostPattern, Option<u16>), String> {
+    let (host_part, port) = split_host_port(text)?;
+    if let Some(suffix) = host_part.strip_prefix("*.") {
+        return match Host::parse(suffix) {
+            Ok(Host::Name(name)) => Ok((HostPattern::Wildcard(format!(".{name}")), port)),
+            Ok(Host::Ip(_)) => Err("a wildcard cannot cover an IP address".into()),
+            Err(error) => Err(format!("{text:?}: {error}")),
+        };
+    }
+    if host_part.contains('*') {
+        return Err(format!(
+            "{text:?}: `*` is only allowed as a whole first label (`*.example.com`)"
+        ));
+    }
+    match Host::parse(host_part) {
+        Ok(Host::Name(name)) => Ok((HostPattern::Exact(name), port)),
+        Ok(Host::Ip(address)) => Ok((HostPattern::Ip(address), port)),
+        Err(error) => Err(format!("{text:?}: {error}")),
+    }
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port` or a bare IPv6 address.
+fn split_host_port(text: &str) -> Result<(&str, Option<u16>), String> {
+    let parse_port = |port: &str| {
+        port.parse::<u16>()
+            .ok()
+            .filter(|port| *port != 0)
+            .ok_or_else(|| format!("{text:?}: bad port {port:?}"))
+    };
+    if text.starts_with('[') {
+        let close = text
+            .find(']')
+            .ok_or_else(|| format!("{text:?}: unclosed `[`"))?;
+        let (host, rest) = text.split_at(close + 1);
+        return match rest.strip_prefix(':') {
+            Some(port) => Ok((host, Some(parse_port(port)?))),
+            None if rest.is_empty() => Ok((host, None)),
+            None => Err(format!("{text:?}: junk after `]`")),
+        };
+    }
+    if text.matches(':').count() > 1 {
+        return Ok((text, None));
+    }
+    match text.split_once(':') {
+        Some((host, port)) => Ok((host, Some(parse_port(port)?))),
+        None => Ok((text, None)),
+    }
+}
+
+/// What the introspection endpoint shows for one route.
+#[derive(Debug, Serialize)]
+pub struct RouteView<'a> {
+    pub index: usize,
+    #[serde(flatten)]
+    pub route: &'a Route,
+    pub outbound_on_match_in_force: OnMatch,
+    /// Whether the named token is present in the sidecar (never its value).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_present: Option<bool>,
+}
+
+/// What the introspection endpoint shows.
+#[derive(Debug, Serialize)]
+pub struct TableView<'a> {
+    pub log: EgressLog,
+    pub routes: Vec<RouteView<'a>>,
+}
+
+impl RouteTable {
+    /// The view served by the introspection endpoint.
+    pub fn view(&self) -> TableView<'_> {
+        TableView {
+            log: self.log,
+            routes: self
+                .routes
+                .iter()
+                .map(|route| RouteView {
+                    index: route.index,
+                    route: &route.spec,
+                    outbound_on_match_in_force: route.on_match,
+                    token_present: route
+                        .credential
+                        .as_ref()
+                        .map(|credential| credential.value.is_some()),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(yaml: &str) -> RouteTable {
+        let mut tokens = Tokens::new();
+        tokens.insert(
+            "EGRESS_TOKEN_GH".into(),
+            Redacted::new("ghp_realtoken".into()),
+        );
+        RouteTable::parse(Path::new("routes.yaml"), yaml, &tokens).unwrap()
+    }
+
+    fn check(
+        table: &RouteTable,
+        scheme: Scheme,
+        host: &str,
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<usize, Denial> {
+        let host = Host::parse(host).map_err(|_| Denial::NoRouteForHost { host: host.into() })?;
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            map.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let method = Method::from_bytes(method.as_bytes()).unwrap();
+        table
+            .decide(&RequestTarget {
+                scheme,
+                host: &host,
+                port,
+                method: &method,
+                path,
+                headers: &map,
+            })
+            .map(|route| route.index)
+    }
+
+    const ROUTES: &str = r#"
+routes:
+  - host: api.allowed.com
+    methods: [get, POST]
+    paths: ["/v1", "/repos/*/issues", "/files/**"]
+  - host: "*.wild.com"
+  - host: headers.com
+    headers:
+      - name: X-Api-Version
+        value: "2023-*"
+      - name: X-Present
+  - host: "api.allowed.com:8443"
+  - host: 10.0.0.5
+  - host: "[fd00::1]:8443"
+  - host: github.com
+    auth_scheme: Bearer
+    token_env: EGRESS_TOKEN_GH
+"#;
+
+    #[test]
+    fn route_table_decisions() {
+        let table = table(ROUTES);
+        use Scheme::{Http, Https};
+        let allowed: &[(Scheme, &str, u16, &str, &str, usize)] = &[
+            (Https, "api.allowed.com", 443, "GET", "/v1", 0),
+            (Https, "API.Allowed.COM", 443, "GET", "/v1/messages", 0),
+            (Https, "api.allowed.com.", 443, "POST", "/v1/x", 0),
+            (Https, "api.allowed.com", 443, "GET", "/repos/abc/issues", 0),
+            (Https, "api.allowed.com", 443, "GET", "/files/a/b/c", 0),
+            (Https, "api.allowed.com", 443, "GET", "/v1/%41bc", 0),
+            (Https, "a.wild.com", 443, "DELETE", "/anything", 1),
+            (Https, "a.b.wild.com", 443, "GET", "/", 1),
+            (Http, "a.wild.com", 80, "GET", "/", 1),
+            (Https, "api.allowed.com", 8443, "PATCH", "/anything", 3),
+            (Https, "10.0.0.5", 443, "GET", "/", 4),
+            (Https, "[fd00::1]", 8443, "GET", "/", 5),
+        ];
+        for (scheme, host, port, method, path, index) in allowed {
+            assert_eq!(
+                check(&table, *scheme, host, *port, method, path, &[]),
+                Ok(*index),
+                "{host}:{port} {method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn route_table_denials_and_bypass_attempts() {
+        let table = table(ROUTES);
+        use Scheme::Https;
+        let denied: &[(&str, u16, &str, &str, &str)] = &[
+            (
+                "evil.com",
+                443,
+                "GET",
+                "/v1",
+                "no route allows host evil.com",
+            ),
+            // suffix and prefix tricks
+            (
+                "api.allowed.com.evil.com",
+                443,
+                "GET",
+                "/v1",
+                "no route allows host api.allowed.com.evil.com",
+            ),
+            (
+                "evilapi.allowed.com",
+                443,
+                "GET",
+                "/v1",
+                "no route allows host evilapi.allowed.com",
+            ),
+            (
+                "allowed.com",
+                443,
+                "GET",
+                "/v1",
+                "no route allows host allowed.com",
+            ),
+            // a wildcard does not cover its apex or look-alikes
+            ("wild.com", 443, "GET", "/", "no route allows host wild.com"),
+            (
+                "evilwild.com",
+                443,
+                "GET",
+                "/",
+                "no route allows host evilwild.com",
+            ),
+            (
+                "a.wild.com.evil.com",
+                443,
+                "GET",
+                "/",
+                "no route allows host a.wild.com.evil.com",
+            ),
+            // ports
+            (
+                "api.allowed.com",
+                444,
+                "GET",
+                "/v1",
+                "no route allows host api.allowed.com",
+            ),
+            (
+                "a.wild.com",
+                8080,
+                "GET",
+                "/",
+                "no route allows host a.wild.com",
+            ),
+            ("10.0.0.6", 443, "GET", "/", "no route allows host 10.0.0.6"),
+            // method, path
+            (
+                "api.allowed.com",
+                443,
+                "DELETE",
+                "/v1",
+                "no route for api.allowed.com allows method DELETE",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1beta",
+                "no route for api.allowed.com allows path /v1beta",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/secret",
+                "no route for api.allowed.com allows path /secret",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "//v1",
+                "no route for api.allowed.com allows path //v1",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/repos/a/b/issues",
+                "no route for api.allowed.com allows path /repos/a/b/issues",
+            ),
+            // traversal in every spelling
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/../secret",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/%2e%2e/secret",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/%2E%2e/secret",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/.%2e/secret",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/..;/secret",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/./x",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1%2f..%2fsecret",
+                "path refused: the path has an encoded `/` or `\\`, a backslash or a NUL",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/..%5csecret",
+                "path refused: the path has an encoded `/` or `\\`, a backslash or a NUL",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1\\..\\secret",
+                "path refused: the path has an encoded `/` or `\\`, a backslash or a NUL",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/%252e%252e/secret",
+                "path refused: the path is percent-encoded twice",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "v1",
+                "path refused: the path does not start with `/`",
+            ),
+            // headers
+            (
+                "headers.com",
+                443,
+                "GET",
+                "/",
+                "no route for headers.com matches the request's headers (needs x-api-version)",
+            ),
+        ];
+        for (host, port, method, path, message) in denied {
+            let denial = check(&table, Https, host, *port, method, path, &[]).unwrap_err();
+            assert_eq!(
+                denial.to_string(),
+                *message,
+                "{host}:{port} {method} {path}"
+            );
+        }
+    }
+
+    #[test]
+    fn header_entries_need_every_header_and_match_values() {
+        let table = table(ROUTES);
+        let https = Scheme::Https;
+        assert_eq!(
+            check(
+                &table,
+                https,
+                "headers.com",
+                443,
+                "GET",
+                "/",
+                &[("x-api-version", "2023-06-01"), ("x-present", "")]
+            ),
+            Ok(2)
+        );
+        assert!(
+            check(
+                &table,
+                https,
+                "headers.com",
+                443,
+                "GET",
+                "/",
+                &[("x-api-version", "2024-01-01"), ("x-present", "1")]
+            )
+            .is_err()
+        );
+        let missing = check(
+            &table,
+            https,
+            "headers.com",
+            443,
+            "GET",
+            "/",
+            &[("x-api-version", "2023-06-01")],
+        );
+        assert_eq!(
+            missing.unwrap_err().to_string(),
+            "no route for headers.com matches the request's headers (needs x-present)"
+        );
+    }
+
+    #[test]
+    fn request_hosts_are_normalised_or_refused() {
+        assert_eq!(
+            Host::parse("Example.COM."),
+            Ok(Host::Name("example.com".into()))
+        );
+        assert_eq!(Host::parse("user@example.com"), Err(HostError::UserInfo));
+        assert_eq!(Host::parse("example..com"), Err(HostError::Malformed));
+        assert_eq!(Host::parse("exa mple.com"), Err(HostError::Malformed));
+        assert_eq!(Host::parse("2130706433"), Err(HostError::NumericName));
+        assert_eq!(Host::parse("127.1"), Err(HostError::NumericName));
+        assert_eq!(Host::parse("0x7f.0x1"), Err(HostError::NumericName));
+        assert_eq!(Host::parse("[::1]"), Ok(Host::Ip("::1".parse().unwrap())));
+        assert_eq!(Host::parse(""), Err(HostError::Empty));
+    }
+
+    #[test]
+    fn credentials_are_compiled_with_the_token_and_never_printed() {
+        let table = table(ROUTES);
+        let credential = table.routes()[6].credential.as_ref().unwrap();
+        assert_eq!(credential.header, http::header::AUTHORIZATION);
+        let value = credential.value.as_ref().unwrap();
+        assert_eq!(value.expose(), "Bearer ghp_realtoken");
+        assert!(!format!("{:?}", table).contains("ghp_realtoken"));
+        let view = serde_json::to_string(&table.view()).unwrap();
+        assert!(!view.contains("ghp_realtoken"));
+        assert!(view.contains("EGRESS_TOKEN_GH"));
+        assert!(view.contains(r#""token_present":true"#));
+    }
+
+    #[test]
+    fn a_missing_token_is_compiled_as_unavailable() {
+        let table = RouteTable::parse(
+            Path::new("r.yaml"),
+            "routes:\n  - host: github.com\n    auth_scheme: token\n    token_env: EGRESS_TOKEN_ABSENT\n",
+            &Tokens::new(),
+        )
+        .unwrap();
+        assert!(
+            table.routes()[0]
+                .credential
+                .as_ref()
+                .unwrap()
+                .value
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn invalid_routes_name_the_route_and_field() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "routes:\n  - host: 'ex*ample.com'\n",
+                "routes[0] (host \"ex*ample.com\"): host:",
+            ),
+            (
+                "routes:\n  - host: 'a.com:99999'\n",
+                "routes[0] (host \"a.com:99999\"): host: \"a.com:99999\": bad port",
+            ),
+            (
+                "routes:\n  - host: a.com\n    methods: ['G ET']\n",
+                "routes[0] (host \"a.com\"): methods: not an HTTP method",
+            ),
+            (
+                "routes:\n  - host: a.com\n    paths: ['v1']\n",
+                "routes[0] (host \"a.com\"): paths: \"v1\" does not start with `/`",
+            ),
+            (
+                "routes:\n  - host: a.com\n    token_env: EGRESS_TOKEN_X\n",
+                "routes[0] (host \"a.com\"): auth_scheme: token_env needs",
+            ),
+            (
+                "routes:\n  - host: a.com\n    auth_scheme: Bearer\n",
+                "routes[0] (host \"a.com\"): token_env:",
+            ),
+            (
+                "routes:\n  - host: '*.10.0.0.1'\n",
+                "routes[0] (host \"*.10.0.0.1\"): host:",
+            ),
+        ];
+        for (yaml, expected) in cases {
+            let error = RouteTable::parse(Path::new("r.yaml"), yaml, &Tokens::new()).unwrap_err();
+            assert!(
+                error.to_string().starts_with(expected),
+                "{yaml}: got {error}"
+            );
+        }
+        let error = RouteTable::parse(
+            Path::new("r.yaml"),
+            "routes:\n  - hots: a.com\n",
+            &Tokens::new(),
+        )
+        .unwrap_err();
+        assert!(matches!(error, RoutesError::Parse { .. }), "{error}");
+    }
+
+    #[test]
+    fn an_empty_file_denies_everything() {
+        let table = RouteTable::parse(Path::new("r.yaml"), "", &Tokens::new()).unwrap();
+        assert!(table.routes().is_empty());
+        assert_eq!(table.log(), DEFAULT_LOG);
+    }
+}

@@ -1,0 +1,445 @@
+//! The listener: accept loop, CONNECT interception, live routes and
+//! graceful shutdown.
+//!
+//! One task per client connection (bounded by [`MAX_CONNECTIONS`]), served
+//! by hyper's automatic HTTP/1.1–HTTP/2 server. A CONNECT is answered with
+//! 200, then the tunnel's TLS is terminated with a leaf for the CONNECT
+//! target: the ClientHello's SNI must name the same host (a different SNI
+//! gets a certificate for the name it asked for, and every request on that
+//! connection a 421), and ALPN offers `h2` and `http/1.1`. Requests inside
+//! the tunnel then go through [`crate::proxy`] with the tunnel's target.
+//!
+//! When the `shutdown` future completes the listener is closed, every
+//! connection is told to finish (HTTP/2 GOAWAY, HTTP/1.1 close after the
+//! current response), and [`run`] returns once they have, or after
+//! [`SHUTDOWN_GRACE_PERIOD`].
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::CertificateDer;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_rustls::LazyConfigAcceptor;
+
+use crate::ca::CertificateAuthority;
+use crate::inspect::{HoldResolver, Inspector, PassInspector, RefuseHolds};
+use crate::proxy::{self, ProxyBody, Shared, Target};
+use crate::routes::{Host, RouteTable, Scheme, Tokens};
+use crate::upstream::{
+    ResolvePin, UPSTREAM_IDLE_TIMEOUT, UPSTREAM_MAX_IDLE_PER_HOST, UpstreamConnector,
+};
+
+/// Most client connections served at once; further accepts wait.
+pub const MAX_CONNECTIONS: usize = 4096;
+/// Time allowed for the agent's TLS handshake inside a CONNECT tunnel.
+pub const CLIENT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for an HTTP/1.1 client to send a request head.
+pub const CLIENT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight requests may take to finish after shutdown starts.
+pub const SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// How often the routes file is checked for changes.
+pub const ROUTES_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Pause after a failed accept (e.g. out of file descriptors).
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Errors that stop the proxy from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot read the listening address")]
+    LocalAddress(#[source] std::io::Error),
+    #[error("cannot build the upstream TLS configuration (bad --upstream-ca?)")]
+    UpstreamTls(#[source] rustls::Error),
+}
+
+/// Everything [`run`] needs; build with [`Config::new`] and set the rest.
+pub struct Config {
+    /// The routes file, watched for changes.
+    pub routes_path: PathBuf,
+    /// The routes loaded from it at start-up.
+    pub routes: RouteTable,
+    /// The held tokens, for compiling reloaded routes.
+    pub tokens: Tokens,
+    /// The bottle's CA.
+    pub ca: Arc<CertificateAuthority>,
+    /// Extra roots trusted for upstream TLS (webpki roots stay trusted).
+    pub upstream_roots: Vec<CertificateDer<'static>>,
+    /// `--resolve` pins.
+    pub resolve: Vec<ResolvePin>,
+    /// Outbound inspection (default: pass everything).
+    pub inspector: Arc<dyn Inspector>,
+    /// What answers holds (default: refuse them; there is no queue).
+    pub holds: Arc<dyn HoldResolver>,
+}
+
+impl Config {
+    /// A configuration with no inspection, no extra roots and no pins.
+    pub fn new(
+        routes_path: PathBuf,
+        routes: RouteTable,
+        tokens: Tokens,
+        ca: Arc<CertificateAuthority>,
+    ) -> Self {
+        Self {
+            routes_path,
+            routes,
+            tokens,
+            ca,
+            upstream_roots: Vec::new(),
+            resolve: Vec::new(),
+            inspector: Arc::new(PassInspector),
+            holds: Arc::new(RefuseHolds),
+        }
+    }
+}
+
+/// Keeps [`run`] waiting while a connection is alive, and tells it to stop.
+#[derive(Clone)]
+struct Drain {
+    _alive: mpsc::Sender<()>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Drain {
+    async fn stopped(&mut self) {
+        let _ = self.stop.wait_for(|stopped| *stopped).await;
+    }
+}
+
+/// Serve the proxy on `listener` until `shutdown` completes, then drain.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    let listen = listener.local_addr().map_err(ServerError::LocalAddress)?;
+    let connector = UpstreamConnector::new(&config.upstream_roots, &config.resolve, listen)
+        .map_err(ServerError::UpstreamTls)?;
+    let client = Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(UPSTREAM_MAX_IDLE_PER_HOST)
+        .build(connector);
+    let routes = Arc::new(ArcSwap::from_pointee(config.routes));
+    let shared = Arc::new(Shared {
+        routes: routes.clone(),
+        ca: config.ca,
+        client,
+        inspector: config.inspector,
+        holds: config.holds,
+        provider: Arc::new(rustls::crypto::ring::default_provider()),
+        next_request_id: AtomicU64::new(1),
+    });
+
+    let (stop_sender, stop_receiver) = watch::channel(false);
+    let (alive_sender, mut alive_receiver) = mpsc::channel::<()>(1);
+    let drain = Drain {
+        _alive: alive_sender,
+        stop: stop_receiver.clone(),
+    };
+    let reloader = tokio::spawn(watch_routes(
+        config.routes_path,
+        config.tokens,
+        routes,
+        stop_receiver,
+    ));
+
+    tracing::info!(address = %listen, "egress proxy listening");
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = limit.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let (stream, client) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let connection_drain = drain.clone();
+        tokio::spawn(async move {
+            let service_shared = shared.clone();
+            let service_drain = connection_drain.clone();
+            let service = service_fn(move |request: Request<Incoming>| {
+                let shared = service_shared.clone();
+                let drain = service_drain.clone();
+                async move {
+                    Ok::<_, Infallible>(
+                        handle_listener_request(shared, drain, client, request).await,
+                    )
+                }
+            });
+            serve(TokioIo::new(stream), service, connection_drain).await;
+            drop(permit);
+        });
+    }
+
+    drop(listener);
+    tracing::info!("egress proxy stopping: draining connections");
+    let _ = stop_sender.send(true);
+    drop(drain);
+    drop(shared);
+    if tokio::time::timeout(SHUTDOWN_GRACE_PERIOD, alive_receiver.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; dropping the connections still open");
+    }
+    reloader.abort();
+    Ok(())
+}
+
+fn server_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(CLIENT_HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    builder
+}
+
+/// Serve one connection until it ends or the proxy drains.
+async fn serve<I, S>(io: TokioIo<I>, service: S, mut drain: Drain)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::Service<
+            Request<Incoming>,
+            Response = Response<ProxyBody>,
+            Error = Infallible,
+        > + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let builder = server_builder();
+    let connection = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "client connection ended with an error");
+            }
+        }
+        () = drain.stopped() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
+}
+
+/// A request on the listener: CONNECT (answered at once; the tunnel runs
+/// in its own task), an absolute-form `http://` request, or a request for
+/// the proxy itself (introspection).
+async fn handle_listener_request(
+    shared: Arc<Shared>,
+    drain: Drain,
+    client: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    if request.method() == Method::CONNECT {
+        return connect(shared, drain, client, request);
+    }
+    if request.uri().scheme().is_some() {
+        return proxy::handle_absolute(shared, client, request).await;
+    }
+    proxy::introspection(&shared, &request)
+}
+
+/// Start the interception of a CONNECT tunnel.
+fn connect(
+    shared: Arc<Shared>,
+    drain: Drain,
+    client: SocketAddr,
+    request: Request<Incoming>,
+) -> Response<ProxyBody> {
+    let Some(target) = request
+        .uri()
+        .authority()
+        .filter(|authority| authority.port_u16().is_some())
+        .and_then(|authority| Target::from_authority(Scheme::Https, authority.as_str()))
+    else {
+        return proxy::refusal(
+            StatusCode::BAD_REQUEST,
+            "denied",
+            "CONNECT needs a host:port target",
+        );
+    };
+    tokio::spawn(async move {
+        match hyper::upgrade::on(request).await {
+            Ok(upgraded) => intercept(shared, drain, client, target, TokioIo::new(upgraded)).await,
+            Err(error) => tracing::debug!(%error, "CONNECT upgrade failed"),
+        }
+    });
+    Response::new(proxy_empty())
+}
+
+fn proxy_empty() -> ProxyBody {
+    use http_body_util::BodyExt;
+    http_body_util::Empty::new()
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+#[derive(Debug)]
+struct OneCertificate(Arc<CertifiedKey>);
+
+impl ResolvesServerCert for OneCertificate {
+    fn resolve(&self, _: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+}
+
+/// Terminate the agent's TLS inside a tunnel and serve its requests.
+async fn intercept(
+    shared: Arc<Shared>,
+    drain: Drain,
+    client: SocketAddr,
+    target: Target,
+    io: TokioIo<hyper::upgrade::Upgraded>,
+) {
+    let handshake = async {
+        let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await?;
+        let sni = start.client_hello().server_name().map(str::to_owned);
+        let (certificate_host, misdirected) = match sni.as_deref().map(Host::parse) {
+            None => (target.host.clone(), false),
+            Some(Ok(host)) if host == target.host => (host, false),
+            Some(Ok(host)) => (host, true),
+            Some(Err(_)) => (target.host.clone(), true),
+        };
+        let key = shared
+            .ca
+            .leaf_for(&certificate_host)
+            .map_err(std::io::Error::other)?;
+        let mut config = rustls::ServerConfig::builder_with_provider(shared.provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(std::io::Error::other)?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(OneCertificate(key)));
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        let stream = start.into_stream(Arc::new(config)).await?;
+        Ok::<_, std::io::Error>((stream, sni, misdirected))
+    };
+    let (stream, sni, misdirected) = match tokio::time::timeout(
+        CLIENT_TLS_HANDSHAKE_TIMEOUT,
+        handshake,
+    )
+    .await
+    {
+        Ok(Ok(done)) => done,
+        Ok(Err(error)) => {
+            tracing::info!(%client, target = %target.host, %error, "TLS handshake with the agent failed");
+            return;
+        }
+        Err(_) => {
+            tracing::info!(%client, target = %target.host, "TLS handshake with the agent timed out");
+            return;
+        }
+    };
+    if misdirected {
+        tracing::warn!(
+            decision = "deny",
+            %client,
+            target = %target.host,
+            sni = %sni.as_deref().unwrap_or("").escape_debug(),
+            "TLS SNI differs from the CONNECT target"
+        );
+    }
+    let service = service_fn(move |request: Request<Incoming>| {
+        let shared = shared.clone();
+        let target = target.clone();
+        let sni = sni.clone();
+        async move {
+            if misdirected {
+                return Ok::<_, Infallible>(proxy::refusal(
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "denied",
+                    &format!(
+                        "this tunnel was opened for {}, but TLS asked for {}; connect to that host directly",
+                        target.host,
+                        sni.as_deref().unwrap_or("").escape_debug()
+                    ),
+                ));
+            }
+            Ok(proxy::handle_in_target(shared, client, target, request).await)
+        }
+    });
+    serve(TokioIo::new(stream), service, drain).await;
+}
+
+/// Re-read the routes file every [`ROUTES_POLL_INTERVAL`]; swap in a new
+/// table when its contents change and compile; keep the old one otherwise.
+async fn watch_routes(
+    path: PathBuf,
+    tokens: Tokens,
+    routes: Arc<ArcSwap<RouteTable>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut last_contents = tokio::fs::read(&path).await.ok();
+    let mut interval = tokio::time::interval(ROUTES_POLL_INTERVAL);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut read_failed = false;
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+        let contents = match tokio::fs::read(&path).await {
+            Ok(contents) => {
+                read_failed = false;
+                contents
+            }
+            Err(error) => {
+                if !read_failed {
+                    tracing::error!(path = %path.display(), %error, "cannot read the routes file; keeping the routes in force");
+                }
+                read_failed = true;
+                continue;
+            }
+        };
+        if last_contents.as_deref() == Some(contents.as_slice()) {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&contents);
+        match RouteTable::parse(&path, &text, &tokens) {
+            Ok(table) => {
+                tracing::info!(path = %path.display(), routes = table.routes().len(), "routes reloaded");
+                routes.store(Arc::new(table));
+            }
+            Err(error) => {
+                tracing::error!(
+                    path = %path.display(),
+                    error = %error,
+                    "routes file is invalid; keeping the routes in force"
+                );
+            }
+        }
+        last_contents = Some(contents);
+    }
+}
