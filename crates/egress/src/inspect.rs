@@ -29,6 +29,9 @@
 //! the proxy's life is the inspector's and resolver's business: share state
 //! between the two.
 //!
+//! [`ScriptedInspector`] and [`ScriptedHolds`] are test doubles that record
+//! what they see and answer as told.
+//!
 //! [`PassInspector`] passes everything and [`RefuseHolds`] refuses every hold
 //! (there is no queue): together they are the proxy's defaults.
 
@@ -159,5 +162,102 @@ pub const NO_QUEUE_REASON: &str = "held for the operator, but this proxy has no 
 impl HoldResolver for RefuseHolds {
     fn resolve<'a>(&'a self, _: &'a RequestContext, _: &'a Hold) -> BoxFuture<'a, HoldOutcome> {
         Box::pin(async { HoldOutcome::Reject(NO_QUEUE_REASON.to_string()) })
+    }
+}
+
+/// A scripted [`Inspector`] for tests: records everything it is shown and
+/// answers with the verdicts it was given (`Pass` when none).
+#[derive(Debug, Default)]
+pub struct ScriptedInspector {
+    head_verdict: std::sync::Mutex<Option<Verdict<HeadRewrite>>>,
+    body_verdict: std::sync::Mutex<Option<Verdict<Bytes>>>,
+    /// Each head seen: context, `METHOD path?query`, headers.
+    pub heads: std::sync::Mutex<Vec<(RequestContext, String, HeaderMap)>>,
+    /// Each decoded body seen.
+    pub bodies: std::sync::Mutex<Vec<(RequestContext, Bytes)>>,
+}
+
+impl ScriptedInspector {
+    /// Answer every head with `verdict`.
+    #[must_use]
+    pub fn with_head(self, verdict: Verdict<HeadRewrite>) -> Self {
+        if let Ok(mut slot) = self.head_verdict.lock() {
+            *slot = Some(verdict);
+        }
+        self
+    }
+
+    /// Answer every body with `verdict`.
+    #[must_use]
+    pub fn with_body(self, verdict: Verdict<Bytes>) -> Self {
+        if let Ok(mut slot) = self.body_verdict.lock() {
+            *slot = Some(verdict);
+        }
+        self
+    }
+}
+
+impl Inspector for ScriptedInspector {
+    fn inspect_head(
+        &self,
+        context: &RequestContext,
+        head: &RequestHead<'_>,
+    ) -> Verdict<HeadRewrite> {
+        if let Ok(mut heads) = self.heads.lock() {
+            heads.push((
+                context.clone(),
+                format!("{} {}", head.method, head.path_and_query),
+                head.headers.clone(),
+            ));
+        }
+        self.head_verdict
+            .lock()
+            .ok()
+            .and_then(|verdict| verdict.clone())
+            .unwrap_or(Verdict::Pass)
+    }
+
+    fn inspect_body(&self, context: &RequestContext, body: &[u8]) -> Verdict<Bytes> {
+        if let Ok(mut bodies) = self.bodies.lock() {
+            bodies.push((context.clone(), Bytes::copy_from_slice(body)));
+        }
+        self.body_verdict
+            .lock()
+            .ok()
+            .and_then(|verdict| verdict.clone())
+            .unwrap_or(Verdict::Pass)
+    }
+}
+
+/// A scripted [`HoldResolver`] for tests: records each hold and answers
+/// with a fixed outcome.
+#[derive(Debug)]
+pub struct ScriptedHolds {
+    outcome: HoldOutcome,
+    /// Each hold seen, with its context.
+    pub holds: std::sync::Mutex<Vec<(RequestContext, Hold)>>,
+}
+
+impl ScriptedHolds {
+    /// Answer every hold with `outcome`.
+    pub fn answering(outcome: HoldOutcome) -> Self {
+        Self {
+            outcome,
+            holds: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl HoldResolver for ScriptedHolds {
+    fn resolve<'a>(
+        &'a self,
+        context: &'a RequestContext,
+        hold: &'a Hold,
+    ) -> BoxFuture<'a, HoldOutcome> {
+        if let Ok(mut holds) = self.holds.lock() {
+            holds.push((context.clone(), hold.clone()));
+        }
+        let outcome = self.outcome.clone();
+        Box::pin(async move { outcome })
     }
 }

@@ -1,0 +1,461 @@
+//! Test fixtures: a real HTTPS (and plain HTTP) upstream with its own test
+//! CA, the proxy started in-process on port 0, and a Rust client that goes
+//! through CONNECT + TLS (HTTP/1.1 or HTTP/2) like an agent would.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use bot_bottle_egress::ca::CertificateAuthority;
+use bot_bottle_egress::inspect::{HoldResolver, Inspector};
+use bot_bottle_egress::routes::{RouteTable, Tokens};
+use bot_bottle_egress::upstream::ResolvePin;
+use bot_bottle_egress::{Config, run};
+use bot_bottle_secret::Redacted;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+pub const UPSTREAM_NAME: &str = "upstream.test";
+
+pub fn install_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// What the upstream saw of one request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub version: Version,
+    pub headers: BTreeMap<String, Vec<String>>,
+    pub body: Vec<u8>,
+}
+
+/// A body fed from a channel, so a test controls when each chunk goes out.
+pub struct ChannelBody(pub mpsc::Receiver<Bytes>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(context)
+            .map(|chunk| chunk.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+type UpstreamBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// A real upstream: HTTPS (ALPN h2 + http/1.1) with a test CA, and plain HTTP.
+pub struct Upstream {
+    pub https: SocketAddr,
+    pub http: SocketAddr,
+    pub ca_der: CertificateDer<'static>,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// `/sse` sends its first event, then waits for a message here.
+    pub sse_release: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
+}
+
+impl Upstream {
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+async fn upstream_handler(
+    seen: Arc<Mutex<Vec<Seen>>>,
+    sse_release: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
+    request: Request<Incoming>,
+) -> Result<Response<UpstreamBody>, Infallible> {
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|collected| collected.to_bytes())
+        .unwrap_or_default();
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        headers
+            .entry(name.to_string())
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|value| value.to_string())
+        .unwrap_or_default();
+    seen.lock().unwrap().push(Seen {
+        method: parts.method.to_string(),
+        path: path.clone(),
+        version: parts.version,
+        headers: headers.clone(),
+        body: body.to_vec(),
+    });
+    if path == "/sse" {
+        let (sender, receiver) = mpsc::channel(4);
+        let release = sse_release.lock().unwrap().take();
+        tokio::spawn(async move {
+            sender
+                .send(Bytes::from_static(b"data: first\n\n"))
+                .await
+                .unwrap();
+            if let Some(release) = release {
+                let _ = release.await;
+            }
+            let _ = sender.send(Bytes::from_static(b"data: second\n\n")).await;
+        });
+        let response = Response::builder()
+            .header("content-type", "text/event-stream")
+            .body(ChannelBody(receiver).boxed())
+            .unwrap();
+        return Ok(response);
+    }
+    let echo = serde_json::json!({
+        "method": parts.method.to_string(),
+        "path": path,
+        "authority": parts.uri.authority().map(|authority| authority.to_string()).or_else(|| parts.headers.get("host").map(|host| String::from_utf8_lossy(host.as_bytes()).into_owned())),
+        "version": format!("{:?}", parts.version),
+        "headers": headers,
+        "body_len": body.len(),
+    });
+    let response = Response::builder()
+        .header("content-type", "application/json")
+        .header("connection", "keep-alive")
+        .header("x-upstream", "yes")
+        .body(Full::new(Bytes::from(echo.to_string())).boxed())
+        .unwrap();
+    Ok(response)
+}
+
+pub async fn start_upstream() -> Upstream {
+    install_provider();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::default();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "test upstream CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params = CertificateParams::new(vec![
+        UPSTREAM_NAME.to_string(),
+        "localhost".to_string(),
+        "127.0.0.1".to_string(),
+    ])
+    .unwrap();
+    leaf_params.use_authority_key_identifier_extension = true;
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let mut server_config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+        )
+        .unwrap();
+    server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let sse_release = Arc::new(Mutex::new(None));
+    let https_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let https = https_listener.local_addr().unwrap();
+    let http = http_listener.local_addr().unwrap();
+
+    for (listener, tls) in [(https_listener, Some(acceptor)), (http_listener, None)] {
+        let seen = seen.clone();
+        let sse_release = sse_release.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let seen = seen.clone();
+                let sse_release = sse_release.clone();
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let service = service_fn(move |request| {
+                        upstream_handler(seen.clone(), sse_release.clone(), request)
+                    });
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    match tls {
+                        Some(acceptor) => {
+                            let Ok(stream) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        None => {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                    }
+                });
+            }
+        });
+    }
+    Upstream {
+        https,
+        http,
+        ca_der: ca_cert.der().clone(),
+        seen,
+        sse_release,
+    }
+}
+
+/// The proxy, running in-process.
+pub struct Proxy {
+    pub address: SocketAddr,
+    pub directory: tempfile::TempDir,
+    pub routes_path: PathBuf,
+    pub ca_pem_path: PathBuf,
+    pub ca_pem: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    handle: Option<tokio::task::JoinHandle<Result<(), bot_bottle_egress::ServerError>>>,
+}
+
+#[derive(Default)]
+pub struct ProxyOptions {
+    pub tokens: Vec<(&'static str, &'static str)>,
+    pub pins: Vec<String>,
+    pub inspector: Option<Arc<dyn Inspector>>,
+    pub holds: Option<Arc<dyn HoldResolver>>,
+    pub no_default_pin: bool,
+}
+
+pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyOptions) -> Proxy {
+    install_provider();
+    let directory = tempfile::tempdir().unwrap();
+    let routes_path = directory.path().join("routes.yaml");
+    std::fs::write(&routes_path, routes_yaml).unwrap();
+    let tokens: Tokens = options
+        .tokens
+        .iter()
+        .map(|(name, value)| (name.to_string(), Redacted::new(value.to_string())))
+        .collect();
+    let routes = RouteTable::load(&routes_path, &tokens).unwrap();
+    let ca_dir = directory.path().join("ca");
+    let ca = Arc::new(CertificateAuthority::load_or_create(&ca_dir).unwrap());
+    let ca_pem = ca.certificate_pem().to_string();
+    let mut config = Config::new(routes_path.clone(), routes, tokens, ca);
+    config.upstream_roots = vec![upstream.ca_der.clone()];
+    let mut pins: Vec<String> = options.pins.clone();
+    if !options.no_default_pin {
+        pins.push(format!(
+            "{UPSTREAM_NAME}:{}:127.0.0.1",
+            upstream.https.port()
+        ));
+        pins.push(format!("plain.test:{}:127.0.0.1", upstream.http.port()));
+    }
+    config.resolve = pins
+        .iter()
+        .map(|pin| pin.parse::<ResolvePin>().unwrap())
+        .collect();
+    if let Some(inspector) = options.inspector {
+        config.inspector = inspector;
+    }
+    if let Some(holds) = options.holds {
+        config.holds = holds;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (shutdown_sender, shutdown_receiver) = oneshot::channel::<()>();
+    let handle = tokio::spawn(run(listener, config, async move {
+        let _ = shutdown_receiver.await;
+    }));
+    Proxy {
+        address,
+        ca_pem_path: ca_dir.join("ca.pem"),
+        directory,
+        routes_path,
+        ca_pem,
+        shutdown: Some(shutdown_sender),
+        handle: Some(handle),
+    }
+}
+
+impl Proxy {
+    pub async fn stop(mut self) {
+        if let Some(sender) = self.shutdown.take() {
+            let _ = sender.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            handle.await.unwrap().unwrap();
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+}
+
+/// Open a CONNECT tunnel; returns the proxy's status line code and the stream.
+pub async fn connect_tunnel(proxy: SocketAddr, target: &str) -> (u16, TcpStream) {
+    let mut stream = TcpStream::connect(proxy).await.unwrap();
+    stream
+        .write_all(format!("CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let read = stream.read(&mut byte).await.unwrap();
+        assert_eq!(
+            read,
+            1,
+            "proxy closed during CONNECT; got {:?}",
+            String::from_utf8_lossy(&head)
+        );
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head);
+    let code = text.split(' ').nth(1).unwrap().parse().unwrap();
+    (code, stream)
+}
+
+/// A connection through the proxy to `target` with TLS for `sni`.
+pub enum Sender {
+    H1(hyper::client::conn::http1::SendRequest<Full<Bytes>>),
+    H2(hyper::client::conn::http2::SendRequest<Full<Bytes>>),
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub version: Version,
+    pub headers: http::HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
+    }
+}
+
+pub async fn tls_through_proxy(proxy: &Proxy, target: &str, sni: &str, alpn: &[&[u8]]) -> Sender {
+    let (code, stream) = connect_tunnel(proxy.address, target).await;
+    assert_eq!(code, 200);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(proxy.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from(sni.to_string()).unwrap();
+    let tls = connector.connect(name, stream).await.unwrap();
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let io = TokioIo::new(tls);
+    if h2 {
+        let (sender, connection) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        Sender::H2(sender)
+    } else {
+        let (sender, connection) = hyper::client::conn::http1::handshake(io).await.unwrap();
+        tokio::spawn(connection);
+        Sender::H1(sender)
+    }
+}
+
+use rustls::pki_types::pem::PemObject;
+
+impl Sender {
+    pub async fn send_raw(&mut self, request: Request<Full<Bytes>>) -> Response<Incoming> {
+        match self {
+            Self::H1(sender) => {
+                // HTTP/1.1 agents send origin-form inside a tunnel.
+                let mut request = request;
+                if let Some(path) = request.uri().path_and_query().cloned() {
+                    *request.uri_mut() = http::Uri::from(path);
+                }
+                sender.send_request(request).await.unwrap()
+            }
+            Self::H2(sender) => sender.send_request(request).await.unwrap(),
+        }
+    }
+
+    pub async fn send(&mut self, request: Request<Full<Bytes>>) -> Answer {
+        let response = self.send_raw(request).await;
+        let status = response.status();
+        let version = response.version();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer {
+            status,
+            version,
+            headers,
+            body: String::from_utf8_lossy(&body).into_owned(),
+        }
+    }
+}
+
+/// `GET path` with a Host header, HTTP/1.1 style (for HTTP/2 the URI carries
+/// the authority).
+pub fn get(authority: &str, path: &str) -> http::request::Builder {
+    Request::builder()
+        .method("GET")
+        .uri(format!("https://{authority}{path}"))
+        .header("host", authority)
+}
+
+/// Routes YAML allowing the test upstream (host `upstream.test:PORT`).
+pub fn upstream_authority(upstream: &Upstream) -> String {
+    format!("{UPSTREAM_NAME}:{}", upstream.https.port())
+}
+
+/// Run curl through the proxy; returns (exit code, stdout, stderr).
+pub async fn curl(proxy: &Proxy, arguments: &[&str]) -> (i32, String, String) {
+    let output = tokio::process::Command::new("curl")
+        .arg("--silent")
+        .arg("--show-error")
+        .arg("--noproxy")
+        .arg("")
+        .arg("--proxy")
+        .arg(proxy.url())
+        .arg("--cacert")
+        .arg(&proxy.ca_pem_path)
+        .args(arguments)
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .output()
+        .await
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}

@@ -1,0 +1,942 @@
+//! The proxy end to end on loopback: a real HTTPS/HTTP upstream with its own
+//! test CA, the proxy in-process on port 0, and real clients (a Rust
+//! client through CONNECT + TLS, curl, python3).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use bot_bottle_egress::inspect::{
+    HeadRewrite, Hold, HoldOutcome, ScriptedHolds, ScriptedInspector, Verdict,
+};
+use bytes::Bytes;
+use common::*;
+use http::{Request, StatusCode, Version};
+use http_body_util::{BodyExt, Full};
+
+fn routes_for(upstream: &Upstream, extra: &str) -> String {
+    format!(
+        "routes:\n  - host: \"{}\"\n    methods: [GET, POST]\n    paths: [\"/echo\", \"/sse\", \"/api/**\"]\n{extra}",
+        upstream_authority(upstream)
+    )
+}
+
+fn post(authority: &str, path: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+    Request::builder()
+        .method("POST")
+        .uri(format!("https://{authority}{path}"))
+        .header("host", authority)
+        .body(Full::new(body.into()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_allowed_get_passes_over_http1_with_hop_by_hop_headers_stripped() {
+    let upstream = start_upstream().await;
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let request = get(&authority, "/echo?x=1")
+        .header("x-agent", "hello")
+        .header("connection", "keep-alive, x-hop")
+        .header("x-hop", "must not pass")
+        .header("proxy-authorization", "Basic c2VjcmV0")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = client.send(request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.headers["x-upstream"], "yes");
+    assert!(answer.headers.get("x-bot-bottle-egress").is_none());
+    let echo = answer.json();
+    assert_eq!(echo["path"], "/echo?x=1");
+    assert_eq!(echo["headers"]["x-agent"][0], "hello");
+    assert_eq!(echo["authority"], authority.as_str());
+    assert_eq!(echo["headers"]["via"][0], "1.1 bot-bottle-egress");
+    for stripped in ["x-hop", "proxy-authorization"] {
+        assert!(
+            echo["headers"].get(stripped).is_none(),
+            "{stripped} reached upstream"
+        );
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn http2_end_to_end() {
+    let upstream = start_upstream().await;
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    let mut client =
+        tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"h2", b"http/1.1"]).await;
+    assert!(
+        matches!(client, Sender::H2(_)),
+        "the proxy must offer h2 to a client that asks"
+    );
+    for _ in 0..3 {
+        let request = Request::builder()
+            .uri(format!("https://{authority}/echo"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = client.send(request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.version, Version::HTTP_2);
+        assert_eq!(
+            answer.json()["version"],
+            "HTTP/2.0",
+            "upstream side negotiated h2 too"
+        );
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn denied_requests_get_a_403_that_names_the_host_and_how_to_ask() {
+    let upstream = start_upstream().await;
+    let extra = "  - host: headers.test\n    headers:\n      - name: x-needed\n";
+    let proxy = start_proxy(
+        &routes_for(&upstream, extra),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+
+    // A host with no route: the tunnel is still intercepted so the agent
+    // can read why.
+    let mut client = tls_through_proxy(&proxy, "evil.test:443", "evil.test", &[b"http/1.1"]).await;
+    let answer = client
+        .send(get("evil.test", "/").body(Full::new(Bytes::new())).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(answer.headers["x-bot-bottle-egress"], "denied");
+    assert!(
+        answer
+            .body
+            .contains("request to evil.test refused: no route allows host evil.test"),
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("`egress-allow`"), "{}", answer.body);
+
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let cases = [
+        (
+            Request::builder()
+                .method("DELETE")
+                .uri("/echo")
+                .header("host", &authority),
+            "allows method DELETE",
+        ),
+        (
+            Request::builder()
+                .method("GET")
+                .uri("/secret")
+                .header("host", &authority),
+            "allows path /secret",
+        ),
+        (
+            Request::builder()
+                .method("GET")
+                .uri("/echo/../secret")
+                .header("host", &authority),
+            "`..` segment",
+        ),
+        (
+            Request::builder()
+                .method("GET")
+                .uri("/api/%2e%2e/secret")
+                .header("host", &authority),
+            "`..` segment",
+        ),
+    ];
+    for (request, expected) in cases {
+        let answer = client
+            .send(request.body(Full::new(Bytes::new())).unwrap())
+            .await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+        assert!(
+            answer.body.contains(expected),
+            "{expected}: {}",
+            answer.body
+        );
+    }
+
+    let mut client =
+        tls_through_proxy(&proxy, "headers.test:443", "headers.test", &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get("headers.test", "/")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.body.contains("needs x-needed"), "{}", answer.body);
+    assert!(
+        upstream.seen().is_empty(),
+        "nothing denied may reach the upstream"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn curl_gets_through_and_is_refused_with_a_readable_body() {
+    let upstream = start_upstream().await;
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let url = format!("https://{}/echo", upstream_authority(&upstream));
+    let (code, stdout, stderr) = curl(&proxy, &[&url]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\"path\":\"/echo\""), "{stdout}");
+
+    let (code, stdout, stderr) = curl(&proxy, &["--include", "https://denied.test/"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    // curl prints the proxy's CONNECT answer, then the answer inside TLS.
+    assert!(stdout.contains("\nHTTP/2 403"), "{stdout}");
+    assert!(
+        stdout
+            .to_ascii_lowercase()
+            .contains("x-bot-bottle-egress: denied"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("request to denied.test refused"),
+        "{stdout}"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn python_ssl_in_strict_mode_accepts_the_minted_leaf() {
+    let upstream = start_upstream().await;
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let script = r#"
+import http.client, ssl, sys
+proxy_host, proxy_port, cafile, host, port = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5])
+context = ssl.create_default_context(cafile=cafile)
+context.verify_flags |= ssl.VERIFY_X509_STRICT
+connection = http.client.HTTPSConnection(proxy_host, proxy_port, context=context)
+connection.set_tunnel(host, port)
+connection.request("GET", "/echo")
+response = connection.getresponse()
+print(response.status, response.read().decode())
+"#;
+    let output = tokio::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(proxy.address.ip().to_string())
+        .arg(proxy.address.port().to_string())
+        .arg(&proxy.ca_pem_path)
+        .arg(UPSTREAM_NAME)
+        .arg(upstream.https.port().to_string())
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.starts_with("200 "), "{stdout}");
+
+    // The leaf carries SKI, AKI (matching the CA's SKI), the SAN, CA:FALSE.
+    let leaf_pem = tokio::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -proxy {} -connect {}:{} -servername {} -showcerts </dev/null 2>/dev/null | openssl x509 -noout -text",
+            proxy.address,
+            UPSTREAM_NAME,
+            upstream.https.port(),
+            UPSTREAM_NAME
+        ))
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&leaf_pem.stdout);
+    assert!(text.contains("X509v3 Subject Key Identifier"), "{text}");
+    assert!(text.contains("X509v3 Authority Key Identifier"), "{text}");
+    assert!(text.contains(&format!("DNS:{UPSTREAM_NAME}")), "{text}");
+    assert!(text.contains("CA:FALSE"), "{text}");
+    assert!(text.contains("TLS Web Server Authentication"), "{text}");
+    let ca_text = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-text", "-in"])
+        .arg(&proxy.ca_pem_path)
+        .output()
+        .unwrap();
+    let ca_text = String::from_utf8_lossy(&ca_text.stdout);
+    let ski = ca_text
+        .split("X509v3 Subject Key Identifier:")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains(&ski),
+        "leaf AKI must be the CA's SKI {ski}: {text}"
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn the_credential_replaces_the_agents_placeholder() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!(
+        "routes:\n  - host: \"{authority}\"\n    paths: [\"/echo\"]\n    auth_scheme: Bearer\n    token_env: EGRESS_TOKEN_API\n"
+    );
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_API", "real-token-1234567890")],
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let request = get(&authority, "/echo")
+        .header("authorization", "Bearer PLACEHOLDER")
+        .header("authorization", "Bearer SECOND-PLACEHOLDER")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = client.send(request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let seen = upstream.seen();
+    assert_eq!(
+        seen[0].headers["authorization"],
+        vec!["Bearer real-token-1234567890".to_string()]
+    );
+    let everything = format!("{:?}", seen);
+    assert!(!everything.contains("PLACEHOLDER"));
+
+    // The introspection endpoint names the variable, never the value.
+    let (code, stdout, _) = curl(
+        &proxy,
+        &["--noproxy", "*", &format!("{}/routes", proxy.url())],
+    )
+    .await;
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("EGRESS_TOKEN_API") && stdout.contains("\"token_present\": true"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("real-token"), "{stdout}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_named_auth_header_is_injected_and_a_missing_token_refuses() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!(
+        "routes:\n  - host: \"{authority}\"\n    paths: [\"/echo\"]\n    auth_header: x-api-key\n    token_env: EGRESS_TOKEN_KEY\n  - host: absent.test\n    auth_scheme: token\n    token_env: EGRESS_TOKEN_ABSENT\n"
+    );
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_KEY", "sk-real-key")],
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get(&authority, "/echo")
+                .header("X-Api-Key", "placeholder")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(
+        upstream.seen()[0].headers["x-api-key"],
+        vec!["sk-real-key".to_string()]
+    );
+
+    let mut client =
+        tls_through_proxy(&proxy, "absent.test:443", "absent.test", &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get("absent.test", "/")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(
+        answer.body.contains("needs EGRESS_TOKEN_ABSENT"),
+        "{}",
+        answer.body
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn private_addresses_are_refused_unless_named_or_pinned() {
+    let upstream = start_upstream().await;
+    let port = upstream.https.port();
+    let routes = format!(
+        "routes:\n  - host: \"localhost:{port}\"\n  - host: \"127.0.0.1:{port}\"\n  - host: \"unpinned.test:{port}\"\n"
+    );
+    let proxy = start_proxy(&routes, &upstream, ProxyOptions::default()).await;
+
+    // localhost resolves to loopback: refused although a route allows it.
+    let target = format!("localhost:{port}");
+    let mut client = tls_through_proxy(&proxy, &target, "localhost", &[b"http/1.1"]).await;
+    let answer = client
+        .send(get(&target, "/echo").body(Full::new(Bytes::new())).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert_eq!(answer.headers["x-bot-bottle-egress"], "denied");
+    assert!(
+        answer.body.contains("a loopback address"),
+        "{}",
+        answer.body
+    );
+
+    // The same address as an IP-literal route is the operator's choice.
+    let target = format!("127.0.0.1:{port}");
+    let (code, stream) = connect_tunnel(proxy.address, &target).await;
+    assert_eq!(code, 200);
+    drop(stream);
+    let (code, stdout, stderr) = curl(
+        &proxy,
+        &[
+            &format!("https://127.0.0.1:{port}/echo"),
+            "--cacert",
+            &proxy.ca_pem_path.to_string_lossy(),
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("/echo"), "{stdout}");
+
+    // A name nobody resolves fails as a gateway error, not a pass.
+    let target = format!("unpinned.test:{port}");
+    let mut client = tls_through_proxy(&proxy, &target, "unpinned.test", &[b"http/1.1"]).await;
+    let answer = client
+        .send(get(&target, "/echo").body(Full::new(Bytes::new())).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{}", answer.body);
+    assert_eq!(answer.headers["x-bot-bottle-egress"], "error");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn resolve_pins_route_a_name_to_a_private_address() {
+    let upstream = start_upstream().await;
+    let port = upstream.https.port();
+    let routes = format!("routes:\n  - host: \"localhost:{port}\"\n");
+    let options = ProxyOptions {
+        pins: vec![format!("localhost:{port}:127.0.0.1")],
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let target = format!("localhost:{port}");
+    let mut client = tls_through_proxy(&proxy, &target, "localhost", &[b"http/1.1"]).await;
+    let answer = client
+        .send(get(&target, "/echo").body(Full::new(Bytes::new())).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn sni_host_and_authority_must_agree_with_the_tunnel() {
+    let upstream = start_upstream().await;
+    let routes = format!("{}  - host: other.test\n", routes_for(&upstream, ""));
+    let proxy = start_proxy(&routes, &upstream, ProxyOptions::default()).await;
+    let authority = upstream_authority(&upstream);
+
+    // Tunnel to upstream.test, TLS for other.test.
+    let mut client = tls_through_proxy(&proxy, &authority, "other.test", &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get("other.test", "/echo")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::MISDIRECTED_REQUEST,
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("TLS asked for other.test"),
+        "{}",
+        answer.body
+    );
+
+    // Tunnel and SNI agree, the Host header names another host.
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get("other.test", "/echo")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::MISDIRECTED_REQUEST,
+        "{}",
+        answer.body
+    );
+
+    // HTTP/2 :authority naming another host.
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"h2"]).await;
+    let request = Request::builder()
+        .uri("https://other.test/echo")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = client.send(request).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::MISDIRECTED_REQUEST,
+        "{}",
+        answer.body
+    );
+    assert!(upstream.seen().is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_gzip_body_is_decoded_for_the_inspector_and_forwarded_as_sent() {
+    let upstream = start_upstream().await;
+    let inspector = Arc::new(ScriptedInspector::default());
+    let options = ProxyOptions {
+        inspector: Some(inspector.clone()),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes_for(&upstream, ""), &upstream, options).await;
+    let authority = upstream_authority(&upstream);
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(b"{\"prompt\":\"hello AKIAIOSFODNN7EXAMPLE\"}")
+        .unwrap();
+    let compressed = encoder.finish().unwrap();
+    let mut request = post(&authority, "/echo", compressed.clone());
+    request
+        .headers_mut()
+        .insert("content-encoding", "gzip".parse().unwrap());
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client.send(request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let bodies = inspector.bodies.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    assert_eq!(
+        bodies[0].1.as_ref(),
+        b"{\"prompt\":\"hello AKIAIOSFODNN7EXAMPLE\"}"
+    );
+    assert_eq!(bodies[0].0.route_index, 0);
+    let heads = inspector.heads.lock().unwrap().clone();
+    assert_eq!(heads[0].1, "POST /echo");
+    let seen = upstream.seen();
+    assert_eq!(seen[0].body, compressed);
+    assert_eq!(
+        seen[0].headers["content-encoding"],
+        vec!["gzip".to_string()]
+    );
+
+    // A body that claims gzip but is not: refused, never forwarded.
+    let mut request = post(&authority, "/echo", &b"definitely not gzip"[..]);
+    request
+        .headers_mut()
+        .insert("content-encoding", "gzip".parse().unwrap());
+    let answer = client.send(request).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert!(answer.body.contains("not valid gzip"), "{}", answer.body);
+    assert_eq!(upstream.seen().len(), 1);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn inspector_verdicts_block_redact_and_hold() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+
+    // Block on the head.
+    let inspector = Arc::new(
+        ScriptedInspector::default().with_head(Verdict::Block("a known secret in a header".into())),
+    );
+    let options = ProxyOptions {
+        inspector: Some(inspector),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes_for(&upstream, ""), &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get(&authority, "/echo")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert_eq!(answer.headers["x-bot-bottle-egress"], "blocked");
+    assert!(
+        answer
+            .body
+            .contains("blocked by outbound inspection: a known secret in a header"),
+        "{}",
+        answer.body
+    );
+    proxy.stop().await;
+
+    // Redact the body and the path.
+    let inspector = Arc::new(
+        ScriptedInspector::default()
+            .with_head(Verdict::Redact(HeadRewrite {
+                path_and_query: Some("/echo?q=[REDACTED]".into()),
+                headers: None,
+            }))
+            .with_body(Verdict::Redact(Bytes::from_static(b"scrubbed"))),
+    );
+    let options = ProxyOptions {
+        inspector: Some(inspector),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes_for(&upstream, ""), &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(post(&authority, "/echo?q=secret", &b"the secret body"[..]))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let seen = upstream.seen();
+    assert_eq!(seen.last().unwrap().body, b"scrubbed");
+    assert_eq!(seen.last().unwrap().path, "/echo?q=[REDACTED]");
+    proxy.stop().await;
+
+    // A redaction that leaves the allowed paths is refused.
+    let inspector = Arc::new(ScriptedInspector::default().with_head(Verdict::Redact(
+        HeadRewrite {
+            path_and_query: Some("/elsewhere".into()),
+            headers: None,
+        },
+    )));
+    let options = ProxyOptions {
+        inspector: Some(inspector),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes_for(&upstream, ""), &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get(&authority, "/echo")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    assert!(answer.body.contains("after redaction"), "{}", answer.body);
+    proxy.stop().await;
+
+    // Hold: refused without a queue, forwarded when approved.
+    let hold = Hold {
+        detector: "known-secret".into(),
+        location: "body".into(),
+        preview: "gh***89".into(),
+    };
+    for (holds, expected) in [
+        (None, StatusCode::FORBIDDEN),
+        (
+            Some(Arc::new(ScriptedHolds::answering(HoldOutcome::Reject(
+                "operator said no".into(),
+            )))),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Some(Arc::new(ScriptedHolds::answering(HoldOutcome::Approve))),
+            StatusCode::OK,
+        ),
+    ] {
+        let inspector =
+            Arc::new(ScriptedInspector::default().with_body(Verdict::Hold(hold.clone())));
+        let options = ProxyOptions {
+            inspector: Some(inspector),
+            holds: holds
+                .clone()
+                .map(|holds| holds as Arc<dyn bot_bottle_egress::inspect::HoldResolver>),
+            ..ProxyOptions::default()
+        };
+        let proxy = start_proxy(&routes_for(&upstream, ""), &upstream, options).await;
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+        let answer = client.send(post(&authority, "/echo", &b"body"[..])).await;
+        assert_eq!(answer.status, expected, "{}", answer.body);
+        if let Some(holds) = holds {
+            let recorded = holds.holds.lock().unwrap().clone();
+            assert_eq!(recorded.len(), 1);
+            assert_eq!(recorded[0].1, hold);
+            if expected == StatusCode::FORBIDDEN {
+                assert!(answer.body.contains("operator said no"), "{}", answer.body);
+            }
+        } else {
+            assert!(answer.body.contains("no approval queue"), "{}", answer.body);
+        }
+        proxy.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_refused_before_anything_is_sent() {
+    let upstream = start_upstream().await;
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let big = vec![b'a'; bot_bottle_egress::body::MAX_REQUEST_BODY_BYTES + 1];
+    let answer = client.send(post(&authority, "/echo", big)).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("32 MiB"), "{}", answer.body);
+    assert!(upstream.seen().is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn server_sent_events_stream_through_unbuffered() {
+    let upstream = start_upstream().await;
+    let (release, released) = tokio::sync::oneshot::channel();
+    *upstream.sse_release.lock().unwrap() = Some(released);
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let response = client
+        .send_raw(
+            get(&authority, "/sse")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    // The upstream has not finished (it waits for `release`), yet the first
+    // event must already be readable through the proxy.
+    // (The timeout only turns a buffering proxy's hang into a failure.)
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+        .await
+        .expect("the first event never arrived: the response is being buffered")
+        .unwrap()
+        .unwrap()
+        .into_data()
+        .unwrap();
+    assert_eq!(first.as_ref(), b"data: first\n\n");
+    release.send(()).unwrap();
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest.as_ref(), b"data: second\n\n");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_absolute_form_is_proxied_and_checked() {
+    let upstream = start_upstream().await;
+    let port = upstream.http.port();
+    let routes = format!(
+        "routes:\n  - host: \"plain.test:{port}\"\n    paths: [\"/echo\"]\n  - host: \"secret.test:{port}\"\n    auth_scheme: Bearer\n    token_env: EGRESS_TOKEN_S\n"
+    );
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_S", "s3cr3t")],
+        pins: vec![format!("secret.test:{port}:127.0.0.1")],
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let (code, stdout, stderr) = curl(&proxy, &[&format!("http://plain.test:{port}/echo")]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\"path\":\"/echo\""), "{stdout}");
+
+    let (_, stdout, _) = curl(
+        &proxy,
+        &["--include", &format!("http://plain.test:{port}/other")],
+    )
+    .await;
+    assert!(stdout.starts_with("HTTP/1.1 403"), "{stdout}");
+    assert!(stdout.contains("allows path /other"), "{stdout}");
+
+    // A credential never goes out over plain HTTP.
+    let (_, stdout, _) = curl(
+        &proxy,
+        &["--include", &format!("http://secret.test:{port}/")],
+    )
+    .await;
+    assert!(stdout.starts_with("HTTP/1.1 403"), "{stdout}");
+    assert!(stdout.contains("only over https://"), "{stdout}");
+
+    // Host header disagreeing with the absolute URL.
+    let (_, stdout, _) = curl(
+        &proxy,
+        &[
+            "--include",
+            "-H",
+            "Host: evil.test",
+            &format!("http://plain.test:{port}/echo"),
+        ],
+    )
+    .await;
+    assert!(stdout.starts_with("HTTP/1.1 421"), "{stdout}");
+    assert_eq!(upstream.seen().len(), 1);
+
+    // A proxy loop.
+    let (_, stdout, _) = curl(
+        &proxy,
+        &[
+            "--include",
+            "-H",
+            "Via: 1.1 bot-bottle-egress",
+            &format!("http://plain.test:{port}/echo"),
+        ],
+    )
+    .await;
+    assert!(stdout.starts_with("HTTP/1.1 508"), "{stdout}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn routes_reload_live_and_a_bad_file_keeps_the_last_good_routes() {
+    let upstream = start_upstream().await;
+    let proxy = start_proxy("routes: []\n", &upstream, ProxyOptions::default()).await;
+    let url = format!("https://{}/echo", upstream_authority(&upstream));
+    let (_, stdout, _) = curl(&proxy, &["--include", &url]).await;
+    assert!(stdout.contains(" 403"), "{stdout}");
+
+    let routes_url = format!("{}/routes", proxy.url());
+    let wait_for_routes = |needle: String| {
+        let proxy = &proxy;
+        let routes_url = routes_url.clone();
+        async move {
+            // Poll the introspection endpoint until the watcher has swapped
+            // the table (bounded, so a broken reload fails instead of hanging).
+            for _ in 0..200 {
+                let (_, stdout, _) = curl(proxy, &["--noproxy", "*", &routes_url]).await;
+                if stdout.contains(&needle) {
+                    return stdout;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("routes never showed {needle}");
+        }
+    };
+    std::fs::write(&proxy.routes_path, routes_for(&upstream, "")).unwrap();
+    wait_for_routes(upstream_authority(&upstream)).await;
+    let (code, stdout, stderr) = curl(&proxy, &[&url]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("\"path\":\"/echo\""), "{stdout}");
+
+    // An invalid file, then a valid one: the valid one's arrival proves the
+    // watcher went past the invalid one, which never took effect.
+    std::fs::write(&proxy.routes_path, "routes:\n  - hots: nope\n").unwrap();
+    let (code, _, stderr) = curl(&proxy, &[&url]).await;
+    assert_eq!(code, 0, "{stderr}");
+    tokio::time::sleep(bot_bottle_egress::ROUTES_POLL_INTERVAL * 2).await;
+    let (code, stdout, stderr) = curl(&proxy, &[&url]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("\"path\":\"/echo\""),
+        "the last good routes stay in force: {stdout}"
+    );
+    std::fs::write(&proxy.routes_path, "routes:\n  - host: marker.test\n").unwrap();
+    wait_for_routes("marker.test".into()).await;
+    let (_, stdout, _) = curl(&proxy, &["--include", &url]).await;
+    assert!(stdout.contains(" 403"), "{stdout}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn introspection_lists_routes_and_other_paths_say_what_this_is() {
+    let upstream = start_upstream().await;
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let (_, stdout, _) = curl(
+        &proxy,
+        &["--noproxy", "*", &format!("{}/routes", proxy.url())],
+    )
+    .await;
+    let view: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(view["routes"][0]["host"], upstream_authority(&upstream));
+    assert_eq!(view["routes"][0]["outbound_on_match_in_force"], "supervise");
+    assert_eq!(view["log"], "meta");
+    let (_, stdout, _) = curl(
+        &proxy,
+        &[
+            "--noproxy",
+            "*",
+            "--include",
+            &format!("{}/other", proxy.url()),
+        ],
+    )
+    .await;
+    assert!(stdout.starts_with("HTTP/1.1 404"), "{stdout}");
+    assert!(stdout.contains("GET /routes"), "{stdout}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_drains_an_in_flight_stream() {
+    let upstream = start_upstream().await;
+    let (release, released) = tokio::sync::oneshot::channel();
+    *upstream.sse_release.lock().unwrap() = Some(released);
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    let address = proxy.address;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let response = client
+        .send_raw(
+            get(&authority, "/sse")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    let mut body = response.into_body();
+    body.frame().await.unwrap().unwrap();
+    let stopping = tokio::spawn(proxy.stop());
+    // New connections are refused once the listener is closed...
+    let mut attempts = 0;
+    while tokio::net::TcpStream::connect(address).await.is_ok() {
+        attempts += 1;
+        assert!(attempts < 100_000, "the listener never closed");
+        tokio::task::yield_now().await;
+    }
+    // ...while the request in flight still completes.
+    release.send(()).unwrap();
+    let rest = body.collect().await.unwrap().to_bytes();
+    assert_eq!(rest.as_ref(), b"data: second\n\n");
+    stopping.await.unwrap();
+}
