@@ -123,6 +123,15 @@ pub enum ProposalsCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Answer a capability-block proposal in words.
+    Answer {
+        id: String,
+        #[command(flatten)]
+        queue: QueueArgs,
+        /// The answer the agent receives.
+        #[arg(long)]
+        text: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

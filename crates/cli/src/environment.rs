@@ -9,6 +9,7 @@
 //! | `XDG_CONFIG_HOME` | user bottles live in `$XDG_CONFIG_HOME/bot-bottle/bottles/` (default `~/.config`) |
 //! | `XDG_STATE_HOME` | queues live under `$XDG_STATE_HOME/bot-bottle/` (default `~/.local/state`) |
 //! | `HOME` | base of the two defaults above |
+//! | `USER` (or `LOGNAME`) | recorded as `answered_by` when an operator answers a proposal |
 //! | `EGRESS_TOKEN_*` | held secrets (sidecar tokens; `EGRESS_TOKEN_CANARY` is the canary) |
 //! | `BOT_BOTTLE_SENSITIVE_PREFIXES` | comma list of extra variable-name prefixes whose values are held secrets |
 
@@ -27,6 +28,11 @@ fn non_empty(name: &str) -> Option<String> {
 
 fn home() -> Option<PathBuf> {
     non_empty("HOME").map(PathBuf::from)
+}
+
+/// Who is answering proposals: `$USER`, else `$LOGNAME`.
+pub fn operator_name() -> Option<String> {
+    non_empty("USER").or_else(|| non_empty("LOGNAME"))
 }
 
 /// The requested log level, unparsed (`None` when unset).

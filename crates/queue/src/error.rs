@@ -71,7 +71,7 @@ pub enum QueueError {
         "invalid bottle name {name:?}: use letters, digits, '-', '_' and '.' (not starting with '.')"
     )]
     InvalidBottleName { name: String },
-    #[error("cannot answer {id}: {source}")]
+    #[error("cannot answer {id}")]
     Decision {
         id: ProposalId,
         #[source]
@@ -105,7 +105,7 @@ pub enum QueueError {
     BadProposal(BadEntry),
     #[error("response file is bad: {0}")]
     BadResponse(BadEntry),
-    #[error("the response to {id} breaks the rules of its kind: {source}")]
+    #[error("the response to {id} breaks the rules of its kind")]
     InvalidResponse {
         id: ProposalId,
         #[source]

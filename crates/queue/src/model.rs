@@ -227,7 +227,15 @@ impl Payload {
                 "{} {} {}:{}: {}",
                 report.repo, report.reference, report.file, report.line, report.rule
             ),
-            Self::CapabilityBlock(block) => block.text.lines().next().unwrap_or("").to_string(),
+            Self::CapabilityBlock(block) => {
+                let mut lines = block.text.lines();
+                let first = lines.next().unwrap_or("").to_string();
+                if lines.next().is_some() {
+                    format!("{first} …")
+                } else {
+                    first
+                }
+            }
         }
     }
 }

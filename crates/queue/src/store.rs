@@ -564,7 +564,7 @@ impl Queue {
                 }
             })?;
         self.place_response(&proposal, &response)?;
-        tracing::info!(id = %id, decision = %response.decision.kind(), "proposal answered");
+        tracing::debug!(id = %id, decision = %response.decision.kind(), "proposal answered");
         Ok(response)
     }
 

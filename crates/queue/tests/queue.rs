@@ -216,7 +216,7 @@ fn answers_follow_the_kind_rules() {
         .answer(&leak.id, Decision::Approve, None, None)
         .unwrap_err();
     assert_eq!(
-        error.to_string(),
+        format!("{error}: {}", std::error::Error::source(&error).unwrap()),
         format!(
             "cannot answer {}: approving a gitleaks-allow proposal needs a reason: it is report-only, so say why letting it through is safe (--reason)",
             leak.id
