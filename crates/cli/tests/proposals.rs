@@ -1,5 +1,5 @@
 //! `bot-bottle proposals`: the real binary against real queue directories.
-#![allow(clippy::unwrap_used, reason = "test setup panics on failure")]
+#![expect(clippy::unwrap_used, reason = "test setup panics on failure")]
 
 use std::path::{Path, PathBuf};
 

@@ -91,8 +91,8 @@ pub use model::{
     EgressTokenAllow, GitleaksAllow, Payload, Proposal, ProposalKind, Response, SCHEMA_VERSION,
 };
 pub use store::{
-    Answered, Entry, EntryState, Listing, Notifications, POLL_INTERVAL, Queue, QueueOptions,
-    Recovery, ResponseFile, STALE_TEMP_AGE, Scope, find,
+    Answered, Entry, EntryState, Listing, Notifications, Queue, QueueOptions, Recovery,
+    ResponseFile, STALE_TEMP_AGE, Scope, find, list_queues,
 };
 pub use time::Timestamp;
-pub use wait::WaitMode;
+pub use wait::{POLL_INTERVAL, WaitMode};

@@ -30,9 +30,6 @@ pub const STALE_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 /// The largest queue file read. Proposals are small; anything bigger is
 /// reported, not read into memory.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-/// How often [`Queue::wait_for_response`] looks at the directory when no
-/// file notification arrives (bind mounts into VMs deliver none).
-pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// Whether waits use file notifications (`notify`) as well as polling.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -56,7 +53,7 @@ pub struct QueueOptions {
 impl Default for QueueOptions {
     fn default() -> Self {
         Self {
-            poll_interval: POLL_INTERVAL,
+            poll_interval: crate::wait::POLL_INTERVAL,
             notifications: Notifications::Auto,
             failpoints: Failpoints::default(),
         }
@@ -76,6 +73,15 @@ pub enum EntryState {
 }
 
 impl EntryState {
+    /// Listing order: the operator's work first.
+    pub const fn rank(self) -> u8 {
+        match self {
+            Self::Pending => 0,
+            Self::Answered => 1,
+            Self::Processed => 2,
+        }
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Pending => "pending",
@@ -982,4 +988,37 @@ pub fn find(queues: &[Queue], query: &str) -> Result<Entry, QueueError> {
             matches: matches.into_iter().map(|(_, id)| id).collect(),
         }),
     }
+}
+
+/// List several queues as one: pending first, then answered, then processed,
+/// newest first within each. A queue that cannot be read at all is reported
+/// as a bad entry (its directory, and why), like a malformed file.
+pub fn list_queues(queues: &[Queue], scope: Scope) -> Listing {
+    let mut listing = Listing::default();
+    for queue in queues {
+        match queue.list(scope) {
+            Ok(found) => {
+                listing.entries.extend(found.entries);
+                listing.bad.extend(found.bad);
+            }
+            Err(error) => {
+                let mut message = error.to_string();
+                let mut source = std::error::Error::source(&error);
+                while let Some(cause) = source {
+                    message.push_str(&format!(": {cause}"));
+                    source = cause.source();
+                }
+                listing
+                    .bad
+                    .push(report(queue.dir.clone(), BadReason::Unreadable { message }));
+            }
+        }
+    }
+    listing.entries.sort_by(|a, b| {
+        a.state
+            .rank()
+            .cmp(&b.state.rank())
+            .then_with(|| b.proposal.id.cmp(&a.proposal.id))
+    });
+    listing
 }

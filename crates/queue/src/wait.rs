@@ -16,6 +16,11 @@ use crate::id::ProposalId;
 use crate::model::{Proposal, Response};
 use crate::store::{Loaded, Notifications, Queue};
 
+/// How often [`Queue::wait_for_response`] re-reads the directory when no
+/// file notification arrives (bind mounts into VMs deliver none): the
+/// longest a decision waits to be seen without notifications.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
+
 /// What woke a wait, for tests and debug logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WaitMode {

@@ -5,7 +5,7 @@
 //! failpoint hook that aborts the process at the named point — no unwinding,
 //! no destructors, like a kill — and the parent then plays the restarted
 //! sidecar or operator and checks that no decision was lost or applied twice.
-#![allow(clippy::unwrap_used, reason = "test helpers panic on setup failure")]
+#![expect(clippy::unwrap_used, reason = "test helpers panic on setup failure")]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! The queue protocol in one process: listing, bad files, answering,
 //! archiving, waiting, and two operators racing.
-#![allow(clippy::unwrap_used, reason = "test helpers panic on setup failure")]
+#![expect(clippy::unwrap_used, reason = "test helpers panic on setup failure")]
 
 mod common;
 
@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 use bot_bottle_queue::{
     Actor, BadReason, Decision, DecisionError, DecisionKind, EntryState, Notifications, ProposalId,
     ProposalKind, Queue, QueueError, QueueOptions, ResponseFile, STALE_TEMP_AGE, Scope, WaitMode,
-    find,
+    find, list_queues,
 };
 use common::{names, payload, route};
 
@@ -302,7 +302,7 @@ fn archive_needs_an_answer() {
 #[test]
 fn two_operators_racing_exactly_one_wins() {
     let (_dir, queue) = queue();
-    for round in 0..200 {
+    for round in 0..100 {
         let proposal = queue
             .propose("dev", payload(ProposalKind::EgressAllow))
             .unwrap();
@@ -342,7 +342,7 @@ fn two_operators_racing_exactly_one_wins() {
 #[test]
 fn operators_racing_an_archiving_sidecar_never_leave_a_stray_answer() {
     let (_dir, queue) = queue();
-    for round in 0..100 {
+    for round in 0..60 {
         let proposal = queue
             .propose("dev", payload(ProposalKind::EgressAllow))
             .unwrap();
@@ -685,4 +685,42 @@ fn recover_flags_a_hand_written_response_that_breaks_the_rules() {
         queue.wait_for_response(&proposal.id, Duration::from_secs(5)),
         Err(QueueError::InvalidResponse { .. })
     ));
+}
+
+#[test]
+fn listing_several_queues_puts_pending_first_and_reports_an_unreadable_queue() {
+    let root = tempfile::tempdir().unwrap();
+    let first = Queue::create(root.path().join("one")).unwrap();
+    let second = Queue::create(root.path().join("two")).unwrap();
+    let gone = Queue::create(root.path().join("gone")).unwrap();
+    let answered = first
+        .propose("one", payload(ProposalKind::EgressAllow))
+        .unwrap();
+    first
+        .answer(&answered.id, Decision::Reject, None, None)
+        .unwrap();
+    let older_pending = first
+        .propose("one", payload(ProposalKind::EgressBlock))
+        .unwrap();
+    let newer_pending = second
+        .propose("two", payload(ProposalKind::CapabilityBlock))
+        .unwrap();
+    fs::remove_dir_all(gone.dir()).unwrap();
+    let listing = list_queues(&[first, second, gone.clone()], Scope::Active);
+    let order: Vec<&ProposalId> = listing
+        .entries
+        .iter()
+        .map(|entry| &entry.proposal.id)
+        .collect();
+    assert_eq!(
+        order,
+        vec![&newer_pending.id, &older_pending.id, &answered.id]
+    );
+    assert_eq!(listing.bad.len(), 1);
+    assert_eq!(listing.bad[0].path, gone.dir());
+    assert!(
+        matches!(&listing.bad[0].reason, BadReason::Unreadable { message } if message.contains("cannot read the queue directory")),
+        "{:?}",
+        listing.bad[0]
+    );
 }

@@ -29,9 +29,8 @@ use std::path::{Path, PathBuf};
 use bot_bottle_manifest::model::Route;
 use bot_bottle_queue::model::describe_route;
 use bot_bottle_queue::{
-    BadEntry, BadReason, Decision, DecisionError, Entry, EntryState, Listing, Payload, Proposal,
-    ProposalId, ProposalKind, Queue, QueueError, Response, ResponseFile, Scope, discover_queues,
-    find,
+    BadEntry, Decision, DecisionError, Entry, Listing, Payload, Proposal, ProposalId, ProposalKind,
+    Queue, QueueError, Response, ResponseFile, Scope, discover_queues, find, list_queues,
 };
 use serde_json::{Value, json};
 
@@ -103,37 +102,10 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-fn state_rank(state: EntryState) -> u8 {
-    match state {
-        EntryState::Pending => 0,
-        EntryState::Answered => 1,
-        EntryState::Processed => 2,
-    }
-}
-
 fn list(args: &QueueArgs, format: TextOrJson, all: bool) -> anyhow::Result<u8> {
     let Queues { queues, looked_in } = queues(args)?;
     let scope = if all { Scope::All } else { Scope::Active };
-    let mut listing = Listing::default();
-    for queue in &queues {
-        match queue.list(scope) {
-            Ok(found) => {
-                listing.entries.extend(found.entries);
-                listing.bad.extend(found.bad);
-            }
-            Err(error) => listing.bad.push(BadEntry {
-                path: queue.dir().to_path_buf(),
-                reason: BadReason::Unreadable {
-                    message: chain(&error),
-                },
-            }),
-        }
-    }
-    listing.entries.sort_by(|a, b| {
-        state_rank(a.state)
-            .cmp(&state_rank(b.state))
-            .then_with(|| b.proposal.id.cmp(&a.proposal.id))
-    });
+    let listing = list_queues(&queues, scope);
     let text = match format {
         TextOrJson::Json => {
             let value = json!({
