@@ -63,6 +63,37 @@
 //! [`Queue::recover`] without acting again. Each of these is tested by
 //! killing a real child process at a [`Failpoint`].
 //!
+//! # A sidecar's side, in full
+//!
+//! ```
+//! use std::time::Duration;
+//! use bot_bottle_queue::{Actor, Decision, Payload, CapabilityBlock, Queue, QueueError};
+//!
+//! # fn main() -> Result<(), QueueError> {
+//! # let dir = tempfile::tempdir().map_err(|e| QueueError::Io { operation: "t", path: ".".into(), source: e })?;
+//! let queue = Queue::create(dir.path())?;
+//! // At start: finish what a crash interrupted.
+//! for answered in queue.recover(Actor::Supervise)?.answered {
+//!     // act on answered.response (idempotently), then:
+//!     queue.archive(&answered.proposal.id)?;
+//! }
+//! let proposal = queue.propose("dev", Payload::CapabilityBlock(CapabilityBlock {
+//!     text: "I need a database".into(),
+//! }))?;
+//! # queue.answer(&proposal.id, Decision::Answer { text: "use sqlite".into() }, None, None)?;
+//! let response = match queue.wait_for_response(&proposal.id, Duration::from_secs(300)) {
+//!     Ok(response) => response,
+//!     Err(QueueError::Timeout { .. }) => queue.expire(&proposal.id, "no answer in 300 s", Actor::Supervise)?,
+//!     // A malformed or rule-breaking response: refuse (fail closed), report, archive.
+//!     Err(error) => return Err(error),
+//! };
+//! // ... act on `response.decision` ...
+//! queue.archive(&proposal.id)?;
+//! # assert!(matches!(response.decision, Decision::Answer { .. }));
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! # Modules
 //!
 //! - `model`: kinds, payloads, decisions and their rules.

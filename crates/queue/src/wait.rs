@@ -5,6 +5,12 @@
 //! poll interval, because notifications do not cross bind mounts into VMs
 //! and a watcher can fail to start (or die) at any time. The watcher is set
 //! up before the first look, so a response written in between is not missed.
+//!
+//! The wait blocks its thread: an async sidecar runs it under
+//! `tokio::task::spawn_blocking` so other traffic is not stalled. Each wait
+//! has its own watcher; past the system's inotify limits
+//! (`fs.inotify.max_user_instances`, 128 by default) a new wait cannot set
+//! one up and simply polls.
 
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
