@@ -1,8 +1,108 @@
-//! The DLP engine: held secrets in any encoding and credential shapes.
+//! The DLP engine: finds held secrets in any encoding, well-known credential
+//! shapes, Unicode evasion and CRLF injection, at memory speed.
+//!
+//! Used by the egress sidecar on every outbound request and by git-gate on
+//! every pushed commit, so it is the hot path and the heart of the product's
+//! promise. Pure: no I/O, no async, no environment. Build a [`Scanner`] once
+//! from a [`ScannerConfig`] and share it by reference across threads.
+//!
+//! Layout:
+//! - `config`: [`ScannerConfig`], [`HeldSecret`], [`Detector`], [`DetectorSet`]
+//! - `scanner`: [`Scanner`] (scan, redact, request heads, approved values)
+//! - `stream`: [`StreamScanner`] for chunked input
+//! - `known`: held secrets (projection, encoded variants, sliding window)
+//! - `rules`, `patterns`: credential-shape rule files and their matcher
+//! - `decode`: percent, JSON, HTML, base64/hex/base32 decoding passes
+//! - `unicode`: folding of look-alikes and invisible characters
+//! - `crlf`: CR/LF injection in request heads, [`strip_crlf`]
+//! - `entropy`: the warn-only entropy detector
+//! - `finding`: [`Finding`], [`Findings`]
+//!
+//! `docs/dlp.md` documents the detectors, encodings, limits and rule format.
 
-/// Whether a single value looks like a credential: a shape the rules know,
-/// or long and high-entropy. Used by manifest validation on `env` values.
+mod config;
+mod crlf;
+mod decode;
+mod entropy;
+mod error;
+mod finding;
+mod known;
+mod patterns;
+mod rules;
+mod scanner;
+mod stream;
+mod unicode;
+
+use std::sync::LazyLock;
+
+pub use config::{Detector, DetectorSet, HeldSecret, ScannerConfig};
+pub use crlf::strip_crlf;
+pub use decode::{
+    DECODE_BUDGET_FACTOR, DECODE_BUDGET_FLOOR, MAX_DECODE_DEPTH, MIN_BLOB_LEN, MIN_HEX_BLOB_LEN,
+};
+pub use entropy::{ENTROPY_THRESHOLD, ENTROPY_WINDOW, shannon_entropy};
+pub use error::DlpError;
+pub use finding::{Finding, Findings, Location, Severity};
+pub use known::{MIN_INDEXED_NEEDLE_LEN, PARTIAL_MATCH_MIN_LEN};
+pub use rules::{BUILTIN_RULES, BUILTIN_SOURCE, MAX_RULE_MATCH_LEN, Rule, RuleSet};
+pub use scanner::{HeadRedaction, MAX_REDACT_ROUNDS, REDACTION_MARK, Redaction, Scanner};
+pub use stream::{STREAM_SLICE, StreamScanner};
+pub use unicode::{confusable, is_invisible};
+
+/// A value at least this long with entropy at or above
+/// [`CREDENTIAL_VALUE_ENTROPY`] looks like a credential even if no rule
+/// knows its shape.
+pub const CREDENTIAL_VALUE_MIN_LEN: usize = 24;
+
+/// Bits per character above which a long, space-free value with letters and
+/// digits looks random enough to be a credential. Random base62 of 24
+/// characters measures about 4.3; English words and paths stay below 4.
+pub const CREDENTIAL_VALUE_ENTROPY: f64 = 4.2;
+
+/// The built-in rules only, for [`looks_like_credential`].
+static SHAPES: LazyLock<Option<Scanner>> = LazyLock::new(|| {
+    Scanner::new(ScannerConfig {
+        detectors: DetectorSet::empty().with(Detector::Patterns),
+        ..ScannerConfig::default()
+    })
+    .ok()
+});
+
+/// Whether a single value looks like a credential: a shape the built-in
+/// rules know (also inside an encoding), or long, space-free, made of
+/// letters and digits and high-entropy. Used by manifest validation to
+/// refuse secrets in `env` values.
 pub fn looks_like_credential(value: &str) -> bool {
-    let _ = value;
-    false
+    if let Some(scanner) = SHAPES.as_ref()
+        && scanner.scan(value.as_bytes()).blocks()
+    {
+        return true;
+    }
+    let bytes = value.as_bytes();
+    bytes.len() >= CREDENTIAL_VALUE_MIN_LEN
+        && !bytes.iter().any(u8::is_ascii_whitespace)
+        && bytes.iter().any(u8::is_ascii_alphabetic)
+        && bytes.iter().any(u8::is_ascii_digit)
+        && shannon_entropy(bytes) >= CREDENTIAL_VALUE_ENTROPY
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_values_are_recognised() {
+        let token = ["gh", "p_", "Zq3xR8mT2vLp9WnB4cYd7KsF1hJg6AeU0oXi"].concat();
+        assert!(looks_like_credential(&token));
+        assert!(looks_like_credential("q8Zr2LmX9vTb4NwK7pYc3HsD"));
+        assert!(!looks_like_credential("info"));
+        assert!(!looks_like_credential("/usr/local/bin:/usr/bin:/bin"));
+        assert!(!looks_like_credential("https://example.com/some/path"));
+        assert!(!looks_like_credential(
+            "0123456789abcdef0123456789abcdef01234567"
+        ));
+        assert!(!looks_like_credential(
+            "a sentence with words in it and 42 numbers"
+        ));
+    }
 }

@@ -1,0 +1,498 @@
+//! Decoding passes: find held secrets and credential shapes inside
+//! encodings.
+//!
+//! Each pass runs only when a cheap trigger says it can change something
+//! (`%` followed by two hex digits, `\u`/`\x`/`\/`, `&#`, a long run of
+//! base64/hex/base32 alphabet), produces the decoded bytes with a map back
+//! to input offsets, and the scanner re-runs the `known` and `patterns`
+//! detectors on the result, then the passes again, up to
+//! [`MAX_DECODE_DEPTH`] layers. The total number of decoded bytes per scan
+//! is capped at [`DECODE_BUDGET_FACTOR`] times the input (at least
+//! [`DECODE_BUDGET_FLOOR`]), so a crafted input cannot make a scan
+//! quadratic.
+//!
+//! Held secrets in plain base64, hex and base32 are already found without
+//! decoding (see `known.rs`); these passes add percent-encoding, JSON/JS
+//! escapes, HTML numeric entities, nested encodings (base64 of base64, hex
+//! of base64, …) and credential shapes inside any of them.
+
+use memchr::memmem;
+
+/// How many layers of encoding are looked through (the input itself is
+/// layer 0; base64 of base64 of a secret is found at layer 2).
+pub const MAX_DECODE_DEPTH: usize = 3;
+
+/// Shortest run of base64 or base32 alphabet that is decoded (characters).
+pub const MIN_BLOB_LEN: usize = 24;
+
+/// Shortest run of hex digits that is decoded (characters).
+pub const MIN_HEX_BLOB_LEN: usize = 32;
+
+/// Decoded bytes allowed per scan, as a multiple of the input's length.
+pub const DECODE_BUDGET_FACTOR: usize = 4;
+
+/// Decoded bytes allowed per scan however small the input.
+pub const DECODE_BUDGET_FLOOR: usize = 256 * 1024;
+
+/// The decoding budget for an input of `len` bytes.
+pub(crate) fn budget_for(len: usize) -> usize {
+    len.saturating_mul(DECODE_BUDGET_FACTOR)
+        .max(DECODE_BUDGET_FLOOR)
+}
+
+/// What a layer was decoded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum DecodeKind {
+    Percent,
+    JsonEscape,
+    HtmlEntity,
+    Base64,
+    Hex,
+    Base32,
+    Unicode,
+}
+
+impl DecodeKind {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            DecodeKind::Percent => "percent-encoding",
+            DecodeKind::JsonEscape => "JSON escapes",
+            DecodeKind::HtmlEntity => "HTML entities",
+            DecodeKind::Base64 => "base64",
+            DecodeKind::Hex => "hex",
+            DecodeKind::Base32 => "base32",
+            DecodeKind::Unicode => "Unicode folding",
+        }
+    }
+}
+
+/// How decoded offsets map back to the encoded input.
+#[derive(Debug)]
+enum SpanMap {
+    /// For every decoded byte, the input span of the unit it came from.
+    Units(Vec<(usize, usize)>),
+    /// A blob at `offset` where every input character carries
+    /// `bits_per_char` bits.
+    Blob { offset: usize, bits_per_char: usize },
+}
+
+/// One decoded layer.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) kind: DecodeKind,
+    pub(crate) bytes: Vec<u8>,
+    map: SpanMap,
+}
+
+impl Decoded {
+    pub(crate) fn with_units(kind: DecodeKind, bytes: Vec<u8>, units: Vec<(usize, usize)>) -> Self {
+        Self {
+            kind,
+            bytes,
+            map: SpanMap::Units(units),
+        }
+    }
+
+    /// The input span that decoded span `start..end` came from.
+    pub(crate) fn input_span(&self, start: usize, end: usize) -> (usize, usize) {
+        match &self.map {
+            SpanMap::Units(units) => {
+                let first = units.get(start).map_or(0, |unit| unit.0);
+                let last = units
+                    .get(end.saturating_sub(1).max(start))
+                    .map_or(first, |unit| unit.1);
+                (first, last.max(first))
+            }
+            SpanMap::Blob {
+                offset,
+                bits_per_char,
+            } => (
+                offset + (8 * start) / bits_per_char,
+                offset + (8 * end).div_ceil(*bits_per_char),
+            ),
+        }
+    }
+}
+
+fn hex_value(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
+}
+
+fn push_char(
+    bytes: &mut Vec<u8>,
+    units: &mut Vec<(usize, usize)>,
+    character: char,
+    unit: (usize, usize),
+) {
+    let mut buffer = [0u8; 4];
+    for &byte in character.encode_utf8(&mut buffer).as_bytes() {
+        bytes.push(byte);
+        units.push(unit);
+    }
+}
+
+/// Every `%XX` decoded; `None` if there is none.
+fn percent(input: &[u8]) -> Option<Decoded> {
+    memchr::memchr(b'%', input)?;
+    let mut bytes = Vec::with_capacity(input.len());
+    let mut units = Vec::with_capacity(input.len());
+    let mut changed = false;
+    let mut index = 0;
+    while index < input.len() {
+        if input[index] == b'%'
+            && let Some(pair) = input.get(index + 1..index + 3)
+            && let (Some(high), Some(low)) = (hex_value(pair[0]), hex_value(pair[1]))
+        {
+            bytes.push(high * 16 + low);
+            units.push((index, index + 3));
+            changed = true;
+            index += 3;
+            continue;
+        }
+        bytes.push(input[index]);
+        units.push((index, index + 1));
+        index += 1;
+    }
+    changed.then(|| Decoded::with_units(DecodeKind::Percent, bytes, units))
+}
+
+fn hex4(bytes: &[u8]) -> Option<u32> {
+    if bytes.len() < 4 {
+        return None;
+    }
+    bytes[..4].iter().try_fold(0u32, |value, &byte| {
+        hex_value(byte).map(|digit| value * 16 + u32::from(digit))
+    })
+}
+
+/// JSON and JavaScript string escapes decoded (`\uXXXX` with surrogate
+/// pairs, `\xHH`, `\n`, `\/`, …); `None` unless a `\u`, `\x` or `\/` is
+/// present (the others are handled by the projection).
+fn json_escapes(input: &[u8]) -> Option<Decoded> {
+    if memmem::find(input, b"\\u").is_none()
+        && memmem::find(input, b"\\x").is_none()
+        && memmem::find(input, b"\\/").is_none()
+    {
+        return None;
+    }
+    let mut bytes = Vec::with_capacity(input.len());
+    let mut units = Vec::with_capacity(input.len());
+    let mut changed = false;
+    let mut index = 0;
+    while index < input.len() {
+        if input[index] != b'\\' || index + 1 >= input.len() {
+            bytes.push(input[index]);
+            units.push((index, index + 1));
+            index += 1;
+            continue;
+        }
+        let escape = input[index + 1];
+        let simple = match escape {
+            b'n' => Some(b'\n'),
+            b't' => Some(b'\t'),
+            b'r' => Some(b'\r'),
+            b'b' => Some(0x08),
+            b'f' => Some(0x0c),
+            b'"' | b'\\' | b'/' | b'\'' => Some(escape),
+            _ => None,
+        };
+        if let Some(byte) = simple {
+            bytes.push(byte);
+            units.push((index, index + 2));
+            index += 2;
+            changed = true;
+            continue;
+        }
+        if escape == b'x'
+            && let Some(pair) = input.get(index + 2..index + 4)
+            && let (Some(high), Some(low)) = (hex_value(pair[0]), hex_value(pair[1]))
+        {
+            bytes.push(high * 16 + low);
+            units.push((index, index + 4));
+            index += 4;
+            changed = true;
+            continue;
+        }
+        if escape == b'u'
+            && let Some(unit) = hex4(&input[index + 2..])
+        {
+            let mut end = index + 6;
+            let mut code = unit;
+            if (0xD800..0xDC00).contains(&unit)
+                && input.get(end..end + 2) == Some(b"\\u")
+                && let Some(low) = hex4(&input[end + 2..])
+                && (0xDC00..0xE000).contains(&low)
+            {
+                code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                end += 6;
+            }
+            let character = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
+            push_char(&mut bytes, &mut units, character, (index, end));
+            index = end;
+            changed = true;
+            continue;
+        }
+        bytes.push(input[index]);
+        units.push((index, index + 1));
+        index += 1;
+    }
+    changed.then(|| Decoded::with_units(DecodeKind::JsonEscape, bytes, units))
+}
+
+/// HTML numeric character references (`&#65;`, `&#x41;`, semicolon
+/// optional) decoded; `None` if there is none.
+fn html_entities(input: &[u8]) -> Option<Decoded> {
+    memmem::find(input, b"&#")?;
+    let mut bytes = Vec::with_capacity(input.len());
+    let mut units = Vec::with_capacity(input.len());
+    let mut changed = false;
+    let mut index = 0;
+    while index < input.len() {
+        if input[index] == b'&' && input.get(index + 1) == Some(&b'#') {
+            let hex = matches!(input.get(index + 2), Some(b'x' | b'X'));
+            let digits_start = index + if hex { 3 } else { 2 };
+            let mut end = digits_start;
+            let mut code: u32 = 0;
+            while end < input.len() && end - digits_start < 8 {
+                let digit = if hex {
+                    hex_value(input[end]).map(u32::from)
+                } else {
+                    input[end]
+                        .is_ascii_digit()
+                        .then(|| u32::from(input[end] - b'0'))
+                };
+                let Some(digit) = digit else { break };
+                code = code * if hex { 16 } else { 10 } + digit;
+                end += 1;
+            }
+            if end > digits_start {
+                if input.get(end) == Some(&b';') {
+                    end += 1;
+                }
+                let character = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
+                push_char(&mut bytes, &mut units, character, (index, end));
+                index = end;
+                changed = true;
+                continue;
+            }
+        }
+        bytes.push(input[index]);
+        units.push((index, index + 1));
+        index += 1;
+    }
+    changed.then(|| Decoded::with_units(DecodeKind::HtmlEntity, bytes, units))
+}
+
+/// Base64 (either alphabet), hex and base32 alphabet membership.
+static BLOB_BYTE: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let value = byte as u8;
+        table[byte] = value.is_ascii_alphanumeric() || matches!(value, b'+' | b'/' | b'-' | b'_');
+        byte += 1;
+    }
+    table
+};
+
+/// Decode `run` carrying `bits` bits per character through `value_of`,
+/// ignoring trailing bits (lenient: any alignment, any length).
+fn decode_bits(run: &[u8], bits: u32, value_of: impl Fn(u8) -> Option<u32>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(run.len() * bits as usize / 8 + 1);
+    let mut accumulator: u32 = 0;
+    let mut held: u32 = 0;
+    for &byte in run {
+        let Some(value) = value_of(byte) else { break };
+        accumulator = (accumulator << bits) | value;
+        held += bits;
+        if held >= 8 {
+            held -= 8;
+            out.push((accumulator >> held) as u8);
+            accumulator &= (1 << held) - 1;
+        }
+    }
+    out
+}
+
+fn base64_value(byte: u8, url_safe: bool) -> Option<u32> {
+    match byte {
+        b'A'..=b'Z' => Some(u32::from(byte - b'A')),
+        b'a'..=b'z' => Some(u32::from(byte - b'a') + 26),
+        b'0'..=b'9' => Some(u32::from(byte - b'0') + 52),
+        b'+' if !url_safe => Some(62),
+        b'/' if !url_safe => Some(63),
+        b'-' if url_safe => Some(62),
+        b'_' if url_safe => Some(63),
+        _ => None,
+    }
+}
+
+fn base32_value(byte: u8) -> Option<u32> {
+    match byte {
+        b'A'..=b'Z' => Some(u32::from(byte - b'A')),
+        b'a'..=b'z' => Some(u32::from(byte - b'a')),
+        b'2'..=b'7' => Some(u32::from(byte - b'2') + 26),
+        _ => None,
+    }
+}
+
+/// Decode one run of blob alphabet if it looks like an encoding.
+fn decode_run(input: &[u8], start: usize, end: usize) -> Option<Decoded> {
+    let run = &input[start..end];
+    let (mut upper, mut lower, mut digit, mut hex_only) = (false, false, false, true);
+    let (mut std_only, mut url_only) = (false, false);
+    let mut base32_only = true;
+    for &byte in run {
+        upper |= byte.is_ascii_uppercase();
+        lower |= byte.is_ascii_lowercase();
+        digit |= byte.is_ascii_digit();
+        hex_only &= byte.is_ascii_hexdigit();
+        std_only |= matches!(byte, b'+' | b'/');
+        url_only |= matches!(byte, b'-' | b'_');
+        base32_only &= byte.is_ascii_uppercase() || (b'2'..=b'7').contains(&byte);
+    }
+    let blob = |bytes: Vec<u8>, kind, bits_per_char| Decoded {
+        kind,
+        bytes,
+        map: SpanMap::Blob {
+            offset: start,
+            bits_per_char,
+        },
+    };
+    if hex_only && run.len() >= MIN_HEX_BLOB_LEN && digit && !(upper && lower) {
+        let decoded = decode_bits(run, 4, |byte| hex_value(byte).map(u32::from));
+        return Some(blob(decoded, DecodeKind::Hex, 4));
+    }
+    if base32_only && upper && digit {
+        return Some(blob(
+            decode_bits(run, 5, base32_value),
+            DecodeKind::Base32,
+            5,
+        ));
+    }
+    if std_only && url_only || !(upper && lower && digit) {
+        return None;
+    }
+    let decoded = decode_bits(run, 6, |byte| base64_value(byte, url_only));
+    Some(blob(decoded, DecodeKind::Base64, 6))
+}
+
+/// Long runs of base64, hex or base32 alphabet, decoded. Positions are
+/// sampled every `MIN_BLOB_LEN` bytes: a run that long always contains a
+/// sampled position, so prose costs one table lookup per 24 bytes plus
+/// the short runs around samples.
+fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
+    let mut index = MIN_BLOB_LEN - 1;
+    while index < input.len() {
+        if !BLOB_BYTE[input[index] as usize] {
+            index += MIN_BLOB_LEN;
+            continue;
+        }
+        let mut start = index;
+        while start > 0 && BLOB_BYTE[input[start - 1] as usize] {
+            start -= 1;
+        }
+        let mut end = index + 1;
+        while end < input.len() && BLOB_BYTE[input[end] as usize] {
+            end += 1;
+        }
+        if end - start >= MIN_BLOB_LEN
+            && let Some(decoded) = decode_run(input, start, end)
+            && !decoded.bytes.is_empty()
+        {
+            if decoded.bytes.len() > *budget {
+                return;
+            }
+            *budget -= decoded.bytes.len();
+            out.push(decoded);
+        }
+        index = end + MIN_BLOB_LEN;
+    }
+}
+
+/// Every decoded layer of `input`, within `budget` decoded bytes.
+pub(crate) fn decode_all(input: &[u8], budget: &mut usize) -> Vec<Decoded> {
+    let mut out = Vec::new();
+    for pass in [percent, json_escapes, html_entities] {
+        if *budget == 0 {
+            return out;
+        }
+        if let Some(decoded) = pass(input) {
+            if decoded.bytes.len() > *budget {
+                return out;
+            }
+            *budget -= decoded.bytes.len();
+            out.push(decoded);
+        }
+    }
+    blobs(input, budget, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decoded(input: &[u8]) -> Vec<(DecodeKind, Vec<u8>)> {
+        let mut budget = budget_for(input.len());
+        decode_all(input, &mut budget)
+            .into_iter()
+            .map(|layer| (layer.kind, layer.bytes))
+            .collect()
+    }
+
+    #[test]
+    fn percent_partial_and_full() {
+        let layers = decoded(b"a%62c%2Fd");
+        assert_eq!(layers, vec![(DecodeKind::Percent, b"abc/d".to_vec())]);
+    }
+
+    #[test]
+    fn json_unicode_escapes_with_surrogates() {
+        let layers = decoded(br#"x\u0041\ud83d\ude00\/y"#);
+        assert_eq!(
+            layers,
+            vec![(DecodeKind::JsonEscape, "xA\u{1F600}/y".as_bytes().to_vec())]
+        );
+    }
+
+    #[test]
+    fn html_numeric_entities() {
+        let layers = decoded(b"&#104;&#x69;&#33");
+        assert_eq!(layers, vec![(DecodeKind::HtmlEntity, b"hi!".to_vec())]);
+    }
+
+    #[test]
+    fn base64_hex_and_base32_blobs() {
+        let layers = decoded(b"cGFzc3dvcmQ9aHVudGVyMjAyNiE= 70617373776f72643d68756e74657232 OBQXG43XN5ZGIPJSGAZDMIJBPA");
+        assert_eq!(
+            layers[0],
+            (DecodeKind::Base64, b"password=hunter2026!".to_vec())
+        );
+        assert_eq!(layers[1], (DecodeKind::Hex, b"password=hunter2".to_vec()));
+        assert_eq!(
+            layers[2],
+            (DecodeKind::Base32, b"password=2026!!x".to_vec())
+        );
+    }
+
+    #[test]
+    fn prose_and_paths_are_not_decoded() {
+        assert!(decoded(b"the quick brown fox jumps over the lazy dog").is_empty());
+        assert!(decoded(b"crates/dlp/src/known_secret_matcher_module.rs").is_empty());
+    }
+
+    #[test]
+    fn blob_spans_map_back_to_the_encoded_characters() {
+        let input = b"xx cGFzc3dvcmQ9aHVudGVyMjAyNiE= yy";
+        let mut budget = budget_for(input.len());
+        let layers = decode_all(input, &mut budget);
+        // "hunter" is decoded bytes 9..15: base64 characters 12..20.
+        assert_eq!(layers[0].input_span(9, 15), (3 + 12, 3 + 20));
+    }
+}

@@ -1,0 +1,536 @@
+//! Held secrets: every token the sidecar holds, found raw, encoded,
+//! separated or in part.
+//!
+//! The seed ran three passes per secret (exact variants, an alphanumeric
+//! projection, a sliding window). Here they are one pass over the input:
+//!
+//! 1. The input is *projected*: every byte that is not an ASCII letter or
+//!    digit is dropped (JSON escapes such as `\n` are dropped whole) and
+//!    letters are lower-cased. Separators, spaces, newlines, quotes and JSON
+//!    array splits between the characters of a secret disappear.
+//! 2. Every held secret contributes *needles*, projected the same way: the
+//!    raw value; its base64 (standard and URL-safe project to the same
+//!    letters) at each of the 3 byte alignments with the edge characters that
+//!    depend on neighbouring bytes stripped; its hex (either case, since the
+//!    projection folds case); its base32 at each of the 5 alignments.
+//! 3. Any run of at least [`PARTIAL_MATCH_MIN_LEN`] characters of a needle
+//!    (or the whole needle, if shorter) in the projected input is a finding.
+//!    The needles' 8-byte grams sit in a hash table behind a bit filter; the
+//!    projected input is probed every `stride` bytes, where `stride` is chosen
+//!    so that every qualifying run contains a probed position. A hit is
+//!    extended both ways to the longest common run.
+//!
+//! Percent-encoding, `\uXXXX` escapes, HTML entities and nested encodings are
+//! left to the decoding passes (`decode.rs`), which re-run this matcher on
+//! the decoded bytes.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use bot_bottle_secret::Redacted;
+use data_encoding::{BASE32_NOPAD, BASE64_NOPAD, HEXLOWER};
+
+use crate::config::{Detector, HeldSecret};
+use crate::error::DlpError;
+use crate::finding::Finding;
+
+/// The shortest run of consecutive characters of a held secret (or of one of
+/// its encodings), after projection, that counts as a finding. Chosen from
+/// the false-positive rates measured on the benign corpus (see `docs/dlp.md`
+/// and `examples/measure_partial.rs`).
+pub const PARTIAL_MATCH_MIN_LEN: usize = 12;
+
+/// Length of the grams indexed in the hash table (one `u64`).
+const GRAM_LEN: usize = 8;
+
+/// A needle shorter than this (after projection) is not indexed: a held
+/// secret whose projection is this short is matched raw and exactly instead,
+/// and its encodings are not searched.
+pub const MIN_INDEXED_NEEDLE_LEN: usize = 12;
+
+/// log2 of the number of bits in the gram filter (2^20 bits = 128 KiB, so it
+/// stays in the L2 cache).
+const FILTER_BITS: u32 = 20;
+
+/// The projection records one checkpoint per this many input bytes, to map a
+/// projected offset back to an input offset without a per-byte table.
+const CHECKPOINT_SPACING: usize = 256;
+
+/// Odd constant for multiplicative hashing (the 64-bit golden ratio).
+const HASH_MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// Lower-cased ASCII letter or digit, else 0 (dropped).
+static PROJECT: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let value = byte as u8;
+        table[byte] = if value.is_ascii_digit() || value.is_ascii_lowercase() {
+            value
+        } else if value.is_ascii_uppercase() {
+            value.to_ascii_lowercase()
+        } else {
+            0
+        };
+        byte += 1;
+    }
+    table
+};
+
+/// Characters that a preceding backslash turns into a JSON/JS escape that
+/// the projection drops whole (`\n`, `\t`, `\\`, …). `\u` and `\x` are not
+/// here: the decoding pass expands them.
+static ESCAPE_CONSUMES: [bool; 256] = {
+    let mut table = [false; 256];
+    let consumed = b"ntrbf\"\\/'0";
+    let mut index = 0;
+    while index < consumed.len() {
+        table[consumed[index] as usize] = true;
+        index += 1;
+    }
+    table
+};
+
+/// The projected input and enough to map offsets back.
+pub(crate) struct Projection {
+    pub(crate) bytes: Vec<u8>,
+    /// `(projected offset, input offset, pending backslash)` at the start of
+    /// every `CHECKPOINT_SPACING` input bytes.
+    checkpoints: Vec<(usize, usize, bool)>,
+}
+
+#[inline]
+fn project_byte(byte: u8, escape: &mut bool) -> u8 {
+    let consumed = *escape && ESCAPE_CONSUMES[byte as usize];
+    *escape = byte == b'\\' && !consumed;
+    if consumed { 0 } else { PROJECT[byte as usize] }
+}
+
+/// Project `input`: letters and digits only, lower-cased, JSON escapes gone.
+pub(crate) fn project(input: &[u8]) -> Projection {
+    let mut bytes = vec![0u8; input.len()];
+    let mut checkpoints = Vec::with_capacity(input.len() / CHECKPOINT_SPACING + 1);
+    let mut written = 0usize;
+    let mut escape = false;
+    for (block_index, block) in input.chunks(CHECKPOINT_SPACING).enumerate() {
+        checkpoints.push((written, block_index * CHECKPOINT_SPACING, escape));
+        let out = &mut bytes[written..written + block.len()];
+        let mut local = 0usize;
+        for &byte in block {
+            let projected = project_byte(byte, &mut escape);
+            out[local] = projected;
+            local += usize::from(projected != 0);
+        }
+        written += local;
+    }
+    bytes.truncate(written);
+    Projection { bytes, checkpoints }
+}
+
+/// Project a needle (no checkpoints needed).
+fn project_plain(input: &[u8]) -> Vec<u8> {
+    project(input).bytes
+}
+
+impl Projection {
+    /// The input offset of the byte that became projected byte `index`.
+    fn input_offset(&self, input: &[u8], index: usize) -> usize {
+        let slot = self
+            .checkpoints
+            .partition_point(|(projected, _, _)| *projected <= index)
+            .saturating_sub(1);
+        let Some(&(mut projected, start, mut escape)) = self.checkpoints.get(slot) else {
+            return 0;
+        };
+        for (offset, &byte) in input.iter().enumerate().skip(start) {
+            if project_byte(byte, &mut escape) != 0 {
+                if projected == index {
+                    return offset;
+                }
+                projected += 1;
+            }
+        }
+        input.len()
+    }
+
+    /// The input span of projected span `start..end` (`end > start`).
+    pub(crate) fn input_span(&self, input: &[u8], start: usize, end: usize) -> (usize, usize) {
+        let first = self.input_offset(input, start);
+        let last = self.input_offset(input, end - 1);
+        (first, (last + 1).min(input.len()))
+    }
+}
+
+/// How a needle was derived from its secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NeedleEncoding {
+    Raw,
+    Base64,
+    Hex,
+    Base32,
+}
+
+impl NeedleEncoding {
+    fn label(self) -> &'static str {
+        match self {
+            NeedleEncoding::Raw => "raw",
+            NeedleEncoding::Base64 => "base64",
+            NeedleEncoding::Hex => "hex",
+            NeedleEncoding::Base32 => "base32",
+        }
+    }
+}
+
+struct Needle {
+    secret: usize,
+    encoding: NeedleEncoding,
+    bytes: Vec<u8>,
+    min_len: usize,
+}
+
+/// A fast hasher for `u64` grams (the grams are already well mixed text).
+#[derive(Default, Clone, Copy)]
+struct GramHasher(u64);
+
+impl Hasher for GramHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(byte)).wrapping_mul(HASH_MULTIPLIER);
+        }
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.0 = (self.0 ^ value).wrapping_mul(HASH_MULTIPLIER);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0 ^ (self.0 >> 32)
+    }
+}
+
+type GramTable = HashMap<u64, Vec<(u32, u32)>, BuildHasherDefault<GramHasher>>;
+
+/// A run of a needle found in the projected input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Hit {
+    start: usize,
+    end: usize,
+    needle: usize,
+}
+
+/// The held-secret matcher, built once per scanner.
+pub(crate) struct KnownMatcher {
+    names: Vec<String>,
+    values: Vec<Redacted<Vec<u8>>>,
+    needles: Vec<Needle>,
+    table: GramTable,
+    filter: Vec<u64>,
+    stride: usize,
+    /// Secrets too short to index, matched raw and exactly.
+    short: Option<(AhoCorasick, Vec<usize>)>,
+    longest_needle: usize,
+}
+
+fn gram_at(bytes: &[u8], index: usize) -> u64 {
+    let mut gram = [0u8; GRAM_LEN];
+    gram.copy_from_slice(&bytes[index..index + GRAM_LEN]);
+    u64::from_le_bytes(gram)
+}
+
+fn filter_slot(gram: u64) -> usize {
+    (gram.wrapping_mul(HASH_MULTIPLIER) >> (64 - FILTER_BITS)) as usize
+}
+
+/// The characters of `encoded(padding ++ secret)` that depend only on the
+/// secret's bits, for `padding` = 0..`group` bytes: what the secret looks
+/// like at each byte alignment inside a larger encoded blob.
+fn aligned_cores(
+    secret: &[u8],
+    group: usize,
+    bits_per_char: usize,
+    encode: impl Fn(&[u8]) -> String,
+) -> Vec<Vec<u8>> {
+    (0..group)
+        .filter_map(|padding| {
+            let mut buffer = vec![0u8; padding];
+            buffer.extend_from_slice(secret);
+            let encoded = encode(&buffer).into_bytes();
+            let first = (8 * padding).div_ceil(bits_per_char);
+            let last = (8 * (padding + secret.len())) / bits_per_char;
+            encoded.get(first..last).map(<[u8]>::to_vec)
+        })
+        .collect()
+}
+
+impl KnownMatcher {
+    /// Build the matcher. A held secret whose value equals an approved value
+    /// keeps its encoded needles but loses its raw one (the seed's rule: an
+    /// approved exact value must not be re-blocked by the projection passes).
+    pub(crate) fn new(
+        held: &[HeldSecret],
+        safe_values: &[Redacted<String>],
+    ) -> Result<Self, DlpError> {
+        let mut names = Vec::with_capacity(held.len());
+        let mut values = Vec::with_capacity(held.len());
+        let mut needles: Vec<Needle> = Vec::new();
+        let mut short_patterns: Vec<Vec<u8>> = Vec::new();
+        let mut short_secrets = Vec::new();
+        for (secret_index, secret) in held.iter().enumerate() {
+            let value = secret.value.expose().as_bytes();
+            if value.is_empty() {
+                return Err(DlpError::EmptySecret {
+                    name: secret.name.clone(),
+                });
+            }
+            names.push(secret.name.clone());
+            values.push(Redacted::new(value.to_vec()));
+            let approved = safe_values
+                .iter()
+                .any(|safe| safe.expose().as_bytes() == value);
+            let raw = project_plain(value);
+            if raw.len() < MIN_INDEXED_NEEDLE_LEN {
+                if !approved {
+                    short_patterns.push(value.to_vec());
+                    short_secrets.push(secret_index);
+                }
+                continue;
+            }
+            let mut candidates: Vec<(NeedleEncoding, Vec<u8>)> = Vec::new();
+            if !approved {
+                candidates.push((NeedleEncoding::Raw, raw));
+            }
+            for core in aligned_cores(value, 3, 6, |bytes| BASE64_NOPAD.encode(bytes)) {
+                candidates.push((NeedleEncoding::Base64, project_plain(&core)));
+            }
+            candidates.push((NeedleEncoding::Hex, HEXLOWER.encode(value).into_bytes()));
+            for core in aligned_cores(value, 5, 5, |bytes| BASE32_NOPAD.encode(bytes)) {
+                candidates.push((NeedleEncoding::Base32, project_plain(&core)));
+            }
+            for (encoding, bytes) in candidates {
+                if bytes.len() < MIN_INDEXED_NEEDLE_LEN
+                    || needles
+                        .iter()
+                        .any(|needle| needle.secret == secret_index && needle.bytes == bytes)
+                {
+                    continue;
+                }
+                let min_len = PARTIAL_MATCH_MIN_LEN.min(bytes.len());
+                needles.push(Needle {
+                    secret: secret_index,
+                    encoding,
+                    bytes,
+                    min_len,
+                });
+            }
+        }
+
+        let mut table = GramTable::default();
+        let mut filter = vec![0u64; (1usize << FILTER_BITS) / 64];
+        for (needle_index, needle) in needles.iter().enumerate() {
+            for offset in 0..=needle.bytes.len() - GRAM_LEN {
+                let gram = gram_at(&needle.bytes, offset);
+                let slot = filter_slot(gram);
+                filter[slot >> 6] |= 1 << (slot & 63);
+                let entry = (
+                    u32::try_from(needle_index).unwrap_or(u32::MAX),
+                    u32::try_from(offset).unwrap_or(u32::MAX),
+                );
+                table.entry(gram).or_default().push(entry);
+            }
+        }
+        let stride = needles
+            .iter()
+            .map(|needle| needle.min_len - GRAM_LEN + 1)
+            .min()
+            .unwrap_or(1)
+            .max(1);
+        let longest_needle = needles
+            .iter()
+            .map(|needle| needle.bytes.len())
+            .chain(short_patterns.iter().map(Vec::len))
+            .max()
+            .unwrap_or(0);
+        let short = if short_patterns.is_empty() {
+            None
+        } else {
+            let automaton = AhoCorasick::builder()
+                .kind(Some(AhoCorasickKind::DFA))
+                .match_kind(MatchKind::Standard)
+                .build(&short_patterns)
+                .map_err(|source| DlpError::Matcher {
+                    what: "short held secret",
+                    source,
+                })?;
+            Some((automaton, short_secrets))
+        };
+        Ok(Self {
+            names,
+            values,
+            needles,
+            table,
+            filter,
+            stride,
+            short,
+            longest_needle,
+        })
+    }
+
+    /// The longest needle, in projected bytes (for the streaming overlap).
+    pub(crate) fn longest_needle(&self) -> usize {
+        self.longest_needle
+    }
+
+    /// Whether there is anything to look for.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.needles.is_empty() && self.short.is_none()
+    }
+
+    fn probe(&self, projected: &[u8], hits: &mut Vec<Hit>) {
+        if projected.len() < GRAM_LEN || self.needles.is_empty() {
+            return;
+        }
+        let last = projected.len() - GRAM_LEN;
+        let mut index = 0;
+        while index <= last {
+            let gram = gram_at(projected, index);
+            let slot = filter_slot(gram);
+            if (self.filter[slot >> 6] >> (slot & 63)) & 1 != 0
+                && let Some(entries) = self.table.get(&gram)
+            {
+                for &(needle, offset) in entries {
+                    self.extend_hit(projected, index, needle as usize, offset as usize, hits);
+                }
+            }
+            index += self.stride;
+        }
+    }
+
+    fn extend_hit(
+        &self,
+        projected: &[u8],
+        index: usize,
+        needle_index: usize,
+        offset: usize,
+        hits: &mut Vec<Hit>,
+    ) {
+        let needle = &self.needles[needle_index].bytes;
+        let (mut start, mut needle_start) = (index, offset);
+        while start > 0 && needle_start > 0 && projected[start - 1] == needle[needle_start - 1] {
+            start -= 1;
+            needle_start -= 1;
+        }
+        let (mut end, mut needle_end) = (index + GRAM_LEN, offset + GRAM_LEN);
+        while end < projected.len()
+            && needle_end < needle.len()
+            && projected[end] == needle[needle_end]
+        {
+            end += 1;
+            needle_end += 1;
+        }
+        if end - start >= self.needles[needle_index].min_len {
+            let hit = Hit {
+                start,
+                end,
+                needle: needle_index,
+            };
+            if hits.last() != Some(&hit) {
+                hits.push(hit);
+            }
+        }
+    }
+
+    /// Every held secret in `input`, as findings with offsets into `input`.
+    pub(crate) fn scan(&self, input: &[u8], out: &mut Vec<Finding>) {
+        if let Some((automaton, secrets)) = &self.short {
+            for found in automaton.find_overlapping_iter(input) {
+                let secret = secrets[found.pattern().as_usize()];
+                out.push(Finding::new(
+                    Detector::Known,
+                    self.names[secret].clone(),
+                    "raw",
+                    (found.start(), found.end()),
+                    input[found.start()..found.end()].to_vec(),
+                ));
+            }
+        }
+        if self.needles.is_empty() {
+            return;
+        }
+        let projection = project(input);
+        let mut hits = Vec::new();
+        self.probe(&projection.bytes, &mut hits);
+        if hits.is_empty() {
+            return;
+        }
+        hits.sort_unstable();
+        hits.dedup();
+        for hit in hits {
+            let needle = &self.needles[hit.needle];
+            let (start, end) = projection.input_span(input, hit.start, hit.end);
+            let matched = input[start..end].to_vec();
+            let whole = hit.end - hit.start == needle.bytes.len();
+            let encoding = match (needle.encoding, whole) {
+                (NeedleEncoding::Raw, true)
+                    if matched.as_slice() == self.values[needle.secret].expose().as_slice() =>
+                {
+                    "raw".to_string()
+                }
+                (NeedleEncoding::Raw, true) => "separated".to_string(),
+                (NeedleEncoding::Raw, false) => "partial".to_string(),
+                (other, true) => other.label().to_string(),
+                (other, false) => format!("{} partial", other.label()),
+            };
+            out.push(Finding::new(
+                Detector::Known,
+                self.names[needle.secret].clone(),
+                encoding,
+                (start, end),
+                matched,
+            ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn projection_drops_separators_escapes_and_case() {
+        let projection = project(b"Ab-C d\\nE\\\\nF\\u0041");
+        assert_eq!(projection.bytes, b"abcdenfu0041");
+    }
+
+    #[test]
+    fn projection_maps_offsets_back_across_checkpoints() {
+        let mut input = vec![b'-'; 1000];
+        input.extend_from_slice(b"secret");
+        input.extend(vec![b' '; 600]);
+        input.extend_from_slice(b"tail");
+        let projection = project(&input);
+        assert_eq!(projection.bytes, b"secrettail");
+        assert_eq!(projection.input_span(&input, 0, 6), (1000, 1006));
+        assert_eq!(projection.input_span(&input, 6, 10), (1606, 1610));
+    }
+
+    #[test]
+    fn aligned_cores_appear_in_encodings_of_larger_blobs() {
+        let secret = b"0123456789abcdefghij-secret";
+        let cores = aligned_cores(secret, 3, 6, |bytes| BASE64_NOPAD.encode(bytes));
+        for prefix_len in 0..9 {
+            let mut blob = vec![b'x'; prefix_len];
+            blob.extend_from_slice(secret);
+            blob.extend_from_slice(b"yz");
+            let encoded = BASE64_NOPAD.encode(&blob);
+            let core = &cores[prefix_len % 3];
+            assert!(
+                encoded
+                    .as_bytes()
+                    .windows(core.len())
+                    .any(|window| window == core),
+                "alignment {prefix_len}"
+            );
+        }
+    }
+}

@@ -1,0 +1,528 @@
+//! The [`Scanner`]: built once from a [`ScannerConfig`], shared by
+//! reference across threads, and the only entry point to the detectors.
+//!
+//! One scan is: the `known` and `patterns` detectors over the input; the
+//! decoding passes, each decoded layer scanned the same way (to
+//! [`crate::decode::MAX_DECODE_DEPTH`]); Unicode folding and a scan of the
+//! folded text; entropy if listed. Approved (safe) values are applied per
+//! layer: a finding lying inside an occurrence of an approved value is
+//! dropped and the scan goes on, so a second secret is still found.
+
+use std::sync::Arc;
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use bot_bottle_secret::Redacted;
+
+use crate::config::{Detector, DetectorSet, ScannerConfig};
+use crate::decode::{self, Decoded};
+use crate::entropy;
+use crate::error::DlpError;
+use crate::finding::{Finding, Findings, Location, Severity};
+use crate::known::KnownMatcher;
+use crate::patterns::PatternMatcher;
+use crate::rules::RuleSet;
+use crate::stream::StreamScanner;
+use crate::{crlf, unicode};
+
+/// What redaction puts in place of a scrubbed value.
+pub const REDACTION_MARK: &[u8] = b"[REDACTED]";
+
+/// Redact-and-rescan rounds before giving up: anything still found after
+/// this many rounds is reported as unredactable.
+pub const MAX_REDACT_ROUNDS: usize = 4;
+
+/// How much longer than its projection a separated secret may be and still
+/// be found whole across a streaming chunk boundary.
+const SEPARATED_SPAN_ALLOWANCE: usize = 4;
+
+/// The result of [`Scanner::redact`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Redaction {
+    /// The input with every redactable finding replaced by [`REDACTION_MARK`].
+    pub bytes: Vec<u8>,
+    /// Blocking findings that redaction cannot scrub: the input's
+    /// non-redactable findings (Unicode evasion; offsets into the input)
+    /// and anything the last re-scan still found (offsets into `bytes`).
+    /// Empty means the bytes are clean and may be forwarded.
+    pub unredactable: Findings,
+}
+
+/// The result of [`Scanner::redact_request_head`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct HeadRedaction {
+    pub request_line: String,
+    pub headers: Vec<(String, String)>,
+    /// Blocking findings left, including every CRLF finding (structural:
+    /// callers refuse the request).
+    pub unredactable: Findings,
+}
+
+/// Approved values, searched for in every layer.
+struct SafeMatcher {
+    automaton: AhoCorasick,
+}
+
+impl SafeMatcher {
+    fn new(values: &[Redacted<String>]) -> Result<Option<Self>, DlpError> {
+        let patterns: Vec<&[u8]> = values
+            .iter()
+            .map(|value| value.expose().as_bytes())
+            .filter(|value| !value.is_empty())
+            .collect();
+        if patterns.is_empty() {
+            return Ok(None);
+        }
+        let automaton = AhoCorasick::builder()
+            .kind(Some(AhoCorasickKind::DFA))
+            .match_kind(MatchKind::Standard)
+            .build(patterns)
+            .map_err(|source| DlpError::Matcher {
+                what: "approved value",
+                source,
+            })?;
+        Ok(Some(Self { automaton }))
+    }
+
+    /// Drop the findings lying inside an occurrence of an approved value.
+    fn filter(&self, input: &[u8], findings: &mut Vec<Finding>) {
+        if findings.is_empty() {
+            return;
+        }
+        let spans: Vec<(usize, usize)> = self
+            .automaton
+            .find_overlapping_iter(input)
+            .map(|found| (found.start(), found.end()))
+            .collect();
+        if spans.is_empty() {
+            return;
+        }
+        findings.retain(|finding| {
+            !spans
+                .iter()
+                .any(|(start, end)| *start <= finding.start && finding.end <= *end)
+        });
+    }
+}
+
+/// The DLP engine. Cheap to clone (the matchers are shared).
+#[derive(Clone)]
+pub struct Scanner {
+    config: Arc<ScannerConfig>,
+    detectors: DetectorSet,
+    known: Arc<KnownMatcher>,
+    patterns: Arc<PatternMatcher>,
+    safe: Option<Arc<SafeMatcher>>,
+    overlap: usize,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("detectors", &self.detectors)
+            .field("held", &self.config.held.len())
+            .field("safe_values", &self.config.safe_values.len())
+            .field("overlap", &self.overlap)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The findings of one layer before safe-value filtering.
+struct Layer<'a> {
+    known: bool,
+    patterns: bool,
+    budget: &'a mut usize,
+}
+
+impl Scanner {
+    /// Build a scanner: compiles the built-in rules plus `extra_rules`, and
+    /// the held-secret matcher.
+    pub fn new(config: ScannerConfig) -> Result<Self, DlpError> {
+        let mut sets = vec![RuleSet::builtin()?];
+        sets.extend(config.extra_rules.iter().cloned());
+        let patterns = PatternMatcher::new(&sets)?;
+        let known = KnownMatcher::new(&config.held, &config.safe_values)?;
+        let safe = SafeMatcher::new(&config.safe_values)?.map(Arc::new);
+        let overlap =
+            (known.longest_needle() * SEPARATED_SPAN_ALLOWANCE).max(patterns.longest_match()) + 16;
+        Ok(Self {
+            detectors: config.detectors,
+            config: Arc::new(config),
+            known: Arc::new(known),
+            patterns: Arc::new(patterns),
+            safe,
+            overlap,
+        })
+    }
+
+    /// A scanner like this one that also skips `values`. Egress calls this
+    /// when the operator approves a value, then swaps the new scanner in
+    /// (e.g. through an `ArcSwap`); the rules are shared, not recompiled,
+    /// and the held-secret matcher is rebuilt only if an approved value is
+    /// itself a held secret.
+    pub fn with_extra_safe_values(
+        &self,
+        values: impl IntoIterator<Item = Redacted<String>>,
+    ) -> Result<Self, DlpError> {
+        let mut config = (*self.config).clone();
+        let before = config.safe_values.len();
+        for value in values {
+            if !value.expose().is_empty() && !config.safe_values.contains(&value) {
+                config.safe_values.push(value);
+            }
+        }
+        if config.safe_values.len() == before {
+            return Ok(self.clone());
+        }
+        let approves_held = config.safe_values[before..].iter().any(|value| {
+            config
+                .held
+                .iter()
+                .any(|held| held.value.expose() == value.expose())
+        });
+        let known = if approves_held {
+            Arc::new(KnownMatcher::new(&config.held, &config.safe_values)?)
+        } else {
+            Arc::clone(&self.known)
+        };
+        let safe = SafeMatcher::new(&config.safe_values)?.map(Arc::new);
+        Ok(Self {
+            config: Arc::new(config),
+            detectors: self.detectors,
+            known,
+            patterns: Arc::clone(&self.patterns),
+            safe,
+            overlap: self.overlap,
+        })
+    }
+
+    /// The configuration the scanner was built from.
+    pub fn config(&self) -> &ScannerConfig {
+        &self.config
+    }
+
+    /// The detectors that run.
+    pub fn detectors(&self) -> DetectorSet {
+        self.detectors
+    }
+
+    /// Bytes of overlap the streaming form keeps between chunks: the longest
+    /// match any detector can make.
+    pub fn stream_overlap(&self) -> usize {
+        self.overlap
+    }
+
+    /// Scan a body, blob or file. CRLF is never checked here (see
+    /// [`Scanner::scan_request_head`]).
+    pub fn scan(&self, input: &[u8]) -> Findings {
+        let mut out = Vec::new();
+        let mut budget = decode::budget_for(input.len());
+        let wants_known = self.detectors.contains(Detector::Known) && !self.known.is_empty();
+        let wants_patterns = self.detectors.contains(Detector::Patterns);
+        if wants_known || wants_patterns {
+            let mut layer = Layer {
+                known: wants_known,
+                patterns: wants_patterns,
+                budget: &mut budget,
+            };
+            self.scan_layer(input, 0, &mut layer, &mut out);
+        }
+        if self.detectors.contains(Detector::Unicode) {
+            self.scan_unicode(input, &mut budget, &mut out);
+        }
+        if self.detectors.contains(Detector::Entropy) {
+            let mut warnings = Vec::new();
+            entropy::scan(input, &mut warnings);
+            if let Some(safe) = &self.safe {
+                safe.filter(input, &mut warnings);
+            }
+            out.extend(warnings);
+        }
+        Findings::from_unsorted(out)
+    }
+
+    fn scan_layer(
+        &self,
+        input: &[u8],
+        depth: usize,
+        layer: &mut Layer<'_>,
+        out: &mut Vec<Finding>,
+    ) {
+        let mut found = Vec::new();
+        if layer.known {
+            self.known.scan(input, &mut found);
+        }
+        if layer.patterns {
+            self.patterns.scan(input, &mut found);
+        }
+        if let Some(safe) = &self.safe {
+            safe.filter(input, &mut found);
+        }
+        if depth < decode::MAX_DECODE_DEPTH {
+            for decoded in decode::decode_all(input, layer.budget) {
+                let mut inner = Vec::new();
+                self.scan_layer(&decoded.bytes, depth + 1, layer, &mut inner);
+                for finding in inner {
+                    let mapped = map_finding(finding, &decoded, None);
+                    merge_decoded(&mut found, mapped);
+                }
+            }
+        }
+        out.extend(found);
+    }
+
+    fn scan_unicode(&self, input: &[u8], budget: &mut usize, out: &mut Vec<Finding>) {
+        let Some((folded, changed)) = unicode::fold(input) else {
+            return;
+        };
+        let mut inner = Vec::new();
+        let mut layer = Layer {
+            known: !self.known.is_empty(),
+            patterns: true,
+            budget,
+        };
+        self.scan_layer(&folded.bytes, 1, &mut layer, &mut inner);
+        for finding in inner {
+            let mapped = map_finding(finding, &folded, Some(Detector::Unicode));
+            let touches_folded = changed
+                .iter()
+                .any(|(start, end)| *start < mapped.end && mapped.start < *end);
+            if touches_folded {
+                out.push(mapped);
+            }
+        }
+    }
+
+    /// Scan an HTTP request head: CRLF injection (raw or percent-encoded CR
+    /// or LF) in the request line, header names and values, plus every
+    /// other enabled detector on the request line and header values.
+    /// Offsets are into the part named by each finding's `location`.
+    pub fn scan_request_head(&self, request_line: &str, headers: &[(String, String)]) -> Findings {
+        let mut out = Vec::new();
+        let located = |findings: Vec<Finding>, location: Location, out: &mut Vec<Finding>| {
+            out.extend(findings.into_iter().map(|mut finding| {
+                finding.location = location;
+                finding
+            }));
+        };
+        if self.detectors.contains(Detector::Crlf) {
+            let mut found = Vec::new();
+            crlf::find(request_line, &mut found);
+            located(found, Location::RequestLine, &mut out);
+            for (index, (name, value)) in headers.iter().enumerate() {
+                let mut found = Vec::new();
+                crlf::find(name, &mut found);
+                located(
+                    found,
+                    Location::Header {
+                        index,
+                        in_name: true,
+                    },
+                    &mut out,
+                );
+                let mut found = Vec::new();
+                crlf::find(value, &mut found);
+                located(
+                    found,
+                    Location::Header {
+                        index,
+                        in_name: false,
+                    },
+                    &mut out,
+                );
+            }
+        }
+        located(
+            self.scan(request_line.as_bytes()).into_vec(),
+            Location::RequestLine,
+            &mut out,
+        );
+        for (index, (_, value)) in headers.iter().enumerate() {
+            located(
+                self.scan(value.as_bytes()).into_vec(),
+                Location::Header {
+                    index,
+                    in_name: false,
+                },
+                &mut out,
+            );
+        }
+        Findings::from_unsorted(out)
+    }
+
+    /// Scrub every redactable finding from `input` and re-scan, up to
+    /// [`MAX_REDACT_ROUNDS`] times. Warnings (entropy) are left alone.
+    pub fn redact(&self, input: &[u8]) -> Redaction {
+        let mut bytes = input.to_vec();
+        // Structural findings of the input itself stay reported even if
+        // scrubbing a neighbouring redactable finding happens to remove them:
+        // an evasion attempt is refused, not laundered.
+        let mut structural: Vec<Finding> = Vec::new();
+        for round in 0..=MAX_REDACT_ROUNDS {
+            let findings = self.scan(&bytes);
+            if round == 0 {
+                structural = findings
+                    .iter()
+                    .filter(|finding| !finding.redactable && finding.severity == Severity::Block)
+                    .cloned()
+                    .collect();
+            }
+            let spans: Vec<(usize, usize)> = findings
+                .iter()
+                .filter(|finding| finding.redactable && finding.severity == Severity::Block)
+                .map(|finding| (finding.start, finding.end))
+                .collect();
+            if spans.is_empty() || round == MAX_REDACT_ROUNDS {
+                let mut unredactable = blocking(findings).into_vec();
+                if round > 0 {
+                    unredactable.extend(structural);
+                }
+                return Redaction {
+                    bytes,
+                    unredactable: Findings::from_unsorted(unredactable),
+                };
+            }
+            bytes = replace_spans(&bytes, spans);
+        }
+        Redaction {
+            bytes,
+            unredactable: Findings::from_unsorted(structural),
+        }
+    }
+
+    /// [`Scanner::redact`] for a request head: the request line and each
+    /// header value are scrubbed; CRLF findings are never scrubbed (they
+    /// are structural) and come back in `unredactable`. Use
+    /// [`crate::strip_crlf`] to remove CR/LF if a policy allows it.
+    pub fn redact_request_head(
+        &self,
+        request_line: &str,
+        headers: &[(String, String)],
+    ) -> HeadRedaction {
+        let mut unredactable = Vec::new();
+        let line = self.redact(request_line.as_bytes());
+        unredactable.extend(line.unredactable.into_vec().into_iter().map(|mut finding| {
+            finding.location = Location::RequestLine;
+            finding
+        }));
+        let mut redacted_headers = Vec::with_capacity(headers.len());
+        for (index, (name, value)) in headers.iter().enumerate() {
+            let redacted = self.redact(value.as_bytes());
+            unredactable.extend(
+                redacted
+                    .unredactable
+                    .into_vec()
+                    .into_iter()
+                    .map(|mut finding| {
+                        finding.location = Location::Header {
+                            index,
+                            in_name: false,
+                        };
+                        finding
+                    }),
+            );
+            redacted_headers.push((
+                name.clone(),
+                String::from_utf8_lossy(&redacted.bytes).into_owned(),
+            ));
+        }
+        let request_line = String::from_utf8_lossy(&line.bytes).into_owned();
+        let mut crlf_findings = Findings::default();
+        if self.detectors.contains(Detector::Crlf) {
+            let structural: Vec<Finding> = self
+                .scan_request_head(&request_line, &redacted_headers)
+                .into_iter()
+                .filter(|finding| finding.detector == Detector::Crlf)
+                .collect();
+            crlf_findings = Findings::from_unsorted(structural);
+        }
+        let mut unredactable = Findings::from_unsorted(unredactable);
+        unredactable.extend(crlf_findings);
+        HeadRedaction {
+            request_line,
+            headers: redacted_headers,
+            unredactable,
+        }
+    }
+
+    /// A streaming scan: feed chunks, get findings (with offsets into the
+    /// whole stream) as soon as they are certain. Memory is bounded by
+    /// [`Scanner::stream_overlap`] plus one slice, whatever the input size.
+    pub fn stream(&self) -> StreamScanner<'_> {
+        StreamScanner::new(self)
+    }
+}
+
+fn blocking(findings: Findings) -> Findings {
+    Findings::from_unsorted(
+        findings
+            .into_iter()
+            .filter(|finding| finding.severity == Severity::Block)
+            .collect(),
+    )
+}
+
+/// `bytes` with every span (merged where they overlap) replaced by the mark.
+fn replace_spans(bytes: &[u8], mut spans: Vec<(usize, usize)>) -> Vec<u8> {
+    spans.sort_unstable();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut position = 0;
+    for (start, end) in spans {
+        if end <= position {
+            continue;
+        }
+        let start = start.max(position);
+        out.extend_from_slice(&bytes[position..start]);
+        out.extend_from_slice(REDACTION_MARK);
+        position = end;
+    }
+    out.extend_from_slice(&bytes[position.min(bytes.len())..]);
+    out
+}
+
+/// Add a finding from a decoded layer unless a whole (not `partial`)
+/// finding of the same rule overlaps it; `partial` findings it covers (a
+/// run that the decoded layer shows to be the whole secret) are replaced.
+fn merge_decoded(found: &mut Vec<Finding>, mapped: Finding) {
+    let same_rule = |existing: &Finding| {
+        existing.rule == mapped.rule
+            && existing.detector == mapped.detector
+            && existing.overlaps(&mapped)
+    };
+    let is_partial = |finding: &Finding| finding.encoding.contains("partial");
+    if found
+        .iter()
+        .any(|existing| same_rule(existing) && !is_partial(existing))
+    {
+        return;
+    }
+    found.retain(|existing| {
+        !(same_rule(existing)
+            && is_partial(existing)
+            && mapped.start <= existing.start
+            && existing.end <= mapped.end)
+    });
+    found.push(mapped);
+}
+
+/// A finding of a decoded layer, moved to the encoded input's offsets.
+fn map_finding(mut finding: Finding, decoded: &Decoded, detector: Option<Detector>) -> Finding {
+    let (start, end) = decoded.input_span(finding.start, finding.end);
+    finding.start = start;
+    finding.end = end;
+    match detector {
+        Some(Detector::Unicode) => {
+            finding.encoding = format!(
+                "{} ({}) after Unicode folding",
+                finding.rule, finding.encoding
+            );
+            finding.rule = "unicode-evasion".to_string();
+            finding.detector = Detector::Unicode;
+            finding.redactable = false;
+            finding.severity = Severity::Block;
+        }
+        _ => {
+            finding.encoding = format!("{} in {}", finding.encoding, decoded.kind.label());
+        }
+    }
+    finding
+}

@@ -1,0 +1,362 @@
+//! Held secrets: one test per encoding, separators, partial chunks, approved
+//! values, and the shapes of findings.
+
+#![allow(clippy::expect_used, reason = "test setup panics on failure")]
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+use bot_bottle_dlp::{
+    Detector, DetectorSet, Finding, HeldSecret, PARTIAL_MATCH_MIN_LEN, Scanner, ScannerConfig,
+};
+use bot_bottle_secret::Redacted;
+
+/// A random-looking held token (not a real credential).
+const TOKEN: &str = "tk_Qm7ZpX2vR9sLw4NcB8yKd3JfH6gT1aEo";
+const CANARY: &str = "c4n4ry-Ux81_Wq2Zr7mK9pLs3Vb6NdYe0TjHa5Fg";
+
+fn scanner_with(detectors: DetectorSet, safe: &[&str]) -> Scanner {
+    Scanner::new(ScannerConfig {
+        held: vec![
+            HeldSecret::new("EGRESS_TOKEN_GITHUB", TOKEN),
+            HeldSecret::new("EGRESS_TOKEN_CANARY", CANARY),
+        ],
+        detectors,
+        safe_values: safe
+            .iter()
+            .map(|value| Redacted::new((*value).to_string()))
+            .collect(),
+        extra_rules: Vec::new(),
+    })
+    .expect("scanner builds")
+}
+
+fn known_only() -> Scanner {
+    scanner_with(DetectorSet::empty().with(Detector::Known), &[])
+}
+
+fn found(scanner: &Scanner, input: &[u8]) -> Vec<(String, String)> {
+    scanner
+        .scan(input)
+        .iter()
+        .map(|finding| (finding.rule.clone(), finding.encoding.clone()))
+        .collect()
+}
+
+fn assert_found(input: &[u8], rule: &str, encoding: &str) {
+    let findings = found(&known_only(), input);
+    assert!(
+        findings
+            .iter()
+            .any(|(found_rule, found_encoding)| found_rule == rule && found_encoding == encoding),
+        "expected {rule} ({encoding}) in {:?}; found {findings:?}",
+        String::from_utf8_lossy(input)
+    );
+}
+
+fn percent_all(value: &str) -> String {
+    value.bytes().map(|byte| format!("%{byte:02X}")).collect()
+}
+
+#[test]
+fn raw() {
+    assert_found(
+        format!("{{\"auth\":\"{TOKEN}\"}}").as_bytes(),
+        "EGRESS_TOKEN_GITHUB",
+        "raw",
+    );
+    assert_found(CANARY.as_bytes(), "EGRESS_TOKEN_CANARY", "raw");
+}
+
+#[test]
+fn base64_standard_and_url_safe_padded_or_not_at_every_alignment() {
+    for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
+        for prefix in 0..6 {
+            let mut blob = b"attachment:".to_vec();
+            blob.extend(std::iter::repeat_n(0xA5u8, prefix));
+            blob.extend_from_slice(TOKEN.as_bytes());
+            blob.extend_from_slice(b"\x00\xff trailing bytes");
+            let encoded = engine.encode(&blob);
+            assert_found(
+                format!("data: {encoded}").as_bytes(),
+                "EGRESS_TOKEN_GITHUB",
+                "base64",
+            );
+        }
+        assert_found(
+            engine.encode(TOKEN).as_bytes(),
+            "EGRESS_TOKEN_GITHUB",
+            "base64",
+        );
+    }
+}
+
+#[test]
+fn hex_either_case() {
+    let lower: String = TOKEN.bytes().map(|byte| format!("{byte:02x}")).collect();
+    assert_found(lower.as_bytes(), "EGRESS_TOKEN_GITHUB", "hex");
+    assert_found(
+        lower.to_uppercase().as_bytes(),
+        "EGRESS_TOKEN_GITHUB",
+        "hex",
+    );
+}
+
+#[test]
+fn base32_at_every_alignment() {
+    for prefix in 0..5 {
+        let mut blob = vec![b'z'; prefix];
+        blob.extend_from_slice(TOKEN.as_bytes());
+        let encoded = data_encoding_base32(&blob);
+        assert_found(encoded.as_bytes(), "EGRESS_TOKEN_GITHUB", "base32");
+    }
+}
+
+fn data_encoding_base32(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = String::new();
+    let mut accumulator: u64 = 0;
+    let mut bits = 0;
+    for &byte in bytes {
+        accumulator = (accumulator << 8) | u64::from(byte);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(ALPHABET[((accumulator >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        out.push(ALPHABET[((accumulator << (5 - bits)) & 31) as usize] as char);
+    }
+    out
+}
+
+#[test]
+fn percent_encoding_full_and_partial() {
+    let full = percent_all(TOKEN);
+    let findings = found(&known_only(), full.as_bytes());
+    assert!(
+        findings
+            .iter()
+            .any(|(rule, _)| rule == "EGRESS_TOKEN_GITHUB"),
+        "{findings:?}"
+    );
+    let partial = format!("q={}%5F{}", &TOKEN[..2], &TOKEN[3..]);
+    assert_found(
+        partial.as_bytes(),
+        "EGRESS_TOKEN_GITHUB",
+        "raw in percent-encoding",
+    );
+    let mixed: String = TOKEN
+        .bytes()
+        .enumerate()
+        .map(|(index, byte)| {
+            if index % 3 == 0 {
+                format!("%{byte:02x}")
+            } else {
+                (byte as char).to_string()
+            }
+        })
+        .collect();
+    assert_found(
+        mixed.as_bytes(),
+        "EGRESS_TOKEN_GITHUB",
+        "raw in percent-encoding",
+    );
+}
+
+#[test]
+fn json_unicode_escapes() {
+    let escaped: String = TOKEN
+        .chars()
+        .map(|character| format!("\\u{:04x}", character as u32))
+        .collect();
+    assert_found(
+        format!("{{\"k\":\"{escaped}\"}}").as_bytes(),
+        "EGRESS_TOKEN_GITHUB",
+        "raw in JSON escapes",
+    );
+}
+
+#[test]
+fn html_numeric_entities() {
+    let decimal: String = TOKEN.bytes().map(|byte| format!("&#{byte};")).collect();
+    assert_found(
+        decimal.as_bytes(),
+        "EGRESS_TOKEN_GITHUB",
+        "raw in HTML entities",
+    );
+    let hex: String = TOKEN.bytes().map(|byte| format!("&#x{byte:x};")).collect();
+    assert_found(
+        hex.as_bytes(),
+        "EGRESS_TOKEN_GITHUB",
+        "raw in HTML entities",
+    );
+}
+
+#[test]
+fn nested_base64_of_base64_and_hex_of_base64() {
+    let once = STANDARD.encode(TOKEN);
+    let twice = STANDARD.encode(&once);
+    let findings = found(&known_only(), twice.as_bytes());
+    assert!(
+        findings.contains(&(
+            "EGRESS_TOKEN_GITHUB".to_string(),
+            "base64 in base64".to_string()
+        )),
+        "{findings:?}"
+    );
+    let thrice = STANDARD.encode(&twice);
+    let findings = found(&known_only(), thrice.as_bytes());
+    assert!(
+        findings
+            .iter()
+            .any(|(rule, _)| rule == "EGRESS_TOKEN_GITHUB"),
+        "{findings:?}"
+    );
+    let hex_of_base64: String = once.bytes().map(|byte| format!("{byte:02x}")).collect();
+    let findings = found(&known_only(), hex_of_base64.as_bytes());
+    assert!(
+        findings.contains(&(
+            "EGRESS_TOKEN_GITHUB".to_string(),
+            "base64 in hex".to_string()
+        )),
+        "{findings:?}"
+    );
+}
+
+#[test]
+fn separators_and_json_array_splits_are_projected_away() {
+    let dashed: String = TOKEN
+        .chars()
+        .flat_map(|character| [character, '-'])
+        .collect();
+    assert_found(dashed.as_bytes(), "EGRESS_TOKEN_GITHUB", "separated");
+    let split = format!(
+        "[\"{}\", \"{}\",\n \"{}\"]",
+        &TOKEN[..10],
+        &TOKEN[10..20],
+        &TOKEN[20..]
+    );
+    assert_found(split.as_bytes(), "EGRESS_TOKEN_GITHUB", "separated");
+    let json_newlines = format!("\"{}\\n{}\"", &TOKEN[..17], &TOKEN[17..]);
+    assert_found(json_newlines.as_bytes(), "EGRESS_TOKEN_GITHUB", "separated");
+}
+
+#[test]
+fn sliding_window_finds_a_chunk_of_the_minimum_length_but_not_shorter() {
+    let chunk = &TOKEN[5..5 + PARTIAL_MATCH_MIN_LEN];
+    assert_found(
+        format!("first part: {chunk} ...").as_bytes(),
+        "EGRESS_TOKEN_GITHUB",
+        "partial",
+    );
+    let shorter = &TOKEN[5..5 + PARTIAL_MATCH_MIN_LEN - 1];
+    assert!(
+        found(
+            &known_only(),
+            format!("first part: {shorter} ...").as_bytes()
+        )
+        .is_empty()
+    );
+}
+
+#[test]
+fn findings_mask_the_secret_and_carry_the_matched_bytes() {
+    let input = format!("Authorization: Bearer {TOKEN}\r\n");
+    let findings = known_only().scan(input.as_bytes());
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let finding: &Finding = &findings[0];
+    assert_eq!(&input[finding.start..finding.end], TOKEN);
+    assert_eq!(finding.preview, "tk***Eo(35 chars)");
+    assert_eq!(finding.matched.expose().as_slice(), TOKEN.as_bytes());
+    assert!(finding.redactable);
+    let debug = format!("{findings:?}");
+    assert!(!debug.contains(&TOKEN[3..20]), "{debug}");
+}
+
+#[test]
+fn approved_values_are_skipped_and_scanning_continues_past_them() {
+    let scanner = scanner_with(DetectorSet::default(), &[TOKEN]);
+    let input = format!("a={TOKEN}&b={CANARY}");
+    let findings = found(&scanner, input.as_bytes());
+    assert_eq!(
+        findings,
+        vec![("EGRESS_TOKEN_CANARY".to_string(), "raw".to_string())]
+    );
+}
+
+#[test]
+fn an_approved_held_secret_skips_the_projection_passes_for_it() {
+    // The seed's fix: a safe value equal to a held secret must not be
+    // re-blocked by the projection (separated) or window (partial) passes.
+    let scanner = scanner_with(DetectorSet::default(), &[TOKEN]);
+    let dashed: String = TOKEN
+        .chars()
+        .flat_map(|character| [character, '-'])
+        .collect();
+    let input = format!("{TOKEN} {dashed} {}", &TOKEN[4..20]);
+    assert!(found(&scanner, input.as_bytes()).is_empty());
+    // … but its base64 is still a finding, as is the other secret.
+    let input = format!("{} {CANARY}", STANDARD.encode(TOKEN));
+    let rules: Vec<String> = found(&scanner, input.as_bytes())
+        .into_iter()
+        .map(|(rule, _)| rule)
+        .collect();
+    assert_eq!(rules, vec!["EGRESS_TOKEN_GITHUB", "EGRESS_TOKEN_CANARY"]);
+}
+
+#[test]
+fn with_extra_safe_values_approves_at_runtime() {
+    let scanner = scanner_with(DetectorSet::default(), &[]);
+    let input = format!("x {CANARY} y");
+    let findings = scanner.scan(input.as_bytes());
+    assert_eq!(findings.len(), 1);
+    let approved = findings[0].matched.expose().clone();
+    let updated = scanner
+        .with_extra_safe_values([Redacted::new(String::from_utf8(approved).expect("utf-8"))])
+        .expect("rebuilds");
+    assert!(updated.scan(input.as_bytes()).is_empty());
+    assert_eq!(
+        scanner.scan(input.as_bytes()).len(),
+        1,
+        "the original scanner is unchanged"
+    );
+}
+
+#[test]
+fn short_held_secrets_are_matched_exactly() {
+    let scanner = Scanner::new(ScannerConfig {
+        held: vec![HeldSecret::new("EGRESS_TOKEN_PIN", "pin-4242")],
+        ..ScannerConfig::default()
+    })
+    .expect("builds");
+    let findings = found(&scanner, b"the pin is pin-4242.");
+    assert_eq!(
+        findings,
+        vec![("EGRESS_TOKEN_PIN".to_string(), "raw".to_string())]
+    );
+    assert!(found(&scanner, b"the pin is pin 4242.").is_empty());
+}
+
+#[test]
+fn an_empty_held_secret_is_a_configuration_error() {
+    let error = Scanner::new(ScannerConfig {
+        held: vec![HeldSecret::new("EGRESS_TOKEN_EMPTY", "")],
+        ..ScannerConfig::default()
+    })
+    .expect_err("empty secret");
+    assert_eq!(error.to_string(), "held secret EGRESS_TOKEN_EMPTY is empty");
+}
+
+#[test]
+fn scanner_is_send_and_sync_and_shared_across_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Scanner>();
+    let scanner = known_only();
+    let input = TOKEN.to_string();
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| assert_eq!(scanner.scan(input.as_bytes()).len(), 1));
+        }
+    });
+}
