@@ -724,3 +724,45 @@ fn listing_several_queues_puts_pending_first_and_reports_an_unreadable_queue() {
         listing.bad[0]
     );
 }
+
+mod arbitrary_files {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        /// Whatever lands in a queue file, a reader reports it and goes on.
+        #[test]
+        fn any_bytes_in_a_queue_file_are_reported_not_fatal(
+            proposal_bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            response_bytes in proptest::collection::vec(any::<u8>(), 0..512),
+            json_ish in "\\{\"schema_version\":1,\"id\":\"[a-z0-9-]{0,20}\",\"kind\":\"[a-z-]{0,20}\"[^}]{0,40}\\}",
+        ) {
+            let (_dir, queue) = queue();
+            let good = queue.propose("dev", payload(ProposalKind::EgressAllow)).unwrap();
+            let id = ProposalId::generate();
+            fs::write(queue.proposal_path(&id), &proposal_bytes).unwrap();
+            fs::write(queue.response_path(&good.id), &response_bytes).unwrap();
+            let other = ProposalId::generate();
+            fs::write(queue.proposal_path(&other), &json_ish).unwrap();
+            let listing = queue.list(Scope::All).unwrap();
+            prop_assert_eq!(listing.entries.len(), 1);
+            prop_assert_eq!(&listing.entries[0].proposal, &good);
+            prop_assert_eq!(listing.bad.len(), 3);
+            prop_assert!(queue.recover(Actor::Supervise).is_ok());
+            prop_assert!(matches!(
+                queue.wait_for_response(&good.id, Duration::from_secs(5)),
+                Err(QueueError::BadResponse(_))
+            ));
+            prop_assert!(matches!(find(&[queue.clone()], id.as_str()), Err(QueueError::BadProposal(_))));
+        }
+
+        #[test]
+        fn timestamps_and_ids_parse_any_text_without_panicking(text in any::<String>()) {
+            let _ = bot_bottle_queue::Timestamp::parse_rfc3339(&text);
+            let _ = ProposalId::parse(&text);
+            let _ = find(&[], &text);
+        }
+    }
+}
