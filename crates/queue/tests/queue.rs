@@ -755,7 +755,7 @@ mod arbitrary_files {
                 queue.wait_for_response(&good.id, Duration::from_secs(5)),
                 Err(QueueError::BadResponse(_))
             ));
-            prop_assert!(matches!(find(&[queue.clone()], id.as_str()), Err(QueueError::BadProposal(_))));
+            prop_assert!(matches!(find(std::slice::from_ref(&queue), id.as_str()), Err(QueueError::BadProposal(_))));
         }
 
         #[test]
