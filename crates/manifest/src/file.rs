@@ -161,7 +161,11 @@ pub fn parse_manifest(source: Source, text: &str) -> ParsedFile {
 /// line ourselves).
 fn yaml_message(error: &serde_saphyr::Error) -> String {
     let text = error.to_string();
-    let first = text.lines().next().unwrap_or("").trim();
+    let mut first = text.lines().next().unwrap_or("").trim();
+    // Developer advice about parser options means nothing to a user.
+    if let Some(position) = first.find(", set DuplicateKeyPolicy") {
+        first = &first[..position];
+    }
     match first.rfind(" at line ") {
         Some(position) => first[..position].to_string(),
         None => first.to_string(),

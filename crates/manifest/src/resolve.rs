@@ -26,7 +26,7 @@ use crate::resolved::{
     ResolvedRepo, ResolvedRoute, provider_routes,
 };
 use crate::search::{Found, SearchPath, same_file};
-use crate::tree::FieldPath;
+use crate::tree::{FieldPath, NodeKind};
 
 /// A value and where it was set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +60,8 @@ struct LayerRepo {
 struct LayerRoute {
     route: Route,
     origin: Origin,
+    /// Where each field written in the route was set.
+    fields: Vec<(String, Origin)>,
     /// The file and index it was written at.
     identity: (Source, usize),
 }
@@ -229,9 +231,18 @@ impl Layer {
                 .and_then(|dlp| dlp.outbound_detectors.clone())
                 .map(|value| sourced(parsed, at.key("dlp").key("outbound_detectors"), value));
             for (index, route) in egress.routes.iter().enumerate() {
+                let route_path = at.key("routes").index(index);
+                let fields = match parsed.tree.get(&route_path).map(|node| &node.kind) {
+                    Some(NodeKind::Map(entries)) => entries
+                        .iter()
+                        .map(|entry| (entry.key.clone(), origin(route_path.key(&entry.key))))
+                        .collect(),
+                    _ => Vec::new(),
+                };
                 layer.routes.push(LayerRoute {
                     route: route.clone(),
-                    origin: origin(at.key("routes").index(index)),
+                    origin: origin(route_path),
+                    fields,
                     identity: (parsed.source.clone(), index),
                 });
             }
@@ -487,12 +498,27 @@ impl Resolver {
     }
 }
 
+/// Drop repeats: the same message twice, or one invalid ancestor reached
+/// along two paths of a diamond (reported once, with the first chain).
 fn deduplicate(errors: Vec<Error>) -> Vec<Error> {
     let mut seen = std::collections::HashSet::new();
     errors
         .into_iter()
-        .filter(|error| seen.insert(error.to_string()))
+        .filter(|error| {
+            let key = match innermost(error) {
+                Error::Invalid { file, .. } => format!("invalid {file}"),
+                _ => error.to_string(),
+            };
+            seen.insert(key)
+        })
         .collect()
+}
+
+fn innermost(error: &Error) -> &Error {
+    match error {
+        Error::InvalidParent { source, .. } => innermost(source),
+        other => other,
+    }
 }
 
 /// Apply defaults, add provider routes, check what only the whole bottle
@@ -656,10 +682,14 @@ fn finish(
         }
     }
     for route in &layer.routes {
-        provenance.insert(
-            egress.key("routes").index(routes.len()),
-            Provenance::Set(route.origin.clone()),
-        );
+        let at = egress.key("routes").index(routes.len());
+        provenance.insert(at.clone(), Provenance::Set(route.origin.clone()));
+        for (field, origin) in &route.fields {
+            provenance.insert(at.key(field), Provenance::Set(origin.clone()));
+        }
+        if route.route.outbound_on_match.is_none() {
+            provenance.insert(at.key("outbound_on_match"), Provenance::Default);
+        }
         routes.push(ResolvedRoute::from_manifest(&route.route));
     }
     Ok(ResolvedBottle {

@@ -289,9 +289,23 @@ impl Node {
     }
 }
 
+/// The parser options: YAML 1.2 booleans only (`yes`, `no`, `on` and `off`
+/// are strings, so `egress.log: off` means `off`), numbers with leading
+/// zeros or underscores kept as written, and plain error messages (the
+/// caller prints file, field and line itself). Duplicate keys are refused
+/// and the alias budget is on (serde-saphyr's defaults).
+fn options() -> serde_saphyr::Options {
+    let mut options = serde_saphyr::Options::default();
+    options.strict_booleans = true;
+    options.leading_zero_numbers_as_strings = true;
+    options.underscored_numbers_as_strings = true;
+    options.with_snippet = false;
+    options
+}
+
 /// Parse YAML text into a tree. An empty document is an empty mapping.
 pub fn parse(text: &str) -> Result<Node, serde_saphyr::Error> {
-    let spanned: Option<Spanned<RawNode>> = serde_saphyr::from_str(text)?;
+    let spanned: Option<Spanned<RawNode>> = serde_saphyr::from_str_with_options(text, options())?;
     Ok(match spanned {
         Some(spanned) => spanned_into_node(spanned),
         None => Node::empty_map(),

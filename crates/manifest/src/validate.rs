@@ -325,8 +325,9 @@ fn check_git_gate(path: &FieldPath, git_gate: &GitGate, findings: &mut Findings)
             );
         }
         if let Some(upstream) = &repo.upstream {
-            check_git_config_value(&repo_path.key("upstream"), upstream, findings);
-            if upstream.chars().any(char::is_whitespace) {
+            if has_control(upstream) || upstream.trim().is_empty() {
+                check_git_config_value(&repo_path.key("upstream"), upstream, findings);
+            } else if upstream.chars().any(char::is_whitespace) {
                 findings.add(repo_path.key("upstream"), "must not contain whitespace");
             }
         }
