@@ -91,7 +91,7 @@ pub enum ProposalsCommand {
         queue: QueueArgs,
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
-        /// Include answered and archived proposals.
+        /// Also list processed proposals (archived by the sidecar that acted).
         #[arg(long)]
         all: bool,
     },
