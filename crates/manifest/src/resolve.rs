@@ -281,6 +281,9 @@ pub struct Resolver {
     parsed: HashMap<Source, Arc<ParsedFile>>,
     resolved: HashMap<Source, Arc<Layer>>,
     failed: HashMap<Source, Vec<Error>>,
+    /// How many bottle layers were computed (cache misses), for tests and
+    /// for `tracing`.
+    layers_computed: usize,
 }
 
 /// A bottle being resolved: the name it was asked for by and its file.
@@ -294,12 +297,19 @@ impl Resolver {
             parsed: HashMap::new(),
             resolved: HashMap::new(),
             failed: HashMap::new(),
+            layers_computed: 0,
         }
     }
 
     /// The search path in use.
     pub fn search_path(&self) -> &SearchPath {
         &self.search
+    }
+
+    /// How many bottle layers this resolver has computed (memo misses). A
+    /// diamond's shared ancestor counts once.
+    pub fn layers_computed(&self) -> usize {
+        self.layers_computed
     }
 
     /// Find bottle `name` along the search path and resolve it.
@@ -391,6 +401,7 @@ impl Resolver {
         if let Some(errors) = self.failed.get(&source) {
             return Err(errors.clone());
         }
+        self.layers_computed += 1;
         let parsed = self.parse(&found);
         let mut errors = Vec::new();
         if !parsed.diagnostics.is_empty() {

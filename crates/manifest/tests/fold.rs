@@ -361,7 +361,13 @@ fn a_diamond_resolves_the_shared_ancestor_once_and_keeps_its_routes_once() {
         ),
         ("child", "extends: [left, right]"),
     ]);
-    let bottle = bottles.ok("child");
+    let mut resolver = bot_bottle_manifest::Resolver::new(bottles.search());
+    let bottle = resolver.resolve("child").unwrap();
+    assert_eq!(
+        resolver.layers_computed(),
+        4,
+        "root is resolved once, not once per path"
+    );
     let hosts: Vec<&str> = bottle
         .egress
         .routes

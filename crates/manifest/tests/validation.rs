@@ -149,7 +149,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "env as a list",
         "env: [A, B]\n",
-        "dev.yaml:1: env: invalid type: sequence, expected a map",
+        "dev.yaml:1: env: invalid type: sequence, expected a mapping",
     ),
     (
         "route without a host",
