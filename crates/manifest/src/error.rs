@@ -154,11 +154,12 @@ pub enum Error {
         diagnostics: Diagnostics,
     },
     /// A parent has problems; `source` says which.
-    #[error("{file}: extends `{parent}` (chain: {chain}), which is invalid:\n{source}")]
+    #[error("{file}{line}: extends `{parent}` (chain: {chain}), which is invalid:\n{source}", line = line_suffix(*line))]
     InvalidParent {
         chain: Chain,
         parent: String,
         file: Source,
+        line: Option<usize>,
         #[source]
         source: Box<Error>,
     },

@@ -14,8 +14,10 @@ use crate::validate;
 /// Largest bottle file read, in bytes: a manifest is a few hundred lines.
 pub const MAX_MANIFEST_BYTES: usize = 1024 * 1024;
 
-/// Largest edit distance for a "did you mean" suggestion.
-pub const MAX_SUGGESTION_DISTANCE: usize = 3;
+/// Largest edit distance for a "did you mean" suggestion; it must also be
+/// at most a third of the suggested name's length, so that `loud` does not
+/// suggest `off`.
+pub const MAX_SUGGESTION_DISTANCE: usize = 2;
 
 /// A parsed bottle file.
 #[derive(Debug, Clone)]
@@ -51,7 +53,7 @@ pub fn suggest<'a>(field: &str, known: &[&'a str]) -> Option<&'a str> {
         .iter()
         .map(|candidate| (strsim::damerau_levenshtein(field, candidate), *candidate))
         .filter(|(distance, candidate)| {
-            *distance <= MAX_SUGGESTION_DISTANCE && *distance < candidate.len().max(field.len())
+            *distance <= MAX_SUGGESTION_DISTANCE && *distance * 3 <= candidate.len()
         })
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, candidate)| candidate)
@@ -166,6 +168,9 @@ fn yaml_message(error: &serde_saphyr::Error) -> String {
     if let Some(position) = first.find(", set DuplicateKeyPolicy") {
         first = &first[..position];
     }
+    if first.starts_with("multiple YAML documents") {
+        return "a bottle file holds one YAML document (found a second `---`)".to_string();
+    }
     match first.rfind(" at line ") {
         Some(position) => first[..position].to_string(),
         None => first.to_string(),
@@ -185,5 +190,7 @@ mod tests {
         );
         assert_eq!(suggest("methds", &known), Some("methods"));
         assert_eq!(suggest("colour", &known), None);
+        assert_eq!(suggest("ful", &["off", "meta", "full"]), Some("full"));
+        assert_eq!(suggest("loud", &["off", "meta", "full"]), None);
     }
 }

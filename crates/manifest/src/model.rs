@@ -100,12 +100,14 @@ pub struct GitUser {
 #[serde(deny_unknown_fields)]
 pub struct Repo {
     /// The name the agent uses (`http://gate/<name>.git`).
+    #[schemars(pattern(r"^[A-Za-z0-9._-]+$"))]
     pub name: String,
     /// The real remote URL (https://… or ssh://… / scp-like).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub upstream: Option<String>,
     /// Name of the sidecar environment variable holding an HTTPS token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[A-Z_][A-Z0-9_]*$"))]
     pub token_env: Option<String>,
     /// Path of an SSH deploy key file held by the sidecar.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -184,6 +186,7 @@ pub enum OnMatch {
 #[serde(deny_unknown_fields)]
 pub struct Route {
     /// Exact host name or a `*.` wildcard, optionally with `:port`.
+    #[schemars(pattern(r"^(\*\.)?[a-z0-9.-]+(:[0-9]+)?$"))]
     pub host: String,
     /// Allowed methods (any when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,6 +205,7 @@ pub struct Route {
     pub auth_header: Option<String>,
     /// Name of the sidecar variable (`EGRESS_TOKEN_*`) holding the token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern(r"^[A-Z_][A-Z0-9_]*$"))]
     pub token_env: Option<String>,
     /// Policy when a DLP detector matches (default `supervise`; provider
     /// routes default to `redact`).

@@ -500,6 +500,7 @@ impl Resolver {
                         chain: chain.clone(),
                         parent: parent.to_string(),
                         file: child.clone(),
+                        line,
                         source: Box::new(error),
                     },
                     other => other,

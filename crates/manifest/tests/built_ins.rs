@@ -82,6 +82,10 @@ fn the_schema_is_json_and_names_every_top_level_field() {
         reparsed["additionalProperties"],
         serde_json::Value::Bool(false)
     );
+    assert_eq!(
+        reparsed["$defs"]["Route"]["properties"]["token_env"]["pattern"], "^[A-Z_][A-Z0-9_]*$",
+        "editors can check token_env as you type"
+    );
     for definition in [
         "Route",
         "Repo",

@@ -205,6 +205,13 @@ fn yaml_syntax_errors_name_the_line() {
 }
 
 #[test]
+fn a_second_yaml_document_is_refused() {
+    let found = diagnostics("supervise: true\n---\nsupervise: false\n");
+    assert_eq!(found.len(), 1, "{found:?}");
+    insta::assert_snapshot!(found.join("\n"));
+}
+
+#[test]
 fn duplicate_keys_are_refused() {
     let found = diagnostics("supervise: true\nsupervise: false\n");
     assert_eq!(found.len(), 1, "{found:?}");
