@@ -1,9 +1,9 @@
 //! `extends:` resolution: find parents, fold them, merge the child on top.
 //!
-//! Each bottle becomes a [`Layer`]: its own values, each tagged with the
+//! Each bottle becomes a `Layer`: its own values, each tagged with the
 //! file and line that set it. A bottle's resolved layer is its parents'
 //! resolved layers folded left to right into one combined parent, with the
-//! bottle's own layer merged on top ([`Layer::overlay`] holds every fold
+//! bottle's own layer merged on top (`Layer::overlay` holds every fold
 //! rule). Parents are resolved independently, so a shared ancestor (a
 //! diamond) is resolved once and memoised; its routes are not repeated.
 //!

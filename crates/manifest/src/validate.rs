@@ -31,8 +31,17 @@ pub const KNOWN_METHODS: &[&str] = &[
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
 ];
 
-/// Detector names `egress.dlp.outbound_detectors` accepts.
-pub const KNOWN_DETECTORS: &[&str] = &["all", "known", "patterns", "unicode", "crlf", "entropy"];
+/// Detector names `egress.dlp.outbound_detectors` accepts: `all` and the
+/// DLP engine's own names (one list, so the two cannot drift apart).
+pub fn known_detectors() -> Vec<&'static str> {
+    std::iter::once("all")
+        .chain(
+            bot_bottle_dlp::Detector::EVERY
+                .iter()
+                .map(|detector| detector.name()),
+        )
+        .collect()
+}
 
 /// One finding: where, what, and optionally how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -583,13 +592,14 @@ fn check_egress(path: &FieldPath, egress: &Egress, findings: &mut Findings) {
                 "list at least one detector, or leave the field out for the default `[all]`",
             );
         }
+        let known = known_detectors();
         for (index, detector) in detectors.iter().enumerate() {
-            if !KNOWN_DETECTORS.contains(&detector.as_str()) {
+            if !known.contains(&detector.as_str()) {
                 findings.add(
                     detectors_path.index(index),
                     format!(
                         "unknown detector `{detector}`, expected one of {}",
-                        crate::de::one_of(KNOWN_DETECTORS)
+                        crate::de::one_of(&known)
                     ),
                 );
             }
