@@ -1,0 +1,385 @@
+//! Running `git http-backend` as a CGI program and parsing what it prints.
+//!
+//! The request body is streamed into the program's stdin (a gzip body is
+//! passed through with `HTTP_CONTENT_ENCODING`: http-backend inflates it
+//! itself), and its stdout is parsed as a CGI response: header lines up to
+//! the first blank line, then the body, streamed to the client as it comes.
+//! A `Status:` header that is empty, non-numeric or out of range, a header
+//! block that never ends or is too long, or no output at all becomes an HTTP
+//! 500, never a panic (the seed crashed its handler thread on an empty
+//! `Status:`). The whole run is bounded by a timeout; on expiry the program
+//! is killed and the response ends.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::process::Stdio;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+/// The most bytes of CGI headers read before giving up (HTTP 500).
+pub const MAX_CGI_HEADER_BYTES: usize = 64 * 1024;
+/// Size of each read from the program's stdout.
+pub const CGI_READ_CHUNK_BYTES: usize = 64 * 1024;
+/// Frames buffered between the program and a slow client.
+pub const CGI_BODY_CHANNEL_FRAMES: usize = 16;
+/// The most bytes of the program's stderr kept for the log.
+pub const MAX_CGI_STDERR_BYTES: usize = 16 * 1024;
+
+/// A parsed CGI header block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CgiHead {
+    pub status: StatusCode,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Why a CGI header block was refused (answered with HTTP 500).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CgiHeadError {
+    #[error("the CGI program printed nothing")]
+    Empty,
+    #[error("the CGI headers did not end within {MAX_CGI_HEADER_BYTES} bytes")]
+    TooLong,
+    #[error("the CGI headers ended before the blank line")]
+    Unterminated,
+    #[error("CGI header line {0:?} has no `:`")]
+    NoColon(String),
+    #[error("CGI header {0:?} is not a valid HTTP header")]
+    BadHeader(String),
+    #[error("CGI Status {0:?} is not a three-digit HTTP status")]
+    BadStatus(String),
+}
+
+/// Find the end of a CGI header block: the offset of the first body byte.
+/// Accepts `\n\n` and `\r\n\r\n`.
+pub fn header_end(buffer: &[u8]) -> Option<usize> {
+    let mut index = 0;
+    while let Some(offset) = buffer[index..].iter().position(|byte| *byte == b'\n') {
+        let newline = index + offset;
+        let rest = &buffer[newline + 1..];
+        if rest.starts_with(b"\n") {
+            return Some(newline + 2);
+        }
+        if rest.starts_with(b"\r\n") {
+            return Some(newline + 3);
+        }
+        index = newline + 1;
+    }
+    None
+}
+
+/// Parse a CGI header block (without the blank line). `Status: NNN reason`
+/// sets the status (default 200); other lines become response headers.
+pub fn parse_head(block: &[u8]) -> Result<CgiHead, CgiHeadError> {
+    let text = String::from_utf8_lossy(block);
+    let mut status = StatusCode::OK;
+    let mut headers = Vec::new();
+    for line in text.split('\n') {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(CgiHeadError::NoColon(line.to_string()));
+        };
+        let value = value.trim();
+        if name.trim().eq_ignore_ascii_case("status") {
+            let code = value.split_whitespace().next().unwrap_or("");
+            status = code
+                .parse::<u16>()
+                .ok()
+                .filter(|_| code.len() == 3)
+                .and_then(|code| StatusCode::from_u16(code).ok())
+                .ok_or_else(|| CgiHeadError::BadStatus(value.to_string()))?;
+            continue;
+        }
+        let header_name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| CgiHeadError::BadHeader(line.to_string()))?;
+        let header_value =
+            HeaderValue::from_str(value).map_err(|_| CgiHeadError::BadHeader(line.to_string()))?;
+        headers.push((header_name, header_value));
+    }
+    Ok(CgiHead { status, headers })
+}
+
+/// A response body fed by a channel from the task that reads the program.
+pub struct ChannelBody {
+    receiver: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+}
+
+impl ChannelBody {
+    /// A body and the sender that feeds it.
+    pub fn channel() -> (mpsc::Sender<Result<Bytes, std::io::Error>>, Self) {
+        let (sender, receiver) = mpsc::channel(CGI_BODY_CHANNEL_FRAMES);
+        (sender, Self { receiver })
+    }
+
+    /// A body with these bytes and nothing more.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let (sender, body) = Self::channel();
+        let _ = sender.try_send(Ok(bytes.into()));
+        body
+    }
+}
+
+impl Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.receiver
+            .poll_recv(context)
+            .map(|item| item.map(|result| result.map(Frame::data)))
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+/// One `git http-backend` invocation.
+#[derive(Debug, Clone)]
+pub struct CgiRequest {
+    /// `GIT_PROJECT_ROOT`: the directory holding the mirrors.
+    pub project_root: PathBuf,
+    /// `PATH_INFO`: `/<name>.git/<rest>`.
+    pub path_info: String,
+    pub query: String,
+    pub method: String,
+    pub content_type: Option<String>,
+    /// `Content-Encoding` of the request body (`gzip` is inflated by git).
+    pub content_encoding: Option<String>,
+    /// The `Git-Protocol` header (`version=2`), already validated.
+    pub git_protocol: Option<String>,
+    pub remote_addr: String,
+    /// Extra environment (the hook session directory).
+    pub extra_env: HashMap<String, String>,
+    /// Bound on the whole run.
+    pub timeout: Duration,
+}
+
+/// What came back: the parsed head (or why it was refused) and the body.
+pub struct CgiResponse {
+    pub head: Result<CgiHead, CgiHeadError>,
+    pub body: ChannelBody,
+}
+
+/// Run `git http-backend`, feeding it `body`. Returns once the headers are
+/// read (or refused); the body keeps streaming from a background task that
+/// also enforces the timeout. `on_exit` is dropped when the program has
+/// exited (use it to hold a lock for exactly that long).
+pub async fn run<G: Send + 'static>(
+    request: CgiRequest,
+    body: Incoming,
+    on_exit: G,
+) -> Result<CgiResponse, std::io::Error> {
+    let mut command = Command::new("git");
+    command
+        .arg("http-backend")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("GIT_PROJECT_ROOT", &request.project_root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("GATEWAY_INTERFACE", "CGI/1.1")
+        .env("PATH_INFO", &request.path_info)
+        .env("QUERY_STRING", &request.query)
+        .env("REQUEST_METHOD", &request.method)
+        .env("REMOTE_ADDR", &request.remote_addr)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(home) = std::env::var_os("HOME") {
+        command.env("HOME", home);
+    }
+    if let Some(content_type) = &request.content_type {
+        command.env("CONTENT_TYPE", content_type);
+    }
+    if let Some(encoding) = &request.content_encoding {
+        command.env("HTTP_CONTENT_ENCODING", encoding);
+    }
+    if let Some(protocol) = &request.git_protocol {
+        command.env("GIT_PROTOCOL", protocol);
+    }
+    for (name, value) in &request.extra_env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn()?;
+    let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
+        (child.stdin.take(), child.stdout.take(), child.stderr.take())
+    else {
+        return Err(std::io::Error::other("http-backend pipes missing"));
+    };
+
+    // Request body → stdin.
+    let feeder = tokio::spawn(async move {
+        let mut body = body;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else { break };
+            if let Ok(data) = frame.into_data()
+                && stdin.write_all(&data).await.is_err()
+            {
+                break;
+            }
+        }
+        let _ = stdin.shutdown().await;
+    });
+    // stderr → log, bounded.
+    let path_info = request.path_info.clone();
+    let stderr_task = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while let Ok(read) = stderr.read(&mut chunk).await {
+            if read == 0 {
+                break;
+            }
+            if kept.len() < MAX_CGI_STDERR_BYTES {
+                kept.extend_from_slice(&chunk[..read.min(MAX_CGI_STDERR_BYTES - kept.len())]);
+            }
+        }
+        if !kept.is_empty() {
+            tracing::warn!(path = %path_info, stderr = %String::from_utf8_lossy(&kept).trim_end(), "git http-backend wrote to stderr");
+        }
+    });
+
+    let (head_sender, head_receiver) = tokio::sync::oneshot::channel();
+    let (body_sender, body) = ChannelBody::channel();
+    let timeout = request.timeout;
+    let path_info = request.path_info.clone();
+    tokio::spawn(async move {
+        let work = async {
+            let mut buffer = Vec::new();
+            let mut chunk = vec![0u8; CGI_READ_CHUNK_BYTES];
+            // Headers.
+            let head = loop {
+                if let Some(end) = header_end(&buffer) {
+                    let head = parse_head(&buffer[..end]);
+                    let rest = buffer.split_off(end);
+                    break head.map(|head| (head, rest));
+                }
+                if buffer.len() > MAX_CGI_HEADER_BYTES {
+                    break Err(CgiHeadError::TooLong);
+                }
+                match stdout.read(&mut chunk).await {
+                    Ok(0) | Err(_) => {
+                        break Err(if buffer.is_empty() {
+                            CgiHeadError::Empty
+                        } else {
+                            CgiHeadError::Unterminated
+                        });
+                    }
+                    Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+                }
+            };
+            let rest = match head {
+                Ok((head, rest)) => {
+                    let _ = head_sender.send(Ok(head));
+                    rest
+                }
+                Err(error) => {
+                    let _ = head_sender.send(Err(error));
+                    return;
+                }
+            };
+            if !rest.is_empty() && body_sender.send(Ok(Bytes::from(rest))).await.is_err() {
+                return;
+            }
+            loop {
+                match stdout.read(&mut chunk).await {
+                    Ok(0) => break,
+                    Ok(read) => {
+                        if body_sender
+                            .send(Ok(Bytes::copy_from_slice(&chunk[..read])))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        let _ = body_sender.send(Err(error)).await;
+                        break;
+                    }
+                }
+            }
+            let _ = child.wait().await;
+        };
+        if tokio::time::timeout(timeout, work).await.is_err() {
+            tracing::warn!(path = %path_info, timeout_secs = timeout.as_secs(), "git http-backend timed out; killed");
+        }
+        // `child` (kill_on_drop) went with `work`; the program is gone.
+        feeder.abort();
+        let _ = stderr_task.await;
+        drop(on_exit);
+    });
+    let head = head_receiver.await.unwrap_or(Err(CgiHeadError::Empty));
+    Ok(CgiResponse { head, body })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_end_finds_both_line_endings() {
+        assert_eq!(header_end(b"A: b\n\nbody"), Some(6));
+        assert_eq!(header_end(b"A: b\r\n\r\nbody"), Some(8));
+        assert_eq!(header_end(b"A: b\r\nC: d\r\n"), None);
+        assert_eq!(header_end(b""), None);
+    }
+
+    #[test]
+    fn status_and_headers_parse() {
+        let head = parse_head(b"Status: 404 Not Found\r\nContent-Type: text/plain\r\n").unwrap();
+        assert_eq!(head.status, StatusCode::NOT_FOUND);
+        assert_eq!(head.headers.len(), 1);
+        assert_eq!(head.headers[0].0, "content-type");
+        let head = parse_head(b"Content-Type: application/x-git-upload-pack-result\n").unwrap();
+        assert_eq!(head.status, StatusCode::OK);
+    }
+
+    #[test]
+    fn broken_status_lines_are_errors_not_panics() {
+        for (block, expected) in [
+            (&b"Status:\n"[..], CgiHeadError::BadStatus(String::new())),
+            (b"Status: \r\n", CgiHeadError::BadStatus(String::new())),
+            (b"Status: abc\n", CgiHeadError::BadStatus("abc".into())),
+            (
+                b"Status: 99999 Big\n",
+                CgiHeadError::BadStatus("99999 Big".into()),
+            ),
+            (
+                b"Status: 20 Short\n",
+                CgiHeadError::BadStatus("20 Short".into()),
+            ),
+            (b"Status: 1000\n", CgiHeadError::BadStatus("1000".into())),
+            (b"Status: -20\n", CgiHeadError::BadStatus("-20".into())),
+            (b"garbage\n", CgiHeadError::NoColon("garbage".into())),
+            (
+                b"Bad Name: x\n",
+                CgiHeadError::BadHeader("Bad Name: x".into()),
+            ),
+        ] {
+            assert_eq!(
+                parse_head(block),
+                Err(expected),
+                "{:?}",
+                String::from_utf8_lossy(block)
+            );
+        }
+    }
+}

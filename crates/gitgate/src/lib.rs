@@ -1,0 +1,111 @@
+//! git-gate: the git sidecar. It holds the upstream credentials, serves a
+//! bare mirror of each repo to the agent over git smart HTTP, scans every
+//! pushed commit for secrets, asks the operator about findings, and forwards
+//! a push upstream only when it is clean or approved — the agent's push
+//! succeeds only if upstream accepted it, so a push never half-lands.
+//!
+//! ```text
+//! agent git ──HTTP──▶ server ──CGI──▶ git http-backend ──▶ mirror (bare)
+//!                                        │ pre-receive (hook script)
+//!                        receive ◀──FIFOs┘
+//!                        ├─ policy   (push rules: refs, force, delete)
+//!                        ├─ scan     (CommitScanner: each new commit alone)
+//!                        ├─ approval (Approver: gitleaks-allow proposals)
+//!                        └─ git push --atomic upstream (held credential)
+//! ```
+//!
+//! Layout:
+//! - `config`: the `--config` file (a manifest's `git-gate:` section), validated;
+//! - `policy`: push rules and their safe defaults;
+//! - `gitconfig`: the agent's `insteadOf` configuration, injection-proof;
+//! - `server`: the listener, routing, the per-repo lock;
+//! - `cgi`: `git http-backend` as CGI, header parsing;
+//! - `mirror`: mirrors, refreshes, upstream credentials;
+//! - `hook`: the pre-receive hook script and its FIFO conversation;
+//! - `receive`: the decision for one push;
+//! - `scan`: per-commit scanning behind [`CommitScanner`];
+//! - `approval`: the operator seam, [`Approver`], and [`QueueApprover`];
+//! - `dlp`: the DLP engine behind [`CommitScanner`];
+//! - `deploy_key`: deploy-key provisioning (Gitea);
+//! - `git`: subprocesses with timeouts and a clean environment;
+//! - `error`: [`GateError`].
+//!
+//! Linux only: the hook conversation opens FIFOs read-write.
+
+pub mod approval;
+pub mod cgi;
+pub mod config;
+pub mod deploy_key;
+pub mod dlp;
+pub mod error;
+pub mod git;
+pub mod gitconfig;
+pub mod hook;
+pub mod mirror;
+pub mod policy;
+pub mod receive;
+pub mod scan;
+pub mod server;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use approval::{APPROVAL_TIMEOUT, Approver, FindingReport, NoApprover, QueueApprover, Verdict};
+pub use config::{Credential, GateFile, Repo, User};
+pub use dlp::DlpScanner;
+pub use error::{GateError, Result};
+pub use scan::{CommitFinding, CommitScanner, ContentFinding, NoScanner};
+pub use server::run;
+
+/// Bound on one `git http-backend` run serving a fetch or advertisement.
+pub const HTTP_BACKEND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on a mirror refresh from upstream (`git fetch`, `git ls-remote`).
+pub const UPSTREAM_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on forwarding a push upstream (`git push`).
+pub const UPSTREAM_PUSH_TIMEOUT: Duration = Duration::from_secs(30);
+/// Bound on each local git command (rev-list, log, config, …).
+pub const LOCAL_GIT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Every timeout the gate uses; [`Timeouts::default`] has the constants.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Timeouts {
+    pub http_backend: Duration,
+    pub upstream_fetch: Duration,
+    pub upstream_push: Duration,
+    pub local_git: Duration,
+    /// How long a push with findings waits for the operator.
+    pub approval: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            http_backend: HTTP_BACKEND_TIMEOUT,
+            upstream_fetch: UPSTREAM_FETCH_TIMEOUT,
+            upstream_push: UPSTREAM_PUSH_TIMEOUT,
+            local_git: LOCAL_GIT_TIMEOUT,
+            approval: APPROVAL_TIMEOUT,
+        }
+    }
+}
+
+impl Timeouts {
+    /// Bound on a whole receive-pack run: receiving, scanning (a few local
+    /// git commands), waiting for the operator and pushing upstream.
+    pub fn receive_pack(&self) -> Duration {
+        self.http_backend + self.local_git * 4 + self.approval + self.upstream_push
+    }
+}
+
+/// Everything [`run`] needs.
+pub struct Config {
+    /// `--state`: mirrors, hook sessions, known hosts.
+    pub state_dir: PathBuf,
+    pub repos: Vec<Repo>,
+    /// The secret detectors.
+    pub scanner: Arc<dyn CommitScanner>,
+    /// The operator.
+    pub approver: Arc<dyn Approver>,
+    pub timeouts: Timeouts,
+}

@@ -1,0 +1,233 @@
+//! The bare mirror per repo, and talking to its upstream with the held
+//! credential.
+//!
+//! Mirrors live at `<state>/mirrors/<name>.git`. On start-up each is created
+//! if missing, configured (`http.receivepack` so http-backend accepts
+//! pushes, `receive.fsckObjects` so a malformed object is refused) and gets
+//! the gate's pre-receive hook ([`crate::hook::HOOK_SCRIPT`]). Before a
+//! fetch, clone or push is served the mirror is refreshed from upstream
+//! (`+refs/heads/*` and `+refs/tags/*`, pruned), bounded by
+//! [`crate::Timeouts::upstream_fetch`]; when upstream is unreachable the
+//! mirror is served as it is and a warning is logged.
+//!
+//! Credentials never touch the disk the agent can reach, and never a
+//! command line: a token goes in `GIT_CONFIG_*` environment variables as an
+//! `http.<scheme://host>/.extraHeader` scoped to the upstream's host; a
+//! deploy key is named in `GIT_SSH_COMMAND` with `IdentitiesOnly=yes`,
+//! `StrictHostKeyChecking=accept-new` and a known-hosts file in the state
+//! directory.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+
+use crate::Timeouts;
+use crate::config::{Credential, Repo};
+use crate::error::{GateError, Result};
+use crate::git::Invocation;
+use crate::hook::HOOK_SCRIPT;
+
+/// Seconds ssh waits for the TCP connection (the whole command is still
+/// bounded by the fetch/push timeout).
+pub const SSH_CONNECT_TIMEOUT_SECS: u64 = 10;
+
+/// Where a repo's mirror lives.
+pub fn mirror_path(state: &Path, name: &str) -> PathBuf {
+    state.join("mirrors").join(format!("{name}.git"))
+}
+
+/// The environment that carries `repo`'s credential to an upstream git
+/// command.
+pub fn credential_env(repo: &Repo, state: &Path) -> Vec<(String, OsString)> {
+    match &repo.credential {
+        Credential::None => Vec::new(),
+        Credential::Token(token) => {
+            let basic = base64::engine::general_purpose::STANDARD
+                .encode(format!("x-access-token:{}", token.expose()));
+            let scope = origin_of(&repo.upstream);
+            vec![
+                ("GIT_CONFIG_COUNT".to_string(), "1".into()),
+                (
+                    "GIT_CONFIG_KEY_0".to_string(),
+                    format!("http.{scope}/.extraHeader").into(),
+                ),
+                (
+                    "GIT_CONFIG_VALUE_0".to_string(),
+                    format!("Authorization: Basic {basic}").into(),
+                ),
+            ]
+        }
+        Credential::DeployKey(key) => {
+            let known_hosts = state.join("known_hosts");
+            let command = format!(
+                "ssh -i {} -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new -o UserKnownHostsFile={} -o BatchMode=yes -o ConnectTimeout={SSH_CONNECT_TIMEOUT_SECS}",
+                shell_quote(&key.to_string_lossy()),
+                shell_quote(&known_hosts.to_string_lossy()),
+            );
+            vec![("GIT_SSH_COMMAND".to_string(), command.into())]
+        }
+    }
+}
+
+/// `scheme://host[:port]` of an http(s) URL (the scope of the token header).
+pub fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            // Drop any user info: the header is scoped by host.
+            let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
+            format!("{}://{host}", scheme.to_ascii_lowercase())
+        }
+        None => url.to_string(),
+    }
+}
+
+/// Quote for `sh`: single quotes, with embedded ones closed and escaped.
+pub fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "'\\''"))
+}
+
+/// Create (if needed) and configure a repo's mirror, and install the hook.
+pub async fn prepare(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<PathBuf> {
+    let path = mirror_path(state, &repo.name);
+    let state_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GateError::State { path, source }
+    };
+    if !path.join("HEAD").exists() {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(state_error(parent))?;
+        }
+        Invocation::git([
+            OsString::from("init"),
+            "--bare".into(),
+            "--quiet".into(),
+            path.as_os_str().to_owned(),
+        ])
+        .checked(b"", timeouts.local_git)
+        .await?;
+    }
+    for (key, value) in [
+        ("http.receivepack", "true"),
+        ("http.uploadpack", "true"),
+        ("receive.fsckObjects", "true"),
+        ("uploadpack.allowFilter", "true"),
+        ("core.logAllRefUpdates", "false"),
+    ] {
+        Invocation::git(["config", key, value])
+            .git_dir(&path)
+            .checked(b"", timeouts.local_git)
+            .await?;
+    }
+    let hooks = path.join("hooks");
+    std::fs::create_dir_all(&hooks).map_err(state_error(&hooks))?;
+    let hook = hooks.join("pre-receive");
+    std::fs::write(&hook, HOOK_SCRIPT).map_err(state_error(&hook))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
+            .map_err(state_error(&hook))?;
+    }
+    Ok(path)
+}
+
+/// Refresh a mirror from upstream. Errors are the caller's to log: the
+/// mirror is still served.
+pub async fn refresh(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<()> {
+    let path = mirror_path(state, &repo.name);
+    let credentials = credential_env(repo, state);
+    Invocation::git([
+        "fetch",
+        "--prune",
+        "--quiet",
+        "--no-write-fetch-head",
+        "--",
+        repo.upstream.as_str(),
+        "+refs/heads/*:refs/heads/*",
+        "+refs/tags/*:refs/tags/*",
+    ])
+    .git_dir(&path)
+    .envs(&credentials)
+    .checked(b"", timeouts.upstream_fetch)
+    .await?;
+    // Point HEAD at upstream's default branch while it points nowhere
+    // (a fresh mirror), so a clone checks out the right branch.
+    let head = Invocation::git(["rev-parse", "--verify", "--quiet", "HEAD"])
+        .git_dir(&path)
+        .output(b"", timeouts.local_git)
+        .await?;
+    if !head.success {
+        let listing = Invocation::git([
+            "ls-remote",
+            "--symref",
+            "--",
+            repo.upstream.as_str(),
+            "HEAD",
+        ])
+        .git_dir(&path)
+        .envs(&credentials)
+        .checked(b"", timeouts.upstream_fetch)
+        .await?;
+        let text = String::from_utf8_lossy(&listing);
+        if let Some(target) = text.lines().find_map(|line| {
+            line.strip_prefix("ref: ")
+                .and_then(|rest| rest.split_once('\t'))
+                .filter(|(_, name)| *name == "HEAD")
+                .map(|(target, _)| target.to_string())
+        }) && target.starts_with("refs/heads/")
+        {
+            Invocation::git(["symbolic-ref", "HEAD", target.as_str()])
+                .git_dir(&path)
+                .checked(b"", timeouts.local_git)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::PushRules;
+    use bot_bottle_secret::Redacted;
+
+    fn repo(upstream: &str, credential: Credential) -> Repo {
+        Repo {
+            name: "r".into(),
+            upstream: upstream.into(),
+            credential,
+            push: PushRules::from_policy("r", None).unwrap(),
+        }
+    }
+
+    #[test]
+    fn token_goes_in_a_host_scoped_header() {
+        let env = credential_env(
+            &repo(
+                "https://user@git.example.com:8443/o/r.git",
+                Credential::Token(Redacted::new("s3cret".into())),
+            ),
+            Path::new("/state"),
+        );
+        assert_eq!(env[1].1, "http.https://git.example.com:8443/.extraHeader");
+        // base64("x-access-token:s3cret")
+        assert_eq!(
+            env[2].1,
+            "Authorization: Basic eC1hY2Nlc3MtdG9rZW46czNjcmV0"
+        );
+    }
+
+    #[test]
+    fn deploy_key_paths_are_shell_quoted() {
+        let env = credential_env(
+            &repo("git@h:o/r", Credential::DeployKey("/keys/it's".into())),
+            Path::new("/state"),
+        );
+        let command = env[0].1.to_string_lossy().into_owned();
+        assert!(command.starts_with(
+            "ssh -i '/keys/it'\\''s' -o IdentitiesOnly=yes -o StrictHostKeyChecking=accept-new"
+        ));
+        assert!(command.contains("UserKnownHostsFile='/state/known_hosts'"));
+    }
+}

@@ -1,0 +1,357 @@
+//! The pre-receive decision for one push: policy, scan, approval, upstream.
+//!
+//! Runs while git holds the push's objects in quarantine and before any
+//! mirror ref moves, in this order, stopping at the first refusal:
+//!
+//! 1. **Policy.** Every ref must match the repo's push patterns; deletion and
+//!    non-fast-forward updates need `delete` / `force`; and each ref must
+//!    still be where the agent last saw it in the mirror (else "fetch
+//!    first"). All problems are reported together.
+//! 2. **Scan.** Every new commit on its own (see [`crate::scan`]).
+//! 3. **Approval.** Findings go to the [`Approver`]; the push waits for the
+//!    verdict. Anything but approval refuses it.
+//! 4. **Upstream.** `git push --atomic` of exactly these updates, with the
+//!    held credential and the quarantined objects, leases on forced and
+//!    deleted refs. Only if upstream accepts does the hook accept, so the
+//!    mirror's refs move only for a push upstream has; a refused push's
+//!    objects are dropped with the quarantine.
+//!
+//! Every step's outcome is told to the agent through the hook (`remote: …`)
+//! and logged.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::Timeouts;
+use crate::approval::{Approver, FindingReport, Verdict};
+use crate::config::Repo;
+use crate::git::{Invocation, stderr_excerpt};
+use crate::hook::{HookSession, PushRequest, RefUpdate};
+use crate::mirror::credential_env;
+use crate::scan::{CommitScanner, ObjectAccess, scan_push};
+
+/// The most findings filed for one push; a push with more is refused
+/// outright (it is a mistake, not something to approve line by line).
+pub const MAX_FINDINGS_PER_PUSH: usize = 20;
+/// Prefix of every line the gate shows the agent.
+pub const MESSAGE_PREFIX: &str = "git-gate: ";
+
+/// What the decision needs.
+pub struct PushContext {
+    pub repo: Repo,
+    pub mirror: std::path::PathBuf,
+    pub state: std::path::PathBuf,
+    pub scanner: Arc<dyn CommitScanner>,
+    pub approver: Arc<dyn Approver>,
+    pub timeouts: Timeouts,
+}
+
+/// Decide one push, talking to the agent through `session`. Returns whether
+/// the push was accepted (and has landed upstream).
+pub async fn decide(
+    context: &PushContext,
+    session: &mut HookSession,
+    request: PushRequest,
+) -> bool {
+    let repo = &context.repo.name;
+    let quarantine = match checked_quarantine(&context.mirror, request.quarantine.as_deref()) {
+        Ok(quarantine) => quarantine,
+        Err(message) => {
+            tracing::error!(repo = %repo, "{message}");
+            say(session, "push refused: internal error (see the gate's log)").await;
+            return false;
+        }
+    };
+    let access = ObjectAccess::new(&context.mirror, quarantine.as_deref());
+
+    // 1. Policy.
+    let problems = match check_policy(context, &access, &request.updates).await {
+        Ok(problems) => problems,
+        Err(message) => {
+            tracing::error!(repo = %repo, "policy check failed: {message}");
+            say(session, "push refused: internal error (see the gate's log)").await;
+            return false;
+        }
+    };
+    if !problems.is_empty() {
+        for problem in &problems {
+            tracing::warn!(repo = %repo, "push refused: {problem}");
+            say(session, &format!("push refused: {problem}")).await;
+        }
+        return false;
+    }
+
+    // 2. Scan.
+    let findings = match scan_push(
+        &access,
+        &request.updates,
+        context.scanner.as_ref(),
+        context.timeouts.local_git,
+    )
+    .await
+    {
+        Ok(findings) => findings,
+        Err(error) => {
+            tracing::warn!(repo = %repo, error = %error, "push refused: scan failed");
+            say(session, &format!("push refused: cannot scan it: {error}")).await;
+            return false;
+        }
+    };
+
+    // 3. Approval.
+    if !findings.is_empty() {
+        say(
+            session,
+            &format!(
+                "{} possible secret(s) in the pushed commits:",
+                findings.len()
+            ),
+        )
+        .await;
+        for finding in findings.iter().take(MAX_FINDINGS_PER_PUSH) {
+            say(
+                session,
+                &format!(
+                    "  {} {}:{} [{}] {}",
+                    short(&finding.commit),
+                    finding.file,
+                    finding.line,
+                    finding.rule,
+                    finding.snippet
+                ),
+            )
+            .await;
+        }
+        if findings.len() > MAX_FINDINGS_PER_PUSH {
+            tracing::warn!(repo = %repo, findings = findings.len(), "push refused: too many findings");
+            say(
+                session,
+                &format!(
+                    "push refused: more than {MAX_FINDINGS_PER_PUSH} findings; remove the secrets from the commits (rewrite them) and push again"
+                ),
+            )
+            .await;
+            return false;
+        }
+        let reports: Vec<FindingReport> = findings
+            .into_iter()
+            .map(|finding| FindingReport {
+                repo: repo.clone(),
+                finding,
+            })
+            .collect();
+        let verdict = ask(context, session, reports).await;
+        match verdict {
+            Verdict::Approved { reason } => {
+                tracing::info!(repo = %repo, reason = %reason, "findings approved by the operator");
+                say(session, &format!("the operator approved: {reason}")).await;
+            }
+            refused => {
+                let why = match refused {
+                    Verdict::Rejected {
+                        reason: Some(reason),
+                    } => {
+                        format!("the operator rejected it: {reason}")
+                    }
+                    Verdict::Rejected { reason: None } => "the operator rejected it".to_string(),
+                    Verdict::TimedOut => format!(
+                        "nobody answered within {}s",
+                        context.timeouts.approval.as_secs()
+                    ),
+                    Verdict::NoQueue => {
+                        "there is no operator queue to ask (supervision is off)".to_string()
+                    }
+                    Verdict::Failed { message } => format!("the approval failed: {message}"),
+                    Verdict::Approved { .. } => String::new(),
+                };
+                tracing::warn!(repo = %repo, "push refused: {why}");
+                say(
+                    session,
+                    &format!("push refused: {why}. Remove the secret from every commit (rewrite them) and push again."),
+                )
+                .await;
+                return false;
+            }
+        }
+    }
+
+    // 4. Upstream.
+    match forward(context, &access, &request.updates).await {
+        Ok(()) => {
+            tracing::info!(repo = %repo, refs = request.updates.len(), "push forwarded upstream");
+            true
+        }
+        Err(message) => {
+            tracing::warn!(repo = %repo, "upstream refused the push: {message}");
+            say(session, "push refused: upstream did not accept it:").await;
+            for line in message.lines() {
+                say(session, &format!("  upstream: {line}")).await;
+            }
+            false
+        }
+    }
+}
+
+async fn say(session: &mut HookSession, text: &str) {
+    session.say(&format!("{MESSAGE_PREFIX}{text}")).await;
+}
+
+fn short(commit: &str) -> &str {
+    commit.get(..12).unwrap_or(commit)
+}
+
+/// The quarantine must be inside the mirror's object directory.
+fn checked_quarantine(
+    mirror: &Path,
+    quarantine: Option<&Path>,
+) -> Result<Option<std::path::PathBuf>, String> {
+    let Some(quarantine) = quarantine else {
+        return Ok(None);
+    };
+    let objects = mirror
+        .join("objects")
+        .canonicalize()
+        .map_err(|error| format!("mirror objects: {error}"))?;
+    let resolved = quarantine
+        .canonicalize()
+        .map_err(|error| format!("quarantine {}: {error}", quarantine.display()))?;
+    if resolved.starts_with(&objects) {
+        Ok(Some(resolved))
+    } else {
+        Err(format!(
+            "quarantine {} is outside the mirror",
+            quarantine.display()
+        ))
+    }
+}
+
+async fn check_policy(
+    context: &PushContext,
+    access: &ObjectAccess,
+    updates: &[RefUpdate],
+) -> Result<Vec<String>, String> {
+    let rules = &context.repo.push;
+    let timeout = context.timeouts.local_git;
+    let mut problems = Vec::new();
+    for update in updates {
+        let name = &update.reference;
+        if !rules.allows_ref(name) {
+            problems.push(format!(
+                "{name}: this ref may not be pushed (allowed: {})",
+                rules.patterns().join(", ")
+            ));
+            continue;
+        }
+        if update.is_delete() && !rules.delete {
+            problems.push(format!("{name}: deleting refs is not allowed"));
+            continue;
+        }
+        let current = access
+            .git(["rev-parse", "--verify", "--quiet", name.as_str()])
+            .output(b"", timeout)
+            .await
+            .map_err(|error| error.to_string())?;
+        let now = String::from_utf8_lossy(&current.stdout).trim().to_string();
+        let expected = if update.is_create() {
+            ""
+        } else {
+            update.old.as_str()
+        };
+        if now != expected {
+            problems.push(format!(
+                "{name}: the ref moved since you fetched (fetch first, then push again)"
+            ));
+            continue;
+        }
+        if !update.is_create() && !update.is_delete() {
+            let ancestor = access
+                .git([
+                    "merge-base",
+                    "--is-ancestor",
+                    update.old.as_str(),
+                    update.new.as_str(),
+                ])
+                .output(b"", timeout)
+                .await
+                .map_err(|error| error.to_string())?;
+            if !ancestor.success {
+                if ancestor.code == Some(1) {
+                    if !rules.force {
+                        problems.push(format!(
+                            "{name}: non-fast-forward update (force-push is not allowed)"
+                        ));
+                    }
+                } else {
+                    return Err(format!(
+                        "git merge-base failed: {}",
+                        stderr_excerpt(&ancestor.stderr)
+                    ));
+                }
+            }
+        }
+    }
+    Ok(problems)
+}
+
+async fn ask(
+    context: &PushContext,
+    session: &mut HookSession,
+    reports: Vec<FindingReport>,
+) -> Verdict {
+    let (filed_sender, mut filed) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let approver = Arc::clone(&context.approver);
+    let timeout = context.timeouts.approval;
+    let mut task = tokio::task::spawn_blocking(move || {
+        approver.decide(&reports, timeout, &mut |id| {
+            let _ = filed_sender.send(id.to_string());
+        })
+    });
+    loop {
+        tokio::select! {
+            Some(id) = filed.recv() => {
+                say(session, &format!("push held for the operator: proposal {id} (waiting up to {}s)", timeout.as_secs())).await;
+            }
+            result = &mut task => {
+                while let Ok(id) = filed.try_recv() {
+                    say(session, &format!("push held for the operator: proposal {id}")).await;
+                }
+                return result.unwrap_or_else(|error| Verdict::Failed { message: format!("the approver crashed: {error}") });
+            }
+        }
+    }
+}
+
+async fn forward(
+    context: &PushContext,
+    access: &ObjectAccess,
+    updates: &[RefUpdate],
+) -> Result<(), String> {
+    let mut args: Vec<String> = vec!["push".into(), "--atomic".into(), "--quiet".into()];
+    let mut refspecs = Vec::new();
+    for update in updates {
+        let name = &update.reference;
+        if update.is_delete() {
+            args.push(format!("--force-with-lease={name}:{}", update.old));
+            refspecs.push(format!(":{name}"));
+        } else if context.repo.push.force && !update.is_create() {
+            args.push(format!("--force-with-lease={name}:{}", update.old));
+            refspecs.push(format!("+{}:{name}", update.new));
+        } else {
+            refspecs.push(format!("{}:{name}", update.new));
+        }
+    }
+    args.push("--".into());
+    args.push(context.repo.upstream.clone());
+    args.extend(refspecs);
+    let output = Invocation::git(args)
+        .envs(&access.env)
+        .envs(&credential_env(&context.repo, &context.state))
+        .output(b"", context.timeouts.upstream_push)
+        .await
+        .map_err(|error| error.to_string())?;
+    if output.success {
+        Ok(())
+    } else {
+        Err(stderr_excerpt(&output.stderr))
+    }
+}

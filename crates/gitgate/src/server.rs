@@ -1,0 +1,465 @@
+//! The listener: git smart HTTP at `http://ADDR/<name>.git/…`.
+//!
+//! Only the smart protocol's three endpoints are served — `GET
+//! info/refs?service=git-upload-pack|git-receive-pack`, `POST
+//! git-upload-pack`, `POST git-receive-pack` — each through `git
+//! http-backend` ([`crate::cgi`]); protocol v2 works by passing the
+//! `Git-Protocol` header on as `GIT_PROTOCOL`. Anything else is a 4xx with a
+//! reason.
+//!
+//! A ref advertisement (the first request of every fetch, clone and push)
+//! first refreshes the mirror from upstream. Each repo has one lock: a
+//! refresh and a push never run at once, and two pushes run one after the
+//! other (the second then sees the first's refs, so a stale push gets "fetch
+//! first"). A push holds the lock for its whole receive-pack run, including
+//! the operator's answer; a refresh that cannot get the lock within
+//! [`REFRESH_LOCK_WAIT`] serves the mirror as it is.
+//!
+//! One task per connection, at most [`MAX_CONNECTIONS`]. When `shutdown`
+//! completes the listener closes and in-flight requests get
+//! [`SHUTDOWN_GRACE_PERIOD`] to finish.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::cgi::{self, CgiRequest, ChannelBody};
+use crate::config::Repo;
+use crate::error::{GateError, Result};
+use crate::hook::HookSession;
+use crate::receive::{self, PushContext};
+use crate::{Config, mirror};
+
+/// Most client connections served at once; further accepts wait.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Time allowed for a client to send a request head.
+pub const CLIENT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long in-flight requests may take to finish after shutdown starts.
+pub const SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(10);
+/// How long a ref advertisement waits for the repo lock before serving the
+/// mirror without refreshing it (a push is holding the lock).
+pub const REFRESH_LOCK_WAIT: Duration = Duration::from_secs(5);
+/// Pause after a failed accept (e.g. out of file descriptors).
+pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest `Git-Protocol` header accepted.
+pub const MAX_GIT_PROTOCOL_LENGTH: usize = 256;
+/// Header on every answer the gate itself wrote (not git's).
+pub const GATE_HEADER: &str = "x-bot-bottle-git-gate";
+
+struct RepoState {
+    repo: Repo,
+    mirror: PathBuf,
+    lock: Arc<Mutex<()>>,
+}
+
+struct Shared {
+    repos: HashMap<String, RepoState>,
+    project_root: PathBuf,
+    hooks_dir: PathBuf,
+    state: PathBuf,
+    config: Config,
+}
+
+/// Serve until `shutdown` completes. Prepares every mirror first.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let local = listener.local_addr().map_err(GateError::LocalAddress)?;
+    let state = config.state_dir.clone();
+    let mut repos = HashMap::new();
+    for repo in &config.repos {
+        let mirror = mirror::prepare(&state, repo, &config.timeouts).await?;
+        repos.insert(
+            repo.name.clone(),
+            RepoState {
+                repo: repo.clone(),
+                mirror,
+                lock: Arc::new(Mutex::new(())),
+            },
+        );
+    }
+    let hooks_dir = state.join("hooks");
+    std::fs::create_dir_all(&hooks_dir).map_err(|source| GateError::State {
+        path: hooks_dir.clone(),
+        source,
+    })?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&hooks_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    let shared = Arc::new(Shared {
+        repos,
+        project_root: state.join("mirrors"),
+        hooks_dir,
+        state,
+        config,
+    });
+    tracing::info!(address = %local, repos = shared.repos.len(), "git-gate listening");
+    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            () = &mut shutdown => break,
+            permit = Arc::clone(&limit).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::warn!(error = %error, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        connections.spawn(async move {
+            let _permit = permit;
+            let service = service_fn(move |request| {
+                let shared = Arc::clone(&shared);
+                async move { Ok::<_, std::convert::Infallible>(handle(shared, request, remote).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(CLIENT_HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error, remote = %remote, "connection ended with an error");
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(SHUTDOWN_GRACE_PERIOD, drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the grace period; closing them");
+        connections.abort_all();
+    }
+    Ok(())
+}
+
+/// An answer written by the gate itself.
+fn gate_response(status: StatusCode, message: &str) -> Response<ChannelBody> {
+    let mut response = Response::new(ChannelBody::full(format!("git-gate: {message}\n")));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(GATE_HEADER, HeaderValue::from_static("1"));
+    response
+}
+
+/// Which smart-HTTP endpoint a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Advertise { push: bool },
+    UploadPack,
+    ReceivePack,
+}
+
+/// Split `/<name>.git/<rest>` and classify it.
+fn route(
+    method: &Method,
+    path: &str,
+    query: &str,
+) -> Result<(String, Endpoint), (StatusCode, String)> {
+    let not_found = || {
+        (
+            StatusCode::NOT_FOUND,
+            format!("{path}: the gate serves /<repo>.git/ over git smart HTTP only"),
+        )
+    };
+    let rest = path.strip_prefix('/').ok_or_else(not_found)?;
+    let (repo, endpoint) = rest.split_once(".git/").ok_or_else(not_found)?;
+    let wrong_method = |allowed: &str| {
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{path}: use {allowed}"),
+        )
+    };
+    let kind = match endpoint {
+        "info/refs" => {
+            if method != Method::GET {
+                return Err(wrong_method("GET"));
+            }
+            let service = query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("service="));
+            match service {
+                Some("git-upload-pack") => Endpoint::Advertise { push: false },
+                Some("git-receive-pack") => Endpoint::Advertise { push: true },
+                _ => {
+                    return Err((
+                        StatusCode::FORBIDDEN,
+                        "dumb HTTP is not served: use a git client that speaks smart HTTP (?service=git-upload-pack)".to_string(),
+                    ));
+                }
+            }
+        }
+        "git-upload-pack" | "git-receive-pack" => {
+            if method != Method::POST {
+                return Err(wrong_method("POST"));
+            }
+            if endpoint == "git-upload-pack" {
+                Endpoint::UploadPack
+            } else {
+                Endpoint::ReceivePack
+            }
+        }
+        _ => return Err(not_found()),
+    };
+    Ok((repo.to_string(), kind))
+}
+
+/// `Git-Protocol` values are short `key=value:key=value` lists.
+fn valid_git_protocol(value: &str) -> bool {
+    !value.is_empty()
+        && value.len() <= MAX_GIT_PROTOCOL_LENGTH
+        && value
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"=:._-".contains(&byte))
+}
+
+async fn handle(
+    shared: Arc<Shared>,
+    request: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<ChannelBody> {
+    let path = request.uri().path().to_string();
+    let query = request.uri().query().unwrap_or("").to_string();
+    let (name, endpoint) = match route(request.method(), &path, &query) {
+        Ok(routed) => routed,
+        Err((status, message)) => return gate_response(status, &message),
+    };
+    let Some(repo) = shared.repos.get(&name) else {
+        return gate_response(
+            StatusCode::NOT_FOUND,
+            &format!("no repository `{name}` behind this gate"),
+        );
+    };
+    let headers = request.headers();
+    let text_header = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .map(str::to_string)
+    };
+    let git_protocol = match headers.get("git-protocol") {
+        None => None,
+        Some(value) => match value.to_str() {
+            Ok(text) if valid_git_protocol(text) => Some(text.to_string()),
+            _ => {
+                return gate_response(StatusCode::BAD_REQUEST, "malformed Git-Protocol header");
+            }
+        },
+    };
+    let content_encoding = match text_header(header::CONTENT_ENCODING) {
+        None => None,
+        Some(encoding) => match encoding.trim().to_ascii_lowercase().as_str() {
+            "gzip" | "x-gzip" => Some("gzip".to_string()),
+            "identity" | "" => None,
+            other => {
+                return gate_response(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    &format!("Content-Encoding {other:?} is not supported (gzip or none)"),
+                );
+            }
+        },
+    };
+    let timeouts = &shared.config.timeouts;
+    let mut cgi_request = CgiRequest {
+        project_root: shared.project_root.clone(),
+        path_info: path.clone(),
+        query,
+        method: request.method().to_string(),
+        content_type: text_header(header::CONTENT_TYPE),
+        content_encoding,
+        git_protocol,
+        remote_addr: remote.ip().to_string(),
+        extra_env: HashMap::new(),
+        timeout: timeouts.http_backend,
+    };
+    let body = request.into_body();
+    let result = match endpoint {
+        Endpoint::Advertise { .. } => {
+            refresh(&shared, repo).await;
+            cgi::run(cgi_request, body, ()).await
+        }
+        Endpoint::UploadPack => cgi::run(cgi_request, body, ()).await,
+        Endpoint::ReceivePack => {
+            let guard = match tokio::time::timeout(
+                timeouts.receive_pack(),
+                Arc::clone(&repo.lock).lock_owned(),
+            )
+            .await
+            {
+                Ok(guard) => guard,
+                Err(_) => {
+                    return gate_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "another push to this repository is still running; try again",
+                    );
+                }
+            };
+            let mut session = match HookSession::create(&shared.hooks_dir) {
+                Ok(session) => session,
+                Err(error) => {
+                    tracing::error!(error = %error, "cannot start a hook session");
+                    return gate_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
+                }
+            };
+            let (variable, value) = session.env();
+            cgi_request.extra_env.insert(variable, value);
+            cgi_request.timeout = timeouts.receive_pack();
+            let context = PushContext {
+                repo: repo.repo.clone(),
+                mirror: repo.mirror.clone(),
+                state: shared.state.clone(),
+                scanner: Arc::clone(&shared.config.scanner),
+                approver: Arc::clone(&shared.config.approver),
+                timeouts: timeouts.clone(),
+            };
+            let hook = tokio::spawn(async move {
+                match session.read_request().await {
+                    Ok(push) => {
+                        let accepted = receive::decide(&context, &mut session, push).await;
+                        session.finish(accepted).await;
+                    }
+                    Err(message) => {
+                        tracing::warn!(repo = %context.repo.name, "bad hook request: {message}");
+                        session.finish(false).await;
+                    }
+                }
+            });
+            cgi::run(cgi_request, body, (guard, AbortOnDrop(hook))).await
+        }
+    };
+    match result {
+        Ok(response) => match response.head {
+            Ok(head) => {
+                let mut out = Response::new(response.body);
+                *out.status_mut() = head.status;
+                for (name, value) in head.headers {
+                    out.headers_mut().append(name, value);
+                }
+                out
+            }
+            Err(error) => {
+                tracing::error!(path = %path, error = %error, "git http-backend answered badly");
+                gate_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the git backend failed (see the gate's log)",
+                )
+            }
+        },
+        Err(error) => {
+            tracing::error!(path = %path, error = %error, "cannot run git http-backend");
+            gate_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "cannot run the git backend",
+            )
+        }
+    }
+}
+
+/// Refresh the mirror unless a push holds the lock for too long.
+async fn refresh(shared: &Shared, repo: &RepoState) {
+    let Ok(_guard) = tokio::time::timeout(REFRESH_LOCK_WAIT, repo.lock.lock()).await else {
+        tracing::info!(repo = %repo.repo.name, "a push is in progress; serving the mirror without refreshing");
+        return;
+    };
+    if let Err(error) = mirror::refresh(&shared.state, &repo.repo, &shared.config.timeouts).await {
+        tracing::warn!(repo = %repo.repo.name, error = %error, "upstream unreachable; serving the mirror as it is");
+    }
+}
+
+/// Aborts a task when dropped (the hook conversation ends with the CGI run).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let get = Method::GET;
+        let post = Method::POST;
+        assert_eq!(
+            route(&get, "/app.git/info/refs", "service=git-upload-pack"),
+            Ok(("app".into(), Endpoint::Advertise { push: false }))
+        );
+        assert_eq!(
+            route(&get, "/app.git/info/refs", "service=git-receive-pack"),
+            Ok(("app".into(), Endpoint::Advertise { push: true }))
+        );
+        assert_eq!(
+            route(&post, "/app.git/git-upload-pack", ""),
+            Ok(("app".into(), Endpoint::UploadPack))
+        );
+        assert_eq!(
+            route(&post, "/app.git/git-receive-pack", ""),
+            Ok(("app".into(), Endpoint::ReceivePack))
+        );
+        assert_eq!(
+            route(&get, "/app.git/info/refs", "").unwrap_err().0,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            route(&get, "/app.git/HEAD", "").unwrap_err().0,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            route(&get, "/app.git/git-upload-pack", "").unwrap_err().0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            route(&post, "/app.git/info/refs", "service=git-upload-pack")
+                .unwrap_err()
+                .0,
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            route(&get, "/app/info/refs", "").unwrap_err().0,
+            StatusCode::NOT_FOUND
+        );
+    }
+
+    #[test]
+    fn git_protocol_values() {
+        assert!(valid_git_protocol("version=2"));
+        assert!(valid_git_protocol("version=2:object-format=sha256"));
+        assert!(!valid_git_protocol(""));
+        assert!(!valid_git_protocol("version=2\nX"));
+        assert!(!valid_git_protocol("a b"));
+    }
+}

@@ -1,0 +1,713 @@
+//! The gate on loopback with real git on both ends: a bare upstream (over
+//! `file://`, or over smart HTTP behind a token check), the gate in-process,
+//! and the agent's `git` talking to it.
+#![expect(clippy::unwrap_used, reason = "test helpers panic on setup failure")]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bot_bottle_dlp::{Scanner, ScannerConfig};
+use bot_bottle_gitgate::{
+    Approver, Config, Credential, DlpScanner, FindingReport, Repo, Timeouts, Verdict,
+    policy::PushRules,
+};
+use bot_bottle_manifest::model::PushPolicy;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// An AWS access key id shape, assembled so this file holds no secret.
+fn aws_key() -> String {
+    format!("AKIA{}", "Z7QX4MBN2PLK6RTY")
+}
+
+/// The operator, scripted.
+struct ScriptedApprover {
+    verdict: Verdict,
+    seen: Mutex<Vec<FindingReport>>,
+}
+
+impl ScriptedApprover {
+    fn new(verdict: Verdict) -> Arc<Self> {
+        Arc::new(Self {
+            verdict,
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+    fn seen(&self) -> Vec<FindingReport> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Approver for ScriptedApprover {
+    fn decide(
+        &self,
+        reports: &[FindingReport],
+        _: Duration,
+        on_filed: &mut dyn FnMut(&str),
+    ) -> Verdict {
+        self.seen.lock().unwrap().extend_from_slice(reports);
+        on_filed("test-proposal-1");
+        self.verdict.clone()
+    }
+}
+
+struct Output {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Run git with a clean, deterministic environment.
+async fn git(dir: &Path, args: &[&str]) -> Output {
+    let output = tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Agent")
+        .env("GIT_AUTHOR_EMAIL", "agent@example.com")
+        .env("GIT_COMMITTER_NAME", "Agent")
+        .env("GIT_COMMITTER_EMAIL", "agent@example.com")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .output()
+        .await
+        .unwrap();
+    Output {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+async fn git_ok(dir: &Path, args: &[&str]) -> String {
+    let output = git(dir, args).await;
+    assert!(output.success, "git {args:?} failed:\n{}", output.stderr);
+    output.stdout.trim().to_string()
+}
+
+/// The commit a ref points at, or "" when it does not exist.
+async fn rev(git_dir: &Path, reference: &str) -> String {
+    let output = git(git_dir, &["rev-parse", "--verify", "--quiet", reference]).await;
+    output.stdout.trim().to_string()
+}
+
+struct Fixture {
+    _temp: tempfile::TempDir,
+    root: PathBuf,
+    upstream: PathBuf,
+    url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Fixture {
+    /// A bare upstream with one commit on `main`.
+    async fn upstream() -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let temp = tempfile::tempdir().unwrap();
+        let root = temp.path().to_path_buf();
+        let upstream = root.join("upstream.git");
+        git_ok(
+            &root,
+            &[
+                "init",
+                "--bare",
+                "--quiet",
+                "-b",
+                "main",
+                upstream.to_str().unwrap(),
+            ],
+        )
+        .await;
+        let seed = root.join("seed");
+        git_ok(
+            &root,
+            &["init", "--quiet", "-b", "main", seed.to_str().unwrap()],
+        )
+        .await;
+        std::fs::write(seed.join("README"), "hello\n").unwrap();
+        git_ok(&seed, &["add", "README"]).await;
+        git_ok(&seed, &["commit", "--quiet", "-m", "initial"]).await;
+        git_ok(
+            &seed,
+            &["push", "--quiet", upstream.to_str().unwrap(), "main"],
+        )
+        .await;
+        (temp, root, upstream)
+    }
+
+    async fn start(policy: Option<PushPolicy>, approver: Arc<dyn Approver>) -> Self {
+        let (temp, root, upstream) = Self::upstream().await;
+        let upstream_url = format!("file://{}", upstream.display());
+        Self::start_with(
+            temp,
+            root,
+            upstream,
+            upstream_url,
+            Credential::None,
+            policy,
+            approver,
+            Timeouts::default(),
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_with(
+        temp: tempfile::TempDir,
+        root: PathBuf,
+        upstream: PathBuf,
+        upstream_url: String,
+        credential: Credential,
+        policy: Option<PushPolicy>,
+        approver: Arc<dyn Approver>,
+        timeouts: Timeouts,
+    ) -> Self {
+        let repo = Repo {
+            name: "app".into(),
+            upstream: upstream_url,
+            credential,
+            push: PushRules::from_policy("app", policy.as_ref()).unwrap(),
+        };
+        let config = Config {
+            state_dir: root.join("state"),
+            repos: vec![repo],
+            scanner: Arc::new(DlpScanner(Scanner::new(ScannerConfig::default()).unwrap())),
+            approver,
+            timeouts,
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            bot_bottle_gitgate::run(listener, config, async {
+                let _ = stop.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            _temp: temp,
+            root,
+            upstream,
+            url: format!("http://{address}/app.git"),
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    fn mirror(&self) -> PathBuf {
+        self.root.join("state/mirrors/app.git")
+    }
+
+    /// Clone through the gate into `name`.
+    async fn clone(&self, name: &str) -> PathBuf {
+        let work = self.root.join(name);
+        git_ok(
+            &self.root,
+            &["clone", "--quiet", &self.url, work.to_str().unwrap()],
+        )
+        .await;
+        work
+    }
+
+    async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+    }
+}
+
+async fn commit_file(work: &Path, file: &str, content: &str, message: &str) -> String {
+    std::fs::write(work.join(file), content).unwrap();
+    git_ok(work, &["add", file]).await;
+    git_ok(work, &["commit", "--quiet", "-m", message]).await;
+    git_ok(work, &["rev-parse", "HEAD"]).await
+}
+
+fn approve() -> Arc<ScriptedApprover> {
+    ScriptedApprover::new(Verdict::Approved {
+        reason: "test fixture, not a real key".into(),
+    })
+}
+
+fn reject() -> Arc<ScriptedApprover> {
+    ScriptedApprover::new(Verdict::Rejected {
+        reason: Some("that is a real key".into()),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clone_fetch_and_a_clean_push_land_upstream_and_in_the_mirror() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    assert_eq!(
+        std::fs::read_to_string(work.join("README")).unwrap(),
+        "hello\n"
+    );
+    // Protocol v0 works too.
+    let old = gate.root.join("v0");
+    git_ok(
+        &gate.root,
+        &[
+            "-c",
+            "protocol.version=0",
+            "clone",
+            "--quiet",
+            &gate.url,
+            old.to_str().unwrap(),
+        ],
+    )
+    .await;
+
+    let commit = commit_file(&work, "main.rs", "fn main() {}\n", "add main").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, commit);
+    assert!(approver.seen().is_empty());
+
+    // A change made upstream directly is fetched through the gate.
+    let other = gate.root.join("other");
+    git_ok(
+        &gate.root,
+        &[
+            "clone",
+            "--quiet",
+            gate.upstream.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let upstream_commit = commit_file(&other, "up.txt", "from upstream\n", "upstream change").await;
+    git_ok(&other, &["push", "--quiet", "origin", "main"]).await;
+    git_ok(&old, &["pull", "--quiet", "--ff-only"]).await;
+    assert_eq!(git_ok(&old, &["rev-parse", "HEAD"]).await, upstream_commit);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_is_held_and_a_rejection_leaves_upstream_and_mirror_unchanged() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let key = aws_key();
+    let commit = commit_file(
+        &work,
+        "config.ini",
+        &format!("[aws]\nkey = {key}\n"),
+        "add config",
+    )
+    .await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    assert!(
+        push.stderr
+            .contains("remote: git-gate: push held for the operator: proposal test-proposal-1"),
+        "{}",
+        push.stderr
+    );
+    assert!(
+        push.stderr.contains(
+            "remote: git-gate: push refused: the operator rejected it: that is a real key"
+        ),
+        "{}",
+        push.stderr
+    );
+    assert!(
+        !push.stderr.contains(&key),
+        "the agent's output must not echo the key"
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, before);
+    // The refused objects never became reachable from the mirror.
+    assert!(
+        !git(&gate.mirror(), &["cat-file", "-e", &commit])
+            .await
+            .success
+    );
+
+    let seen = approver.seen();
+    assert!(!seen.is_empty());
+    let report = &seen[0];
+    assert_eq!(report.repo, "app");
+    assert_eq!(report.finding.reference, "refs/heads/main");
+    assert_eq!(report.finding.commit, commit);
+    assert_eq!(report.finding.file, "config.ini");
+    assert_eq!(report.finding.line, 2);
+    assert!(
+        report.finding.snippet.starts_with("key = "),
+        "{}",
+        report.finding.snippet
+    );
+    assert!(!report.finding.snippet.contains(&key));
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_approved_secret_lands() {
+    let approver = approve();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let commit = commit_file(
+        &work,
+        "fixture.txt",
+        &format!("example {}\n", aws_key()),
+        "fixture",
+    )
+    .await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert!(
+        push.stderr
+            .contains("remote: git-gate: the operator approved: test fixture, not a real key"),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, commit);
+    assert_eq!(approver.seen().len(), 1);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_added_then_removed_is_still_caught() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let leaked = commit_file(
+        &work,
+        "notes.txt",
+        &format!("oops {}\n", aws_key()),
+        "notes",
+    )
+    .await;
+    commit_file(&work, "notes.txt", "clean now\n", "remove the key").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    let seen = approver.seen();
+    assert!(
+        seen.iter().all(|report| report.finding.commit == leaked),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|report| report.finding.file == "notes.txt" && report.finding.line == 1)
+    );
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_in_a_commit_message_is_caught() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    commit_file(&work, "a.txt", "a\n", &format!("use key {}", aws_key())).await;
+    assert!(!git(&work, &["push", "origin", "main"]).await.success);
+    assert_eq!(approver.seen()[0].finding.file, "(commit message)");
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refs_force_pushes_and_deletions_the_policy_forbids_are_refused() {
+    let policy = PushPolicy {
+        refs: Some(vec!["refs/heads/**".into()]),
+        force: None,
+        delete: None,
+    };
+    let gate = Fixture::start(Some(policy), reject()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+
+    git_ok(&work, &["tag", "v1"]).await;
+    let tag = git(&work, &["push", "origin", "v1"]).await;
+    assert!(!tag.success);
+    assert!(tag.stderr.contains("remote: git-gate: push refused: refs/tags/v1: this ref may not be pushed (allowed: refs/heads/**)"), "{}", tag.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/tags/v1").await, "");
+
+    git_ok(&work, &["commit", "--quiet", "--amend", "-m", "rewritten"]).await;
+    let force = git(&work, &["push", "--force", "origin", "main"]).await;
+    assert!(!force.success);
+    assert!(
+        force
+            .stderr
+            .contains("refs/heads/main: non-fast-forward update (force-push is not allowed)"),
+        "{}",
+        force.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+
+    let delete = git(&work, &["push", "origin", ":main"]).await;
+    assert!(!delete.success);
+    assert!(
+        delete
+            .stderr
+            .contains("refs/heads/main: deleting refs is not allowed"),
+        "{}",
+        delete.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn allowed_force_pushes_and_deletions_land() {
+    let policy = PushPolicy {
+        refs: Some(vec!["refs/heads/agent/*".into()]),
+        force: Some(true),
+        delete: Some(true),
+    };
+    let gate = Fixture::start(Some(policy), reject()).await;
+    let work = gate.clone("work").await;
+    commit_file(&work, "a.txt", "a\n", "a").await;
+    git_ok(
+        &work,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/agent/x"],
+    )
+    .await;
+    let main = git(&work, &["push", "origin", "HEAD:main"]).await;
+    assert!(!main.success, "main is outside refs/heads/agent/*");
+    git_ok(&work, &["commit", "--quiet", "--amend", "-m", "a again"]).await;
+    let amended = git_ok(&work, &["rev-parse", "HEAD"]).await;
+    git_ok(
+        &work,
+        &[
+            "push",
+            "--quiet",
+            "--force",
+            "origin",
+            "HEAD:refs/heads/agent/x",
+        ],
+    )
+    .await;
+    assert_eq!(rev(&gate.upstream, "refs/heads/agent/x").await, amended);
+    git_ok(&work, &["push", "--quiet", "origin", ":refs/heads/agent/x"]).await;
+    assert_eq!(rev(&gate.upstream, "refs/heads/agent/x").await, "");
+    assert_eq!(rev(&gate.mirror(), "refs/heads/agent/x").await, "");
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upstream_rejection_fails_the_push_and_leaves_the_mirror() {
+    let gate = Fixture::start(None, reject()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let hook = gate.upstream.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\necho 'upstream policy says no' >&2\nexit 1\n",
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    commit_file(&work, "a.txt", "a\n", "a").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    assert!(
+        push.stderr
+            .contains("remote: git-gate: push refused: upstream did not accept it:"),
+        "{}",
+        push.stderr
+    );
+    assert!(
+        push.stderr.contains("upstream policy says no"),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, before);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_racing_an_upstream_change_gets_a_non_fast_forward_error() {
+    let gate = Fixture::start(None, reject()).await;
+    let work = gate.clone("work").await;
+    // Someone pushes to upstream directly after the agent's last fetch …
+    let other = gate.root.join("other");
+    git_ok(
+        &gate.root,
+        &[
+            "clone",
+            "--quiet",
+            gate.upstream.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let theirs = commit_file(&other, "b.txt", "b\n", "theirs").await;
+    git_ok(&other, &["push", "--quiet", "origin", "main"]).await;
+    // … and the agent pushes a commit on the old tip.
+    commit_file(&work, "a.txt", "a\n", "ours").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    assert!(
+        push.stderr.contains("fetch first") || push.stderr.contains("non-fast-forward"),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, theirs);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pushes_to_one_ref_are_serialised() {
+    let gate = Fixture::start(None, reject()).await;
+    let first = gate.clone("first").await;
+    let second = gate.clone("second").await;
+    let one = commit_file(&first, "one.txt", "1\n", "one").await;
+    let two = commit_file(&second, "two.txt", "2\n", "two").await;
+    let (a, b) = tokio::join!(
+        git(&first, &["push", "origin", "main"]),
+        git(&second, &["push", "origin", "main"])
+    );
+    assert!(
+        a.success != b.success,
+        "exactly one push wins:\n{}\n{}",
+        a.stderr,
+        b.stderr
+    );
+    let winner = if a.success { one } else { two };
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, winner);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, winner);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_upstream_serves_the_mirror() {
+    let gate = Fixture::start(None, reject()).await;
+    gate.clone("first").await;
+    std::fs::rename(&gate.upstream, gate.root.join("moved.git")).unwrap();
+    let work = gate.clone("second").await;
+    assert_eq!(
+        std::fs::read_to_string(work.join("README")).unwrap(),
+        "hello\n"
+    );
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hanging_upstream_times_out_and_the_mirror_is_served() {
+    let (temp, root, upstream) = Fixture::upstream().await;
+    // An "upstream" that accepts connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("http://{}/app.git", silent.local_addr().unwrap());
+    let timeouts = Timeouts {
+        upstream_fetch: Duration::from_secs(1),
+        ..Timeouts::default()
+    };
+    let gate = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        silent_url,
+        Credential::None,
+        None,
+        reject(),
+        timeouts,
+    )
+    .await;
+    let output = git(&gate.root, &["ls-remote", &gate.url]).await;
+    assert!(output.success, "{}", output.stderr);
+    assert_eq!(output.stdout, "", "an empty mirror, served anyway");
+    drop(silent);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pushing_straight_to_the_mirror_is_refused_by_its_hook() {
+    let gate = Fixture::start(None, reject()).await;
+    let work = gate.clone("work").await;
+    commit_file(&work, "a.txt", "a\n", "a").await;
+    let push = git(&work, &["push", gate.mirror().to_str().unwrap(), "main"]).await;
+    assert!(!push.success);
+    assert!(
+        push.stderr
+            .contains("pushes to this mirror go through the gate only"),
+        "{}",
+        push.stderr
+    );
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_requests_get_a_reason() {
+    let gate = Fixture::start(None, reject()).await;
+    let base = gate.url.trim_end_matches("/app.git").to_string();
+    for (request, expected) in [
+        (
+            "GET /nope.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string(),
+            "404",
+        ),
+        (
+            "GET /app.git/info/refs HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string(),
+            "403",
+        ),
+        (
+            "GET /app.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\nGit-Protocol: a b\r\nConnection: close\r\n\r\n".to_string(),
+            "400",
+        ),
+        (
+            "POST /app.git/git-upload-pack HTTP/1.1\r\nHost: x\r\nContent-Encoding: br\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string(),
+            "415",
+        ),
+    ] {
+        let answer = raw_http(&base, request.as_bytes()).await;
+        let status_line = answer.lines().next().unwrap_or("").to_string();
+        assert!(
+            status_line.contains(expected),
+            "{request:?} → {status_line}"
+        );
+        assert!(answer.contains("git-gate: "), "{answer}");
+    }
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn gzip_request_bodies_and_protocol_v2_work() {
+    use std::io::Write;
+    let gate = Fixture::start(None, reject()).await;
+    let base = gate.url.trim_end_matches("/app.git").to_string();
+    // Refresh the mirror first (as every client's first request does).
+    raw_http(&base, b"GET /app.git/info/refs?service=git-upload-pack HTTP/1.1\r\nHost: x\r\nGit-Protocol: version=2\r\nConnection: close\r\n\r\n").await;
+    // A protocol v2 ls-refs command, gzipped.
+    let command = b"0014command=ls-refs\n00010000";
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(command).unwrap();
+    let gzipped = encoder.finish().unwrap();
+    let mut request = format!(
+        "POST /app.git/git-upload-pack HTTP/1.1\r\nHost: x\r\nGit-Protocol: version=2\r\nContent-Type: application/x-git-upload-pack-request\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        gzipped.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&gzipped);
+    let answer = raw_http(&base, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let head = rev(&gate.upstream, "refs/heads/main").await;
+    assert!(
+        answer.contains(&format!("{head} refs/heads/main")),
+        "{answer}"
+    );
+    gate.stop().await;
+}
+
+/// Send raw bytes to the gate and read the whole answer.
+async fn raw_http(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
+}
