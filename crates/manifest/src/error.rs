@@ -147,6 +147,14 @@ pub enum Error {
         file: Source,
         line: Option<usize>,
     },
+    /// `extends:` chains longer than [`crate::resolve::MAX_EXTENDS_DEPTH`].
+    #[error("{file}{line}: extends: more than {limit} levels of parents (chain: {chain})", line = line_suffix(*line))]
+    TooDeep {
+        chain: Chain,
+        file: Source,
+        line: Option<usize>,
+        limit: usize,
+    },
     /// The file itself has problems (all of them listed).
     #[error("{diagnostics}")]
     Invalid {

@@ -28,6 +28,11 @@ use crate::resolved::{
 use crate::search::{Found, SearchPath, same_file};
 use crate::tree::{FieldPath, NodeKind};
 
+/// The deepest `extends:` chain followed. Real hierarchies are a handful of
+/// levels; the limit keeps a generated or malicious graph from exhausting
+/// the stack.
+pub const MAX_EXTENDS_DEPTH: usize = 32;
+
 /// A value and where it was set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Sourced<T> {
@@ -461,6 +466,14 @@ impl Resolver {
             names.push(parent.to_string());
             Chain(names)
         };
+        if stack.len() > MAX_EXTENDS_DEPTH {
+            return Err(vec![Error::TooDeep {
+                chain: chain_to(stack),
+                file: child.clone(),
+                line,
+                limit: MAX_EXTENDS_DEPTH,
+            }]);
+        }
         // A bottle extending its own name means the next one of that name.
         let skip = (parent == child_name).then_some(child);
         let found = match self.search.find(parent, skip) {

@@ -202,3 +202,30 @@ fn a_repo_without_an_upstream_anywhere_is_refused_after_the_fold() {
         "https://forge.example/app.git"
     );
 }
+
+#[test]
+fn a_chain_deeper_than_the_limit_is_refused() {
+    let limit = bot_bottle_manifest::resolve::MAX_EXTENDS_DEPTH;
+    let texts: Vec<(String, String)> = (0..=limit + 1)
+        .map(|level| (format!("b{level}"), format!("extends: b{}\n", level + 1)))
+        .chain(std::iter::once((
+            format!("b{}", limit + 2),
+            "{}".to_string(),
+        )))
+        .collect();
+    let files: Vec<(&str, &str)> = texts
+        .iter()
+        .map(|(name, text)| (name.as_str(), text.as_str()))
+        .collect();
+    let bottles = Bottles::new(&files);
+    let error = bottles.err("b0");
+    assert!(
+        error.starts_with(&format!(
+            "[DIR]/b{}.yaml:1: extends: more than {limit} levels of parents (chain: b0 -> b1 -> ",
+            limit
+        )),
+        "{error}"
+    );
+    // Exactly the limit resolves (b2 has that many levels of parents).
+    assert!(bottles.resolve(&format!("b{}", 2)).is_ok());
+}
