@@ -25,6 +25,9 @@ pub enum Command {
     Dlp(DlpCommand),
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// Run a sidecar inside a bottle (`egress`).
+    #[command(subcommand)]
+    Sidecar(crate::commands::sidecar::SidecarCommand),
 }
 
 /// Output format of listing commands.

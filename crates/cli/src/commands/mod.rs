@@ -4,6 +4,7 @@ mod completions;
 mod dlp;
 mod manifest;
 mod proposals;
+pub(crate) mod sidecar;
 
 use crate::args::{Cli, Command};
 
@@ -14,5 +15,6 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Proposals(command) => proposals::run(command),
         Command::Dlp(command) => dlp::run(command),
         Command::Completions(args) => completions::run(&args),
+        Command::Sidecar(command) => sidecar::run(command),
     }
 }

@@ -1,0 +1,136 @@
+//! `bot-bottle sidecar …`: the entrypoints of the sidecars inside a bottle.
+//!
+//! Wiring only: read the arguments and the environment once, load the
+//! configuration (a bad one exits with 64 before anything listens), start
+//! the library's `run` on a tokio runtime, and stop it on SIGTERM or SIGINT
+//! (in-flight requests drain for the library's grace period).
+//!
+//! The clap types live here rather than in `args.rs` so the sidecar's
+//! options sit next to the only code that reads them; `args.rs` names
+//! [`SidecarCommand`] in one variant.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use bot_bottle_egress::ca::CertificateAuthority;
+use bot_bottle_egress::routes::{RouteTable, Tokens};
+use bot_bottle_egress::upstream::ResolvePin;
+use bot_bottle_secret::Redacted;
+use clap::{Args, Subcommand};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+
+use crate::environment;
+use crate::exit::{self, Failure};
+
+#[derive(Debug, Subcommand)]
+pub enum SidecarCommand {
+    /// The HTTPS egress proxy: default-deny routes, TLS interception,
+    /// credential injection. Tokens come from `EGRESS_TOKEN_*`.
+    Egress(EgressArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EgressArgs {
+    /// Routes file: YAML in the schema of a manifest's `egress:` section;
+    /// re-read when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub routes: PathBuf,
+    /// Address to listen on (`0.0.0.0:8080`; port 0 picks one, logged).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Directory holding `ca.pem` and `ca.key` (created if absent).
+    #[arg(long, value_name = "DIR")]
+    pub ca_dir: PathBuf,
+    /// Extra PEM roots trusted for upstream TLS (system roots stay trusted).
+    #[arg(long = "upstream-ca", value_name = "PEM")]
+    pub upstream_ca: Vec<PathBuf>,
+    /// Pin HOST:PORT to ADDRESS, as curl's --resolve (the address-policy
+    /// refusal of private addresses does not apply to a pin).
+    #[arg(long, value_name = "HOST:PORT:ADDR")]
+    pub resolve: Vec<ResolvePin>,
+}
+
+pub fn run(command: SidecarCommand) -> anyhow::Result<u8> {
+    match command {
+        SidecarCommand::Egress(arguments) => egress(arguments),
+    }
+}
+
+fn config_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
+    Failure::config(format!("{:#}", error.into()))
+}
+
+fn egress(arguments: EgressArgs) -> anyhow::Result<u8> {
+    // One crypto provider for the whole process, before any TLS object.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    // The environment is read once, here; the library gets a typed map.
+    let tokens: Tokens = environment::held_secrets()
+        .into_iter()
+        .map(|(name, value)| (name, Redacted::new(value)))
+        .collect();
+    let routes = RouteTable::load(&arguments.routes, &tokens).map_err(config_error)?;
+    let ca = CertificateAuthority::load_or_create(&arguments.ca_dir).map_err(config_error)?;
+    let mut upstream_roots: Vec<CertificateDer<'static>> = Vec::new();
+    for path in &arguments.upstream_ca {
+        let before = upstream_roots.len();
+        for certificate in CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("cannot read --upstream-ca {}", path.display()))
+            .map_err(config_error)?
+        {
+            upstream_roots.push(
+                certificate
+                    .with_context(|| {
+                        format!("--upstream-ca {} holds a bad certificate", path.display())
+                    })
+                    .map_err(config_error)?,
+            );
+        }
+        if upstream_roots.len() == before {
+            return Err(Failure::config(format!(
+                "--upstream-ca {} holds no certificate",
+                path.display()
+            )));
+        }
+    }
+
+    let mut config =
+        bot_bottle_egress::Config::new(arguments.routes.clone(), routes, tokens, Arc::new(ca));
+    config.upstream_roots = upstream_roots;
+    config.resolve = arguments.resolve;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(arguments.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", arguments.listen))
+            .map_err(config_error)?;
+        bot_bottle_egress::run(listener, config, termination())
+            .await
+            .context("the egress proxy failed")
+    })?;
+    Ok(exit::SUCCESS)
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = match signal(SignalKind::terminate()) {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::error!(%error, "cannot watch SIGTERM; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}

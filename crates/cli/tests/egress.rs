@@ -1,0 +1,164 @@
+//! `bot-bottle sidecar egress` as a process: configuration errors exit 64,
+//! a running sidecar logs its address, serves, keeps tokens out of its
+//! introspection and logs, and stops cleanly on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+
+const TOKEN: &str = "egress-cli-test-token-0123456789";
+
+fn binary() -> Command {
+    Command::new(assert_cmd::cargo::cargo_bin("bot-bottle"))
+}
+
+fn curl(arguments: &[&str]) -> String {
+    let output = Command::new("curl")
+        .args(["--silent", "--show-error"])
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("HTTPS_PROXY")
+        .env_remove("ALL_PROXY")
+        .args(arguments)
+        .output()
+        .unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// Kills the sidecar if a test fails before stopping it.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start the sidecar and wait for the line that gives its address; the
+/// rest of standard error is collected by a thread.
+fn start(directory: &std::path::Path) -> (Running, String, mpsc::Receiver<String>) {
+    let mut child = binary()
+        .args(["sidecar", "egress", "--routes"])
+        .arg(directory.join("routes.yaml"))
+        .args(["--listen", "127.0.0.1:0", "--ca-dir"])
+        .arg(directory.join("ca"))
+        .env("EGRESS_TOKEN_API", TOKEN)
+        .env("BOT_BOTTLE_LOG_LEVEL", "debug")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, receiver) = mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if sender.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let address = loop {
+        let line = receiver
+            .recv()
+            .expect("the sidecar exited before listening");
+        if let Some(rest) = line.split("address=").nth(1) {
+            break rest.trim_end_matches(']').to_string();
+        }
+    };
+    (Running(child), address, receiver)
+}
+
+#[test]
+fn a_bad_routes_file_exits_64_naming_the_file() {
+    let directory = tempfile::tempdir().unwrap();
+    let routes = directory.path().join("routes.yaml");
+    std::fs::write(&routes, "routes:\n  - hots: typo.example\n").unwrap();
+    let output = binary()
+        .args(["sidecar", "egress", "--routes"])
+        .arg(&routes)
+        .args(["--listen", "127.0.0.1:0", "--ca-dir"])
+        .arg(directory.path().join("ca"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("routes.yaml"), "{stderr}");
+
+    let output = binary()
+        .args(["sidecar", "egress", "--routes"])
+        .arg(&routes)
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--ca-dir",
+            "/tmp",
+            "--resolve",
+            "nonsense",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a bad --resolve is a usage error"
+    );
+}
+
+#[test]
+fn the_sidecar_serves_hides_tokens_and_stops_on_sigterm() {
+    let directory = tempfile::tempdir().unwrap();
+    std::fs::write(
+        directory.path().join("routes.yaml"),
+        "routes:\n  - host: api.example.com\n    auth_scheme: Bearer\n    token_env: EGRESS_TOKEN_API\n",
+    )
+    .unwrap();
+    let (mut child, address, lines) = start(directory.path());
+
+    let key_mode = std::fs::metadata(directory.path().join("ca/ca.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(key_mode & 0o777, 0o600);
+
+    let routes = curl(&["--noproxy", "*", &format!("http://{address}/routes")]);
+    assert!(
+        routes.contains("api.example.com") && routes.contains("EGRESS_TOKEN_API"),
+        "{routes}"
+    );
+    assert!(!routes.contains(TOKEN), "{routes}");
+
+    let ca = directory.path().join("ca/ca.pem");
+    let denied = curl(&[
+        "--proxy",
+        &format!("http://{address}"),
+        "--cacert",
+        ca.to_str().unwrap(),
+        "https://denied.example/",
+    ]);
+    assert!(
+        denied.contains("request to denied.example refused"),
+        "{denied}"
+    );
+
+    Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let log: Vec<String> = lines.iter().collect();
+    let log = log.join("\n");
+    assert!(
+        log.contains("decision=deny") && log.contains("host=denied.example"),
+        "{log}"
+    );
+    assert!(log.contains("draining"), "{log}");
+    assert!(!log.contains(TOKEN), "a token reached the log: {log}");
+}
