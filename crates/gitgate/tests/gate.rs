@@ -711,3 +711,146 @@ async fn raw_http(base: &str, request: &[u8]) -> String {
     stream.read_to_end(&mut answer).await.unwrap();
     String::from_utf8_lossy(&answer).into_owned()
 }
+
+/// An upstream served by `git http-backend` behind a token check, as a forge
+/// does: `Authorization: Basic base64(x-access-token:<token>)` or 401.
+async fn token_upstream(project_root: PathBuf, token: &str) -> String {
+    use base64::Engine;
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"))
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, remote)) = listener.accept().await else {
+                return;
+            };
+            let project_root = project_root.clone();
+            let expected = expected.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let project_root = project_root.clone();
+                    let expected = expected.clone();
+                    async move {
+                        let authorized = request
+                            .headers()
+                            .get("authorization")
+                            .and_then(|value| value.to_str().ok())
+                            == Some(expected.as_str());
+                        if !authorized {
+                            let mut response = hyper::Response::new(
+                                bot_bottle_gitgate::cgi::ChannelBody::full("no\n"),
+                            );
+                            *response.status_mut() = http::StatusCode::UNAUTHORIZED;
+                            response.headers_mut().insert(
+                                "www-authenticate",
+                                http::HeaderValue::from_static("Basic realm=\"t\""),
+                            );
+                            return Ok::<_, std::convert::Infallible>(response);
+                        }
+                        let cgi = bot_bottle_gitgate::cgi::CgiRequest {
+                            project_root,
+                            path_info: request.uri().path().to_string(),
+                            query: request.uri().query().unwrap_or("").to_string(),
+                            method: request.method().to_string(),
+                            content_type: request
+                                .headers()
+                                .get("content-type")
+                                .and_then(|value| value.to_str().ok())
+                                .map(str::to_string),
+                            content_encoding: request
+                                .headers()
+                                .get("content-encoding")
+                                .and_then(|value| value.to_str().ok())
+                                .map(str::to_string),
+                            git_protocol: request
+                                .headers()
+                                .get("git-protocol")
+                                .and_then(|value| value.to_str().ok())
+                                .map(str::to_string),
+                            remote_addr: remote.ip().to_string(),
+                            extra_env: Default::default(),
+                            timeout: Duration::from_secs(30),
+                        };
+                        let answer = bot_bottle_gitgate::cgi::run(cgi, request.into_body(), ())
+                            .await
+                            .unwrap();
+                        let head = answer.head.unwrap();
+                        let mut response = hyper::Response::new(answer.body);
+                        *response.status_mut() = head.status;
+                        for (name, value) in head.headers {
+                            response.headers_mut().append(name, value);
+                        }
+                        Ok(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    format!("http://{address}/upstream.git")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_upstream_gets_the_held_token_and_a_wrong_one_is_refused() {
+    use bot_bottle_secret::Redacted;
+    let (temp, root, upstream) = Fixture::upstream().await;
+    git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
+    let url = token_upstream(root.clone(), "right-token").await;
+    let gate = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        url.clone(),
+        Credential::Token(Redacted::new("right-token".into())),
+        None,
+        reject(),
+        Timeouts::default(),
+    )
+    .await;
+    let work = gate.clone("work").await;
+    assert_eq!(
+        std::fs::read_to_string(work.join("README")).unwrap(),
+        "hello\n"
+    );
+    let commit = commit_file(&work, "a.txt", "a\n", "a").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
+    // The token never reaches the mirror's config or the agent's clone.
+    let mirror_config = std::fs::read_to_string(gate.mirror().join("config")).unwrap();
+    assert!(
+        !mirror_config.contains("right-token")
+            && !mirror_config.to_lowercase().contains("authorization")
+    );
+
+    // A gate holding the wrong token: the push is refused with upstream's answer.
+    let (temp, root, upstream) = Fixture::upstream().await;
+    git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
+    let url = token_upstream(root.clone(), "right-token").await;
+    let wrong = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        url,
+        Credential::Token(Redacted::new("wrong-token".into())),
+        None,
+        reject(),
+        Timeouts::default(),
+    )
+    .await;
+    let output = git(&wrong.root, &["ls-remote", &wrong.url]).await;
+    assert!(output.success, "{}", output.stderr);
+    assert_eq!(
+        output.stdout, "",
+        "upstream refused the fetch: an empty mirror is served"
+    );
+    gate.stop().await;
+    wrong.stop().await;
+}
