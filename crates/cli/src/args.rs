@@ -23,9 +23,12 @@ pub enum Command {
     /// Scan files for held secrets and credential shapes.
     #[command(subcommand)]
     Dlp(DlpCommand),
+    /// The git gate's helpers: the agent's git configuration, deploy keys.
+    #[command(subcommand)]
+    GitGate(crate::commands::gitgate::GitGateCommand),
     /// Print shell completions.
     Completions(CompletionsArgs),
-    /// Run a sidecar inside a bottle (`egress`).
+    /// Run a sidecar inside a bottle (`egress`, `git-gate`).
     #[command(subcommand)]
     Sidecar(crate::commands::sidecar::SidecarCommand),
 }

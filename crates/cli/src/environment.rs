@@ -12,6 +12,8 @@
 //! | `USER` (or `LOGNAME`) | recorded as `answered_by` when an operator answers a proposal |
 //! | `EGRESS_TOKEN_*` | held secrets (sidecar tokens; `EGRESS_TOKEN_CANARY` is the canary) |
 //! | `BOT_BOTTLE_SENSITIVE_PREFIXES` | comma list of extra variable-name prefixes whose values are held secrets |
+//! | `GITEA_TOKEN` | `git-gate provision-key --forge gitea`: an API token that may add deploy keys |
+//! | *(each repo's `token_env`)* | `sidecar git-gate`: the HTTPS token for that repo's upstream, named in its `--config` |
 
 use std::path::PathBuf;
 
@@ -21,6 +23,8 @@ pub const LOG_LEVEL: &str = "BOT_BOTTLE_LOG_LEVEL";
 pub const EGRESS_TOKEN_PREFIX: &str = "EGRESS_TOKEN_";
 /// Comma list of extra prefixes naming held secrets.
 pub const SENSITIVE_PREFIXES: &str = "BOT_BOTTLE_SENSITIVE_PREFIXES";
+/// The Gitea API token for deploy-key provisioning.
+pub const GITEA_TOKEN: &str = "GITEA_TOKEN";
 
 fn non_empty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|value| !value.is_empty())
@@ -28,6 +32,17 @@ fn non_empty(name: &str) -> Option<String> {
 
 fn home() -> Option<PathBuf> {
     non_empty("HOME").map(PathBuf::from)
+}
+
+/// `$GITEA_TOKEN`, when set and not empty.
+pub fn gitea_token() -> Option<String> {
+    non_empty(GITEA_TOKEN)
+}
+
+/// A variable named in a config file (a git-gate repo's `token_env`), when
+/// set and not empty.
+pub fn variable(name: &str) -> Option<String> {
+    non_empty(name)
 }
 
 /// Who is answering proposals: `$USER`, else `$LOGNAME`.

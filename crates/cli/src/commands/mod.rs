@@ -2,6 +2,7 @@
 
 mod completions;
 mod dlp;
+pub(crate) mod gitgate;
 mod manifest;
 mod proposals;
 pub(crate) mod sidecar;
@@ -14,6 +15,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
         Command::Manifest(command) => manifest::run(command),
         Command::Proposals(command) => proposals::run(command),
         Command::Dlp(command) => dlp::run(command),
+        Command::GitGate(command) => gitgate::run(command),
         Command::Completions(args) => completions::run(&args),
         Command::Sidecar(command) => sidecar::run(command),
     }
