@@ -346,6 +346,8 @@ pub struct RouteTable {
     routes: Vec<CompiledRoute>,
     log: EgressLog,
     source: Egress,
+    /// The text this table was parsed from (the reloader's baseline).
+    text: Option<String>,
 }
 
 impl RouteTable {
@@ -365,7 +367,14 @@ impl RouteTable {
                 path: path.to_path_buf(),
                 source: Box::new(source),
             })?;
-        Self::compile(egress.unwrap_or_default(), tokens)
+        let mut table = Self::compile(egress.unwrap_or_default(), tokens)?;
+        table.text = Some(text.to_string());
+        Ok(table)
+    }
+
+    /// The text the table was parsed from, when it came from text.
+    pub fn text(&self) -> Option<&str> {
+        self.text.as_deref()
     }
 
     /// Compile an already-parsed `egress:` section.
@@ -380,6 +389,7 @@ impl RouteTable {
             routes,
             log: egress.log.unwrap_or(DEFAULT_LOG),
             source: egress,
+            text: None,
         })
     }
 

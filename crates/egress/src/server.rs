@@ -135,6 +135,7 @@ pub async fn run(
         .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
         .pool_max_idle_per_host(UPSTREAM_MAX_IDLE_PER_HOST)
         .build(connector);
+    let baseline = config.routes.text().map(|text| text.as_bytes().to_vec());
     let routes = Arc::new(ArcSwap::from_pointee(config.routes));
     let shared = Arc::new(Shared {
         routes: routes.clone(),
@@ -154,6 +155,7 @@ pub async fn run(
     };
     let reloader = tokio::spawn(watch_routes(
         config.routes_path,
+        baseline,
         config.tokens,
         routes,
         stop_receiver,
@@ -397,11 +399,14 @@ async fn intercept(
 /// table when its contents change and compile; keep the old one otherwise.
 async fn watch_routes(
     path: PathBuf,
+    baseline: Option<Vec<u8>>,
     tokens: Tokens,
     routes: Arc<ArcSwap<RouteTable>>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let mut last_contents = tokio::fs::read(&path).await.ok();
+    // Compare with what the running table was parsed from, so a change
+    // made between start-up and this task's first poll is not missed.
+    let mut last_contents = baseline;
     let mut interval = tokio::time::interval(ROUTES_POLL_INTERVAL);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut read_failed = false;

@@ -18,7 +18,7 @@ use http_body_util::{BodyExt, Full};
 
 fn routes_for(upstream: &Upstream, extra: &str) -> String {
     format!(
-        "routes:\n  - host: \"{}\"\n    methods: [GET, POST]\n    paths: [\"/echo\", \"/sse\", \"/api/**\"]\n{extra}",
+        "routes:\n  - host: \"{}\"\n    methods: [GET, POST]\n    paths: [\"/echo\", \"/sse\", \"/hang\", \"/api/**\"]\n{extra}",
         upstream_authority(upstream)
     )
 }
@@ -939,4 +939,82 @@ async fn shutdown_drains_an_in_flight_stream() {
     let rest = body.collect().await.unwrap().to_bytes();
     assert_eq!(rest.as_ref(), b"data: second\n\n");
     stopping.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_that_never_answers_does_not_block_other_requests() {
+    let upstream = start_upstream().await;
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    let mut stuck = Vec::new();
+    for _ in 0..4 {
+        let mut client =
+            tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"h2", b"http/1.1"]).await;
+        let request = get(&authority, "/hang")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        stuck.push(tokio::spawn(async move { client.send(request).await }));
+    }
+    // Wait until the upstream holds all four, then others must still flow.
+    while upstream
+        .seen()
+        .iter()
+        .filter(|seen| seen.path == "/hang")
+        .count()
+        < 4
+    {
+        tokio::task::yield_now().await;
+    }
+    for _ in 0..3 {
+        let mut client =
+            tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"h2", b"http/1.1"]).await;
+        let answer = client
+            .send(
+                get(&authority, "/echo")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    for task in &stuck {
+        assert!(!task.is_finished());
+    }
+    for task in stuck {
+        task.abort();
+    }
+}
+
+#[tokio::test]
+async fn connecting_back_to_the_proxy_itself_is_refused() {
+    let upstream = start_upstream().await;
+    let proxy = start_proxy("routes: []\n", &upstream, ProxyOptions::default()).await;
+    let own = proxy.address;
+    // A route that names the proxy's own address (written once the port is
+    // known; the watcher picks it up).
+    std::fs::write(
+        &proxy.routes_path,
+        format!("routes:\n  - host: \"{own}\"\n"),
+    )
+    .unwrap();
+    let routes_url = format!("{}/routes", proxy.url());
+    let mut ready = false;
+    for _ in 0..200 {
+        let (_, stdout, _) = curl(&proxy, &["--noproxy", "*", &routes_url]).await;
+        if stdout.contains(&own.to_string()) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the route never loaded");
+    let (_, stdout, _) = curl(&proxy, &["--include", &format!("http://{own}/routes")]).await;
+    assert!(stdout.starts_with("HTTP/1.1 403"), "{stdout}");
+    assert!(stdout.contains("refusing a loop"), "{stdout}");
+    proxy.stop().await;
 }

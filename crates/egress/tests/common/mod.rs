@@ -109,6 +109,10 @@ async fn upstream_handler(
         headers: headers.clone(),
         body: body.to_vec(),
     });
+    if path == "/hang" {
+        // An upstream that accepted the request and never answers.
+        std::future::pending::<()>().await;
+    }
     if path == "/sse" {
         let (sender, receiver) = mpsc::channel(4);
         let release = sse_release.lock().unwrap().take();
