@@ -28,9 +28,6 @@ pub enum Command {
     GitGate(crate::commands::gitgate::GitGateCommand),
     /// Print shell completions.
     Completions(CompletionsArgs),
-    /// Run a sidecar inside a bottle (`egress`).
-    #[command(subcommand)]
-    Sidecar(crate::commands::sidecar::SidecarCommand),
     /// Run a sidecar inside a bottle (`egress`, `git-gate`).
     #[command(subcommand)]
     Sidecar(crate::commands::sidecar::SidecarCommand),

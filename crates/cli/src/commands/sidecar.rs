@@ -30,6 +30,9 @@ pub enum SidecarCommand {
     /// The HTTPS egress proxy: default-deny routes, TLS interception,
     /// credential injection. Tokens come from `EGRESS_TOKEN_*`.
     Egress(EgressArgs),
+    /// The git gate: serves mirrors over git smart HTTP, scans pushed
+    /// commits, holds the upstream credentials (`token_env` variables).
+    GitGate(crate::commands::gitgate::SidecarArgs),
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +59,7 @@ pub struct EgressArgs {
 pub fn run(command: SidecarCommand) -> anyhow::Result<u8> {
     match command {
         SidecarCommand::Egress(arguments) => egress(arguments),
+        SidecarCommand::GitGate(arguments) => crate::commands::gitgate::sidecar(arguments),
     }
 }
 
