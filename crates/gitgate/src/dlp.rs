@@ -1,11 +1,14 @@
 //! The DLP engine (`bot_bottle_dlp::Scanner`) as the gate's
 //! [`CommitScanner`]: the same detectors egress uses. Only blocking
-//! findings hold a push; the warn-only entropy detector is logged by
-//! nobody here and ignored.
+//! findings hold a push; the warn-only entropy detector is ignored. A repo's
+//! own rules file adds rules on top of the built-in ones (it cannot remove
+//! or weaken them: allowlists are per rule).
 
-use bot_bottle_dlp::{Location, Scanner, Severity};
+use std::sync::Arc;
 
-use crate::scan::{CommitScanner, ContentFinding};
+use bot_bottle_dlp::{Location, RuleSet, Scanner, Severity};
+
+use crate::scan::{CommitScanner, ContentFinding, REPO_RULES_FILE};
 
 /// The DLP engine behind the scan seam.
 #[derive(Debug, Clone)]
@@ -27,6 +30,15 @@ impl CommitScanner for DlpScanner {
                 preview: finding.preview,
             })
             .collect()
+    }
+
+    fn with_repo_rules(&self, rules: &str) -> Result<Option<Arc<dyn CommitScanner>>, String> {
+        let set =
+            RuleSet::from_toml_str(rules, REPO_RULES_FILE).map_err(|error| error.to_string())?;
+        let mut config = self.0.config().clone();
+        config.extra_rules.push(set);
+        let scanner = Scanner::new(config).map_err(|error| error.to_string())?;
+        Ok(Some(Arc::new(Self(scanner))))
     }
 }
 

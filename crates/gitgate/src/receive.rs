@@ -19,6 +19,7 @@
 //! Every step's outcome is told to the agent through the hook (`remote: …`)
 //! and logged.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -28,7 +29,7 @@ use crate::config::Repo;
 use crate::git::{Invocation, stderr_excerpt};
 use crate::hook::{HookSession, PushRequest, RefUpdate};
 use crate::mirror::credential_env;
-use crate::scan::{CommitScanner, ObjectAccess, scan_push};
+use crate::scan::{CommitScanner, ObjectAccess, REPO_RULES_FILE, scan_push};
 
 /// The most findings filed for one push; a push with more is refused
 /// outright (it is a mistake, not something to approve line by line).
@@ -44,7 +45,19 @@ pub struct PushContext {
     pub scanner: Arc<dyn CommitScanner>,
     pub approver: Arc<dyn Approver>,
     pub timeouts: Timeouts,
+    /// Scanners with a repo's own rules, by repo and rules-file blob id.
+    pub rules_cache: Arc<RulesCache>,
 }
+
+/// Scanners built with a repo's own rules file, so the rules are compiled
+/// once per version of the file, not once per push.
+#[derive(Default)]
+pub struct RulesCache {
+    /// Repo name → (rules-file blob id, scanner with those rules).
+    entries: std::sync::Mutex<HashMap<String, CachedScanner>>,
+}
+
+type CachedScanner = (String, Arc<dyn CommitScanner>);
 
 /// Decide one push, talking to the agent through `session`. Returns whether
 /// the push was accepted (and has landed upstream).
@@ -82,10 +95,11 @@ pub async fn decide(
     }
 
     // 2. Scan.
+    let scanner = repo_scanner(context, session).await;
     let findings = match scan_push(
         &access,
         &request.updates,
-        context.scanner.as_ref(),
+        scanner.as_ref(),
         context.timeouts.local_git,
     )
     .await
@@ -353,5 +367,72 @@ async fn forward(
         Ok(())
     } else {
         Err(stderr_excerpt(&output.stderr))
+    }
+}
+
+/// The scanner for this repo: the base one, plus the repo's own rules file
+/// when upstream's default branch has one. A rules file that does not
+/// compile is reported and skipped (the built-in rules still apply).
+async fn repo_scanner(context: &PushContext, session: &mut HookSession) -> Arc<dyn CommitScanner> {
+    let base = Arc::clone(&context.scanner);
+    let timeout = context.timeouts.local_git;
+    let mirror = ObjectAccess::new(&context.mirror, None);
+    let Ok(found) = mirror
+        .git([
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("HEAD:{REPO_RULES_FILE}"),
+        ])
+        .output(b"", timeout)
+        .await
+    else {
+        return base;
+    };
+    let blob = String::from_utf8_lossy(&found.stdout).trim().to_string();
+    if !found.success || blob.is_empty() {
+        return base;
+    }
+    let repo = context.repo.name.clone();
+    if let Ok(entries) = context.rules_cache.entries.lock()
+        && let Some((cached_blob, scanner)) = entries.get(&repo)
+        && *cached_blob == blob
+    {
+        return Arc::clone(scanner);
+    }
+    let text = match mirror
+        .git(["cat-file", "blob", blob.as_str()])
+        .checked(b"", timeout)
+        .await
+    {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(error) => {
+            tracing::warn!(repo = %repo, error = %error, "cannot read the repo's rules file");
+            return base;
+        }
+    };
+    let compile_base = Arc::clone(&base);
+    let built = tokio::task::spawn_blocking(move || compile_base.with_repo_rules(&text)).await;
+    match built {
+        Ok(Ok(Some(scanner))) => {
+            if let Ok(mut entries) = context.rules_cache.entries.lock() {
+                entries.insert(repo, (blob, Arc::clone(&scanner)));
+            }
+            scanner
+        }
+        Ok(Ok(None)) => base,
+        Ok(Err(message)) => {
+            tracing::warn!(repo = %repo, "the repo's rules file is refused: {message}");
+            say(
+                session,
+                &format!("warning: {REPO_RULES_FILE} on the default branch is invalid and was ignored: {message}"),
+            )
+            .await;
+            base
+        }
+        Err(error) => {
+            tracing::warn!(repo = %repo, error = %error, "compiling the repo's rules failed");
+            base
+        }
     }
 }

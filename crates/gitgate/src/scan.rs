@@ -54,7 +54,24 @@ pub struct ContentFinding {
 /// Only findings that should hold a push are returned (no warnings).
 pub trait CommitScanner: Send + Sync {
     fn scan(&self, content: &[u8]) -> Vec<ContentFinding>;
+
+    /// This scanner plus the rules of a repo's own rules file
+    /// ([`REPO_RULES_FILE`], text `rules`). `Ok(None)`: extra rules are not
+    /// supported and this scanner is used as it is. An error says why the
+    /// file was refused.
+    fn with_repo_rules(
+        &self,
+        rules: &str,
+    ) -> Result<Option<std::sync::Arc<dyn CommitScanner>>, String> {
+        let _ = rules;
+        Ok(None)
+    }
 }
+
+/// A repo's own rules file, read from the mirror's `HEAD` (upstream's
+/// default branch as last fetched, never the push being checked), in the
+/// DLP engine's rule format. Its rules come on top of the built-in ones.
+pub const REPO_RULES_FILE: &str = ".bot-bottle/dlp-rules.toml";
 
 /// A scanner that finds nothing (a gate with scanning turned off).
 #[derive(Debug, Clone, Copy, Default)]

@@ -69,6 +69,7 @@ struct Shared {
     hooks_dir: PathBuf,
     state: PathBuf,
     config: Config,
+    rules_cache: Arc<receive::RulesCache>,
 }
 
 /// Serve until `shutdown` completes. Prepares every mirror first.
@@ -106,6 +107,7 @@ pub async fn run(
         hooks_dir,
         state,
         config,
+        rules_cache: Arc::new(receive::RulesCache::default()),
     });
     tracing::info!(address = %local, repos = shared.repos.len(), "git-gate listening");
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -342,6 +344,7 @@ async fn handle(
                 scanner: Arc::clone(&shared.config.scanner),
                 approver: Arc::clone(&shared.config.approver),
                 timeouts: timeouts.clone(),
+                rules_cache: Arc::clone(&shared.rules_cache),
             };
             let hook = tokio::spawn(async move {
                 match session.read_request().await {

@@ -854,3 +854,42 @@ async fn a_token_upstream_gets_the_held_token_and_a_wrong_one_is_refused() {
     gate.stop().await;
     wrong.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_repos_own_rules_file_adds_rules() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    // Upstream's default branch carries a rules file (pushed there directly).
+    let other = gate.root.join("other");
+    git_ok(
+        &gate.root,
+        &[
+            "clone",
+            "--quiet",
+            gate.upstream.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    )
+    .await;
+    std::fs::create_dir_all(other.join(".bot-bottle")).unwrap();
+    commit_file(
+        &other,
+        ".bot-bottle/dlp-rules.toml",
+        "[[rule]]\nid = \"internal-ticket-token\"\ndescription = \"our ticket system's API token\"\nkeywords = [\"itt-\"]\nregex = '''\\b(ITT-[0-9]{12})\\b'''\n",
+        "rules",
+    )
+    .await;
+    git_ok(&other, &["push", "--quiet", "origin", "main"]).await;
+
+    let work = gate.clone("work").await;
+    commit_file(&work, "ticket.txt", "token ITT-123456789012\n", "ticket").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    let seen = approver.seen();
+    assert!(
+        seen.iter()
+            .any(|report| report.finding.rule == "internal-ticket-token"),
+        "{seen:?}"
+    );
+    gate.stop().await;
+}

@@ -1,0 +1,220 @@
+//! The gate's overhead, measured in one run (not criterion: each sample is a
+//! whole push of a thousand commits, and the figure wanted is a ratio).
+//!
+//! 1. Push 1,000 small commits straight to a bare upstream (`file://`), and
+//!    the same commits through the gate to an identical upstream; print both
+//!    times and the ratio (target: under 2x).
+//! 2. Scan a larger history (200 commits, each adding a 64 KiB file) with
+//!    the DLP engine as the gate does (per commit: message, diff, files) and
+//!    print the throughput over the bytes scanned.
+//!
+//! Run: `cargo bench -p bot-bottle-gitgate --bench push`.
+#![expect(clippy::unwrap_used, reason = "a benchmark panics on setup failure")]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bot_bottle_dlp::{Scanner, ScannerConfig};
+use bot_bottle_gitgate::hook::RefUpdate;
+use bot_bottle_gitgate::policy::PushRules;
+use bot_bottle_gitgate::scan::{ObjectAccess, scan_push};
+use bot_bottle_gitgate::{Config, Credential, DlpScanner, NoApprover, Repo, Timeouts};
+
+const PUSH_COMMITS: usize = 1000;
+const SCAN_COMMITS: usize = 200;
+const SCAN_FILE_BYTES: usize = 64 * 1024;
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Bench")
+        .env("GIT_AUTHOR_EMAIL", "bench@example.com")
+        .env("GIT_COMMITTER_NAME", "Bench")
+        .env("GIT_COMMITTER_EMAIL", "bench@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+/// Make `count` commits quickly with `git fast-import`, each changing one
+/// file of `bytes` bytes of text.
+fn make_commits(repo: &Path, count: usize, bytes: usize, parent: &str) {
+    let mut stream = String::new();
+    for index in 0..count {
+        let line = format!("line of commit {index} with some ordinary text in it\n");
+        let content: String = line.repeat(bytes / line.len() + 1)[..bytes].to_string();
+        stream.push_str("commit refs/heads/main\n");
+        stream.push_str(&format!("mark :{}\n", index + 1));
+        stream.push_str("committer Bench <bench@example.com> 1700000000 +0000\n");
+        let message = format!("commit {index}\n");
+        stream.push_str(&format!("data {}\n{message}", message.len()));
+        if index == 0 {
+            stream.push_str(&format!("from {parent}\n"));
+        }
+        stream.push_str(&format!(
+            "M 100644 inline file{}.txt\ndata {}\n{content}\n",
+            index % 50,
+            content.len()
+        ));
+    }
+    let mut child = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(repo)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+fn seeded_upstream(root: &Path, name: &str) -> std::path::PathBuf {
+    let upstream = root.join(name);
+    git(
+        root,
+        &[
+            "init",
+            "--bare",
+            "--quiet",
+            "-b",
+            "main",
+            upstream.to_str().unwrap(),
+        ],
+    );
+    upstream
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path();
+
+    // A work repo with one base commit, pushed to two identical upstreams.
+    let work = root.join("work");
+    git(
+        root,
+        &["init", "--quiet", "-b", "main", work.to_str().unwrap()],
+    );
+    std::fs::write(work.join("README"), "bench\n").unwrap();
+    git(&work, &["add", "README"]);
+    git(&work, &["commit", "--quiet", "-m", "base"]);
+    let base = git(&work, &["rev-parse", "HEAD"]);
+    let straight = seeded_upstream(root, "straight.git");
+    let gated = seeded_upstream(root, "gated.git");
+    git(
+        &work,
+        &["push", "--quiet", straight.to_str().unwrap(), "main"],
+    );
+    git(&work, &["push", "--quiet", gated.to_str().unwrap(), "main"]);
+
+    // The gate in front of `gated`.
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    let config = Config {
+        state_dir: root.join("state"),
+        repos: vec![Repo {
+            name: "app".into(),
+            upstream: format!("file://{}", gated.display()),
+            credential: Credential::None,
+            push: PushRules::from_policy("app", None).unwrap(),
+        }],
+        scanner: Arc::new(DlpScanner(Scanner::new(ScannerConfig::default()).unwrap())),
+        approver: Arc::new(NoApprover),
+        timeouts: Timeouts::default(),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = runtime.spawn(async move {
+        bot_bottle_gitgate::run(listener, config, async {
+            let _ = stopped.await;
+        })
+        .await
+        .unwrap();
+    });
+    let gate_url = format!("http://{address}/app.git");
+    // Prime the mirror (the agent's clone would).
+    git(root, &["ls-remote", &gate_url]);
+
+    make_commits(&work, PUSH_COMMITS, 200, &base);
+    let started = Instant::now();
+    git(
+        &work,
+        &["push", "--quiet", straight.to_str().unwrap(), "main"],
+    );
+    let direct = started.elapsed();
+    let started = Instant::now();
+    git(&work, &["push", "--quiet", &gate_url, "main"]);
+    let through = started.elapsed();
+    assert_eq!(
+        git(&gated, &["rev-parse", "main"]),
+        git(&work, &["rev-parse", "main"])
+    );
+    println!(
+        "push of {PUSH_COMMITS} commits: straight {:.3}s, through the gate {:.3}s, ratio {:.2}x",
+        direct.as_secs_f64(),
+        through.as_secs_f64(),
+        through.as_secs_f64() / direct.as_secs_f64()
+    );
+    let _ = stop.send(());
+    runtime.block_on(server).unwrap();
+
+    // Scan throughput over a larger history.
+    let history = root.join("history");
+    git(
+        root,
+        &["init", "--quiet", "-b", "main", history.to_str().unwrap()],
+    );
+    std::fs::write(history.join("README"), "history\n").unwrap();
+    git(&history, &["add", "README"]);
+    git(&history, &["commit", "--quiet", "-m", "base"]);
+    let history_base = git(&history, &["rev-parse", "HEAD"]);
+    make_commits(&history, SCAN_COMMITS, SCAN_FILE_BYTES, &history_base);
+    let head = git(&history, &["rev-parse", "HEAD"]);
+    // An empty "mirror" with the history's objects as its quarantine: every
+    // commit is new.
+    let mirror = seeded_upstream(root, "empty-mirror.git");
+    let access = ObjectAccess::new(&mirror, Some(&history.join(".git/objects")));
+    let update = RefUpdate {
+        old: "0".repeat(40),
+        new: head,
+        reference: "refs/heads/main".into(),
+    };
+    let scanner = DlpScanner(Scanner::new(ScannerConfig::default()).unwrap());
+    let started = Instant::now();
+    let findings = runtime
+        .block_on(scan_push(
+            &access,
+            &[update],
+            &scanner,
+            Duration::from_secs(300),
+        ))
+        .unwrap();
+    let elapsed = started.elapsed();
+    // Each commit's new file content is scanned, and its diff (about as big).
+    let scanned = (SCAN_COMMITS * SCAN_FILE_BYTES * 2) as f64;
+    println!(
+        "scan of {SCAN_COMMITS} commits ({:.1} MiB of files and diffs): {:.3}s, {:.1} MiB/s, {} findings",
+        scanned / 1048576.0,
+        elapsed.as_secs_f64(),
+        scanned / 1048576.0 / elapsed.as_secs_f64(),
+        findings.len()
+    );
+}
