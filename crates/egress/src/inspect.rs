@@ -9,7 +9,9 @@
 //!    headers — before the credential is injected, so the held token is never
 //!    shown to the inspector as if the agent had sent it;
 //! 2. [`Inspector::inspect_body`] with the whole request body, buffered and
-//!    with its `Content-Encoding` removed.
+//!    with its `Content-Encoding` removed;
+//! 3. for a WebSocket upgrade, [`Inspector::inspect_frame`] with every text
+//!    or binary message the agent sends, before it is relayed.
 //!
 //! Each returns a [`Verdict`]:
 //!
@@ -115,6 +117,9 @@ pub trait Inspector: Send + Sync + 'static {
     ) -> Verdict<HeadRewrite>;
     /// Inspect the decoded request body (empty for a request without one).
     fn inspect_body(&self, context: &RequestContext, body: &[u8]) -> Verdict<Bytes>;
+    /// Inspect one WebSocket message from the agent (text or binary
+    /// payload, reassembled from its frames). `Redact` replaces the payload.
+    fn inspect_frame(&self, context: &RequestContext, payload: &[u8]) -> Verdict<Bytes>;
 }
 
 /// The operator's answer to a hold.
@@ -150,6 +155,9 @@ impl Inspector for PassInspector {
     fn inspect_body(&self, _: &RequestContext, _: &[u8]) -> Verdict<Bytes> {
         Verdict::Pass
     }
+    fn inspect_frame(&self, _: &RequestContext, _: &[u8]) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
 }
 
 /// Refuses every hold: what happens when the bottle has no queue.
@@ -175,6 +183,9 @@ pub struct ScriptedInspector {
     pub heads: std::sync::Mutex<Vec<(RequestContext, String, HeaderMap)>>,
     /// Each decoded body seen.
     pub bodies: std::sync::Mutex<Vec<(RequestContext, Bytes)>>,
+    frame_verdict: std::sync::Mutex<Option<Verdict<Bytes>>>,
+    /// Each WebSocket message payload seen.
+    pub frames: std::sync::Mutex<Vec<(RequestContext, Bytes)>>,
 }
 
 impl ScriptedInspector {
@@ -197,7 +208,29 @@ impl ScriptedInspector {
     }
 }
 
+impl ScriptedInspector {
+    /// Answer every WebSocket message with `verdict`.
+    #[must_use]
+    pub fn with_frame(self, verdict: Verdict<Bytes>) -> Self {
+        if let Ok(mut slot) = self.frame_verdict.lock() {
+            *slot = Some(verdict);
+        }
+        self
+    }
+}
+
 impl Inspector for ScriptedInspector {
+    fn inspect_frame(&self, context: &RequestContext, payload: &[u8]) -> Verdict<Bytes> {
+        if let Ok(mut frames) = self.frames.lock() {
+            frames.push((context.clone(), Bytes::copy_from_slice(payload)));
+        }
+        self.frame_verdict
+            .lock()
+            .ok()
+            .and_then(|verdict| verdict.clone())
+            .unwrap_or(Verdict::Pass)
+    }
+
     fn inspect_head(
         &self,
         context: &RequestContext,

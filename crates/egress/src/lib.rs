@@ -19,6 +19,8 @@
 //! - `proxy`: the request pipeline and the deny/error responses.
 //! - `server`: [`run`], the accept loop, CONNECT interception, live routes
 //!   and graceful shutdown.
+//! - [`websocket`]: WebSocket upgrades, relayed with every agent message
+//!   inspected.
 
 pub mod address;
 pub mod body;
@@ -28,6 +30,7 @@ mod proxy;
 pub mod routes;
 mod server;
 pub mod upstream;
+pub mod websocket;
 
 pub use proxy::{ALLOW_TOOL, EGRESS_HEADER, ROUTES_PATH, UPSTREAM_RESPONSE_HEAD_TIMEOUT};
 pub use server::{

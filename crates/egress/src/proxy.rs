@@ -39,6 +39,7 @@ use crate::inspect::{
 };
 use crate::routes::{CompiledRoute, Host, RequestTarget, RouteTable, Scheme};
 use crate::upstream::{ConnectError, UpstreamConnector};
+use crate::websocket;
 
 /// Time allowed from sending a request upstream to receiving the response
 /// head. Generous: a model may think for minutes before its first byte. The
@@ -75,6 +76,8 @@ pub(crate) struct Shared {
     pub routes: Arc<ArcSwap<RouteTable>>,
     pub ca: Arc<CertificateAuthority>,
     pub client: Client<UpstreamConnector, Full<Bytes>>,
+    /// Upstream client that speaks HTTP/1.1 only (WebSocket upgrades).
+    pub websocket_client: Client<UpstreamConnector, Full<Bytes>>,
     pub inspector: Arc<dyn Inspector>,
     pub holds: Arc<dyn HoldResolver>,
     pub provider: Arc<rustls::crypto::CryptoProvider>,
@@ -351,8 +354,11 @@ async fn forward(
     shared: Arc<Shared>,
     client: SocketAddr,
     target: Target,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Response<ProxyBody> {
+    let client_upgrade = (request.version() == Version::HTTP_11
+        && websocket::is_upgrade(request.headers()))
+    .then(|| hyper::upgrade::on(&mut request));
     let (mut parts, incoming) = request.into_parts();
     if has_our_via(&parts.headers) {
         tracing::warn!(decision = "deny", %client, host = %target.host, "proxy loop (Via names this proxy)");
@@ -583,6 +589,16 @@ async fn forward(
         header::VIA,
         HeaderValue::from_static("1.1 bot-bottle-egress"),
     );
+    if client_upgrade.is_some() {
+        parts
+            .headers
+            .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        parts
+            .headers
+            .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        // No compression extension: the inspector must see plain payloads.
+        parts.headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
+    }
     let method = parts.method.clone();
     let path_for_log = path_and_query.split('?').next().unwrap_or("/").to_string();
     let log_level = table.log();
@@ -590,9 +606,14 @@ async fn forward(
     drop(table);
 
     let upstream = Request::from_parts(parts, Full::new(body_bytes));
-    let response = match tokio::time::timeout(
+    let upstream_client = if client_upgrade.is_some() {
+        &shared.websocket_client
+    } else {
+        &shared.client
+    };
+    let mut response = match tokio::time::timeout(
         UPSTREAM_RESPONSE_HEAD_TIMEOUT,
-        shared.client.request(upstream),
+        upstream_client.request(upstream),
     )
     .await
     {
@@ -619,6 +640,30 @@ async fn forward(
             status = response.status().as_u16(),
             "egress request"
         );
+    }
+    if let Some(client_upgrade) = client_upgrade
+        && response.status() == StatusCode::SWITCHING_PROTOCOLS
+    {
+        let upstream_upgrade = hyper::upgrade::on(&mut response);
+        tokio::spawn(websocket::relay(
+            shared.clone(),
+            context,
+            client_upgrade,
+            upstream_upgrade,
+        ));
+        let mut switching = Response::new(
+            Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed(),
+        );
+        *switching.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let mut headers = response.headers().clone();
+        remove_hop_by_hop(&mut headers);
+        headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        *switching.headers_mut() = headers;
+        return switching;
     }
     let (mut response_parts, response_body) = response.into_parts();
     remove_hop_by_hop(&mut response_parts.headers);

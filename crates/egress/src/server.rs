@@ -127,20 +127,27 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let listen = listener.local_addr().map_err(ServerError::LocalAddress)?;
-    let connector = UpstreamConnector::new(&config.upstream_roots, &config.resolve, listen)
-        .map_err(ServerError::UpstreamTls)?;
-    let client = Client::builder(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(UPSTREAM_MAX_IDLE_PER_HOST)
-        .build(connector);
+    let connector = |alpn: &[&[u8]]| {
+        UpstreamConnector::new(&config.upstream_roots, &config.resolve, listen, alpn)
+            .map_err(ServerError::UpstreamTls)
+    };
+    let client = |connector| {
+        Client::builder(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(UPSTREAM_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(UPSTREAM_MAX_IDLE_PER_HOST)
+            .build(connector)
+    };
+    let websocket_client = client(connector(&[b"http/1.1"])?);
+    let client = client(connector(&[b"h2", b"http/1.1"])?);
     let baseline = config.routes.text().map(|text| text.as_bytes().to_vec());
     let routes = Arc::new(ArcSwap::from_pointee(config.routes));
     let shared = Arc::new(Shared {
         routes: routes.clone(),
         ca: config.ca,
         client,
+        websocket_client,
         inspector: config.inspector,
         holds: config.holds,
         provider: Arc::new(rustls::crypto::ring::default_provider()),

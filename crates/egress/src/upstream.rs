@@ -198,11 +198,13 @@ pub struct UpstreamConnector {
 
 impl UpstreamConnector {
     /// A connector trusting webpki roots plus `extra_roots`, honouring
-    /// `pins`, refusing `listen` (the proxy's own address).
+    /// `pins`, refusing `listen` (the proxy's own address), offering `alpn`
+    /// in upstream TLS.
     pub fn new(
         extra_roots: &[CertificateDer<'static>],
         pins: &[ResolvePin],
         listen: SocketAddr,
+        alpn: &[&[u8]],
     ) -> Result<Self, rustls::Error> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -214,7 +216,7 @@ impl UpstreamConnector {
                 .with_safe_default_protocol_versions()?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
-        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
         let pins = pins
             .iter()
             .map(|pin| ((pin.host.clone(), pin.port), pin.address))

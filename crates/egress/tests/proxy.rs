@@ -1018,3 +1018,76 @@ async fn connecting_back_to_the_proxy_itself_is_refused() {
     assert!(stdout.contains("refusing a loop"), "{stdout}");
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn websocket_messages_are_relayed_and_each_agent_message_is_inspected() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let upstream = start_upstream().await;
+    let authority = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
+    let routes = format!(
+        "routes:\n  - host: \"{authority}\"\n    paths: [\"/ws\"]\n    auth_scheme: Bearer\n    token_env: EGRESS_TOKEN_WS\n"
+    );
+    let inspector = Arc::new(ScriptedInspector::default());
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_WS", "ws-token")],
+        inspector: Some(inspector.clone()),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let tls = raw_tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let (mut socket, response) =
+        tokio_tungstenite::client_async(format!("wss://{authority}/ws"), tls)
+            .await
+            .unwrap();
+    assert_eq!(response.status(), StatusCode::SWITCHING_PROTOCOLS);
+    socket.send(Message::text("hello")).await.unwrap();
+    let reply = socket.next().await.unwrap().unwrap();
+    assert_eq!(reply, Message::text("echo: hello"));
+    socket.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    assert_eq!(
+        socket.next().await.unwrap().unwrap(),
+        Message::binary(vec![1u8, 2, 3])
+    );
+    let frames: Vec<Bytes> = inspector
+        .frames
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, payload)| payload.clone())
+        .collect();
+    assert_eq!(
+        frames,
+        vec![Bytes::from_static(b"hello"), Bytes::from_static(&[1, 2, 3])]
+    );
+    proxy.stop().await;
+
+    // A blocked message never reaches the upstream; the agent gets a 1008 close.
+    let inspector =
+        Arc::new(ScriptedInspector::default().with_frame(Verdict::Block("a held token".into())));
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_WS", "ws-token")],
+        inspector: Some(inspector),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let tls = raw_tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let (mut socket, _) = tokio_tungstenite::client_async(format!("wss://{authority}/ws"), tls)
+        .await
+        .unwrap();
+    socket.send(Message::text("ghp_secret")).await.unwrap();
+    match socket.next().await.unwrap().unwrap() {
+        Message::Close(Some(frame)) => {
+            assert_eq!(frame.code, CloseCode::Policy);
+            assert!(
+                frame.reason.as_str().contains("blocked: a held token"),
+                "{}",
+                frame.reason
+            );
+        }
+        other => panic!("expected a policy close, got {other:?}"),
+    }
+    proxy.stop().await;
+}

@@ -66,6 +66,8 @@ type UpstreamBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 /// A real upstream: HTTPS (ALPN h2 + http/1.1) with a test CA, and plain HTTP.
 pub struct Upstream {
     pub https: SocketAddr,
+    /// A WebSocket echo server over TLS (`echo: <message>`).
+    pub websocket: SocketAddr,
     pub http: SocketAddr,
     pub ca_der: CertificateDer<'static>,
     pub seen: Arc<Mutex<Vec<Seen>>>,
@@ -180,7 +182,41 @@ pub async fn start_upstream() -> Upstream {
         )
         .unwrap();
     server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let mut websocket_config = server_config.clone();
+    websocket_config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
+    let websocket_acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(websocket_config));
+    let websocket_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let websocket = websocket_listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let Ok((stream, _)) = websocket_listener.accept().await else {
+                return;
+            };
+            let acceptor = websocket_acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = socket.next().await {
+                    let reply = match message {
+                        Message::Text(text) => Message::text(format!("echo: {}", text.as_str())),
+                        Message::Binary(data) => Message::binary(data),
+                        Message::Close(_) => break,
+                        _ => continue,
+                    };
+                    if socket.send(reply).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
 
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sse_release = Arc::new(Mutex::new(None));
@@ -227,6 +263,7 @@ pub async fn start_upstream() -> Upstream {
     }
     Upstream {
         https,
+        websocket,
         http,
         ca_der: ca_cert.der().clone(),
         seen,
@@ -277,6 +314,10 @@ pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyO
             upstream.https.port()
         ));
         pins.push(format!("plain.test:{}:127.0.0.1", upstream.http.port()));
+        pins.push(format!(
+            "{UPSTREAM_NAME}:{}:127.0.0.1",
+            upstream.websocket.port()
+        ));
     }
     config.resolve = pins
         .iter()
@@ -361,6 +402,30 @@ impl Answer {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
     }
+}
+
+/// CONNECT + TLS through the proxy, returning the raw TLS stream.
+pub async fn raw_tls_through_proxy(
+    proxy: &Proxy,
+    target: &str,
+    sni: &str,
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let (code, stream) = connect_tunnel(proxy.address, target).await;
+    assert_eq!(code, 200);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(proxy.ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|protocol| protocol.to_vec()).collect();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    connector
+        .connect(ServerName::try_from(sni.to_string()).unwrap(), stream)
+        .await
+        .unwrap()
 }
 
 pub async fn tls_through_proxy(proxy: &Proxy, target: &str, sni: &str, alpn: &[&[u8]]) -> Sender {

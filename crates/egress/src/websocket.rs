@@ -1,0 +1,184 @@
+//! WebSocket upgrades (HTTP/1.1): passed through, every client message
+//! inspected before it is sent upstream.
+//!
+//! The upgrade request goes through the whole pipeline like any other
+//! request (route, head inspection, credential). When the upstream answers
+//! 101, the proxy answers 101 too and relays messages between the two
+//! upgraded connections. Each text or binary message from the agent is
+//! reassembled from its frames and handed to
+//! [`crate::inspect::Inspector::inspect_frame`]: `Pass` forwards it,
+//! `Redact` forwards the rewritten payload, `Hold` waits for the operator,
+//! and `Block` (or a refused hold) closes both sides with code 1008 (policy
+//! violation) and the reason. Messages from the upstream are relayed
+//! untouched. The `Sec-WebSocket-Extensions` request header is removed so
+//! no compression extension is negotiated: the inspector always sees
+//! plain payloads.
+
+use std::sync::Arc;
+
+use futures_util::{SinkExt, StreamExt};
+use http::HeaderMap;
+use http::header;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+
+use crate::inspect::{HoldOutcome, RequestContext, Verdict};
+use crate::proxy::Shared;
+
+/// The largest message (all frames of it) the proxy relays and inspects.
+pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// The longest close reason WebSocket allows (control frames are ≤ 125 bytes).
+const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+/// Whether the request asks to switch to WebSocket.
+pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().is_ok_and(|text| {
+                text.split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
+        })
+    };
+    has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade")
+}
+
+fn config() -> WebSocketConfig {
+    WebSocketConfig::default().max_message_size(Some(MAX_WEBSOCKET_MESSAGE_BYTES))
+}
+
+fn truncated(reason: &str) -> String {
+    let mut end = reason.len().min(MAX_CLOSE_REASON_BYTES);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    reason[..end].to_string()
+}
+
+/// What to do with one message from the agent.
+enum Decision {
+    Forward(Message),
+    Refuse(String),
+}
+
+async fn inspect(shared: &Shared, context: &RequestContext, message: Message) -> Decision {
+    let payload = match &message {
+        Message::Text(text) => bytes::Bytes::copy_from_slice(text.as_bytes()),
+        Message::Binary(binary) => binary.clone(),
+        _ => return Decision::Forward(message),
+    };
+    match shared.inspector.inspect_frame(context, &payload) {
+        Verdict::Pass => Decision::Forward(message),
+        Verdict::Redact(rewritten) => match message {
+            Message::Text(_) => match rewritten.try_into() {
+                Ok(text) => Decision::Forward(Message::Text(text)),
+                Err(_) => Decision::Refuse("the redacted text message is not UTF-8".into()),
+            },
+            _ => Decision::Forward(Message::Binary(rewritten)),
+        },
+        Verdict::Block(reason) => Decision::Refuse(reason),
+        Verdict::Hold(hold) => match shared.holds.resolve(context, &hold).await {
+            HoldOutcome::Approve => Decision::Forward(message),
+            HoldOutcome::Reject(reason) => Decision::Refuse(reason),
+        },
+    }
+}
+
+/// Relay messages between the agent and the upstream once both sides have
+/// switched protocols.
+pub(crate) async fn relay(
+    shared: Arc<Shared>,
+    context: RequestContext,
+    client: OnUpgrade,
+    upstream: OnUpgrade,
+) {
+    let (client, upstream) = match tokio::try_join!(client, upstream) {
+        Ok(both) => both,
+        Err(error) => {
+            tracing::debug!(request_id = context.request_id, %error, "WebSocket upgrade did not complete");
+            return;
+        }
+    };
+    let client =
+        WebSocketStream::from_raw_socket(TokioIo::new(client), Role::Server, Some(config())).await;
+    let upstream =
+        WebSocketStream::from_raw_socket(TokioIo::new(upstream), Role::Client, Some(config()))
+            .await;
+    let (mut to_client, mut from_client) = client.split();
+    let (mut to_upstream, mut from_upstream) = upstream.split();
+    loop {
+        tokio::select! {
+            message = from_client.next() => match message {
+                Some(Ok(message)) => match inspect(&shared, &context, message).await {
+                    Decision::Forward(message) => {
+                        if to_upstream.send(message).await.is_err() {
+                            break;
+                        }
+                    }
+                    Decision::Refuse(reason) => {
+                        tracing::warn!(
+                            decision = "block",
+                            request_id = context.request_id,
+                            host = %context.host,
+                            %reason,
+                            "WebSocket message blocked by outbound inspection"
+                        );
+                        let close = |reason: String| Message::Close(Some(CloseFrame { code: CloseCode::Policy, reason: reason.into() }));
+                        let _ = to_client
+                            .send(close(truncated(&format!("bot-bottle egress: blocked: {reason}"))))
+                            .await;
+                        let _ = to_upstream.send(close(String::new())).await;
+                        break;
+                    }
+                },
+                _ => {
+                    let _ = to_upstream.close().await;
+                    break;
+                }
+            },
+            message = from_upstream.next() => match message {
+                Some(Ok(message)) => {
+                    if to_client.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                _ => {
+                    let _ = to_client.close().await;
+                    break;
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn recognises_an_upgrade_request() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(is_upgrade(&headers));
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive"));
+        assert!(!is_upgrade(&headers));
+    }
+
+    #[test]
+    fn close_reasons_fit_a_control_frame() {
+        let long = "é".repeat(100);
+        let reason = truncated(&long);
+        assert!(reason.len() <= MAX_CLOSE_REASON_BYTES);
+        assert!(reason.chars().all(|character| character == 'é'));
+    }
+}
