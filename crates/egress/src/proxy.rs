@@ -82,6 +82,8 @@ pub(crate) struct Shared {
     pub holds: Arc<dyn HoldResolver>,
     pub provider: Arc<rustls::crypto::CryptoProvider>,
     pub next_request_id: AtomicU64,
+    /// Every held token value, scrubbed from `log: full` lines.
+    pub secrets: Vec<bot_bottle_secret::Redacted<String>>,
 }
 
 /// Where a request is going, as established by the proxy (CONNECT target or
@@ -275,7 +277,7 @@ pub(crate) async fn handle_in_target(
                 decision = "deny",
                 %client,
                 target = %target.authority(),
-                claimed = %claimed.escape_debug(),
+                claimed = %scrub(&shared.secrets, &claimed.escape_debug().to_string()),
                 "misdirected request: Host/:authority differs from the tunnel target"
             );
             return refusal(
@@ -400,8 +402,8 @@ async fn forward(
             host = %host_text,
             port = target.port,
             method = %parts.method,
-            path = %path_and_query.split('?').next().unwrap_or("/"),
-            reason = %reason,
+            path = %scrub(&shared.secrets, path_and_query.split('?').next().unwrap_or("/")),
+            reason = %scrub(&shared.secrets, &reason.to_string()),
             "egress request denied"
         );
     };
@@ -511,6 +513,16 @@ async fn forward(
     } else {
         body_bytes.clone()
     };
+    if table.log() == EgressLog::Full {
+        log_full(
+            &shared,
+            &context,
+            &parts.method,
+            &path_and_query,
+            &parts.headers,
+            &decoded,
+        );
+    }
     match shared.inspector.inspect_body(&context, &decoded) {
         Verdict::Pass => {}
         Verdict::Block(reason) => return blocked(&context, &reason),
@@ -668,6 +680,50 @@ async fn forward(
     let (mut response_parts, response_body) = response.into_parts();
     remove_hop_by_hop(&mut response_parts.headers);
     Response::from_parts(response_parts, response_body.map_err(Into::into).boxed())
+}
+
+/// The most of a body one `log: full` line shows.
+pub const FULL_LOG_BODY_CHARS: usize = 4096;
+
+/// Replace every held token in `text` with the mask.
+fn scrub(secrets: &[bot_bottle_secret::Redacted<String>], text: &str) -> String {
+    let mut scrubbed = text.to_string();
+    for secret in secrets {
+        if !secret.expose().is_empty() {
+            scrubbed = scrubbed.replace(secret.expose().as_str(), bot_bottle_secret::MASK);
+        }
+    }
+    scrubbed
+}
+
+/// `log: full`: the agent's request line, headers and (decoded) body, with
+/// every held token removed. Logged before the credential is injected, so
+/// the injected value is never among the headers.
+fn log_full(
+    shared: &Shared,
+    context: &RequestContext,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) {
+    let rendered_headers: Vec<String> = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    let headers_text = scrub(&shared.secrets, &rendered_headers.join("\n"));
+    let body_text = scrub(&shared.secrets, &String::from_utf8_lossy(body));
+    let shown: String = body_text.chars().take(FULL_LOG_BODY_CHARS).collect();
+    tracing::info!(
+        request_id = context.request_id,
+        host = %context.host,
+        method = %method,
+        path = %scrub(&shared.secrets, path_and_query),
+        headers = %headers_text,
+        body_bytes = body.len(),
+        body = %shown,
+        "egress request detail"
+    );
 }
 
 fn too_large(context: &RequestContext) -> Response<ProxyBody> {

@@ -152,6 +152,12 @@ pub async fn run(
         holds: config.holds,
         provider: Arc::new(rustls::crypto::ring::default_provider()),
         next_request_id: AtomicU64::new(1),
+        secrets: {
+            // Longest first, so a token containing another is masked whole.
+            let mut secrets: Vec<_> = config.tokens.values().cloned().collect();
+            secrets.sort_by_key(|secret| std::cmp::Reverse(secret.expose().len()));
+            secrets
+        },
     });
 
     let (stop_sender, stop_receiver) = watch::channel(false);

@@ -1091,3 +1091,69 @@ async fn websocket_messages_are_relayed_and_each_agent_message_is_inspected() {
     }
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn no_held_token_reaches_any_log_line() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // Current-thread runtime: every proxy task logs on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    const TOKEN: &str = "tok-9f8e7d6c5b4a39281706";
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!(
+        "log: full\nroutes:\n  - host: \"{authority}\"\n    paths: [\"/echo\"]\n    auth_scheme: Bearer\n    token_env: EGRESS_TOKEN_LOG\n"
+    );
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_LOG", TOKEN)],
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let mut request = post(
+        &authority,
+        &format!("/echo?leak={TOKEN}"),
+        format!("{{\"stolen\":\"{TOKEN}\"}}"),
+    );
+    request
+        .headers_mut()
+        .insert("x-leak", TOKEN.parse().unwrap());
+    let answer = client.send(request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = client
+        .send(
+            get(&authority, &format!("/denied/{TOKEN}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    proxy.stop().await;
+
+    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("egress request detail"), "{log}");
+    assert!(log.contains("[REDACTED]"), "{log}");
+    assert!(log.contains("egress request denied"), "{log}");
+    assert!(!log.contains(TOKEN), "a held token reached the log:\n{log}");
+    assert!(
+        !log.contains("tok-9f8e"),
+        "part of a held token reached the log:\n{log}"
+    );
+}
