@@ -20,6 +20,7 @@
 //! - `gitconfig`: the agent's `insteadOf` configuration, injection-proof;
 //! - `server`: the listener, routing, the per-repo lock;
 //! - `cgi`: `git http-backend` as CGI, header parsing;
+//! - `daemon`: the git daemon protocol (git://), fetch only;
 //! - `mirror`: mirrors, refreshes, upstream credentials;
 //! - `hook`: the pre-receive hook script and its FIFO conversation;
 //! - `receive`: the decision for one push;
@@ -35,6 +36,7 @@
 pub mod approval;
 pub mod cgi;
 pub mod config;
+pub mod daemon;
 pub mod deploy_key;
 pub mod dlp;
 pub mod error;
@@ -56,7 +58,7 @@ pub use config::{Credential, GateFile, Repo, User};
 pub use dlp::DlpScanner;
 pub use error::{GateError, Result};
 pub use scan::{CommitFinding, CommitScanner, ContentFinding, NoScanner};
-pub use server::run;
+pub use server::{run, run_with_daemon};
 
 /// Bound on one `git http-backend` run serving a fetch or advertisement.
 pub const HTTP_BACKEND_TIMEOUT: Duration = Duration::from_secs(30);

@@ -39,7 +39,7 @@ use crate::config::Repo;
 use crate::error::{GateError, Result};
 use crate::hook::HookSession;
 use crate::receive::{self, PushContext};
-use crate::{Config, mirror};
+use crate::{Config, daemon, mirror};
 
 /// Most client connections served at once; further accepts wait.
 pub const MAX_CONNECTIONS: usize = 256;
@@ -78,6 +78,16 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
+    run_with_daemon(listener, None, config, shutdown).await
+}
+
+/// [`run`], also serving the git daemon protocol (fetch only) on `daemon`.
+pub async fn run_with_daemon(
+    listener: TcpListener,
+    daemon: Option<TcpListener>,
+    config: Config,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     let local = listener.local_addr().map_err(GateError::LocalAddress)?;
     let state = config.state_dir.clone();
     let mut repos = HashMap::new();
@@ -112,6 +122,17 @@ pub async fn run(
     tracing::info!(address = %local, repos = shared.repos.len(), "git-gate listening");
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
+    let (stop_daemon, daemon_stopped) = tokio::sync::watch::channel(false);
+    if let Some(daemon) = daemon {
+        let address = daemon.local_addr().map_err(GateError::LocalAddress)?;
+        tracing::info!(address = %address, "git-gate daemon protocol listening (fetch only)");
+        connections.spawn(serve_daemon(
+            daemon,
+            Arc::clone(&shared),
+            Arc::clone(&limit),
+            daemon_stopped,
+        ));
+    }
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -151,6 +172,7 @@ pub async fn run(
         while connections.try_join_next().is_some() {}
     }
     drop(listener);
+    let _ = stop_daemon.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(SHUTDOWN_GRACE_PERIOD, drain)
         .await
@@ -387,6 +409,78 @@ async fn handle(
             )
         }
     }
+}
+
+/// The git:// accept loop.
+async fn serve_daemon(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    limit: Arc<Semaphore>,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let permit = tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => break,
+            permit = Arc::clone(&limit).acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = stopped.wait_for(|stop| *stop) => break,
+            accepted = listener.accept() => accepted,
+        };
+        let Ok((mut stream, remote)) = accepted else {
+            tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+            continue;
+        };
+        let shared = Arc::clone(&shared);
+        connections.spawn(async move {
+            let _permit = permit;
+            let request = match tokio::time::timeout(
+                daemon::DAEMON_REQUEST_TIMEOUT,
+                daemon::read_pkt_line(&mut stream),
+            )
+            .await
+            {
+                Ok(Ok(payload)) => daemon::parse_request(&payload),
+                Ok(Err(message)) => Err(message),
+                Err(_) => Err("no request in time".to_string()),
+            };
+            let request = match request {
+                Ok(request) => request,
+                Err(message) => {
+                    tracing::debug!(remote = %remote, "bad git:// request: {message}");
+                    daemon::send_error(&mut stream, &message).await;
+                    return;
+                }
+            };
+            if request.service != "git-upload-pack" {
+                daemon::send_error(&mut stream, "git:// is fetch only; push over http://").await;
+                return;
+            }
+            let Some(repo) = shared.repos.get(&request.repo) else {
+                daemon::send_error(
+                    &mut stream,
+                    &format!("no repository `{}` behind this gate", request.repo),
+                )
+                .await;
+                return;
+            };
+            refresh(&shared, repo).await;
+            daemon::serve_upload_pack(
+                stream,
+                &repo.mirror,
+                request.protocol.as_deref(),
+                shared.config.timeouts.http_backend,
+            )
+            .await;
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
 }
 
 /// Refresh the mirror unless a push holds the lock for too long.

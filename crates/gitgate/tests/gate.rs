@@ -100,6 +100,7 @@ struct Fixture {
     root: PathBuf,
     upstream: PathBuf,
     url: String,
+    daemon_url: String,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
 }
@@ -181,9 +182,11 @@ impl Fixture {
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
+        let daemon = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let daemon_address = daemon.local_addr().unwrap();
         let (shutdown, stop) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
-            bot_bottle_gitgate::run(listener, config, async {
+            bot_bottle_gitgate::run_with_daemon(listener, Some(daemon), config, async {
                 let _ = stop.await;
             })
             .await
@@ -194,6 +197,7 @@ impl Fixture {
             root,
             upstream,
             url: format!("http://{address}/app.git"),
+            daemon_url: format!("git://{daemon_address}/app.git"),
             shutdown: Some(shutdown),
             server: Some(server),
         }
@@ -891,5 +895,52 @@ async fn the_repos_own_rules_file_adds_rules() {
             .any(|report| report.finding.rule == "internal-ticket-token"),
         "{seen:?}"
     );
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_git_daemon_protocol_serves_fetches_and_refuses_pushes() {
+    let gate = Fixture::start(None, reject()).await;
+    let head = rev(&gate.upstream, "refs/heads/main").await;
+    for (name, version) in [("v2", "2"), ("v0", "0")] {
+        let work = gate.root.join(name);
+        let protocol = format!("protocol.version={version}");
+        git_ok(
+            &gate.root,
+            &[
+                "-c",
+                &protocol,
+                "clone",
+                "--quiet",
+                &gate.daemon_url,
+                work.to_str().unwrap(),
+            ],
+        )
+        .await;
+        assert_eq!(git_ok(&work, &["rev-parse", "HEAD"]).await, head);
+    }
+    let work = gate.root.join("v2");
+    commit_file(&work, "a.txt", "a\n", "a").await;
+    let push = git(&work, &["push", &gate.daemon_url, "main"]).await;
+    assert!(!push.success);
+    assert!(
+        push.stderr
+            .contains("git-gate: git:// is fetch only; push over http://"),
+        "{}",
+        push.stderr
+    );
+    let missing = git(
+        &gate.root,
+        &["ls-remote", &gate.daemon_url.replace("app.git", "nope.git")],
+    )
+    .await;
+    assert!(
+        missing
+            .stderr
+            .contains("no repository `nope` behind this gate"),
+        "{}",
+        missing.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, head);
     gate.stop().await;
 }

@@ -79,6 +79,9 @@ pub struct SidecarArgs {
     /// Address to listen on (`0.0.0.0:8080`; port 0 picks one, logged).
     #[arg(long, value_name = "ADDR")]
     pub listen: SocketAddr,
+    /// Also serve the git daemon protocol (git://, fetch only) here.
+    #[arg(long, value_name = "ADDR")]
+    pub daemon_listen: Option<SocketAddr>,
     /// Directory for the mirrors and the gate's own state.
     #[arg(long, value_name = "DIR")]
     pub state: PathBuf,
@@ -234,7 +237,16 @@ pub fn sidecar(arguments: SidecarArgs) -> anyhow::Result<u8> {
             .await
             .with_context(|| format!("cannot listen on {}", arguments.listen))
             .map_err(config_error)?;
-        bot_bottle_gitgate::run(listener, config, termination())
+        let daemon = match arguments.daemon_listen {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address}"))
+                    .map_err(config_error)?,
+            ),
+            None => None,
+        };
+        bot_bottle_gitgate::run_with_daemon(listener, daemon, config, termination())
             .await
             .map_err(|error| {
                 if error.is_config() {
