@@ -944,3 +944,140 @@ async fn the_git_daemon_protocol_serves_fetches_and_refuses_pushes() {
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, head);
     gate.stop().await;
 }
+
+/// An sshd on a loopback port that lets `authorized` in as the current user.
+/// `None` when this machine has no sshd (Debian's `openssh-server`).
+struct Sshd {
+    child: tokio::process::Child,
+    port: u16,
+}
+
+impl Sshd {
+    async fn start(dir: &Path, authorized: &Path) -> Option<Self> {
+        let sshd = Path::new("/usr/sbin/sshd");
+        if !sshd.exists() {
+            eprintln!("skipped: /usr/sbin/sshd is not installed (apt-get install openssh-server)");
+            return None;
+        }
+        // sshd insists on its privilege-separation directory.
+        std::fs::create_dir_all("/run/sshd").ok()?;
+        let host_key = dir.join("host_key");
+        git_ok_program(
+            "ssh-keygen",
+            dir,
+            &[
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-f",
+                host_key.to_str().unwrap(),
+            ],
+        )
+        .await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPidFile {}\nStrictModes no\nUsePAM no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin prohibit-password\nLogLevel ERROR\n",
+                host_key.display(),
+                authorized.display(),
+                dir.join("sshd.pid").display()
+            ),
+        )
+        .unwrap();
+        let child = tokio::process::Command::new(sshd)
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .kill_on_drop(true)
+            .spawn()
+            .ok()?;
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(Self { child, port });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("sshd did not start on port {port}");
+    }
+}
+
+async fn git_ok_program(program: &str, dir: &Path, args: &[&str]) -> String {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_ssh_upstream_is_reached_with_the_deploy_key() {
+    let (temp, root, upstream) = Fixture::upstream().await;
+    let ssh_dir = root.join("ssh");
+    std::fs::create_dir_all(&ssh_dir).unwrap();
+    let key = ssh_dir.join("deploy_key");
+    git_ok_program(
+        "ssh-keygen",
+        &ssh_dir,
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "deploy",
+            "-f",
+            key.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let authorized = ssh_dir.join("authorized_keys");
+    std::fs::copy(ssh_dir.join("deploy_key.pub"), &authorized).unwrap();
+    let Some(mut sshd) = Sshd::start(&ssh_dir, &authorized).await else {
+        return;
+    };
+    let user = git_ok_program("id", &root, &["-un"]).await;
+    let url = format!("ssh://{user}@127.0.0.1:{}{}", sshd.port, upstream.display());
+    let gate = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        url,
+        Credential::DeployKey(key),
+        None,
+        reject(),
+        Timeouts::default(),
+    )
+    .await;
+    let work = gate.clone("work").await;
+    assert_eq!(
+        std::fs::read_to_string(work.join("README")).unwrap(),
+        "hello\n"
+    );
+    let commit = commit_file(&work, "a.txt", "a\n", "over ssh").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
+    // The host key was learned on first contact, in the gate's state.
+    let known = std::fs::read_to_string(gate.root.join("state/known_hosts")).unwrap();
+    assert!(known.contains("ssh-ed25519"), "{known}");
+    gate.stop().await;
+    let _ = sshd.child.kill().await;
+}
