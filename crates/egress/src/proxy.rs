@@ -374,6 +374,9 @@ async fn forward(
         || parts.headers.contains_key(header::TRANSFER_ENCODING);
     remove_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::HOST);
+    // The proxy reads the whole body before sending; the upstream gets it
+    // at once, so a 100-continue handshake has no purpose there.
+    parts.headers.remove(header::EXPECT);
 
     let table = shared.routes.load_full();
     let mut path_and_query = parts

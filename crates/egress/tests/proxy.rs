@@ -1157,3 +1157,53 @@ async fn no_held_token_reaches_any_log_line() {
         "part of a held token reached the log:\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_connections_are_held_and_served() {
+    const CONNECTIONS: usize = 1000;
+    let upstream = start_upstream().await;
+    let port = upstream.http.port();
+    let routes = format!("routes:\n  - host: \"plain.test:{port}\"\n");
+    let proxy = start_proxy(&routes, &upstream, ProxyOptions::default()).await;
+    let url = format!("http://plain.test:{port}/echo");
+    let mut senders = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        let stream = tokio::net::TcpStream::connect(proxy.address).await.unwrap();
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .unwrap();
+        tokio::spawn(connection);
+        senders.push(sender);
+    }
+    // Every connection is open at once; two requests on each, concurrently.
+    for round in 0..2 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for mut sender in senders.drain(..) {
+            let url = url.clone();
+            tasks.spawn(async move {
+                let request = Request::builder()
+                    .uri(&url)
+                    .header(
+                        "host",
+                        url.trim_start_matches("http://").trim_end_matches("/echo"),
+                    )
+                    .body(Full::new(Bytes::new()))
+                    .unwrap();
+                let response = sender.send_request(request).await.unwrap();
+                let status = response.status();
+                response.into_body().collect().await.unwrap();
+                (status, sender)
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            let (status, sender) = result.unwrap();
+            assert_eq!(status, StatusCode::OK, "round {round}");
+            senders.push(sender);
+        }
+        assert_eq!(senders.len(), CONNECTIONS);
+    }
+    assert_eq!(upstream.seen().len(), 2 * CONNECTIONS);
+    drop(senders);
+    proxy.stop().await;
+}
