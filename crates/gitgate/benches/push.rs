@@ -8,7 +8,8 @@
 //!    the DLP engine as the gate does (per commit: message, diff, files) and
 //!    print the throughput over the bytes scanned.
 //!
-//! Run: `cargo bench -p bot-bottle-gitgate --bench push`.
+//! Run: `cargo bench -p bot-bottle-gitgate --bench push` (set
+//! `GITGATE_BENCH_LOG=1` to see the gate's step timings).
 #![expect(clippy::unwrap_used, reason = "a benchmark panics on setup failure")]
 
 use std::path::Path;
@@ -99,6 +100,12 @@ fn seeded_upstream(root: &Path, name: &str) -> std::path::PathBuf {
 }
 
 fn main() {
+    if std::env::var_os("GITGATE_BENCH_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -67,6 +67,7 @@ pub async fn decide(
     request: PushRequest,
 ) -> bool {
     let repo = &context.repo.name;
+    let started = std::time::Instant::now();
     let quarantine = match checked_quarantine(&context.mirror, request.quarantine.as_deref()) {
         Ok(quarantine) => quarantine,
         Err(message) => {
@@ -94,6 +95,7 @@ pub async fn decide(
         return false;
     }
 
+    tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "policy checked");
     // 2. Scan.
     let scanner = repo_scanner(context, session).await;
     let findings = match scan_push(
@@ -112,6 +114,7 @@ pub async fn decide(
         }
     };
 
+    tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, findings = findings.len(), "scanned");
     // 3. Approval.
     if !findings.is_empty() {
         say(
@@ -192,7 +195,7 @@ pub async fn decide(
     // 4. Upstream.
     match forward(context, &access, &request.updates).await {
         Ok(()) => {
-            tracing::info!(repo = %repo, refs = request.updates.len(), "push forwarded upstream");
+            tracing::info!(repo = %repo, refs = request.updates.len(), elapsed_ms = started.elapsed().as_millis() as u64, "push forwarded upstream");
             true
         }
         Err(message) => {

@@ -485,6 +485,7 @@ async fn serve_daemon(
 
 /// Refresh the mirror unless a push holds the lock for too long.
 async fn refresh(shared: &Shared, repo: &RepoState) {
+    let started = std::time::Instant::now();
     let Ok(_guard) = tokio::time::timeout(REFRESH_LOCK_WAIT, repo.lock.lock()).await else {
         tracing::info!(repo = %repo.repo.name, "a push is in progress; serving the mirror without refreshing");
         return;
@@ -492,6 +493,7 @@ async fn refresh(shared: &Shared, repo: &RepoState) {
     if let Err(error) = mirror::refresh(&shared.state, &repo.repo, &shared.config.timeouts).await {
         tracing::warn!(repo = %repo.repo.name, error = %error, "upstream unreachable; serving the mirror as it is");
     }
+    tracing::debug!(repo = %repo.repo.name, elapsed_ms = started.elapsed().as_millis() as u64, "mirror refreshed");
 }
 
 /// Aborts a task when dropped (the hook conversation ends with the CGI run).
