@@ -296,6 +296,7 @@ pub async fn run<G: Send + 'static>(
                 }
             };
             if !rest.is_empty() && body_sender.send(Ok(Bytes::from(rest))).await.is_err() {
+                let _ = child.start_kill();
                 return;
             }
             loop {
@@ -307,6 +308,9 @@ pub async fn run<G: Send + 'static>(
                             .await
                             .is_err()
                         {
+                            // The client went away: stop the program (a push
+                            // it was making must not go on without it).
+                            let _ = child.start_kill();
                             break;
                         }
                     }

@@ -138,7 +138,9 @@ pub async fn serve_upload_pack(
         // half open), so the upload side never finishes the select.
         let upload = async {
             let _ = tokio::io::copy(&mut reader, &mut stdin).await;
-            let _ = stdin.shutdown().await;
+            // Dropping (not shutting down) the pipe is what gives
+            // upload-pack its EOF.
+            drop(stdin);
             std::future::pending::<()>().await;
         };
         let download = async {

@@ -242,8 +242,18 @@ pub async fn scan_push(
         ])
         .checked(input.as_bytes(), timeout)
         .await?;
+    let chunks = split_log(&log);
+    // Ask for every blob up front (a writer task feeds `cat-file`) and read
+    // the answers in the same order: no round trip per blob.
     let mut batch = BlobReader::start(access)?;
-    for chunk in split_log(&log) {
+    batch.feed(
+        chunks
+            .iter()
+            .filter(|chunk| references.contains_key(chunk.commit.as_str()))
+            .flat_map(|chunk| chunk.changed.iter().map(|(blob, _)| blob.clone()))
+            .collect(),
+    );
+    for chunk in chunks {
         let Some(reference) = references.get(chunk.commit.as_str()) else {
             continue;
         };
@@ -257,7 +267,7 @@ pub async fn scan_push(
             &mut findings,
         );
         for (blob, path) in &chunk.changed {
-            let content = tokio::time::timeout(timeout, batch.read(blob))
+            let content = tokio::time::timeout(timeout, batch.read_next(blob))
                 .await
                 .map_err(|_| GateError::Timeout {
                     command: "git cat-file --batch".to_string(),
@@ -626,8 +636,17 @@ fn parse_hunk(hunk: &str) -> Option<(u64, u64)> {
 /// A `git cat-file --batch` process reading blobs by id.
 struct BlobReader {
     _child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
+    stdin: Option<tokio::process::ChildStdin>,
     stdout: BufReader<tokio::process::ChildStdout>,
+    writer: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for BlobReader {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            writer.abort();
+        }
+    }
 }
 
 impl BlobReader {
@@ -642,28 +661,40 @@ impl BlobReader {
         };
         Ok(Self {
             _child: child,
-            stdin,
+            stdin: Some(stdin),
             stdout: BufReader::new(stdout),
+            writer: None,
         })
     }
 
-    /// The blob's bytes, or `None` when it is larger than
-    /// [`MAX_SCANNED_BLOB_BYTES`].
-    async fn read(&mut self, id: &str) -> Result<Option<Vec<u8>>> {
+    /// Request these blobs, in this order, from a writer task.
+    fn feed(&mut self, ids: Vec<String>) {
+        let Some(mut stdin) = self.stdin.take() else {
+            return;
+        };
+        self.writer = Some(tokio::spawn(async move {
+            let mut request = String::with_capacity(ids.len() * 41);
+            for id in ids {
+                request.push_str(&id);
+                request.push('\n');
+            }
+            let _ = stdin.write_all(request.as_bytes()).await;
+            let _ = stdin.shutdown().await;
+        }));
+    }
+
+    /// The next fed blob's bytes (`id` must be the next one fed), or `None`
+    /// when it is larger than [`MAX_SCANNED_BLOB_BYTES`].
+    async fn read_next(&mut self, id: &str) -> Result<Option<Vec<u8>>> {
         let io = |source| GateError::Io {
             command: "git cat-file --batch".into(),
             source,
         };
-        self.stdin
-            .write_all(format!("{id}\n").as_bytes())
-            .await
-            .map_err(io)?;
-        self.stdin.flush().await.map_err(io)?;
         let mut header = String::new();
         self.stdout.read_line(&mut header).await.map_err(io)?;
         let fields: Vec<&str> = header.trim_end().split(' ').collect();
         let size = match fields.as_slice() {
-            [_, _, size] => size.parse::<u64>().ok(),
+            [answered, _, size] if *answered == id => size.parse::<u64>().ok(),
             _ => None,
         };
         let Some(size) = size else {

@@ -103,6 +103,10 @@ pub async fn run_with_daemon(
         );
     }
     let hooks_dir = state.join("hooks");
+    // Sessions left by a crash belong to pushes that are gone.
+    if hooks_dir.exists() {
+        let _ = std::fs::remove_dir_all(&hooks_dir);
+    }
     std::fs::create_dir_all(&hooks_dir).map_err(|source| GateError::State {
         path: hooks_dir.clone(),
         source,
