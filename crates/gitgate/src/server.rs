@@ -126,6 +126,8 @@ pub async fn run_with_daemon(
     tracing::info!(address = %local, repos = shared.repos.len(), "git-gate listening");
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
+    // Told `true` when shutdown starts: the git:// loop and every HTTP
+    // connection listen.
     let (stop_daemon, daemon_stopped) = tokio::sync::watch::channel(false);
     if let Some(daemon) = daemon {
         let address = daemon.local_addr().map_err(GateError::LocalAddress)?;
@@ -159,6 +161,7 @@ pub async fn run_with_daemon(
             }
         };
         let shared = Arc::clone(&shared);
+        let mut stopping = stop_daemon.subscribe();
         connections.spawn(async move {
             let _permit = permit;
             let service = service_fn(move |request| {
@@ -169,7 +172,17 @@ pub async fn run_with_daemon(
                 .timer(TokioTimer::new())
                 .header_read_timeout(CLIENT_HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
-            if let Err(error) = connection.await {
+            let mut connection = std::pin::pin!(connection);
+            let result = tokio::select! {
+                result = connection.as_mut() => result,
+                () = async { let _ = stopping.wait_for(|stop| *stop).await; } => {
+                    // Finish the request in flight, then close (an idle
+                    // keep-alive connection closes at once).
+                    connection.as_mut().graceful_shutdown();
+                    connection.await
+                }
+            };
+            if let Err(error) = result {
                 tracing::debug!(error = %error, remote = %remote, "connection ended with an error");
             }
         });

@@ -1081,3 +1081,28 @@ async fn an_ssh_upstream_is_reached_with_the_deploy_key() {
     gate.stop().await;
     let _ = sshd.child.kill().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_in_an_annotated_tag_message_is_caught() {
+    let policy = PushPolicy {
+        refs: Some(vec!["refs/heads/**".into(), "refs/tags/*".into()]),
+        force: None,
+        delete: None,
+    };
+    let approver = reject();
+    let gate = Fixture::start(Some(policy), approver.clone()).await;
+    let work = gate.clone("work").await;
+    git_ok(&work, &["tag", "-a", "v1", "-m", "clean release"]).await;
+    git_ok(&work, &["push", "--quiet", "origin", "v1"]).await;
+    assert_ne!(rev(&gate.upstream, "refs/tags/v1").await, "");
+    let message = format!("release with {}", aws_key());
+    git_ok(&work, &["tag", "-a", "v2", "-m", &message]).await;
+    let push = git(&work, &["push", "origin", "v2"]).await;
+    assert!(!push.success);
+    assert_eq!(rev(&gate.upstream, "refs/tags/v2").await, "");
+    let seen = approver.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].finding.file, "(tag message)");
+    assert_eq!(seen[0].finding.reference, "refs/tags/v2");
+    gate.stop().await;
+}
