@@ -185,7 +185,7 @@ impl HookSession {
         let mut chunk = [0u8; 8192];
         loop {
             if let Some(text) = complete_request(&buffer) {
-                return parse_request(&text);
+                return text.and_then(|text| parse_request(&text));
             }
             if buffer.len() > MAX_HOOK_REQUEST_BYTES {
                 return Err(format!(
@@ -223,15 +223,14 @@ impl HookSession {
     }
 }
 
-/// The request text once the `end` line has arrived.
-fn complete_request(buffer: &[u8]) -> Option<String> {
-    let text = std::str::from_utf8(buffer).ok()?;
-    let body = text.strip_suffix("end\n")?;
-    if body.is_empty() || body.ends_with('\n') {
-        Some(body.to_string())
-    } else {
-        None
+/// The request text once the `end` line has arrived (`None`: not yet), or
+/// why it is unusable.
+fn complete_request(buffer: &[u8]) -> Option<Result<String, String>> {
+    let body = buffer.strip_suffix(b"end\n")?;
+    if !(body.is_empty() || body.ends_with(b"\n")) {
+        return None;
     }
+    Some(String::from_utf8(body.to_vec()).map_err(|_| "a ref name is not UTF-8".to_string()))
 }
 
 #[cfg(test)]
@@ -274,10 +273,16 @@ mod tests {
     #[test]
     fn the_end_line_completes_a_request() {
         assert_eq!(
-            complete_request(b"quarantine /q\nend\n").as_deref(),
-            Some("quarantine /q\n")
+            complete_request(b"quarantine /q\nend\n"),
+            Some(Ok("quarantine /q\n".to_string()))
         );
         assert_eq!(complete_request(b"quarantine /q\nen"), None);
         assert_eq!(complete_request(b"quarantine /qend\n"), None);
+        // A ref name git allows but that is not UTF-8 ends the wait with an
+        // error, not a hang.
+        assert!(matches!(
+            complete_request(b"quarantine /q\na b refs/heads/\xff\nend\n"),
+            Some(Err(_))
+        ));
     }
 }

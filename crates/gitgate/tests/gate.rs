@@ -1106,3 +1106,46 @@ async fn a_secret_in_an_annotated_tag_message_is_caught() {
     assert_eq!(seen[0].finding.reference, "refs/tags/v2");
     gate.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_first_push_to_an_empty_upstream_lands() {
+    let temp = tempfile::tempdir().unwrap();
+    let root = temp.path().to_path_buf();
+    let upstream = root.join("upstream.git");
+    git_ok(
+        &root,
+        &[
+            "init",
+            "--bare",
+            "--quiet",
+            "-b",
+            "main",
+            upstream.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let url = format!("file://{}", upstream.display());
+    let gate = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        url,
+        Credential::None,
+        None,
+        reject(),
+        Timeouts::default(),
+    )
+    .await;
+    let work = gate.root.join("work");
+    git_ok(
+        &gate.root,
+        &["clone", "--quiet", &gate.url, work.to_str().unwrap()],
+    )
+    .await;
+    git_ok(&work, &["checkout", "--quiet", "-b", "main"]).await;
+    let commit = commit_file(&work, "README", "first\n", "first").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
+    gate.stop().await;
+}
