@@ -12,6 +12,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// A held secret in the sidecar's environment (not a real credential).
+const HELD_TOKEN: &str = "gitgate-held-test-token-4f9c2e7a1b";
+
 fn binary() -> Command {
     Command::new(assert_cmd::cargo::cargo_bin("bot-bottle"))
 }
@@ -330,6 +333,7 @@ fn start_sidecar(root: &Path, upstream: &Path, queue: &Path) -> Sidecar {
         .arg("--queue")
         .arg(queue)
         .env("BOT_BOTTLE_LOG_LEVEL", "info")
+        .env("EGRESS_TOKEN_GITGATE_TEST", HELD_TOKEN)
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -407,9 +411,12 @@ fn setup() -> (tempfile::TempDir, PathBuf, PathBuf, PathBuf) {
     (temp, root, upstream, queue)
 }
 
-/// Push a commit carrying an AWS-key-shaped value through the sidecar and
+/// Push a commit carrying `content` (a secret) through the sidecar and
 /// answer the proposal with `bot-bottle proposals <answer>`.
-fn push_with_secret_answered(answer: &[&str]) -> (Output, String, String, tempfile::TempDir) {
+fn push_with_secret_answered(
+    content: &str,
+    answer: &[&str],
+) -> (Output, String, String, tempfile::TempDir) {
     let (temp, root, upstream, queue) = setup();
     let sidecar = start_sidecar(&root, &upstream, &queue);
     let work = root.join("work");
@@ -417,11 +424,7 @@ fn push_with_secret_answered(answer: &[&str]) -> (Output, String, String, tempfi
         &root,
         &["clone", "--quiet", &sidecar.url, work.to_str().unwrap()],
     );
-    std::fs::write(
-        work.join("cfg.ini"),
-        format!("key = AKIA{}\n", "Z7QX4MBN2PLK6RTY"),
-    )
-    .unwrap();
+    std::fs::write(work.join("cfg.ini"), content).unwrap();
     git_ok(&work, &["add", "cfg.ini"]);
     git_ok(&work, &["commit", "--quiet", "-m", "cfg"]);
     let commit = git_ok(&work, &["rev-parse", "HEAD"]);
@@ -458,8 +461,10 @@ fn push_with_secret_answered(answer: &[&str]) -> (Output, String, String, tempfi
 
 #[test]
 fn a_held_push_lands_when_the_operator_approves_it() {
-    let (push, shown, upstream, _) =
-        push_with_secret_answered(&["approve", "--reason", "test fixture, not a real key"]);
+    let (push, shown, upstream, _) = push_with_secret_answered(
+        &aws_key_line(),
+        &["approve", "--reason", "test fixture, not a real key"],
+    );
     assert!(push.status.success(), "{}", text(&push.stderr));
     assert!(
         text(&push.stderr).contains("remote: git-gate: push held for the operator: proposal"),
@@ -477,7 +482,8 @@ fn a_held_push_lands_when_the_operator_approves_it() {
 
 #[test]
 fn a_held_push_is_refused_when_the_operator_rejects_it() {
-    let (push, _, upstream, temp) = push_with_secret_answered(&["reject", "--reason", "real key"]);
+    let (push, _, upstream, temp) =
+        push_with_secret_answered(&aws_key_line(), &["reject", "--reason", "real key"]);
     let queue = temp.path().join("queue");
     assert!(!push.status.success());
     assert!(
@@ -489,4 +495,21 @@ fn a_held_push_is_refused_when_the_operator_rejects_it() {
     assert_eq!(upstream, "unchanged");
     // The gate archived what it acted on.
     assert!(std::fs::read_dir(queue.join("processed")).unwrap().count() >= 2);
+}
+
+fn aws_key_line() -> String {
+    format!("key = AKIA{}\n", "Z7QX4MBN2PLK6RTY")
+}
+
+#[test]
+fn a_push_carrying_a_held_secret_is_held_and_named_by_its_variable() {
+    let (push, shown, upstream, _temp) = push_with_secret_answered(
+        &format!("token: {HELD_TOKEN}\n"),
+        &["reject", "--reason", "that is the bottle's own token"],
+    );
+    assert!(!push.status.success());
+    assert_eq!(upstream, "unchanged");
+    assert!(shown.contains("EGRESS_TOKEN_GITGATE_TEST"), "{shown}");
+    assert!(!shown.contains(HELD_TOKEN), "{shown}");
+    assert!(!text(&push.stderr).contains(HELD_TOKEN));
 }
