@@ -209,3 +209,117 @@ impl Approver for QueueApprover {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bot_bottle_queue::{DecisionKind, Scope};
+
+    fn report(line: u64) -> FindingReport {
+        FindingReport {
+            repo: "app".into(),
+            finding: CommitFinding {
+                reference: "refs/heads/main".into(),
+                commit: "a".repeat(40),
+                file: "cfg.ini".into(),
+                line,
+                rule: "aws-access-key-id".into(),
+                snippet: "key = AK***TY".into(),
+            },
+        }
+    }
+
+    /// Answer every pending proposal as it appears, from another thread.
+    fn operator(
+        queue: Queue,
+        decision: Decision,
+        reason: &'static str,
+        count: usize,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let mut answered = 0;
+            while answered < count {
+                let listing = queue.list(Scope::Active).unwrap();
+                for entry in listing.entries {
+                    if entry.response.is_none()
+                        && queue
+                            .answer(
+                                &entry.proposal.id,
+                                decision.clone(),
+                                Some(reason.into()),
+                                None,
+                            )
+                            .is_ok()
+                    {
+                        answered += 1;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        })
+    }
+
+    #[test]
+    fn every_finding_approved_approves_the_push_and_archives() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::create(dir.path()).unwrap();
+        let approver = QueueApprover::new(queue.clone(), "dev");
+        let answering = operator(queue.clone(), Decision::Approve, "fixture", 2);
+        let mut filed = Vec::new();
+        let verdict = approver.decide(
+            &[report(1), report(2)],
+            Duration::from_secs(30),
+            &mut |id| filed.push(id.to_string()),
+        );
+        answering.join().unwrap();
+        assert_eq!(
+            verdict,
+            Verdict::Approved {
+                reason: "fixture; fixture".into()
+            }
+        );
+        assert_eq!(filed.len(), 2);
+        let everything = queue.list(Scope::All).unwrap();
+        assert!(
+            everything
+                .entries
+                .iter()
+                .all(|entry| entry.state == bot_bottle_queue::EntryState::Processed),
+            "{everything:?}"
+        );
+    }
+
+    #[test]
+    fn a_rejection_refuses_the_push() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::create(dir.path()).unwrap();
+        let approver = QueueApprover::new(queue.clone(), "dev");
+        let answering = operator(queue.clone(), Decision::Reject, "real key", 1);
+        let verdict = approver.decide(&[report(1)], Duration::from_secs(30), &mut |_| {});
+        answering.join().unwrap();
+        assert_eq!(
+            verdict,
+            Verdict::Rejected {
+                reason: Some("real key".into())
+            }
+        );
+    }
+
+    #[test]
+    fn nobody_answering_expires_the_proposal() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::create(dir.path()).unwrap();
+        let approver = QueueApprover::new(queue.clone(), "dev");
+        let verdict = approver.decide(&[report(1)], Duration::ZERO, &mut |_| {});
+        assert_eq!(verdict, Verdict::TimedOut);
+        let everything = queue.list(Scope::All).unwrap();
+        let entry = &everything.entries[0];
+        assert_eq!(entry.state, bot_bottle_queue::EntryState::Processed);
+        assert_eq!(
+            entry
+                .valid_response()
+                .map(|response| response.decision.kind()),
+            Some(DecisionKind::Expired)
+        );
+    }
+}
