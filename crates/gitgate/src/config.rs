@@ -133,7 +133,15 @@ impl GateFile {
                     CredentialSource::DeployKey(path) => Credential::DeployKey(path.clone()),
                     CredentialSource::TokenEnv(variable) => {
                         match lookup(variable).filter(|value| !value.is_empty()) {
-                            Some(token) => Credential::Token(Redacted::new(token)),
+                            Some(token) => {
+                                if entry.upstream.to_ascii_lowercase().starts_with("http://") {
+                                    tracing::warn!(
+                                        repo = %entry.name,
+                                        "the token for this repo goes to a plain http:// upstream, readable on the way"
+                                    );
+                                }
+                                Credential::Token(Redacted::new(token))
+                            }
                             None => {
                                 return Err(GateError::MissingToken {
                                     repo: entry.name.clone(),
