@@ -76,8 +76,10 @@ pub(crate) struct Shared {
     pub routes: Arc<ArcSwap<RouteTable>>,
     pub ca: Arc<CertificateAuthority>,
     pub client: Client<UpstreamConnector, Full<Bytes>>,
-    /// Upstream client that speaks HTTP/1.1 only (WebSocket upgrades).
-    pub websocket_client: Client<UpstreamConnector, Full<Bytes>>,
+    /// Upstream client that speaks HTTP/1.1 only: for agents speaking
+    /// HTTP/1.1 (many pooled connections parallelise better than one
+    /// multiplexed HTTP/2 connection) and for WebSocket upgrades.
+    pub http1_client: Client<UpstreamConnector, Full<Bytes>>,
     pub inspector: Arc<dyn Inspector>,
     pub holds: Arc<dyn HoldResolver>,
     pub provider: Arc<rustls::crypto::CryptoProvider>,
@@ -361,6 +363,7 @@ async fn forward(
     let client_upgrade = (request.version() == Version::HTTP_11
         && websocket::is_upgrade(request.headers()))
     .then(|| hyper::upgrade::on(&mut request));
+    let agent_version = request.version();
     let (mut parts, incoming) = request.into_parts();
     if has_our_via(&parts.headers) {
         tracing::warn!(decision = "deny", %client, host = %target.host, "proxy loop (Via names this proxy)");
@@ -621,8 +624,11 @@ async fn forward(
     drop(table);
 
     let upstream = Request::from_parts(parts, Full::new(body_bytes));
-    let upstream_client = if client_upgrade.is_some() {
-        &shared.websocket_client
+    // The upstream protocol follows the agent's: HTTP/2 agents get an
+    // HTTP/2 upstream when the upstream offers it, HTTP/1.1 agents and
+    // WebSocket upgrades get HTTP/1.1.
+    let upstream_client = if client_upgrade.is_some() || agent_version != Version::HTTP_2 {
+        &shared.http1_client
     } else {
         &shared.client
     };

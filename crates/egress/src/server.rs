@@ -139,7 +139,7 @@ pub async fn run(
             .pool_max_idle_per_host(UPSTREAM_MAX_IDLE_PER_HOST)
             .build(connector)
     };
-    let websocket_client = client(connector(&[b"http/1.1"])?);
+    let http1_client = client(connector(&[b"http/1.1"])?);
     let client = client(connector(&[b"h2", b"http/1.1"])?);
     let baseline = config.routes.text().map(|text| text.as_bytes().to_vec());
     let routes = Arc::new(ArcSwap::from_pointee(config.routes));
@@ -147,7 +147,7 @@ pub async fn run(
         routes: routes.clone(),
         ca: config.ca,
         client,
-        websocket_client,
+        http1_client,
         inspector: config.inspector,
         holds: config.holds,
         provider: Arc::new(rustls::crypto::ring::default_provider()),

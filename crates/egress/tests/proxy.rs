@@ -58,6 +58,7 @@ async fn an_allowed_get_passes_over_http1_with_hop_by_hop_headers_stripped() {
     assert_eq!(echo["path"], "/echo?x=1");
     assert_eq!(echo["headers"]["x-agent"][0], "hello");
     assert_eq!(echo["authority"], authority.as_str());
+    assert_eq!(echo["version"], "HTTP/1.1", "an HTTP/1.1 agent gets an HTTP/1.1 upstream");
     assert_eq!(echo["headers"]["via"][0], "1.1 bot-bottle-egress");
     for stripped in ["x-hop", "proxy-authorization"] {
         assert!(

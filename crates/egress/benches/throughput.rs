@@ -1,0 +1,208 @@
+//! Throughput and latency, direct versus through the proxy, in one run.
+//!
+//! `cargo bench -p bot-bottle-egress --bench throughput` starts the test
+//! HTTPS upstream (its own CA) and the proxy in-process on loopback, then
+//! drives each scenario twice — straight to the upstream, and through the
+//! proxy (CONNECT, TLS intercepted, upstream TLS, no DLP plugged in yet) —
+//! with the same number of keep-alive HTTP/1.1 connections, and prints
+//! requests/s, p50/p99 latency and the ratios. The figures are for
+//! comparison within one run on one machine, never absolute targets.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use http::Request;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use rustls::pki_types::ServerName;
+
+struct Scenario {
+    name: &'static str,
+    body_bytes: usize,
+    connections: usize,
+    requests_per_connection: usize,
+}
+
+const SCENARIOS: [Scenario; 3] = [
+    Scenario {
+        name: "GET, no body",
+        body_bytes: 0,
+        connections: 16,
+        requests_per_connection: 400,
+    },
+    Scenario {
+        name: "POST 1 KiB",
+        body_bytes: 1024,
+        connections: 16,
+        requests_per_connection: 400,
+    },
+    Scenario {
+        name: "POST 1 MiB",
+        body_bytes: 1024 * 1024,
+        connections: 8,
+        requests_per_connection: 20,
+    },
+];
+
+struct Figures {
+    requests_per_second: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+async fn direct_sender(
+    upstream: &Upstream,
+) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(upstream.ca_der.clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let stream = tokio::net::TcpStream::connect(upstream.https)
+        .await
+        .unwrap();
+    stream.set_nodelay(true).unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from(UPSTREAM_NAME).unwrap(), stream)
+        .await
+        .unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+async fn proxied_sender(
+    proxy: &Proxy,
+    upstream: &Upstream,
+) -> hyper::client::conn::http1::SendRequest<Full<Bytes>> {
+    match tls_through_proxy(
+        proxy,
+        &upstream_authority(upstream),
+        UPSTREAM_NAME,
+        &[b"http/1.1"],
+    )
+    .await
+    {
+        Sender::H1(sender) => sender,
+        Sender::H2(_) => unreachable!("only http/1.1 was offered"),
+    }
+}
+
+async fn drive(
+    senders: Vec<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+    authority: &str,
+    scenario: &Scenario,
+) -> Figures {
+    let body = Bytes::from(vec![b'x'; scenario.body_bytes]);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut sender in senders {
+        let body = body.clone();
+        let authority = authority.to_string();
+        let count = scenario.requests_per_connection;
+        tasks.spawn(async move {
+            let mut latencies = Vec::with_capacity(count);
+            for _ in 0..count {
+                let method = if body.is_empty() { "GET" } else { "POST" };
+                let request = Request::builder()
+                    .method(method)
+                    .uri("/echo")
+                    .header("host", &authority)
+                    .body(Full::new(body.clone()))
+                    .unwrap();
+                let begun = Instant::now();
+                let response = sender.send_request(request).await.unwrap();
+                assert!(response.status().is_success());
+                response.into_body().collect().await.unwrap();
+                latencies.push(begun.elapsed());
+            }
+            latencies
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(result) = tasks.join_next().await {
+        latencies.extend(result.unwrap());
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let at = |fraction: f64| {
+        latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)]
+    };
+    Figures {
+        requests_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+    }
+}
+
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmRSS:"))
+                .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let before = resident_kib();
+        let upstream = start_upstream().await;
+        let with_upstream = resident_kib();
+        let routes = format!("routes:\n  - host: \"{}\"\n", upstream_authority(&upstream));
+        let proxy = start_proxy(&routes, &upstream, ProxyOptions::default()).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let idle = resident_kib();
+        println!(
+            "memory: process RSS {before} KiB at start, {with_upstream} KiB with the upstream, {idle} KiB with the proxy idle (proxy ≈ {} KiB)",
+            idle.saturating_sub(with_upstream)
+        );
+        let authority = upstream_authority(&upstream);
+        println!(
+            "{:<14} {:>12} {:>12} {:>7} {:>20} {:>20} {:>11}",
+            "scenario", "direct rq/s", "proxy rq/s", "ratio", "direct p50/p99", "proxy p50/p99", "added p50"
+        );
+        for scenario in &SCENARIOS {
+            let mut direct = Vec::new();
+            let mut proxied = Vec::new();
+            for _ in 0..scenario.connections {
+                direct.push(direct_sender(&upstream).await);
+                proxied.push(proxied_sender(&proxy, &upstream).await);
+            }
+            // Warm both paths (leaf certificate, pooled upstream connections).
+            let warm = Scenario { name: "warm-up", body_bytes: 0, connections: 1, requests_per_connection: 20 };
+            drive(vec![direct_sender(&upstream).await], &authority, &warm).await;
+            drive(vec![proxied_sender(&proxy, &upstream).await], &authority, &warm).await;
+            let direct_figures = drive(direct, &authority, scenario).await;
+            let proxied_figures = drive(proxied, &authority, scenario).await;
+            println!(
+                "{:<14} {:>12.0} {:>12.0} {:>7.2} {:>20} {:>20} {:>11}",
+                scenario.name,
+                direct_figures.requests_per_second,
+                proxied_figures.requests_per_second,
+                proxied_figures.requests_per_second / direct_figures.requests_per_second,
+                format!("{:.2?}/{:.2?}", direct_figures.p50, direct_figures.p99),
+                format!("{:.2?}/{:.2?}", proxied_figures.p50, proxied_figures.p99),
+                format!("{:.2?}", proxied_figures.p50.saturating_sub(direct_figures.p50)),
+            );
+        }
+        println!("memory: process RSS {} KiB after the load", resident_kib());
+        proxy.stop().await;
+    });
+}
