@@ -58,7 +58,10 @@ async fn an_allowed_get_passes_over_http1_with_hop_by_hop_headers_stripped() {
     assert_eq!(echo["path"], "/echo?x=1");
     assert_eq!(echo["headers"]["x-agent"][0], "hello");
     assert_eq!(echo["authority"], authority.as_str());
-    assert_eq!(echo["version"], "HTTP/1.1", "an HTTP/1.1 agent gets an HTTP/1.1 upstream");
+    assert_eq!(
+        echo["version"], "HTTP/1.1",
+        "an HTTP/1.1 agent gets an HTTP/1.1 upstream"
+    );
     assert_eq!(echo["headers"]["via"][0], "1.1 bot-bottle-egress");
     for stripped in ["x-hop", "proxy-authorization"] {
         assert!(
@@ -1206,5 +1209,84 @@ async fn a_thousand_concurrent_connections_are_held_and_served() {
     }
     assert_eq!(upstream.seen().len(), 2 * CONNECTIONS);
     drop(senders);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_held_request_does_not_stall_other_traffic() {
+    use bot_bottle_egress::inspect::{BoxFuture, HoldResolver, RequestContext};
+
+    /// Holds until the test releases it.
+    struct Gate(tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>);
+    impl HoldResolver for Gate {
+        fn resolve<'a>(&'a self, _: &'a RequestContext, _: &'a Hold) -> BoxFuture<'a, HoldOutcome> {
+            Box::pin(async move {
+                if let Some(release) = self.0.lock().await.take() {
+                    let _ = release.await;
+                }
+                HoldOutcome::Approve
+            })
+        }
+    }
+
+    /// Holds only bodies that mention "hold-me".
+    #[derive(Default)]
+    struct HoldSome;
+    impl bot_bottle_egress::inspect::Inspector for HoldSome {
+        fn inspect_head(
+            &self,
+            _: &RequestContext,
+            _: &bot_bottle_egress::inspect::RequestHead<'_>,
+        ) -> Verdict<HeadRewrite> {
+            Verdict::Pass
+        }
+        fn inspect_body(&self, _: &RequestContext, body: &[u8]) -> Verdict<Bytes> {
+            if body.windows(7).any(|window| window == b"hold-me") {
+                Verdict::Hold(Hold {
+                    detector: "test".into(),
+                    location: "body".into(),
+                    preview: "hold-me".into(),
+                })
+            } else {
+                Verdict::Pass
+            }
+        }
+        fn inspect_frame(&self, _: &RequestContext, _: &[u8]) -> Verdict<Bytes> {
+            Verdict::Pass
+        }
+    }
+
+    let upstream = start_upstream().await;
+    let (release, released) = tokio::sync::oneshot::channel();
+    let options = ProxyOptions {
+        inspector: Some(Arc::new(HoldSome)),
+        holds: Some(Arc::new(Gate(tokio::sync::Mutex::new(Some(released))))),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes_for(&upstream, ""), &upstream, options).await;
+    let authority = upstream_authority(&upstream);
+    let mut held_client =
+        tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let held_request = post(&authority, "/echo", &b"please hold-me"[..]);
+    let held = tokio::spawn(async move { held_client.send(held_request).await });
+
+    // While that request waits for the operator, others pass.
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    for _ in 0..3 {
+        let answer = client
+            .send(post(&authority, "/echo", &b"ordinary"[..]))
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    assert!(!held.is_finished());
+    assert_eq!(
+        upstream.seen().len(),
+        3,
+        "the held request has not been forwarded"
+    );
+    release.send(()).unwrap();
+    let answer = held.await.unwrap();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(upstream.seen().len(), 4);
     proxy.stop().await;
 }
