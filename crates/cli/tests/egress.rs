@@ -109,6 +109,22 @@ fn a_bad_routes_file_exits_64_naming_the_file() {
         Some(2),
         "a bad --resolve is a usage error"
     );
+
+    std::fs::write(&routes, "routes: []\n").unwrap();
+    let not_pem = directory.path().join("not.pem");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let output = binary()
+        .args(["sidecar", "egress", "--routes"])
+        .arg(&routes)
+        .args(["--listen", "127.0.0.1:0", "--ca-dir"])
+        .arg(directory.path().join("ca"))
+        .arg("--upstream-ca")
+        .arg(&not_pem)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(64));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("not.pem holds no certificate"), "{stderr}");
 }
 
 #[test]
