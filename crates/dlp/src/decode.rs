@@ -28,6 +28,22 @@ pub const MIN_BLOB_LEN: usize = 24;
 /// Shortest run of hex digits that is decoded (characters).
 pub const MIN_HEX_BLOB_LEN: usize = 32;
 
+/// Bytes of context decoded on each side of an escape: a percent, JSON or
+/// HTML escape is decoded (and the result scanned) only within this
+/// distance of an escape, so a body with a few `%20`s or `\u00e9`s is not
+/// decoded and re-scanned whole. A match in decoded text must lie within
+/// this many bytes of an escape.
+pub const DECODE_CONTEXT: usize = 512;
+
+/// A decoded blob is scanned only if at least this share (per mille) of its
+/// bytes is printable ASCII or whitespace, or it is valid UTF-8: binary
+/// content inside base64 (images, archives) holds no text to match, and a
+/// held secret's base64 is found without decoding.
+pub const MIN_TEXT_PER_MILLE: usize = 900;
+
+/// Characters of a blob decoded first to decide whether it holds text.
+const TEXT_PROBE_CHARS: usize = 512;
+
 /// Decoded bytes allowed per scan, as a multiple of the input's length.
 pub const DECODE_BUDGET_FACTOR: usize = 4;
 
@@ -90,6 +106,19 @@ impl Decoded {
             kind,
             bytes,
             map: SpanMap::Units(units),
+        }
+    }
+
+    /// Move a layer decoded from `input[offset..]` to `input`'s offsets.
+    fn shift(&mut self, offset: usize) {
+        match &mut self.map {
+            SpanMap::Units(units) => {
+                for unit in units.iter_mut() {
+                    unit.0 += offset;
+                    unit.1 += offset;
+                }
+            }
+            SpanMap::Blob { offset: start, .. } => *start += offset,
         }
     }
 
@@ -288,13 +317,47 @@ fn html_entities(input: &[u8]) -> Option<Decoded> {
     changed.then(|| Decoded::with_units(DecodeKind::HtmlEntity, bytes, units))
 }
 
-/// Base64 (either alphabet), hex and base32 alphabet membership.
-static BLOB_BYTE: [bool; 256] = {
-    let mut table = [false; 256];
+const CLASS_UPPER: u8 = 1;
+const CLASS_LOWER: u8 = 2;
+const CLASS_DIGIT: u8 = 4;
+const CLASS_HEX: u8 = 8;
+const CLASS_STD: u8 = 16;
+const CLASS_URL: u8 = 32;
+const CLASS_BASE32: u8 = 64;
+/// Set for every byte of the base64 (either alphabet), hex or base32
+/// alphabets.
+const CLASS_BLOB: u8 = 128;
+
+/// The character classes of every byte, for finding and classifying blob
+/// runs in one pass.
+static BLOB_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
     let mut byte = 0;
     while byte < 256 {
         let value = byte as u8;
-        table[byte] = value.is_ascii_alphanumeric() || matches!(value, b'+' | b'/' | b'-' | b'_');
+        let mut class = 0;
+        if value.is_ascii_uppercase() {
+            class |= CLASS_UPPER | CLASS_BASE32 | CLASS_BLOB;
+        }
+        if value.is_ascii_lowercase() {
+            class |= CLASS_LOWER | CLASS_BLOB;
+        }
+        if value.is_ascii_digit() {
+            class |= CLASS_DIGIT | CLASS_BLOB;
+            if value >= b'2' && value <= b'7' {
+                class |= CLASS_BASE32;
+            }
+        }
+        if value.is_ascii_hexdigit() {
+            class |= CLASS_HEX;
+        }
+        if value == b'+' || value == b'/' {
+            class |= CLASS_STD | CLASS_BLOB;
+        }
+        if value == b'-' || value == b'_' {
+            class |= CLASS_URL | CLASS_BLOB;
+        }
+        table[byte] = class;
         byte += 1;
     }
     table
@@ -341,21 +404,17 @@ fn base32_value(byte: u8) -> Option<u32> {
     }
 }
 
-/// Decode one run of blob alphabet if it looks like an encoding.
-fn decode_run(input: &[u8], start: usize, end: usize) -> Option<Decoded> {
+/// Decode one run of blob alphabet if it looks like an encoding. `any` and
+/// `all` are the OR and AND of the run's byte classes.
+fn decode_run(input: &[u8], start: usize, end: usize, any: u8, all: u8) -> Option<Decoded> {
     let run = &input[start..end];
-    let (mut upper, mut lower, mut digit, mut hex_only) = (false, false, false, true);
-    let (mut std_only, mut url_only) = (false, false);
-    let mut base32_only = true;
-    for &byte in run {
-        upper |= byte.is_ascii_uppercase();
-        lower |= byte.is_ascii_lowercase();
-        digit |= byte.is_ascii_digit();
-        hex_only &= byte.is_ascii_hexdigit();
-        std_only |= matches!(byte, b'+' | b'/');
-        url_only |= matches!(byte, b'-' | b'_');
-        base32_only &= byte.is_ascii_uppercase() || (b'2'..=b'7').contains(&byte);
-    }
+    let upper = any & CLASS_UPPER != 0;
+    let lower = any & CLASS_LOWER != 0;
+    let digit = any & CLASS_DIGIT != 0;
+    let std_only = any & CLASS_STD != 0;
+    let url_only = any & CLASS_URL != 0;
+    let hex_only = all & CLASS_HEX != 0;
+    let base32_only = all & CLASS_BASE32 != 0;
     let blob = |bytes: Vec<u8>, kind, bits_per_char| Decoded {
         kind,
         bytes,
@@ -364,11 +423,22 @@ fn decode_run(input: &[u8], start: usize, end: usize) -> Option<Decoded> {
             bits_per_char,
         },
     };
+    // Decode a prefix first: binary content (an image) is not worth
+    // decoding whole, since it holds no text to match.
+    let probe = &run[..run.len().min(TEXT_PROBE_CHARS)];
     if hex_only && run.len() >= MIN_HEX_BLOB_LEN && digit && !(upper && lower) {
+        if !is_text(&decode_bits(probe, 4, |byte| {
+            hex_value(byte).map(u32::from)
+        })) {
+            return None;
+        }
         let decoded = decode_bits(run, 4, |byte| hex_value(byte).map(u32::from));
         return Some(blob(decoded, DecodeKind::Hex, 4));
     }
     if base32_only && upper && digit {
+        if !is_text(&decode_bits(probe, 5, base32_value)) {
+            return None;
+        }
         return Some(blob(
             decode_bits(run, 5, base32_value),
             DecodeKind::Base32,
@@ -376,6 +446,9 @@ fn decode_run(input: &[u8], start: usize, end: usize) -> Option<Decoded> {
         ));
     }
     if std_only && url_only || !(upper && lower && digit) {
+        return None;
+    }
+    if !is_text(&decode_bits(probe, 6, |byte| base64_value(byte, url_only))) {
         return None;
     }
     let decoded = decode_bits(run, 6, |byte| base64_value(byte, url_only));
@@ -389,20 +462,34 @@ fn decode_run(input: &[u8], start: usize, end: usize) -> Option<Decoded> {
 fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
     let mut index = MIN_BLOB_LEN - 1;
     while index < input.len() {
-        if !BLOB_BYTE[input[index] as usize] {
+        let class = BLOB_CLASS[input[index] as usize];
+        if class & CLASS_BLOB == 0 {
             index += MIN_BLOB_LEN;
             continue;
         }
+        let (mut any, mut all) = (class, class);
         let mut start = index;
-        while start > 0 && BLOB_BYTE[input[start - 1] as usize] {
+        while start > 0 {
+            let class = BLOB_CLASS[input[start - 1] as usize];
+            if class & CLASS_BLOB == 0 {
+                break;
+            }
+            any |= class;
+            all &= class;
             start -= 1;
         }
         let mut end = index + 1;
-        while end < input.len() && BLOB_BYTE[input[end] as usize] {
+        while end < input.len() {
+            let class = BLOB_CLASS[input[end] as usize];
+            if class & CLASS_BLOB == 0 {
+                break;
+            }
+            any |= class;
+            all &= class;
             end += 1;
         }
         if end - start >= MIN_BLOB_LEN
-            && let Some(decoded) = decode_run(input, start, end)
+            && let Some(decoded) = decode_run(input, start, end, any, all)
             && !decoded.bytes.is_empty()
         {
             if decoded.bytes.len() > *budget {
@@ -415,18 +502,78 @@ fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
     }
 }
 
+/// Whether decoded blob content is text worth scanning.
+fn is_text(bytes: &[u8]) -> bool {
+    let printable = bytes
+        .iter()
+        .filter(|byte| matches!(byte, b' '..=b'~' | b'\t' | b'\n' | b'\r'))
+        .count();
+    printable * 1000 >= bytes.len() * MIN_TEXT_PER_MILLE || std::str::from_utf8(bytes).is_ok()
+}
+
+fn is_hex(byte: Option<&u8>) -> bool {
+    byte.is_some_and(u8::is_ascii_hexdigit)
+}
+
+/// Offsets of the escapes each unit decoder expands.
+fn percent_triggers(input: &[u8]) -> Vec<usize> {
+    memchr::memchr_iter(b'%', input)
+        .filter(|&index| is_hex(input.get(index + 1)) && is_hex(input.get(index + 2)))
+        .collect()
+}
+
+fn json_triggers(input: &[u8]) -> Vec<usize> {
+    memchr::memchr_iter(b'\\', input)
+        .filter(|&index| match input.get(index + 1) {
+            Some(b'u') => (2..6).all(|offset| is_hex(input.get(index + offset))),
+            Some(b'x') => is_hex(input.get(index + 2)) && is_hex(input.get(index + 3)),
+            Some(b'/') => true,
+            _ => false,
+        })
+        .collect()
+}
+
+fn html_triggers(input: &[u8]) -> Vec<usize> {
+    memmem::find_iter(input, b"&#")
+        .filter(|&index| matches!(input.get(index + 2), Some(b'0'..=b'9' | b'x' | b'X')))
+        .collect()
+}
+
+/// Regions of `DECODE_CONTEXT` around every trigger, merged.
+fn regions(input_len: usize, triggers: &[usize]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &trigger in triggers {
+        let start = trigger.saturating_sub(DECODE_CONTEXT);
+        let end = (trigger + DECODE_CONTEXT).min(input_len);
+        match out.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => out.push((start, end)),
+        }
+    }
+    out
+}
+
 /// Every decoded layer of `input`, within `budget` decoded bytes.
 pub(crate) fn decode_all(input: &[u8], budget: &mut usize) -> Vec<Decoded> {
+    type UnitDecoder = fn(&[u8]) -> Option<Decoded>;
+    type TriggerFinder = fn(&[u8]) -> Vec<usize>;
+    let passes: [(TriggerFinder, UnitDecoder); 3] = [
+        (percent_triggers, percent),
+        (json_triggers, json_escapes),
+        (html_triggers, html_entities),
+    ];
     let mut out = Vec::new();
-    for pass in [percent, json_escapes, html_entities] {
-        if *budget == 0 {
-            return out;
-        }
-        if let Some(decoded) = pass(input) {
+    for (triggers, decoder) in passes {
+        let triggers = triggers(input);
+        for (start, end) in regions(input.len(), &triggers) {
+            let Some(mut decoded) = decoder(&input[start..end]) else {
+                continue;
+            };
             if decoded.bytes.len() > *budget {
                 return out;
             }
             *budget -= decoded.bytes.len();
+            decoded.shift(start);
             out.push(decoded);
         }
     }

@@ -92,6 +92,16 @@ static ESCAPE_CONSUMES: [bool; 256] = {
     table
 };
 
+/// Largest projection buffer kept for reuse by a thread (bytes); larger
+/// ones are freed after the scan.
+const MAX_REUSED_BUFFER: usize = 4 * 1024 * 1024;
+
+thread_local! {
+    /// A projection buffer reused across scans on the same thread, so a scan
+    /// does not page-fault a fresh allocation in.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The projected input and enough to map offsets back.
 pub(crate) struct Projection {
     pub(crate) bytes: Vec<u8>,
@@ -109,7 +119,16 @@ fn project_byte(byte: u8, escape: &mut bool) -> u8 {
 
 /// Project `input`: letters and digits only, lower-cased, JSON escapes gone.
 pub(crate) fn project(input: &[u8]) -> Projection {
-    let mut bytes = vec![0u8; input.len()];
+    let mut bytes = Vec::new();
+    let checkpoints = project_into(input, &mut bytes);
+    Projection { bytes, checkpoints }
+}
+
+/// Project `input` into `bytes` (reusing its allocation); returns the
+/// checkpoints.
+fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Vec<(usize, usize, bool)> {
+    bytes.clear();
+    bytes.resize(input.len(), 0);
     let mut checkpoints = Vec::with_capacity(input.len() / CHECKPOINT_SPACING + 1);
     let mut written = 0usize;
     let mut escape = false;
@@ -117,15 +136,24 @@ pub(crate) fn project(input: &[u8]) -> Projection {
         checkpoints.push((written, block_index * CHECKPOINT_SPACING, escape));
         let out = &mut bytes[written..written + block.len()];
         let mut local = 0usize;
-        for &byte in block {
-            let projected = project_byte(byte, &mut escape);
-            out[local] = projected;
-            local += usize::from(projected != 0);
+        if !escape && memchr::memchr(b'\\', block).is_none() {
+            // No escape in this block: one table lookup per byte.
+            for &byte in block {
+                let projected = PROJECT[byte as usize];
+                out[local] = projected;
+                local += usize::from(projected != 0);
+            }
+        } else {
+            for &byte in block {
+                let projected = project_byte(byte, &mut escape);
+                out[local] = projected;
+                local += usize::from(projected != 0);
+            }
         }
         written += local;
     }
     bytes.truncate(written);
-    Projection { bytes, checkpoints }
+    checkpoints
 }
 
 /// Project a needle (no checkpoints needed).
@@ -271,6 +299,17 @@ impl KnownMatcher {
         held: &[HeldSecret],
         safe_values: &[Redacted<String>],
     ) -> Result<Self, DlpError> {
+        Self::with_min_len(held, safe_values, PARTIAL_MATCH_MIN_LEN)
+    }
+
+    /// [`KnownMatcher::new`] with another sliding-window length (used to
+    /// measure false-positive rates when choosing [`PARTIAL_MATCH_MIN_LEN`]).
+    pub(crate) fn with_min_len(
+        held: &[HeldSecret],
+        safe_values: &[Redacted<String>],
+        window: usize,
+    ) -> Result<Self, DlpError> {
+        let window = window.max(GRAM_LEN);
         let mut names = Vec::with_capacity(held.len());
         let mut values = Vec::with_capacity(held.len());
         let mut needles: Vec<Needle> = Vec::new();
@@ -315,7 +354,7 @@ impl KnownMatcher {
                 {
                     continue;
                 }
-                let min_len = PARTIAL_MATCH_MIN_LEN.min(bytes.len());
+                let min_len = window.min(bytes.len());
                 needles.push(Needle {
                     secret: secret_index,
                     encoding,
@@ -457,12 +496,29 @@ impl KnownMatcher {
         if self.needles.is_empty() {
             return;
         }
-        let projection = project(input);
+        let mut buffer = SCRATCH.with(|scratch| scratch.take());
+        let checkpoints = project_into(input, &mut buffer);
+        let projection = Projection {
+            bytes: buffer,
+            checkpoints,
+        };
         let mut hits = Vec::new();
         self.probe(&projection.bytes, &mut hits);
-        if hits.is_empty() {
-            return;
+        if !hits.is_empty() {
+            self.report(input, &projection, hits, out);
         }
+        if projection.bytes.capacity() <= MAX_REUSED_BUFFER {
+            SCRATCH.with(|scratch| *scratch.borrow_mut() = projection.bytes);
+        }
+    }
+
+    fn report(
+        &self,
+        input: &[u8],
+        projection: &Projection,
+        mut hits: Vec<Hit>,
+        out: &mut Vec<Finding>,
+    ) {
         hits.sort_unstable();
         hits.dedup();
         for hit in hits {

@@ -26,6 +26,8 @@ mod decode;
 mod entropy;
 mod error;
 mod finding;
+#[doc(hidden)]
+pub mod fuzzing;
 mod known;
 mod patterns;
 mod rules;

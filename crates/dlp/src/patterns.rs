@@ -15,6 +15,18 @@ use crate::error::DlpError;
 use crate::finding::Finding;
 use crate::rules::{Rule, RuleSet};
 
+/// Whether an occurrence of `first` can hide an occurrence of `second` from
+/// a non-overlapping search: `first` inside `second`, or a suffix of `first`
+/// that is a prefix of `second` (so `first` is reported and the search
+/// resumes past the start of `second`).
+fn may_overlap(first: &str, second: &str) -> bool {
+    if second.contains(first) || first.contains(second) {
+        return true;
+    }
+    let (first, second) = (first.as_bytes(), second.as_bytes());
+    (1..first.len().min(second.len())).any(|length| first.ends_with(&second[..length]))
+}
+
 /// All rules of a scanner, with their prefilter.
 pub(crate) struct PatternMatcher {
     rules: Vec<Rule>,
@@ -53,6 +65,22 @@ impl PatternMatcher {
                 }
             }
         }
+        // The prefilter reports non-overlapping matches (much faster than
+        // overlapping ones): a keyword that hides inside or overlaps another
+        // in the text may go unreported, so each keyword also triggers the
+        // rules of every keyword it can overlap with.
+        let direct = keyword_rules.clone();
+        for (index, keyword) in keywords.iter().enumerate() {
+            for (other_index, other) in keywords.iter().enumerate() {
+                if index != other_index && may_overlap(keyword, other) {
+                    for &rule_index in &direct[other_index] {
+                        if !keyword_rules[index].contains(&rule_index) {
+                            keyword_rules[index].push(rule_index);
+                        }
+                    }
+                }
+            }
+        }
         let prefilter = AhoCorasick::builder()
             .kind(Some(AhoCorasickKind::DFA))
             .ascii_case_insensitive(true)
@@ -79,7 +107,7 @@ impl PatternMatcher {
             return;
         }
         let mut windows: Vec<(usize, usize, usize)> = Vec::new();
-        for hit in self.prefilter.find_overlapping_iter(input) {
+        for hit in self.prefilter.find_iter(input) {
             for &rule_index in &self.keyword_rules[hit.pattern().as_usize()] {
                 let reach = self.rules[rule_index].max_len;
                 windows.push((

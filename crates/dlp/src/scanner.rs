@@ -271,23 +271,23 @@ impl Scanner {
     }
 
     fn scan_unicode(&self, input: &[u8], budget: &mut usize, out: &mut Vec<Finding>) {
-        let Some((folded, changed)) = unicode::fold(input) else {
-            return;
-        };
-        let mut inner = Vec::new();
-        let mut layer = Layer {
-            known: !self.known.is_empty(),
-            patterns: true,
-            budget,
-        };
-        self.scan_layer(&folded.bytes, 1, &mut layer, &mut inner);
-        for finding in inner {
-            let mapped = map_finding(finding, &folded, Some(Detector::Unicode));
-            let touches_folded = changed
-                .iter()
-                .any(|(start, end)| *start < mapped.end && mapped.start < *end);
-            if touches_folded {
-                out.push(mapped);
+        let (layers, changed) = unicode::fold(input);
+        for folded in layers {
+            let mut inner = Vec::new();
+            let mut layer = Layer {
+                known: !self.known.is_empty(),
+                patterns: true,
+                budget,
+            };
+            self.scan_layer(&folded.bytes, 1, &mut layer, &mut inner);
+            for finding in inner {
+                let mapped = map_finding(finding, &folded, Some(Detector::Unicode));
+                let touches_folded = changed
+                    .iter()
+                    .any(|(start, end)| *start < mapped.end && mapped.start < *end);
+                if touches_folded {
+                    out.push(mapped);
+                }
             }
         }
     }

@@ -12,7 +12,7 @@
 
 use unicode_normalization::UnicodeNormalization;
 
-use crate::decode::{DecodeKind, Decoded};
+use crate::decode::{DECODE_CONTEXT, DecodeKind, Decoded};
 
 /// Characters that render as nothing (or only change direction/shaping) and
 /// are dropped by folding: soft hyphen, combining grapheme joiner, Arabic
@@ -125,21 +125,56 @@ pub fn confusable(character: char) -> Option<char> {
     Some(ascii)
 }
 
-/// The folded form of `input`, with the input spans of every folded
-/// character; `None` when folding changes nothing. Bytes that are not valid
-/// UTF-8 are kept as they are.
-pub(crate) fn fold(input: &[u8]) -> Option<(Decoded, Vec<(usize, usize)>)> {
-    if input.is_ascii() {
-        return None;
+/// Whether folding changes `character`.
+fn folds(character: char) -> bool {
+    is_invisible(character)
+        || confusable(character).is_some()
+        || character.nfkc().ne(std::iter::once(character))
+}
+
+/// Offsets of every character that folding changes. ASCII blocks are
+/// skipped 64 bytes at a time; only lead bytes of multi-byte sequences are
+/// decoded and checked.
+fn triggers(input: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (block_index, block) in input.chunks(64).enumerate() {
+        if block.is_ascii() {
+            continue;
+        }
+        let block_start = block_index * 64;
+        for (offset, &byte) in block.iter().enumerate() {
+            if byte < 0xC0 {
+                continue;
+            }
+            let start = block_start + offset;
+            let length = match byte {
+                0xC0..=0xDF => 2,
+                0xE0..=0xEF => 3,
+                _ => 4,
+            };
+            let Some(sequence) = input.get(start..start + length) else {
+                continue;
+            };
+            if let Ok(text) = std::str::from_utf8(sequence)
+                && let Some(character) = text.chars().next()
+                && folds(character)
+            {
+                out.push(start);
+            }
+        }
     }
+    out
+}
+
+/// Fold one region of the input; `offset` is where it starts.
+fn fold_region(input: &[u8], offset: usize, changed: &mut Vec<(usize, usize)>) -> Decoded {
     let mut bytes = Vec::with_capacity(input.len());
     let mut units = Vec::with_capacity(input.len());
-    let mut changed: Vec<(usize, usize)> = Vec::new();
-    let mut base = 0usize;
+    let mut base = offset;
     let mut buffer = [0u8; 4];
     for chunk in input.utf8_chunks() {
-        for (offset, character) in chunk.valid().char_indices() {
-            let unit = (base + offset, base + offset + character.len_utf8());
+        for (position, character) in chunk.valid().char_indices() {
+            let unit = (base + position, base + position + character.len_utf8());
             if character.is_ascii() {
                 bytes.push(character as u8);
                 units.push(unit);
@@ -149,9 +184,7 @@ pub(crate) fn fold(input: &[u8]) -> Option<(Decoded, Vec<(usize, usize)>)> {
                 changed.push(unit);
                 continue;
             }
-            let mut folded = false;
-            let direct = confusable(character);
-            let replacement: Vec<char> = match direct {
+            let replacement: Vec<char> = match confusable(character) {
                 Some(ascii) => vec![ascii],
                 None => character
                     .nfkc()
@@ -159,7 +192,7 @@ pub(crate) fn fold(input: &[u8]) -> Option<(Decoded, Vec<(usize, usize)>)> {
                     .collect(),
             };
             if replacement.len() != 1 || replacement[0] != character {
-                folded = true;
+                changed.push(unit);
             }
             for replaced in replacement {
                 for &byte in replaced.encode_utf8(&mut buffer).as_bytes() {
@@ -167,24 +200,51 @@ pub(crate) fn fold(input: &[u8]) -> Option<(Decoded, Vec<(usize, usize)>)> {
                     units.push(unit);
                 }
             }
-            if folded {
-                changed.push(unit);
-            }
         }
         base += chunk.valid().len();
-        for (offset, &byte) in chunk.invalid().iter().enumerate() {
+        for (position, &byte) in chunk.invalid().iter().enumerate() {
             bytes.push(byte);
-            units.push((base + offset, base + offset + 1));
+            units.push((base + position, base + position + 1));
         }
         base += chunk.invalid().len();
     }
-    if changed.is_empty() {
-        return None;
+    Decoded::with_units(DecodeKind::Unicode, bytes, units)
+}
+
+/// The folded form of every region of `input` around a character that
+/// folding changes (within [`DECODE_CONTEXT`] bytes), with the input spans
+/// of every folded character; empty when folding changes nothing. Bytes
+/// that are not valid UTF-8 are kept as they are.
+pub(crate) fn fold(input: &[u8]) -> (Vec<Decoded>, Vec<(usize, usize)>) {
+    let mut changed = Vec::new();
+    if input.is_ascii() {
+        return (Vec::new(), changed);
     }
-    Some((
-        Decoded::with_units(DecodeKind::Unicode, bytes, units),
-        changed,
-    ))
+    let triggers = triggers(input);
+    let mut regions: Vec<(usize, usize)> = Vec::new();
+    for trigger in triggers {
+        let start = trigger.saturating_sub(DECODE_CONTEXT);
+        let end = (trigger + DECODE_CONTEXT).min(input.len());
+        match regions.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => regions.push((start, end)),
+        }
+    }
+    let layers = regions
+        .into_iter()
+        .map(|(start, end)| {
+            // Widen to character boundaries so no character is cut in two.
+            let start = (0..=start)
+                .rev()
+                .find(|&index| index == 0 || (input[index] & 0xC0) != 0x80)
+                .unwrap_or(0);
+            let end = (end..=input.len())
+                .find(|&index| index == input.len() || (input[index] & 0xC0) != 0x80)
+                .unwrap_or(input.len());
+            fold_region(&input[start..end], start, &mut changed)
+        })
+        .collect();
+    (layers, changed)
 }
 
 #[cfg(test)]
@@ -192,8 +252,10 @@ mod tests {
     use super::*;
 
     fn folded(text: &str) -> Option<String> {
-        fold(text.as_bytes())
-            .map(|(decoded, _)| String::from_utf8_lossy(&decoded.bytes).into_owned())
+        let (layers, _) = fold(text.as_bytes());
+        layers
+            .first()
+            .map(|decoded| String::from_utf8_lossy(&decoded.bytes).into_owned())
     }
 
     #[test]
@@ -213,7 +275,8 @@ mod tests {
     #[test]
     fn folded_spans_map_to_the_original_characters() {
         let input = "x\u{200B}ｙz";
-        let (decoded, changed) = fold(input.as_bytes()).expect("folds");
+        let (layers, changed) = fold(input.as_bytes());
+        let decoded = &layers[0];
         assert_eq!(decoded.bytes, b"xyz");
         assert_eq!(changed, vec![(1, 4), (4, 7)]);
         assert_eq!(decoded.input_span(1, 2), (4, 7));
