@@ -3,7 +3,8 @@
 //! budget holds; never a panic.
 //!
 //! Run: `cargo +nightly fuzz run --fuzz-dir crates/dlp/fuzz decode
-//! crates/dlp/fuzz/corpus-seed`.
+//! crates/dlp/fuzz/corpus/decode crates/dlp/fuzz/corpus-seed` (new inputs go to the
+//! first directory, which git ignores).
 
 #![no_main]
 

@@ -2,7 +2,8 @@
 //! something is reported as unredactable; never a panic.
 //!
 //! Run: `cargo +nightly fuzz run --fuzz-dir crates/dlp/fuzz redact
-//! crates/dlp/fuzz/corpus-seed`.
+//! crates/dlp/fuzz/corpus/redact crates/dlp/fuzz/corpus-seed` (new inputs go to the
+//! first directory, which git ignores).
 
 #![no_main]
 

@@ -3,7 +3,8 @@
 //! streaming finds exactly what one scan finds.
 //!
 //! Run: `cargo +nightly fuzz run --fuzz-dir crates/dlp/fuzz scan
-//! crates/dlp/fuzz/corpus-seed`.
+//! crates/dlp/fuzz/corpus/scan crates/dlp/fuzz/corpus-seed` (new inputs go to the
+//! first directory, which git ignores).
 
 #![no_main]
 
