@@ -122,14 +122,23 @@ impl Findings {
                     &right.rule,
                 ))
         });
-        findings.dedup_by(|later, earlier| {
-            later.start == earlier.start
-                && later.end == earlier.end
-                && later.detector == earlier.detector
-                && later.rule == earlier.rule
-                && later.location == earlier.location
-        });
-        Self(findings)
+        // One report per place: drop a finding lying inside another of the
+        // same detector, rule and location (a partial run inside the whole
+        // value, the same value seen through two encodings).
+        let mut kept: Vec<Finding> = Vec::with_capacity(findings.len());
+        for finding in findings {
+            let covered = kept.iter().rev().any(|other| {
+                other.detector == finding.detector
+                    && other.rule == finding.rule
+                    && other.location == finding.location
+                    && other.start <= finding.start
+                    && finding.end <= other.end
+            });
+            if !covered {
+                kept.push(finding);
+            }
+        }
+        Self(kept)
     }
 
     /// Whether any finding blocks (every detector but `entropy`).

@@ -75,7 +75,7 @@ impl<'a> StreamScanner<'a> {
             finding.start += self.base;
             finding.end += self.base;
             let repeated = self.emitted.iter().any(|(start, end, rule)| {
-                *rule == finding.rule && *start < finding.end && finding.start < *end
+                *rule == finding.rule && *start <= finding.start && finding.end <= *end
             });
             if repeated {
                 continue;
