@@ -84,7 +84,7 @@ fn encoded_crlf_len(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Remove raw CR/LF and percent-encoded CR/LF (at any of the encoding
-/// depths [`find`] recognises) from `text`, repeating until none is left.
+/// depths the CRLF detector recognises) from `text`, repeating until none is left.
 /// The seed's `strip_crlf`, for a `redact` policy that chooses to forward
 /// a scrubbed head.
 pub fn strip_crlf(text: &str) -> String {
