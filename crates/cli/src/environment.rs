@@ -89,7 +89,10 @@ pub fn held_secrets() -> Vec<(String, String)> {
     let mut held: Vec<(String, String)> = std::env::vars_os()
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
         .filter(|(name, value)| {
-            !value.is_empty() && prefixes.iter().any(|prefix| name.starts_with(prefix.as_str()))
+            !value.is_empty()
+                && prefixes
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix.as_str()))
         })
         .collect();
     held.sort();

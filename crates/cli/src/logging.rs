@@ -210,8 +210,7 @@ mod tests {
         let layer = ContextLayer::new(Sink::Memory(lines.clone())).with_filter(level);
         let subscriber = tracing_subscriber::registry().with(layer);
         tracing::subscriber::with_default(subscriber, body);
-        let collected = lines.lock().map(|lines| lines.clone()).unwrap_or_default();
-        collected
+        lines.lock().map(|lines| lines.clone()).unwrap_or_default()
     }
 
     #[test]
@@ -225,7 +224,11 @@ mod tests {
         let lines = capture(LevelFilter::INFO, || {
             let span = tracing::info_span!("bottle", bottle = "dev");
             let _guard = span.enter();
-            tracing::warn!(route = "api.example.com", reason = "not allowed here", "denied");
+            tracing::warn!(
+                route = "api.example.com",
+                reason = "not allowed here",
+                "denied"
+            );
         });
         assert_eq!(
             lines,
@@ -266,7 +269,10 @@ mod tests {
     #[test]
     fn a_redacted_field_never_shows_the_secret() {
         let token = Redacted::new("sk-live-0123456789abcdef".to_string());
-        let lines = capture(LevelFilter::INFO, || tracing::info!(token = ?token, "injected"));
+        let lines = capture(
+            LevelFilter::INFO,
+            || tracing::info!(token = ?token, "injected"),
+        );
         assert_eq!(lines, vec![r#"info: injected [token="[REDACTED]"]"#]);
         assert!(!lines[0].contains("sk-live"));
     }
