@@ -14,6 +14,10 @@
 //! - [`ca`]: the bottle's CA and the leaf certificates minted from it.
 //! - [`inspect`]: the DLP / approval seam ([`inspect::Inspector`],
 //!   [`inspect::HoldResolver`]).
+//! - [`dlp_inspector`]: [`dlp_inspector::DlpInspector`], the DLP scanner
+//!   behind the inspector seam, with the route's policy.
+//! - [`queue_holds`]: [`queue_holds::QueueHolds`], holds filed as
+//!   `egress-token-allow` proposals in the bottle's queue.
 //! - [`body`]: request-body buffering limits and `Content-Encoding` decoding.
 //! - `upstream`: resolving, dialling and TLS to upstreams (pooled client).
 //! - `proxy`: the request pipeline and the deny/error responses.
@@ -25,8 +29,10 @@
 pub mod address;
 pub mod body;
 pub mod ca;
+pub mod dlp_inspector;
 pub mod inspect;
 mod proxy;
+pub mod queue_holds;
 pub mod routes;
 mod server;
 pub mod upstream;

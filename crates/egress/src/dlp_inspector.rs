@@ -1,0 +1,403 @@
+//! [`DlpInspector`]: the outbound DLP engine (`bot_bottle_dlp::Scanner`)
+//! behind the proxy's [`Inspector`] seam.
+//!
+//! Every allowed request is scanned before a byte goes upstream: the request
+//! line and header values with `scan_request_head` (CR/LF injection is
+//! looked for there only — a body may carry CR/LF freely), the hostname,
+//! the decoded body, and each WebSocket message the agent sends. What a
+//! finding leads to is the route's policy (`on_match`):
+//!
+//! | finding | `redact` | `block` | `supervise` |
+//! |---|---|---|---|
+//! | CR/LF injection, Unicode evasion | 403 | 403 | 403 |
+//! | held secret / credential shape | scrub, re-scan, forward if clean, else 403 | 403 | hold for the operator |
+//! | in the hostname | 403 (cannot be rewritten) | 403 | hold |
+//! | entropy (warn-only) | logged | logged | logged |
+//!
+//! Values the operator approves are remembered for the proxy's life: the
+//! [`DlpState`] shared with the hold resolver ([`crate::queue_holds`]) swaps
+//! in a scanner that treats them as safe. Nothing here ever logs or returns
+//! a raw value: reasons and proposals carry the finding's masked preview.
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use bot_bottle_dlp::{Finding, Findings, Location, Scanner, Severity};
+use bot_bottle_manifest::model::OnMatch;
+use bot_bottle_secret::Redacted;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use lru::LruCache;
+
+use crate::inspect::{HeadRewrite, Hold, Inspector, RequestContext, RequestHead, Verdict};
+
+/// Requests whose method and path are remembered between the head and the
+/// body inspection (a body hold files a proposal naming them). Older entries
+/// are dropped; a hold without its head falls back to what the hold says.
+pub const REMEMBERED_HEADS: usize = 4096;
+
+/// Holds whose details wait for the resolver to pick them up.
+pub const REMEMBERED_HOLDS: usize = 1024;
+
+/// Bytes of text kept on each side of a finding in a proposal's context.
+pub const CONTEXT_BYTES: usize = 40;
+
+/// What a hold resolver needs to file an `egress-token-allow` proposal and,
+/// on approval, remember the value. The values are never shown.
+#[derive(Debug, Clone)]
+pub struct HoldDetail {
+    pub method: String,
+    /// The request path and query with every finding redacted.
+    pub path: String,
+    pub detector: String,
+    pub rule: String,
+    /// The finding's masked preview.
+    pub preview: String,
+    /// Text around the finding, with findings redacted.
+    pub context: String,
+    /// The matched values, remembered as safe when the operator approves.
+    pub values: Vec<Redacted<String>>,
+}
+
+/// State shared between [`DlpInspector`] and the hold resolver: the
+/// scanner in force (swapped when a value is approved) and the details of
+/// requests in flight.
+pub struct DlpState {
+    scanner: ArcSwap<Scanner>,
+    /// Serialises scanner rebuilds so that two approvals do not lose one.
+    rebuild: Mutex<()>,
+    heads: Mutex<LruCache<u64, (String, String)>>,
+    holds: Mutex<LruCache<u64, HoldDetail>>,
+}
+
+impl std::fmt::Debug for DlpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DlpState")
+            .field("scanner", &*self.scanner.load())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DlpState {
+    pub fn new(scanner: Scanner) -> Arc<Self> {
+        let heads = NonZeroUsize::new(REMEMBERED_HEADS).unwrap_or(NonZeroUsize::MIN);
+        let holds = NonZeroUsize::new(REMEMBERED_HOLDS).unwrap_or(NonZeroUsize::MIN);
+        Arc::new(Self {
+            scanner: ArcSwap::from_pointee(scanner),
+            rebuild: Mutex::new(()),
+            heads: Mutex::new(LruCache::new(heads)),
+            holds: Mutex::new(LruCache::new(holds)),
+        })
+    }
+
+    /// The scanner in force.
+    pub fn scanner(&self) -> Arc<Scanner> {
+        self.scanner.load_full()
+    }
+
+    /// Treat `values` as safe from now on (the operator approved them).
+    pub fn approve(&self, values: Vec<Redacted<String>>) {
+        if values.is_empty() {
+            return;
+        }
+        let _guard = self
+            .rebuild
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.scanner.load_full();
+        match current.with_extra_safe_values(values) {
+            Ok(next) => self.scanner.store(Arc::new(next)),
+            Err(error) => {
+                tracing::error!(%error, "cannot remember the approved value; it will be held again");
+            }
+        }
+    }
+
+    /// The details of the hold on request `request_id` (taken: a second call
+    /// returns `None`).
+    pub fn take_hold(&self, request_id: u64) -> Option<HoldDetail> {
+        self.holds.lock().ok()?.pop(&request_id)
+    }
+
+    fn remember_head(&self, request_id: u64, method: String, path: String) {
+        if let Ok(mut heads) = self.heads.lock() {
+            heads.put(request_id, (method, path));
+        }
+    }
+
+    fn head(&self, request_id: u64) -> Option<(String, String)> {
+        self.heads.lock().ok()?.get(&request_id).cloned()
+    }
+
+    fn remember_hold(&self, request_id: u64, detail: HoldDetail) {
+        if let Ok(mut holds) = self.holds.lock() {
+            holds.put(request_id, detail);
+        }
+    }
+}
+
+/// The DLP [`Inspector`]. Cheap to share; the scanner is read lock-free.
+#[derive(Debug, Clone)]
+pub struct DlpInspector {
+    state: Arc<DlpState>,
+}
+
+impl DlpInspector {
+    pub fn new(state: Arc<DlpState>) -> Self {
+        Self { state }
+    }
+}
+
+fn policy_name(policy: OnMatch) -> &'static str {
+    match policy {
+        OnMatch::Redact => "redact",
+        OnMatch::Block => "block",
+        OnMatch::Supervise => "supervise",
+    }
+}
+
+/// A finding, as shown to the agent and the log (masked preview only).
+fn describe(finding: &Finding, location: &str) -> String {
+    format!(
+        "{} finding ({}, {}, {}) in {location}",
+        finding.detector, finding.rule, finding.encoding, finding.preview
+    )
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The text around `finding` in `text`, the finding replaced and the rest
+/// scrubbed, control characters shown escaped.
+fn context_around(scanner: &Scanner, text: &[u8], finding: &Finding) -> String {
+    let end = finding.end.min(text.len());
+    let start = finding.start.min(end);
+    let before = &text[start.saturating_sub(CONTEXT_BYTES)..start];
+    let after = &text[end..(end + CONTEXT_BYTES).min(text.len())];
+    let mut joined = before.to_vec();
+    joined.extend_from_slice(bot_bottle_dlp::REDACTION_MARK);
+    joined.extend_from_slice(after);
+    let scrubbed = scanner.redact(&joined).bytes;
+    lossy(&scrubbed).escape_default().to_string()
+}
+
+/// One part of the request with what was found in it.
+struct Scanned<'a> {
+    /// Where, for messages (`body`, `request line`, `header x-foo`, `host`).
+    location: String,
+    text: &'a [u8],
+    finding: Finding,
+}
+
+impl DlpInspector {
+    /// Turn findings into a verdict under the route's policy. `redact` is
+    /// called only under `redact` and returns `None` when the request
+    /// cannot be made clean.
+    fn verdict<R>(
+        &self,
+        context: &RequestContext,
+        scanner: &Scanner,
+        scanned: Vec<Scanned<'_>>,
+        redact: impl FnOnce() -> Option<R>,
+    ) -> Verdict<R> {
+        let mut blocking = Vec::new();
+        for item in scanned {
+            if item.finding.severity == Severity::Warn {
+                tracing::warn!(
+                    request_id = context.request_id,
+                    host = %context.host,
+                    finding = %describe(&item.finding, &item.location),
+                    "outbound DLP warning (not blocking)"
+                );
+            } else {
+                blocking.push(item);
+            }
+        }
+        let Some(first) = blocking.first() else {
+            return Verdict::Pass;
+        };
+        let policy = context.on_match;
+        if let Some(structural) = blocking.iter().find(|item| !item.finding.redactable) {
+            let reason = format!(
+                "outbound DLP: {}; refused under every policy",
+                describe(&structural.finding, &structural.location)
+            );
+            return Verdict::Block(reason);
+        }
+        let summary = describe(&first.finding, &first.location);
+        tracing::warn!(
+            request_id = context.request_id,
+            host = %context.host,
+            policy = policy_name(policy),
+            findings = blocking.len(),
+            first = %summary,
+            "outbound DLP finding"
+        );
+        match policy {
+            OnMatch::Block => Verdict::Block(format!(
+                "outbound DLP: {summary}; the route's policy is block"
+            )),
+            OnMatch::Redact => match redact() {
+                Some(rewrite) => Verdict::Redact(rewrite),
+                None => Verdict::Block(format!(
+                    "outbound DLP: {summary}; it could not be redacted (policy redact)"
+                )),
+            },
+            OnMatch::Supervise => {
+                let (method, path) = self
+                    .state
+                    .head(context.request_id)
+                    .unwrap_or_else(|| (String::new(), String::new()));
+                let path = lossy(&scanner.redact(path.as_bytes()).bytes);
+                let values = blocking
+                    .iter()
+                    .map(|item| Redacted::new(lossy(item.finding.matched.expose())))
+                    .collect();
+                let detail = HoldDetail {
+                    method,
+                    path,
+                    detector: first.finding.detector.to_string(),
+                    rule: first.finding.rule.clone(),
+                    preview: first.finding.preview.clone(),
+                    context: context_around(scanner, first.text, &first.finding),
+                    values,
+                };
+                self.state.remember_hold(context.request_id, detail);
+                Verdict::Hold(Hold {
+                    detector: first.finding.detector.to_string(),
+                    location: first.location.clone(),
+                    preview: first.finding.preview.clone(),
+                })
+            }
+        }
+    }
+
+    fn scan_data<'a>(scanner: &Scanner, data: &'a [u8], location: &str) -> Vec<Scanned<'a>> {
+        scanner
+            .scan(data)
+            .into_vec()
+            .into_iter()
+            .map(|finding| Scanned {
+                location: location.to_string(),
+                text: data,
+                finding,
+            })
+            .collect()
+    }
+
+    fn inspect_data(
+        &self,
+        context: &RequestContext,
+        data: &[u8],
+        location: &str,
+    ) -> Verdict<Bytes> {
+        let scanner = self.state.scanner();
+        let scanned = Self::scan_data(&scanner, data, location);
+        self.verdict(context, &scanner, scanned, || {
+            let redaction = scanner.redact(data);
+            redaction
+                .unredactable
+                .is_empty()
+                .then(|| Bytes::from(redaction.bytes))
+        })
+    }
+}
+
+/// Headers as `(name, value)` text pairs (a non-UTF-8 value lossily).
+fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.as_str().to_string(), lossy(value.as_bytes())))
+        .collect()
+}
+
+fn header_map(pairs: &[(String, String)]) -> Option<HeaderMap> {
+    let mut map = HeaderMap::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        map.append(
+            HeaderName::from_bytes(name.as_bytes()).ok()?,
+            HeaderValue::from_str(value).ok()?,
+        );
+    }
+    Some(map)
+}
+
+impl Inspector for DlpInspector {
+    fn inspect_head(
+        &self,
+        context: &RequestContext,
+        head: &RequestHead<'_>,
+    ) -> Verdict<HeadRewrite> {
+        let method = head.method.as_str();
+        self.state.remember_head(
+            context.request_id,
+            method.to_string(),
+            head.path_and_query.to_string(),
+        );
+        let scanner = self.state.scanner();
+        let request_line = format!("{method} {}", head.path_and_query);
+        let pairs = header_pairs(head.headers);
+        let findings: Findings = scanner.scan_request_head(&request_line, &pairs);
+        let mut scanned = Vec::new();
+        for finding in findings.into_vec() {
+            let (location, text) = match finding.location {
+                Location::Header { index, in_name } => match pairs.get(index) {
+                    Some((name, value)) => (
+                        format!("header {name}"),
+                        if in_name {
+                            name.as_bytes()
+                        } else {
+                            value.as_bytes()
+                        },
+                    ),
+                    None => ("a header".to_string(), &[][..]),
+                },
+                _ => ("the request line".to_string(), request_line.as_bytes()),
+            };
+            scanned.push(Scanned {
+                location,
+                text,
+                finding,
+            });
+        }
+        let host_findings = Self::scan_data(&scanner, context.host.as_bytes(), "the hostname");
+        let host_clean = host_findings
+            .iter()
+            .all(|item| item.finding.severity == Severity::Warn);
+        scanned.extend(host_findings);
+        self.verdict(context, &scanner, scanned, || {
+            if !host_clean {
+                return None;
+            }
+            let redaction = scanner.redact_request_head(&request_line, &pairs);
+            if !redaction.unredactable.is_empty() {
+                return None;
+            }
+            let new_path = redaction
+                .request_line
+                .strip_prefix(method)
+                .and_then(|rest| rest.strip_prefix(' '))?
+                .to_string();
+            let path_and_query = (new_path != head.path_and_query).then_some(new_path);
+            let headers = if redaction.headers == pairs {
+                None
+            } else {
+                Some(header_map(&redaction.headers)?)
+            };
+            Some(HeadRewrite {
+                path_and_query,
+                headers,
+            })
+        })
+    }
+
+    fn inspect_body(&self, context: &RequestContext, body: &[u8]) -> Verdict<Bytes> {
+        self.inspect_data(context, body, "body")
+    }
+
+    fn inspect_frame(&self, context: &RequestContext, payload: &[u8]) -> Verdict<Bytes> {
+        self.inspect_data(context, payload, "a WebSocket message")
+    }
+}

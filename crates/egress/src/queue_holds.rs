@@ -1,0 +1,175 @@
+//! [`QueueHolds`]: held requests become `egress-token-allow` proposals in
+//! the bottle's queue directory, and wait for the operator.
+//!
+//! For each hold the resolver files a proposal (host, method, redacted path,
+//! detector, rule, masked preview and redacted context — never the value),
+//! then waits for the answer on tokio's blocking pool, so a held request
+//! never stalls other traffic. When the wait times out the proposal is
+//! expired (an operator answer that landed first still wins). Approve
+//! forwards the request and remembers the matched values for the proxy's
+//! life ([`DlpState::approve`]); reject, expiry, a malformed response or a
+//! queue error refuse it with a reason the agent sees. This sidecar owns the
+//! archive: the proposal is archived once the decision is taken and the
+//! value remembered (acting on in-memory state, so a restart needs no replay).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bot_bottle_queue::{Actor, Decision, EgressTokenAllow, Payload, ProposalId, Queue, QueueError};
+
+use crate::dlp_inspector::{DlpState, HoldDetail};
+use crate::inspect::{BoxFuture, Hold, HoldOutcome, HoldResolver, RequestContext};
+
+/// How long a held request waits for the operator when the sidecar is not
+/// told otherwise (`EGRESS_TOKEN_ALLOW_TIMEOUT_SECONDS`).
+pub const DEFAULT_HOLD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Files holds in a queue directory and waits for the operator.
+#[derive(Debug, Clone)]
+pub struct QueueHolds {
+    queue: Queue,
+    bottle: String,
+    timeout: Duration,
+    state: Arc<DlpState>,
+}
+
+impl QueueHolds {
+    /// `bottle` names the bottle in each proposal; `timeout` is how long a
+    /// held request waits before it is refused.
+    pub fn new(
+        queue: Queue,
+        bottle: impl Into<String>,
+        timeout: Duration,
+        state: Arc<DlpState>,
+    ) -> Self {
+        Self {
+            queue,
+            bottle: bottle.into(),
+            timeout,
+            state,
+        }
+    }
+}
+
+/// What came of one proposal, decided on the blocking pool.
+enum Settled {
+    Approved,
+    Refused(String),
+}
+
+/// File the proposal and wait for its answer; the proposal's id comes back
+/// when one was filed (to archive once acted on).
+fn settle(
+    queue: &Queue,
+    bottle: &str,
+    timeout: Duration,
+    payload: Payload,
+) -> (Settled, Option<ProposalId>) {
+    let proposal = match queue.propose(bottle, payload) {
+        Ok(proposal) => proposal,
+        Err(error) => {
+            tracing::error!(%error, "cannot file the egress-token-allow proposal");
+            return (
+                Settled::Refused(format!(
+                    "held for the operator, but the proposal could not be filed: {error}"
+                )),
+                None,
+            );
+        }
+    };
+    let id = proposal.id.clone();
+    tracing::info!(proposal = %id, timeout_seconds = timeout.as_secs(), "request held for the operator");
+    let response = match queue.wait_for_response(&id, timeout) {
+        Ok(response) => Ok(response),
+        Err(QueueError::Timeout { .. }) => queue.expire(
+            &id,
+            &format!("no answer in {} s", timeout.as_secs()),
+            Actor::Egress,
+        ),
+        Err(error) => Err(error),
+    };
+    let settled = match response {
+        Ok(response) => match response.decision {
+            Decision::Approve => Settled::Approved,
+            Decision::Expired => Settled::Refused(format!(
+                "held for the operator; no answer within {} s (proposal {id} expired)",
+                timeout.as_secs()
+            )),
+            Decision::Reject => Settled::Refused(format!(
+                "the operator rejected this request (proposal {id}){}",
+                response
+                    .reason
+                    .as_deref()
+                    .map(|reason| format!(": {reason}"))
+                    .unwrap_or_default()
+            )),
+            other => Settled::Refused(format!(
+                "proposal {id} was answered with {}, which does not approve it",
+                other.kind().as_str()
+            )),
+        },
+        Err(error) => {
+            tracing::warn!(proposal = %id, %error, "no usable answer to the hold; refusing");
+            Settled::Refused(format!(
+                "held for the operator, but the answer to proposal {id} is unusable: {error}"
+            ))
+        }
+    };
+    (settled, Some(id))
+}
+
+impl HoldResolver for QueueHolds {
+    fn resolve<'a>(
+        &'a self,
+        context: &'a RequestContext,
+        hold: &'a Hold,
+    ) -> BoxFuture<'a, HoldOutcome> {
+        Box::pin(async move {
+            let detail = self
+                .state
+                .take_hold(context.request_id)
+                .unwrap_or_else(|| HoldDetail {
+                    method: String::new(),
+                    path: String::new(),
+                    detector: hold.detector.clone(),
+                    rule: hold.detector.clone(),
+                    preview: hold.preview.clone(),
+                    context: hold.location.clone(),
+                    values: Vec::new(),
+                });
+            let payload = Payload::EgressTokenAllow(EgressTokenAllow {
+                host: context.host.clone(),
+                method: detail.method.clone(),
+                path: detail.path.clone(),
+                detector: detail.detector.clone(),
+                rule: detail.rule.clone(),
+                preview: detail.preview.clone(),
+                context: detail.context.clone(),
+            });
+            let queue = self.queue.clone();
+            let bottle = self.bottle.clone();
+            let timeout = self.timeout;
+            let state = Arc::clone(&self.state);
+            let values = detail.values;
+            let settled = tokio::task::spawn_blocking(move || {
+                let (settled, id) = settle(&queue, &bottle, timeout, payload);
+                // Act (remember the approved value), then archive.
+                if matches!(settled, Settled::Approved) {
+                    state.approve(values);
+                }
+                if let Some(id) = id
+                    && let Err(error) = queue.archive(&id)
+                {
+                    tracing::warn!(proposal = %id, %error, "cannot archive the answered proposal");
+                }
+                settled
+            })
+            .await;
+            match settled {
+                Ok(Settled::Approved) => HoldOutcome::Approve,
+                Ok(Settled::Refused(reason)) => HoldOutcome::Reject(reason),
+                Err(error) => HoldOutcome::Reject(format!("the hold failed: {error}")),
+            }
+        })
+    }
+}
