@@ -393,6 +393,22 @@ fn modify_is_refused_for_report_only_kinds_and_bad_route_files() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains("not a route").and(predicate::str::contains("method")));
+    std::fs::write(
+        &route_file,
+        "host: https://api.example.com/v1\nmethods: [get]\ntoken_env: ghp_notavariable\n",
+    )
+    .unwrap();
+    fixture
+        .command(&["approve", EGRESS_ALLOW, "--modify"])
+        .arg(&route_file)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("not a valid route")
+                .and(predicate::str::contains("host: a host has no scheme"))
+                .and(predicate::str::contains("methods"))
+                .and(predicate::str::contains("token_env")),
+        );
     fixture
         .command(&[
             "approve",

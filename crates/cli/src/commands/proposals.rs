@@ -26,7 +26,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use bot_bottle_manifest::model::Route;
+use bot_bottle_manifest::model::{BottleFile, Egress, Route};
 use bot_bottle_queue::model::describe_route;
 use bot_bottle_queue::{
     BadEntry, Decision, DecisionError, Entry, Listing, Payload, Proposal, ProposalId, ProposalKind,
@@ -423,12 +423,35 @@ fn route_yaml(route: &Route) -> String {
 fn read_route(path: &Path) -> anyhow::Result<Route> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| Failure::usage(format!("--modify {}: {error}", path.display())))?;
-    serde_saphyr::from_str::<Route>(&text).map_err(|error| {
+    let route = serde_saphyr::from_str::<Route>(&text).map_err(|error| {
         Failure::usage(format!(
             "--modify {}: not a route ({error}); write the granted route as YAML, e.g.\n  host: api.example.com\n  methods: [GET]\n  paths: [/v1/]",
             path.display()
         ))
-    })
+    })?;
+    // The granted route is held to the same rules as a route in a manifest
+    // (host pattern, methods, paths, token_env naming a variable, …).
+    let probe = BottleFile {
+        egress: Some(Egress {
+            routes: vec![route.clone()],
+            ..Egress::default()
+        }),
+        ..BottleFile::default()
+    };
+    let problems = bot_bottle_manifest::validate::validate(&probe);
+    if problems.is_empty() {
+        return Ok(route);
+    }
+    let mut message = format!("--modify {}: not a valid route:", path.display());
+    for problem in problems {
+        let field = problem.path.to_string();
+        let field = field.strip_prefix("egress.routes[0].").unwrap_or(&field);
+        let _ = write!(message, "\n  {field}: {}", problem.message);
+        if let Some(hint) = problem.hint {
+            let _ = write!(message, " ({hint})");
+        }
+    }
+    Err(Failure::usage(message))
 }
 
 fn approve(
