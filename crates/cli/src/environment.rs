@@ -11,6 +11,7 @@
 //! | `HOME` | base of the two defaults above |
 //! | `USER` (or `LOGNAME`) | recorded as `answered_by` when an operator answers a proposal |
 //! | `EGRESS_TOKEN_*` | held secrets (sidecar tokens; `EGRESS_TOKEN_CANARY` is the canary) |
+//! | `EGRESS_TOKEN_ALLOW_TIMEOUT_SECONDS` | `sidecar egress`: seconds a held request waits for the operator (default 300); not a held secret |
 //! | `BOT_BOTTLE_SENSITIVE_PREFIXES` | comma list of extra variable-name prefixes whose values are held secrets |
 //! | `GITEA_TOKEN` | `git-gate provision-key --forge gitea`: an API token that may add deploy keys |
 //! | *(each repo's `token_env`)* | `sidecar git-gate`: the HTTPS token for that repo's upstream, named in its `--config` |
@@ -21,6 +22,8 @@ use std::path::PathBuf;
 pub const LOG_LEVEL: &str = "BOT_BOTTLE_LOG_LEVEL";
 /// Prefix of the variables holding the sidecar's tokens.
 pub const EGRESS_TOKEN_PREFIX: &str = "EGRESS_TOKEN_";
+/// Seconds a held egress request waits for the operator.
+pub const EGRESS_TOKEN_ALLOW_TIMEOUT_SECONDS: &str = "EGRESS_TOKEN_ALLOW_TIMEOUT_SECONDS";
 /// Comma list of extra prefixes naming held secrets.
 pub const SENSITIVE_PREFIXES: &str = "BOT_BOTTLE_SENSITIVE_PREFIXES";
 /// The Gitea API token for deploy-key provisioning.
@@ -32,6 +35,19 @@ fn non_empty(name: &str) -> Option<String> {
 
 fn home() -> Option<PathBuf> {
     non_empty("HOME").map(PathBuf::from)
+}
+
+/// `$EGRESS_TOKEN_ALLOW_TIMEOUT_SECONDS`: `Ok(None)` when unset, `Err`
+/// with the text when it is not a whole number of seconds.
+pub fn egress_token_allow_timeout() -> Result<Option<std::time::Duration>, String> {
+    match non_empty(EGRESS_TOKEN_ALLOW_TIMEOUT_SECONDS) {
+        None => Ok(None),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .map(|seconds| Some(std::time::Duration::from_secs(seconds)))
+            .map_err(|_| text),
+    }
 }
 
 /// `$GITEA_TOKEN`, when set and not empty.
@@ -90,6 +106,7 @@ pub fn held_secrets() -> Vec<(String, String)> {
         .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
         .filter(|(name, value)| {
             !value.is_empty()
+                && name != EGRESS_TOKEN_ALLOW_TIMEOUT_SECONDS
                 && prefixes
                     .iter()
                     .any(|prefix| name.starts_with(prefix.as_str()))

@@ -14,9 +14,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use bot_bottle_dlp::{DetectorSet, HeldSecret, Scanner, ScannerConfig};
 use bot_bottle_egress::ca::CertificateAuthority;
+use bot_bottle_egress::dlp_inspector::{DlpInspector, DlpState};
+use bot_bottle_egress::queue_holds::{DEFAULT_HOLD_TIMEOUT, QueueHolds};
 use bot_bottle_egress::routes::{RouteTable, Tokens};
 use bot_bottle_egress::upstream::ResolvePin;
+use bot_bottle_queue::{Actor, Queue};
 use bot_bottle_secret::Redacted;
 use clap::{Args, Subcommand};
 use rustls_pki_types::CertificateDer;
@@ -54,6 +58,10 @@ pub struct EgressArgs {
     /// refusal of private addresses does not apply to a pin).
     #[arg(long, value_name = "HOST:PORT:ADDR")]
     pub resolve: Vec<ResolvePin>,
+    /// The bottle's proposal queue: held requests become
+    /// `egress-token-allow` proposals here (without it, holds are refused).
+    #[arg(long, value_name = "DIR")]
+    pub queue: Option<PathBuf>,
 }
 
 pub fn run(command: SidecarCommand) -> anyhow::Result<u8> {
@@ -101,10 +109,29 @@ fn egress(arguments: EgressArgs) -> anyhow::Result<u8> {
         }
     }
 
+    let scanner = egress_scanner(&routes, &tokens)?;
+    let hold_timeout = environment::egress_token_allow_timeout()
+        .map_err(|text| {
+            Failure::config(format!(
+                "{} must be a whole number of seconds, not {text:?}",
+                environment::EGRESS_TOKEN_ALLOW_TIMEOUT_SECONDS
+            ))
+        })?
+        .unwrap_or(DEFAULT_HOLD_TIMEOUT);
+    let state = DlpState::new(scanner);
+    let holds: Option<QueueHolds> = match &arguments.queue {
+        Some(dir) => Some(egress_queue(dir, hold_timeout, Arc::clone(&state))?),
+        None => None,
+    };
+
     let mut config =
         bot_bottle_egress::Config::new(arguments.routes.clone(), routes, tokens, Arc::new(ca));
     config.upstream_roots = upstream_roots;
     config.resolve = arguments.resolve;
+    config.inspector = Arc::new(DlpInspector::new(state));
+    if let Some(holds) = holds {
+        config.holds = Arc::new(holds);
+    }
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -120,6 +147,68 @@ fn egress(arguments: EgressArgs) -> anyhow::Result<u8> {
             .context("the egress proxy failed")
     })?;
     Ok(exit::SUCCESS)
+}
+
+/// The outbound DLP scanner: every held secret, and the routes file's
+/// `dlp.outbound_detectors` (default: every detector but entropy).
+fn egress_scanner(routes: &RouteTable, tokens: &Tokens) -> anyhow::Result<Scanner> {
+    let detectors = match routes
+        .source()
+        .dlp
+        .as_ref()
+        .and_then(|dlp| dlp.outbound_detectors.as_ref())
+    {
+        Some(names) => DetectorSet::parse(&names.join(","))
+            .context("dlp.outbound_detectors in the routes file")
+            .map_err(config_error)?,
+        None => DetectorSet::all(),
+    };
+    let held = tokens
+        .iter()
+        .map(|(name, value)| HeldSecret::new(name.clone(), value.expose().clone()))
+        .collect();
+    Scanner::new(ScannerConfig {
+        held,
+        detectors,
+        ..ScannerConfig::default()
+    })
+    .context("cannot build the DLP scanner")
+    .map_err(config_error)
+}
+
+/// Open (or create) the queue, settle what a previous run left (its held
+/// requests are gone: pending proposals are expired), and build the
+/// resolver. The bottle is named after the queue directory.
+fn egress_queue(
+    dir: &std::path::Path,
+    timeout: std::time::Duration,
+    state: Arc<DlpState>,
+) -> anyhow::Result<QueueHolds> {
+    let queue = Queue::create(dir)
+        .with_context(|| format!("cannot open the queue {}", dir.display()))
+        .map_err(config_error)?;
+    match queue.recover(Actor::Egress) {
+        Ok(recovery) => {
+            for answered in recovery.answered {
+                if let Err(error) = queue.archive(&answered.proposal.id) {
+                    tracing::warn!(%error, "cannot archive an answered proposal");
+                }
+            }
+            for pending in recovery.pending {
+                let expired =
+                    queue.expire(&pending.id, "the egress sidecar restarted", Actor::Egress);
+                if let Err(error) = expired.and_then(|_| queue.archive(&pending.id)) {
+                    tracing::warn!(%error, "cannot expire a proposal left by the last run");
+                }
+            }
+        }
+        Err(error) => tracing::warn!(%error, "cannot recover the queue"),
+    }
+    let bottle = dir
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bottle".to_string());
+    Ok(QueueHolds::new(queue, bottle, timeout, state))
 }
 
 /// Completes on SIGTERM or SIGINT.
