@@ -433,3 +433,28 @@ async fn a_websocket_message_carrying_the_canary_is_blocked() {
     }
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn unicode_evasion_is_refused_even_under_redact() {
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &routes(&upstream, "redact"), None).await;
+    let authority = upstream_authority(&upstream);
+    // The canary in fullwidth look-alikes.
+    let evasive: String = CANARY
+        .chars()
+        .map(|c| match c {
+            '!'..='~' => char::from_u32(c as u32 - 0x21 + 0xFF01).unwrap(),
+            other => other,
+        })
+        .collect();
+    let answer = send(
+        &proxy,
+        &upstream,
+        post(&authority, "/echo", format!("note={evasive}")),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(answer.body.contains("every policy"), "{}", answer.body);
+    assert!(upstream.seen().is_empty());
+    proxy.stop().await;
+}
