@@ -458,3 +458,66 @@ async fn unicode_evasion_is_refused_even_under_redact() {
     assert!(upstream.seen().is_empty());
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn no_finding_reaches_a_log_line_under_any_policy() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_ansi(false)
+        .with_writer(move || writer.clone())
+        .finish();
+    // Current-thread runtime: every proxy task logs on this thread.
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    for policy in ["redact", "block", "supervise"] {
+        let upstream = start_upstream().await;
+        let routes_yaml = format!("log: full\n{}", routes(&upstream, policy));
+        let proxy = dlp_proxy(&upstream, &routes_yaml, None).await;
+        let authority = upstream_authority(&upstream);
+        let mut request = post(
+            &authority,
+            &format!("/echo?leak={CANARY}"),
+            format!("{{\"stolen\":\"{API_TOKEN}\"}}"),
+        );
+        request
+            .headers_mut()
+            .insert("x-leak", CANARY.parse().unwrap());
+        let answer = send(&proxy, &upstream, request).await;
+        let expected = if policy == "redact" {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(answer.status, expected, "{policy}: {}", answer.body);
+        // (Under redact the answer is the test upstream's echo, which shows
+        // the credential the proxy injected; the canary must be gone.)
+        assert!(!answer.body.contains(CANARY), "{policy}: {}", answer.body);
+        proxy.stop().await;
+    }
+
+    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    assert!(log.contains("outbound DLP finding"), "{log}");
+    for secret in [CANARY, API_TOKEN] {
+        assert!(
+            !log.contains(secret),
+            "a held secret reached the log:\n{log}"
+        );
+        assert!(
+            !log.contains(&secret[..12]),
+            "part of a held secret reached the log:\n{log}"
+        );
+    }
+}
