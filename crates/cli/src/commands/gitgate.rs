@@ -246,7 +246,7 @@ pub fn sidecar(arguments: SidecarArgs) -> anyhow::Result<u8> {
             ),
             None => None,
         };
-        bot_bottle_gitgate::run_with_daemon(listener, daemon, config, termination())
+        bot_bottle_gitgate::run_with_daemon(listener, daemon, config, super::sidecar::termination())
             .await
             .map_err(|error| {
                 if error.is_config() {
@@ -257,23 +257,6 @@ pub fn sidecar(arguments: SidecarArgs) -> anyhow::Result<u8> {
             })
     })?;
     Ok(exit::SUCCESS)
-}
-
-/// Completes on SIGTERM or SIGINT.
-async fn termination() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = match signal(SignalKind::terminate()) {
-        Ok(stream) => stream,
-        Err(error) => {
-            tracing::error!(%error, "cannot watch SIGTERM; stopping on SIGINT only");
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = terminate.recv() => tracing::info!("SIGTERM received"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-    }
 }
 
 #[cfg(test)]

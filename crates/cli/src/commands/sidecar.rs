@@ -211,8 +211,8 @@ fn egress_queue(
     Ok(QueueHolds::new(queue, bottle, timeout, state))
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn termination() {
+/// Completes on SIGTERM or SIGINT: the shutdown signal of every sidecar.
+pub(crate) async fn termination() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate = match signal(SignalKind::terminate()) {
         Ok(stream) => stream,
