@@ -461,26 +461,8 @@ async fn unicode_evasion_is_refused_even_under_redact() {
 
 #[tokio::test]
 async fn no_finding_reaches_a_log_line_under_any_policy() {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(data);
-            Ok(data.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     // Current-thread runtime: every proxy task logs on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = common::LogCapture::start();
 
     for policy in ["redact", "block", "supervise"] {
         let upstream = start_upstream().await;
@@ -508,7 +490,7 @@ async fn no_finding_reaches_a_log_line_under_any_policy() {
         proxy.stop().await;
     }
 
-    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     assert!(log.contains("outbound DLP finding"), "{log}");
     for secret in [CANARY, API_TOKEN] {
         assert!(

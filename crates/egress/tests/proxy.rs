@@ -1098,26 +1098,8 @@ async fn websocket_messages_are_relayed_and_each_agent_message_is_inspected() {
 
 #[tokio::test]
 async fn no_held_token_reaches_any_log_line() {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<std::sync::Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(data);
-            Ok(data.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
     // Current-thread runtime: every proxy task logs on this thread.
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = common::LogCapture::start();
 
     const TOKEN: &str = "tok-9f8e7d6c5b4a39281706";
     let upstream = start_upstream().await;
@@ -1151,7 +1133,7 @@ async fn no_held_token_reaches_any_log_line() {
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
     proxy.stop().await;
 
-    let log = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let log = logs.text();
     assert!(log.contains("egress request detail"), "{log}");
     assert!(log.contains("[REDACTED]"), "{log}");
     assert!(log.contains("egress request denied"), "{log}");
