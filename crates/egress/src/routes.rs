@@ -558,17 +558,7 @@ fn compile_route(
                         ));
                     }
                     if has_glob_characters(path) {
-                        GlobBuilder::new(path)
-                            .literal_separator(true)
-                            .build()
-                            .map(|glob| PathPattern::Glob(glob.compile_matcher()))
-                            .map_err(|source| RoutesError::Glob {
-                                index,
-                                host: route.host.clone(),
-                                field: "paths",
-                                pattern: path.clone(),
-                                source,
-                            })
+                        compile_glob(path, true, index, &route.host, "paths").map(PathPattern::Glob)
                     } else {
                         Ok(PathPattern::Prefix(path.clone()))
                     }
@@ -652,19 +642,34 @@ fn compile_header_rule(
     })?;
     let value = match &entry.value {
         None => ValuePattern::Any,
-        Some(value) if has_glob_characters(value) => GlobBuilder::new(value)
-            .build()
-            .map(|glob| ValuePattern::Glob(glob.compile_matcher()))
-            .map_err(|source| RoutesError::Glob {
-                index,
-                host: route.host.clone(),
-                field: "headers",
-                pattern: value.clone(),
-                source,
-            })?,
+        Some(value) if has_glob_characters(value) => {
+            ValuePattern::Glob(compile_glob(value, false, index, &route.host, "headers")?)
+        }
         Some(value) => ValuePattern::Exact(value.clone()),
     };
     Ok(HeaderRule { name, value })
+}
+
+/// Compile a route's glob; `literal_separator` keeps `*` inside one path
+/// segment (paths) or lets it span anything (header values).
+fn compile_glob(
+    pattern: &str,
+    literal_separator: bool,
+    index: usize,
+    host: &str,
+    field: &'static str,
+) -> Result<GlobMatcher, RoutesError> {
+    GlobBuilder::new(pattern)
+        .literal_separator(literal_separator)
+        .build()
+        .map(|glob| glob.compile_matcher())
+        .map_err(|source| RoutesError::Glob {
+            index,
+            host: host.to_string(),
+            field,
+            pattern: pattern.to_string(),
+            source,
+        })
 }
 
 /// Split a route's `host` into a pattern and an optional port.
