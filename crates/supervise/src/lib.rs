@@ -1,0 +1,12 @@
+//! supervise: the approval loop between a bottled agent and its operator.
+//!
+//! - [`mcp`]: the MCP server (streamable HTTP at `/mcp`) the agent asks for
+//!   routes and help; each request becomes a proposal in the bottle's queue.
+//! - [`routes_file`]: applies an approved `egress-allow` / `egress-block` to
+//!   the egress routes file, atomically, so the egress sidecar reloads it.
+//! - [`tui`]: `bot-bottle supervise`, the operator's terminal UI over every
+//!   bottle's queue.
+
+pub mod mcp;
+pub mod routes_file;
+pub mod tui;

@@ -1,0 +1,1 @@
+//! The MCP server the agent talks to (streamable HTTP at `/mcp`).

@@ -1,0 +1,1 @@
+//! Applying approved route changes to the egress routes file, atomically.

@@ -1,0 +1,1 @@
+//! `bot-bottle supervise`: the operator's terminal UI over the approval queues.
