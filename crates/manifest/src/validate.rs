@@ -119,6 +119,15 @@ pub fn validate(file: &BottleFile) -> Vec<Finding> {
     findings.0
 }
 
+/// Every problem in one route on its own (a route an operator grants or an
+/// agent asks for), held to the same rules as a route in a manifest. Paths
+/// in the findings are relative to the route (`methods[0]`, `host`).
+pub fn validate_route(route: &Route) -> Vec<Finding> {
+    let mut findings = Findings(Vec::new());
+    check_route(&FieldPath::root(), route, &mut findings);
+    findings.0
+}
+
 /// Bottle names are file names: no separators, no `..`, nothing hidden.
 pub fn check_bottle_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {

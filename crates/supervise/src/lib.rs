@@ -1,7 +1,9 @@
 //! supervise: the approval loop between a bottled agent and its operator.
 //!
-//! - [`mcp`]: the MCP server (streamable HTTP at `/mcp`) the agent asks for
-//!   routes and help; each request becomes a proposal in the bottle's queue.
+//! - [`mcp`]: the MCP tools (streamable HTTP at `/mcp`) the agent asks for
+//!   routes and help with; each request becomes a proposal in the bottle's
+//!   queue and waits for the operator's answer.
+//! - [`server`]: the sidecar's HTTP server, start-up recovery, shutdown.
 //! - [`routes_file`]: applies an approved `egress-allow` / `egress-block` to
 //!   the egress routes file, atomically, so the egress sidecar reloads it.
 //! - [`tui`]: `bot-bottle supervise`, the operator's terminal UI over every
@@ -9,4 +11,8 @@
 
 pub mod mcp;
 pub mod routes_file;
+pub mod server;
 pub mod tui;
+
+pub use mcp::{DEFAULT_ANSWER_TIMEOUT, Settings};
+pub use server::{Config, MCP_PATH, ServerError, run};
