@@ -1,4 +1,5 @@
-//! `bot-bottle sidecar …`: the entrypoints of the sidecars inside a bottle.
+//! `bot-bottle sidecar egress|git-gate|supervise`: the entrypoints of the
+//! sidecars inside a bottle.
 //!
 //! Wiring only: read the arguments and the environment once, load the
 //! configuration (a bad one exits with 64 before anything listens), start
@@ -37,6 +38,32 @@ pub enum SidecarCommand {
     /// The git gate: serves mirrors over git smart HTTP, scans pushed
     /// commits, holds the upstream credentials (`token_env` variables).
     GitGate(crate::commands::gitgate::SidecarArgs),
+    /// The supervise MCP server (streamable HTTP at `/mcp`): the agent's
+    /// tools to ask the operator for routes and help.
+    Supervise(SuperviseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    /// The bottle's proposal queue (created if absent); the bottle is
+    /// named after the directory.
+    #[arg(long, value_name = "DIR")]
+    pub queue: PathBuf,
+    /// The egress routes file this sidecar rewrites on an approved
+    /// `egress-allow` / `egress-block` (the egress sidecar reloads it).
+    #[arg(long, value_name = "FILE")]
+    pub routes: PathBuf,
+    /// Address to listen on (`0.0.0.0:8081`; port 0 picks one, logged).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// A name the agent reaches this server by (`supervise`,
+    /// `supervise:8081`), accepted in the `Host` header besides loopback.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    pub allow_host: Vec<String>,
+    /// Seconds a tool call waits for the operator before it is refused.
+    #[arg(long, value_name = "SECONDS", default_value_t = bot_bottle_supervise::DEFAULT_ANSWER_TIMEOUT.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub answer_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -68,7 +95,52 @@ pub fn run(command: SidecarCommand) -> anyhow::Result<u8> {
     match command {
         SidecarCommand::Egress(arguments) => egress(arguments),
         SidecarCommand::GitGate(arguments) => crate::commands::gitgate::sidecar(arguments),
+        SidecarCommand::Supervise(arguments) => supervise(arguments),
     }
+}
+
+fn supervise(arguments: SuperviseArgs) -> anyhow::Result<u8> {
+    let queue = Queue::create(&arguments.queue)
+        .with_context(|| format!("cannot open the queue {}", arguments.queue.display()))
+        .map_err(config_error)?;
+    let routes = bot_bottle_supervise::routes_file::RoutesFile::new(&arguments.routes);
+    // A routes file that cannot be read now would fail every approval later.
+    routes
+        .read()
+        .with_context(|| format!("--routes {}", arguments.routes.display()))
+        .map_err(config_error)?;
+    let settings = bot_bottle_supervise::Settings {
+        bottle: bottle_name(&arguments.queue),
+        queue,
+        routes,
+        answer_timeout: std::time::Duration::from_secs(arguments.answer_timeout),
+    };
+    let config = bot_bottle_supervise::Config {
+        settings,
+        allowed_hosts: arguments.allow_host,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(arguments.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", arguments.listen))
+            .map_err(config_error)?;
+        bot_bottle_supervise::run(listener, config, termination())
+            .await
+            .context("the supervise sidecar failed")
+    })?;
+    Ok(exit::SUCCESS)
+}
+
+/// A bottle's queue directory is named after the bottle.
+fn bottle_name(queue: &std::path::Path) -> String {
+    queue
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bottle".to_string())
 }
 
 fn config_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
@@ -204,11 +276,7 @@ fn egress_queue(
         }
         Err(error) => tracing::warn!(%error, "cannot recover the queue"),
     }
-    let bottle = dir
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "bottle".to_string());
-    Ok(QueueHolds::new(queue, bottle, timeout, state))
+    Ok(QueueHolds::new(queue, bottle_name(dir), timeout, state))
 }
 
 /// Completes on SIGTERM or SIGINT: the shutdown signal of every sidecar.
