@@ -154,6 +154,19 @@ impl Scanner {
         })
     }
 
+    /// A scanner like this one with another detector set (the routes file's
+    /// `dlp.outbound_detectors` changed). Nothing is recompiled: every
+    /// matcher is built whatever the set, the set only says which run.
+    pub fn with_detectors(&self, detectors: DetectorSet) -> Self {
+        let mut config = (*self.config).clone();
+        config.detectors = detectors;
+        Self {
+            detectors,
+            config: Arc::new(config),
+            ..self.clone()
+        }
+    }
+
     /// A scanner like this one that also skips `values`. Egress calls this
     /// when the operator approves a value, then swaps the new scanner in
     /// (e.g. through an `ArcSwap`); the rules are shared, not recompiled,

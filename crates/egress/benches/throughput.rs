@@ -1,12 +1,15 @@
 //! Throughput and latency, direct versus through the proxy, in one run.
 //!
 //! `cargo bench -p bot-bottle-egress --bench throughput` starts the test
-//! HTTPS upstream (its own CA) and the proxy in-process on loopback, then
-//! drives each scenario twice — straight to the upstream, and through the
-//! proxy (CONNECT, TLS intercepted, upstream TLS, no DLP plugged in yet) —
-//! with the same number of keep-alive HTTP/1.1 connections, and prints
-//! requests/s, p50/p99 latency and the ratios. The figures are for
-//! comparison within one run on one machine, never absolute targets.
+//! HTTPS upstream (its own CA) on loopback and the proxy in a child process
+//! (this same binary, re-run in its proxy role, so the proxy's memory is its
+//! own), then drives each scenario twice — straight to the upstream, and
+//! through the proxy (CONNECT, TLS intercepted, upstream TLS, the DLP
+//! inspector on with 50 held secrets and every default detector) — with the
+//! same number of keep-alive HTTP/1.1 connections, and prints requests/s,
+//! p50/p99 latency, the ratios, and the proxy process's resident memory idle
+//! and at its peak under load. The figures are for comparison within one
+//! run on one machine, never absolute targets.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[path = "../tests/common/mod.rs"]
@@ -102,7 +105,7 @@ async fn drive(
     authority: &str,
     scenario: &Scenario,
 ) -> Figures {
-    let body = Bytes::from(vec![b'x'; scenario.body_bytes]);
+    let body = body_of(scenario.body_bytes);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for mut sender in senders {
@@ -144,34 +147,140 @@ async fn drive(
     }
 }
 
-fn resident_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|status| {
             status
                 .lines()
-                .find(|line| line.starts_with("VmRSS:"))
+                .find(|line| line.starts_with(field))
                 .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
 }
 
-fn main() {
+/// Environment of the proxy role.
+const ROLE: &str = "BOT_BOTTLE_BENCH_PROXY";
+const UPSTREAM_PORT: &str = "BOT_BOTTLE_BENCH_UPSTREAM_PORT";
+const UPSTREAM_CA: &str = "BOT_BOTTLE_BENCH_UPSTREAM_CA";
+/// Held secrets in the proxy's scanner, as in the DLP benchmark.
+const HELD_SECRETS: usize = 50;
+
+/// The proxy role: the sidecar's pieces (routes, CA, DLP inspector with
+/// 50 held secrets) on loopback; prints its address, stops on stdin EOF.
+fn proxy_role() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let before = resident_kib();
-        let upstream = start_upstream().await;
-        let with_upstream = resident_kib();
-        let routes = format!("routes:\n  - host: \"{}\"\n", upstream_authority(&upstream));
-        let proxy = start_proxy(&routes, &upstream, ProxyOptions::default()).await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let idle = resident_kib();
+        let port: u16 = std::env::var(UPSTREAM_PORT).unwrap().parse().unwrap();
+        let ca_der = std::fs::read(std::env::var(UPSTREAM_CA).unwrap()).unwrap();
+        let address: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        let upstream = Upstream {
+            https: address,
+            websocket: address,
+            http: address,
+            ca_der: ca_der.into(),
+            seen: Default::default(),
+            sse_release: Default::default(),
+        };
+        let held: Vec<(String, String)> = (0..HELD_SECRETS)
+            .map(|index| {
+                (
+                    format!("EGRESS_TOKEN_BENCH_{index}"),
+                    format!("bench-secret-{index:02}-Qm7xK2pL9vR4tZ8wNb3H"),
+                )
+            })
+            .collect();
+        let scanner = bot_bottle_dlp::Scanner::new(bot_bottle_dlp::ScannerConfig {
+            held: held
+                .iter()
+                .map(|(name, value)| bot_bottle_dlp::HeldSecret::new(name.clone(), value.clone()))
+                .collect(),
+            detectors: bot_bottle_dlp::DetectorSet::all(),
+            ..bot_bottle_dlp::ScannerConfig::default()
+        })
+        .unwrap();
+        let inspector = bot_bottle_egress::dlp_inspector::DlpInspector::new(
+            bot_bottle_egress::dlp_inspector::DlpState::new(scanner),
+        );
+        let routes = format!(
+            "routes:\n  - host: \"{}\"\n    outbound_on_match: block\n",
+            upstream_authority(&upstream)
+        );
+        let proxy = start_proxy(
+            &routes,
+            &upstream,
+            ProxyOptions {
+                inspector: Some(Arc::new(inspector)),
+                ..ProxyOptions::default()
+            },
+        )
+        .await;
         println!(
-            "memory: process RSS {before} KiB at start, {with_upstream} KiB with the upstream, {idle} KiB with the proxy idle (proxy ≈ {} KiB)",
-            idle.saturating_sub(with_upstream)
+            "address={} ca={}",
+            proxy.address,
+            proxy.ca_pem_path.display()
+        );
+        tokio::task::spawn_blocking(|| {
+            let mut sink = Vec::new();
+            let _ = std::io::Read::read_to_end(&mut std::io::stdin(), &mut sink);
+        })
+        .await
+        .unwrap();
+        proxy.stop().await;
+    });
+}
+
+/// A request body shaped like agent traffic: JSON with code and prose.
+fn body_of(bytes: usize) -> Bytes {
+    let unit = br#"{"role":"user","content":"fn main() { let total: u64 = (1..=10).sum(); println!(\"{total}\"); } // the build log says: warning: unused variable `x` at src/lib.rs:42"},"#;
+    Bytes::from(
+        unit.iter()
+            .copied()
+            .cycle()
+            .take(bytes)
+            .collect::<Vec<u8>>(),
+    )
+}
+
+fn main() {
+    if std::env::var_os(ROLE).is_some() {
+        return proxy_role();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let upstream = start_upstream().await;
+        let ca_file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(ca_file.path(), upstream.ca_der.as_ref()).unwrap();
+        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+            .env(ROLE, "1")
+            .env(UPSTREAM_PORT, upstream.https.port().to_string())
+            .env(UPSTREAM_CA, ca_file.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let (address, ca) = line.trim().split_once(' ').unwrap();
+        let address: std::net::SocketAddr =
+            address.strip_prefix("address=").unwrap().parse().unwrap();
+        let proxy = Proxy::remote(address, ca.strip_prefix("ca=").unwrap().into());
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        println!(
+            "memory: proxy process RSS {} KiB idle (DLP scanner with {HELD_SECRETS} held secrets built)",
+            status_kib(pid, "VmRSS:")
         );
         let authority = upstream_authority(&upstream);
         println!(
@@ -202,7 +311,12 @@ fn main() {
                 format!("{:.2?}", proxied_figures.p50.saturating_sub(direct_figures.p50)),
             );
         }
-        println!("memory: process RSS {} KiB after the load", resident_kib());
-        proxy.stop().await;
+        println!(
+            "memory: proxy process RSS {} KiB after the load, peak {} KiB",
+            status_kib(pid, "VmRSS:"),
+            status_kib(pid, "VmHWM:")
+        );
+        drop(child.stdin.take());
+        child.wait().unwrap();
     });
 }

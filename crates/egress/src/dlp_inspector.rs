@@ -114,6 +114,21 @@ impl DlpState {
         }
     }
 
+    /// Run `detectors` from now on (the routes file changed them); the
+    /// approved values are kept.
+    pub fn set_detectors(&self, detectors: bot_bottle_dlp::DetectorSet) {
+        let _guard = self
+            .rebuild
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = self.scanner.load_full();
+        if current.detectors() != detectors {
+            tracing::info!(detectors = %detectors, "outbound DLP detectors changed");
+            self.scanner
+                .store(Arc::new(current.with_detectors(detectors)));
+        }
+    }
+
     /// The details of the hold on request `request_id` (taken: a second call
     /// returns `None`).
     pub fn take_hold(&self, request_id: u64) -> Option<HoldDetail> {
@@ -399,5 +414,16 @@ impl Inspector for DlpInspector {
 
     fn inspect_frame(&self, context: &RequestContext, payload: &[u8]) -> Verdict<Bytes> {
         self.inspect_data(context, payload, "a WebSocket message")
+    }
+
+    /// Every redactable finding replaced by the redaction mark. Unicode
+    /// evasion findings cannot be redacted; such a request is refused, and
+    /// its log line keeps the folded-away text.
+    fn scrub_for_log(&self, text: &[u8]) -> Vec<u8> {
+        self.state.scanner().redact(text).bytes
+    }
+
+    fn routes_reloaded(&self, table: &crate::routes::RouteTable) {
+        self.state.set_detectors(table.detectors());
     }
 }

@@ -120,6 +120,16 @@ pub trait Inspector: Send + Sync + 'static {
     /// Inspect one WebSocket message from the agent (text or binary
     /// payload, reassembled from its frames). `Redact` replaces the payload.
     fn inspect_frame(&self, context: &RequestContext, payload: &[u8]) -> Verdict<Bytes>;
+    /// `text` for a `log: full` line, with everything the inspector would
+    /// find in it removed (held tokens are scrubbed by the proxy anyway).
+    fn scrub_for_log(&self, text: &[u8]) -> Vec<u8> {
+        text.to_vec()
+    }
+    /// The routes file was reloaded and `table` is in force (its
+    /// `dlp.outbound_detectors` may have changed).
+    fn routes_reloaded(&self, table: &crate::routes::RouteTable) {
+        let _ = table;
+    }
 }
 
 /// The operator's answer to a hold.

@@ -706,7 +706,7 @@ fn scrub(secrets: &[bot_bottle_secret::Redacted<String>], text: &str) -> String 
 }
 
 /// `log: full`: the agent's request line, headers and (decoded) body, with
-/// every held token removed. Logged before the credential is injected, so
+/// every DLP finding and every held token removed. Logged before the credential is injected, so
 /// the injected value is never among the headers.
 fn log_full(
     shared: &Shared,
@@ -720,14 +720,22 @@ fn log_full(
         .iter()
         .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
         .collect();
-    let headers_text = scrub(&shared.secrets, &rendered_headers.join("\n"));
-    let body_text = scrub(&shared.secrets, &String::from_utf8_lossy(body));
+    // What the inspector would find (token-shaped values the proxy does not
+    // hold), then every held token.
+    let for_log = |text: &[u8]| {
+        scrub(
+            &shared.secrets,
+            &String::from_utf8_lossy(&shared.inspector.scrub_for_log(text)),
+        )
+    };
+    let headers_text = for_log(rendered_headers.join("\n").as_bytes());
+    let body_text = for_log(body);
     let shown: String = body_text.chars().take(FULL_LOG_BODY_CHARS).collect();
     tracing::info!(
         request_id = context.request_id,
         host = %context.host,
         method = %method,
-        path = %scrub(&shared.secrets, path_and_query),
+        path = %for_log(path_and_query.as_bytes()),
         headers = %headers_text,
         body_bytes = body.len(),
         body = %shown,

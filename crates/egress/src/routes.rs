@@ -90,6 +90,8 @@ pub enum RoutesError {
         #[source]
         source: globset::Error,
     },
+    #[error("dlp.outbound_detectors: {0}")]
+    Detectors(String),
 }
 
 /// The scheme a request arrived with.
@@ -345,6 +347,7 @@ pub enum Denial {
 pub struct RouteTable {
     routes: Vec<CompiledRoute>,
     log: EgressLog,
+    detectors: bot_bottle_dlp::DetectorSet,
     source: Egress,
     /// The text this table was parsed from (the reloader's baseline).
     text: Option<String>,
@@ -385,12 +388,32 @@ impl RouteTable {
             .enumerate()
             .map(|(index, route)| compile_route(index, route, tokens))
             .collect::<Result<Vec<_>, _>>()?;
+        let detectors = match egress
+            .dlp
+            .as_ref()
+            .and_then(|dlp| dlp.outbound_detectors.as_ref())
+        {
+            Some(names) if names.is_empty() => {
+                return Err(RoutesError::Detectors(
+                    "an empty list would switch outbound DLP off; list at least one detector, or leave the field out for the default `[all]`".into(),
+                ));
+            }
+            Some(names) => bot_bottle_dlp::DetectorSet::parse(&names.join(","))
+                .map_err(|error| RoutesError::Detectors(error.to_string()))?,
+            None => bot_bottle_dlp::DetectorSet::all(),
+        };
         Ok(Self {
             routes,
             log: egress.log.unwrap_or(DEFAULT_LOG),
+            detectors,
             source: egress,
             text: None,
         })
+    }
+
+    /// The outbound DLP detectors (`dlp.outbound_detectors`, default `all`).
+    pub fn detectors(&self) -> bot_bottle_dlp::DetectorSet {
+        self.detectors
     }
 
     /// The `egress.log` level in force.

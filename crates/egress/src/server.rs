@@ -171,6 +171,7 @@ pub async fn run(
         baseline,
         config.tokens,
         routes,
+        Arc::clone(&shared.inspector),
         stop_receiver,
     ));
 
@@ -415,6 +416,7 @@ async fn watch_routes(
     baseline: Option<Vec<u8>>,
     tokens: Tokens,
     routes: Arc<ArcSwap<RouteTable>>,
+    inspector: Arc<dyn crate::inspect::Inspector>,
     mut stop: watch::Receiver<bool>,
 ) {
     // Compare with what the running table was parsed from, so a change
@@ -448,6 +450,7 @@ async fn watch_routes(
         match RouteTable::parse(&path, &text, &tokens) {
             Ok(table) => {
                 tracing::info!(path = %path.display(), routes = table.routes().len(), "routes reloaded");
+                inspector.routes_reloaded(&table);
                 routes.store(Arc::new(table));
             }
             Err(error) => {

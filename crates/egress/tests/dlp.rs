@@ -503,3 +503,96 @@ async fn no_finding_reaches_a_log_line_under_any_policy() {
         );
     }
 }
+
+/// A token-shaped value the proxy does not hold (a GitHub classic token).
+const FOREIGN_TOKEN: &str = "ghp_R7mK2xQ9pL4vT8wZ3nB6hD1sF5gJ0aYcEuWq";
+
+#[tokio::test]
+async fn log_full_removes_dlp_findings_the_proxy_does_not_hold() {
+    let logs = common::LogCapture::start();
+    let upstream = start_upstream().await;
+    let routes_yaml = format!("log: full\n{}", routes(&upstream, "redact"));
+    let proxy = dlp_proxy(&upstream, &routes_yaml, None).await;
+    let authority = upstream_authority(&upstream);
+    let mut request = post(
+        &authority,
+        &format!("/echo?t={FOREIGN_TOKEN}"),
+        format!("{{\"token\":\"{FOREIGN_TOKEN}\",\"note\":\"visible words\"}}"),
+    );
+    request
+        .headers_mut()
+        .insert("x-token", FOREIGN_TOKEN.parse().unwrap());
+    let answer = send(&proxy, &upstream, request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    proxy.stop().await;
+    let log = logs.text();
+    assert!(log.contains("egress request detail"), "{log}");
+    assert!(
+        log.contains("visible words"),
+        "the rest of the body is logged: {log}"
+    );
+    assert!(
+        !log.contains(&FOREIGN_TOKEN[4..20]),
+        "a DLP finding reached a log line:\n{log}"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_changes_the_detectors_in_force() {
+    let upstream = start_upstream().await;
+    let base = routes(&upstream, "block");
+    let only_crlf = format!("dlp:\n  outbound_detectors: [crlf]\n{base}");
+    let state = DlpState::new(scanner().with_detectors(DetectorSet::parse("crlf").unwrap()));
+    let proxy = start_proxy(
+        &only_crlf,
+        &upstream,
+        ProxyOptions {
+            tokens: tokens(),
+            inspector: Some(Arc::new(DlpInspector::new(state))),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    let leak = || {
+        post(
+            &authority,
+            "/echo",
+            format!("{{\"t\":\"{FOREIGN_TOKEN}\"}}"),
+        )
+    };
+    let answer = send(&proxy, &upstream, leak()).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "only crlf runs: {}",
+        answer.body
+    );
+
+    // An invalid detector list is refused; the detectors in force stay.
+    std::fs::write(
+        &proxy.routes_path,
+        format!("dlp:\n  outbound_detectors: [nonsense]\n{base}"),
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let answer = send(&proxy, &upstream, leak()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+
+    // Back to the default set: the same request is now blocked, no restart.
+    std::fs::write(&proxy.routes_path, &base).unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = send(&proxy, &upstream, leak()).await;
+        if answer.status == StatusCode::FORBIDDEN {
+            break;
+        }
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reloaded detectors never took effect"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    proxy.stop().await;
+}

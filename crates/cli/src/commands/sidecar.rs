@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use bot_bottle_dlp::{DetectorSet, HeldSecret, Scanner, ScannerConfig};
+use bot_bottle_dlp::{HeldSecret, Scanner, ScannerConfig};
 use bot_bottle_egress::ca::CertificateAuthority;
 use bot_bottle_egress::dlp_inspector::{DlpInspector, DlpState};
 use bot_bottle_egress::queue_holds::{DEFAULT_HOLD_TIMEOUT, QueueHolds};
@@ -222,19 +222,10 @@ fn egress(arguments: EgressArgs) -> anyhow::Result<u8> {
 }
 
 /// The outbound DLP scanner: every held secret, and the routes file's
-/// `dlp.outbound_detectors` (default: every detector but entropy).
+/// `dlp.outbound_detectors` (default: every detector but entropy; checked
+/// when the routes were compiled, and followed on every reload).
 fn egress_scanner(routes: &RouteTable, tokens: &Tokens) -> anyhow::Result<Scanner> {
-    let detectors = match routes
-        .source()
-        .dlp
-        .as_ref()
-        .and_then(|dlp| dlp.outbound_detectors.as_ref())
-    {
-        Some(names) => DetectorSet::parse(&names.join(","))
-            .context("dlp.outbound_detectors in the routes file")
-            .map_err(config_error)?,
-        None => DetectorSet::all(),
-    };
+    let detectors = routes.detectors();
     let held = tokens
         .iter()
         .map(|(name, value)| HeldSecret::new(name.clone(), value.expose().clone()))

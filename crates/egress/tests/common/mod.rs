@@ -347,6 +347,20 @@ pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyO
 }
 
 impl Proxy {
+    /// A proxy running in another process, known by its address and CA.
+    pub fn remote(address: SocketAddr, ca_pem_path: PathBuf) -> Self {
+        let ca_pem = std::fs::read_to_string(&ca_pem_path).unwrap();
+        Proxy {
+            address,
+            directory: tempfile::tempdir().unwrap(),
+            routes_path: PathBuf::new(),
+            ca_pem_path,
+            ca_pem,
+            shutdown: None,
+            handle: None,
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(sender) = self.shutdown.take() {
             let _ = sender.send(());
