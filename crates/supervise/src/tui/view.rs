@@ -39,6 +39,8 @@ use crate::tui::app::{App, Level, Mode, Prompt, Purpose, RouteEditor, Row};
 const LABEL_WIDTH: usize = 10;
 /// The widest bottle name shown in the list before it is cut.
 const BOTTLE_COLUMN_MAX: usize = 16;
+/// Lines of the list that are not rows: its borders and the header.
+const LIST_CHROME: u16 = 3;
 /// Height of the prompt box: borders, the question, the input, a message.
 const PROMPT_HEIGHT: u16 = 5;
 
@@ -49,15 +51,28 @@ pub fn render(frame: &mut Frame<'_>, app: &App, now: Timestamp) {
     } else {
         0
     };
-    let [title, list, detail, prompt, status, help] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Percentage(40),
-        Constraint::Min(4),
-        Constraint::Length(prompt_height),
+    // The list takes what its rows need, up to two fifths of the screen;
+    // the details get the rest.
+    let list_rows = u16::try_from(app.rows().len().max(1)).unwrap_or(u16::MAX);
+    let list_height = list_rows
+        .saturating_add(LIST_CHROME)
+        .min(frame.area().height.saturating_mul(2) / 5)
+        .max(LIST_CHROME + 1);
+    // The status and help lines first, so a small terminal squeezes the
+    // panes, never the help.
+    let [body, status, help] = Layout::vertical([
+        Constraint::Fill(1),
         Constraint::Length(1),
         Constraint::Length(1),
     ])
     .areas(frame.area());
+    let [title, list, detail, prompt] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(list_height),
+        Constraint::Min(4),
+        Constraint::Length(prompt_height),
+    ])
+    .areas(body);
     frame.render_widget(Paragraph::new(title_line(app)), title);
     render_list(frame, app, list, now);
     match app.mode() {
@@ -65,6 +80,7 @@ pub fn render(frame: &mut Frame<'_>, app: &App, now: Timestamp) {
         Mode::Browse | Mode::Prompt(_) => {
             let lines = match app.selected() {
                 Some(row) => detail_lines(row, now),
+                None if app.loaded() => empty_lines(),
                 None => Vec::new(),
             };
             frame.render_widget(
@@ -261,6 +277,22 @@ fn detail_lines(row: Row<'_>, now: Timestamp) -> Vec<Line<'static>> {
     }
 }
 
+/// What the details pane says while there is nothing to show.
+fn empty_lines() -> Vec<Line<'static>> {
+    [
+        "Proposals appear here as the sidecars file them:",
+        "  egress-allow, egress-block  the agent asks for a route, or to drop one",
+        "  egress-token-allow          egress held a request carrying a token",
+        "  gitleaks-allow              git-gate held a push carrying a secret",
+        "  capability-block            the agent says what it is stuck on",
+        "",
+        "The terminal bell rings when one arrives.",
+    ]
+    .into_iter()
+    .map(Line::raw)
+    .collect()
+}
+
 fn malformed_lines(bad: &BadEntry) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     field(
@@ -280,14 +312,12 @@ fn proposal_lines(entry: &Entry, now: Timestamp) -> Vec<Line<'static>> {
     let proposal = &entry.proposal;
     let kind = proposal.kind();
     let mut lines = Vec::new();
-    field(&mut lines, "proposal", proposal.id.as_str());
-    field(&mut lines, "bottle", &printable(&proposal.bottle));
     field(
         &mut lines,
         "kind",
         &format!("{kind} ({})", how_to_answer(kind)),
     );
-    field(&mut lines, "state", entry.state.as_str());
+    field(&mut lines, "bottle", &printable(&proposal.bottle));
     field(
         &mut lines,
         "created",
@@ -296,11 +326,6 @@ fn proposal_lines(entry: &Entry, now: Timestamp) -> Vec<Line<'static>> {
             proposal.created_at,
             age(proposal.created_at.age_at(now))
         ),
-    );
-    field(
-        &mut lines,
-        "queue",
-        &printable(&entry.queue.display().to_string()),
     );
     lines.push(Line::default());
     match &proposal.payload {
@@ -360,6 +385,14 @@ fn proposal_lines(entry: &Entry, now: Timestamp) -> Vec<Line<'static>> {
         }
         None => {}
     }
+    lines.push(Line::default());
+    field(&mut lines, "proposal", proposal.id.as_str());
+    field(&mut lines, "state", entry.state.as_str());
+    field(
+        &mut lines,
+        "queue",
+        &printable(&entry.queue.display().to_string()),
+    );
     lines
 }
 
@@ -413,13 +446,20 @@ fn multiline_field(lines: &mut Vec<Line<'static>>, name: &str, value: &str) {
 
 fn render_editor(frame: &mut Frame<'_>, editor: &RouteEditor, area: Rect) {
     let title = format!(
-        " modify: the route to grant for {} ({}, bottle {}), as YAML ",
-        editor.target.id, editor.target.kind, editor.target.bottle
+        " the route to grant, as YAML: {} from {} ",
+        editor.target.kind, editor.target.bottle
     );
     let block = Block::bordered().title(title);
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let error_height = u16::try_from(editor.error.len()).unwrap_or(u16::MAX);
+    // Messages wrap: count the lines they take at this width.
+    let width = usize::from(inner.width.max(1));
+    let error_rows: usize = editor
+        .error
+        .iter()
+        .map(|line| Span::raw(line.as_str()).width().max(1).div_ceil(width))
+        .sum();
+    let error_height = u16::try_from(error_rows).unwrap_or(u16::MAX);
     let notice_height = u16::from(editor.target.answered_elsewhere);
     let [notice, text, errors] = Layout::vertical([
         Constraint::Length(notice_height),
@@ -453,7 +493,10 @@ fn render_editor(frame: &mut Frame<'_>, editor: &RouteEditor, area: Rect) {
         .iter()
         .map(|line| Line::styled(line.clone(), Style::new().fg(Color::Red)))
         .collect();
-    frame.render_widget(Paragraph::new(error_lines), errors);
+    frame.render_widget(
+        Paragraph::new(error_lines).wrap(Wrap { trim: false }),
+        errors,
+    );
     let column = u16::try_from(Span::raw(printable(before)).width()).unwrap_or(u16::MAX);
     let line = u16::try_from(row)
         .unwrap_or(u16::MAX)
@@ -470,30 +513,26 @@ fn render_prompt(frame: &mut Frame<'_>, prompt: &Prompt, area: Rect) {
         Purpose::Approve {
             reason_required: true,
         } => format!(
-            "Approve {} {}: reason (required, it is report-only):",
-            target.kind, target.id
+            "Approve this {}: reason (required: it is report-only, say why letting it through is safe)",
+            target.kind
         ),
         Purpose::Approve {
             reason_required: false,
         } => format!(
-            "Approve {} {}: reason (optional; Enter approves):",
-            target.kind, target.id
+            "Approve this {}: reason (optional; Enter approves)",
+            target.kind
         ),
         Purpose::ApproveModified { route } => format!(
-            "Approve {} as modified ({}): reason (optional):",
-            target.id,
+            "Grant {} instead: reason (optional; Enter approves)",
             printable(&describe_route(route))
         ),
         Purpose::Reject => format!(
-            "Reject {} {}: reason (optional; Enter rejects):",
-            target.kind, target.id
+            "Reject this {}: reason (optional; Enter rejects)",
+            target.kind
         ),
-        Purpose::Answer => format!(
-            "Answer {} {}: the words the agent receives:",
-            target.kind, target.id
-        ),
+        Purpose::Answer => "Answer in words: what the agent receives (Enter sends)".to_string(),
     };
-    let block = Block::bordered().title(format!(" bottle {} ", target.bottle));
+    let block = Block::bordered().title(format!(" {} from {} ", target.id, target.bottle));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [question_area, input_area, message_area] = Layout::vertical([
