@@ -251,7 +251,7 @@ fn reject_with_a_reason_answer_in_words_and_answered_elsewhere() {
     let tui = Tui::start(dir.path());
     // Newest on top: the capability-block is selected first.
     tui.wait_for("I need a database");
-    tui.wait_for("t answer in words");
+    tui.wait_for("t answer");
 
     tui.keys(&["t"]);
     tui.wait_for("Answer in words");

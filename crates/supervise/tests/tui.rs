@@ -272,23 +272,23 @@ fn help_line_offers_only_what_the_kind_allows_and_is_always_there() {
     let table = [
         (
             ProposalKind::EgressAllow,
-            "↑↓ select  a approve  m modify the route, then approve  r reject  q quit",
+            "↑↓ select  a approve  m modify route  r reject  PgUp/PgDn scroll details  q quit",
         ),
         (
             ProposalKind::EgressBlock,
-            "↑↓ select  a approve  m modify the route, then approve  r reject  q quit",
+            "↑↓ select  a approve  m modify route  r reject  PgUp/PgDn scroll details  q quit",
         ),
         (
             ProposalKind::EgressTokenAllow,
-            "↑↓ select  a approve (reason required)  r reject  q quit",
+            "↑↓ select  a approve (reason required)  r reject  PgUp/PgDn scroll details  q quit",
         ),
         (
             ProposalKind::GitleaksAllow,
-            "↑↓ select  a approve (reason required)  r reject  q quit",
+            "↑↓ select  a approve (reason required)  r reject  PgUp/PgDn scroll details  q quit",
         ),
         (
             ProposalKind::CapabilityBlock,
-            "↑↓ select  t answer in words  r reject  q quit",
+            "↑↓ select  t answer  r reject  PgUp/PgDn scroll details  q quit",
         ),
     ];
     for (kind, want) in table {
@@ -303,14 +303,14 @@ fn help_line_offers_only_what_the_kind_allows_and_is_always_there() {
     press(&mut app, KeyCode::End);
     assert_eq!(
         help_line(&screen(&app)),
-        " ↑↓ select  q quit",
+        " ↑↓ select  PgUp/PgDn scroll details  q quit",
         "a malformed row"
     );
     select_kind(&mut app, ProposalKind::EgressBlock);
     press(&mut app, KeyCode::Char('m'));
     assert_eq!(
         help_line(&screen(&app)),
-        " Ctrl-S check the route and continue  Esc cancel"
+        " Ctrl-S check the route, then approve  Esc cancel"
     );
     // Even on a tiny terminal.
     let mut terminal = Terminal::new(TestBackend::new(60, 8)).unwrap();
@@ -341,4 +341,95 @@ fn text_from_queue_files_cannot_drive_the_terminal() {
     assert!(!screen.contains('\u{1b}') && !screen.contains('\u{202e}'));
     assert!(!screen.contains('\u{7}') && !screen.contains('\u{200b}'));
     insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn details_scroll_with_page_down_and_back() {
+    let mut app = app(everything());
+    press(&mut app, KeyCode::Home);
+    for _ in 0..5 {
+        press(&mut app, KeyCode::Down);
+    }
+    let small = |app: &App| {
+        let mut terminal = Terminal::new(TestBackend::new(WIDTH, 26)).unwrap();
+        terminal
+            .draw(|frame| view::render(frame, app, NOW))
+            .unwrap();
+        terminal.backend().to_string()
+    };
+    let top = small(&app);
+    assert!(top.contains("kind       egress-allow") && !top.contains("by         ops"));
+    press(&mut app, KeyCode::PageDown);
+    press(&mut app, KeyCode::PageDown);
+    press(&mut app, KeyCode::PageDown);
+    let scrolled = small(&app);
+    assert!(scrolled.contains("by         ops"), "{scrolled}");
+    assert!(!scrolled.contains("kind       egress-allow"), "{scrolled}");
+    press(&mut app, KeyCode::PageUp);
+    press(&mut app, KeyCode::PageUp);
+    press(&mut app, KeyCode::PageUp);
+    assert_eq!(small(&app), top);
+    // Another selection starts at the top again.
+    press(&mut app, KeyCode::PageDown);
+    press(&mut app, KeyCode::Up);
+    assert_eq!(app.detail_scroll(), 0);
+}
+
+#[test]
+fn tiny_terminals_do_not_panic() {
+    let mut app = app(everything());
+    for (width, height) in [(1, 1), (2, 2), (10, 3), (20, 5), (40, 10)] {
+        for key in [KeyCode::Char('m'), KeyCode::Esc, KeyCode::Char('r')] {
+            press(&mut app, key);
+            let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+            terminal
+                .draw(|frame| view::render(frame, &app, NOW))
+                .unwrap();
+        }
+        press(&mut app, KeyCode::Esc);
+    }
+}
+
+#[test]
+fn load_reads_real_queues_and_reports_what_it_cannot_read() {
+    use bot_bottle_queue::{Queue, bottle_queue_dir};
+    use bot_bottle_supervise::tui::{QueueSource, load};
+
+    let state = tempfile::tempdir().unwrap();
+    let dev = Queue::create(bottle_queue_dir(state.path(), "dev").unwrap()).unwrap();
+    dev.propose("dev", egress_allow()).unwrap();
+    std::fs::write(
+        dev.dir()
+            .join("20261128T100000000Z-00000001-000000-00000000.proposal.json"),
+        "{ not json",
+    )
+    .unwrap();
+    let listing = load(&QueueSource::StateDir(state.path().to_path_buf()));
+    assert_eq!(listing.entries.len(), 1);
+    assert_eq!(listing.bad.len(), 1);
+    assert!(matches!(listing.bad[0].reason, BadReason::NotJson { .. }));
+
+    // A bottle launched later is found on the next poll.
+    let web = Queue::create(bottle_queue_dir(state.path(), "web").unwrap()).unwrap();
+    web.propose("web", capability_block()).unwrap();
+    let listing = load(&QueueSource::StateDir(state.path().to_path_buf()));
+    assert_eq!(listing.entries.len(), 2);
+
+    // A queue that went away is reported, not fatal.
+    let gone = state.path().join("gone");
+    let listing = load(&QueueSource::Dirs(vec![gone.clone()]));
+    assert!(listing.entries.is_empty());
+    assert_eq!(listing.bad.len(), 1);
+    assert_eq!(listing.bad[0].path, gone);
+    assert!(matches!(
+        listing.bad[0].reason,
+        BadReason::Unreadable { .. }
+    ));
+
+    // No state yet: nothing to show, nothing wrong.
+    let empty = tempfile::tempdir().unwrap();
+    assert_eq!(
+        load(&QueueSource::StateDir(empty.path().to_path_buf())),
+        Listing::default()
+    );
 }

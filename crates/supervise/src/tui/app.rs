@@ -22,8 +22,8 @@ use crate::escape::printable;
 use crate::granted_route::{parse_granted_route, route_yaml};
 use crate::tui::input::{LineInput, TextArea};
 
-/// Rows a Page Up / Page Down moves.
-const PAGE_ROWS: usize = 10;
+/// Lines a Page Up / Page Down scrolls the details pane.
+const DETAIL_PAGE: u16 = 5;
 
 /// The whole state of the TUI.
 #[derive(Debug, Default)]
@@ -36,6 +36,8 @@ pub struct App {
     selected_key: Option<RowKey>,
     mode: Mode,
     status: Option<Status>,
+    /// How far the details pane is scrolled down, in lines.
+    detail_scroll: u16,
     /// Every pending proposal seen so far (a new one rings the bell).
     seen_pending: HashSet<(PathBuf, ProposalId)>,
     loaded: bool,
@@ -250,7 +252,11 @@ impl App {
         } else {
             self.selected = self.selected.min(keys.len().saturating_sub(1));
         }
-        self.selected_key = keys.get(self.selected).cloned();
+        let key = keys.get(self.selected).cloned();
+        if key != self.selected_key {
+            self.detail_scroll = 0;
+        }
+        self.selected_key = key;
     }
 
     fn select(&mut self, index: usize) {
@@ -261,7 +267,16 @@ impl App {
     fn reselect_position(&mut self) {
         let keys: Vec<RowKey> = self.rows().iter().map(row_key).collect();
         self.selected = self.selected.min(keys.len().saturating_sub(1));
-        self.selected_key = keys.get(self.selected).cloned();
+        let key = keys.get(self.selected).cloned();
+        if key != self.selected_key {
+            self.detail_scroll = 0;
+        }
+        self.selected_key = key;
+    }
+
+    /// How far the details pane is scrolled (the view clamps it to the text).
+    pub fn detail_scroll(&self) -> u16 {
+        self.detail_scroll
     }
 
     /// The keys offered right now, for the help line: only what the mode and
@@ -281,7 +296,7 @@ impl App {
             Mode::Edit(_) => vec![
                 Offer {
                     key: "Ctrl-S",
-                    label: "check the route and continue",
+                    label: "check the route, then approve",
                 },
                 Offer {
                     key: "Esc",
@@ -298,6 +313,12 @@ impl App {
                     .filter(|entry| entry.state == EntryState::Pending)
                 {
                     offers.extend(kind_offers(entry.proposal.kind()));
+                }
+                if self.selected().is_some() {
+                    offers.push(Offer {
+                        key: "PgUp/PgDn",
+                        label: "scroll details",
+                    });
                 }
                 offers.push(Offer {
                     key: "q",
@@ -335,8 +356,10 @@ impl App {
             KeyCode::Char('q') => self.quit = true,
             KeyCode::Up | KeyCode::Char('k') => self.select(self.selected.saturating_sub(1)),
             KeyCode::Down | KeyCode::Char('j') => self.select((self.selected + 1).min(last)),
-            KeyCode::PageUp => self.select(self.selected.saturating_sub(PAGE_ROWS)),
-            KeyCode::PageDown => self.select((self.selected + PAGE_ROWS).min(last)),
+            KeyCode::PageUp => self.detail_scroll = self.detail_scroll.saturating_sub(DETAIL_PAGE),
+            KeyCode::PageDown => {
+                self.detail_scroll = self.detail_scroll.saturating_add(DETAIL_PAGE)
+            }
             KeyCode::Home | KeyCode::Char('g') => self.select(0),
             KeyCode::End | KeyCode::Char('G') => self.select(last),
             KeyCode::Esc => self.status = None,
@@ -593,13 +616,13 @@ pub fn kind_offers(kind: ProposalKind) -> Vec<Offer> {
     if kind.allows(DecisionKind::ApproveWithModification) {
         offers.push(Offer {
             key: "m",
-            label: "modify the route, then approve",
+            label: "modify route",
         });
     }
     if kind.allows(DecisionKind::Answer) {
         offers.push(Offer {
             key: "t",
-            label: "answer in words",
+            label: "answer",
         });
     }
     if kind.allows(DecisionKind::Reject) {
@@ -1024,7 +1047,8 @@ mod tests {
             }],
         });
         assert!(matches!(app.selected(), Some(Row::Malformed(_))));
-        assert_eq!(app.offers().len(), 2, "select and quit only");
+        let keys: Vec<&str> = app.offers().iter().map(|offer| offer.key).collect();
+        assert_eq!(keys, ["↑↓", "PgUp/PgDn", "q"], "no answering keys");
         press(&mut app, KeyCode::Char('a'));
         assert!(matches!(app.mode(), Mode::Browse));
         assert!(app.status().expect("told").text.contains("malformed"));

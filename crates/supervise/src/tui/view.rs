@@ -83,9 +83,14 @@ pub fn render(frame: &mut Frame<'_>, app: &App, now: Timestamp) {
                 None if app.loaded() => empty_lines(),
                 None => Vec::new(),
             };
+            // Scrolled no further than the last screenful (counting lines
+            // before wrapping, so a wrapped tail may need one more page).
+            let visible = usize::from(detail.height.saturating_sub(2));
+            let most = u16::try_from(lines.len().saturating_sub(visible)).unwrap_or(u16::MAX);
             frame.render_widget(
                 Paragraph::new(lines)
                     .wrap(Wrap { trim: false })
+                    .scroll((app.detail_scroll().min(most), 0))
                     .block(Block::bordered().title(" details ")),
                 detail,
             );
