@@ -30,6 +30,8 @@ struct Tui {
     socket: String,
     /// Everything the program wrote to the terminal (tmux `pipe-pane`).
     output: PathBuf,
+    /// Holds the program's pid once it started.
+    pid_file: PathBuf,
     scratch: tempfile::TempDir,
 }
 
@@ -47,16 +49,25 @@ impl Tui {
         );
         let output = scratch.path().join("output");
         std::fs::write(&output, b"").unwrap();
-        // The shell stays after the program exits, so the test can read its
-        // exit status on the restored screen.
-        let command = format!(
-            "{} supervise --queue {}; echo EXITED $?; sleep 600",
+        let pid_file = scratch.path().join("pid");
+        // The inner shell records its pid and becomes the program; the outer
+        // one stays after the program exits, so the test can read its exit
+        // status, and whether the terminal is back in cooked mode, on the
+        // restored screen.
+        let program = format!(
+            "echo $$ > {}; exec {} supervise --queue {}",
+            quote(&pid_file.display().to_string()),
             quote(env!("CARGO_BIN_EXE_bot-bottle")),
             quote(&queue.display().to_string())
+        );
+        let command = format!(
+            "sh -c {}; echo EXITED $?; if stty -a | grep -q -- -icanon; then echo RAW; else echo COOKED; fi; sleep 600",
+            quote(&program)
         );
         let tui = Self {
             socket,
             output,
+            pid_file,
             scratch,
         };
         let status = tui
@@ -129,6 +140,16 @@ impl Tui {
             );
             std::thread::sleep(POLL);
         }
+    }
+
+    /// Send the program a signal (`TERM`, `INT`).
+    fn signal(&self, name: &str) {
+        let pid = std::fs::read_to_string(&self.pid_file).unwrap();
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), pid.trim()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{name} {pid}");
     }
 
     /// How many terminal bells the program has rung.
@@ -220,6 +241,32 @@ fn approve_with_keystrokes_writes_the_response_and_new_proposals_ring() {
     tui.keys(&["q"]);
     let screen = tui.wait_for("EXITED 0");
     assert!(!screen.contains("bot-bottle supervise ·"), "{screen}");
+    tui.wait_for("COOKED");
+}
+
+#[test]
+fn a_kill_restores_the_terminal_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::create(dir.path()).unwrap();
+    queue
+        .propose("dev", egress_allow("api.example.com", "read the API docs"))
+        .unwrap();
+    for (signal, status) in [("TERM", "EXITED 143"), ("INT", "EXITED 130")] {
+        let tui = Tui::start(dir.path());
+        tui.wait_for("read the API docs");
+        tui.keys(&["r"]);
+        tui.wait_for("Enter rejects");
+        tui.signal(signal);
+        let screen = tui.wait_for(status);
+        assert!(!screen.contains("bot-bottle supervise ·"), "{screen}");
+        tui.wait_for("COOKED");
+    }
+    assert!(
+        queue.list(bot_bottle_queue::Scope::Active).unwrap().entries[0]
+            .response
+            .is_none(),
+        "nothing was written"
+    );
 }
 
 #[test]
@@ -308,4 +355,5 @@ fn reject_with_a_reason_answer_in_words_and_answered_elsewhere() {
 
     tui.keys(&["q"]);
     tui.wait_for("EXITED 0");
+    tui.wait_for("COOKED");
 }

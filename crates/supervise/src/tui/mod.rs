@@ -18,7 +18,7 @@ pub mod input;
 mod run;
 pub mod view;
 
-pub use run::{Options, POLL_INTERVAL, QueueSource, load, run};
+pub use run::{Options, POLL_INTERVAL, QueueSource, load, restore_terminal, run};
 
 /// Why the TUI stopped other than by the operator quitting.
 #[derive(Debug, thiserror::Error)]

@@ -8,7 +8,8 @@
 //!
 //! The terminal is restored by a guard on return and on unwinding, and by
 //! the panic hook `ratatui::try_init` installs (it restores raw mode and the
-//! main screen before the panic message is printed).
+//! main screen before the panic message is printed); on a signal the CLI
+//! calls [`restore_terminal`] before exiting.
 
 use std::io::{self, Write as _};
 use std::path::PathBuf;
@@ -135,6 +136,13 @@ fn ring_bell() -> Result<(), TuiError> {
         .write_all(b"\x07")
         .and_then(|()| stdout.flush())
         .map_err(TuiError::io("ring the bell of"))
+}
+
+/// Put the terminal back (raw mode off, main screen) from outside the loop:
+/// the CLI calls it when a signal ends the process, which would otherwise
+/// skip the guard below.
+pub fn restore_terminal() -> Result<(), TuiError> {
+    ratatui::try_restore().map_err(TuiError::io("restore"))
 }
 
 /// The terminal in raw mode on the alternate screen; dropping it restores
