@@ -357,3 +357,18 @@ fn reject_with_a_reason_answer_in_words_and_answered_elsewhere() {
     tui.wait_for("EXITED 0");
     tui.wait_for("COOKED");
 }
+
+#[test]
+fn a_queue_that_is_not_a_directory_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    assert_cmd::Command::new(env!("CARGO_BIN_EXE_bot-bottle"))
+        .args(["supervise", "--queue"])
+        .arg(&missing)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(format!(
+            "--queue {}",
+            missing.display()
+        )));
+}

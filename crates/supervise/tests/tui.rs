@@ -433,3 +433,11 @@ fn load_reads_real_queues_and_reports_what_it_cannot_read() {
         Listing::default()
     );
 }
+
+#[test]
+fn modify_editor_for_an_egress_block_edits_what_remains() {
+    let mut app = app(everything());
+    select_kind(&mut app, ProposalKind::EgressBlock);
+    press(&mut app, KeyCode::Char('m'));
+    insta::assert_snapshot!(screen(&app));
+}

@@ -450,8 +450,15 @@ fn multiline_field(lines: &mut Vec<Line<'static>>, name: &str, value: &str) {
 }
 
 fn render_editor(frame: &mut Frame<'_>, editor: &RouteEditor, area: Rect) {
+    // An egress-block's route is what remains of the host; an
+    // egress-allow's is what is granted.
+    let what = if editor.target.kind == ProposalKind::EgressBlock {
+        "the route that should remain"
+    } else {
+        "the route to grant"
+    };
     let title = format!(
-        " the route to grant, as YAML: {} from {} ",
+        " {what}, as YAML: {} from {} ",
         editor.target.kind, editor.target.bottle
     );
     let block = Block::bordered().title(title);
