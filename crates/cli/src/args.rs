@@ -20,6 +20,8 @@ pub enum Command {
     /// List and answer the proposals sidecars file for the operator.
     #[command(subcommand)]
     Proposals(ProposalsCommand),
+    /// The operator's terminal UI over every bottle's queue.
+    Supervise(SuperviseArgs),
     /// Scan files for held secrets and credential shapes.
     #[command(subcommand)]
     Dlp(DlpCommand),
@@ -87,6 +89,12 @@ pub struct QueueArgs {
     /// `$XDG_STATE_HOME/bot-bottle/`).
     #[arg(long, value_name = "DIR")]
     pub queue: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SuperviseArgs {
+    #[command(flatten)]
+    pub queue: QueueArgs,
 }
 
 #[derive(Debug, Subcommand)]

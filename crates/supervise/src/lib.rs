@@ -8,7 +8,12 @@
 //!   the egress routes file, atomically, so the egress sidecar reloads it.
 //! - [`tui`]: `bot-bottle supervise`, the operator's terminal UI over every
 //!   bottle's queue.
+//! - [`escape`], [`granted_route`]: shared with the `proposals` CLI — text
+//!   from queue files made safe for a terminal, and the operator's modified
+//!   route parsed and checked.
 
+pub mod escape;
+pub mod granted_route;
 pub mod mcp;
 pub mod routes_file;
 pub mod server;

@@ -4,8 +4,9 @@ mod completions;
 mod dlp;
 pub(crate) mod gitgate;
 mod manifest;
-mod proposals;
+pub(crate) mod proposals;
 pub(crate) mod sidecar;
+mod supervise;
 
 use crate::args::{Cli, Command};
 
@@ -14,6 +15,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Manifest(command) => manifest::run(command),
         Command::Proposals(command) => proposals::run(command),
+        Command::Supervise(args) => supervise::run(&args),
         Command::Dlp(command) => dlp::run(command),
         Command::GitGate(command) => gitgate::run(command),
         Command::Completions(args) => completions::run(&args),

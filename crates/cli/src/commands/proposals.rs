@@ -26,12 +26,14 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use bot_bottle_manifest::model::{BottleFile, Egress, Route};
+use bot_bottle_manifest::model::Route;
 use bot_bottle_queue::model::describe_route;
 use bot_bottle_queue::{
     BadEntry, Decision, DecisionError, Entry, Listing, Payload, Proposal, ProposalId, ProposalKind,
     Queue, QueueError, Response, ResponseFile, Scope, discover_queues, find, list_queues,
 };
+use bot_bottle_supervise::escape::{printable, printable_lines};
+use bot_bottle_supervise::granted_route::parse_granted_route;
 use serde_json::{Value, json};
 
 use crate::args::{ProposalsCommand, QueueArgs, TextOrJson};
@@ -66,21 +68,29 @@ struct Queues {
     looked_in: PathBuf,
 }
 
-fn queues(args: &QueueArgs) -> anyhow::Result<Queues> {
-    if let Some(dir) = &args.queue {
-        let queue = Queue::open(dir).map_err(|error| {
-            Failure::usage(format!("--queue {}: {}", dir.display(), chain(&error)))
-        })?;
-        return Ok(Queues {
-            queues: vec![queue],
-            looked_in: dir.clone(),
-        });
-    }
-    let state = environment::state_dir().ok_or_else(|| {
+/// The queue `--queue DIR` names; a usage error when it is not one.
+pub(crate) fn open_queue_arg(dir: &Path) -> anyhow::Result<Queue> {
+    Queue::open(dir)
+        .map_err(|error| Failure::usage(format!("--queue {}: {}", dir.display(), chain(&error))))
+}
+
+/// The state directory every bottle's queue lives under.
+pub(crate) fn state_dir() -> anyhow::Result<PathBuf> {
+    environment::state_dir().ok_or_else(|| {
         Failure::usage(
             "cannot find the state directory: set XDG_STATE_HOME or HOME, or pass --queue DIR",
         )
-    })?;
+    })
+}
+
+fn queues(args: &QueueArgs) -> anyhow::Result<Queues> {
+    if let Some(dir) = &args.queue {
+        return Ok(Queues {
+            queues: vec![open_queue_arg(dir)?],
+            looked_in: dir.clone(),
+        });
+    }
+    let state = state_dir()?;
     let mut queues = Vec::new();
     for dir in discover_queues(&state)? {
         queues.push(Queue::open(dir)?);
@@ -209,31 +219,6 @@ fn shorten(text: &str, width: usize) -> String {
     let mut short: String = text.chars().take(width.saturating_sub(1)).collect();
     short.push('…');
     short
-}
-
-/// Escape control characters and invisible formatting characters (bidi
-/// overrides, zero-width) so file contents cannot move the cursor, recolour
-/// the terminal or reorder what the operator reads.
-fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for character in text.chars() {
-        let invisible = matches!(character,
-            '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}');
-        if character.is_control() || invisible {
-            out.extend(character.escape_default());
-        } else {
-            out.push(character);
-        }
-    }
-    out
-}
-
-/// [`printable`], keeping line breaks, continuation lines indented.
-fn printable_lines(text: &str, indent: &str) -> String {
-    text.split('\n')
-        .map(printable)
-        .collect::<Vec<_>>()
-        .join(&format!("\n{indent}"))
 }
 
 fn entry_json(entry: &Entry) -> Value {
@@ -423,35 +408,8 @@ fn route_yaml(route: &Route) -> String {
 fn read_route(path: &Path) -> anyhow::Result<Route> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| Failure::usage(format!("--modify {}: {error}", path.display())))?;
-    let route = serde_saphyr::from_str::<Route>(&text).map_err(|error| {
-        Failure::usage(format!(
-            "--modify {}: not a route ({error}); write the granted route as YAML, e.g.\n  host: api.example.com\n  methods: [GET]\n  paths: [/v1/]",
-            path.display()
-        ))
-    })?;
-    // The granted route is held to the same rules as a route in a manifest
-    // (host pattern, methods, paths, token_env naming a variable, …).
-    let probe = BottleFile {
-        egress: Some(Egress {
-            routes: vec![route.clone()],
-            ..Egress::default()
-        }),
-        ..BottleFile::default()
-    };
-    let problems = bot_bottle_manifest::validate::validate(&probe);
-    if problems.is_empty() {
-        return Ok(route);
-    }
-    let mut message = format!("--modify {}: not a valid route:", path.display());
-    for problem in problems {
-        let field = problem.path.to_string();
-        let field = field.strip_prefix("egress.routes[0].").unwrap_or(&field);
-        let _ = write!(message, "\n  {field}: {}", problem.message);
-        if let Some(hint) = problem.hint {
-            let _ = write!(message, " ({hint})");
-        }
-    }
-    Err(Failure::usage(message))
+    parse_granted_route(&text)
+        .map_err(|error| Failure::usage(format!("--modify {}: {error}", path.display())))
 }
 
 fn approve(
