@@ -30,7 +30,7 @@ pub enum Command {
     GitGate(crate::commands::gitgate::GitGateCommand),
     /// Print shell completions.
     Completions(CompletionsArgs),
-    /// Run a sidecar inside a bottle (`egress`, `git-gate`).
+    /// Run a sidecar inside a bottle (`egress`, `git-gate`, `supervise`).
     #[command(subcommand)]
     Sidecar(crate::commands::sidecar::SidecarCommand),
 }

@@ -7,7 +7,7 @@
 
 use std::fmt::{self, Write as _};
 
-use bot_bottle_manifest::model::{BottleFile, Egress, Route};
+use bot_bottle_manifest::model::Route;
 
 /// Why a granted route was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,33 +57,24 @@ pub fn parse_granted_route(yaml: &str) -> Result<Route, GrantedRouteError> {
         serde_saphyr::from_str::<Route>(yaml).map_err(|error| GrantedRouteError::NotARoute {
             message: error.to_string(),
         })?;
-    let probe = BottleFile {
-        egress: Some(Egress {
-            routes: vec![route.clone()],
-            ..Egress::default()
-        }),
-        ..BottleFile::default()
-    };
-    let findings = bot_bottle_manifest::validate::validate(&probe);
-    if findings.is_empty() {
+    let problems = route_problems(&route);
+    if problems.is_empty() {
         return Ok(route);
     }
-    let problems = findings
-        .into_iter()
-        .map(|finding| {
-            let field = finding.path.to_string();
-            let field = field
-                .strip_prefix("egress.routes[0].")
-                .unwrap_or(&field)
-                .to_string();
-            RouteProblem {
-                field,
-                message: finding.message,
-                hint: finding.hint,
-            }
-        })
-        .collect();
     Err(GrantedRouteError::Invalid { problems })
+}
+
+/// Every manifest rule `route` breaks, fields named relative to the route
+/// (also how the MCP server checks the route an agent asks for).
+pub fn route_problems(route: &Route) -> Vec<RouteProblem> {
+    bot_bottle_manifest::validate::validate_route(route)
+        .into_iter()
+        .map(|finding| RouteProblem {
+            field: finding.path.to_string(),
+            message: finding.message,
+            hint: finding.hint,
+        })
+        .collect()
 }
 
 /// A route as the YAML [`parse_granted_route`] reads back (the modify

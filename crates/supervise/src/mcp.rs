@@ -524,17 +524,11 @@ fn block_route(
 }
 
 fn check_route(route: &Route) -> Result<(), ToolError> {
-    let problems = bot_bottle_manifest::validate::validate_route(route);
+    let problems = crate::granted_route::route_problems(route);
     if problems.is_empty() {
         return Ok(());
     }
-    let text: Vec<String> = problems
-        .iter()
-        .map(|problem| match &problem.hint {
-            Some(hint) => format!("{}: {} ({hint})", problem.path, problem.message),
-            None => format!("{}: {}", problem.path, problem.message),
-        })
-        .collect();
+    let text: Vec<String> = problems.iter().map(ToString::to_string).collect();
     Err(ToolError::Client(format!(
         "not a valid route: {}",
         text.join("; ")
