@@ -445,4 +445,44 @@ mod tests {
         }
         assert_eq!(file.read().unwrap().applied.len(), MAX_APPLIED_IDS);
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            /// Whatever is in the file, reading it is a value or an error
+            /// naming the file — never a panic.
+            #[test]
+            fn any_text_reads_or_errs(text in any::<String>()) {
+                match parse(Path::new("routes.yaml"), &text) {
+                    Ok(_) => {}
+                    Err(error) => prop_assert!(error.to_string().contains("routes.yaml")),
+                }
+            }
+
+            /// A written file reads back as what was written, applied ids
+            /// and all, for any hosts and paths the rules accept.
+            #[test]
+            fn what_is_written_reads_back(
+                hosts in proptest::collection::vec("[a-z]([a-z0-9-]{0,8}[a-z0-9])?\\.(com|dev|test)", 1..6),
+                path in "/[a-z0-9/_-]{0,20}",
+            ) {
+                let (_dir, file) = file_with("routes: []\n");
+                for host in &hosts {
+                    file.apply(&ProposalId::generate(), &Change::Allow(route(host, &[path.as_str()]))).unwrap();
+                }
+                let contents = file.read().unwrap();
+                let mut expected: Vec<Route> = Vec::new();
+                for host in &hosts {
+                    let route = route(host, &[path.as_str()]);
+                    if !expected.contains(&route) {
+                        expected.push(route);
+                    }
+                }
+                prop_assert_eq!(contents.egress.routes, expected);
+                prop_assert_eq!(contents.applied.len(), hosts.len());
+            }
+        }
+    }
 }
