@@ -364,6 +364,10 @@ pub enum DecisionError {
     EmptyAnswer,
     #[error("the granted route needs a host")]
     EmptyRouteHost,
+    #[error(
+        "an egress-block of {host} narrows that host's route: the route that remains must be for {host}, not {granted}"
+    )]
+    BlockForAnotherHost { host: String, granted: String },
     #[error("response {response} does not belong to proposal {proposal}")]
     IdMismatch {
         proposal: ProposalId,
@@ -464,6 +468,16 @@ impl Response {
             Decision::ApproveWithModification { route } if route.host.trim().is_empty() => {
                 Err(DecisionError::EmptyRouteHost)
             }
+            // Blocking one host must not quietly open another.
+            Decision::ApproveWithModification { route } => match &proposal.payload {
+                Payload::EgressBlock(ask) if !route.host.eq_ignore_ascii_case(&ask.host) => {
+                    Err(DecisionError::BlockForAnotherHost {
+                        host: ask.host.clone(),
+                        granted: route.host.clone(),
+                    })
+                }
+                _ => Ok(()),
+            },
             _ => Ok(()),
         }
     }
@@ -593,10 +607,12 @@ mod tests {
             let approve_with_reason =
                 Response::new(&proposal, Decision::Approve, Some("fine".into()), None);
             let blank_reason = Response::new(&proposal, Decision::Approve, Some("  ".into()), None);
+            // (The samples ask about api.example.com; an egress-block's
+            // remaining route must stay on that host.)
             let modify = Response::new(
                 &proposal,
                 Decision::ApproveWithModification {
-                    route: route("narrow.example.com"),
+                    route: route("api.example.com"),
                 },
                 None,
                 None,
@@ -693,6 +709,39 @@ mod tests {
                 "answered_by": "ops",
             })
         );
+    }
+
+    #[test]
+    fn a_modified_block_keeps_its_own_host() {
+        let proposal = Proposal::new(
+            "dev",
+            Payload::EgressBlock(EgressBlock {
+                host: "api.example.com".into(),
+                route: None,
+                reason: "narrow".into(),
+            }),
+        );
+        let other = Response::new(
+            &proposal,
+            Decision::ApproveWithModification {
+                route: route("evil.example"),
+            },
+            None,
+            None,
+        );
+        assert!(
+            matches!(other, Err(DecisionError::BlockForAnotherHost { .. })),
+            "{other:?}"
+        );
+        let same = Response::new(
+            &proposal,
+            Decision::ApproveWithModification {
+                route: route("API.example.com"),
+            },
+            None,
+            None,
+        );
+        assert!(same.is_ok(), "{same:?}");
     }
 
     #[test]
