@@ -41,6 +41,10 @@ fn quote(text: &str) -> String {
 
 impl Tui {
     fn start(queue: &Path) -> Self {
+        Self::start_with(queue, &[])
+    }
+
+    fn start_with(queue: &Path, environment: &[(&str, &str)]) -> Self {
         let scratch = tempfile::tempdir().unwrap();
         let socket = format!(
             "bot-bottle-test-{}-{}",
@@ -77,6 +81,7 @@ impl Tui {
             .env("USER", OPERATOR)
             .env("XDG_STATE_HOME", tui.scratch.path())
             .env_remove("BOT_BOTTLE_LOG_LEVEL")
+            .envs(environment.iter().copied())
             .status()
             .unwrap();
         assert!(status.success(), "tmux new-session failed");
@@ -240,6 +245,22 @@ fn approve_with_keystrokes_writes_the_response_and_new_proposals_ring() {
     // Quitting restores the terminal: the shell's line is on the main screen.
     tui.keys(&["q"]);
     let screen = tui.wait_for("EXITED 0");
+    assert!(!screen.contains("bot-bottle supervise ·"), "{screen}");
+    tui.wait_for("COOKED");
+}
+
+#[test]
+fn a_panic_restores_the_terminal_and_shows_the_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::create(dir.path()).unwrap();
+    queue
+        .propose("dev", egress_allow("api.example.com", "read the API docs"))
+        .unwrap();
+    let tui = Tui::start_with(dir.path(), &[("BOT_BOTTLE_TEST_TUI_PANIC", "1")]);
+    // A panic exits with Rust's status 101, the message on the main screen
+    // (printed after the terminal was put back), and the tty cooked again.
+    let screen = tui.wait_for("EXITED 101");
+    assert!(screen.contains("a panic, as the test asked"), "{screen}");
     assert!(!screen.contains("bot-bottle supervise ·"), "{screen}");
     tui.wait_for("COOKED");
 }

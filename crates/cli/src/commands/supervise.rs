@@ -35,6 +35,8 @@ pub fn run(args: &SuperviseArgs) -> anyhow::Result<u8> {
         source,
         answered_by: environment::operator_name(),
         poll_interval: POLL_INTERVAL,
+        panic_after_first_draw: cfg!(debug_assertions)
+            && environment::variable(TEST_PANIC_VARIABLE).is_some(),
     };
     restore_the_terminal_on_signals();
     tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
@@ -74,6 +76,9 @@ fn restore_the_terminal_on_signals() {
         tracing::warn!(%error, "cannot watch for signals; a kill leaves the terminal raw");
     }
 }
+
+/// Debug builds only: panic after the first draw (the terminal-restore test).
+const TEST_PANIC_VARIABLE: &str = "BOT_BOTTLE_TEST_TUI_PANIC";
 
 const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;

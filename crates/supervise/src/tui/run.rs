@@ -45,6 +45,10 @@ pub struct Options {
     /// Recorded as `answered_by` in every response.
     pub answered_by: Option<String>,
     pub poll_interval: Duration,
+    /// Panic right after the first screen is drawn: how the tests prove
+    /// the terminal is restored on a panic. The CLI sets it only in debug
+    /// builds, from `BOT_BOTTLE_TEST_TUI_PANIC`.
+    pub panic_after_first_draw: bool,
 }
 
 /// Run the TUI until the operator quits.
@@ -64,6 +68,9 @@ pub fn run(options: &Options) -> Result<(), TuiError> {
             .terminal
             .draw(|frame| view::render(frame, &app, now))
             .map_err(TuiError::io("draw on"))?;
+        if options.panic_after_first_draw {
+            panic!("bot-bottle supervise: a panic, as the test asked");
+        }
         let wait = next_poll.saturating_duration_since(Instant::now());
         if !event::poll(wait).map_err(TuiError::io("read keys from"))? {
             continue;
