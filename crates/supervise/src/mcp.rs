@@ -568,3 +568,84 @@ impl ServerHandler for Supervise {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ask(
+        host: String,
+        methods: Option<Vec<String>>,
+        paths: Option<Vec<String>>,
+        reason: String,
+    ) -> EgressAllowRequest {
+        EgressAllowRequest {
+            host,
+            methods,
+            paths,
+            headers: None,
+            outbound_on_match: None,
+            reason,
+            token_env: None,
+            auth_scheme: None,
+            auth_header: None,
+        }
+    }
+
+    proptest! {
+        /// Whatever the agent sends, the checks answer with a route the
+        /// manifest rules accept or a client error — never a panic, never
+        /// an internal error.
+        #[test]
+        fn any_allow_request_is_a_valid_route_or_a_client_error(
+            host in any::<String>(),
+            methods in proptest::option::of(proptest::collection::vec(any::<String>(), 0..3)),
+            paths in proptest::option::of(proptest::collection::vec(any::<String>(), 0..3)),
+            reason in any::<String>(),
+        ) {
+            match allow_route(ask(host, methods, paths, reason)) {
+                Ok((route, reason)) => {
+                    prop_assert!(bot_bottle_manifest::validate::validate_route(&route).is_empty());
+                    prop_assert!(!reason.trim().is_empty());
+                    prop_assert!(route.token_env.is_none() && route.auth_header.is_none());
+                }
+                Err(error) => prop_assert!(matches!(error, ToolError::Client(_))),
+            }
+        }
+
+        #[test]
+        fn any_block_request_narrows_only_a_route_in_force(
+            host in any::<String>(),
+            paths in proptest::option::of(proptest::collection::vec(any::<String>(), 0..3)),
+        ) {
+            let in_force = vec![Route {
+                host: "api.example.com".into(),
+                token_env: Some("EGRESS_TOKEN_API".into()),
+                ..Route::default()
+            }];
+            let request = EgressBlockRequest { host, methods: None, paths, reason: "x".into() };
+            match block_route(request, &in_force) {
+                Ok((host, keep, _)) => {
+                    prop_assert_eq!(host.as_str(), "api.example.com");
+                    if let Some(keep) = keep {
+                        // Narrowing keeps the credential and the host.
+                        prop_assert_eq!(keep.host.as_str(), "api.example.com");
+                        prop_assert_eq!(keep.token_env.as_deref(), Some("EGRESS_TOKEN_API"));
+                    }
+                }
+                Err(error) => prop_assert!(matches!(error, ToolError::Client(_))),
+            }
+        }
+    }
+
+    #[test]
+    fn credentials_cannot_be_asked_for() {
+        let mut request = ask("api.example.com".into(), None, None, "x".into());
+        request.token_env = Some(Value::String("EGRESS_TOKEN_API".into()));
+        let Err(ToolError::Client(message)) = allow_route(request) else {
+            panic!("token_env must be refused");
+        };
+        assert!(message.contains("token_env"), "{message}");
+    }
+}
