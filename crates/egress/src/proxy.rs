@@ -161,6 +161,19 @@ fn denied(host: &str, reason: &str) -> Response<ProxyBody> {
 }
 
 fn remove_hop_by_hop(headers: &mut HeaderMap) {
+    // `te: trailers` is the one TE value HTTP/2 allows end to end, and gRPC
+    // needs it: kept when the agent sent it, whatever else TE said.
+    let wants_trailers = headers.get_all(header::TE).iter().any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split(',').any(|part| {
+                part.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .eq_ignore_ascii_case("trailers")
+            })
+        })
+    });
     let listed: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
@@ -173,6 +186,9 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
+    }
+    if wants_trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
 }
 

@@ -106,6 +106,43 @@ async fn http2_end_to_end() {
 }
 
 #[tokio::test]
+async fn te_trailers_is_kept_for_grpc_and_other_te_values_are_dropped() {
+    let upstream = start_upstream().await;
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    for (alpn, te, expected) in [
+        (&b"h2"[..], "trailers", Some("trailers")),
+        (&b"http/1.1"[..], "gzip, trailers", Some("trailers")),
+        (&b"http/1.1"[..], "gzip", None),
+    ] {
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[alpn]).await;
+        let request = get(&authority, "/echo")
+            .header("te", te)
+            .header("content-type", "application/grpc")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = client.send(request).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let seen = upstream.seen().pop().unwrap();
+        assert_eq!(
+            seen.headers
+                .get("te")
+                .map(|values| values.join(","))
+                .as_deref(),
+            expected,
+            "te: {te} over {}",
+            String::from_utf8_lossy(alpn)
+        );
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn denied_requests_get_a_403_that_names_the_host_and_how_to_ask() {
     let upstream = start_upstream().await;
     let extra = "  - host: headers.test\n    headers:\n      - name: x-needed\n";
