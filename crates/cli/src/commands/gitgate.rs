@@ -20,6 +20,7 @@ use bot_bottle_gitgate::{
 use bot_bottle_secret::Redacted;
 use clap::{Args, Subcommand, ValueEnum};
 
+use super::sidecar::config_error;
 use crate::environment;
 use crate::exit::{self, Failure};
 
@@ -173,10 +174,6 @@ fn remove_key_pair(private_key: &Path) {
     let _ = std::fs::remove_file(format!("{}.pub", private_key.display()));
 }
 
-fn config_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
-    Failure::config(format!("{:#}", error.into()))
-}
-
 /// `bot-bottle sidecar git-gate`.
 pub fn sidecar(arguments: SidecarArgs) -> anyhow::Result<u8> {
     let file = GateFile::load(&arguments.config).map_err(config_error)?;
@@ -228,22 +225,10 @@ pub fn sidecar(arguments: SidecarArgs) -> anyhow::Result<u8> {
         approver,
         timeouts: Timeouts::default(),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(arguments.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", arguments.listen))
-            .map_err(config_error)?;
+    super::sidecar::block_on(async move {
+        let listener = super::sidecar::bind(arguments.listen).await?;
         let daemon = match arguments.daemon_listen {
-            Some(address) => Some(
-                tokio::net::TcpListener::bind(address)
-                    .await
-                    .with_context(|| format!("cannot listen on {address}"))
-                    .map_err(config_error)?,
-            ),
+            Some(address) => Some(super::sidecar::bind(address).await?),
             None => None,
         };
         bot_bottle_gitgate::run_with_daemon(listener, daemon, config, super::sidecar::termination())

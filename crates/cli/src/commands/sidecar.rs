@@ -119,15 +119,8 @@ fn supervise(arguments: SuperviseArgs) -> anyhow::Result<u8> {
         settings,
         allowed_hosts: arguments.allow_host,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(arguments.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", arguments.listen))
-            .map_err(config_error)?;
+    block_on(async move {
+        let listener = bind(arguments.listen).await?;
         bot_bottle_supervise::run(listener, config, termination())
             .await
             .context("the supervise sidecar failed")
@@ -143,7 +136,7 @@ fn bottle_name(queue: &std::path::Path) -> String {
         .unwrap_or_else(|| "bottle".to_string())
 }
 
-fn config_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
+pub(crate) fn config_error(error: impl Into<anyhow::Error>) -> anyhow::Error {
     Failure::config(format!("{:#}", error.into()))
 }
 
@@ -205,15 +198,8 @@ fn egress(arguments: EgressArgs) -> anyhow::Result<u8> {
         config.holds = Arc::new(holds);
     }
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(arguments.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", arguments.listen))
-            .map_err(config_error)?;
+    block_on(async move {
+        let listener = bind(arguments.listen).await?;
         bot_bottle_egress::run(listener, config, termination())
             .await
             .context("the egress proxy failed")
@@ -268,6 +254,23 @@ fn egress_queue(
         Err(error) => tracing::warn!(%error, "cannot recover the queue"),
     }
     Ok(QueueHolds::new(queue, bottle_name(dir), timeout, state))
+}
+
+/// Run a sidecar's future on a multi-threaded runtime.
+pub(crate) fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?
+        .block_on(future)
+}
+
+/// Listen on `address`; failing to is a configuration error (exit 64).
+pub(crate) async fn bind(address: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))
+        .map_err(config_error)
 }
 
 /// Completes on SIGTERM or SIGINT: the shutdown signal of every sidecar.
