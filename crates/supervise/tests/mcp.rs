@@ -87,6 +87,18 @@ impl Harness {
     }
 }
 
+type Client = Arc<RunningService<RoleClient, ClientConfig>>;
+
+/// Start a call that will wait for the operator; its answer later.
+fn spawn_call(
+    client: &Client,
+    tool: &'static str,
+    arguments: Value,
+) -> tokio::task::JoinHandle<Result<Value, Failure>> {
+    let client = Arc::clone(client);
+    tokio::spawn(async move { call(&client, tool, arguments).await })
+}
+
 /// How a call failed, as the agent's client sees it.
 #[derive(Debug)]
 enum Failure {
@@ -218,17 +230,11 @@ async fn list_egress_routes_shows_routes_and_never_a_credential() {
 async fn egress_allow_approved_adds_the_route() {
     let harness = Harness::start(ROUTES, Duration::from_secs(20)).await;
     let client = Arc::new(harness.client().await);
-    let asking = tokio::spawn({
-        let client = Arc::clone(&client);
-        async move {
-            call(
-                &client,
-                "egress-allow",
-                json!({"host": "API.GitHub.com", "methods": ["get"], "paths": ["/repos/"], "reason": "read the issue list"}),
-            )
-            .await
-        }
-    });
+    let asking = spawn_call(
+        &client,
+        "egress-allow",
+        json!({"host": "API.GitHub.com", "methods": ["get"], "paths": ["/repos/"], "reason": "read the issue list"}),
+    );
     let proposal = pending(&harness.queue_dir, 1).await.remove(0);
     assert_eq!(proposal.kind(), ProposalKind::EgressAllow);
     assert_eq!(proposal.bottle, "dev");
@@ -259,17 +265,11 @@ async fn egress_allow_approved_adds_the_route() {
 async fn egress_allow_approved_as_modified_grants_only_the_operators_route() {
     let harness = Harness::start("routes: []\n", Duration::from_secs(20)).await;
     let client = Arc::new(harness.client().await);
-    let asking = tokio::spawn({
-        let client = Arc::clone(&client);
-        async move {
-            call(
-                &client,
-                "egress-allow",
-                json!({"host": "*.example.com", "reason": "docs"}),
-            )
-            .await
-        }
-    });
+    let asking = spawn_call(
+        &client,
+        "egress-allow",
+        json!({"host": "*.example.com", "reason": "docs"}),
+    );
     let proposal = pending(&harness.queue_dir, 1).await.remove(0);
     let granted = Route {
         host: "docs.example.com".into(),
@@ -302,17 +302,11 @@ async fn egress_allow_rejected_returns_the_reason_and_changes_nothing() {
     let harness = Harness::start(ROUTES, Duration::from_secs(20)).await;
     let before = std::fs::read(&harness.routes).unwrap();
     let client = Arc::new(harness.client().await);
-    let asking = tokio::spawn({
-        let client = Arc::clone(&client);
-        async move {
-            call(
-                &client,
-                "egress-allow",
-                json!({"host": "paste.example", "reason": "upload the log"}),
-            )
-            .await
-        }
-    });
+    let asking = spawn_call(
+        &client,
+        "egress-allow",
+        json!({"host": "paste.example", "reason": "upload the log"}),
+    );
     let proposal = pending(&harness.queue_dir, 1).await.remove(0);
     harness
         .queue()
@@ -361,17 +355,11 @@ async fn egress_block_drops_or_narrows_a_route() {
     let harness = Harness::start(ROUTES, Duration::from_secs(20)).await;
     let client = Arc::new(harness.client().await);
     // Narrow pypi.org to GET on /simple/: the rest of the route is kept.
-    let narrowing = tokio::spawn({
-        let client = Arc::clone(&client);
-        async move {
-            call(
-                &client,
-                "egress-block",
-                json!({"host": "pypi.org", "methods": ["GET"], "paths": ["/simple/"], "reason": "only the index"}),
-            )
-            .await
-        }
-    });
+    let narrowing = spawn_call(
+        &client,
+        "egress-block",
+        json!({"host": "pypi.org", "methods": ["GET"], "paths": ["/simple/"], "reason": "only the index"}),
+    );
     let proposal = pending(&harness.queue_dir, 1).await.remove(0);
     harness
         .queue()
@@ -388,17 +376,11 @@ async fn egress_block_drops_or_narrows_a_route() {
     );
 
     // Drop the provider route; its credential goes with it.
-    let dropping = tokio::spawn({
-        let client = Arc::clone(&client);
-        async move {
-            call(
-                &client,
-                "egress-block",
-                json!({"host": "api.anthropic.com", "reason": "done"}),
-            )
-            .await
-        }
-    });
+    let dropping = spawn_call(
+        &client,
+        "egress-block",
+        json!({"host": "api.anthropic.com", "reason": "done"}),
+    );
     let proposal = pending(&harness.queue_dir, 1).await.remove(0);
     harness
         .queue()
@@ -417,17 +399,11 @@ async fn egress_block_drops_or_narrows_a_route() {
 async fn capability_block_returns_the_operators_words() {
     let harness = Harness::start(ROUTES, Duration::from_secs(20)).await;
     let client = Arc::new(harness.client().await);
-    let asking = tokio::spawn({
-        let client = Arc::clone(&client);
-        async move {
-            call(
-                &client,
-                "capability-block",
-                json!({"text": "cargo needs libssl-dev, which is not installed"}),
-            )
-            .await
-        }
-    });
+    let asking = spawn_call(
+        &client,
+        "capability-block",
+        json!({"text": "cargo needs libssl-dev, which is not installed"}),
+    );
     let proposal = pending(&harness.queue_dir, 1).await.remove(0);
     let bot_bottle_queue::Payload::CapabilityBlock(block) = &proposal.payload else {
         panic!("{proposal:?}")
