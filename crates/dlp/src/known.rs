@@ -124,8 +124,50 @@ pub(crate) fn project(input: &[u8]) -> Projection {
     Projection { bytes, checkpoints }
 }
 
+/// Bytes per word of the word-at-a-time projection.
+const WORD: usize = 8;
+
+/// `0x01` in every byte of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// `0x80` in every byte of a word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// A word from eight bytes.
+#[inline]
+fn word_at(chunk: &[u8]) -> u64 {
+    let mut word = [0u8; WORD];
+    word.copy_from_slice(&chunk[..WORD]);
+    u64::from_le_bytes(word)
+}
+
+/// Whether any byte of `word` is a backslash.
+#[inline]
+fn has_backslash(word: u64) -> bool {
+    let flipped = word ^ (ONES * u64::from(b'\\'));
+    flipped.wrapping_sub(ONES) & !flipped & HIGH != 0
+}
+
+/// `0x80` in every byte of `word` that is an ASCII letter (first) and in
+/// every byte that is an ASCII letter or digit (second). Each byte's top bit
+/// is cleared before the additions, so no carry crosses into the next byte.
+#[inline]
+fn classify(word: u64) -> (u64, u64) {
+    let ascii = !word & HIGH;
+    let low = word & !HIGH;
+    let folded = low | (ONES * 0x20);
+    let at_least = |bytes: u64, bound: u8| bytes + ONES * u64::from(0x80 - bound);
+    let letters = at_least(folded, b'a') & !at_least(folded, b'z' + 1) & ascii;
+    let digits = at_least(low, b'0') & !at_least(low, b'9' + 1) & ascii;
+    (letters, letters | digits)
+}
+
 /// Project `input` into `bytes` (reusing its allocation); returns the
-/// checkpoints.
+/// checkpoints. Same result as [`project_byte`] applied to every byte, but
+/// a word (8 bytes) at a time where the word holds no backslash: a word of
+/// letters and digits only is lower-cased and copied whole, a word with
+/// none is skipped, and a mixed word is compacted byte by byte without a
+/// table lookup.
 fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Vec<(usize, usize, bool)> {
     bytes.clear();
     bytes.resize(input.len(), 0);
@@ -136,19 +178,43 @@ fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Vec<(usize, usize, bool)> 
         checkpoints.push((written, block_index * CHECKPOINT_SPACING, escape));
         let out = &mut bytes[written..written + block.len()];
         let mut local = 0usize;
-        if !escape && memchr::memchr(b'\\', block).is_none() {
-            // No escape in this block: one table lookup per byte.
-            for &byte in block {
-                let projected = PROJECT[byte as usize];
-                out[local] = projected;
-                local += usize::from(projected != 0);
+        let mut words = block.chunks_exact(WORD);
+        for chunk in &mut words {
+            let word = word_at(chunk);
+            if escape || has_backslash(word) {
+                for &byte in chunk {
+                    let projected = project_byte(byte, &mut escape);
+                    out[local] = projected;
+                    local += usize::from(projected != 0);
+                }
+                continue;
             }
-        } else {
-            for &byte in block {
-                let projected = project_byte(byte, &mut escape);
-                out[local] = projected;
-                local += usize::from(projected != 0);
+            let (letters, kept) = classify(word);
+            if kept == 0 {
+                continue;
             }
+            // Setting bit 5 lower-cases a letter (0x80 >> 2 = 0x20).
+            let lowered = (word | (letters >> 2)).to_le_bytes();
+            if kept == HIGH {
+                out[local..local + WORD].copy_from_slice(&lowered);
+                local += WORD;
+                continue;
+            }
+            // `local + WORD` never passes the word's own end, so one bounds
+            // check covers the word; `& (WORD - 1)` keeps the index provably
+            // in range.
+            let target = &mut out[local..local + WORD];
+            let mut count = 0usize;
+            for (position, &byte) in lowered.iter().enumerate() {
+                target[count & (WORD - 1)] = byte;
+                count += ((kept >> (8 * position + 7)) & 1) as usize;
+            }
+            local += count;
+        }
+        for &byte in words.remainder() {
+            let projected = project_byte(byte, &mut escape);
+            out[local] = projected;
+            local += usize::from(projected != 0);
         }
         written += local;
     }
@@ -556,6 +622,52 @@ mod tests {
     fn projection_drops_separators_escapes_and_case() {
         let projection = project(b"Ab-C d\\nE\\\\nF\\u0041");
         assert_eq!(projection.bytes, b"abcdenfu0041");
+    }
+
+    /// The projection one byte at a time, as [`project_byte`] defines it.
+    fn reference_projection(input: &[u8]) -> (Vec<u8>, Vec<(usize, usize, bool)>) {
+        let mut bytes = Vec::new();
+        let mut checkpoints = Vec::new();
+        let mut escape = false;
+        for (offset, &byte) in input.iter().enumerate() {
+            if offset % CHECKPOINT_SPACING == 0 {
+                checkpoints.push((bytes.len(), offset, escape));
+            }
+            let projected = project_byte(byte, &mut escape);
+            if projected != 0 {
+                bytes.push(projected);
+            }
+        }
+        (bytes, checkpoints)
+    }
+
+    #[test]
+    fn word_projection_equals_byte_projection_on_every_byte_value() {
+        for first in 0..=255u8 {
+            let mut input: Vec<u8> = (0..=255u8).map(|byte| byte.wrapping_add(first)).collect();
+            input.extend(b"\\\\n\\AbC\\\\\\x\\");
+            let projection = project(&input);
+            assert_eq!(
+                (projection.bytes, projection.checkpoints),
+                reference_projection(&input)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_projection_equals_byte_projection(
+            input in proptest::collection::vec(
+                proptest::sample::select(b"aZ09-_ \\\\n\"tu\xC3\x80x".to_vec()),
+                0..1200,
+            )
+        ) {
+            let projection = project(&input);
+            proptest::prop_assert_eq!(
+                (projection.bytes, projection.checkpoints),
+                reference_projection(&input)
+            );
+        }
     }
 
     #[test]
