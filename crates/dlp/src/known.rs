@@ -166,17 +166,20 @@ fn classify(word: u64) -> (u64, u64) {
 /// checkpoints. Same result as [`project_byte`] applied to every byte, but
 /// a word (8 bytes) at a time where the word holds no backslash: a word of
 /// letters and digits only is lower-cased and copied whole, a word with
-/// none is skipped, and a mixed word is compacted byte by byte without a
-/// table lookup.
+/// none is skipped, and a mixed word is compacted one run of kept bytes at a
+/// time (one 8-byte store per run).
 fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Vec<(usize, usize, bool)> {
     bytes.clear();
-    bytes.resize(input.len(), 0);
+    // `WORD` bytes of slack: a run's 8-byte store may reach past the input's
+    // length (never past `WORD` beyond it, since `written + local` is at
+    // most the offset of the byte being projected).
+    bytes.resize(input.len() + WORD, 0);
     let mut checkpoints = Vec::with_capacity(input.len() / CHECKPOINT_SPACING + 1);
     let mut written = 0usize;
     let mut escape = false;
     for (block_index, block) in input.chunks(CHECKPOINT_SPACING).enumerate() {
         checkpoints.push((written, block_index * CHECKPOINT_SPACING, escape));
-        let out = &mut bytes[written..written + block.len()];
+        let out = &mut bytes[written..written + block.len() + WORD];
         let mut local = 0usize;
         let mut words = block.chunks_exact(WORD);
         for chunk in &mut words {
@@ -200,16 +203,21 @@ fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Vec<(usize, usize, bool)> 
                 local += WORD;
                 continue;
             }
-            // `local + WORD` never passes the word's own end, so one bounds
-            // check covers the word; `& (WORD - 1)` keeps the index provably
-            // in range.
-            let target = &mut out[local..local + WORD];
-            let mut count = 0usize;
-            for (position, &byte) in lowered.iter().enumerate() {
-                target[count & (WORD - 1)] = byte;
-                count += ((kept >> (8 * position + 7)) & 1) as usize;
+            // A mixed word: copy each run of kept bytes with one 8-byte
+            // store (the bytes past the run are overwritten later or cut
+            // off by the final truncate).
+            let word = u64::from_le_bytes(lowered);
+            // Bit `i` of `mask` is the top bit of byte `i` of `kept`.
+            let mut mask = ((kept >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32;
+            while mask != 0 {
+                let first = mask.trailing_zeros();
+                let length = (!(mask >> first)).trailing_zeros();
+                let run = (word >> (8 * first)).to_le_bytes();
+                out[local..local + WORD].copy_from_slice(&run);
+                local += length as usize;
+                mask &= !(((1u32 << length) - 1) << first);
             }
-            local += count;
+            continue;
         }
         for &byte in words.remainder() {
             let projected = project_byte(byte, &mut escape);
