@@ -479,6 +479,20 @@ fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
             start -= 1;
         }
         let mut end = index + 1;
+        // Eight bytes at a time while all eight are blob alphabet (the
+        // common case inside a long blob), then byte by byte.
+        while let Some(chunk) = input.get(end..end + 8) {
+            let classes = chunk.iter().map(|&byte| BLOB_CLASS[byte as usize]);
+            let (chunk_any, chunk_all) = classes.fold((0u8, u8::MAX), |(any, all), class| {
+                (any | class, all & class)
+            });
+            if chunk_all & CLASS_BLOB == 0 {
+                break;
+            }
+            any |= chunk_any;
+            all &= chunk_all;
+            end += 8;
+        }
         while end < input.len() {
             let class = BLOB_CLASS[input[end] as usize];
             if class & CLASS_BLOB == 0 {
