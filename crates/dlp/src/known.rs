@@ -104,6 +104,8 @@ thread_local! {
 
 /// The projected input and enough to map offsets back.
 pub(crate) struct Projection {
+    /// The projected bytes; in [`KnownMatcher::scan`], a reused buffer whose
+    /// first `written` bytes are the projection.
     pub(crate) bytes: Vec<u8>,
     /// `(projected offset, input offset, pending backslash)` at the start of
     /// every `CHECKPOINT_SPACING` input bytes.
@@ -120,7 +122,8 @@ fn project_byte(byte: u8, escape: &mut bool) -> u8 {
 /// Project `input`: letters and digits only, lower-cased, JSON escapes gone.
 pub(crate) fn project(input: &[u8]) -> Projection {
     let mut bytes = Vec::new();
-    let checkpoints = project_into(input, &mut bytes);
+    let (written, checkpoints) = project_into(input, &mut bytes);
+    bytes.truncate(written);
     Projection { bytes, checkpoints }
 }
 
@@ -162,18 +165,22 @@ fn classify(word: u64) -> (u64, u64) {
     (letters, letters | digits)
 }
 
-/// Project `input` into `bytes` (reusing its allocation); returns the
-/// checkpoints. Same result as [`project_byte`] applied to every byte, but
+/// Project `input` into `bytes` (reusing its allocation and contents: only
+/// growth is zeroed); returns the projected length, `bytes[..length]`, and
+/// the checkpoints. `bytes` is left longer than that. Same result as [`project_byte`] applied to every byte, but
 /// a word (8 bytes) at a time where the word holds no backslash: a word of
 /// letters and digits only is lower-cased and copied whole, a word with
 /// none is skipped, and a mixed word is compacted one run of kept bytes at a
 /// time (one 8-byte store per run).
-fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Vec<(usize, usize, bool)> {
-    bytes.clear();
+fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Vec<(usize, usize, bool)>) {
     // `WORD` bytes of slack: a run's 8-byte store may reach past the input's
     // length (never past `WORD` beyond it, since `written + local` is at
-    // most the offset of the byte being projected).
-    bytes.resize(input.len() + WORD, 0);
+    // most the offset of the byte being projected). Every byte below the
+    // returned length is written before it is read, so stale contents of a
+    // reused buffer do not matter and need no zeroing.
+    if bytes.len() < input.len() + WORD {
+        bytes.resize(input.len() + WORD, 0);
+    }
     let mut checkpoints = Vec::with_capacity(input.len() / CHECKPOINT_SPACING + 1);
     let mut written = 0usize;
     let mut escape = false;
@@ -226,8 +233,7 @@ fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Vec<(usize, usize, bool)> 
         }
         written += local;
     }
-    bytes.truncate(written);
-    checkpoints
+    (written, checkpoints)
 }
 
 /// Project a needle (no checkpoints needed).
@@ -571,13 +577,13 @@ impl KnownMatcher {
             return;
         }
         let mut buffer = SCRATCH.with(|scratch| scratch.take());
-        let checkpoints = project_into(input, &mut buffer);
+        let (written, checkpoints) = project_into(input, &mut buffer);
         let projection = Projection {
             bytes: buffer,
             checkpoints,
         };
         let mut hits = Vec::new();
-        self.probe(&projection.bytes, &mut hits);
+        self.probe(&projection.bytes[..written], &mut hits);
         if !hits.is_empty() {
             self.report(input, &projection, hits, out);
         }
