@@ -136,6 +136,26 @@ const ONES: u64 = 0x0101_0101_0101_0101;
 /// `0x80` in every byte of a word.
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
+/// For each 8-bit mask of kept bytes, the indices of the kept bytes in
+/// order (then zeros): the permutation that compacts a word.
+static COMPACT: [[u8; WORD]; 256] = {
+    let mut table = [[0u8; WORD]; 256];
+    let mut mask = 0;
+    while mask < 256 {
+        let mut count = 0;
+        let mut bit = 0;
+        while bit < WORD {
+            if mask & (1 << bit) != 0 {
+                table[mask][count] = bit as u8;
+                count += 1;
+            }
+            bit += 1;
+        }
+        mask += 1;
+    }
+    table
+};
+
 /// A word from eight bytes.
 #[inline]
 fn word_at(chunk: &[u8]) -> u64 {
@@ -167,11 +187,13 @@ fn classify(word: u64) -> (u64, u64) {
 
 /// Project `input` into `bytes` (reusing its allocation and contents: only
 /// growth is zeroed); returns the projected length, `bytes[..length]`, and
-/// the checkpoints. `bytes` is left longer than that. Same result as [`project_byte`] applied to every byte, but
-/// a word (8 bytes) at a time where the word holds no backslash: a word of
-/// letters and digits only is lower-cased and copied whole, a word with
-/// none is skipped, and a mixed word is compacted one run of kept bytes at a
-/// time (one 8-byte store per run).
+/// the checkpoints. `bytes` is left longer than that.
+///
+/// Same result as [`project_byte`] applied to every byte, but a word
+/// (8 bytes) at a time where the word holds no backslash: the word is
+/// classified and lower-cased with a few 64-bit operations and its kept
+/// bytes are gathered through a 256-entry permutation table, with no branch
+/// that depends on the mix of kept and dropped bytes.
 fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Vec<(usize, usize, bool)>) {
     // `WORD` bytes of slack: a run's 8-byte store may reach past the input's
     // length (never past `WORD` beyond it, since `written + local` is at
@@ -200,31 +222,20 @@ fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Vec<(usize, usize,
                 continue;
             }
             let (letters, kept) = classify(word);
-            if kept == 0 {
-                continue;
-            }
             // Setting bit 5 lower-cases a letter (0x80 >> 2 = 0x20).
             let lowered = (word | (letters >> 2)).to_le_bytes();
-            if kept == HIGH {
-                out[local..local + WORD].copy_from_slice(&lowered);
-                local += WORD;
-                continue;
+            // Gather the kept bytes through the permutation for the word's
+            // mask: eight unconditional stores and no branch, whatever the
+            // mix of kept and dropped bytes (the bytes past the kept ones are
+            // overwritten later or cut off). Bit `i` of `mask` is the top
+            // bit of byte `i` of `kept`.
+            let mask = ((kept >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as usize & 0xFF;
+            let order = &COMPACT[mask];
+            let target = &mut out[local..local + WORD];
+            for (slot, &from) in target.iter_mut().zip(order.iter()) {
+                *slot = lowered[usize::from(from) & (WORD - 1)];
             }
-            // A mixed word: copy each run of kept bytes with one 8-byte
-            // store (the bytes past the run are overwritten later or cut
-            // off by the final truncate).
-            let word = u64::from_le_bytes(lowered);
-            // Bit `i` of `mask` is the top bit of byte `i` of `kept`.
-            let mut mask = ((kept >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as u32;
-            while mask != 0 {
-                let first = mask.trailing_zeros();
-                let length = (!(mask >> first)).trailing_zeros();
-                let run = (word >> (8 * first)).to_le_bytes();
-                out[local..local + WORD].copy_from_slice(&run);
-                local += length as usize;
-                mask &= !(((1u32 << length) - 1) << first);
-            }
-            continue;
+            local += mask.count_ones() as usize;
         }
         for &byte in words.remainder() {
             let projected = project_byte(byte, &mut escape);
