@@ -165,6 +165,21 @@ fn push_char(
     }
 }
 
+/// Copy `input[index..]` up to the next `stop` byte (or the end) unchanged,
+/// one unit per byte; returns where the copy stopped.
+fn copy_run(
+    input: &[u8],
+    index: usize,
+    stop: u8,
+    bytes: &mut Vec<u8>,
+    units: &mut Vec<(usize, usize)>,
+) -> usize {
+    let end = memchr::memchr(stop, &input[index..]).map_or(input.len(), |offset| index + offset);
+    bytes.extend_from_slice(&input[index..end]);
+    units.extend((index..end).map(|position| (position, position + 1)));
+    end
+}
+
 /// Every `%XX` decoded; `None` if there is none.
 fn percent(input: &[u8]) -> Option<Decoded> {
     memchr::memchr(b'%', input)?;
@@ -173,8 +188,11 @@ fn percent(input: &[u8]) -> Option<Decoded> {
     let mut changed = false;
     let mut index = 0;
     while index < input.len() {
-        if input[index] == b'%'
-            && let Some(pair) = input.get(index + 1..index + 3)
+        if input[index] != b'%' {
+            index = copy_run(input, index, b'%', &mut bytes, &mut units);
+            continue;
+        }
+        if let Some(pair) = input.get(index + 1..index + 3)
             && let (Some(high), Some(low)) = (hex_value(pair[0]), hex_value(pair[1]))
         {
             bytes.push(high * 16 + low);
@@ -214,7 +232,11 @@ fn json_escapes(input: &[u8]) -> Option<Decoded> {
     let mut changed = false;
     let mut index = 0;
     while index < input.len() {
-        if input[index] != b'\\' || index + 1 >= input.len() {
+        if input[index] != b'\\' {
+            index = copy_run(input, index, b'\\', &mut bytes, &mut units);
+            continue;
+        }
+        if index + 1 >= input.len() {
             bytes.push(input[index]);
             units.push((index, index + 1));
             index += 1;
@@ -282,7 +304,11 @@ fn html_entities(input: &[u8]) -> Option<Decoded> {
     let mut changed = false;
     let mut index = 0;
     while index < input.len() {
-        if input[index] == b'&' && input.get(index + 1) == Some(&b'#') {
+        if input[index] != b'&' {
+            index = copy_run(input, index, b'&', &mut bytes, &mut units);
+            continue;
+        }
+        if input.get(index + 1) == Some(&b'#') {
             let hex = matches!(input.get(index + 2), Some(b'x' | b'X'));
             let digits_start = index + if hex { 3 } else { 2 };
             let mut end = digits_start;
@@ -479,6 +505,20 @@ fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
             start -= 1;
         }
         let mut end = index + 1;
+        // Eight bytes at a time while all eight are blob alphabet (the
+        // common case inside a long blob), then byte by byte.
+        while let Some(chunk) = input.get(end..end + 8) {
+            let classes = chunk.iter().map(|&byte| BLOB_CLASS[byte as usize]);
+            let (chunk_any, chunk_all) = classes.fold((0u8, u8::MAX), |(any, all), class| {
+                (any | class, all & class)
+            });
+            if chunk_all & CLASS_BLOB == 0 {
+                break;
+            }
+            any |= chunk_any;
+            all &= chunk_all;
+            end += 8;
+        }
         while end < input.len() {
             let class = BLOB_CLASS[input[end] as usize];
             if class & CLASS_BLOB == 0 {

@@ -104,6 +104,8 @@ thread_local! {
 
 /// The projected input and enough to map offsets back.
 pub(crate) struct Projection {
+    /// The projected bytes; in [`KnownMatcher::scan`], a reused buffer whose
+    /// first `written` bytes are the projection.
     pub(crate) bytes: Vec<u8>,
     /// `(projected offset, input offset, pending backslash)` at the start of
     /// every `CHECKPOINT_SPACING` input bytes.
@@ -120,40 +122,129 @@ fn project_byte(byte: u8, escape: &mut bool) -> u8 {
 /// Project `input`: letters and digits only, lower-cased, JSON escapes gone.
 pub(crate) fn project(input: &[u8]) -> Projection {
     let mut bytes = Vec::new();
-    let checkpoints = project_into(input, &mut bytes);
+    let (written, checkpoints) = project_into(input, &mut bytes);
+    bytes.truncate(written);
     Projection { bytes, checkpoints }
 }
 
-/// Project `input` into `bytes` (reusing its allocation); returns the
-/// checkpoints.
-fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Vec<(usize, usize, bool)> {
-    bytes.clear();
-    bytes.resize(input.len(), 0);
+/// Bytes per word of the word-at-a-time projection.
+const WORD: usize = 8;
+
+/// `0x01` in every byte of a word.
+const ONES: u64 = 0x0101_0101_0101_0101;
+
+/// `0x80` in every byte of a word.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// For each 8-bit mask of kept bytes, the indices of the kept bytes in
+/// order (then zeros): the permutation that compacts a word.
+static COMPACT: [[u8; WORD]; 256] = {
+    let mut table = [[0u8; WORD]; 256];
+    let mut mask = 0;
+    while mask < 256 {
+        let mut count = 0;
+        let mut bit = 0;
+        while bit < WORD {
+            if mask & (1 << bit) != 0 {
+                table[mask][count] = bit as u8;
+                count += 1;
+            }
+            bit += 1;
+        }
+        mask += 1;
+    }
+    table
+};
+
+/// A word from eight bytes.
+#[inline]
+fn word_at(chunk: &[u8]) -> u64 {
+    let mut word = [0u8; WORD];
+    word.copy_from_slice(&chunk[..WORD]);
+    u64::from_le_bytes(word)
+}
+
+/// Whether any byte of `word` is a backslash.
+#[inline]
+fn has_backslash(word: u64) -> bool {
+    let flipped = word ^ (ONES * u64::from(b'\\'));
+    flipped.wrapping_sub(ONES) & !flipped & HIGH != 0
+}
+
+/// `0x80` in every byte of `word` that is an ASCII letter (first) and in
+/// every byte that is an ASCII letter or digit (second). Each byte's top bit
+/// is cleared before the additions, so no carry crosses into the next byte.
+#[inline]
+fn classify(word: u64) -> (u64, u64) {
+    let ascii = !word & HIGH;
+    let low = word & !HIGH;
+    let folded = low | (ONES * 0x20);
+    let at_least = |bytes: u64, bound: u8| bytes + ONES * u64::from(0x80 - bound);
+    let letters = at_least(folded, b'a') & !at_least(folded, b'z' + 1) & ascii;
+    let digits = at_least(low, b'0') & !at_least(low, b'9' + 1) & ascii;
+    (letters, letters | digits)
+}
+
+/// Project `input` into `bytes` (reusing its allocation and contents: only
+/// growth is zeroed); returns the projected length, `bytes[..length]`, and
+/// the checkpoints. `bytes` is left longer than that.
+///
+/// Same result as [`project_byte`] applied to every byte, but a word
+/// (8 bytes) at a time where the word holds no backslash: the word is
+/// classified and lower-cased with a few 64-bit operations and its kept
+/// bytes are gathered through a 256-entry permutation table, with no branch
+/// that depends on the mix of kept and dropped bytes.
+fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Vec<(usize, usize, bool)>) {
+    // `WORD` bytes of slack: a run's 8-byte store may reach past the input's
+    // length (never past `WORD` beyond it, since `written + local` is at
+    // most the offset of the byte being projected). Every byte below the
+    // returned length is written before it is read, so stale contents of a
+    // reused buffer do not matter and need no zeroing.
+    if bytes.len() < input.len() + WORD {
+        bytes.resize(input.len() + WORD, 0);
+    }
     let mut checkpoints = Vec::with_capacity(input.len() / CHECKPOINT_SPACING + 1);
     let mut written = 0usize;
     let mut escape = false;
     for (block_index, block) in input.chunks(CHECKPOINT_SPACING).enumerate() {
         checkpoints.push((written, block_index * CHECKPOINT_SPACING, escape));
-        let out = &mut bytes[written..written + block.len()];
+        let out = &mut bytes[written..written + block.len() + WORD];
         let mut local = 0usize;
-        if !escape && memchr::memchr(b'\\', block).is_none() {
-            // No escape in this block: one table lookup per byte.
-            for &byte in block {
-                let projected = PROJECT[byte as usize];
-                out[local] = projected;
-                local += usize::from(projected != 0);
+        let mut words = block.chunks_exact(WORD);
+        for chunk in &mut words {
+            let word = word_at(chunk);
+            if escape || has_backslash(word) {
+                for &byte in chunk {
+                    let projected = project_byte(byte, &mut escape);
+                    out[local] = projected;
+                    local += usize::from(projected != 0);
+                }
+                continue;
             }
-        } else {
-            for &byte in block {
-                let projected = project_byte(byte, &mut escape);
-                out[local] = projected;
-                local += usize::from(projected != 0);
+            let (letters, kept) = classify(word);
+            // Setting bit 5 lower-cases a letter (0x80 >> 2 = 0x20).
+            let lowered = (word | (letters >> 2)).to_le_bytes();
+            // Gather the kept bytes through the permutation for the word's
+            // mask: eight unconditional stores and no branch, whatever the
+            // mix of kept and dropped bytes (the bytes past the kept ones are
+            // overwritten later or cut off). Bit `i` of `mask` is the top
+            // bit of byte `i` of `kept`.
+            let mask = ((kept >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as usize & 0xFF;
+            let order = &COMPACT[mask];
+            let target = &mut out[local..local + WORD];
+            for (slot, &from) in target.iter_mut().zip(order.iter()) {
+                *slot = lowered[usize::from(from) & (WORD - 1)];
             }
+            local += mask.count_ones() as usize;
+        }
+        for &byte in words.remainder() {
+            let projected = project_byte(byte, &mut escape);
+            out[local] = projected;
+            local += usize::from(projected != 0);
         }
         written += local;
     }
-    bytes.truncate(written);
-    checkpoints
+    (written, checkpoints)
 }
 
 /// Project a needle (no checkpoints needed).
@@ -497,13 +588,13 @@ impl KnownMatcher {
             return;
         }
         let mut buffer = SCRATCH.with(|scratch| scratch.take());
-        let checkpoints = project_into(input, &mut buffer);
+        let (written, checkpoints) = project_into(input, &mut buffer);
         let projection = Projection {
             bytes: buffer,
             checkpoints,
         };
         let mut hits = Vec::new();
-        self.probe(&projection.bytes, &mut hits);
+        self.probe(&projection.bytes[..written], &mut hits);
         if !hits.is_empty() {
             self.report(input, &projection, hits, out);
         }
@@ -556,6 +647,52 @@ mod tests {
     fn projection_drops_separators_escapes_and_case() {
         let projection = project(b"Ab-C d\\nE\\\\nF\\u0041");
         assert_eq!(projection.bytes, b"abcdenfu0041");
+    }
+
+    /// The projection one byte at a time, as [`project_byte`] defines it.
+    fn reference_projection(input: &[u8]) -> (Vec<u8>, Vec<(usize, usize, bool)>) {
+        let mut bytes = Vec::new();
+        let mut checkpoints = Vec::new();
+        let mut escape = false;
+        for (offset, &byte) in input.iter().enumerate() {
+            if offset % CHECKPOINT_SPACING == 0 {
+                checkpoints.push((bytes.len(), offset, escape));
+            }
+            let projected = project_byte(byte, &mut escape);
+            if projected != 0 {
+                bytes.push(projected);
+            }
+        }
+        (bytes, checkpoints)
+    }
+
+    #[test]
+    fn word_projection_equals_byte_projection_on_every_byte_value() {
+        for first in 0..=255u8 {
+            let mut input: Vec<u8> = (0..=255u8).map(|byte| byte.wrapping_add(first)).collect();
+            input.extend(b"\\\\n\\AbC\\\\\\x\\");
+            let projection = project(&input);
+            assert_eq!(
+                (projection.bytes, projection.checkpoints),
+                reference_projection(&input)
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_projection_equals_byte_projection(
+            input in proptest::collection::vec(
+                proptest::sample::select(b"aZ09-_ \\\\n\"tu\xC3\x80x".to_vec()),
+                0..1200,
+            )
+        ) {
+            let projection = project(&input);
+            proptest::prop_assert_eq!(
+                (projection.bytes, projection.checkpoints),
+                reference_projection(&input)
+            );
+        }
     }
 
     #[test]
