@@ -236,13 +236,13 @@ fn main() {
         new: head,
         reference: "refs/heads/main".into(),
     };
-    let scanner = DlpScanner(Scanner::new(ScannerConfig::default()).unwrap());
+    let scanner = Arc::new(DlpScanner(Scanner::new(ScannerConfig::default()).unwrap()));
     let started = Instant::now();
     let findings = runtime
         .block_on(scan_push(
             &access,
             &[update],
-            &scanner,
+            scanner,
             Duration::from_secs(300),
         ))
         .unwrap();

@@ -101,7 +101,7 @@ pub async fn decide(
     let findings = match scan_push(
         &access,
         &request.updates,
-        scanner.as_ref(),
+        scanner,
         context.timeouts.local_git,
     )
     .await
