@@ -1,7 +1,9 @@
 //! The pre-receive decision for one push: policy, scan, approval, upstream.
 //!
 //! Runs while git holds the push's objects in quarantine and before any
-//! mirror ref moves, in this order, stopping at the first refusal:
+//! mirror ref moves, in this order, stopping at the first refusal (the
+//! policy check and the scan only read, so they run at the same time; the
+//! policy's verdict comes first and a refused push's scan is dropped):
 //!
 //! 1. **Policy.** Every ref must match the repo's push patterns; deletion and
 //!    non-fast-forward updates need `delete` / `force`; and each ref must
@@ -78,8 +80,30 @@ pub async fn decide(
     };
     let access = ObjectAccess::new(&context.mirror, quarantine.as_deref());
 
-    // 1. Policy.
-    let problems = match check_policy(context, &access, &request.updates).await {
+    // 1. Policy and 2. scan, at once: both only read. Policy decides first
+    // (a refused push's scan is dropped, its processes killed); the scan's
+    // findings count only for a push policy allows.
+    let timeout = context.timeouts.local_git;
+    let policy = async {
+        let problems = check_policy(context, &access, &request.updates).await;
+        tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "policy checked");
+        problems
+    };
+    let mut scan = Box::pin(async {
+        let (scanner, warning) = repo_scanner(context).await;
+        let findings = scan_push(&access, &request.updates, scanner, timeout).await;
+        tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "scanned");
+        (findings, warning)
+    });
+    tokio::pin!(policy);
+    let mut scanned = None;
+    let problems = loop {
+        tokio::select! {
+            problems = &mut policy => break problems,
+            result = &mut scan, if scanned.is_none() => scanned = Some(result),
+        }
+    };
+    let problems = match problems {
         Ok(problems) => problems,
         Err(message) => {
             tracing::error!(repo = %repo, "policy check failed: {message}");
@@ -94,18 +118,14 @@ pub async fn decide(
         }
         return false;
     }
-
-    tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "policy checked");
-    // 2. Scan.
-    let scanner = repo_scanner(context, session).await;
-    let findings = match scan_push(
-        &access,
-        &request.updates,
-        scanner,
-        context.timeouts.local_git,
-    )
-    .await
-    {
+    let (findings, warning) = match scanned {
+        Some(result) => result,
+        None => scan.await,
+    };
+    if let Some(warning) = warning {
+        say(session, &warning).await;
+    }
+    let findings = match findings {
         Ok(findings) => findings,
         Err(error) => {
             tracing::warn!(repo = %repo, error = %error, "push refused: scan failed");
@@ -113,8 +133,8 @@ pub async fn decide(
             return false;
         }
     };
+    tracing::debug!(repo = %repo, findings = findings.len(), "checked");
 
-    tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, findings = findings.len(), "scanned");
     // 3. Approval.
     if !findings.is_empty() {
         say(
@@ -263,11 +283,27 @@ async fn check_policy(
             problems.push(format!("{name}: deleting refs is not allowed"));
             continue;
         }
-        let current = access
-            .git(["rev-parse", "--verify", "--quiet", name.as_str()])
-            .output(b"", timeout)
-            .await
-            .map_err(|error| error.to_string())?;
+        // Where the ref is now and whether the update fast-forwards, both
+        // at once.
+        let rev_parse = access.git(["rev-parse", "--verify", "--quiet", name.as_str()]);
+        let current = rev_parse.output(b"", timeout);
+        let fast_forward = async {
+            if update.is_create() || update.is_delete() {
+                return Ok(None);
+            }
+            access
+                .git([
+                    "merge-base",
+                    "--is-ancestor",
+                    update.old.as_str(),
+                    update.new.as_str(),
+                ])
+                .output(b"", timeout)
+                .await
+                .map(Some)
+        };
+        let (current, fast_forward) = tokio::join!(current, fast_forward);
+        let current = current.map_err(|error| error.to_string())?;
         let now = String::from_utf8_lossy(&current.stdout).trim().to_string();
         let expected = if update.is_create() {
             ""
@@ -280,30 +316,20 @@ async fn check_policy(
             ));
             continue;
         }
-        if !update.is_create() && !update.is_delete() {
-            let ancestor = access
-                .git([
-                    "merge-base",
-                    "--is-ancestor",
-                    update.old.as_str(),
-                    update.new.as_str(),
-                ])
-                .output(b"", timeout)
-                .await
-                .map_err(|error| error.to_string())?;
-            if !ancestor.success {
-                if ancestor.code == Some(1) {
-                    if !rules.force {
-                        problems.push(format!(
-                            "{name}: non-fast-forward update (force-push is not allowed)"
-                        ));
-                    }
-                } else {
-                    return Err(format!(
-                        "git merge-base failed: {}",
-                        stderr_excerpt(&ancestor.stderr)
+        if let Some(ancestor) = fast_forward.map_err(|error| error.to_string())?
+            && !ancestor.success
+        {
+            if ancestor.code == Some(1) {
+                if !rules.force {
+                    problems.push(format!(
+                        "{name}: non-fast-forward update (force-push is not allowed)"
                     ));
                 }
+            } else {
+                return Err(format!(
+                    "git merge-base failed: {}",
+                    stderr_excerpt(&ancestor.stderr)
+                ));
             }
         }
     }
@@ -375,8 +401,9 @@ async fn forward(
 
 /// The scanner for this repo: the base one, plus the repo's own rules file
 /// when upstream's default branch has one. A rules file that does not
-/// compile is reported and skipped (the built-in rules still apply).
-async fn repo_scanner(context: &PushContext, session: &mut HookSession) -> Arc<dyn CommitScanner> {
+/// compile is skipped (the built-in rules still apply), with a warning for
+/// the agent.
+async fn repo_scanner(context: &PushContext) -> (Arc<dyn CommitScanner>, Option<String>) {
     let base = Arc::clone(&context.scanner);
     let timeout = context.timeouts.local_git;
     let mirror = ObjectAccess::new(&context.mirror, None);
@@ -390,18 +417,18 @@ async fn repo_scanner(context: &PushContext, session: &mut HookSession) -> Arc<d
         .output(b"", timeout)
         .await
     else {
-        return base;
+        return (base, None);
     };
     let blob = String::from_utf8_lossy(&found.stdout).trim().to_string();
     if !found.success || blob.is_empty() {
-        return base;
+        return (base, None);
     }
     let repo = context.repo.name.clone();
     if let Ok(entries) = context.rules_cache.entries.lock()
         && let Some((cached_blob, scanner)) = entries.get(&repo)
         && *cached_blob == blob
     {
-        return Arc::clone(scanner);
+        return (Arc::clone(scanner), None);
     }
     let text = match mirror
         .git(["cat-file", "blob", blob.as_str()])
@@ -411,7 +438,7 @@ async fn repo_scanner(context: &PushContext, session: &mut HookSession) -> Arc<d
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(error) => {
             tracing::warn!(repo = %repo, error = %error, "cannot read the repo's rules file");
-            return base;
+            return (base, None);
         }
     };
     let compile_base = Arc::clone(&base);
@@ -421,21 +448,21 @@ async fn repo_scanner(context: &PushContext, session: &mut HookSession) -> Arc<d
             if let Ok(mut entries) = context.rules_cache.entries.lock() {
                 entries.insert(repo, (blob, Arc::clone(&scanner)));
             }
-            scanner
+            (scanner, None)
         }
-        Ok(Ok(None)) => base,
+        Ok(Ok(None)) => (base, None),
         Ok(Err(message)) => {
             tracing::warn!(repo = %repo, "the repo's rules file is refused: {message}");
-            say(
-                session,
-                &format!("warning: {REPO_RULES_FILE} on the default branch is invalid and was ignored: {message}"),
+            (
+                base,
+                Some(format!(
+                    "warning: {REPO_RULES_FILE} on the default branch is invalid and was ignored: {message}"
+                )),
             )
-            .await;
-            base
         }
         Err(error) => {
             tracing::warn!(repo = %repo, error = %error, "compiling the repo's rules failed");
-            base
+            (base, None)
         }
     }
 }
