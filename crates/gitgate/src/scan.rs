@@ -200,6 +200,10 @@ pub const MAX_SCAN_THREADS: usize = 4;
 pub const SCAN_QUEUE_COMMITS: usize = 64;
 /// The `file` of a finding in a blob a ref or tag points at directly.
 pub const PUSHED_OBJECT_FILE: &str = "(pushed object)";
+/// The most commits handed to a detector thread at once.
+pub const SCAN_BATCH_COMMITS: usize = 16;
+/// A batch is handed on once it holds this many bytes of content.
+pub const SCAN_BATCH_BYTES: usize = 256 * 1024;
 /// Size of each read from the `git log` stream.
 const LOG_READ_CHUNK_BYTES: usize = 64 * 1024;
 
@@ -213,6 +217,18 @@ struct CommitWork {
     /// already scanned in this push.
     files: Vec<(String, Vec<u8>)>,
     patch: Vec<u8>,
+}
+
+impl CommitWork {
+    fn bytes(&self) -> usize {
+        self.message.len()
+            + self.patch.len()
+            + self
+                .files
+                .iter()
+                .map(|(_, content)| content.len())
+                .sum::<usize>()
+    }
 }
 
 /// Scan every new commit (and each pushed annotated tag) of a push.
@@ -347,7 +363,8 @@ pub async fn scan_push(
 
     // The pipeline: log reader → object reader → detector threads.
     let (chunk_sender, mut chunks) = tokio::sync::mpsc::channel::<OwnedChunk>(SCAN_QUEUE_COMMITS);
-    let (work_sender, work) = tokio::sync::mpsc::channel::<CommitWork>(SCAN_QUEUE_COMMITS);
+    let (work_sender, work) =
+        tokio::sync::mpsc::channel::<Vec<CommitWork>>(SCAN_QUEUE_COMMITS / SCAN_BATCH_COMMITS);
     let work = Arc::new(std::sync::Mutex::new(work));
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
@@ -363,9 +380,11 @@ pub async fn scan_push(
                     Ok(mut receiver) => receiver.blocking_recv(),
                     Err(_) => None,
                 };
-                let Some(item) = next else { break };
-                let found = scan_commit(&item, scanner.as_ref());
-                done.push((item.index, found));
+                let Some(items) = next else { break };
+                for item in items {
+                    let found = scan_commit(&item, scanner.as_ref());
+                    done.push((item.index, found));
+                }
             }
             done
         }));
@@ -414,7 +433,28 @@ pub async fn scan_push(
         Ok::<(), ScanError>(())
     };
     let read_objects = async move {
-        while let Some(chunk) = chunks.recv().await {
+        // Commits go to the threads in batches (what has arrived, up to a
+        // size), not one by one: a thread wake-up per small commit costs
+        // more than scanning it.
+        let mut batch: Vec<CommitWork> = Vec::new();
+        let mut batch_bytes = 0;
+        loop {
+            let chunk = match chunks.try_recv() {
+                Ok(chunk) => chunk,
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                    if !batch.is_empty() {
+                        batch_bytes = 0;
+                        if work_sender.send(std::mem::take(&mut batch)).await.is_err() {
+                            break;
+                        }
+                    }
+                    match chunks.recv().await {
+                        Some(chunk) => chunk,
+                        None => break,
+                    }
+                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+            };
             let mut files = Vec::with_capacity(chunk.fresh.len());
             for (blob, path) in chunk.fresh {
                 match read_bounded(&mut objects, &blob, timeout).await? {
@@ -434,9 +474,17 @@ pub async fn scan_push(
                 files,
                 patch: chunk.patch,
             };
-            if work_sender.send(item).await.is_err() {
-                break;
+            batch_bytes += item.bytes();
+            batch.push(item);
+            if batch.len() >= SCAN_BATCH_COMMITS || batch_bytes >= SCAN_BATCH_BYTES {
+                batch_bytes = 0;
+                if work_sender.send(std::mem::take(&mut batch)).await.is_err() {
+                    break;
+                }
             }
+        }
+        if !batch.is_empty() {
+            let _ = work_sender.send(batch).await;
         }
         drop(work_sender);
         Ok::<(), ScanError>(())
