@@ -14,9 +14,11 @@
 //!    verdict. Anything but approval refuses it.
 //! 4. **Upstream.** `git push --atomic` of exactly these updates, with the
 //!    held credential and the quarantined objects, leases on forced and
-//!    deleted refs. Only if upstream accepts does the hook accept, so the
-//!    mirror's refs move only for a push upstream has; a refused push's
-//!    objects are dropped with the quarantine.
+//!    deleted refs ([`crate::forward`]; it connects to upstream while steps
+//!    1–2 run and sends nothing until released). Only if upstream accepts
+//!    does the hook accept, so the mirror's refs move only for a push
+//!    upstream has; a refused push's objects are dropped with the
+//!    quarantine and never leave.
 //!
 //! Every step's outcome is told to the agent through the hook (`remote: …`)
 //! and logged.
@@ -28,9 +30,9 @@ use std::sync::Arc;
 use crate::Timeouts;
 use crate::approval::{Approver, FindingReport, Verdict};
 use crate::config::Repo;
-use crate::git::{Invocation, stderr_excerpt};
+use crate::forward::{EarlyForward, forward};
+use crate::git::stderr_excerpt;
 use crate::hook::{HookSession, PushRequest, RefUpdate};
-use crate::mirror::credential_env;
 use crate::scan::{CommitScanner, ObjectAccess, REPO_RULES_FILE, scan_push};
 
 /// The most findings filed for one push; a push with more is refused
@@ -87,7 +89,23 @@ pub async fn decide(
     let policy = async {
         let problems = check_policy(context, &access, &request.updates).await;
         tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "policy checked");
-        problems
+        // 4, begun: once policy allows the push, the push upstream connects
+        // while the scan runs and waits, having sent nothing, until it is
+        // released (see [`crate::forward`]). Dropped on every refusal
+        // below: killed, it sends nothing.
+        let early = match &problems {
+            Ok(problems) if problems.is_empty() => {
+                match EarlyForward::start(context, &access, &request.updates) {
+                    Ok(early) => Some(early),
+                    Err(error) => {
+                        tracing::warn!(repo = %repo, error = %error, "cannot start the forward early; it is made after the checks");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        (problems, early)
     };
     let mut scan = Box::pin(async {
         let (scanner, warning) = repo_scanner(context).await;
@@ -97,9 +115,9 @@ pub async fn decide(
     });
     tokio::pin!(policy);
     let mut scanned = None;
-    let problems = loop {
+    let (problems, mut early) = loop {
         tokio::select! {
-            problems = &mut policy => break problems,
+            checked = &mut policy => break checked,
             result = &mut scan, if scanned.is_none() => scanned = Some(result),
         }
     };
@@ -177,6 +195,10 @@ pub async fn decide(
                 finding,
             })
             .collect();
+        // No upstream connection is held open while the operator decides.
+        if let Some(early) = early.take() {
+            early.stop().await;
+        }
         let verdict = ask(context, session, reports).await;
         match verdict {
             Verdict::Approved { reason } => {
@@ -213,7 +235,14 @@ pub async fn decide(
     }
 
     // 4. Upstream.
-    match forward(context, &access, &request.updates).await {
+    let forwarded = match early.take() {
+        Some(early) => match early.release().await {
+            Some(answer) => answer,
+            None => forward(context, &access, &request.updates).await,
+        },
+        None => forward(context, &access, &request.updates).await,
+    };
+    match forwarded {
         Ok(()) => {
             tracing::info!(repo = %repo, refs = request.updates.len(), elapsed_ms = started.elapsed().as_millis() as u64, "push forwarded upstream");
             true
@@ -361,41 +390,6 @@ async fn ask(
                 return result.unwrap_or_else(|error| Verdict::Failed { message: format!("the approver crashed: {error}") });
             }
         }
-    }
-}
-
-async fn forward(
-    context: &PushContext,
-    access: &ObjectAccess,
-    updates: &[RefUpdate],
-) -> Result<(), String> {
-    let mut args: Vec<String> = vec!["push".into(), "--atomic".into(), "--quiet".into()];
-    let mut refspecs = Vec::new();
-    for update in updates {
-        let name = &update.reference;
-        if update.is_delete() {
-            args.push(format!("--force-with-lease={name}:{}", update.old));
-            refspecs.push(format!(":{name}"));
-        } else if context.repo.push.force && !update.is_create() {
-            args.push(format!("--force-with-lease={name}:{}", update.old));
-            refspecs.push(format!("+{}:{name}", update.new));
-        } else {
-            refspecs.push(format!("{}:{name}", update.new));
-        }
-    }
-    args.push("--".into());
-    args.push(context.repo.upstream.clone());
-    args.extend(refspecs);
-    let output = Invocation::git(args)
-        .envs(&access.env)
-        .envs(&credential_env(&context.repo, &context.state))
-        .output(b"", context.timeouts.upstream_push)
-        .await
-        .map_err(|error| error.to_string())?;
-    if output.success {
-        Ok(())
-    } else {
-        Err(stderr_excerpt(&output.stderr))
     }
 }
 

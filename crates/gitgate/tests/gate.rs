@@ -332,9 +332,15 @@ async fn a_secret_is_held_and_a_rejection_leaves_upstream_and_mirror_unchanged()
     );
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
     assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, before);
-    // The refused objects never became reachable from the mirror.
+    // The refused objects never became reachable from the mirror, and
+    // never reached upstream (the early forward sent nothing).
     assert!(
         !git(&gate.mirror(), &["cat-file", "-e", &commit])
+            .await
+            .success
+    );
+    assert!(
+        !git(&gate.upstream, &["cat-file", "-e", &commit])
             .await
             .success
     );
