@@ -33,7 +33,7 @@ use crate::config::Repo;
 use crate::forward::{EarlyForward, forward};
 use crate::git::stderr_excerpt;
 use crate::hook::{HookSession, PushRequest, RefUpdate};
-use crate::scan::{CommitScanner, ObjectAccess, REPO_RULES_FILE, scan_push};
+use crate::scan::{CommitScanner, ObjectAccess, REPO_RULES_FILE, scan_push_with};
 
 /// The most findings filed for one push; a push with more is refused
 /// outright (it is a mistake, not something to approve line by line).
@@ -108,8 +108,13 @@ pub async fn decide(
         (problems, early)
     };
     let mut scan = Box::pin(async {
-        let (scanner, warning) = repo_scanner(context).await;
-        let findings = scan_push(&access, &request.updates, scanner, timeout).await;
+        let mut warning = None;
+        let scanner = async {
+            let (scanner, said) = repo_scanner(context).await;
+            warning = said;
+            scanner
+        };
+        let findings = scan_push_with(&access, &request.updates, scanner, timeout).await;
         tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "scanned");
         (findings, warning)
     });

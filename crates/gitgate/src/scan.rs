@@ -248,6 +248,17 @@ pub async fn scan_push(
     scanner: Arc<dyn CommitScanner>,
     timeout: Duration,
 ) -> Result<Vec<CommitFinding>, ScanError> {
+    scan_push_with(access, updates, async { scanner }, timeout).await
+}
+
+/// [`scan_push`] with the scanner still being made (the repo's own rules
+/// read from the mirror): the git processes start first.
+pub async fn scan_push_with(
+    access: &ObjectAccess,
+    updates: &[RefUpdate],
+    scanner: impl std::future::Future<Output = Arc<dyn CommitScanner>>,
+    timeout: Duration,
+) -> Result<Vec<CommitFinding>, ScanError> {
     let pushed: Vec<&RefUpdate> = updates
         .iter()
         .filter(|update| !update.is_delete())
@@ -288,6 +299,7 @@ pub async fn scan_push(
         input.into_bytes(),
     )?;
     let mut objects = BlobReader::start(access)?;
+    let scanner = scanner.await;
 
     // Which ref brings each commit: with one pushed ref, that ref; with
     // more, a walk per ref (in push order), alongside the scan.
