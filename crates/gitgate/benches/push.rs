@@ -173,6 +173,8 @@ fn main() {
         .filter(|rounds| *rounds > 0)
         .unwrap_or(DEFAULT_ROUNDS);
     let mut ratios = Vec::new();
+    let mut straight_times = Vec::new();
+    let mut gated_times = Vec::new();
     let mut head = base;
     for round in 0..rounds {
         make_commits(&work, PUSH_COMMITS, 200, &head, round);
@@ -200,6 +202,8 @@ fn main() {
         assert_eq!(git(&gated, &["rev-parse", "main"]), head);
         let ratio = through.as_secs_f64() / direct.as_secs_f64();
         ratios.push(ratio);
+        straight_times.push(direct.as_secs_f64());
+        gated_times.push(through.as_secs_f64());
         println!(
             "push of {PUSH_COMMITS} commits (round {}): straight {:.3}s, through the gate {:.3}s, ratio {ratio:.2}x",
             round + 1,
@@ -208,11 +212,18 @@ fn main() {
         );
     }
     ratios.sort_by(f64::total_cmp);
+    straight_times.sort_by(f64::total_cmp);
+    gated_times.sort_by(f64::total_cmp);
+    let (straight_median, gated_median) = (
+        straight_times[straight_times.len() / 2],
+        gated_times[gated_times.len() / 2],
+    );
     println!(
-        "push of {PUSH_COMMITS} commits: median ratio {:.2}x over {rounds} rounds (min {:.2}x, max {:.2}x)",
+        "push of {PUSH_COMMITS} commits: median ratio {:.2}x over {rounds} rounds (min {:.2}x, max {:.2}x); medians straight {straight_median:.3}s, through the gate {gated_median:.3}s, their ratio {:.2}x",
         ratios[ratios.len() / 2],
         ratios[0],
         ratios[ratios.len() - 1],
+        gated_median / straight_median,
     );
     let _ = stop.send(());
     runtime.block_on(server).unwrap();
