@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use crate::error::{GateError, Result};
@@ -194,6 +194,123 @@ impl Invocation {
         command.spawn().map_err(|source| GateError::Spawn {
             command: self.description.clone(),
             source,
+        })
+    }
+}
+
+/// Size of each read from a [`Streaming`] process's stdout.
+pub const STREAM_READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// A process whose stdout is read as it comes (`git log` of a large push):
+/// stdin is written by a task, stderr kept (bounded) by another. Each read
+/// and the final wait are bounded by the caller's timeout; dropping it
+/// kills the process.
+pub struct Streaming {
+    child: tokio::process::Child,
+    stdout: tokio::process::ChildStdout,
+    writer: tokio::task::JoinHandle<()>,
+    stderr: tokio::task::JoinHandle<Vec<u8>>,
+    description: String,
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        self.writer.abort();
+        self.stderr.abort();
+    }
+}
+
+impl Streaming {
+    /// Spawn `invocation` and start writing `input` to its stdin.
+    pub fn start(invocation: Invocation, input: Vec<u8>) -> Result<Self> {
+        let mut command = invocation.command();
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let description = invocation.description.clone();
+        let mut child = command.spawn().map_err(|source| GateError::Spawn {
+            command: description.clone(),
+            source,
+        })?;
+        let (Some(mut stdin), Some(stdout), Some(mut stderr)) =
+            (child.stdin.take(), child.stdout.take(), child.stderr.take())
+        else {
+            return Err(GateError::UnexpectedOutput {
+                command: description,
+                detail: "no pipes".into(),
+            });
+        };
+        let writer = tokio::spawn(async move {
+            // A program that exits without reading all of stdin is fine.
+            let _ = stdin.write_all(&input).await;
+            let _ = stdin.shutdown().await;
+        });
+        let stderr = tokio::spawn(async move {
+            let mut kept = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(read) = stderr.read(&mut chunk).await {
+                if read == 0 {
+                    break;
+                }
+                let room = MAX_ERROR_STDERR_BYTES.saturating_sub(kept.len());
+                kept.extend_from_slice(&chunk[..read.min(room)]);
+            }
+            kept
+        });
+        Ok(Self {
+            child,
+            stdout,
+            writer,
+            stderr,
+            description,
+        })
+    }
+
+    /// The next bytes of stdout, `None` at its end.
+    pub async fn read(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>> {
+        let mut chunk = vec![0u8; STREAM_READ_CHUNK_BYTES];
+        let read = tokio::time::timeout(timeout, self.stdout.read(&mut chunk))
+            .await
+            .map_err(|_| GateError::Timeout {
+                command: self.description.clone(),
+                timeout,
+            })?
+            .map_err(|source| GateError::Io {
+                command: self.description.clone(),
+                source,
+            })?;
+        if read == 0 {
+            return Ok(None);
+        }
+        chunk.truncate(read);
+        Ok(Some(chunk))
+    }
+
+    /// Wait for the exit; a non-zero exit is [`GateError::CommandFailed`].
+    pub async fn finish(mut self, timeout: Duration) -> Result<()> {
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .map_err(|_| GateError::Timeout {
+                command: self.description.clone(),
+                timeout,
+            })?
+            .map_err(|source| GateError::Io {
+                command: self.description.clone(),
+                source,
+            })?;
+        if status.success() {
+            return Ok(());
+        }
+        let stderr = tokio::time::timeout(timeout, &mut self.stderr)
+            .await
+            .ok()
+            .and_then(|joined| joined.ok())
+            .unwrap_or_default();
+        Err(GateError::CommandFailed {
+            command: self.description.clone(),
+            status: status.to_string(),
+            stderr: stderr_excerpt(&stderr),
         })
     }
 }

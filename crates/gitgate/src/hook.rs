@@ -50,7 +50,11 @@ if [ -z "$dir" ] || [ ! -p "$dir/request" ] || [ ! -p "$dir/reply" ]; then
     exit 1
 fi
 exec 3<"$dir/reply"
-{ printf 'quarantine %s\n' "${GIT_QUARANTINE_PATH:-}"; cat; printf 'end\n'; } >"$dir/request"
+{
+    printf 'quarantine %s\n' "${GIT_QUARANTINE_PATH:-}"
+    while IFS= read -r update; do printf '%s\n' "$update"; done
+    printf 'end\n'
+} >"$dir/request"
 status=1
 while IFS= read -r line <&3; do
     case "$line" in

@@ -24,6 +24,7 @@
 //! - `mirror`: mirrors, refreshes, upstream credentials;
 //! - `hook`: the pre-receive hook script and its FIFO conversation;
 //! - `receive`: the decision for one push;
+//! - `forward`: the push upstream, connected early, released when clean;
 //! - `scan`: per-commit scanning behind [`CommitScanner`];
 //! - `approval`: the operator seam, [`Approver`], and [`QueueApprover`];
 //! - `dlp`: the DLP engine behind [`CommitScanner`];
@@ -40,6 +41,7 @@ pub mod daemon;
 pub mod deploy_key;
 pub mod dlp;
 pub mod error;
+pub mod forward;
 pub mod git;
 pub mod gitconfig;
 pub mod hook;

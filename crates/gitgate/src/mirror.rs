@@ -3,7 +3,9 @@
 //!
 //! Mirrors live at `<state>/mirrors/<name>.git`. On start-up each is created
 //! if missing, configured (`http.receivepack` so http-backend accepts
-//! pushes, `receive.fsckObjects` so a malformed object is refused) and gets
+//! pushes, `receive.fsckObjects` so a malformed object is refused,
+//! `receive.autogc` off because each refresh's fetch runs the automatic
+//! maintenance instead) and gets
 //! the gate's pre-receive hook ([`crate::hook::HOOK_SCRIPT`]). Before a
 //! fetch, clone or push is served the mirror is refreshed from upstream
 //! (`+refs/heads/*` and `+refs/tags/*`, pruned), bounded by
@@ -114,6 +116,10 @@ pub async fn prepare(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<P
         ("receive.fsckObjects", "true"),
         ("uploadpack.allowFilter", "true"),
         ("core.logAllRefUpdates", "false"),
+        // No `git maintenance run --auto` at the end of every push (a
+        // process on the push's critical path): every refresh's `git
+        // fetch` runs it anyway, and one precedes every push.
+        ("receive.autogc", "false"),
     ] {
         Invocation::git(["config", key, value])
             .git_dir(&path)

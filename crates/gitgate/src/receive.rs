@@ -1,7 +1,9 @@
 //! The pre-receive decision for one push: policy, scan, approval, upstream.
 //!
 //! Runs while git holds the push's objects in quarantine and before any
-//! mirror ref moves, in this order, stopping at the first refusal:
+//! mirror ref moves, in this order, stopping at the first refusal (the
+//! policy check and the scan only read, so they run at the same time; the
+//! policy's verdict comes first and a refused push's scan is dropped):
 //!
 //! 1. **Policy.** Every ref must match the repo's push patterns; deletion and
 //!    non-fast-forward updates need `delete` / `force`; and each ref must
@@ -12,9 +14,11 @@
 //!    verdict. Anything but approval refuses it.
 //! 4. **Upstream.** `git push --atomic` of exactly these updates, with the
 //!    held credential and the quarantined objects, leases on forced and
-//!    deleted refs. Only if upstream accepts does the hook accept, so the
-//!    mirror's refs move only for a push upstream has; a refused push's
-//!    objects are dropped with the quarantine.
+//!    deleted refs ([`crate::forward`]; it connects to upstream while steps
+//!    1–2 run and sends nothing until released). Only if upstream accepts
+//!    does the hook accept, so the mirror's refs move only for a push
+//!    upstream has; a refused push's objects are dropped with the
+//!    quarantine and never leave.
 //!
 //! Every step's outcome is told to the agent through the hook (`remote: …`)
 //! and logged.
@@ -26,10 +30,10 @@ use std::sync::Arc;
 use crate::Timeouts;
 use crate::approval::{Approver, FindingReport, Verdict};
 use crate::config::Repo;
-use crate::git::{Invocation, stderr_excerpt};
+use crate::forward::{EarlyForward, forward};
+use crate::git::stderr_excerpt;
 use crate::hook::{HookSession, PushRequest, RefUpdate};
-use crate::mirror::credential_env;
-use crate::scan::{CommitScanner, ObjectAccess, REPO_RULES_FILE, scan_push};
+use crate::scan::{CommitScanner, ObjectAccess, REPO_RULES_FILE, scan_push_with};
 
 /// The most findings filed for one push; a push with more is refused
 /// outright (it is a mistake, not something to approve line by line).
@@ -78,8 +82,51 @@ pub async fn decide(
     };
     let access = ObjectAccess::new(&context.mirror, quarantine.as_deref());
 
-    // 1. Policy.
-    let problems = match check_policy(context, &access, &request.updates).await {
+    // 1. Policy and 2. scan, at once: both only read. Policy decides first
+    // (a refused push's scan is dropped, its processes killed); the scan's
+    // findings count only for a push policy allows.
+    let timeout = context.timeouts.local_git;
+    let policy = async {
+        let problems = check_policy(context, &access, &request.updates).await;
+        tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "policy checked");
+        // 4, begun: once policy allows the push, the push upstream connects
+        // while the scan runs and waits, having sent nothing, until it is
+        // released (see [`crate::forward`]). Dropped on every refusal
+        // below: killed, it sends nothing.
+        let early = match &problems {
+            Ok(problems) if problems.is_empty() => {
+                match EarlyForward::start(context, &access, &request.updates) {
+                    Ok(early) => Some(early),
+                    Err(error) => {
+                        tracing::warn!(repo = %repo, error = %error, "cannot start the forward early; it is made after the checks");
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        (problems, early)
+    };
+    let mut scan = Box::pin(async {
+        let mut warning = None;
+        let scanner = async {
+            let (scanner, said) = repo_scanner(context).await;
+            warning = said;
+            scanner
+        };
+        let findings = scan_push_with(&access, &request.updates, scanner, timeout).await;
+        tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "scanned");
+        (findings, warning)
+    });
+    tokio::pin!(policy);
+    let mut scanned = None;
+    let (problems, mut early) = loop {
+        tokio::select! {
+            checked = &mut policy => break checked,
+            result = &mut scan, if scanned.is_none() => scanned = Some(result),
+        }
+    };
+    let problems = match problems {
         Ok(problems) => problems,
         Err(message) => {
             tracing::error!(repo = %repo, "policy check failed: {message}");
@@ -94,18 +141,14 @@ pub async fn decide(
         }
         return false;
     }
-
-    tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "policy checked");
-    // 2. Scan.
-    let scanner = repo_scanner(context, session).await;
-    let findings = match scan_push(
-        &access,
-        &request.updates,
-        scanner.as_ref(),
-        context.timeouts.local_git,
-    )
-    .await
-    {
+    let (findings, warning) = match scanned {
+        Some(result) => result,
+        None => scan.await,
+    };
+    if let Some(warning) = warning {
+        say(session, &warning).await;
+    }
+    let findings = match findings {
         Ok(findings) => findings,
         Err(error) => {
             tracing::warn!(repo = %repo, error = %error, "push refused: scan failed");
@@ -113,8 +156,8 @@ pub async fn decide(
             return false;
         }
     };
+    tracing::debug!(repo = %repo, findings = findings.len(), "checked");
 
-    tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, findings = findings.len(), "scanned");
     // 3. Approval.
     if !findings.is_empty() {
         say(
@@ -157,6 +200,10 @@ pub async fn decide(
                 finding,
             })
             .collect();
+        // No upstream connection is held open while the operator decides.
+        if let Some(early) = early.take() {
+            early.stop().await;
+        }
         let verdict = ask(context, session, reports).await;
         match verdict {
             Verdict::Approved { reason } => {
@@ -193,7 +240,14 @@ pub async fn decide(
     }
 
     // 4. Upstream.
-    match forward(context, &access, &request.updates).await {
+    let forwarded = match early.take() {
+        Some(early) => match early.release().await {
+            Some(answer) => answer,
+            None => forward(context, &access, &request.updates).await,
+        },
+        None => forward(context, &access, &request.updates).await,
+    };
+    match forwarded {
         Ok(()) => {
             tracing::info!(repo = %repo, refs = request.updates.len(), elapsed_ms = started.elapsed().as_millis() as u64, "push forwarded upstream");
             true
@@ -263,11 +317,27 @@ async fn check_policy(
             problems.push(format!("{name}: deleting refs is not allowed"));
             continue;
         }
-        let current = access
-            .git(["rev-parse", "--verify", "--quiet", name.as_str()])
-            .output(b"", timeout)
-            .await
-            .map_err(|error| error.to_string())?;
+        // Where the ref is now and whether the update fast-forwards, both
+        // at once.
+        let rev_parse = access.git(["rev-parse", "--verify", "--quiet", name.as_str()]);
+        let current = rev_parse.output(b"", timeout);
+        let fast_forward = async {
+            if update.is_create() || update.is_delete() {
+                return Ok(None);
+            }
+            access
+                .git([
+                    "merge-base",
+                    "--is-ancestor",
+                    update.old.as_str(),
+                    update.new.as_str(),
+                ])
+                .output(b"", timeout)
+                .await
+                .map(Some)
+        };
+        let (current, fast_forward) = tokio::join!(current, fast_forward);
+        let current = current.map_err(|error| error.to_string())?;
         let now = String::from_utf8_lossy(&current.stdout).trim().to_string();
         let expected = if update.is_create() {
             ""
@@ -280,30 +350,20 @@ async fn check_policy(
             ));
             continue;
         }
-        if !update.is_create() && !update.is_delete() {
-            let ancestor = access
-                .git([
-                    "merge-base",
-                    "--is-ancestor",
-                    update.old.as_str(),
-                    update.new.as_str(),
-                ])
-                .output(b"", timeout)
-                .await
-                .map_err(|error| error.to_string())?;
-            if !ancestor.success {
-                if ancestor.code == Some(1) {
-                    if !rules.force {
-                        problems.push(format!(
-                            "{name}: non-fast-forward update (force-push is not allowed)"
-                        ));
-                    }
-                } else {
-                    return Err(format!(
-                        "git merge-base failed: {}",
-                        stderr_excerpt(&ancestor.stderr)
+        if let Some(ancestor) = fast_forward.map_err(|error| error.to_string())?
+            && !ancestor.success
+        {
+            if ancestor.code == Some(1) {
+                if !rules.force {
+                    problems.push(format!(
+                        "{name}: non-fast-forward update (force-push is not allowed)"
                     ));
                 }
+            } else {
+                return Err(format!(
+                    "git merge-base failed: {}",
+                    stderr_excerpt(&ancestor.stderr)
+                ));
             }
         }
     }
@@ -338,45 +398,11 @@ async fn ask(
     }
 }
 
-async fn forward(
-    context: &PushContext,
-    access: &ObjectAccess,
-    updates: &[RefUpdate],
-) -> Result<(), String> {
-    let mut args: Vec<String> = vec!["push".into(), "--atomic".into(), "--quiet".into()];
-    let mut refspecs = Vec::new();
-    for update in updates {
-        let name = &update.reference;
-        if update.is_delete() {
-            args.push(format!("--force-with-lease={name}:{}", update.old));
-            refspecs.push(format!(":{name}"));
-        } else if context.repo.push.force && !update.is_create() {
-            args.push(format!("--force-with-lease={name}:{}", update.old));
-            refspecs.push(format!("+{}:{name}", update.new));
-        } else {
-            refspecs.push(format!("{}:{name}", update.new));
-        }
-    }
-    args.push("--".into());
-    args.push(context.repo.upstream.clone());
-    args.extend(refspecs);
-    let output = Invocation::git(args)
-        .envs(&access.env)
-        .envs(&credential_env(&context.repo, &context.state))
-        .output(b"", context.timeouts.upstream_push)
-        .await
-        .map_err(|error| error.to_string())?;
-    if output.success {
-        Ok(())
-    } else {
-        Err(stderr_excerpt(&output.stderr))
-    }
-}
-
 /// The scanner for this repo: the base one, plus the repo's own rules file
 /// when upstream's default branch has one. A rules file that does not
-/// compile is reported and skipped (the built-in rules still apply).
-async fn repo_scanner(context: &PushContext, session: &mut HookSession) -> Arc<dyn CommitScanner> {
+/// compile is skipped (the built-in rules still apply), with a warning for
+/// the agent.
+async fn repo_scanner(context: &PushContext) -> (Arc<dyn CommitScanner>, Option<String>) {
     let base = Arc::clone(&context.scanner);
     let timeout = context.timeouts.local_git;
     let mirror = ObjectAccess::new(&context.mirror, None);
@@ -390,18 +416,18 @@ async fn repo_scanner(context: &PushContext, session: &mut HookSession) -> Arc<d
         .output(b"", timeout)
         .await
     else {
-        return base;
+        return (base, None);
     };
     let blob = String::from_utf8_lossy(&found.stdout).trim().to_string();
     if !found.success || blob.is_empty() {
-        return base;
+        return (base, None);
     }
     let repo = context.repo.name.clone();
     if let Ok(entries) = context.rules_cache.entries.lock()
         && let Some((cached_blob, scanner)) = entries.get(&repo)
         && *cached_blob == blob
     {
-        return Arc::clone(scanner);
+        return (Arc::clone(scanner), None);
     }
     let text = match mirror
         .git(["cat-file", "blob", blob.as_str()])
@@ -411,7 +437,7 @@ async fn repo_scanner(context: &PushContext, session: &mut HookSession) -> Arc<d
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(error) => {
             tracing::warn!(repo = %repo, error = %error, "cannot read the repo's rules file");
-            return base;
+            return (base, None);
         }
     };
     let compile_base = Arc::clone(&base);
@@ -421,21 +447,21 @@ async fn repo_scanner(context: &PushContext, session: &mut HookSession) -> Arc<d
             if let Ok(mut entries) = context.rules_cache.entries.lock() {
                 entries.insert(repo, (blob, Arc::clone(&scanner)));
             }
-            scanner
+            (scanner, None)
         }
-        Ok(Ok(None)) => base,
+        Ok(Ok(None)) => (base, None),
         Ok(Err(message)) => {
             tracing::warn!(repo = %repo, "the repo's rules file is refused: {message}");
-            say(
-                session,
-                &format!("warning: {REPO_RULES_FILE} on the default branch is invalid and was ignored: {message}"),
+            (
+                base,
+                Some(format!(
+                    "warning: {REPO_RULES_FILE} on the default branch is invalid and was ignored: {message}"
+                )),
             )
-            .await;
-            base
         }
         Err(error) => {
             tracing::warn!(repo = %repo, error = %error, "compiling the repo's rules failed");
-            base
+            (base, None)
         }
     }
 }

@@ -9,24 +9,37 @@
 //!   commit), paths included;
 //! - the full content of every file it adds or changes.
 //!
+//! What a ref points at is scanned too: an annotated tag whole (and a tag
+//! it points at, and so on), a blob a ref or tag points at directly, and
+//! every file of a tree a ref or tag points at directly (no commit walk
+//! reaches those).
+//!
 //! The detectors sit behind [`CommitScanner`], a one-method seam: the DLP
 //! engine (`bot_bottle_dlp::Scanner`) in production, a small stand-in in
 //! tests. A scanner reports byte spans; this module turns them into a file,
 //! a line number and a snippet with every match on that line replaced by its
 //! masked preview, so nothing secret reaches a log, a proposal or the agent.
 //!
-//! Commits are read with one `git log --stdin` stream (the diffs) and one
-//! `git cat-file --batch` process (the blobs), not one process per commit.
+//! It is one pipeline, not one process per commit: a `git log` stream (the
+//! walk of the new commits, each one's message and diff) read as it comes;
+//! one `git cat-file --batch` process asked for each commit's new blobs as
+//! soon as that commit's part of the log has arrived; and the detectors on
+//! a few blocking threads ([`MAX_SCAN_THREADS`]), one commit at a time
+//! each, findings put back in log order. A blob already scanned in this
+//! push (the same file content in another commit or under another name) is
+//! not read or scanned again — the same content gives the same findings —
+//! while each commit's own diff always is.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::error::{GateError, Result};
-use crate::git::{Invocation, is_oid};
+use crate::git::{Invocation, Streaming, is_oid};
 use crate::hook::RefUpdate;
 
 /// The largest file the gate will scan; a push adding a bigger one is
@@ -180,55 +193,95 @@ pub async fn new_commits(
     Ok(commits)
 }
 
+/// The most threads running the detectors for one push.
+pub const MAX_SCAN_THREADS: usize = 4;
+/// How many commits the `git log` reader may run ahead of the detectors
+/// (bounds the memory a push's scan holds).
+pub const SCAN_QUEUE_COMMITS: usize = 64;
+/// The `file` of a finding in a blob a ref or tag points at directly.
+pub const PUSHED_OBJECT_FILE: &str = "(pushed object)";
+/// The most commits handed to a detector thread at once.
+pub const SCAN_BATCH_COMMITS: usize = 16;
+/// A batch is handed on once it holds this many bytes of content.
+pub const SCAN_BATCH_BYTES: usize = 256 * 1024;
+/// Size of each read from the `git log` stream.
+const LOG_READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// One commit's content, ready for the detectors.
+struct CommitWork {
+    /// Position in the log (findings are reported in this order).
+    index: usize,
+    commit: String,
+    message: Vec<u8>,
+    /// `(path, content)` of each file added or changed whose blob was not
+    /// already scanned in this push.
+    files: Vec<(String, Vec<u8>)>,
+    patch: Vec<u8>,
+}
+
+impl CommitWork {
+    fn bytes(&self) -> usize {
+        self.message.len()
+            + self.patch.len()
+            + self
+                .files
+                .iter()
+                .map(|(_, content)| content.len())
+                .sum::<usize>()
+    }
+}
+
 /// Scan every new commit (and each pushed annotated tag) of a push.
+///
+/// One pipeline, not one process per commit: a `git log` stream (the
+/// walk, every commit's message and diff), read as it comes; one `git
+/// cat-file --batch` fed the ids of the blobs each commit adds or changes
+/// as soon as its part of the log has arrived (a blob already scanned in
+/// this push is not fetched or scanned again: the same content gives the
+/// same findings); and the detectors on up to [`MAX_SCAN_THREADS`]
+/// blocking threads, one commit at a time each. Findings are reported in
+/// log order whatever the threads' order. Every read from git is bounded
+/// by `timeout`; the processes are killed when the scan ends or is dropped.
 pub async fn scan_push(
     access: &ObjectAccess,
     updates: &[RefUpdate],
-    scanner: &dyn CommitScanner,
+    scanner: Arc<dyn CommitScanner>,
     timeout: Duration,
 ) -> Result<Vec<CommitFinding>, ScanError> {
-    let commits = new_commits(access, updates, timeout).await?;
-    let mut findings = Vec::new();
-    // Annotated tags: scan the whole tag object (tagger, message).
-    for update in updates.iter().filter(|update| !update.is_delete()) {
-        let kind = access
-            .git(["cat-file", "-t", update.new.as_str()])
-            .checked(b"", timeout)
-            .await?;
-        if String::from_utf8_lossy(&kind).trim() == "tag" {
-            let tag = access
-                .git(["cat-file", "tag", update.new.as_str()])
-                .checked(b"", timeout)
-                .await?;
-            place(
-                &tag,
-                scanner,
-                |_| Some((TAG_MESSAGE_FILE.to_string(), None)),
-                &update.new,
-                &update.reference,
-                &mut findings,
-            );
-        }
-    }
-    if commits.is_empty() {
-        return Ok(findings);
-    }
-    let references: HashMap<&str, &str> = commits
+    scan_push_with(access, updates, async { scanner }, timeout).await
+}
+
+/// [`scan_push`] with the scanner still being made (the repo's own rules
+/// read from the mirror): the git processes start first.
+pub async fn scan_push_with(
+    access: &ObjectAccess,
+    updates: &[RefUpdate],
+    scanner: impl std::future::Future<Output = Arc<dyn CommitScanner>>,
+    timeout: Duration,
+) -> Result<Vec<CommitFinding>, ScanError> {
+    let pushed: Vec<&RefUpdate> = updates
         .iter()
-        .map(|commit| (commit.id.as_str(), commit.reference.as_str()))
+        .filter(|update| !update.is_delete())
         .collect();
+    let Some(first) = pushed.first() else {
+        return Ok(Vec::new());
+    };
+    let default_reference = first.reference.clone();
+
+    // Start both git processes at once: the walk and diffs, and the
+    // object reader.
     let mut input = String::new();
-    for commit in &commits {
-        input.push_str(&commit.id);
+    for update in &pushed {
+        input.push_str(&update.new);
         input.push('\n');
     }
-    let log = access
-        .git([
+    let mut log = Streaming::start(
+        access.git([
             "-c",
             "core.quotePath=true",
             "log",
-            "--stdin",
-            "--no-walk=unsorted",
+            "--reverse",
+            "--topo-order",
             "--diff-merges=first-parent",
             "--no-renames",
             "--no-abbrev",
@@ -239,67 +292,238 @@ pub async fn scan_push(
             "--raw",
             "-p",
             "--format=%x00%x00%H%n%B%x00",
-        ])
-        .checked(input.as_bytes(), timeout)
-        .await?;
-    let chunks = split_log(&log);
-    // Ask for every blob up front (a writer task feeds `cat-file`) and read
-    // the answers in the same order: no round trip per blob.
-    let mut batch = BlobReader::start(access)?;
-    batch.feed(
-        chunks
-            .iter()
-            .filter(|chunk| references.contains_key(chunk.commit.as_str()))
-            .flat_map(|chunk| chunk.changed.iter().map(|(blob, _)| blob.clone()))
-            .collect(),
-    );
-    for chunk in chunks {
-        let Some(reference) = references.get(chunk.commit.as_str()) else {
-            continue;
-        };
-        let commit = chunk.commit.as_str();
-        place(
-            chunk.message,
-            scanner,
-            |_| Some((COMMIT_MESSAGE_FILE.to_string(), None)),
-            commit,
-            reference,
-            &mut findings,
-        );
-        for (blob, path) in &chunk.changed {
-            let content = tokio::time::timeout(timeout, batch.read_next(blob))
-                .await
-                .map_err(|_| GateError::Timeout {
-                    command: "git cat-file --batch".to_string(),
-                    timeout,
-                })??;
-            let Some(content) = content else {
+            "--stdin",
+            "--not",
+            "--all",
+        ]),
+        input.into_bytes(),
+    )?;
+    let mut objects = BlobReader::start(access)?;
+    let scanner = scanner.await;
+
+    // Which ref brings each commit: with one pushed ref, that ref; with
+    // more, a walk per ref (in push order), alongside the scan.
+    let attribution = async {
+        if pushed.len() > 1 {
+            new_commits(access, updates, timeout).await.map(|commits| {
+                commits
+                    .into_iter()
+                    .map(|commit| (commit.id, commit.reference))
+                    .collect::<HashMap<_, _>>()
+            })
+        } else {
+            Ok(HashMap::new())
+        }
+    };
+
+    let mut findings = Vec::new();
+    let mut scanned_blobs: HashSet<String> = HashSet::new();
+    // The objects the refs point at: an annotated tag (and the tags it
+    // points at) is scanned whole; a blob or tree a ref or tag points at
+    // directly is scanned too (no commit walk would reach it).
+    let mut trees = Vec::new();
+    for update in &pushed {
+        let mut next = Some(update.new.clone());
+        while let Some(id) = next.take() {
+            let object = fetch_bounded(&mut objects, &id, timeout).await?;
+            let Some((kind, content)) = object else {
                 return Err(ScanError::TooLarge {
-                    commit: commit.to_string(),
-                    file: path.clone(),
+                    commit: update.new.clone(),
+                    file: PUSHED_OBJECT_FILE.to_string(),
                 });
             };
-            place(
-                &content,
-                scanner,
-                |_| Some((path.clone(), None)),
-                commit,
-                reference,
-                &mut findings,
-            );
+            match kind.as_str() {
+                "tag" => {
+                    place(
+                        &content,
+                        scanner.as_ref(),
+                        |_| Some((TAG_MESSAGE_FILE.to_string(), None)),
+                        &update.new,
+                        &update.reference,
+                        &mut findings,
+                    );
+                    next = tag_target(&content);
+                }
+                "blob" if scanned_blobs.insert(id.clone()) => {
+                    place(
+                        &content,
+                        scanner.as_ref(),
+                        |_| Some((PUSHED_OBJECT_FILE.to_string(), None)),
+                        &update.new,
+                        &update.reference,
+                        &mut findings,
+                    );
+                }
+                "tree" => trees.push((id, *update)),
+                _ => {}
+            }
         }
-        // The diff after the files, so a match seen in both keeps the
-        // file's snippet (without the diff's `+`).
-        let patch = chunk.patch;
-        let index = PatchIndex::new(patch);
-        place(
-            patch,
-            scanner,
-            |offset| index.locate(offset),
-            commit,
-            reference,
+    }
+    for (tree, update) in trees {
+        scan_tree(
+            access,
+            &mut objects,
+            &tree,
+            update,
+            scanner.as_ref(),
+            &mut scanned_blobs,
+            timeout,
             &mut findings,
-        );
+        )
+        .await?;
+    }
+
+    // The pipeline: log reader → object reader → detector threads.
+    let (chunk_sender, mut chunks) = tokio::sync::mpsc::channel::<OwnedChunk>(SCAN_QUEUE_COMMITS);
+    let (work_sender, work) =
+        tokio::sync::mpsc::channel::<Vec<CommitWork>>(SCAN_QUEUE_COMMITS / SCAN_BATCH_COMMITS);
+    let work = Arc::new(std::sync::Mutex::new(work));
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, MAX_SCAN_THREADS);
+    let mut workers = Vec::with_capacity(threads);
+    for _ in 0..threads {
+        let work = Arc::clone(&work);
+        let scanner = Arc::clone(&scanner);
+        workers.push(tokio::task::spawn_blocking(move || {
+            let mut done = Vec::new();
+            loop {
+                let next = match work.lock() {
+                    Ok(mut receiver) => receiver.blocking_recv(),
+                    Err(_) => None,
+                };
+                let Some(items) = next else { break };
+                for item in items {
+                    let found = scan_commit(&item, scanner.as_ref());
+                    done.push((item.index, found));
+                }
+            }
+            done
+        }));
+    }
+    let feeder = objects.feeder();
+    // Both stages own what they use, so one stopping early (an error)
+    // closes its channels and the other ends too.
+    let read_log = async move {
+        let mut index = 0;
+        let mut pending = LogSplitter::default();
+        loop {
+            let Some(bytes) = log.read(timeout).await? else {
+                break;
+            };
+            for chunk in pending.push(&bytes) {
+                if !send_chunk(
+                    chunk,
+                    &mut index,
+                    &feeder,
+                    &chunk_sender,
+                    &mut scanned_blobs,
+                )
+                .await
+                {
+                    // The object reader stopped and says why; `log` is
+                    // killed when dropped.
+                    return Ok(());
+                }
+            }
+        }
+        for chunk in pending.finish() {
+            if !send_chunk(
+                chunk,
+                &mut index,
+                &feeder,
+                &chunk_sender,
+                &mut scanned_blobs,
+            )
+            .await
+            {
+                return Ok(());
+            }
+        }
+        drop(chunk_sender);
+        log.finish(timeout).await?;
+        Ok::<(), ScanError>(())
+    };
+    let read_objects = async move {
+        // Commits go to the threads in batches (what has arrived, up to a
+        // size), not one by one: a thread wake-up per small commit costs
+        // more than scanning it.
+        let mut batch: Vec<CommitWork> = Vec::new();
+        let mut batch_bytes = 0;
+        loop {
+            let chunk = match chunks.try_recv() {
+                Ok(chunk) => chunk,
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
+                    if !batch.is_empty() {
+                        batch_bytes = 0;
+                        if work_sender.send(std::mem::take(&mut batch)).await.is_err() {
+                            break;
+                        }
+                    }
+                    match chunks.recv().await {
+                        Some(chunk) => chunk,
+                        None => break,
+                    }
+                }
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+            };
+            let mut files = Vec::with_capacity(chunk.fresh.len());
+            for (blob, path) in chunk.fresh {
+                match read_bounded(&mut objects, &blob, timeout).await? {
+                    Some((_, content)) => files.push((path, content)),
+                    None => {
+                        return Err(ScanError::TooLarge {
+                            commit: chunk.commit,
+                            file: path,
+                        });
+                    }
+                }
+            }
+            let item = CommitWork {
+                index: chunk.index,
+                commit: chunk.commit,
+                message: chunk.message,
+                files,
+                patch: chunk.patch,
+            };
+            batch_bytes += item.bytes();
+            batch.push(item);
+            if batch.len() >= SCAN_BATCH_COMMITS || batch_bytes >= SCAN_BATCH_BYTES {
+                batch_bytes = 0;
+                if work_sender.send(std::mem::take(&mut batch)).await.is_err() {
+                    break;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            let _ = work_sender.send(batch).await;
+        }
+        drop(work_sender);
+        Ok::<(), ScanError>(())
+    };
+    let (logged, read, attributed) = tokio::join!(read_log, read_objects, attribution);
+    logged?;
+    read?;
+    let references = attributed?;
+    let mut per_commit = Vec::new();
+    for worker in workers {
+        let done = worker.await.map_err(|error| {
+            ScanError::Git(GateError::UnexpectedOutput {
+                command: "the secret scan".into(),
+                detail: format!("a scanning thread failed: {error}"),
+            })
+        })?;
+        per_commit.extend(done);
+    }
+    per_commit.sort_by_key(|(index, _)| *index);
+    for (_, found) in per_commit {
+        for mut finding in found {
+            finding.reference = references
+                .get(&finding.commit)
+                .cloned()
+                .unwrap_or_else(|| default_reference.clone());
+            findings.push(finding);
+        }
     }
     // The same match reported from the file and from the diff: keep the first.
     let mut seen = BTreeSet::new();
@@ -312,6 +536,164 @@ pub async fn scan_push(
         ))
     });
     Ok(findings)
+}
+
+/// Queue one commit's new blobs on the object reader and hand the commit
+/// on. `false`: the object reader stopped (with an error it reports
+/// itself).
+async fn send_chunk(
+    mut chunk: OwnedChunk,
+    index: &mut usize,
+    feeder: &tokio::sync::mpsc::UnboundedSender<String>,
+    chunks: &tokio::sync::mpsc::Sender<OwnedChunk>,
+    scanned: &mut HashSet<String>,
+) -> bool {
+    chunk.index = *index;
+    *index += 1;
+    let changed = std::mem::take(&mut chunk.fresh);
+    for (blob, path) in changed {
+        if scanned.insert(blob.clone()) {
+            let _ = feeder.send(blob.clone());
+            chunk.fresh.push((blob, path));
+        }
+    }
+    chunks.send(chunk).await.is_ok()
+}
+
+/// Scan one commit: its message, each of its new files, then its diff (so
+/// a match seen in both keeps the file's snippet, without the diff's `+`).
+/// The findings' `reference` is filled in by the caller.
+fn scan_commit(work: &CommitWork, scanner: &dyn CommitScanner) -> Vec<CommitFinding> {
+    let mut out = Vec::new();
+    let commit = work.commit.as_str();
+    place(
+        &work.message,
+        scanner,
+        |_| Some((COMMIT_MESSAGE_FILE.to_string(), None)),
+        commit,
+        "",
+        &mut out,
+    );
+    for (path, content) in &work.files {
+        place(
+            content,
+            scanner,
+            |_| Some((path.clone(), None)),
+            commit,
+            "",
+            &mut out,
+        );
+    }
+    let found = scanner.scan(&work.patch);
+    if !found.is_empty() {
+        // The line index is built only when there is something to place.
+        let index = PatchIndex::new(&work.patch);
+        place_found(
+            &work.patch,
+            &found,
+            |offset| index.locate(offset),
+            commit,
+            "",
+            &mut out,
+        );
+    }
+    out
+}
+
+/// Scan every blob of a tree a ref or tag points at directly (not already
+/// scanned in this push), as files of that tree.
+#[allow(clippy::too_many_arguments)]
+async fn scan_tree(
+    access: &ObjectAccess,
+    objects: &mut BlobReader,
+    tree: &str,
+    update: &RefUpdate,
+    scanner: &dyn CommitScanner,
+    scanned: &mut HashSet<String>,
+    timeout: Duration,
+    out: &mut Vec<CommitFinding>,
+) -> Result<(), ScanError> {
+    let listing = access
+        .git(["ls-tree", "-r", "-z", "--full-tree", tree])
+        .checked(b"", timeout)
+        .await?;
+    for entry in listing.split(|byte| *byte == 0) {
+        // <mode> SP <type> SP <id> TAB <path>
+        let Some(tab) = entry.iter().position(|byte| *byte == b'\t') else {
+            continue;
+        };
+        let meta = String::from_utf8_lossy(&entry[..tab]);
+        let path = String::from_utf8_lossy(&entry[tab + 1..]).into_owned();
+        let fields: Vec<&str> = meta.split(' ').collect();
+        let [_, "blob", blob] = fields.as_slice() else {
+            continue;
+        };
+        if !is_oid(blob) || !scanned.insert((*blob).to_string()) {
+            continue;
+        }
+        let Some((_, content)) = fetch_bounded(objects, blob, timeout).await? else {
+            return Err(ScanError::TooLarge {
+                commit: update.new.clone(),
+                file: path,
+            });
+        };
+        place(
+            &content,
+            scanner,
+            |_| Some((path.clone(), None)),
+            &update.new,
+            &update.reference,
+            out,
+        );
+    }
+    Ok(())
+}
+
+/// The `object` an annotated tag points at, when that is not a commit
+/// (commits are walked by the log).
+fn tag_target(tag: &[u8]) -> Option<String> {
+    let headers = tag
+        .split(|byte| *byte == b'\n')
+        .take_while(|line| !line.is_empty());
+    let mut object = None;
+    let mut kind = None;
+    for line in headers {
+        let line = String::from_utf8_lossy(line);
+        if let Some(id) = line.strip_prefix("object ") {
+            object = Some(id.trim().to_string());
+        } else if let Some(value) = line.strip_prefix("type ") {
+            kind = Some(value.trim().to_string());
+        }
+    }
+    match kind.as_deref() {
+        Some("commit") | None => None,
+        Some(_) => object.filter(|id| is_oid(id)),
+    }
+}
+
+/// Ask the object reader for `id` and read its answer within `timeout`.
+async fn fetch_bounded(
+    objects: &mut BlobReader,
+    id: &str,
+    timeout: Duration,
+) -> Result<Option<(String, Vec<u8>)>, ScanError> {
+    objects.request(id);
+    read_bounded(objects, id, timeout).await
+}
+
+/// Read the answer for `id`, already asked for, within `timeout`.
+async fn read_bounded(
+    objects: &mut BlobReader,
+    id: &str,
+    timeout: Duration,
+) -> Result<Option<(String, Vec<u8>)>, ScanError> {
+    tokio::time::timeout(timeout, objects.read_next(id))
+        .await
+        .map_err(|_| GateError::Timeout {
+            command: "git cat-file --batch".to_string(),
+            timeout,
+        })?
+        .map_err(ScanError::Git)
 }
 
 /// Scan `content` and place each finding. `locate(offset)` names the file
@@ -327,7 +709,19 @@ fn place(
     out: &mut Vec<CommitFinding>,
 ) {
     let found = scanner.scan(content);
-    for finding in &found {
+    place_found(content, &found, locate, commit, reference, out);
+}
+
+/// [`place`] for findings already made.
+fn place_found(
+    content: &[u8],
+    found: &[ContentFinding],
+    locate: impl Fn(usize) -> Option<(String, Option<u64>)>,
+    commit: &str,
+    reference: &str,
+    out: &mut Vec<CommitFinding>,
+) {
+    for finding in found {
         let Some((file, line)) = locate(finding.start) else {
             continue;
         };
@@ -338,7 +732,7 @@ fn place(
             file,
             line,
             rule: finding.rule.clone(),
-            snippet: snippet(content, finding, &found),
+            snippet: snippet(content, finding, found),
         });
     }
 }
@@ -472,9 +866,87 @@ pub fn split_log(log: &[u8]) -> Vec<LogChunk<'_>> {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
+    memchr::memmem::find(haystack, needle)
+}
+
+/// One commit's part of the `git log` stream, owned (the stream is read
+/// as it comes).
+#[derive(Debug)]
+struct OwnedChunk {
+    index: usize,
+    commit: String,
+    message: Vec<u8>,
+    patch: Vec<u8>,
+    /// `(blob id, path)` of the files to read: first every file added or
+    /// changed, then (once queued) only those not scanned before.
+    fresh: Vec<(String, String)>,
+}
+
+impl From<LogChunk<'_>> for OwnedChunk {
+    fn from(chunk: LogChunk<'_>) -> Self {
+        Self {
+            index: 0,
+            commit: chunk.commit,
+            message: chunk.message.to_vec(),
+            patch: chunk.patch.to_vec(),
+            fresh: chunk.changed,
+        }
+    }
+}
+
+/// Splits the `git log` stream into commits as it arrives: a commit's part
+/// is complete once the next commit's marker (`\0\0`) has come, the last
+/// one at the end of the stream.
+#[derive(Debug, Default)]
+pub struct LogSplitter {
+    buffer: Vec<u8>,
+    /// How much of `buffer` has been searched for a marker.
+    searched: usize,
+}
+
+impl LogSplitter {
+    /// Add bytes; returns the commits now complete.
+    fn push(&mut self, bytes: &[u8]) -> Vec<OwnedChunk> {
+        self.buffer.extend_from_slice(bytes);
+        // Skip the marker that starts the buffer; look again at the last
+        // byte searched before (a marker split between two reads).
+        let from = self.searched.saturating_sub(1).max(1);
+        let last = self
+            .buffer
+            .get(from..)
+            .and_then(|rest| memchr::memmem::rfind(rest, b"\0\0"))
+            .map(|at| from + at);
+        self.searched = self.buffer.len();
+        let Some(last) = last else {
+            return Vec::new();
+        };
+        let complete: Vec<u8> = self.buffer.drain(..last).collect();
+        self.searched = self.buffer.len();
+        split_log(&complete)
+            .into_iter()
+            .map(OwnedChunk::from)
+            .collect()
+    }
+
+    /// The end of the stream: the last commit.
+    fn finish(self) -> Vec<OwnedChunk> {
+        split_log(&self.buffer)
+            .into_iter()
+            .map(OwnedChunk::from)
+            .collect()
+    }
+
+    /// The commit ids of everything pushed so far and the rest (for tests:
+    /// splitting in pieces gives what splitting at once gives).
+    pub fn split_in_pieces(log: &[u8], piece: usize) -> Vec<String> {
+        let mut splitter = Self::default();
+        let mut ids = Vec::new();
+        for bytes in log.chunks(piece.max(1)) {
+            ids.extend(splitter.push(bytes).into_iter().map(|chunk| chunk.commit));
+        }
+        ids.extend(splitter.finish().into_iter().map(|chunk| chunk.commit));
+        ids
+    }
 }
 
 /// Undo git's C-style path quoting (`"a\tb\303\251"`).
@@ -633,19 +1105,19 @@ fn parse_hunk(hunk: &str) -> Option<(u64, u64)> {
     Some((first(old)?, first(new)?))
 }
 
-/// A `git cat-file --batch` process reading blobs by id.
+/// A `git cat-file --batch` process reading objects by id. Ids are
+/// queued on a channel and written by a task, so the reader can ask for
+/// many objects ahead and read the answers in the same order.
 struct BlobReader {
     _child: tokio::process::Child,
-    stdin: Option<tokio::process::ChildStdin>,
+    sender: tokio::sync::mpsc::UnboundedSender<String>,
     stdout: BufReader<tokio::process::ChildStdout>,
-    writer: Option<tokio::task::JoinHandle<()>>,
+    writer: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for BlobReader {
     fn drop(&mut self) {
-        if let Some(writer) = self.writer.take() {
-            writer.abort();
-        }
+        self.writer.abort();
     }
 }
 
@@ -653,39 +1125,52 @@ impl BlobReader {
     fn start(access: &ObjectAccess) -> Result<Self> {
         let invocation = access.git(["cat-file", "--batch"]);
         let mut child = invocation.spawn_piped()?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(GateError::UnexpectedOutput {
                 command: "git cat-file --batch".into(),
                 detail: "no pipes".into(),
             });
         };
+        let (sender, mut ids) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let writer = tokio::spawn(async move {
+            let mut request = String::new();
+            while let Some(id) = ids.recv().await {
+                // Everything queued so far in one write.
+                request.clear();
+                request.push_str(&id);
+                request.push('\n');
+                while let Ok(id) = ids.try_recv() {
+                    request.push_str(&id);
+                    request.push('\n');
+                }
+                if stdin.write_all(request.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            let _ = stdin.shutdown().await;
+        });
         Ok(Self {
             _child: child,
-            stdin: Some(stdin),
-            stdout: BufReader::new(stdout),
-            writer: None,
+            sender,
+            stdout: BufReader::with_capacity(LOG_READ_CHUNK_BYTES, stdout),
+            writer,
         })
     }
 
-    /// Request these blobs, in this order, from a writer task.
-    fn feed(&mut self, ids: Vec<String>) {
-        let Some(mut stdin) = self.stdin.take() else {
-            return;
-        };
-        self.writer = Some(tokio::spawn(async move {
-            let mut request = String::with_capacity(ids.len() * 41);
-            for id in ids {
-                request.push_str(&id);
-                request.push('\n');
-            }
-            let _ = stdin.write_all(request.as_bytes()).await;
-            let _ = stdin.shutdown().await;
-        }));
+    /// Ask for one more object (answers come in the order asked).
+    fn request(&self, id: &str) {
+        let _ = self.sender.send(id.to_string());
     }
 
-    /// The next fed blob's bytes (`id` must be the next one fed), or `None`
-    /// when it is larger than [`MAX_SCANNED_BLOB_BYTES`].
-    async fn read_next(&mut self, id: &str) -> Result<Option<Vec<u8>>> {
+    /// A handle that asks for objects from another task.
+    fn feeder(&self) -> tokio::sync::mpsc::UnboundedSender<String> {
+        self.sender.clone()
+    }
+
+    /// The next asked-for object's type and bytes (`id` must be the next
+    /// one asked for), or `None` when it is larger than
+    /// [`MAX_SCANNED_BLOB_BYTES`].
+    async fn read_next(&mut self, id: &str) -> Result<Option<(String, Vec<u8>)>> {
         let io = |source| GateError::Io {
             command: "git cat-file --batch".into(),
             source,
@@ -693,17 +1178,19 @@ impl BlobReader {
         let mut header = String::new();
         self.stdout.read_line(&mut header).await.map_err(io)?;
         let fields: Vec<&str> = header.trim_end().split(' ').collect();
-        let size = match fields.as_slice() {
-            [answered, _, size] if *answered == id => size.parse::<u64>().ok(),
+        let answer = match fields.as_slice() {
+            [answered, kind, size] if *answered == id => size
+                .parse::<u64>()
+                .ok()
+                .map(|size| ((*kind).to_string(), size)),
             _ => None,
         };
-        let Some(size) = size else {
+        let Some((kind, size)) = answer else {
             return Err(GateError::UnexpectedOutput {
                 command: "git cat-file --batch".into(),
                 detail: header.trim_end().to_string(),
             });
         };
-        let mut content = vec![0u8; usize::try_from(size.min(MAX_SCANNED_BLOB_BYTES)).unwrap_or(0)];
         if size > MAX_SCANNED_BLOB_BYTES {
             // Drain it so the stream stays in step; the push is refused anyway.
             let mut sink = tokio::io::sink();
@@ -711,10 +1198,11 @@ impl BlobReader {
             tokio::io::copy(&mut limited, &mut sink).await.map_err(io)?;
             return Ok(None);
         }
+        let mut content = vec![0u8; usize::try_from(size).unwrap_or(0)];
         self.stdout.read_exact(&mut content).await.map_err(io)?;
         let mut newline = [0u8; 1];
         self.stdout.read_exact(&mut newline).await.map_err(io)?;
-        Ok(Some(content))
+        Ok(Some((kind, content)))
     }
 }
 
@@ -796,5 +1284,24 @@ mod tests {
         assert!(chunks[0].patch.starts_with(b"diff --git"));
         assert_eq!(chunks[1].commit, b);
         assert!(chunks[1].changed.is_empty());
+        // Read as it comes, in pieces of any size, the stream splits the same.
+        for piece in 1..=log.len() {
+            assert_eq!(
+                LogSplitter::split_in_pieces(log.as_bytes(), piece),
+                vec![a.clone(), b.clone()],
+                "pieces of {piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn tag_targets_that_are_not_commits_are_followed() {
+        let id = "c".repeat(40);
+        let tag = |kind: &str| format!("object {id}\ntype {kind}\ntag v1\n\nmessage\n");
+        assert_eq!(tag_target(tag("commit").as_bytes()), None);
+        assert_eq!(tag_target(tag("tag").as_bytes()), Some(id.clone()));
+        assert_eq!(tag_target(tag("blob").as_bytes()), Some(id.clone()));
+        assert_eq!(tag_target(tag("tree").as_bytes()), Some(id));
+        assert_eq!(tag_target(b"garbage"), None);
     }
 }

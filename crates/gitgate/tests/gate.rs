@@ -332,9 +332,15 @@ async fn a_secret_is_held_and_a_rejection_leaves_upstream_and_mirror_unchanged()
     );
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
     assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, before);
-    // The refused objects never became reachable from the mirror.
+    // The refused objects never became reachable from the mirror, and
+    // never reached upstream (the early forward sent nothing).
     assert!(
         !git(&gate.mirror(), &["cat-file", "-e", &commit])
+            .await
+            .success
+    );
+    assert!(
+        !git(&gate.upstream, &["cat-file", "-e", &commit])
             .await
             .success
     );
@@ -1104,6 +1110,83 @@ async fn a_secret_in_an_annotated_tag_message_is_caught() {
     assert_eq!(seen.len(), 1, "{seen:?}");
     assert_eq!(seen[0].finding.file, "(tag message)");
     assert_eq!(seen[0].finding.reference, "refs/tags/v2");
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_in_a_blob_or_tree_a_tag_points_at_is_caught() {
+    let policy = PushPolicy {
+        refs: Some(vec!["refs/heads/**".into(), "refs/tags/*".into()]),
+        force: None,
+        delete: None,
+    };
+    let approver = reject();
+    let gate = Fixture::start(Some(policy), approver.clone()).await;
+    let work = gate.clone("work").await;
+    // A tag straight at a blob: no commit walk reaches it.
+    std::fs::write(work.join("loose.txt"), format!("key = {}\n", aws_key())).unwrap();
+    let blob = git_ok(&work, &["hash-object", "-w", "loose.txt"]).await;
+    let push = git(
+        &work,
+        &["push", "origin", &format!("{blob}:refs/tags/blob")],
+    )
+    .await;
+    assert!(!push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/tags/blob").await, "");
+    // An annotated tag of an annotated tag of a tree holding the secret.
+    git_ok(&work, &["add", "loose.txt"]).await;
+    let tree = git_ok(&work, &["write-tree"]).await;
+    git_ok(&work, &["tag", "-a", "inner", "-m", "a tree", &tree]).await;
+    git_ok(&work, &["tag", "-a", "outer", "-m", "a tag", "inner"]).await;
+    let push = git(&work, &["push", "origin", "refs/tags/outer"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/tags/outer").await, "");
+    let seen = approver.seen();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(seen[0].finding.file, "(pushed object)");
+    assert_eq!(seen[0].finding.reference, "refs/tags/blob");
+    assert_eq!(seen[1].finding.file, "loose.txt");
+    assert_eq!(seen[1].finding.reference, "refs/tags/outer");
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn findings_name_the_ref_that_brings_the_commit_and_a_blob_is_scanned_once() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let secret = format!("key = {}\n", aws_key());
+    git_ok(&work, &["checkout", "--quiet", "-b", "side"]).await;
+    let on_side = commit_file(&work, "a.txt", &secret, "add a").await;
+    git_ok(&work, &["checkout", "--quiet", "main"]).await;
+    let clean = commit_file(&work, "c.txt", "clean\n", "add c").await;
+    // The same content as on `side`, under another name: one blob, scanned
+    // once (its diff is still scanned, so this commit is reported too).
+    let on_main = commit_file(&work, "b.txt", &secret, "add b").await;
+    let push = git(&work, &["push", "origin", "side", "main"]).await;
+    assert!(!push.success);
+    assert_eq!(rev(&gate.upstream, "refs/heads/side").await, "");
+    assert_ne!(rev(&gate.upstream, "refs/heads/main").await, on_main);
+    let seen = approver.seen();
+    let on = |commit: &str| -> Vec<_> {
+        seen.iter()
+            .filter(|report| report.finding.commit == commit)
+            .cloned()
+            .collect()
+    };
+    assert!(
+        !on(&on_side).is_empty() && !on(&on_main).is_empty(),
+        "{seen:?}"
+    );
+    assert!(on(&clean).is_empty(), "{seen:?}");
+    assert!(
+        on(&on_side)
+            .iter()
+            .all(|report| report.finding.reference == "refs/heads/side")
+    );
+    assert!(on(&on_main).iter().all(|report| {
+        report.finding.reference == "refs/heads/main" && report.finding.file == "b.txt"
+    }));
     gate.stop().await;
 }
 

@@ -33,6 +33,7 @@ proptest! {
     #[test]
     fn log_streams_paths_and_patches_never_panic(log in proptest::collection::vec(any::<u8>(), 0..1024), offset in 0usize..2048) {
         let _ = scan::split_log(&log);
+        let _ = scan::LogSplitter::split_in_pieces(&log, 7);
         let _ = scan::unquote_path(&String::from_utf8_lossy(&log));
         let index = scan::PatchIndex::new(&log);
         let _ = index.locate(offset);
