@@ -545,7 +545,29 @@ async fn forward(
             &decoded,
         );
     }
-    match shared.inspector.inspect_body(&context, &decoded) {
+    let verdict = if decoded.len() >= BLOCKING_SCAN_BYTES {
+        // Milliseconds of scanning: on a blocking thread, so the runtime
+        // workers keep serving everyone else meanwhile.
+        let inspector = Arc::clone(&shared.inspector);
+        let scan_context = context.clone();
+        let body = decoded.clone();
+        match tokio::task::spawn_blocking(move || inspector.inspect_body(&scan_context, &body))
+            .await
+        {
+            Ok(verdict) => verdict,
+            Err(error) => {
+                tracing::error!(request_id = context.request_id, %error, "body inspection task failed");
+                return refusal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "error",
+                    "cannot inspect the request body",
+                );
+            }
+        }
+    } else {
+        shared.inspector.inspect_body(&context, &decoded)
+    };
+    match verdict {
         Verdict::Pass => {}
         Verdict::Block(reason) => return blocked(&context, &reason),
         Verdict::Hold(hold) => {
@@ -706,6 +728,10 @@ async fn forward(
     remove_hop_by_hop(&mut response_parts.headers);
     Response::from_parts(response_parts, response_body.map_err(Into::into).boxed())
 }
+
+/// Bodies at least this large are inspected on a blocking thread rather
+/// than on a runtime worker (the DLP scan takes about 3.5 ms per MiB).
+pub const BLOCKING_SCAN_BYTES: usize = 256 * 1024;
 
 /// The most of a body one `log: full` line shows.
 pub const FULL_LOG_BODY_CHARS: usize = 4096;

@@ -596,3 +596,21 @@ async fn a_reload_changes_the_detectors_in_force() {
     }
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn a_large_body_is_inspected_too_and_blocked_on_a_held_secret() {
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &routes(&upstream, "block"), None).await;
+    let authority = upstream_authority(&upstream);
+    // Over BLOCKING_SCAN_BYTES, so it is scanned on a blocking thread; the
+    // canary sits at the very end.
+    let size = bot_bottle_egress::BLOCKING_SCAN_BYTES + 4096;
+    let mut body = "a".repeat(size);
+    body.push_str(CANARY);
+    let answer = send(&proxy, &upstream, post(&authority, "/echo", body)).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    let clean = "b".repeat(size);
+    let answer = send(&proxy, &upstream, post(&authority, "/echo", clean)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    proxy.stop().await;
+}
