@@ -241,12 +241,9 @@ fn denied_then_asked_then_approved_as_modified_then_allowed_without_a_restart() 
     );
 }
 
-#[test]
-fn a_bad_routes_file_or_queue_exits_64_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let routes = dir.path().join("routes.yaml");
-    std::fs::write(&routes, "routes: [\n").unwrap();
-    let output = binary()
+/// `sidecar supervise` with these files and extra arguments, run to its end.
+fn supervise_once(routes: &Path, queue: &Path, extra: &[&str]) -> std::process::Output {
+    binary()
         .args([
             "sidecar",
             "supervise",
@@ -254,11 +251,20 @@ fn a_bad_routes_file_or_queue_exits_64_naming_it() {
             "127.0.0.1:0",
             "--routes",
         ])
-        .arg(&routes)
+        .arg(routes)
         .arg("--queue")
-        .arg(dir.path().join("dev"))
+        .arg(queue)
+        .args(extra)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_bad_routes_file_or_queue_exits_64_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let routes = dir.path().join("routes.yaml");
+    std::fs::write(&routes, "routes: [\n").unwrap();
+    let output = supervise_once(&routes, &dir.path().join("dev"), &[]);
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("routes.yaml"), "{stderr}");
@@ -266,37 +272,12 @@ fn a_bad_routes_file_or_queue_exits_64_naming_it() {
     std::fs::write(&routes, "routes: []\n").unwrap();
     let not_a_dir = dir.path().join("file");
     std::fs::write(&not_a_dir, "").unwrap();
-    let output = binary()
-        .args([
-            "sidecar",
-            "supervise",
-            "--listen",
-            "127.0.0.1:0",
-            "--routes",
-        ])
-        .arg(&routes)
-        .arg("--queue")
-        .arg(&not_a_dir)
-        .output()
-        .unwrap();
+    let output = supervise_once(&routes, &not_a_dir, &[]);
     assert_eq!(output.status.code(), Some(64));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("file"), "{stderr}");
 
-    let output = binary()
-        .args([
-            "sidecar",
-            "supervise",
-            "--listen",
-            "127.0.0.1:0",
-            "--routes",
-        ])
-        .arg(&routes)
-        .arg("--queue")
-        .arg(dir.path().join("dev"))
-        .args(["--answer-timeout", "0"])
-        .output()
-        .unwrap();
+    let output = supervise_once(&routes, &dir.path().join("dev"), &["--answer-timeout", "0"]);
     assert_eq!(
         output.status.code(),
         Some(2),
