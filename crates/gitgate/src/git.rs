@@ -150,16 +150,7 @@ impl Invocation {
             drop(pipe);
             child.wait_with_output().await
         };
-        let output = tokio::time::timeout(timeout, run)
-            .await
-            .map_err(|_| GateError::Timeout {
-                command: self.description.clone(),
-                timeout,
-            })?
-            .map_err(|source| GateError::Io {
-                command: self.description.clone(),
-                source,
-            })?;
+        let output = within(&self.description, timeout, run).await?;
         Ok(Output {
             success: output.status.success(),
             code: output.status.code(),
@@ -270,16 +261,7 @@ impl Streaming {
     /// The next bytes of stdout, `None` at its end.
     pub async fn read(&mut self, timeout: Duration) -> Result<Option<Vec<u8>>> {
         let mut chunk = vec![0u8; STREAM_READ_CHUNK_BYTES];
-        let read = tokio::time::timeout(timeout, self.stdout.read(&mut chunk))
-            .await
-            .map_err(|_| GateError::Timeout {
-                command: self.description.clone(),
-                timeout,
-            })?
-            .map_err(|source| GateError::Io {
-                command: self.description.clone(),
-                source,
-            })?;
+        let read = within(&self.description, timeout, self.stdout.read(&mut chunk)).await?;
         if read == 0 {
             return Ok(None);
         }
@@ -289,16 +271,7 @@ impl Streaming {
 
     /// Wait for the exit; a non-zero exit is [`GateError::CommandFailed`].
     pub async fn finish(mut self, timeout: Duration) -> Result<()> {
-        let status = tokio::time::timeout(timeout, self.child.wait())
-            .await
-            .map_err(|_| GateError::Timeout {
-                command: self.description.clone(),
-                timeout,
-            })?
-            .map_err(|source| GateError::Io {
-                command: self.description.clone(),
-                source,
-            })?;
+        let status = within(&self.description, timeout, self.child.wait()).await?;
         if status.success() {
             return Ok(());
         }
@@ -329,4 +302,22 @@ pub fn is_null_oid(oid: &str) -> bool {
 /// Whether `oid` looks like a full hex object id.
 pub fn is_oid(oid: &str) -> bool {
     (oid.len() == 40 || oid.len() == 64) && oid.bytes().all(|byte| byte.is_ascii_hexdigit())
+}
+
+/// `work` bounded by `timeout`: a timeout or an I/O error names `command`.
+async fn within<T>(
+    command: &str,
+    timeout: Duration,
+    work: impl std::future::Future<Output = std::io::Result<T>>,
+) -> Result<T> {
+    tokio::time::timeout(timeout, work)
+        .await
+        .map_err(|_| GateError::Timeout {
+            command: command.to_string(),
+            timeout,
+        })?
+        .map_err(|source| GateError::Io {
+            command: command.to_string(),
+            source,
+        })
 }
