@@ -241,14 +241,7 @@ impl Supervise {
             let settings = Arc::clone(&self.settings);
             blocking(move || -> Result<Value, ToolError> {
                 let (proposal, response) = settings.file_and_wait(payload)?;
-                let result = match &response.decision {
-                    Decision::Answer { text } => json!({
-                        "status": "answered",
-                        "proposal": proposal.id.to_string(),
-                        "text": text,
-                    }),
-                    other => settled_view(&proposal, &response, other, None, &settings),
-                };
+                let result = settled_view(&proposal, &response, None, &settings);
                 settings.archive(&proposal.id);
                 Ok(result)
             })
@@ -273,13 +266,7 @@ impl Supervise {
         blocking(move || -> Result<Value, ToolError> {
             let (proposal, response) = settings.file_and_wait(payload)?;
             let granted = apply_response(&settings, &proposal, &response)?;
-            let result = settled_view(
-                &proposal,
-                &response,
-                &response.decision,
-                granted.as_ref(),
-                &settings,
-            );
+            let result = settled_view(&proposal, &response, granted.as_ref(), &settings);
             settings.archive(&proposal.id);
             Ok(result)
         })
@@ -391,12 +378,11 @@ impl Settings {
 fn settled_view(
     proposal: &Proposal,
     response: &Response,
-    decision: &Decision,
     granted: Option<&Route>,
     settings: &Settings,
 ) -> Value {
     let id = proposal.id.to_string();
-    match decision {
+    match &response.decision {
         Decision::Approve => json!({
             "status": "approved",
             "proposal": id,
