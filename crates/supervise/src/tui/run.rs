@@ -124,16 +124,11 @@ pub fn load(source: &QueueSource) -> Listing {
 }
 
 fn bad(path: PathBuf, error: &dyn std::error::Error) -> BadEntry {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
     BadEntry {
         path,
-        reason: BadReason::Unreadable { message },
+        reason: BadReason::Unreadable {
+            message: crate::tui::app::chain(error),
+        },
     }
 }
 
