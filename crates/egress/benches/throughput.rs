@@ -25,8 +25,10 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use rustls::pki_types::ServerName;
 
+#[derive(Clone, Copy)]
 struct Scenario {
     name: &'static str,
+    key: &'static str,
     body_bytes: usize,
     connections: usize,
     requests_per_connection: usize,
@@ -35,18 +37,21 @@ struct Scenario {
 const SCENARIOS: [Scenario; 3] = [
     Scenario {
         name: "GET, no body",
+        key: "get",
         body_bytes: 0,
         connections: 16,
         requests_per_connection: 400,
     },
     Scenario {
         name: "POST 1 KiB",
+        key: "1k",
         body_bytes: 1024,
         connections: 16,
         requests_per_connection: 400,
     },
     Scenario {
         name: "POST 1 MiB",
+        key: "1m",
         body_bytes: 1024 * 1024,
         connections: 8,
         requests_per_connection: 20,
@@ -160,6 +165,26 @@ fn status_kib(pid: u32, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time a process has run, summed over its threads, from
+/// `/proc/<pid>/task/*/schedstat` (nanoseconds). Threads that already
+/// exited are not counted, so it is read around a phase whose threads
+/// stay up (both runtimes' workers do).
+fn cpu_time(pid: u32) -> Duration {
+    let mut total = 0u64;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for task in tasks.flatten() {
+            if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
+                total += text
+                    .split_whitespace()
+                    .next()
+                    .and_then(|ns| ns.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    Duration::from_nanos(total)
+}
+
 /// Environment of the proxy role.
 const ROLE: &str = "BOT_BOTTLE_BENCH_PROXY";
 const UPSTREAM_PORT: &str = "BOT_BOTTLE_BENCH_UPSTREAM_PORT";
@@ -170,10 +195,14 @@ const HELD_SECRETS: usize = 50;
 /// The proxy role: the sidecar's pieces (routes, CA, DLP inspector with
 /// 50 held secrets) on loopback; prints its address, stops on stdin EOF.
 fn proxy_role() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = std::env::var("BOT_BOTTLE_BENCH_PROXY_THREADS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+    {
+        builder.worker_threads(threads);
+    }
+    let runtime = builder.enable_all().build().unwrap();
     runtime.block_on(async {
         let port: u16 = std::env::var(UPSTREAM_PORT).unwrap().parse().unwrap();
         let ca_der = std::fs::read(std::env::var(UPSTREAM_CA).unwrap()).unwrap();
@@ -214,7 +243,11 @@ fn proxy_role() {
             &routes,
             &upstream,
             ProxyOptions {
-                inspector: Some(Arc::new(inspector)),
+                // `BOT_BOTTLE_BENCH_NO_DLP=1`: the proxy without the DLP
+                // inspector, to see what the inspection costs.
+                inspector: std::env::var_os("BOT_BOTTLE_BENCH_NO_DLP")
+                    .is_none()
+                    .then(|| Arc::new(inspector) as Arc<dyn bot_bottle_egress::inspect::Inspector>),
                 ..ProxyOptions::default()
             },
         )
@@ -246,10 +279,39 @@ fn body_of(bytes: usize) -> Bytes {
     )
 }
 
+/// `BOT_BOTTLE_BENCH_PIN=1`: the load generator and the upstream on CPU 0,
+/// the proxy alone on CPU 1 (with `taskset`), as when the sidecar does not
+/// share its core with the agent and the upstream is elsewhere.
+const PIN: &str = "BOT_BOTTLE_BENCH_PIN";
+const PINNED: &str = "BOT_BOTTLE_BENCH_PINNED";
+
 fn main() {
     if std::env::var_os(ROLE).is_some() {
         return proxy_role();
     }
+    let pin = std::env::var_os(PIN).is_some_and(|value| value == "1");
+    if pin && std::env::var_os(PINNED).is_none() {
+        if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
+            eprintln!("{PIN}=1 needs at least two CPUs");
+            std::process::exit(2);
+        }
+        let status = std::process::Command::new("taskset")
+            .args(["-c", "0"])
+            .arg(std::env::current_exe().unwrap())
+            .args(std::env::args_os().skip(1))
+            .env(PINNED, "1")
+            .status()
+            .expect("taskset (util-linux) runs the pinned benchmark");
+        std::process::exit(status.code().unwrap_or(1));
+    }
+    println!(
+        "layout: {}",
+        if pin {
+            "load generator and upstream on CPU 0, proxy on CPU 1"
+        } else {
+            "load generator, upstream and proxy sharing every CPU"
+        }
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -258,7 +320,14 @@ fn main() {
         let upstream = start_upstream().await;
         let ca_file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(ca_file.path(), upstream.ca_der.as_ref()).unwrap();
-        let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        let mut command = if pin {
+            let mut command = std::process::Command::new("taskset");
+            command.args(["-c", "1"]).arg(std::env::current_exe().unwrap());
+            command
+        } else {
+            std::process::Command::new(std::env::current_exe().unwrap())
+        };
+        let mut child = command
             .env(ROLE, "1")
             .env(UPSTREAM_PORT, upstream.https.port().to_string())
             .env(UPSTREAM_CA, ca_file.path())
@@ -287,19 +356,45 @@ fn main() {
             "{:<14} {:>12} {:>12} {:>7} {:>20} {:>20} {:>11}",
             "scenario", "direct rq/s", "proxy rq/s", "ratio", "direct p50/p99", "proxy p50/p99", "added p50"
         );
-        for scenario in &SCENARIOS {
+        // `BOT_BOTTLE_BENCH_SCENARIO=get|1k|1m` runs one scenario (for profiling).
+        let only = std::env::var("BOT_BOTTLE_BENCH_SCENARIO").ok();
+        let mut cpu_lines = Vec::new();
+        for scenario in SCENARIOS
+            .iter()
+            .filter(|scenario| only.as_deref().is_none_or(|key| scenario.key == key))
+        {
             let mut direct = Vec::new();
             let mut proxied = Vec::new();
+            // `BOT_BOTTLE_BENCH_CONNECTIONS=N` overrides the scenario's count.
+            let connections = std::env::var("BOT_BOTTLE_BENCH_CONNECTIONS")
+                .ok()
+                .and_then(|value| value.parse().ok())
+                .unwrap_or(scenario.connections);
+            let scenario = &Scenario { connections, ..*scenario };
             for _ in 0..scenario.connections {
                 direct.push(direct_sender(&upstream).await);
                 proxied.push(proxied_sender(&proxy, &upstream).await);
             }
             // Warm both paths (leaf certificate, pooled upstream connections).
-            let warm = Scenario { name: "warm-up", body_bytes: 0, connections: 1, requests_per_connection: 20 };
+            let warm = Scenario { name: "warm-up", key: "warm-up", body_bytes: 0, connections: 1, requests_per_connection: 20 };
             drive(vec![direct_sender(&upstream).await], &authority, &warm).await;
             drive(vec![proxied_sender(&proxy, &upstream).await], &authority, &warm).await;
+            let requests = (scenario.connections * scenario.requests_per_connection) as f64;
+            let me = std::process::id();
+            let before = cpu_time(me);
             let direct_figures = drive(direct, &authority, scenario).await;
+            let (middle, proxy_before) = (cpu_time(me), cpu_time(pid));
             let proxied_figures = drive(proxied, &authority, scenario).await;
+            let (after, proxy_after) = (cpu_time(me), cpu_time(pid));
+            cpu_lines.push(format!(
+                "{:<14} {:>12.1} {:>12.1} {:>12.1} {:>7.2}",
+                scenario.name,
+                (middle - before).as_secs_f64() * 1e6 / requests,
+                ((after - middle) + (proxy_after - proxy_before)).as_secs_f64() * 1e6 / requests,
+                (proxy_after - proxy_before).as_secs_f64() * 1e6 / requests,
+                (middle - before).as_secs_f64()
+                    / ((after - middle) + (proxy_after - proxy_before)).as_secs_f64(),
+            ));
             println!(
                 "{:<14} {:>12.0} {:>12.0} {:>7.2} {:>20} {:>20} {:>11}",
                 scenario.name,
@@ -310,6 +405,17 @@ fn main() {
                 format!("{:.2?}/{:.2?}", proxied_figures.p50, proxied_figures.p99),
                 format!("{:.2?}", proxied_figures.p50.saturating_sub(direct_figures.p50)),
             );
+        }
+        // CPU per request: load generator and upstream (this process) for
+        // the direct path, plus the proxy process for the proxied one. On a
+        // CPU-bound machine the throughput ratio tends to the CPU ratio, and
+        // unlike requests/s it does not move with other load on the machine.
+        println!(
+            "{:<14} {:>12} {:>12} {:>12} {:>7}",
+            "cpu µs/rq", "direct", "proxied", "proxy alone", "ratio"
+        );
+        for line in &cpu_lines {
+            println!("{line}");
         }
         println!(
             "memory: proxy process RSS {} KiB after the load, peak {} KiB",
