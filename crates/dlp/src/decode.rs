@@ -82,11 +82,26 @@ impl DecodeKind {
     }
 }
 
+/// A piece of a decoded layer: decoded bytes from `decoded` on (to the next
+/// piece) that came from input span `input`, either copied one for one
+/// (`verbatim`: decoded byte `decoded + i` is input byte `input.0 + i`) or
+/// all decoded from one escape (each maps to the whole of `input`).
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    decoded: usize,
+    input: (usize, usize),
+    verbatim: bool,
+}
+
 /// How decoded offsets map back to the encoded input.
 #[derive(Debug)]
 enum SpanMap {
     /// For every decoded byte, the input span of the unit it came from.
     Units(Vec<(usize, usize)>),
+    /// The same map as `Units`, stored as pieces in decoded order (a run
+    /// copied between escapes is one piece, not one entry per byte), with
+    /// input offsets relative to `base`.
+    Pieces { base: usize, pieces: Vec<Piece> },
     /// A blob at `offset` where every input character carries
     /// `bits_per_char` bits.
     Blob { offset: usize, bits_per_char: usize },
@@ -118,8 +133,22 @@ impl Decoded {
                     unit.1 += offset;
                 }
             }
+            SpanMap::Pieces { base, .. } => *base += offset,
             SpanMap::Blob { offset: start, .. } => *start += offset,
         }
+    }
+
+    /// The input span (without the base) of decoded byte `index`, which is
+    /// below the layer's length.
+    fn piece_unit(pieces: &[Piece], index: usize) -> Option<(usize, usize)> {
+        let slot = pieces.partition_point(|piece| piece.decoded <= index);
+        let piece = pieces.get(slot.checked_sub(1)?)?;
+        Some(if piece.verbatim {
+            let at = piece.input.0 + (index - piece.decoded);
+            (at, at + 1)
+        } else {
+            piece.input
+        })
     }
 
     /// The input span that decoded span `start..end` came from.
@@ -130,6 +159,19 @@ impl Decoded {
                 let last = units
                     .get(end.saturating_sub(1).max(start))
                     .map_or(first, |unit| unit.1);
+                (first, last.max(first))
+            }
+            SpanMap::Pieces { base, pieces } => {
+                // The same answers as `Units` over the per-byte list.
+                let len = self.bytes.len();
+                let unit = |index: usize| {
+                    (index < len)
+                        .then(|| Self::piece_unit(pieces, index))
+                        .flatten()
+                        .map(|(from, to)| (from + base, to + base))
+                };
+                let first = unit(start).map_or(0, |unit| unit.0);
+                let last = unit(end.saturating_sub(1).max(start)).map_or(first, |unit| unit.1);
                 (first, last.max(first))
             }
             SpanMap::Blob {
@@ -143,6 +185,68 @@ impl Decoded {
     }
 }
 
+/// Decoded bytes and their pieces, built by the unit decoders.
+#[derive(Default)]
+struct Builder {
+    bytes: Vec<u8>,
+    pieces: Vec<Piece>,
+    changed: bool,
+}
+
+impl Builder {
+    fn with_capacity(capacity: usize) -> Self {
+        Self {
+            bytes: Vec::with_capacity(capacity),
+            pieces: Vec::new(),
+            changed: false,
+        }
+    }
+
+    /// Copy `input[start..end]` unchanged.
+    fn copy(&mut self, input: &[u8], start: usize, end: usize) {
+        if start >= end {
+            return;
+        }
+        match self.pieces.last_mut() {
+            Some(last) if last.verbatim && last.input.1 == start => last.input.1 = end,
+            _ => self.pieces.push(Piece {
+                decoded: self.bytes.len(),
+                input: (start, end),
+                verbatim: true,
+            }),
+        }
+        self.bytes.extend_from_slice(&input[start..end]);
+    }
+
+    /// `decoded` came from the escape at input span `unit`.
+    fn unit(&mut self, decoded: &[u8], unit: (usize, usize)) {
+        self.pieces.push(Piece {
+            decoded: self.bytes.len(),
+            input: unit,
+            verbatim: false,
+        });
+        self.bytes.extend_from_slice(decoded);
+        self.changed = true;
+    }
+
+    fn char(&mut self, character: char, unit: (usize, usize)) {
+        let mut buffer = [0u8; 4];
+        self.unit(character.encode_utf8(&mut buffer).as_bytes(), unit);
+    }
+
+    /// The layer, if an escape was decoded.
+    fn finish(self, kind: DecodeKind) -> Option<Decoded> {
+        self.changed.then_some(Decoded {
+            kind,
+            bytes: self.bytes,
+            map: SpanMap::Pieces {
+                base: 0,
+                pieces: self.pieces,
+            },
+        })
+    }
+}
+
 fn hex_value(byte: u8) -> Option<u8> {
     match byte {
         b'0'..=b'9' => Some(byte - b'0'),
@@ -152,60 +256,34 @@ fn hex_value(byte: u8) -> Option<u8> {
     }
 }
 
-fn push_char(
-    bytes: &mut Vec<u8>,
-    units: &mut Vec<(usize, usize)>,
-    character: char,
-    unit: (usize, usize),
-) {
-    let mut buffer = [0u8; 4];
-    for &byte in character.encode_utf8(&mut buffer).as_bytes() {
-        bytes.push(byte);
-        units.push(unit);
-    }
-}
-
-/// Copy `input[index..]` up to the next `stop` byte (or the end) unchanged,
-/// one unit per byte; returns where the copy stopped.
-fn copy_run(
-    input: &[u8],
-    index: usize,
-    stop: u8,
-    bytes: &mut Vec<u8>,
-    units: &mut Vec<(usize, usize)>,
-) -> usize {
-    let end = memchr::memchr(stop, &input[index..]).map_or(input.len(), |offset| index + offset);
-    bytes.extend_from_slice(&input[index..end]);
-    units.extend((index..end).map(|position| (position, position + 1)));
-    end
+/// Where the next `stop` byte at or after `index` is (or the end).
+fn next_stop(input: &[u8], index: usize, stop: u8) -> usize {
+    memchr::memchr(stop, &input[index..]).map_or(input.len(), |offset| index + offset)
 }
 
 /// Every `%XX` decoded; `None` if there is none.
 fn percent(input: &[u8]) -> Option<Decoded> {
     memchr::memchr(b'%', input)?;
-    let mut bytes = Vec::with_capacity(input.len());
-    let mut units = Vec::with_capacity(input.len());
-    let mut changed = false;
+    let mut out = Builder::with_capacity(input.len());
     let mut index = 0;
     while index < input.len() {
         if input[index] != b'%' {
-            index = copy_run(input, index, b'%', &mut bytes, &mut units);
+            let end = next_stop(input, index, b'%');
+            out.copy(input, index, end);
+            index = end;
             continue;
         }
         if let Some(pair) = input.get(index + 1..index + 3)
             && let (Some(high), Some(low)) = (hex_value(pair[0]), hex_value(pair[1]))
         {
-            bytes.push(high * 16 + low);
-            units.push((index, index + 3));
-            changed = true;
+            out.unit(&[high * 16 + low], (index, index + 3));
             index += 3;
             continue;
         }
-        bytes.push(input[index]);
-        units.push((index, index + 1));
+        out.copy(input, index, index + 1);
         index += 1;
     }
-    changed.then(|| Decoded::with_units(DecodeKind::Percent, bytes, units))
+    out.finish(DecodeKind::Percent)
 }
 
 fn hex4(bytes: &[u8]) -> Option<u32> {
@@ -227,18 +305,17 @@ fn json_escapes(input: &[u8]) -> Option<Decoded> {
     {
         return None;
     }
-    let mut bytes = Vec::with_capacity(input.len());
-    let mut units = Vec::with_capacity(input.len());
-    let mut changed = false;
+    let mut out = Builder::with_capacity(input.len());
     let mut index = 0;
     while index < input.len() {
         if input[index] != b'\\' {
-            index = copy_run(input, index, b'\\', &mut bytes, &mut units);
+            let end = next_stop(input, index, b'\\');
+            out.copy(input, index, end);
+            index = end;
             continue;
         }
         if index + 1 >= input.len() {
-            bytes.push(input[index]);
-            units.push((index, index + 1));
+            out.copy(input, index, index + 1);
             index += 1;
             continue;
         }
@@ -253,20 +330,16 @@ fn json_escapes(input: &[u8]) -> Option<Decoded> {
             _ => None,
         };
         if let Some(byte) = simple {
-            bytes.push(byte);
-            units.push((index, index + 2));
+            out.unit(&[byte], (index, index + 2));
             index += 2;
-            changed = true;
             continue;
         }
         if escape == b'x'
             && let Some(pair) = input.get(index + 2..index + 4)
             && let (Some(high), Some(low)) = (hex_value(pair[0]), hex_value(pair[1]))
         {
-            bytes.push(high * 16 + low);
-            units.push((index, index + 4));
+            out.unit(&[high * 16 + low], (index, index + 4));
             index += 4;
-            changed = true;
             continue;
         }
         if escape == b'u'
@@ -283,29 +356,27 @@ fn json_escapes(input: &[u8]) -> Option<Decoded> {
                 end += 6;
             }
             let character = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
-            push_char(&mut bytes, &mut units, character, (index, end));
+            out.char(character, (index, end));
             index = end;
-            changed = true;
             continue;
         }
-        bytes.push(input[index]);
-        units.push((index, index + 1));
+        out.copy(input, index, index + 1);
         index += 1;
     }
-    changed.then(|| Decoded::with_units(DecodeKind::JsonEscape, bytes, units))
+    out.finish(DecodeKind::JsonEscape)
 }
 
 /// HTML numeric character references (`&#65;`, `&#x41;`, semicolon
 /// optional) decoded; `None` if there is none.
 fn html_entities(input: &[u8]) -> Option<Decoded> {
     memmem::find(input, b"&#")?;
-    let mut bytes = Vec::with_capacity(input.len());
-    let mut units = Vec::with_capacity(input.len());
-    let mut changed = false;
+    let mut out = Builder::with_capacity(input.len());
     let mut index = 0;
     while index < input.len() {
         if input[index] != b'&' {
-            index = copy_run(input, index, b'&', &mut bytes, &mut units);
+            let end = next_stop(input, index, b'&');
+            out.copy(input, index, end);
+            index = end;
             continue;
         }
         if input.get(index + 1) == Some(&b'#') {
@@ -330,17 +401,15 @@ fn html_entities(input: &[u8]) -> Option<Decoded> {
                     end += 1;
                 }
                 let character = char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER);
-                push_char(&mut bytes, &mut units, character, (index, end));
+                out.char(character, (index, end));
                 index = end;
-                changed = true;
                 continue;
             }
         }
-        bytes.push(input[index]);
-        units.push((index, index + 1));
+        out.copy(input, index, index + 1);
         index += 1;
     }
-    changed.then(|| Decoded::with_units(DecodeKind::HtmlEntity, bytes, units))
+    out.finish(DecodeKind::HtmlEntity)
 }
 
 const CLASS_UPPER: u8 = 1;
@@ -672,6 +741,94 @@ mod tests {
     fn prose_and_paths_are_not_decoded() {
         assert!(decoded(b"the quick brown fox jumps over the lazy dog").is_empty());
         assert!(decoded(b"crates/dlp/src/known_secret_matcher_module.rs").is_empty());
+    }
+
+    /// Every decoded byte's unit (`input_span(i, i + 1)`): the units tile
+    /// the input left to right with no gap or overlap, a one-byte unit is a
+    /// byte copied unchanged, and decoding a unit alone gives exactly the
+    /// decoded bytes mapped to it (`gate` is appended to the unit first, so
+    /// a decoder that needs a trigger escape to run at all does run; it
+    /// decodes to `gate_decoded`).
+    fn assert_units_tile(
+        decoder: fn(&[u8]) -> Option<Decoded>,
+        (gate, gate_decoded): (&[u8], &[u8]),
+        input: &[u8],
+    ) {
+        let Some(layer) = decoder(input) else {
+            return;
+        };
+        let mut position = 0;
+        let mut index = 0;
+        while index < layer.bytes.len() {
+            let unit = layer.input_span(index, index + 1);
+            let mut end = index + 1;
+            while end < layer.bytes.len() && layer.input_span(end, end + 1) == unit {
+                end += 1;
+            }
+            assert_eq!(
+                unit.0, position,
+                "gap or overlap before {unit:?} in {input:?}"
+            );
+            assert!(unit.1 > unit.0 && unit.1 <= input.len());
+            let piece = &input[unit.0..unit.1];
+            if piece.len() == 1 {
+                assert_eq!(&layer.bytes[index..end], piece);
+            } else {
+                let mut expected = layer.bytes[index..end].to_vec();
+                expected.extend_from_slice(gate_decoded);
+                let alone = decoder(&[piece, gate].concat()).map(|decoded| decoded.bytes);
+                assert_eq!(alone, Some(expected), "{piece:?}");
+                assert_eq!(layer.input_span(index, end), unit);
+            }
+            position = unit.1;
+            index = end;
+        }
+        assert_eq!(position, input.len(), "{input:?}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn unit_decoders_map_every_byte_back(
+            input in proptest::collection::vec(
+                proptest::sample::select(b"%&#;\\uxX0aF9d8Dnt/\"zq".to_vec()),
+                0..200,
+            )
+        ) {
+            assert_units_tile(percent, (b"", b""), &input);
+            assert_units_tile(json_escapes, (b"\\/", b"/"), &input);
+            assert_units_tile(html_entities, (b"", b""), &input);
+        }
+    }
+
+    #[test]
+    fn unit_decoder_spans_after_shifting() {
+        let input = b"0123456789 a%41b\\u0042c&#67;d";
+        let mut budget = budget_for(input.len());
+        let layers = decode_all(input, &mut budget);
+        assert_eq!(layers.len(), 3);
+        for layer in &layers {
+            // "a" is copied, the escape after it decodes to one letter.
+            let at = layer.bytes.iter().position(|&byte| byte == b'a');
+            let at = at.unwrap_or_else(|| panic!("{:?}", layer.bytes));
+            assert_eq!(layer.input_span(at, at + 1), (11, 12));
+            let escape_end = match layer.kind {
+                DecodeKind::Percent => 15,
+                DecodeKind::JsonEscape => 19,
+                _ => 23,
+            };
+            let escape_start = if layer.kind == DecodeKind::Percent {
+                12
+            } else {
+                0
+            };
+            if escape_start > 0 {
+                assert_eq!(layer.input_span(at + 1, at + 2), (escape_start, escape_end));
+            }
+            // Past the end: the same fallbacks as the per-byte map.
+            let len = layer.bytes.len();
+            assert_eq!(layer.input_span(len, len + 3), (0, 0));
+            assert_eq!(layer.input_span(0, len).0, 0);
+        }
     }
 
     #[test]

@@ -695,6 +695,53 @@ mod tests {
         }
     }
 
+    /// Every string of ten bytes over backslash, a consumed letter and a
+    /// kept one, at every offset within a word (so backslash runs of every
+    /// length and parity start and end at every byte of a word and cross
+    /// into the next), with and without a backslash run before it.
+    #[test]
+    fn word_projection_handles_every_backslash_run_at_every_alignment() {
+        let alphabet = [b'\\', b'n', b'a'];
+        for code in 0..3usize.pow(10) {
+            let mut text = Vec::with_capacity(10);
+            let mut rest = code;
+            for _ in 0..10 {
+                text.push(alphabet[rest % 3]);
+                rest /= 3;
+            }
+            for prefix in 0..WORD {
+                for lead in [b'x', b'\\'] {
+                    let mut input = vec![lead; prefix];
+                    input.extend_from_slice(&text);
+                    input.extend_from_slice(b"tail0");
+                    let projection = project(&input);
+                    assert_eq!(
+                        (projection.bytes, projection.checkpoints),
+                        reference_projection(&input),
+                        "{:?}",
+                        String::from_utf8_lossy(&input)
+                    );
+                }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn word_projection_equals_byte_projection_on_escape_heavy_text(
+            input in proptest::collection::vec(
+                proptest::sample::select(b"\\\\\\nrtbf0/'\"uxaZ9 ".to_vec()),
+                0..700,
+            )
+        ) {
+            let projection = project(&input);
+            proptest::prop_assert_eq!(
+                (projection.bytes, projection.checkpoints),
+                reference_projection(&input)
+            );
+        }
+    }
+
     #[test]
     fn projection_maps_offsets_back_across_checkpoints() {
         let mut input = vec![b'-'; 1000];
