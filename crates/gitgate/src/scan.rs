@@ -5,30 +5,45 @@
 //! that no mirror ref reaches) is scanned on its own:
 //!
 //! - its message (and, for an annotated tag, the tag's message);
-//! - its full diff against its first parent (the empty tree for a root
-//!   commit), paths included;
-//! - the full content of every file it adds or changes.
+//! - the full content of every file it adds or changes against its first
+//!   parent (the empty tree for a root commit; a merge's first-parent
+//!   changes bring in whatever its other parents added);
+//! - the path of every file it adds or changes (a secret in a file name).
+//!
+//! That covers the commit's diff without generating it: every added or
+//! context line of the diff is a line of a new file's content, which is
+//! scanned whole; a removed line is a line of the first parent's file,
+//! which is either upstream already (a mirror ref reaches it) or the
+//! content of a new commit that added or changed it earlier in the walk,
+//! scanned there (by induction from the root: every file of a new commit's
+//! tree is either a parent's or added or changed by that commit). The diff
+//! adds nothing else but headers (paths, modes, blob ids). Scanning whole
+//! files also sees what a diff's three context lines would hide (a rule
+//! that needs a keyword a few lines away). So a finding's `line` is the
+//! line in the file's content, not in a diff.
 //!
 //! What a ref points at is scanned too: an annotated tag whole (and a tag
 //! it points at, and so on), a blob a ref or tag points at directly, and
-//! every file of a tree a ref or tag points at directly (no commit walk
-//! reaches those).
+//! every file (content and path) of a tree a ref or tag points at directly
+//! (no commit walk reaches those).
 //!
 //! The detectors sit behind [`CommitScanner`], a one-method seam: the DLP
 //! engine (`bot_bottle_dlp::Scanner`) in production, a small stand-in in
 //! tests. A scanner reports byte spans; this module turns them into a file,
 //! a line number and a snippet with every match on that line replaced by its
-//! masked preview, so nothing secret reaches a log, a proposal or the agent.
+//! masked preview, so nothing secret reaches a log, a proposal or the agent
+//! (a path with a match is named [`PATH_FILE`], never by itself).
 //!
-//! It is one pipeline, not one process per commit: a `git log` stream (the
-//! walk of the new commits, each one's message and diff) read as it comes;
-//! one `git cat-file --batch` process asked for each commit's new blobs as
-//! soon as that commit's part of the log has arrived; and the detectors on
-//! a few blocking threads ([`MAX_SCAN_THREADS`]), one commit at a time
-//! each, findings put back in log order. A blob already scanned in this
-//! push (the same file content in another commit or under another name) is
-//! not read or scanned again — the same content gives the same findings —
-//! while each commit's own diff always is.
+//! It is one pipeline, not one process per commit: a `git log --raw`
+//! stream (the walk of the new commits, each one's message and the blobs
+//! and paths it adds or changes, no patch text) read as it comes; one `git
+//! cat-file --batch` process asked for each commit's new blobs as soon as
+//! that commit's part of the log has arrived; and the detectors on a few
+//! blocking threads ([`MAX_SCAN_THREADS`]), one commit at a time each,
+//! findings put back in log order. A blob already scanned in this push
+//! (the same file content in another commit or under another name) is not
+//! read or scanned again — the same content gives the same findings, which
+//! are reported again for every commit and path that adds it.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
@@ -51,6 +66,9 @@ pub const MAX_SNIPPET_CHARS: usize = 160;
 pub const COMMIT_MESSAGE_FILE: &str = "(commit message)";
 /// The `file` of a finding in an annotated tag.
 pub const TAG_MESSAGE_FILE: &str = "(tag message)";
+/// The `file` of a finding in a file's path (the path itself is shown
+/// only masked, in the snippet).
+pub const PATH_FILE: &str = "(file path)";
 
 /// One match a detector made, as byte offsets into the scanned content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +81,7 @@ pub struct ContentFinding {
     pub preview: String,
 }
 
-/// The seam to the secret detectors: scan one blob, diff or message.
+/// The seam to the secret detectors: scan one blob, message or list of paths.
 /// Only findings that should hold a push are returned (no warnings).
 pub trait CommitScanner: Send + Sync {
     fn scan(&self, content: &[u8]) -> Vec<ContentFinding>;
@@ -102,8 +120,9 @@ pub struct CommitFinding {
     pub reference: String,
     pub commit: String,
     pub file: String,
-    /// 1-based line in `file` (in the diff: the new file's line for added
-    /// and context lines, the old file's for removed lines).
+    /// 1-based line in `file`'s content as of `commit` (in the message for
+    /// a message; for [`PATH_FILE`], the path's place among the paths the
+    /// commit adds or changes, in git's order).
     pub line: u64,
     pub rule: String,
     /// The line with every match on it replaced by its masked preview.
@@ -213,32 +232,84 @@ struct CommitWork {
     index: usize,
     commit: String,
     message: Vec<u8>,
-    /// `(path, content)` of each file added or changed whose blob was not
-    /// already scanned in this push.
-    files: Vec<(String, Vec<u8>)>,
-    patch: Vec<u8>,
+    /// Every path the commit adds or changes.
+    paths: Vec<String>,
+    /// `(blob id, path, content)` of each file added or changed, in the
+    /// log's order; the content only for a blob not scanned before in this
+    /// push (the findings of one that was are reported from that scan).
+    files: Vec<(String, String, Option<Vec<u8>>)>,
 }
 
 impl CommitWork {
     fn bytes(&self) -> usize {
         self.message.len()
-            + self.patch.len()
+            + self.paths.iter().map(String::len).sum::<usize>()
             + self
                 .files
                 .iter()
-                .map(|(_, content)| content.len())
+                .filter_map(|(_, _, content)| content.as_ref().map(Vec::len))
                 .sum::<usize>()
     }
 }
 
+/// One commit, scanned.
+struct ScannedCommit {
+    index: usize,
+    commit: String,
+    /// Findings in the message.
+    message: Vec<CommitFinding>,
+    /// `(blob id, path)` of each file added or changed, in the log's order.
+    files: Vec<(String, String)>,
+    /// The findings of each blob scanned here (first seen in this commit).
+    scanned: Vec<(String, Vec<BlobFinding>)>,
+    /// Findings in the paths.
+    paths: Vec<CommitFinding>,
+}
+
+/// A finding in a blob's content, placed in that content; the commit and
+/// file are those of each commit that adds the blob, under each path.
+#[derive(Debug, Clone)]
+struct BlobFinding {
+    line: u64,
+    rule: String,
+    snippet: String,
+}
+
+impl BlobFinding {
+    fn at(&self, commit: &str, reference: &str, file: &str) -> CommitFinding {
+        CommitFinding {
+            reference: reference.to_string(),
+            commit: commit.to_string(),
+            file: file.to_string(),
+            line: self.line,
+            rule: self.rule.clone(),
+            snippet: self.snippet.clone(),
+        }
+    }
+}
+
+/// Scan one blob's content.
+fn scan_blob(content: &[u8], scanner: &dyn CommitScanner) -> Vec<BlobFinding> {
+    let found = scanner.scan(content);
+    found
+        .iter()
+        .map(|finding| BlobFinding {
+            line: line_number(content, finding.start),
+            rule: finding.rule.clone(),
+            snippet: snippet(content, finding, &found),
+        })
+        .collect()
+}
+
 /// Scan every new commit (and each pushed annotated tag) of a push.
 ///
-/// One pipeline, not one process per commit: a `git log` stream (the
-/// walk, every commit's message and diff), read as it comes; one `git
-/// cat-file --batch` fed the ids of the blobs each commit adds or changes
-/// as soon as its part of the log has arrived (a blob already scanned in
-/// this push is not fetched or scanned again: the same content gives the
-/// same findings); and the detectors on up to [`MAX_SCAN_THREADS`]
+/// One pipeline, not one process per commit: a `git log --raw` stream
+/// (the walk, every commit's message and the files it adds or changes),
+/// read as it comes; one `git cat-file --batch` fed the ids of the blobs
+/// each commit adds or changes as soon as its part of the log has arrived
+/// (a blob already scanned in this push is not fetched or scanned again:
+/// the same content gives the same findings, reported again for each
+/// commit and path that adds it); and the detectors on up to [`MAX_SCAN_THREADS`]
 /// blocking threads, one commit at a time each. Findings are reported in
 /// log order whatever the threads' order. Every read from git is bounded
 /// by `timeout`; the processes are killed when the scan ends or is dropped.
@@ -268,8 +339,8 @@ pub async fn scan_push_with(
     };
     let default_reference = first.reference.clone();
 
-    // Start both git processes at once: the walk and diffs, and the
-    // object reader.
+    // Start both git processes at once: the walk (messages and the raw
+    // list of changed files, no patch), and the object reader.
     let mut input = String::new();
     for update in &pushed {
         input.push_str(&update.new);
@@ -285,12 +356,8 @@ pub async fn scan_push_with(
             "--diff-merges=first-parent",
             "--no-renames",
             "--no-abbrev",
-            "--full-index",
             "--no-color",
-            "--no-ext-diff",
-            "--no-textconv",
             "--raw",
-            "-p",
             "--format=%x00%x00%H%n%B%x00",
             "--stdin",
             "--not",
@@ -318,6 +385,8 @@ pub async fn scan_push_with(
 
     let mut findings = Vec::new();
     let mut scanned_blobs: HashSet<String> = HashSet::new();
+    // The findings of every blob scanned in this push that has any.
+    let mut blob_findings: HashMap<String, Vec<BlobFinding>> = HashMap::new();
     // The objects the refs point at: an annotated tag (and the tags it
     // points at) is scanned whole; a blob or tree a ref or tag points at
     // directly is scanned too (no commit walk would reach it).
@@ -345,14 +414,13 @@ pub async fn scan_push_with(
                     next = tag_target(&content);
                 }
                 "blob" if scanned_blobs.insert(id.clone()) => {
-                    place(
-                        &content,
-                        scanner.as_ref(),
-                        |_| Some((PUSHED_OBJECT_FILE.to_string(), None)),
-                        &update.new,
-                        &update.reference,
-                        &mut findings,
-                    );
+                    let found = scan_blob(&content, scanner.as_ref());
+                    findings.extend(found.iter().map(|finding| {
+                        finding.at(&update.new, &update.reference, PUSHED_OBJECT_FILE)
+                    }));
+                    if !found.is_empty() {
+                        blob_findings.insert(id, found);
+                    }
                 }
                 "tree" => trees.push((id, *update)),
                 _ => {}
@@ -367,6 +435,7 @@ pub async fn scan_push_with(
             update,
             scanner.as_ref(),
             &mut scanned_blobs,
+            &mut blob_findings,
             timeout,
             &mut findings,
         )
@@ -394,8 +463,7 @@ pub async fn scan_push_with(
                 };
                 let Some(items) = next else { break };
                 for item in items {
-                    let found = scan_commit(&item, scanner.as_ref());
-                    done.push((item.index, found));
+                    done.push(scan_commit(item, scanner.as_ref()));
                 }
             }
             done
@@ -467,10 +535,14 @@ pub async fn scan_push_with(
                 }
                 Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
             };
-            let mut files = Vec::with_capacity(chunk.fresh.len());
-            for (blob, path) in chunk.fresh {
+            let mut files = Vec::with_capacity(chunk.changed.len());
+            for (blob, path, fresh) in chunk.changed {
+                if !fresh {
+                    files.push((blob, path, None));
+                    continue;
+                }
                 match read_bounded(&mut objects, &blob, timeout).await? {
-                    Some((_, content)) => files.push((path, content)),
+                    Some((_, content)) => files.push((blob, path, Some(content))),
                     None => {
                         return Err(ScanError::TooLarge {
                             commit: chunk.commit,
@@ -483,8 +555,8 @@ pub async fn scan_push_with(
                 index: chunk.index,
                 commit: chunk.commit,
                 message: chunk.message,
+                paths: chunk.paths,
                 files,
-                patch: chunk.patch,
             };
             batch_bytes += item.bytes();
             batch.push(item);
@@ -505,7 +577,7 @@ pub async fn scan_push_with(
     logged?;
     read?;
     let references = attributed?;
-    let mut per_commit = Vec::new();
+    let mut per_commit: Vec<ScannedCommit> = Vec::new();
     for worker in workers {
         let done = worker.await.map_err(|error| {
             ScanError::Git(GateError::UnexpectedOutput {
@@ -515,17 +587,35 @@ pub async fn scan_push_with(
         })?;
         per_commit.extend(done);
     }
-    per_commit.sort_by_key(|(index, _)| *index);
-    for (_, found) in per_commit {
-        for mut finding in found {
-            finding.reference = references
-                .get(&finding.commit)
-                .cloned()
-                .unwrap_or_else(|| default_reference.clone());
-            findings.push(finding);
+    per_commit.sort_by_key(|scanned| scanned.index);
+    for scanned in &mut per_commit {
+        for (blob, found) in std::mem::take(&mut scanned.scanned) {
+            if !found.is_empty() {
+                blob_findings.insert(blob, found);
+            }
         }
     }
-    // The same match reported from the file and from the diff: keep the first.
+    // In log order, each commit's message, then its files (a blob's
+    // findings under each path and commit that adds it, whichever commit
+    // scanned it), then its paths.
+    for scanned in per_commit {
+        let reference = references
+            .get(&scanned.commit)
+            .unwrap_or(&default_reference);
+        let mut at = |mut finding: CommitFinding| {
+            finding.reference.clone_from(reference);
+            findings.push(finding);
+        };
+        scanned.message.into_iter().for_each(&mut at);
+        for (blob, path) in &scanned.files {
+            for finding in blob_findings.get(blob).into_iter().flatten() {
+                at(finding.at(&scanned.commit, reference, path));
+            }
+        }
+        scanned.paths.into_iter().for_each(&mut at);
+    }
+    // Two matches of one rule on one line are one finding (the snippet
+    // masks both): keep the first.
     let mut seen = BTreeSet::new();
     findings.retain(|finding| {
         seen.insert((
@@ -550,58 +640,85 @@ async fn send_chunk(
 ) -> bool {
     chunk.index = *index;
     *index += 1;
-    let changed = std::mem::take(&mut chunk.fresh);
-    for (blob, path) in changed {
+    for (blob, _, fresh) in &mut chunk.changed {
         if scanned.insert(blob.clone()) {
             let _ = feeder.send(blob.clone());
-            chunk.fresh.push((blob, path));
+            *fresh = true;
         }
     }
     chunks.send(chunk).await.is_ok()
 }
 
-/// Scan one commit: its message, each of its new files, then its diff (so
-/// a match seen in both keeps the file's snippet, without the diff's `+`).
-/// The findings' `reference` is filled in by the caller.
-fn scan_commit(work: &CommitWork, scanner: &dyn CommitScanner) -> Vec<CommitFinding> {
-    let mut out = Vec::new();
+/// Scan one commit: its message, each of its files not scanned before in
+/// this push, and its paths. The findings' `reference` is filled in by the
+/// caller, as are those of the files scanned before.
+fn scan_commit(work: CommitWork, scanner: &dyn CommitScanner) -> ScannedCommit {
     let commit = work.commit.as_str();
+    let mut message = Vec::new();
     place(
         &work.message,
         scanner,
         |_| Some((COMMIT_MESSAGE_FILE.to_string(), None)),
         commit,
         "",
-        &mut out,
+        &mut message,
     );
-    for (path, content) in &work.files {
-        place(
-            content,
-            scanner,
-            |_| Some((path.clone(), None)),
-            commit,
-            "",
-            &mut out,
-        );
+    let mut files = Vec::with_capacity(work.files.len());
+    let mut scanned = Vec::new();
+    for (blob, path, content) in work.files {
+        if let Some(content) = content {
+            scanned.push((blob.clone(), scan_blob(&content, scanner)));
+        }
+        files.push((blob, path));
     }
-    let found = scanner.scan(&work.patch);
-    if !found.is_empty() {
-        // The line index is built only when there is something to place.
-        let index = PatchIndex::new(&work.patch);
-        place_found(
-            &work.patch,
-            &found,
-            |offset| index.locate(offset),
-            commit,
-            "",
-            &mut out,
-        );
+    let mut paths = Vec::new();
+    scan_paths(&work.paths, scanner, commit, "", &mut paths);
+    ScannedCommit {
+        index: work.index,
+        commit: work.commit,
+        message,
+        files,
+        scanned,
+        paths,
     }
-    out
+}
+
+/// Scan a list of paths (at once, one per line) and place each finding as
+/// [`PATH_FILE`], at the path's 1-based place in the list, the path shown
+/// only masked in the snippet.
+fn scan_paths(
+    paths: &[String],
+    scanner: &dyn CommitScanner,
+    commit: &str,
+    reference: &str,
+    out: &mut Vec<CommitFinding>,
+) {
+    if paths.is_empty() {
+        return;
+    }
+    let mut joined = Vec::with_capacity(paths.iter().map(|path| path.len() + 1).sum());
+    let mut starts = Vec::with_capacity(paths.len());
+    for path in paths {
+        starts.push(joined.len());
+        joined.extend_from_slice(path.as_bytes());
+        joined.push(b'\n');
+    }
+    let found = scanner.scan(&joined);
+    place_found(
+        &joined,
+        &found,
+        |offset| {
+            let place = starts.partition_point(|start| *start <= offset);
+            Some((PATH_FILE.to_string(), Some(place.max(1) as u64)))
+        },
+        commit,
+        reference,
+        out,
+    );
 }
 
 /// Scan every blob of a tree a ref or tag points at directly (not already
-/// scanned in this push), as files of that tree.
+/// scanned in this push), as files of that tree, and the tree's paths.
 #[allow(clippy::too_many_arguments)]
 async fn scan_tree(
     access: &ObjectAccess,
@@ -610,9 +727,11 @@ async fn scan_tree(
     update: &RefUpdate,
     scanner: &dyn CommitScanner,
     scanned: &mut HashSet<String>,
+    blob_findings: &mut HashMap<String, Vec<BlobFinding>>,
     timeout: Duration,
     out: &mut Vec<CommitFinding>,
 ) -> Result<(), ScanError> {
+    let mut paths = Vec::new();
     let listing = access
         .git(["ls-tree", "-r", "-z", "--full-tree", tree])
         .checked(b"", timeout)
@@ -624,6 +743,7 @@ async fn scan_tree(
         };
         let meta = String::from_utf8_lossy(&entry[..tab]);
         let path = String::from_utf8_lossy(&entry[tab + 1..]).into_owned();
+        paths.push(path.clone());
         let fields: Vec<&str> = meta.split(' ').collect();
         let [_, "blob", blob] = fields.as_slice() else {
             continue;
@@ -637,15 +757,17 @@ async fn scan_tree(
                 file: path,
             });
         };
-        place(
-            &content,
-            scanner,
-            |_| Some((path.clone(), None)),
-            &update.new,
-            &update.reference,
-            out,
+        let found = scan_blob(&content, scanner);
+        out.extend(
+            found
+                .iter()
+                .map(|finding| finding.at(&update.new, &update.reference, &path)),
         );
+        if !found.is_empty() {
+            blob_findings.insert((*blob).to_string(), found);
+        }
     }
+    scan_paths(&paths, scanner, &update.new, &update.reference, out);
     Ok(())
 }
 
@@ -697,9 +819,8 @@ async fn read_bounded(
 }
 
 /// Scan `content` and place each finding. `locate(offset)` names the file
-/// and, when the content is not that file (a patch), the file's line; `None`
-/// skips the finding (a removed line of a patch: it lives in the parent,
-/// which is upstream already or scanned on its own).
+/// and, when it is not the line in `content`, the line; `None` skips the
+/// finding.
 fn place(
     content: &[u8],
     scanner: &dyn CommitScanner,
@@ -807,13 +928,14 @@ pub fn snippet(content: &[u8], finding: &ContentFinding, all: &[ContentFinding])
 pub struct LogChunk<'a> {
     pub commit: String,
     pub message: &'a [u8],
-    /// The patch text (`diff --git …` onwards).
-    pub patch: &'a [u8],
     /// `(blob id, path)` of every file added or changed (not submodules).
     pub changed: Vec<(String, String)>,
+    /// Every path added or changed (submodules too; not deleted ones: a
+    /// deleted path is the parent's).
+    pub paths: Vec<String>,
 }
 
-/// Split `git log --format=%x00%x00%H%n%B%x00 --raw -p` output per commit.
+/// Split `git log --format=%x00%x00%H%n%B%x00 --raw` output per commit.
 pub fn split_log(log: &[u8]) -> Vec<LogChunk<'_>> {
     let mut chunks = Vec::new();
     let mut rest = log;
@@ -832,11 +954,9 @@ pub fn split_log(log: &[u8]) -> Vec<LogChunk<'_>> {
             .position(|byte| *byte == 0)
             .unwrap_or(after.len());
         let message = &after[..message_end];
-        let diff = after.get(message_end + 1..).unwrap_or(&[]);
-        let patch_start = find(diff, b"diff --git ").unwrap_or(diff.len());
-        let raw = &diff[..patch_start];
-        let patch = &diff[patch_start..];
+        let raw = after.get(message_end + 1..).unwrap_or(&[]);
         let mut changed = Vec::new();
+        let mut paths = Vec::new();
         for line in String::from_utf8_lossy(raw).lines() {
             // :100644 100644 <old> <new> M\tpath
             let Some(line) = line.strip_prefix(':') else {
@@ -850,16 +970,20 @@ pub fn split_log(log: &[u8]) -> Vec<LogChunk<'_>> {
                 continue;
             }
             let (new_mode, new_blob, status) = (fields[1], fields[3], fields[4]);
-            if status.starts_with('D') || new_mode == "160000" || !is_oid(new_blob) {
+            if status.starts_with('D') {
                 continue;
             }
-            changed.push((new_blob.to_string(), unquote_path(path)));
+            let path = unquote_path(path);
+            if new_mode != "160000" && is_oid(new_blob) {
+                changed.push((new_blob.to_string(), path.clone()));
+            }
+            paths.push(path);
         }
         chunks.push(LogChunk {
             commit,
             message,
-            patch,
             changed,
+            paths,
         });
     }
     chunks
@@ -876,10 +1000,11 @@ struct OwnedChunk {
     index: usize,
     commit: String,
     message: Vec<u8>,
-    patch: Vec<u8>,
-    /// `(blob id, path)` of the files to read: first every file added or
-    /// changed, then (once queued) only those not scanned before.
-    fresh: Vec<(String, String)>,
+    paths: Vec<String>,
+    /// `(blob id, path, fresh)` of every file added or changed; `fresh`
+    /// (set once queued on the object reader): not scanned before in this
+    /// push, to be read.
+    changed: Vec<(String, String, bool)>,
 }
 
 impl From<LogChunk<'_>> for OwnedChunk {
@@ -888,8 +1013,12 @@ impl From<LogChunk<'_>> for OwnedChunk {
             index: 0,
             commit: chunk.commit,
             message: chunk.message.to_vec(),
-            patch: chunk.patch.to_vec(),
-            fresh: chunk.changed,
+            paths: chunk.paths,
+            changed: chunk
+                .changed
+                .into_iter()
+                .map(|(blob, path)| (blob, path, false))
+                .collect(),
         }
     }
 }
@@ -999,110 +1128,6 @@ pub fn unquote_path(path: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Maps an offset in a patch to the file and line it shows.
-pub struct PatchIndex {
-    /// (line start offset, file, file line, removed) for every patch line.
-    lines: Vec<(usize, String, Option<u64>, bool)>,
-}
-
-impl PatchIndex {
-    pub fn new(patch: &[u8]) -> Self {
-        let mut lines = Vec::new();
-        let mut file = String::new();
-        let (mut old_line, mut new_line) = (0u64, 0u64);
-        let mut in_hunk = false;
-        let mut offset = 0;
-        for raw in patch.split_inclusive(|byte| *byte == b'\n') {
-            let text = String::from_utf8_lossy(raw);
-            let text = text.trim_end_matches('\n');
-            let mut at = None;
-            let mut removed = false;
-            if text.starts_with("diff --git ") {
-                in_hunk = false;
-                file = diff_header_path(text);
-            } else if let Some(path) = text.strip_prefix("+++ ") {
-                if path != "/dev/null" {
-                    file = unquote_path(path)
-                        .strip_prefix("b/")
-                        .map_or_else(|| unquote_path(path), str::to_string);
-                }
-            } else if let Some(hunk) = text.strip_prefix("@@ ") {
-                if let Some((old, new)) = parse_hunk(hunk) {
-                    old_line = old;
-                    new_line = new;
-                    in_hunk = true;
-                }
-            } else if in_hunk {
-                match text.as_bytes().first() {
-                    Some(b'+') => {
-                        at = Some(new_line);
-                        new_line += 1;
-                    }
-                    Some(b'-') => {
-                        at = Some(old_line);
-                        removed = true;
-                        old_line += 1;
-                    }
-                    Some(b' ') => {
-                        at = Some(new_line);
-                        old_line += 1;
-                        new_line += 1;
-                    }
-                    _ => {}
-                }
-            }
-            lines.push((offset, file.clone(), at, removed));
-            offset += raw.len();
-        }
-        Self { lines }
-    }
-
-    /// The file and line shown at `offset`; `None` on a removed line.
-    pub fn locate(&self, offset: usize) -> Option<(String, Option<u64>)> {
-        let index = match self
-            .lines
-            .binary_search_by_key(&offset, |(start, ..)| *start)
-        {
-            Ok(index) => index,
-            Err(0) => 0,
-            Err(index) => index - 1,
-        };
-        match self.lines.get(index) {
-            Some((_, _, _, true)) => None,
-            Some((_, file, line, false)) => Some((
-                if file.is_empty() {
-                    "(diff)".to_string()
-                } else {
-                    file.clone()
-                },
-                *line,
-            )),
-            None => Some(("(diff)".to_string(), None)),
-        }
-    }
-}
-
-fn diff_header_path(header: &str) -> String {
-    // diff --git a/x b/x  (quoted when unusual)
-    let rest = header.trim_start_matches("diff --git ");
-    if let Some(index) = rest.rfind(" b/") {
-        return rest[index + 3..].to_string();
-    }
-    if let Some(index) = rest.rfind(" \"b/") {
-        return unquote_path(&format!("\"{}", &rest[index + 4..]));
-    }
-    rest.to_string()
-}
-
-fn parse_hunk(hunk: &str) -> Option<(u64, u64)> {
-    // -a[,b] +c[,d] @@
-    let mut parts = hunk.split(' ');
-    let old = parts.next()?.strip_prefix('-')?;
-    let new = parts.next()?.strip_prefix('+')?;
-    let first = |range: &str| range.split(',').next()?.parse::<u64>().ok();
-    Some((first(old)?, first(new)?))
 }
 
 /// A `git cat-file --batch` process reading objects by id. Ids are
@@ -1255,25 +1280,11 @@ mod tests {
     }
 
     #[test]
-    fn patch_offsets_map_to_file_lines() {
-        let patch = b"diff --git a/f.txt b/f.txt\nindex 1..2 100644\n--- a/f.txt\n+++ b/f.txt\n@@ -3,2 +3,3 @@\n ctx\n-old\n+new\n+added\n";
-        let index = PatchIndex::new(patch);
-        let at = |needle: &str| {
-            let offset = find(patch, needle.as_bytes()).unwrap();
-            index.locate(offset + 1)
-        };
-        assert_eq!(at(" ctx"), Some(("f.txt".into(), Some(3))));
-        assert_eq!(at("-old"), None, "removed lines are the parent's");
-        assert_eq!(at("+new"), Some(("f.txt".into(), Some(4))));
-        assert_eq!(at("+added"), Some(("f.txt".into(), Some(5))));
-    }
-
-    #[test]
     fn log_stream_splits_per_commit() {
         let a = "a".repeat(40);
         let b = "b".repeat(40);
         let log = format!(
-            "\0\0{a}\nfirst message\n\0\n:000000 100644 {z} {b} A\tnew.txt\n:100644 000000 {b} {z} D\tgone.txt\n:000000 160000 {z} {b} A\tsub\n\ndiff --git a/new.txt b/new.txt\n+x\n\0\0{b}\nsecond\n\0\n",
+            "\0\0{a}\nfirst message\n\0\n:000000 100644 {z} {b} A\tnew.txt\n:100644 000000 {b} {z} D\tgone.txt\n:000000 160000 {z} {b} A\tsub\n\0\0{b}\nsecond\n\0\n",
             z = "0".repeat(40)
         );
         let chunks = split_log(log.as_bytes());
@@ -1281,9 +1292,15 @@ mod tests {
         assert_eq!(chunks[0].commit, a);
         assert_eq!(chunks[0].message, b"first message\n");
         assert_eq!(chunks[0].changed, vec![(b.clone(), "new.txt".to_string())]);
-        assert!(chunks[0].patch.starts_with(b"diff --git"));
+        // A deleted path is the parent's; a submodule's path is scanned,
+        // its content (a commit id) is not a file.
+        assert_eq!(
+            chunks[0].paths,
+            vec!["new.txt".to_string(), "sub".to_string()]
+        );
         assert_eq!(chunks[1].commit, b);
         assert!(chunks[1].changed.is_empty());
+        assert!(chunks[1].paths.is_empty());
         // Read as it comes, in pieces of any size, the stream splits the same.
         for piece in 1..=log.len() {
             assert_eq!(

@@ -1161,7 +1161,7 @@ async fn findings_name_the_ref_that_brings_the_commit_and_a_blob_is_scanned_once
     git_ok(&work, &["checkout", "--quiet", "main"]).await;
     let clean = commit_file(&work, "c.txt", "clean\n", "add c").await;
     // The same content as on `side`, under another name: one blob, scanned
-    // once (its diff is still scanned, so this commit is reported too).
+    // once; its findings are reported for this commit and path too.
     let on_main = commit_file(&work, "b.txt", &secret, "add b").await;
     let push = git(&work, &["push", "origin", "side", "main"]).await;
     assert!(!push.success);
@@ -1231,4 +1231,220 @@ async fn a_first_push_to_an_empty_upstream_lands() {
     assert!(push.success, "{}", push.stderr);
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
     gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_only_in_a_file_path_is_caught_and_shown_masked() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let key = aws_key();
+    std::fs::create_dir(work.join("keys")).unwrap();
+    let commit = commit_file(
+        &work,
+        &format!("keys/{key}.txt"),
+        "nothing here\n",
+        "add a file",
+    )
+    .await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    assert!(!push.stderr.contains(&key), "{}", push.stderr);
+    let seen = approver.seen();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|report| report.finding.commit == commit
+            && report.finding.file == "(file path)"
+            && report.finding.line == 1
+            && report.finding.snippet.starts_with("keys/")
+            && !report.finding.snippet.contains(&key)),
+        "{seen:?}"
+    );
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_in_a_file_a_merge_commit_changes_is_caught() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    git_ok(&work, &["checkout", "--quiet", "-b", "side"]).await;
+    commit_file(&work, "shared.txt", "side\n", "side").await;
+    git_ok(&work, &["checkout", "--quiet", "main"]).await;
+    commit_file(&work, "shared.txt", "main\n", "main").await;
+    // The merge's own resolution brings the secret: no other commit has it.
+    let merge = git(&work, &["merge", "--quiet", "--no-edit", "side"]).await;
+    assert!(!merge.success, "the merge should conflict");
+    std::fs::write(
+        work.join("shared.txt"),
+        format!("merged\nkey = {}\n", aws_key()),
+    )
+    .unwrap();
+    git_ok(&work, &["add", "shared.txt"]).await;
+    git_ok(&work, &["commit", "--quiet", "--no-edit"]).await;
+    let merge = git_ok(&work, &["rev-parse", "HEAD"]).await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    let seen = approver.seen();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter().all(|report| report.finding.commit == merge
+            && report.finding.file == "shared.txt"
+            && report.finding.line == 2),
+        "{seen:?}"
+    );
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_in_a_binary_file_is_caught_at_its_line() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    // git shows no diff for a binary file ("Binary files differ"): the
+    // content is what is scanned.
+    let mut content = vec![0u8, 1, 2, 0, b'\n', 0xff, 0];
+    content.extend_from_slice(format!("\nkey = {}\n", aws_key()).as_bytes());
+    std::fs::write(work.join("blob.bin"), &content).unwrap();
+    git_ok(&work, &["add", "blob.bin"]).await;
+    git_ok(&work, &["commit", "--quiet", "-m", "binary"]).await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    let seen = approver.seen();
+    assert!(!seen.is_empty());
+    assert!(
+        seen.iter()
+            .all(|report| report.finding.file == "blob.bin" && report.finding.line == 3),
+        "{seen:?}"
+    );
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn removing_a_secret_already_upstream_is_not_a_finding() {
+    let approver = approve();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let key = aws_key();
+    commit_file(&work, "config.ini", &format!("key = {key}\n"), "leak").await;
+    commit_file(&work, &format!("{key}.txt"), "x\n", "leak a name").await;
+    git_ok(&work, &["push", "--quiet", "origin", "main"]).await;
+    let approved = approver.seen().len();
+    assert!(
+        approver
+            .seen()
+            .iter()
+            .any(|report| report.finding.file == "config.ini")
+            && approver
+                .seen()
+                .iter()
+                .any(|report| report.finding.file == "(file path)"),
+        "{:?}",
+        approver.seen()
+    );
+    // The clean-up: the removed lines and the removed path are upstream's
+    // already, and nothing it adds holds a secret.
+    commit_file(&work, "config.ini", "key = (from the vault)\n", "unleak").await;
+    git_ok(&work, &["rm", "--quiet", &format!("{key}.txt")]).await;
+    git_ok(&work, &["commit", "--quiet", "-m", "unleak the name"]).await;
+    let cleaned = git_ok(&work, &["rev-parse", "HEAD"]).await;
+    git_ok(&work, &["push", "--quiet", "origin", "main"]).await;
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, cleaned);
+    assert_eq!(approver.seen().len(), approved, "{:?}", approver.seen());
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_over_the_scan_limit_refuses_the_push() {
+    let approver = approve();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let size = usize::try_from(bot_bottle_gitgate::scan::MAX_SCANNED_BLOB_BYTES).unwrap() + 1;
+    std::fs::write(work.join("huge.bin"), vec![0u8; size]).unwrap();
+    git_ok(&work, &["add", "huge.bin"]).await;
+    git_ok(&work, &["commit", "--quiet", "-m", "huge"]).await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    assert!(push.stderr.contains("huge.bin"), "{}", push.stderr);
+    assert!(push.stderr.contains("cannot scan it"), "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    assert!(approver.seen().is_empty());
+    gate.stop().await;
+}
+
+/// Finds `SECRET` and counts the scans that saw it.
+struct CountingScanner(std::sync::atomic::AtomicUsize);
+
+impl bot_bottle_gitgate::CommitScanner for CountingScanner {
+    fn scan(&self, content: &[u8]) -> Vec<bot_bottle_gitgate::ContentFinding> {
+        let found: Vec<_> = content
+            .windows(6)
+            .enumerate()
+            .filter(|(_, window)| *window == b"SECRET")
+            .map(|(start, _)| bot_bottle_gitgate::ContentFinding {
+                rule: "secret".into(),
+                start,
+                end: start + 6,
+                preview: "S…T".into(),
+            })
+            .collect();
+        if !found.is_empty() {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        found
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_blob_is_scanned_once_and_reported_for_each_commit_and_path_adding_it() {
+    use bot_bottle_gitgate::hook::RefUpdate;
+    use bot_bottle_gitgate::scan::{ObjectAccess, scan_push};
+    let temp = tempfile::tempdir().unwrap();
+    let work = temp.path().join("work");
+    let mirror = temp.path().join("mirror.git");
+    git_ok(temp.path(), &["init", "--quiet", "-b", "main", "work"]).await;
+    git_ok(temp.path(), &["init", "--quiet", "--bare", "mirror.git"]).await;
+    let secret = "line one\nthe SECRET is here\n";
+    let first = commit_file(&work, "a.txt", secret, "add a").await;
+    let removed = commit_file(&work, "a.txt", "clean\n", "remove it").await;
+    // The same blob again, under its old name and a new one.
+    std::fs::write(work.join("b.txt"), secret).unwrap();
+    git_ok(&work, &["add", "b.txt"]).await;
+    let again = commit_file(&work, "a.txt", secret, "add a and b").await;
+    let scanner = Arc::new(CountingScanner(std::sync::atomic::AtomicUsize::new(0)));
+    let access = ObjectAccess::new(&mirror, Some(&work.join(".git/objects")));
+    let update = RefUpdate {
+        old: "0".repeat(40),
+        new: again.clone(),
+        reference: "refs/heads/main".into(),
+    };
+    let findings = scan_push(&access, &[update], scanner.clone(), Duration::from_secs(30))
+        .await
+        .unwrap();
+    let placed: Vec<(&str, &str, u64)> = findings
+        .iter()
+        .map(|finding| (finding.commit.as_str(), finding.file.as_str(), finding.line))
+        .collect();
+    assert_eq!(
+        placed,
+        vec![
+            (first.as_str(), "a.txt", 2),
+            (again.as_str(), "a.txt", 2),
+            (again.as_str(), "b.txt", 2),
+        ],
+        "{findings:?}"
+    );
+    assert!(findings.iter().all(|finding| finding.commit != removed));
+    assert!(
+        findings
+            .iter()
+            .all(|finding| finding.snippet == "the S…T is here"),
+        "{findings:?}"
+    );
+    assert_eq!(
+        scanner.0.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the blob is scanned once"
+    );
 }
