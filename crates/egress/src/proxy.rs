@@ -376,11 +376,32 @@ async fn forward(
     target: Target,
     mut request: Request<Incoming>,
 ) -> Response<ProxyBody> {
-    let client_upgrade = (request.version() == Version::HTTP_11
-        && websocket::is_upgrade(request.headers()))
+    // WebSocket: an HTTP/1.1 upgrade, or an HTTP/2 extended CONNECT
+    // (RFC 8441), which goes upstream as an HTTP/1.1 upgrade.
+    let extended_connect = request.version() == Version::HTTP_2
+        && request.method() == Method::CONNECT
+        && request.extensions().get::<hyper::ext::Protocol>().is_some();
+    if extended_connect
+        && !request
+            .extensions()
+            .get::<hyper::ext::Protocol>()
+            .is_some_and(|protocol| protocol.as_str().eq_ignore_ascii_case("websocket"))
+    {
+        return refusal(
+            StatusCode::NOT_IMPLEMENTED,
+            "denied",
+            "the only extended CONNECT protocol the proxy relays is websocket",
+        );
+    }
+    let client_upgrade = (extended_connect
+        || (request.version() == Version::HTTP_11 && websocket::is_upgrade(request.headers())))
     .then(|| hyper::upgrade::on(&mut request));
     let agent_version = request.version();
     let (mut parts, incoming) = request.into_parts();
+    if extended_connect {
+        // Routed, inspected and sent upstream as the GET it stands for.
+        parts.method = Method::GET;
+    }
     if has_our_via(&parts.headers) {
         tracing::warn!(decision = "deny", %client, host = %target.host, "proxy loop (Via names this proxy)");
         return refusal(
@@ -645,7 +666,7 @@ async fn forward(
         header::VIA,
         HeaderValue::from_static("1.1 bot-bottle-egress"),
     );
-    if client_upgrade.is_some() {
+    let websocket_key = if client_upgrade.is_some() {
         parts
             .headers
             .insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -654,7 +675,32 @@ async fn forward(
             .insert(header::UPGRADE, HeaderValue::from_static("websocket"));
         // No compression extension: the inspector must see plain payloads.
         parts.headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
-    }
+        if extended_connect {
+            // HTTP/2 has no key; the HTTP/1.1 upgrade upstream needs one.
+            let key = websocket::generate_key();
+            parts.headers.insert(
+                header::SEC_WEBSOCKET_VERSION,
+                HeaderValue::from_static("13"),
+            );
+            match HeaderValue::from_str(&key) {
+                Ok(value) => {
+                    parts.headers.insert(header::SEC_WEBSOCKET_KEY, value);
+                }
+                Err(_) => {
+                    return refusal(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "error",
+                        "cannot build the WebSocket handshake",
+                    );
+                }
+            }
+            Some(key)
+        } else {
+            None
+        }
+    } else {
+        None
+    };
     let method = parts.method.clone();
     let path_for_log = path_and_query.split('?').next().unwrap_or("/").to_string();
     let log_level = table.log();
@@ -703,6 +749,16 @@ async fn forward(
     if let Some(client_upgrade) = client_upgrade
         && response.status() == StatusCode::SWITCHING_PROTOCOLS
     {
+        if let Some(key) = &websocket_key
+            && !websocket::accepts(response.headers(), key)
+        {
+            tracing::warn!(request_id = context.request_id, host = %context.host, "upstream's WebSocket accept key is wrong");
+            return refusal(
+                StatusCode::BAD_GATEWAY,
+                "error",
+                &format!("{} answered the WebSocket handshake wrongly", context.host),
+            );
+        }
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         tokio::spawn(websocket::relay(
             shared.clone(),
@@ -715,14 +771,29 @@ async fn forward(
                 .map_err(|never| match never {})
                 .boxed(),
         );
-        *switching.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
         let mut headers = response.headers().clone();
         remove_hop_by_hop(&mut headers);
         headers.remove(header::SEC_WEBSOCKET_EXTENSIONS);
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        if extended_connect {
+            // HTTP/2: a 200 opens the stream; no upgrade headers, no accept key.
+            *switching.status_mut() = StatusCode::OK;
+            headers.remove(header::SEC_WEBSOCKET_ACCEPT);
+        } else {
+            *switching.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+            headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        }
         *switching.headers_mut() = headers;
         return switching;
+    }
+    if extended_connect && response.status().is_success() {
+        // A 2xx to an HTTP/2 CONNECT would tell the agent the WebSocket is
+        // open; the upstream did not switch protocols.
+        return refusal(
+            StatusCode::BAD_GATEWAY,
+            "error",
+            &format!("{} did not accept the WebSocket upgrade", context.host),
+        );
     }
     let (mut response_parts, response_body) = response.into_parts();
     remove_hop_by_hop(&mut response_parts.headers);

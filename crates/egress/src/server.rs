@@ -212,7 +212,13 @@ pub async fn run(
                     )
                 }
             });
-            serve(TokioIo::new(stream), service, connection_drain).await;
+            serve(
+                TokioIo::new(stream),
+                service,
+                connection_drain,
+                Place::Listener,
+            )
+            .await;
             drop(permit);
         });
     }
@@ -232,18 +238,31 @@ pub async fn run(
     Ok(())
 }
 
-fn server_builder() -> auto::Builder<TokioExecutor> {
+/// Where a connection is served: on the listener (CONNECT, absolute-form
+/// `http://`, introspection) or inside an intercepted tunnel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Place {
+    Listener,
+    Tunnel,
+}
+
+fn server_builder(place: Place) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(CLIENT_HEADER_READ_TIMEOUT);
     builder.http2().timer(TokioTimer::new());
+    if place == Place::Tunnel {
+        // RFC 8441: WebSocket over HTTP/2 (extended CONNECT with
+        // `:protocol websocket`), relayed like an HTTP/1.1 upgrade.
+        builder.http2().enable_connect_protocol();
+    }
     builder
 }
 
 /// Serve one connection until it ends or the proxy drains.
-async fn serve<I, S>(io: TokioIo<I>, service: S, mut drain: Drain)
+async fn serve<I, S>(io: TokioIo<I>, service: S, mut drain: Drain, place: Place)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
@@ -254,7 +273,7 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
-    let builder = server_builder();
+    let builder = server_builder(place);
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
     tokio::select! {
@@ -406,7 +425,7 @@ async fn intercept(
             Ok(proxy::handle_in_target(shared, client, target, request).await)
         }
     });
-    serve(TokioIo::new(stream), service, drain).await;
+    serve(TokioIo::new(stream), service, drain, Place::Tunnel).await;
 }
 
 /// Re-read the routes file every [`ROUTES_POLL_INTERVAL`]; swap in a new

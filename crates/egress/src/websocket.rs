@@ -1,5 +1,12 @@
-//! WebSocket upgrades (HTTP/1.1): passed through, every client message
-//! inspected before it is sent upstream.
+//! WebSocket upgrades: passed through, every client message inspected
+//! before it is sent upstream.
+//!
+//! An HTTP/1.1 agent upgrades with `Upgrade: websocket`; an HTTP/2 agent
+//! opens a stream with an extended CONNECT (`:protocol websocket`, RFC 8441,
+//! offered in the tunnel's SETTINGS). Either way the upstream is asked for
+//! an HTTP/1.1 upgrade (for HTTP/2 agents with a key the proxy makes and
+//! whose accept it checks), and the HTTP/2 agent gets a 200 where an
+//! HTTP/1.1 one gets a 101.
 //!
 //! The upgrade request goes through the whole pipeline like any other
 //! request (route, head inspection, credential). When the upstream answers
@@ -45,6 +52,20 @@ pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
         })
     };
     has_token(header::UPGRADE, "websocket") && has_token(header::CONNECTION, "upgrade")
+}
+
+/// A fresh `Sec-WebSocket-Key` for an upgrade the proxy makes itself (an
+/// HTTP/2 agent's extended CONNECT, sent upstream as HTTP/1.1).
+pub(crate) fn generate_key() -> String {
+    tokio_tungstenite::tungstenite::handshake::client::generate_key()
+}
+
+/// Whether a 101 answers `key` (its `Sec-WebSocket-Accept`, RFC 6455 §4.1).
+pub(crate) fn accepts(headers: &HeaderMap, key: &str) -> bool {
+    let expected = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    headers
+        .get(header::SEC_WEBSOCKET_ACCEPT)
+        .is_some_and(|value| value.as_bytes() == expected.as_bytes())
 }
 
 fn config() -> WebSocketConfig {

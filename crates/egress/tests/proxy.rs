@@ -1133,6 +1133,183 @@ async fn websocket_messages_are_relayed_and_each_agent_message_is_inspected() {
     proxy.stop().await;
 }
 
+/// Open a WebSocket over HTTP/2 (RFC 8441 extended CONNECT) through the
+/// proxy: the response, and the socket when it is a 200.
+async fn h2_websocket(
+    proxy: &Proxy,
+    authority: &str,
+    path: &str,
+) -> (
+    http::Response<hyper::body::Incoming>,
+    Option<tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>>,
+) {
+    let Sender::H2(mut sender) = tls_through_proxy(proxy, authority, UPSTREAM_NAME, &[b"h2"]).await
+    else {
+        panic!("the tunnel did not negotiate h2");
+    };
+    // The proxy's SETTINGS (which enable extended CONNECT) may still be on
+    // their way just after the handshake.
+    let mut attempts = 0;
+    let response = loop {
+        let mut request = Request::builder()
+            .method(http::Method::CONNECT)
+            .version(Version::HTTP_2)
+            .uri(format!("https://{authority}{path}"))
+            .header("sec-websocket-version", "13")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+        match sender.send_request(request).await {
+            Ok(response) => break response,
+            Err(_) if attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("extended CONNECT failed: {error}"),
+        }
+    };
+    if response.status() != StatusCode::OK {
+        return (response, None);
+    }
+    let mut response = response;
+    let upgraded = hyper::upgrade::on(&mut response).await.unwrap();
+    let socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        hyper_util::rt::TokioIo::new(upgraded),
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    (response, Some(socket))
+}
+
+#[tokio::test]
+async fn websocket_over_http2_is_relayed_inspected_and_routed_like_a_get() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let upstream = start_upstream().await;
+    let authority = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
+    let routes =
+        format!("routes:\n  - host: \"{authority}\"\n    methods: [GET]\n    paths: [\"/ws\"]\n");
+    let inspector = Arc::new(ScriptedInspector::default());
+    let options = ProxyOptions {
+        inspector: Some(inspector.clone()),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+
+    // Allowed: a 200 opens the stream, and messages go both ways.
+    let (response, socket) = h2_websocket(&proxy, &authority, "/ws").await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.version(), Version::HTTP_2);
+    assert!(response.headers().get("sec-websocket-accept").is_none());
+    let mut socket = socket.unwrap();
+    socket.send(Message::text("hello over h2")).await.unwrap();
+    assert_eq!(
+        socket.next().await.unwrap().unwrap(),
+        Message::text("echo: hello over h2")
+    );
+    let frames: Vec<Bytes> = inspector
+        .frames
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, payload)| payload.clone())
+        .collect();
+    assert_eq!(frames, vec![Bytes::from_static(b"hello over h2")]);
+    // Closed, so the proxy's drain below does not wait for it.
+    socket.close(None).await.unwrap();
+    drop(socket);
+
+    // A path no route allows is refused before anything goes upstream.
+    let (response, socket) = h2_websocket(&proxy, &authority, "/elsewhere").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert!(socket.is_none());
+    assert_eq!(
+        response
+            .headers()
+            .get(bot_bottle_egress::EGRESS_HEADER)
+            .unwrap(),
+        "denied"
+    );
+    proxy.stop().await;
+
+    // Only GET is routed for a WebSocket: a route for POST does not open one.
+    let post_only =
+        format!("routes:\n  - host: \"{authority}\"\n    methods: [POST]\n    paths: [\"/ws\"]\n");
+    let proxy = start_proxy(&post_only, &upstream, ProxyOptions::default()).await;
+    let (response, _) = h2_websocket(&proxy, &authority, "/ws").await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    proxy.stop().await;
+
+    // A blocked message never reaches the upstream; the agent gets a 1008 close.
+    let inspector =
+        Arc::new(ScriptedInspector::default().with_frame(Verdict::Block("a held token".into())));
+    let options = ProxyOptions {
+        inspector: Some(inspector),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let (_, socket) = h2_websocket(&proxy, &authority, "/ws").await;
+    let mut socket = socket.unwrap();
+    socket.send(Message::text("ghp_secret")).await.unwrap();
+    match socket.next().await.unwrap().unwrap() {
+        Message::Close(Some(frame)) => {
+            assert_eq!(frame.code, CloseCode::Policy);
+            assert!(
+                frame.reason.as_str().contains("blocked"),
+                "{}",
+                frame.reason
+            );
+        }
+        other => panic!("expected a policy close, got {other:?}"),
+    }
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn an_extended_connect_for_another_protocol_is_refused() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let proxy = start_proxy(
+        &routes_for(&upstream, ""),
+        &upstream,
+        ProxyOptions::default(),
+    )
+    .await;
+    let Sender::H2(mut sender) =
+        tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"h2"]).await
+    else {
+        panic!("the tunnel did not negotiate h2");
+    };
+    let mut attempts = 0;
+    let response = loop {
+        let mut request = Request::builder()
+            .method(http::Method::CONNECT)
+            .version(Version::HTTP_2)
+            .uri(format!("https://{authority}/echo"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("connect-udp"));
+        match sender.send_request(request).await {
+            Ok(response) => break response,
+            Err(_) if attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("extended CONNECT failed: {error}"),
+        }
+    };
+    assert_eq!(response.status(), StatusCode::NOT_IMPLEMENTED);
+    assert!(upstream.seen.lock().unwrap().is_empty());
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn no_held_token_reaches_any_log_line() {
     // Current-thread runtime: every proxy task logs on this thread.
