@@ -378,15 +378,11 @@ async fn forward(
 ) -> Response<ProxyBody> {
     // WebSocket: an HTTP/1.1 upgrade, or an HTTP/2 extended CONNECT
     // (RFC 8441), which goes upstream as an HTTP/1.1 upgrade.
-    let extended_connect = request.version() == Version::HTTP_2
-        && request.method() == Method::CONNECT
-        && request.extensions().get::<hyper::ext::Protocol>().is_some();
-    if extended_connect
-        && !request
-            .extensions()
-            .get::<hyper::ext::Protocol>()
-            .is_some_and(|protocol| protocol.as_str().eq_ignore_ascii_case("websocket"))
-    {
+    let protocol = (request.version() == Version::HTTP_2 && request.method() == Method::CONNECT)
+        .then(|| request.extensions().get::<hyper::ext::Protocol>())
+        .flatten();
+    let extended_connect = protocol.is_some();
+    if protocol.is_some_and(|protocol| !protocol.as_str().eq_ignore_ascii_case("websocket")) {
         return refusal(
             StatusCode::NOT_IMPLEMENTED,
             "denied",
