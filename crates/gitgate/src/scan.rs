@@ -936,6 +936,11 @@ pub struct LogChunk<'a> {
 }
 
 /// Split `git log --format=%x00%x00%H%n%B%x00 --raw` output per commit.
+///
+/// A message ends at its first NUL. No pushed message holds one (which
+/// would hide the rest of it from the scan): the mirror's
+/// `receive.fsckObjects` refuses such a commit (`nulInCommit`) before the
+/// scan runs; `a_commit_message_with_a_nul_byte_is_refused` checks it.
 pub fn split_log(log: &[u8]) -> Vec<LogChunk<'_>> {
     let mut chunks = Vec::new();
     let mut rest = log;

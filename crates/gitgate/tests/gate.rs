@@ -1448,3 +1448,42 @@ async fn a_blob_is_scanned_once_and_reported_for_each_commit_and_path_adding_it(
         "the blob is scanned once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_message_with_a_nul_byte_is_refused() {
+    // The scan reads each message up to the NUL that ends it in the log
+    // stream; a NUL inside a message would hide what follows it. Such a
+    // commit is malformed (`nulInCommit`), and the mirror's
+    // `receive.fsckObjects` refuses it before the scan runs.
+    let approver = approve();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let tree = git_ok(&work, &["rev-parse", "HEAD^{tree}"]).await;
+    let parent = git_ok(&work, &["rev-parse", "HEAD"]).await;
+    let object = format!(
+        "tree {}\nparent {}\nauthor a <a@example.com> 1 +0000\ncommitter a <a@example.com> 1 +0000\n\nharmless\0use key {}\n",
+        tree.trim(),
+        parent.trim(),
+        aws_key()
+    );
+    std::fs::write(work.join("commit.raw"), object).unwrap();
+    let commit = git_ok(
+        &work,
+        &[
+            "hash-object",
+            "-t",
+            "commit",
+            "-w",
+            "--literally",
+            "commit.raw",
+        ],
+    )
+    .await;
+    git_ok(&work, &["update-ref", "refs/heads/main", commit.trim()]).await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(push.stderr.contains("nulInCommit"), "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    gate.stop().await;
+}
