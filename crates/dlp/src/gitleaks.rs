@@ -112,7 +112,7 @@ struct AllowlistSpec {
 /// Where a list of unknown fields was found, for the warnings.
 fn warn_unknown(warnings: &mut Vec<String>, place: &str, unknown: &Unknown) {
     for field in unknown.keys() {
-        warnings.push(format!("{place}: unknown field `{field}` ignored"));
+        warnings.push(format!("{place}: unknown field {field:?} ignored"));
     }
 }
 
@@ -280,14 +280,19 @@ impl RuleSet {
     /// honour is in the returned warnings.
     pub fn from_gitleaks_toml(text: &str, source_name: &str) -> Result<GitleaksImport, DlpError> {
         let file: ConfigFile = toml::from_str(text).map_err(|error| {
-            let line = error
-                .span()
-                .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+            let line = error.span().map(|span| {
+                text.as_bytes()[..span.start.min(text.len())]
+                    .iter()
+                    .filter(|byte| **byte == b'\n')
+                    .count()
+                    + 1
+            });
+            let message = error.message().trim().replace(['\r', '\n'], " ");
             DlpError::GitleaksFile {
                 source_name: source_name.to_string(),
                 reason: match line {
-                    Some(line) => format!("line {line}: {}", error.message().trim()),
-                    None => error.message().trim().to_string(),
+                    Some(line) => format!("line {line}: {message}"),
+                    None => message,
                 },
             }
         })?;
@@ -859,13 +864,13 @@ stopwords = [""]
         let import = import(text);
         let warnings = import.warnings.join("\n");
         for expected in [
-            "top level: unknown field `colour` ignored",
+            "top level: unknown field \"colour\" ignored",
             "[extend] useDefault",
             "[extend] \"base.toml\" is not followed",
             "disabledRules ignored",
             "rule \"names\": matches file names only",
             "rule \"both\": `path` ignored",
-            "rule \"both\": unknown field `speed` ignored",
+            "rule \"both\": unknown field \"speed\" ignored",
             "rule \"aux\": skipReport",
             "rule \"comp\": `required`",
             "imported as \"gitleaks-both-2\"",
