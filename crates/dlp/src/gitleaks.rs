@@ -659,6 +659,27 @@ keywords = ["=", "left", "right"]
         let import = import("[[rules]]\nid = \"go\"\nregex = '(?i)^tok_[a-z]{4}\\z'\n");
         assert_eq!(found(&import, "TOK_AbCd").len(), 1);
         assert!(found(&import, "TOK_AbCd\n").is_empty());
+        // Go syntax the default config uses.
+        for regex in [
+            r#"(?i)[\w.-]{0,50}?(?:key)(?:[ \t\w.-]{0,20})[\s'"]{0,3}(?:=|>|:{1,3}=|\|\||:|=>|\?=|,)[\x60'"\s=]{0,5}([a-z0-9]{8,16})(?:[\x60'"\s;]|\\[nr]|$)"#,
+            r"[[:alpha:]]{4}[[:digit:]]{4}",
+            r"(?-i:AB)(?i:cd)[0-9]{2}",
+        ] {
+            let text = format!("[[rules]]\nid = \"syntax\"\nregex = '''{regex}'''\n");
+            assert!(
+                RuleSet::from_gitleaks_toml(&text, "s.toml").is_ok(),
+                "{regex}"
+            );
+        }
+        // What the engine refuses (docs/dlp.md lists these).
+        for regex in [r"\p{L}{4}", r"\Qa.b\E", "[é]x", r"(a)\1"] {
+            let text = format!("[[rules]]\nid = \"refused\"\nregex = '''{regex}'''\n");
+            let message = error_of(&text);
+            assert!(
+                message.contains("is not a valid regex: "),
+                "{regex}: {message}"
+            );
+        }
         // Unbounded: accepted, bounded by the engine's limit.
         let import = self::import("[[rules]]\nid = \"long\"\nregex = 'tok_[a-z]+'\n");
         assert_eq!(import.rules.rules()[0].max_len(), MAX_RULE_MATCH_LEN);
