@@ -42,6 +42,18 @@ pub enum TextOrJson {
     Json,
 }
 
+/// Format of `dlp scan --rules` files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RulesFormat {
+    /// By file name: `.gitleaks.toml` / `gitleaks.toml` are gitleaks configs.
+    Auto,
+    /// The DLP engine's own rule format (`[[rule]]`).
+    BotBottle,
+    /// A gitleaks v8 config (`[[rules]]`), translated; what does not map is
+    /// reported on standard error.
+    Gitleaks,
+}
+
 /// Output format of `manifest show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum YamlOrJson {
@@ -162,9 +174,14 @@ pub struct DlpScanArgs {
     /// Comma list of detectors: known, patterns, unicode, crlf, entropy, all.
     #[arg(long, value_name = "LIST", default_value = "all")]
     pub detectors: String,
-    /// Extra rule files (TOML).
+    /// Extra rule files (TOML): the DLP engine's rule format, or a gitleaks
+    /// v8 config (see --rules-format).
     #[arg(long, value_name = "FILE")]
     pub rules: Vec<PathBuf>,
+    /// Format of the --rules files. `auto`: a file named `.gitleaks.toml` or
+    /// `gitleaks.toml` is a gitleaks config, any other the engine's format.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = RulesFormat::Auto)]
+    pub rules_format: RulesFormat,
     #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
     pub format: TextOrJson,
     /// Write the scrubbed input to standard output.

@@ -207,6 +207,64 @@ fn user_rule_files_add_rules() {
 }
 
 #[test]
+fn gitleaks_configs_are_read_by_name_or_flag() {
+    let directory = tempfile::tempdir().unwrap();
+    let config = "[extend]\nuseDefault = true\n[[rules]]\nid = \"acme-token\"\nregex = '''acme_([a-z0-9]{20})'''\nkeywords = [\"acme_\"]\n[rules.allowlist]\nstopwords = [\"example\"]\n";
+    write(directory.path(), ".gitleaks.toml", config);
+    write(directory.path(), "mine.toml", config);
+    let input = "key acme_0123456789abcdefghij\nkey acme_exampleexampleexample\n";
+    let run = dlp(
+        directory.path(),
+        &["--detectors", "patterns", "--rules", ".gitleaks.toml"],
+        &[],
+        input,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        "-:1:10: patterns gitleaks-acme-token (raw) 01***ij(20 chars)\n"
+    );
+    assert!(
+        run.stderr
+            .contains("warning: .gitleaks.toml: [extend] useDefault"),
+        "{}",
+        run.stderr
+    );
+
+    // Another name: the engine's format unless told.
+    let run = dlp(directory.path(), &["--rules", "mine.toml"], &[], input);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("mine.toml: not a valid rule file"),
+        "{}",
+        run.stderr
+    );
+    let run = dlp(
+        directory.path(),
+        &["--rules", "mine.toml", "--rules-format", "gitleaks"],
+        &[],
+        input,
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.contains("gitleaks-acme-token"), "{}", run.stdout);
+
+    write(
+        directory.path(),
+        "gitleaks.toml",
+        "[[rules]]\nid = \"look\"\nregex = 'x(?=y)'\n",
+    );
+    let run = dlp(directory.path(), &["--rules", "gitleaks.toml"], &[], "");
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains(
+            "gitleaks.toml: rule \"look\": field `regex` is not a valid regex: look-around"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
 fn errors_exit_2_and_say_what_is_wrong() {
     let directory = tempfile::tempdir().unwrap();
     let run = dlp(

@@ -31,6 +31,20 @@ pub enum DlpError {
         source: Box<regex_automata::meta::BuildError>,
     },
 
+    /// A gitleaks config file is not valid TOML or does not have the
+    /// config's shape.
+    #[error("{source_name}: not a valid gitleaks config: {reason}")]
+    GitleaksFile { source_name: String, reason: String },
+
+    /// A regex of a gitleaks config does not compile as an engine regex.
+    #[error("{source_name}: rule {rule_id:?}: field `{field}` is not a valid regex: {reason}")]
+    GitleaksRegex {
+        source_name: String,
+        rule_id: String,
+        field: String,
+        reason: String,
+    },
+
     /// A rule is well-formed TOML but breaks one of the rule file's rules.
     #[error("{source_name}: rule {rule_id:?}: {reason}")]
     RuleInvalid {

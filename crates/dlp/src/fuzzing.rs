@@ -116,6 +116,56 @@ pub fn decode(data: &[u8]) {
     );
 }
 
+/// Import `data` as a gitleaks config; if it imports, check the warnings
+/// are single lines, the rules keep the engine's invariants and build a
+/// scanner (always), and scan `data` itself with them.
+pub fn gitleaks(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let import = match crate::rules::RuleSet::from_gitleaks_toml(text, "fuzz.gitleaks.toml") {
+        Ok(import) => import,
+        Err(error) => {
+            assert!(
+                !error.to_string().contains('\n'),
+                "multi-line error: {error}"
+            );
+            return;
+        }
+    };
+    for warning in &import.warnings {
+        assert!(!warning.contains('\n'), "multi-line warning: {warning:?}");
+    }
+    let rules = import.rules.rules();
+    for (index, rule) in rules.iter().enumerate() {
+        assert!(
+            rule.id().starts_with(crate::GITLEAKS_ID_PREFIX),
+            "{}",
+            rule.id()
+        );
+        assert!(rule.max_len() <= crate::MAX_RULE_MATCH_LEN, "{}", rule.id());
+        assert!(
+            !rules[..index].iter().any(|other| other.id() == rule.id()),
+            "duplicate id {}",
+            rule.id()
+        );
+    }
+    let scanner = match Scanner::new(ScannerConfig {
+        detectors: DetectorSet::empty().with(Detector::Patterns),
+        extra_rules: vec![import.rules],
+        ..ScannerConfig::default()
+    }) {
+        Ok(scanner) => scanner,
+        Err(error) => panic!("an imported config must build a scanner: {error}"),
+    };
+    for finding in &scanner.scan(data) {
+        assert!(
+            finding.start <= finding.end && finding.end <= data.len(),
+            "{finding:?}"
+        );
+    }
+}
+
 /// A held-secret matcher with a sliding window of another length than
 /// [`crate::PARTIAL_MATCH_MIN_LEN`], for measuring false-positive rates
 /// (`examples/measure_partial.rs`).

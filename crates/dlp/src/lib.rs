@@ -12,6 +12,7 @@
 //! - `stream`: [`StreamScanner`] for chunked input
 //! - `known`: held secrets (projection, encoded variants, sliding window)
 //! - `rules`, `patterns`: credential-shape rule files and their matcher
+//! - `gitleaks`: import of gitleaks v8 config files ([`GitleaksImport`])
 //! - `decode`: percent, JSON, HTML, base64/hex/base32 decoding passes
 //! - `unicode`: folding of look-alikes and invisible characters
 //! - `crlf`: CR/LF injection in request heads, [`strip_crlf`]
@@ -28,6 +29,7 @@ mod error;
 mod finding;
 #[doc(hidden)]
 pub mod fuzzing;
+mod gitleaks;
 mod known;
 mod patterns;
 mod rules;
@@ -45,6 +47,7 @@ pub use decode::{
 pub use entropy::{ENTROPY_THRESHOLD, ENTROPY_WINDOW, shannon_entropy};
 pub use error::DlpError;
 pub use finding::{Finding, Findings, Location, Severity};
+pub use gitleaks::{GITLEAKS_ID_PREFIX, GitleaksImport};
 pub use known::{MIN_INDEXED_NEEDLE_LEN, PARTIAL_MATCH_MIN_LEN};
 pub use rules::{BUILTIN_RULES, BUILTIN_SOURCE, MAX_RULE_MATCH_LEN, Rule, RuleSet};
 pub use scanner::{HeadRedaction, MAX_REDACT_ROUNDS, REDACTION_MARK, Redaction, Scanner};

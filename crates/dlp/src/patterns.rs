@@ -201,6 +201,9 @@ enum KeywordSearch {
 /// All rules of a scanner, with their prefilter.
 pub(crate) struct PatternMatcher {
     rules: Vec<Rule>,
+    /// Rules without keywords (imported gitleaks rules): they run over every
+    /// input.
+    keywordless: Vec<usize>,
     search: KeywordSearch,
     /// For each keyword, the rules that listed it (gram filter), or those
     /// plus the rules of every keyword it can hide (automaton).
@@ -267,8 +270,15 @@ impl PatternMatcher {
             }
         };
         let longest_match = rules.iter().map(Rule::max_len).max().unwrap_or(0);
+        let keywordless = rules
+            .iter()
+            .enumerate()
+            .filter(|(_, rule)| rule.keywords().is_empty())
+            .map(|(index, _)| index)
+            .collect();
         Ok(Self {
             rules,
+            keywordless,
             search,
             keyword_rules,
             longest_match,
@@ -285,10 +295,19 @@ impl PatternMatcher {
         if self.rules.is_empty() {
             return;
         }
-        let mut windows: Vec<(usize, usize, usize)> = Vec::new();
+        let mut windows: Vec<(usize, usize, usize)> = self
+            .keywordless
+            .iter()
+            .map(|&rule_index| (rule_index, 0, input.len()))
+            .collect();
         let mut add = |keyword: usize, start: usize, end: usize| {
             for &rule_index in &self.keyword_rules[keyword] {
-                let reach = self.rules[rule_index].max_len;
+                let rule = &self.rules[rule_index];
+                if rule.whole_input {
+                    windows.push((rule_index, 0, input.len()));
+                    continue;
+                }
+                let reach = rule.max_len;
                 windows.push((
                     rule_index,
                     start.saturating_sub(reach),
@@ -343,20 +362,17 @@ impl PatternMatcher {
             } else {
                 whole.start() + 1
             };
-            let span = captures
-                .get_group(rule.secret_group)
-                .unwrap_or_else(|| whole.span());
+            let span = rule.secret_span(&captures, whole.span());
             if span.is_empty() {
                 continue;
             }
-            let secret = &input[span.start..span.end];
-            if rule.accepts(secret) {
+            if rule.accepts(input, (whole.start(), whole.end()), (span.start, span.end)) {
                 out.push(Finding::new(
                     Detector::Patterns,
                     rule.id(),
                     "raw",
                     (span.start, span.end),
-                    secret.to_vec(),
+                    input[span.start..span.end].to_vec(),
                 ));
             }
         }

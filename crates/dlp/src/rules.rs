@@ -88,19 +88,95 @@ impl Example {
     }
 }
 
+/// Which capture group of a rule's regex is the secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SecretGroup {
+    /// This group (0: the whole match).
+    Index(usize),
+    /// The first capture group that matched something, else the whole
+    /// match (gitleaks' behaviour when `secretGroup` is not set).
+    FirstNonEmpty,
+}
+
+/// What an allowlist's regexes are matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum AllowTarget {
+    /// The secret (the capture group).
+    Secret,
+    /// The whole match of the rule's regex.
+    Match,
+    /// The line(s) the match is on, within the scanned buffer.
+    Line,
+}
+
+/// One compiled allowlist of a rule: a candidate it allows is not a finding.
+#[derive(Debug, Clone)]
+pub(crate) struct Allowlist {
+    target: AllowTarget,
+    regexes: Vec<Regex>,
+    /// Lower-cased; matched as substrings of the lower-cased secret.
+    stopwords: Vec<String>,
+    /// Every non-empty check must hold (gitleaks' `condition = "AND"`);
+    /// otherwise any one is enough.
+    require_all: bool,
+}
+
+impl Allowlist {
+    fn allows(&self, input: &[u8], whole: (usize, usize), secret: &[u8]) -> bool {
+        let regex_hit = (!self.regexes.is_empty()).then(|| {
+            let target = match self.target {
+                AllowTarget::Secret => secret,
+                AllowTarget::Match => &input[whole.0..whole.1],
+                AllowTarget::Line => line_around(input, whole.0, whole.1),
+            };
+            self.regexes.iter().any(|allow| allow.is_match(target))
+        });
+        let stopword_hit = (!self.stopwords.is_empty()).then(|| {
+            let lowered = secret.to_ascii_lowercase();
+            self.stopwords
+                .iter()
+                .any(|stopword| memchr::memmem::find(&lowered, stopword.as_bytes()).is_some())
+        });
+        let checks = [regex_hit, stopword_hit];
+        let mut present = checks.iter().flatten().peekable();
+        if present.peek().is_none() {
+            return false;
+        }
+        if self.require_all {
+            present.all(|hit| *hit)
+        } else {
+            present.any(|hit| *hit)
+        }
+    }
+}
+
+/// The line(s) holding `start..end`: from the byte after the last newline
+/// before `start` to the first newline at or after `end`.
+fn line_around(input: &[u8], start: usize, end: usize) -> &[u8] {
+    let start = start.min(input.len());
+    let end = end.clamp(start, input.len());
+    let line_start = memchr::memrchr(b'\n', &input[..start]).map_or(0, |index| index + 1);
+    let line_end = memchr::memchr(b'\n', &input[end..]).map_or(input.len(), |index| end + index);
+    &input[line_start..line_end]
+}
+
 /// One compiled credential-shape rule.
 #[derive(Debug, Clone)]
 pub struct Rule {
     id: String,
     description: String,
     keywords: Vec<String>,
+    tags: Vec<String>,
     source: String,
     pub(crate) regex: Regex,
-    pub(crate) secret_group: usize,
+    pub(crate) secret_group: SecretGroup,
     pub(crate) entropy: Option<f64>,
     pub(crate) max_len: usize,
-    stopwords: Vec<String>,
-    allow_regexes: Vec<Regex>,
+    /// The regex runs over the whole input when a keyword occurs anywhere
+    /// in it (or always, for a rule without keywords), not only in a window
+    /// around the keyword (gitleaks' semantics).
+    pub(crate) whole_input: bool,
+    allowlists: Vec<Allowlist>,
     positive_examples: Vec<String>,
     negative_examples: Vec<String>,
 }
@@ -116,9 +192,16 @@ impl Rule {
         &self.description
     }
 
-    /// The prefilter keywords.
+    /// The prefilter keywords. Empty only for an imported gitleaks rule
+    /// without keywords, which runs on every input.
     pub fn keywords(&self) -> &[String] {
         &self.keywords
+    }
+
+    /// Free-form tags (from a gitleaks rule's `tags`; none for the engine's
+    /// own rule format).
+    pub fn tags(&self) -> &[String] {
+        &self.tags
     }
 
     /// The file the rule came from.
@@ -141,27 +224,41 @@ impl Rule {
         &self.negative_examples
     }
 
-    /// Whether a candidate secret passes the entropy floor and the allowlist.
-    pub(crate) fn accepts(&self, secret: &[u8]) -> bool {
+    /// The span of the secret in a match: the configured capture group, or
+    /// the whole match when that group did not take part.
+    pub(crate) fn secret_span(
+        &self,
+        captures: &regex_automata::util::captures::Captures,
+        whole: regex_automata::Span,
+    ) -> regex_automata::Span {
+        match self.secret_group {
+            SecretGroup::Index(group) => captures.get_group(group).unwrap_or(whole),
+            SecretGroup::FirstNonEmpty => (1..captures.group_len())
+                .filter_map(|group| captures.get_group(group))
+                .find(|span| !span.is_empty())
+                .unwrap_or(whole),
+        }
+    }
+
+    /// Whether a candidate passes the entropy floor and no allowlist allows
+    /// it. `whole` is the span of the regex's match in `input`, `secret`
+    /// the span of the secret.
+    pub(crate) fn accepts(
+        &self,
+        input: &[u8],
+        whole: (usize, usize),
+        secret: (usize, usize),
+    ) -> bool {
+        let secret = &input[secret.0..secret.1];
         if let Some(floor) = self.entropy
             && shannon_entropy(secret) < floor
         {
             return false;
         }
-        if !self.stopwords.is_empty() {
-            let lowered = secret.to_ascii_lowercase();
-            if self
-                .stopwords
-                .iter()
-                .any(|stopword| memchr::memmem::find(&lowered, stopword.as_bytes()).is_some())
-            {
-                return false;
-            }
-        }
         !self
-            .allow_regexes
+            .allowlists
             .iter()
-            .any(|allow| allow.is_match(secret))
+            .any(|allowlist| allowlist.allows(input, whole, secret))
     }
 }
 
@@ -178,7 +275,7 @@ fn syntax_config() -> syntax::Config {
     syntax::Config::new().unicode(false).utf8(false)
 }
 
-fn compile(pattern: &str) -> Result<Regex, Box<meta::BuildError>> {
+pub(crate) fn compile(pattern: &str) -> Result<Regex, Box<meta::BuildError>> {
     Regex::builder()
         .syntax(syntax_config())
         .configure(
@@ -195,6 +292,139 @@ fn is_valid_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|byte| byte.is_ascii_lowercase() || byte.is_ascii_digit() || byte == b'-')
+}
+
+/// An allowlist before compilation.
+pub(crate) struct AllowlistDraft {
+    /// The field its regexes came from, for errors.
+    pub(crate) field: String,
+    pub(crate) target: AllowTarget,
+    pub(crate) regexes: Vec<String>,
+    pub(crate) stopwords: Vec<String>,
+    pub(crate) require_all: bool,
+}
+
+/// A rule before compilation, from either rule file format. The front end
+/// checks the id and the keywords; [`RuleDraft::compile`] the rest.
+pub(crate) struct RuleDraft {
+    pub(crate) id: String,
+    pub(crate) description: String,
+    pub(crate) keywords: Vec<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) regex: String,
+    pub(crate) secret_group: SecretGroup,
+    pub(crate) entropy: Option<f64>,
+    /// The declared bound on the match length (needed if the regex has
+    /// none of its own).
+    pub(crate) max_len: Option<usize>,
+    pub(crate) whole_input: bool,
+    pub(crate) allowlists: Vec<AllowlistDraft>,
+    pub(crate) positive_examples: Vec<String>,
+    pub(crate) negative_examples: Vec<String>,
+}
+
+/// Why a [`RuleDraft`] does not compile.
+pub(crate) enum DraftError {
+    /// A rule of the rule file is broken (the reason).
+    Invalid(String),
+    /// A regex does not compile (the field it came from).
+    Regex {
+        field: String,
+        source: Box<meta::BuildError>,
+    },
+}
+
+impl RuleDraft {
+    pub(crate) fn compile(self, source_name: &str) -> Result<Rule, DraftError> {
+        if let Some(floor) = self.entropy
+            && !(0.0..=8.0).contains(&floor)
+        {
+            return Err(DraftError::Invalid(format!(
+                "entropy floor {floor} is outside 0..=8 bits per character"
+            )));
+        }
+        let regex = compile(&self.regex).map_err(|source| DraftError::Regex {
+            field: "regex".to_string(),
+            source,
+        })?;
+        if regex.is_match(b"") {
+            return Err(DraftError::Invalid(
+                "regex matches the empty string".to_string(),
+            ));
+        }
+        let groups = regex
+            .group_info()
+            .group_len(regex_automata::PatternID::ZERO);
+        if let SecretGroup::Index(group) = self.secret_group
+            && group >= groups
+        {
+            return Err(DraftError::Invalid(format!(
+                "secret_group {group} does not exist in the regex"
+            )));
+        }
+        let computed_max = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .build()
+            .parse(&self.regex)
+            .ok()
+            .and_then(|hir| hir.properties().maximum_len());
+        let max_len = match (computed_max, self.max_len) {
+            (Some(computed), Some(declared)) => computed.min(declared),
+            (Some(computed), None) => computed,
+            (None, Some(declared)) => declared,
+            (None, None) => {
+                return Err(DraftError::Invalid(
+                    "regex has no upper bound on its match length: set max_len".to_string(),
+                ));
+            }
+        };
+        if max_len > MAX_RULE_MATCH_LEN {
+            return Err(DraftError::Invalid(format!(
+                "max_len {max_len} exceeds the limit of {MAX_RULE_MATCH_LEN} bytes"
+            )));
+        }
+        let mut allowlists = Vec::with_capacity(self.allowlists.len());
+        for draft in self.allowlists {
+            if draft.regexes.is_empty() && draft.stopwords.is_empty() {
+                continue;
+            }
+            let regexes = draft
+                .regexes
+                .iter()
+                .map(|pattern| compile(pattern))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|source| DraftError::Regex {
+                    field: draft.field.clone(),
+                    source,
+                })?;
+            allowlists.push(Allowlist {
+                target: draft.target,
+                regexes,
+                stopwords: draft
+                    .stopwords
+                    .iter()
+                    .map(|stopword| stopword.to_ascii_lowercase())
+                    .collect(),
+                require_all: draft.require_all,
+            });
+        }
+        Ok(Rule {
+            id: self.id,
+            description: self.description,
+            keywords: self.keywords,
+            tags: self.tags,
+            source: source_name.to_string(),
+            regex,
+            secret_group: self.secret_group,
+            entropy: self.entropy,
+            max_len,
+            whole_input: self.whole_input,
+            allowlists,
+            positive_examples: self.positive_examples,
+            negative_examples: self.negative_examples,
+        })
+    }
 }
 
 impl RuleSet {
@@ -244,79 +474,23 @@ impl RuleSet {
                 "needs at least one non-empty keyword (the prefilter)".to_string(),
             ));
         }
-        if let Some(floor) = spec.entropy
-            && !(0.0..=8.0).contains(&floor)
-        {
-            return Err(invalid(format!(
-                "entropy floor {floor} is outside 0..=8 bits per character"
-            )));
-        }
-        let regex_error = |field: &'static str, source| DlpError::RuleRegex {
-            source_name: source_name.to_string(),
-            rule_id: spec.id.clone(),
-            field,
-            source,
-        };
-        let regex = compile(&spec.regex).map_err(|source| regex_error("regex", source))?;
-        if regex.is_match(b"") {
-            return Err(invalid("regex matches the empty string".to_string()));
-        }
-        let secret_group = spec.secret_group.unwrap_or(0);
-        if secret_group
-            >= regex
-                .group_info()
-                .group_len(regex_automata::PatternID::ZERO)
-        {
-            return Err(invalid(format!(
-                "secret_group {secret_group} does not exist in the regex"
-            )));
-        }
-        let computed_max = regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .build()
-            .parse(&spec.regex)
-            .ok()
-            .and_then(|hir| hir.properties().maximum_len());
-        let max_len = match (computed_max, spec.max_len) {
-            (Some(computed), Some(declared)) => computed.min(declared),
-            (Some(computed), None) => computed,
-            (None, Some(declared)) => declared,
-            (None, None) => {
-                return Err(invalid(
-                    "regex has no upper bound on its match length: set max_len".to_string(),
-                ));
-            }
-        };
-        if max_len > MAX_RULE_MATCH_LEN {
-            return Err(invalid(format!(
-                "max_len {max_len} exceeds the limit of {MAX_RULE_MATCH_LEN} bytes"
-            )));
-        }
-        let allow_regexes = spec
-            .allowlist
-            .regexes
-            .iter()
-            .map(|pattern| {
-                compile(pattern).map_err(|source| regex_error("allowlist.regexes", source))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Rule {
+        let draft = RuleDraft {
             id: spec.id.clone(),
             description: spec.description,
             keywords: spec.keywords,
-            source: source_name.to_string(),
-            regex,
-            secret_group,
+            tags: Vec::new(),
+            regex: spec.regex,
+            secret_group: SecretGroup::Index(spec.secret_group.unwrap_or(0)),
             entropy: spec.entropy,
-            max_len,
-            stopwords: spec
-                .allowlist
-                .stopwords
-                .iter()
-                .map(|stopword| stopword.to_ascii_lowercase())
-                .collect(),
-            allow_regexes,
+            max_len: spec.max_len,
+            whole_input: false,
+            allowlists: vec![AllowlistDraft {
+                field: "allowlist.regexes".to_string(),
+                target: AllowTarget::Secret,
+                regexes: spec.allowlist.regexes,
+                stopwords: spec.allowlist.stopwords,
+                require_all: false,
+            }],
             positive_examples: spec
                 .examples
                 .positive
@@ -329,7 +503,29 @@ impl RuleSet {
                 .into_iter()
                 .map(Example::joined)
                 .collect(),
+        };
+        draft.compile(source_name).map_err(|failure| match failure {
+            DraftError::Invalid(reason) => invalid(reason),
+            DraftError::Regex { field, source } => DlpError::RuleRegex {
+                source_name: source_name.to_string(),
+                rule_id: spec.id.clone(),
+                field: if field == "regex" {
+                    "regex"
+                } else {
+                    "allowlist.regexes"
+                },
+                source,
+            },
         })
+    }
+
+    /// A rule set from rules compiled elsewhere (the gitleaks import). The
+    /// ids must be unique.
+    pub(crate) fn from_rules(source_name: &str, rules: Vec<Rule>) -> Self {
+        Self {
+            source_name: source_name.to_string(),
+            rules,
+        }
     }
 
     /// The file's name as given to [`RuleSet::from_toml_str`].

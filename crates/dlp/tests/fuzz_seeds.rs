@@ -25,5 +25,6 @@ fn every_seed_passes_every_fuzz_check() {
         bot_bottle_dlp::fuzzing::scan(&data);
         bot_bottle_dlp::fuzzing::redact(&data);
         bot_bottle_dlp::fuzzing::decode(&data);
+        bot_bottle_dlp::fuzzing::gitleaks(&data);
     }
 }

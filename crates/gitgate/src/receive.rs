@@ -30,6 +30,7 @@ use std::sync::Arc;
 use crate::Timeouts;
 use crate::approval::{Approver, FindingReport, Verdict};
 use crate::config::Repo;
+use crate::dlp::gitleaks_rules_text;
 use crate::forward::{EarlyForward, forward};
 use crate::git::stderr_excerpt;
 use crate::hook::{HookSession, PushRequest, RefUpdate};
@@ -53,15 +54,25 @@ pub struct PushContext {
     pub rules_cache: Arc<RulesCache>,
 }
 
-/// Scanners built with a repo's own rules file, so the rules are compiled
-/// once per version of the file, not once per push.
+/// gitleaks' config file, read like [`REPO_RULES_FILE`] from the root of
+/// upstream's default branch: its rules are translated
+/// (`RuleSet::from_gitleaks_toml`) and added too.
+pub const GITLEAKS_RULES_FILE: &str = ".gitleaks.toml";
+
+/// The most characters of a gitleaks import warning shown to the agent
+/// (the full list is in the gate's log).
+const MAX_SHOWN_WARNING_CHARS: usize = 200;
+
+/// Scanners built with a repo's own rules files, so the rules are compiled
+/// once per version of the files, not once per push.
 #[derive(Default)]
 pub struct RulesCache {
-    /// Repo name → (rules-file blob id, scanner with those rules).
+    /// Repo name → (the rules files' blob ids, scanner with those rules,
+    /// the warnings for the agent).
     entries: std::sync::Mutex<HashMap<String, CachedScanner>>,
 }
 
-type CachedScanner = (String, Arc<dyn CommitScanner>);
+type CachedScanner = (String, Arc<dyn CommitScanner>, Vec<String>);
 
 /// Decide one push, talking to the agent through `session`. Returns whether
 /// the push was accepted (and has landed upstream).
@@ -108,15 +119,15 @@ pub async fn decide(
         (problems, early)
     };
     let mut scan = Box::pin(async {
-        let mut warning = None;
+        let mut warnings = Vec::new();
         let scanner = async {
             let (scanner, said) = repo_scanner(context).await;
-            warning = said;
+            warnings = said;
             scanner
         };
         let findings = scan_push_with(&access, &request.updates, scanner, timeout).await;
         tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "scanned");
-        (findings, warning)
+        (findings, warnings)
     });
     tokio::pin!(policy);
     let mut scanned = None;
@@ -141,12 +152,12 @@ pub async fn decide(
         }
         return false;
     }
-    let (findings, warning) = match scanned {
+    let (findings, warnings) = match scanned {
         Some(result) => result,
         None => scan.await,
     };
-    if let Some(warning) = warning {
-        say(session, &warning).await;
+    for warning in &warnings {
+        say(session, warning).await;
     }
     let findings = match findings {
         Ok(findings) => findings,
@@ -398,70 +409,140 @@ async fn ask(
     }
 }
 
-/// The scanner for this repo: the base one, plus the repo's own rules file
-/// when upstream's default branch has one. A rules file that does not
-/// compile is skipped (the built-in rules still apply), with a warning for
-/// the agent.
-async fn repo_scanner(context: &PushContext) -> (Arc<dyn CommitScanner>, Option<String>) {
+/// The scanner for this repo: the base one, plus the rules of the repo's
+/// own rules files when upstream's default branch has them:
+/// [`REPO_RULES_FILE`] (the engine's format) and [`GITLEAKS_RULES_FILE`]
+/// (translated). A file that does not compile is skipped (the built-in
+/// rules and the other file still apply), with a warning for the agent;
+/// what of a gitleaks config could not be imported is logged, and told to
+/// the agent in short.
+async fn repo_scanner(context: &PushContext) -> (Arc<dyn CommitScanner>, Vec<String>) {
     let base = Arc::clone(&context.scanner);
     let timeout = context.timeouts.local_git;
     let mirror = ObjectAccess::new(&context.mirror, None);
-    let Ok(found) = mirror
-        .git([
-            "rev-parse",
-            "--verify",
-            "--quiet",
-            &format!("HEAD:{REPO_RULES_FILE}"),
-        ])
-        .output(b"", timeout)
-        .await
-    else {
-        return (base, None);
-    };
-    let blob = String::from_utf8_lossy(&found.stdout).trim().to_string();
-    if !found.success || blob.is_empty() {
-        return (base, None);
+    let (native, gitleaks) = tokio::join!(
+        rules_blob(&mirror, REPO_RULES_FILE, timeout),
+        rules_blob(&mirror, GITLEAKS_RULES_FILE, timeout)
+    );
+    if native.is_none() && gitleaks.is_none() {
+        return (base, Vec::new());
     }
+    let key = format!(
+        "{}:{}",
+        native.as_deref().unwrap_or(""),
+        gitleaks.as_deref().unwrap_or("")
+    );
     let repo = context.repo.name.clone();
     if let Ok(entries) = context.rules_cache.entries.lock()
-        && let Some((cached_blob, scanner)) = entries.get(&repo)
-        && *cached_blob == blob
+        && let Some((cached_key, scanner, warnings)) = entries.get(&repo)
+        && *cached_key == key
     {
-        return (Arc::clone(scanner), None);
+        return (Arc::clone(scanner), warnings.clone());
     }
-    let text = match mirror
-        .git(["cat-file", "blob", blob.as_str()])
-        .checked(b"", timeout)
-        .await
-    {
-        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(error) => {
-            tracing::warn!(repo = %repo, error = %error, "cannot read the repo's rules file");
-            return (base, None);
-        }
-    };
-    let compile_base = Arc::clone(&base);
-    let built = tokio::task::spawn_blocking(move || compile_base.with_repo_rules(&text)).await;
-    match built {
-        Ok(Ok(Some(scanner))) => {
-            if let Ok(mut entries) = context.rules_cache.entries.lock() {
-                entries.insert(repo, (blob, Arc::clone(&scanner)));
+    let mut texts = Vec::new();
+    for (file, blob) in [(REPO_RULES_FILE, native), (GITLEAKS_RULES_FILE, gitleaks)] {
+        let Some(blob) = blob else {
+            texts.push(None);
+            continue;
+        };
+        match mirror
+            .git(["cat-file", "blob", blob.as_str()])
+            .checked(b"", timeout)
+            .await
+        {
+            Ok(bytes) => texts.push(Some(String::from_utf8_lossy(&bytes).into_owned())),
+            Err(error) => {
+                tracing::warn!(repo = %repo, file, error = %error, "cannot read the repo's rules file");
+                return (base, Vec::new());
             }
-            (scanner, None)
         }
-        Ok(Ok(None)) => (base, None),
-        Ok(Err(message)) => {
-            tracing::warn!(repo = %repo, "the repo's rules file is refused: {message}");
-            (
-                base,
-                Some(format!(
-                    "warning: {REPO_RULES_FILE} on the default branch is invalid and was ignored: {message}"
-                )),
-            )
+    }
+    let gitleaks_text = texts.pop().flatten();
+    let native_text = texts.pop().flatten();
+    let compile_base = Arc::clone(&base);
+    let log_repo = repo.clone();
+    let built = tokio::task::spawn_blocking(move || {
+        compile_repo_rules(compile_base, native_text, gitleaks_text, &log_repo)
+    })
+    .await;
+    match built {
+        Ok((scanner, warnings)) => {
+            if let Ok(mut entries) = context.rules_cache.entries.lock() {
+                entries.insert(repo, (key, Arc::clone(&scanner), warnings.clone()));
+            }
+            (scanner, warnings)
         }
         Err(error) => {
             tracing::warn!(repo = %repo, error = %error, "compiling the repo's rules failed");
-            (base, None)
+            (base, Vec::new())
         }
     }
+}
+
+/// The blob id of `file` at the root of the mirror's `HEAD`, if it has one.
+async fn rules_blob(
+    mirror: &ObjectAccess,
+    file: &str,
+    timeout: std::time::Duration,
+) -> Option<String> {
+    let found = mirror
+        .git(["rev-parse", "--verify", "--quiet", &format!("HEAD:{file}")])
+        .output(b"", timeout)
+        .await
+        .ok()?;
+    let blob = String::from_utf8_lossy(&found.stdout).trim().to_string();
+    (found.success && !blob.is_empty()).then_some(blob)
+}
+
+/// `base` plus the rules of the repo's files (either may be absent), and
+/// the warnings for the agent. Blocking: compiles regexes.
+fn compile_repo_rules(
+    base: Arc<dyn CommitScanner>,
+    native: Option<String>,
+    gitleaks: Option<String>,
+    repo: &str,
+) -> (Arc<dyn CommitScanner>, Vec<String>) {
+    let mut scanner = base;
+    let mut warnings = Vec::new();
+    let invalid = |file: &str, message: &str| {
+        tracing::warn!(repo = %repo, file, "the repo's rules file is refused: {message}");
+        format!("warning: {file} on the default branch is invalid and was ignored: {message}")
+    };
+    if let Some(text) = native {
+        match scanner.with_repo_rules(&text) {
+            Ok(Some(with)) => scanner = with,
+            Ok(None) => {}
+            Err(message) => warnings.push(invalid(REPO_RULES_FILE, &message)),
+        }
+    }
+    if let Some(text) = gitleaks {
+        // Translated here for its warnings (and a clear error), and again by
+        // the scanner, which takes the file's text.
+        match bot_bottle_dlp::RuleSet::from_gitleaks_toml(&text, GITLEAKS_RULES_FILE) {
+            Err(error) => warnings.push(invalid(GITLEAKS_RULES_FILE, &error.to_string())),
+            Ok(import) => match scanner.with_repo_rules(&gitleaks_rules_text(&text)) {
+                Ok(Some(with)) => {
+                    scanner = with;
+                    for warning in &import.warnings {
+                        tracing::warn!(repo = %repo, file = GITLEAKS_RULES_FILE, "not imported as written: {warning}");
+                    }
+                    if let Some(first) = import.warnings.first() {
+                        let shown: String = first.chars().take(MAX_SHOWN_WARNING_CHARS).collect();
+                        let more = if first.chars().count() > MAX_SHOWN_WARNING_CHARS {
+                            "…"
+                        } else {
+                            ""
+                        };
+                        warnings.push(format!(
+                            "warning: {GITLEAKS_RULES_FILE}: {} part(s) not imported as written (its other rules apply; the gate's log has the list), first: {shown}{more}",
+                            import.warnings.len()
+                        ));
+                    }
+                }
+                Ok(None) => {}
+                Err(message) => warnings.push(invalid(GITLEAKS_RULES_FILE, &message)),
+            },
+        }
+    }
+    (scanner, warnings)
 }

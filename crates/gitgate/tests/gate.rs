@@ -1487,3 +1487,154 @@ async fn a_commit_message_with_a_nul_byte_is_refused() {
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
     gate.stop().await;
 }
+
+/// Clone upstream directly (not through the gate) into `name`, commit
+/// `files` there and push them to upstream's `main`.
+async fn upstream_commit(gate: &Fixture, name: &str, files: &[(&str, &str)]) {
+    let other = gate.root.join(name);
+    git_ok(
+        &gate.root,
+        &[
+            "clone",
+            "--quiet",
+            gate.upstream.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    )
+    .await;
+    for (file, content) in files {
+        if let Some(parent) = Path::new(file).parent() {
+            std::fs::create_dir_all(other.join(parent)).unwrap();
+        }
+        commit_file(&other, file, content, "rules").await;
+    }
+    git_ok(&other, &["push", "--quiet", "origin", "main"]).await;
+}
+
+const GITLEAKS_CONFIG: &str = r#"
+[extend]
+useDefault = true
+
+[[rules]]
+id = "internal-ticket"
+description = "our ticket system's API token"
+regex = '''\b(ITT-[0-9]{12})\b'''
+keywords = ["itt-"]
+[rules.allowlist]
+regexes = ['''^ITT-0{12}$''']
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gitleaks_config_on_the_default_branch_adds_rules_next_to_the_rules_file() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    upstream_commit(
+        &gate,
+        "other",
+        &[
+            (".gitleaks.toml", GITLEAKS_CONFIG),
+            (
+                ".bot-bottle/dlp-rules.toml",
+                "[[rule]]\nid = \"build-token\"\ndescription = \"our CI's token\"\nkeywords = [\"bld-\"]\nregex = '''\\b(BLD-[0-9]{12})\\b'''\n",
+            ),
+        ],
+    )
+    .await;
+
+    let work = gate.clone("work").await;
+    commit_file(
+        &work,
+        "tokens.txt",
+        "ticket ITT-123456789012\nbuild BLD-123456789012\n",
+        "tokens",
+    )
+    .await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        push.stderr.contains(
+            "remote: git-gate: warning: .gitleaks.toml: 1 part(s) not imported as written"
+        ),
+        "{}",
+        push.stderr
+    );
+    assert!(
+        push.stderr.contains("[extend] useDefault"),
+        "{}",
+        push.stderr
+    );
+    assert!(
+        push.stderr
+            .contains("remote: git-gate: push held for the operator"),
+        "{}",
+        push.stderr
+    );
+    let seen: Vec<String> = approver
+        .seen()
+        .iter()
+        .map(|report| report.finding.rule.clone())
+        .collect();
+    assert!(
+        seen.iter().any(|rule| rule == "gitleaks-internal-ticket"),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|rule| rule == "build-token"), "{seen:?}");
+
+    // The allowlisted value passes (the approver would reject anything).
+    git_ok(&work, &["reset", "--quiet", "--hard", "origin/main"]).await;
+    commit_file(
+        &work,
+        "tokens.txt",
+        "ticket ITT-000000000000\n",
+        "placeholder",
+    )
+    .await;
+    let before = approver.seen().len();
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(approver.seen().len(), before);
+    // The warning is told on every push (the compiled rules are cached).
+    assert!(
+        push.stderr.contains("warning: .gitleaks.toml"),
+        "{}",
+        push.stderr
+    );
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_invalid_gitleaks_config_is_ignored_with_a_warning() {
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    upstream_commit(
+        &gate,
+        "other",
+        &[(
+            ".gitleaks.toml",
+            "[[rules]]\nid = \"look\"\nregex = '''ITT-(?=[0-9])'''\n",
+        )],
+    )
+    .await;
+    let work = gate.clone("work").await;
+    let key = aws_key();
+    commit_file(&work, "config.ini", &format!("key = {key}\n"), "key").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        push.stderr.contains(
+            "remote: git-gate: warning: .gitleaks.toml on the default branch is invalid and was ignored: .gitleaks.toml: rule \"look\": field `regex` is not a valid regex: look-around"
+        ),
+        "{}",
+        push.stderr
+    );
+    // The built-in rules still apply.
+    assert!(
+        approver
+            .seen()
+            .iter()
+            .any(|report| report.finding.rule == "aws-access-key-id"),
+        "{:?}",
+        approver.seen()
+    );
+    gate.stop().await;
+}

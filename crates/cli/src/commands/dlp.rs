@@ -4,7 +4,10 @@
 //! `BOT_BOTTLE_SENSITIVE_PREFIXES`).
 //!
 //! Exit codes: 0 nothing found, 1 something found, 2 an error (unreadable
-//! file, bad detector list, bad rule file). With `--redact` the scrubbed
+//! file, bad detector list, bad rule file). `--rules` reads the engine's
+//! rule format, or a gitleaks v8 config (by name `.gitleaks.toml` /
+//! `gitleaks.toml`, or `--rules-format gitleaks`); the import's warnings go
+//! to standard error. With `--redact` the scrubbed
 //! input goes to standard output and the report to standard error.
 
 use std::io::{Read, Write};
@@ -14,7 +17,7 @@ use anyhow::Context;
 use bot_bottle_dlp::{DetectorSet, Finding, HeldSecret, RuleSet, Scanner, ScannerConfig, Severity};
 use serde::Serialize;
 
-use crate::args::{DlpCommand, DlpScanArgs, TextOrJson};
+use crate::args::{DlpCommand, DlpScanArgs, RulesFormat, TextOrJson};
 use crate::environment;
 use crate::exit::{self, Failure};
 
@@ -84,6 +87,18 @@ fn inputs(paths: &[PathBuf]) -> Vec<Input> {
         .collect()
 }
 
+/// Whether a `--rules` file is read as a gitleaks config.
+fn is_gitleaks(path: &Path, format: RulesFormat) -> bool {
+    match format {
+        RulesFormat::Gitleaks => true,
+        RulesFormat::BotBottle => false,
+        RulesFormat::Auto => path
+            .file_name()
+            .and_then(|name| name.to_str())
+            .is_some_and(|name| name == ".gitleaks.toml" || name == "gitleaks.toml"),
+    }
+}
+
 fn build_scanner(args: &DlpScanArgs) -> anyhow::Result<Scanner> {
     let detectors =
         DetectorSet::parse(&args.detectors).map_err(|error| Failure::usage(with_causes(&error)))?;
@@ -92,8 +107,18 @@ fn build_scanner(args: &DlpScanArgs) -> anyhow::Result<Scanner> {
         let text = std::fs::read_to_string(path).map_err(|error| {
             Failure::usage(format!("cannot read rule file {}: {error}", path.display()))
         })?;
-        let rules = RuleSet::from_toml_str(&text, &path.display().to_string())
-            .map_err(|error| Failure::usage(with_causes(&error)))?;
+        let name = path.display().to_string();
+        let rules = if is_gitleaks(path, args.rules_format) {
+            let import = RuleSet::from_gitleaks_toml(&text, &name)
+                .map_err(|error| Failure::usage(with_causes(&error)))?;
+            for warning in &import.warnings {
+                eprintln!("warning: {name}: {warning}");
+            }
+            import.rules
+        } else {
+            RuleSet::from_toml_str(&text, &name)
+                .map_err(|error| Failure::usage(with_causes(&error)))?
+        };
         extra_rules.push(rules);
     }
     let held = environment::held_secrets()
