@@ -1133,6 +1133,42 @@ async fn websocket_messages_are_relayed_and_each_agent_message_is_inspected() {
     proxy.stop().await;
 }
 
+/// An HTTP/2 extended CONNECT (RFC 8441) for `protocol` through the proxy.
+async fn extended_connect(
+    proxy: &Proxy,
+    authority: &str,
+    path: &str,
+    protocol: &'static str,
+) -> http::Response<hyper::body::Incoming> {
+    let Sender::H2(mut sender) = tls_through_proxy(proxy, authority, UPSTREAM_NAME, &[b"h2"]).await
+    else {
+        panic!("the tunnel did not negotiate h2");
+    };
+    // The proxy's SETTINGS (which enable extended CONNECT) may still be on
+    // their way just after the handshake.
+    let mut attempts = 0;
+    loop {
+        let mut request = Request::builder()
+            .method(http::Method::CONNECT)
+            .version(Version::HTTP_2)
+            .uri(format!("https://{authority}{path}"))
+            .header("sec-websocket-version", "13")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        request
+            .extensions_mut()
+            .insert(hyper::ext::Protocol::from_static(protocol));
+        match sender.send_request(request).await {
+            Ok(response) => return response,
+            Err(_) if attempts < 50 => {
+                attempts += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(error) => panic!("extended CONNECT failed: {error}"),
+        }
+    }
+}
+
 /// Open a WebSocket over HTTP/2 (RFC 8441 extended CONNECT) through the
 /// proxy: the response, and the socket when it is a 200.
 async fn h2_websocket(
@@ -1143,33 +1179,7 @@ async fn h2_websocket(
     http::Response<hyper::body::Incoming>,
     Option<tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>>,
 ) {
-    let Sender::H2(mut sender) = tls_through_proxy(proxy, authority, UPSTREAM_NAME, &[b"h2"]).await
-    else {
-        panic!("the tunnel did not negotiate h2");
-    };
-    // The proxy's SETTINGS (which enable extended CONNECT) may still be on
-    // their way just after the handshake.
-    let mut attempts = 0;
-    let response = loop {
-        let mut request = Request::builder()
-            .method(http::Method::CONNECT)
-            .version(Version::HTTP_2)
-            .uri(format!("https://{authority}{path}"))
-            .header("sec-websocket-version", "13")
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(hyper::ext::Protocol::from_static("websocket"));
-        match sender.send_request(request).await {
-            Ok(response) => break response,
-            Err(_) if attempts < 50 => {
-                attempts += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            Err(error) => panic!("extended CONNECT failed: {error}"),
-        }
-    };
+    let response = extended_connect(proxy, authority, path, "websocket").await;
     if response.status() != StatusCode::OK {
         return (response, None);
     }
@@ -1280,31 +1290,7 @@ async fn an_extended_connect_for_another_protocol_is_refused() {
         ProxyOptions::default(),
     )
     .await;
-    let Sender::H2(mut sender) =
-        tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"h2"]).await
-    else {
-        panic!("the tunnel did not negotiate h2");
-    };
-    let mut attempts = 0;
-    let response = loop {
-        let mut request = Request::builder()
-            .method(http::Method::CONNECT)
-            .version(Version::HTTP_2)
-            .uri(format!("https://{authority}/echo"))
-            .body(Full::new(Bytes::new()))
-            .unwrap();
-        request
-            .extensions_mut()
-            .insert(hyper::ext::Protocol::from_static("connect-udp"));
-        match sender.send_request(request).await {
-            Ok(response) => break response,
-            Err(_) if attempts < 50 => {
-                attempts += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            Err(error) => panic!("extended CONNECT failed: {error}"),
-        }
-    };
+    let response = extended_connect(&proxy, &authority, "/echo", "connect-udp").await;
     assert_eq!(response.status(), StatusCode::NOT_IMPLEMENTED);
     assert!(upstream.seen.lock().unwrap().is_empty());
     proxy.stop().await;
