@@ -9,19 +9,7 @@ use std::sync::Arc;
 
 use bot_bottle_dlp::{Location, RuleSet, Scanner, Severity};
 
-use crate::receive::GITLEAKS_RULES_FILE;
-use crate::scan::{CommitScanner, ContentFinding, REPO_RULES_FILE};
-
-/// First line of the text given to [`CommitScanner::with_repo_rules`] when
-/// it is a gitleaks config ([`GITLEAKS_RULES_FILE`]) rather than the
-/// engine's rule format: the seam takes one text, and a TOML comment keeps
-/// it a valid config.
-const GITLEAKS_MARKER: &str = "# bot-bottle git-gate: the repo's gitleaks config follows\n";
-
-/// `text`, a gitleaks config, marked for [`CommitScanner::with_repo_rules`].
-pub(crate) fn gitleaks_rules_text(text: &str) -> String {
-    format!("{GITLEAKS_MARKER}{text}")
-}
+use crate::scan::{CommitScanner, ContentFinding};
 
 /// The DLP engine behind the scan seam.
 #[derive(Debug, Clone)]
@@ -45,15 +33,9 @@ impl CommitScanner for DlpScanner {
             .collect()
     }
 
-    fn with_repo_rules(&self, rules: &str) -> Result<Option<Arc<dyn CommitScanner>>, String> {
-        let set = match rules.strip_prefix(GITLEAKS_MARKER) {
-            Some(gitleaks) => RuleSet::from_gitleaks_toml(gitleaks, GITLEAKS_RULES_FILE)
-                .map(|import| import.rules),
-            None => RuleSet::from_toml_str(rules, REPO_RULES_FILE),
-        }
-        .map_err(|error| error.to_string())?;
+    fn with_rules(&self, rules: RuleSet) -> Result<Option<Arc<dyn CommitScanner>>, String> {
         let mut config = self.0.config().clone();
-        config.extra_rules.push(set);
+        config.extra_rules.push(rules);
         let scanner = Scanner::new(config).map_err(|error| error.to_string())?;
         Ok(Some(Arc::new(Self(scanner))))
     }
@@ -77,23 +59,20 @@ mod tests {
     }
 
     #[test]
-    fn marked_text_is_read_as_a_gitleaks_config() {
+    fn added_rules_find_what_the_built_in_ones_do_not() {
         let scanner = DlpScanner(Scanner::new(ScannerConfig::default()).unwrap());
         let config =
             "[[rules]]\nid = \"ticket\"\nregex = '''ITT-[0-9]{12}'''\nkeywords = [\"itt-\"]\n";
-        let with = scanner
-            .with_repo_rules(&gitleaks_rules_text(config))
-            .unwrap()
-            .unwrap();
-        let findings = with.scan(b"token ITT-123456789012\n");
+        let content = b"token ITT-123456789012\n";
+        assert!(scanner.scan(content).is_empty());
+        let import = RuleSet::from_gitleaks_toml(config, ".gitleaks.toml").unwrap();
+        let with = scanner.with_rules(import.rules).unwrap().unwrap();
+        let findings = with.scan(content);
         assert!(
             findings
                 .iter()
                 .any(|finding| finding.rule == "gitleaks-ticket"),
             "{findings:?}"
         );
-        // Unmarked, the same text is not the engine's format.
-        let error = scanner.with_repo_rules(config).err().unwrap();
-        assert!(error.contains("not a valid rule file"), "{error}");
     }
 }

@@ -30,7 +30,6 @@ use std::sync::Arc;
 use crate::Timeouts;
 use crate::approval::{Approver, FindingReport, Verdict};
 use crate::config::Repo;
-use crate::dlp::gitleaks_rules_text;
 use crate::forward::{EarlyForward, forward};
 use crate::git::stderr_excerpt;
 use crate::hook::{HookSession, PushRequest, RefUpdate};
@@ -509,18 +508,19 @@ fn compile_repo_rules(
         format!("warning: {file} on the default branch is invalid and was ignored: {message}")
     };
     if let Some(text) = native {
-        match scanner.with_repo_rules(&text) {
-            Ok(Some(with)) => scanner = with,
-            Ok(None) => {}
-            Err(message) => warnings.push(invalid(REPO_RULES_FILE, &message)),
+        match bot_bottle_dlp::RuleSet::from_toml_str(&text, REPO_RULES_FILE) {
+            Err(error) => warnings.push(invalid(REPO_RULES_FILE, &error.to_string())),
+            Ok(rules) => match scanner.with_rules(rules) {
+                Ok(Some(with)) => scanner = with,
+                Ok(None) => {}
+                Err(message) => warnings.push(invalid(REPO_RULES_FILE, &message)),
+            },
         }
     }
     if let Some(text) = gitleaks {
-        // Translated here for its warnings (and a clear error), and again by
-        // the scanner, which takes the file's text.
         match bot_bottle_dlp::RuleSet::from_gitleaks_toml(&text, GITLEAKS_RULES_FILE) {
             Err(error) => warnings.push(invalid(GITLEAKS_RULES_FILE, &error.to_string())),
-            Ok(import) => match scanner.with_repo_rules(&gitleaks_rules_text(&text)) {
+            Ok(import) => match scanner.with_rules(import.rules) {
                 Ok(Some(with)) => {
                     scanner = with;
                     for warning in &import.warnings {

@@ -87,12 +87,12 @@ pub trait CommitScanner: Send + Sync {
     fn scan(&self, content: &[u8]) -> Vec<ContentFinding>;
 
     /// This scanner plus the rules of a repo's own rules file
-    /// ([`REPO_RULES_FILE`], text `rules`). `Ok(None)`: extra rules are not
-    /// supported and this scanner is used as it is. An error says why the
-    /// file was refused.
-    fn with_repo_rules(
+    /// ([`REPO_RULES_FILE`], or `.gitleaks.toml` translated), already
+    /// parsed. `Ok(None)`: extra rules are not supported and this scanner is
+    /// used as it is. An error says why the rules were refused.
+    fn with_rules(
         &self,
-        rules: &str,
+        rules: bot_bottle_dlp::RuleSet,
     ) -> Result<Option<std::sync::Arc<dyn CommitScanner>>, String> {
         let _ = rules;
         Ok(None)
