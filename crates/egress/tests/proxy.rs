@@ -1060,11 +1060,38 @@ async fn connecting_back_to_the_proxy_itself_is_refused() {
     proxy.stop().await;
 }
 
+/// The payloads the scripted inspector was shown as WebSocket messages.
+fn inspected_frames(inspector: &ScriptedInspector) -> Vec<Bytes> {
+    inspector
+        .frames
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, payload)| payload.clone())
+        .collect()
+}
+
+/// The next message is a policy-violation close (1008) whose reason says `reason`.
+async fn expect_policy_close<S>(socket: &mut tokio_tungstenite::WebSocketStream<S>, reason: &str)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    match socket.next().await.unwrap().unwrap() {
+        Message::Close(Some(frame)) => {
+            assert_eq!(frame.code, CloseCode::Policy);
+            assert!(frame.reason.as_str().contains(reason), "{}", frame.reason);
+        }
+        other => panic!("expected a policy close, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn websocket_messages_are_relayed_and_each_agent_message_is_inspected() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
     let upstream = start_upstream().await;
     let authority = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
@@ -1092,13 +1119,7 @@ async fn websocket_messages_are_relayed_and_each_agent_message_is_inspected() {
         socket.next().await.unwrap().unwrap(),
         Message::binary(vec![1u8, 2, 3])
     );
-    let frames: Vec<Bytes> = inspector
-        .frames
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, payload)| payload.clone())
-        .collect();
+    let frames = inspected_frames(&inspector);
     assert_eq!(
         frames,
         vec![Bytes::from_static(b"hello"), Bytes::from_static(&[1, 2, 3])]
@@ -1119,17 +1140,7 @@ async fn websocket_messages_are_relayed_and_each_agent_message_is_inspected() {
         .await
         .unwrap();
     socket.send(Message::text("ghp_secret")).await.unwrap();
-    match socket.next().await.unwrap().unwrap() {
-        Message::Close(Some(frame)) => {
-            assert_eq!(frame.code, CloseCode::Policy);
-            assert!(
-                frame.reason.as_str().contains("blocked: a held token"),
-                "{}",
-                frame.reason
-            );
-        }
-        other => panic!("expected a policy close, got {other:?}"),
-    }
+    expect_policy_close(&mut socket, "blocked: a held token").await;
     proxy.stop().await;
 }
 
@@ -1198,7 +1209,6 @@ async fn h2_websocket(
 async fn websocket_over_http2_is_relayed_inspected_and_routed_like_a_get() {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
     let upstream = start_upstream().await;
     let authority = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
@@ -1222,13 +1232,7 @@ async fn websocket_over_http2_is_relayed_inspected_and_routed_like_a_get() {
         socket.next().await.unwrap().unwrap(),
         Message::text("echo: hello over h2")
     );
-    let frames: Vec<Bytes> = inspector
-        .frames
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, payload)| payload.clone())
-        .collect();
+    let frames = inspected_frames(&inspector);
     assert_eq!(frames, vec![Bytes::from_static(b"hello over h2")]);
     // Closed, so the proxy's drain below does not wait for it.
     socket.close(None).await.unwrap();
@@ -1266,17 +1270,7 @@ async fn websocket_over_http2_is_relayed_inspected_and_routed_like_a_get() {
     let (_, socket) = h2_websocket(&proxy, &authority, "/ws").await;
     let mut socket = socket.unwrap();
     socket.send(Message::text("ghp_secret")).await.unwrap();
-    match socket.next().await.unwrap().unwrap() {
-        Message::Close(Some(frame)) => {
-            assert_eq!(frame.code, CloseCode::Policy);
-            assert!(
-                frame.reason.as_str().contains("blocked"),
-                "{}",
-                frame.reason
-            );
-        }
-        other => panic!("expected a policy close, got {other:?}"),
-    }
+    expect_policy_close(&mut socket, "blocked").await;
     proxy.stop().await;
 }
 
