@@ -55,7 +55,7 @@ const FILTER_BITS: u32 = 20;
 
 /// The projection records one checkpoint per this many input bytes, to map a
 /// projected offset back to an input offset without a per-byte table.
-const CHECKPOINT_SPACING: usize = 256;
+pub(crate) const CHECKPOINT_SPACING: usize = 256;
 
 /// Odd constant for multiplicative hashing (the 64-bit golden ratio).
 const HASH_MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -81,7 +81,7 @@ static PROJECT: [u8; 256] = {
 /// Characters that a preceding backslash turns into a JSON/JS escape that
 /// the projection drops whole (`\n`, `\t`, `\\`, …). `\u` and `\x` are not
 /// here: the decoding pass expands them.
-static ESCAPE_CONSUMES: [bool; 256] = {
+pub(crate) static ESCAPE_CONSUMES: [bool; 256] = {
     let mut table = [false; 256];
     let consumed = b"ntrbf\"\\/'0";
     let mut index = 0;
@@ -102,6 +102,10 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// `(projected offset, input offset, pending backslash)` at the start of
+/// every `CHECKPOINT_SPACING` input bytes.
+pub(crate) type Checkpoints = Vec<(usize, usize, bool)>;
+
 /// The projected input and enough to map offsets back.
 pub(crate) struct Projection {
     /// The projected bytes; in [`KnownMatcher::scan`], a reused buffer whose
@@ -109,11 +113,11 @@ pub(crate) struct Projection {
     pub(crate) bytes: Vec<u8>,
     /// `(projected offset, input offset, pending backslash)` at the start of
     /// every `CHECKPOINT_SPACING` input bytes.
-    checkpoints: Vec<(usize, usize, bool)>,
+    checkpoints: Checkpoints,
 }
 
 #[inline]
-fn project_byte(byte: u8, escape: &mut bool) -> u8 {
+pub(crate) fn project_byte(byte: u8, escape: &mut bool) -> u8 {
     let consumed = *escape && ESCAPE_CONSUMES[byte as usize];
     *escape = byte == b'\\' && !consumed;
     if consumed { 0 } else { PROJECT[byte as usize] }
@@ -128,7 +132,7 @@ pub(crate) fn project(input: &[u8]) -> Projection {
 }
 
 /// Bytes per word of the word-at-a-time projection.
-const WORD: usize = 8;
+pub(crate) const WORD: usize = 8;
 
 /// `0x01` in every byte of a word.
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -138,7 +142,7 @@ const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// For each 8-bit mask of kept bytes, the indices of the kept bytes in
 /// order (then zeros): the permutation that compacts a word.
-static COMPACT: [[u8; WORD]; 256] = {
+pub(crate) static COMPACT: [[u8; WORD]; 256] = {
     let mut table = [[0u8; WORD]; 256];
     let mut mask = 0;
     while mask < 256 {
@@ -189,12 +193,19 @@ fn classify(word: u64) -> (u64, u64) {
 /// growth is zeroed); returns the projected length, `bytes[..length]`, and
 /// the checkpoints. `bytes` is left longer than that.
 ///
+/// With AVX2 (`simd.rs`, 64 bytes per step), else [`project_into_portable`].
+fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoints) {
+    crate::simd::project_into(input, bytes).unwrap_or_else(|| project_into_portable(input, bytes))
+}
+
+/// [`project_into`] without vector instructions.
+///
 /// Same result as [`project_byte`] applied to every byte, but a word
 /// (8 bytes) at a time where the word holds no backslash: the word is
 /// classified and lower-cased with a few 64-bit operations and its kept
 /// bytes are gathered through a 256-entry permutation table, with no branch
 /// that depends on the mix of kept and dropped bytes.
-fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Vec<(usize, usize, bool)>) {
+fn project_into_portable(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoints) {
     // `WORD` bytes of slack: a run's 8-byte store may reach past the input's
     // length (never past `WORD` beyond it, since `written + local` is at
     // most the offset of the byte being projected). Every byte below the
@@ -650,7 +661,7 @@ mod tests {
     }
 
     /// The projection one byte at a time, as [`project_byte`] defines it.
-    fn reference_projection(input: &[u8]) -> (Vec<u8>, Vec<(usize, usize, bool)>) {
+    fn reference_projection(input: &[u8]) -> (Vec<u8>, Checkpoints) {
         let mut bytes = Vec::new();
         let mut checkpoints = Vec::new();
         let mut escape = false;
@@ -666,16 +677,53 @@ mod tests {
         (bytes, checkpoints)
     }
 
+    /// Every projection: the one in use, the portable one, and each vector
+    /// path this CPU can run (AVX2, AVX-512), to compare with the
+    /// byte-at-a-time reference.
+    fn projections(input: &[u8]) -> Vec<(Vec<u8>, Checkpoints)> {
+        let projection = project(input);
+        let mut portable = Vec::new();
+        let (written, checkpoints) = project_into_portable(input, &mut portable);
+        portable.truncate(written);
+        let mut all = vec![
+            (projection.bytes, projection.checkpoints),
+            (portable, checkpoints),
+        ];
+        all.extend(
+            crate::simd::every_path(input)
+                .into_iter()
+                .map(|(_, result)| result),
+        );
+        all
+    }
+
+    #[test]
+    fn the_vector_projection_is_in_use_where_the_cpu_has_avx2() {
+        let paths: Vec<&str> = crate::simd::every_path(b"x")
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        let in_use = crate::simd::project_into(b"x", &mut Vec::new()).is_some();
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            assert_eq!(
+                paths.contains(&"avx2"),
+                has!("avx2") && has!("popcnt") && has!("bmi1")
+            );
+        }
+        assert_eq!(in_use, !paths.is_empty());
+    }
+
     #[test]
     fn word_projection_equals_byte_projection_on_every_byte_value() {
         for first in 0..=255u8 {
             let mut input: Vec<u8> = (0..=255u8).map(|byte| byte.wrapping_add(first)).collect();
             input.extend(b"\\\\n\\AbC\\\\\\x\\");
-            let projection = project(&input);
-            assert_eq!(
-                (projection.bytes, projection.checkpoints),
-                reference_projection(&input)
-            );
+            let expected = reference_projection(&input);
+            for projection in projections(&input) {
+                assert_eq!(projection, expected);
+            }
         }
     }
 
@@ -687,18 +735,18 @@ mod tests {
                 0..1200,
             )
         ) {
-            let projection = project(&input);
-            proptest::prop_assert_eq!(
-                (projection.bytes, projection.checkpoints),
-                reference_projection(&input)
-            );
+            let expected = reference_projection(&input);
+            for projection in projections(&input) {
+                proptest::prop_assert_eq!(projection, expected.clone());
+            }
         }
     }
 
     /// Every string of ten bytes over backslash, a consumed letter and a
-    /// kept one, at every offset within a word (so backslash runs of every
-    /// length and parity start and end at every byte of a word and cross
-    /// into the next), with and without a backslash run before it.
+    /// kept one, at every offset within a word and across the end of a
+    /// 64-byte vector block (so backslash runs of every length and parity
+    /// start and end at every byte of a word and cross into the next word
+    /// and block), with and without a backslash run before it.
     #[test]
     fn word_projection_handles_every_backslash_run_at_every_alignment() {
         let alphabet = [b'\\', b'n', b'a'];
@@ -709,18 +757,20 @@ mod tests {
                 text.push(alphabet[rest % 3]);
                 rest /= 3;
             }
-            for prefix in 0..WORD {
+            for prefix in (0..WORD).chain(54..64) {
                 for lead in [b'x', b'\\'] {
                     let mut input = vec![lead; prefix];
                     input.extend_from_slice(&text);
-                    input.extend_from_slice(b"tail0");
-                    let projection = project(&input);
-                    assert_eq!(
-                        (projection.bytes, projection.checkpoints),
-                        reference_projection(&input),
-                        "{:?}",
-                        String::from_utf8_lossy(&input)
-                    );
+                    input.extend_from_slice(&[b'0'; 64]);
+                    let expected = reference_projection(&input);
+                    for projection in projections(&input) {
+                        assert_eq!(
+                            projection,
+                            expected,
+                            "{:?}",
+                            String::from_utf8_lossy(&input)
+                        );
+                    }
                 }
             }
         }
@@ -734,11 +784,10 @@ mod tests {
                 0..700,
             )
         ) {
-            let projection = project(&input);
-            proptest::prop_assert_eq!(
-                (projection.bytes, projection.checkpoints),
-                reference_projection(&input)
-            );
+            let expected = reference_projection(&input);
+            for projection in projections(&input) {
+                proptest::prop_assert_eq!(projection, expected.clone());
+            }
         }
     }
 

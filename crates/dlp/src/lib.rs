@@ -34,6 +34,7 @@ mod known;
 mod patterns;
 mod rules;
 mod scanner;
+mod simd;
 mod stream;
 mod unicode;
 

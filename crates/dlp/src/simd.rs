@@ -1,0 +1,314 @@
+//! The held-secret projection with AVX2, 64 input bytes per step.
+//!
+//! The only `unsafe` code of the crate. It computes exactly what the
+//! portable word-at-a-time projection in `known.rs` computes (a property
+//! test there compares the two on every byte value, on escape-heavy text and
+//! at every alignment); the portable code runs where AVX2 is missing.
+//!
+//! Per 64-byte block: two 32-byte loads give the letter, digit and backslash
+//! masks and the lower-cased bytes (a handful of vector instructions); JSON
+//! escapes are resolved on the 64-bit backslash mask, one step per run of
+//! backslashes; the kept bytes of each 8-byte word are then gathered with one
+//! `pshufb` through the same 256-entry permutation table the portable code
+//! uses, and stored through a bounds-checked slice.
+#![allow(unsafe_code)]
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::{
+    __m256i, __m512i, _mm_cvtsi64_si128, _mm_cvtsi128_si64, _mm_shuffle_epi8, _mm256_and_si256,
+    _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256,
+    _mm256_set1_epi8, _mm256_storeu_si256, _mm256_sub_epi8, _mm512_cmpeq_epi8_mask,
+    _mm512_cmple_epu8_mask, _mm512_loadu_si512, _mm512_mask_blend_epi8, _mm512_mask_storeu_epi8,
+    _mm512_maskz_compress_epi8, _mm512_or_si512, _mm512_set1_epi8, _mm512_sub_epi8,
+};
+
+#[cfg(target_arch = "x86_64")]
+use crate::known::Checkpoints;
+#[cfg(target_arch = "x86_64")]
+use crate::known::{CHECKPOINT_SPACING, COMPACT, ESCAPE_CONSUMES, WORD, project_byte};
+
+/// Bytes per vector step.
+#[cfg(target_arch = "x86_64")]
+const BLOCK: usize = 64;
+
+/// Project `input` into `bytes` as `known::project_into` does (same
+/// contract, same result), or `None` when this CPU has no AVX2.
+pub(crate) fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Option<(usize, Checkpoints)> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Each check is a load after the first (the standard library
+        // caches the CPU's features).
+        use std::arch::is_x86_feature_detected as has;
+        if has!("popcnt") && has!("bmi1") {
+            if has!("avx512bw") && has!("avx512vbmi2") {
+                // SAFETY: the CPU has every feature the function enables.
+                return Some(unsafe { project_into_avx512(input, bytes) });
+            }
+            if has!("avx2") {
+                // SAFETY: as above.
+                return Some(unsafe { project_into_avx2(input, bytes) });
+            }
+        }
+    }
+    let _ = (input, bytes);
+    None
+}
+
+/// The block loop shared by both vector widths: checkpoints every
+/// `CHECKPOINT_SPACING` input bytes, `step` on each 64-byte block, the
+/// portable byte step on the tail of a checkpoint block.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn project_blocks(
+    input: &[u8],
+    bytes: &mut Vec<u8>,
+    mut step: impl FnMut(&[u8; BLOCK], &mut [u8], &mut bool) -> usize,
+) -> (usize, Checkpoints) {
+    // The slack and the write-before-read argument of the portable
+    // version hold here too: a block's stores start at most at the offset
+    // of the block's first byte and reach at most 8 bytes past its last
+    // kept byte.
+    if bytes.len() < input.len() + WORD {
+        bytes.resize(input.len() + WORD, 0);
+    }
+    let mut checkpoints = Vec::with_capacity(input.len() / CHECKPOINT_SPACING + 1);
+    let mut written = 0usize;
+    let mut escape = false;
+    for (block_index, block) in input.chunks(CHECKPOINT_SPACING).enumerate() {
+        checkpoints.push((written, block_index * CHECKPOINT_SPACING, escape));
+        let out = &mut bytes[written..written + block.len() + WORD];
+        let mut local = 0usize;
+        let mut steps = block.chunks_exact(BLOCK);
+        for piece in &mut steps {
+            let mut chunk = [0u8; BLOCK];
+            chunk.copy_from_slice(piece);
+            local += step(&chunk, &mut out[local..], &mut escape);
+        }
+        for &byte in steps.remainder() {
+            let projected = project_byte(byte, &mut escape);
+            out[local] = projected;
+            local += usize::from(projected != 0);
+        }
+        written += local;
+    }
+    (written, checkpoints)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+fn project_into_avx2(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoints) {
+    project_blocks(input, bytes, |block, out, escape| {
+        project_block(block, out, escape)
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,avx512vbmi2,popcnt,bmi1")]
+fn project_into_avx512(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoints) {
+    project_blocks(input, bytes, |block, out, escape| {
+        project_block_avx512(block, out, escape)
+    })
+}
+
+/// [`project_block`] with AVX-512: one load, three mask compares, one
+/// compress and one masked store of exactly the kept bytes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,avx512vbmi2,popcnt,bmi1")]
+#[inline]
+fn project_block_avx512(block: &[u8; BLOCK], out: &mut [u8], escape: &mut bool) -> usize {
+    // SAFETY: the unaligned 64-byte load reads exactly `block`.
+    let bytes = unsafe { _mm512_loadu_si512(block.as_ptr().cast::<__m512i>()) };
+    let splat = |byte: u8| _mm512_set1_epi8(byte as i8);
+    let folded = _mm512_or_si512(bytes, splat(0x20));
+    let letters = _mm512_cmple_epu8_mask(_mm512_sub_epi8(folded, splat(b'a')), splat(25));
+    let digits = _mm512_cmple_epu8_mask(_mm512_sub_epi8(bytes, splat(b'0')), splat(9));
+    let backslashes = _mm512_cmpeq_epi8_mask(bytes, splat(b'\\'));
+    let lower = _mm512_mask_blend_epi8(letters, bytes, folded);
+    let kept = letters | digits;
+    let kept = kept & !escaped_drops(block, kept, backslashes, escape);
+    let count = kept.count_ones() as usize;
+    let compressed = _mm512_maskz_compress_epi8(kept, lower);
+    let target = &mut out[..count];
+    // SAFETY: the masked store writes the low `count` bytes only (a mask
+    // of `count` low bits; masked-off bytes are neither written nor
+    // faulted), and `target` holds exactly `count` bytes.
+    unsafe {
+        _mm512_mask_storeu_epi8(
+            target.as_mut_ptr().cast::<i8>(),
+            low_bits(count),
+            compressed,
+        );
+    }
+    count
+}
+
+/// A mask of the `count` low bits (`count <= 64`).
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn low_bits(count: usize) -> u64 {
+    if count >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << count) - 1
+    }
+}
+
+/// Project one 64-byte block into `out` (its first bytes receive the kept
+/// bytes; up to 8 bytes past them are scratch, so `out` must be at least as
+/// long as the block's last word reaches). `escape` is the pending-backslash
+/// state before the block, updated to the state after it. Returns the
+/// number of bytes kept.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+#[inline]
+fn project_block(block: &[u8; BLOCK], out: &mut [u8], escape: &mut bool) -> usize {
+    let mut lowered = [0u8; BLOCK];
+    let mut kept = 0u64;
+    let mut backslashes = 0u64;
+    for half in 0..2 {
+        // SAFETY: `32 * half + 32 <= 64`: the unaligned load reads inside
+        // `block`.
+        let vector = unsafe { _mm256_loadu_si256(block.as_ptr().add(32 * half).cast::<__m256i>()) };
+        let (lower, letters_or_digits, slashes) = classify_half(vector);
+        // SAFETY: the unaligned store writes inside `lowered`, as above.
+        unsafe {
+            _mm256_storeu_si256(lowered.as_mut_ptr().add(32 * half).cast::<__m256i>(), lower);
+        }
+        kept |= u64::from(letters_or_digits) << (32 * half);
+        backslashes |= u64::from(slashes) << (32 * half);
+    }
+    let kept = kept & !escaped_drops(block, kept, backslashes, escape);
+    let mut written = 0usize;
+    for word in 0..BLOCK / 8 {
+        let mask = ((kept >> (8 * word)) & 0xFF) as usize;
+        let mut eight = [0u8; 8];
+        eight.copy_from_slice(&lowered[8 * word..8 * word + 8]);
+        let gathered = gather(u64::from_le_bytes(eight), COMPACT[mask]);
+        out[written..written + 8].copy_from_slice(&gathered.to_le_bytes());
+        written += mask.count_ones() as usize;
+    }
+    written
+}
+
+/// The bits of letters and digits that an escaping backslash drops, from
+/// the backslash mask (one step per run of backslashes): the byte after an
+/// odd run is escaped, and so is byte 0 when the previous block ended
+/// escaping. Updates `escape` to the state after the block.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn escaped_drops(block: &[u8; BLOCK], kept: u64, backslashes: u64, escape: &mut bool) -> u64 {
+    if backslashes == 0 && !*escape {
+        return 0;
+    }
+    let mut runs = backslashes;
+    let mut escaped = 0u64;
+    if *escape {
+        // Byte 0 is escaped: a backslash there is consumed and starts no run.
+        escaped |= 1;
+        runs &= !1;
+    }
+    *escape = false;
+    while runs != 0 {
+        let start = runs.trailing_zeros();
+        let length = (runs >> start).trailing_ones();
+        let end = start + length;
+        if length % 2 == 1 {
+            if end == 64 {
+                *escape = true;
+            } else {
+                escaped |= 1 << end;
+            }
+        }
+        runs = if end == 64 {
+            0
+        } else {
+            runs & (u64::MAX << end)
+        };
+    }
+    let mut candidates = escaped & kept;
+    let mut drops = 0u64;
+    while candidates != 0 {
+        let index = candidates.trailing_zeros();
+        if ESCAPE_CONSUMES[usize::from(block[index as usize])] {
+            drops |= 1 << index;
+        }
+        candidates &= candidates - 1;
+    }
+    drops
+}
+
+/// `0x01` .. in every byte lane: `byte` in all 32 lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+#[inline]
+fn splat(byte: u8) -> __m256i {
+    _mm256_set1_epi8(byte as i8)
+}
+
+/// `0xFF` in every lane whose unsigned byte is at most `limit`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+#[inline]
+fn at_most(bytes: __m256i, limit: u8) -> __m256i {
+    _mm256_cmpeq_epi8(_mm256_min_epu8(bytes, splat(limit)), bytes)
+}
+
+/// One 32-byte half: (lower-cased bytes, letter-or-digit bits, backslash
+/// bits; bit `i` for byte `i`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+#[inline]
+fn classify_half(bytes: __m256i) -> (__m256i, u32, u32) {
+    // Setting bit 5 folds a letter to lower case; only letters land in
+    // `a..=z` after it.
+    let folded = _mm256_or_si256(bytes, splat(0x20));
+    let letters = at_most(_mm256_sub_epi8(folded, splat(b'a')), 25);
+    let digits = at_most(_mm256_sub_epi8(bytes, splat(b'0')), 9);
+    let lower = _mm256_or_si256(bytes, _mm256_and_si256(letters, splat(0x20)));
+    let kept = _mm256_movemask_epi8(_mm256_or_si256(letters, digits)) as u32;
+    let slashes = _mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, splat(b'\\'))) as u32;
+    (lower, kept, slashes)
+}
+
+/// The bytes of `word` picked by the indices `order`, in that order (one
+/// `pshufb`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+#[inline]
+fn gather(word: u64, order: [u8; 8]) -> u64 {
+    let shuffled = _mm_shuffle_epi8(
+        _mm_cvtsi64_si128(word as i64),
+        _mm_cvtsi64_si128(u64::from_le_bytes(order) as i64),
+    );
+    _mm_cvtsi128_si64(shuffled) as u64
+}
+
+/// Every vector path this CPU can run, by name, on `input`: the projected
+/// bytes and the checkpoints (so tests compare each path with the
+/// reference, not only the one [`project_into`] picks).
+#[cfg(test)]
+pub(crate) fn every_path(input: &[u8]) -> Vec<(&'static str, (Vec<u8>, Checkpoints))> {
+    let mut results = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let finish = |mut bytes: Vec<u8>, (written, checkpoints): (usize, Vec<_>)| {
+            bytes.truncate(written);
+            (bytes, checkpoints)
+        };
+        if has!("popcnt") && has!("bmi1") && has!("avx2") {
+            let mut bytes = Vec::new();
+            // SAFETY: the CPU has every feature the function enables.
+            let projected = unsafe { project_into_avx2(input, &mut bytes) };
+            results.push(("avx2", finish(bytes, projected)));
+        }
+        if has!("popcnt") && has!("bmi1") && has!("avx512bw") && has!("avx512vbmi2") {
+            let mut bytes = Vec::new();
+            // SAFETY: as above.
+            let projected = unsafe { project_into_avx512(input, &mut bytes) };
+            results.push(("avx512", finish(bytes, projected)));
+        }
+    }
+    let _ = input;
+    results
+}
