@@ -550,65 +550,90 @@ fn decode_run(input: &[u8], start: usize, end: usize, any: u8, all: u8) -> Optio
     Some(blob(decoded, DecodeKind::Base64, 6))
 }
 
+/// Whether `byte` belongs to some blob alphabet (base64, hex or base32).
+#[inline]
+fn is_blob_byte(byte: u8) -> bool {
+    BLOB_CLASS[usize::from(byte)] & CLASS_BLOB != 0
+}
+
 /// Long runs of base64, hex or base32 alphabet, decoded. Positions are
 /// sampled every `MIN_BLOB_LEN` bytes: a run that long always contains a
 /// sampled position, so prose costs one table lookup per 24 bytes plus
-/// the short runs around samples.
+/// the short runs around samples. A run's bounds are found first, with one
+/// test per byte; the classes of its bytes are gathered only when it is
+/// long enough to matter.
 fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
     let mut index = MIN_BLOB_LEN - 1;
     while index < input.len() {
-        let class = BLOB_CLASS[input[index] as usize];
-        if class & CLASS_BLOB == 0 {
+        if !is_blob_byte(input[index]) {
             index += MIN_BLOB_LEN;
             continue;
         }
-        let (mut any, mut all) = (class, class);
         let mut start = index;
-        while start > 0 {
-            let class = BLOB_CLASS[input[start - 1] as usize];
-            if class & CLASS_BLOB == 0 {
-                break;
-            }
-            any |= class;
-            all &= class;
+        while start > 0 && is_blob_byte(input[start - 1]) {
             start -= 1;
         }
         let mut end = index + 1;
         // Eight bytes at a time while all eight are blob alphabet (the
         // common case inside a long blob), then byte by byte.
         while let Some(chunk) = input.get(end..end + 8) {
-            let classes = chunk.iter().map(|&byte| BLOB_CLASS[byte as usize]);
-            let (chunk_any, chunk_all) = classes.fold((0u8, u8::MAX), |(any, all), class| {
-                (any | class, all & class)
-            });
-            if chunk_all & CLASS_BLOB == 0 {
+            let all = chunk
+                .iter()
+                .fold(u8::MAX, |all, &byte| all & BLOB_CLASS[usize::from(byte)]);
+            if all & CLASS_BLOB == 0 {
                 break;
             }
-            any |= chunk_any;
-            all &= chunk_all;
             end += 8;
         }
-        while end < input.len() {
-            let class = BLOB_CLASS[input[end] as usize];
-            if class & CLASS_BLOB == 0 {
-                break;
-            }
-            any |= class;
-            all &= class;
+        while end < input.len() && is_blob_byte(input[end]) {
             end += 1;
         }
-        if end - start >= MIN_BLOB_LEN
-            && let Some(decoded) = decode_run(input, start, end, any, all)
-            && !decoded.bytes.is_empty()
-        {
-            if decoded.bytes.len() > *budget {
-                return;
+        if end - start >= MIN_BLOB_LEN && !binary_base64(&input[start..end]) {
+            let (any, all) = classes(&input[start..end]);
+            if let Some(decoded) = decode_run(input, start, end, any, all)
+                && !decoded.bytes.is_empty()
+            {
+                if decoded.bytes.len() > *budget {
+                    return;
+                }
+                *budget -= decoded.bytes.len();
+                out.push(decoded);
             }
-            *budget -= decoded.bytes.len();
-            out.push(decoded);
         }
         index = end + MIN_BLOB_LEN;
     }
+}
+
+/// The OR and AND of the classes of `bytes`.
+fn classes(bytes: &[u8]) -> (u8, u8) {
+    bytes.iter().fold((0u8, u8::MAX), |(any, all), &byte| {
+        let class = BLOB_CLASS[usize::from(byte)];
+        (any | class, all & class)
+    })
+}
+
+/// Whether a run longer than the text probe is already known, from the
+/// probe alone, to be base64 of binary content ([`decode_run`] would
+/// return `None`), so the classes of the rest of a long run (an image
+/// attachment) need not be gathered. The probe holds upper case, lower case
+/// and digits, so the run is neither hex nor base32; the rest of the run can
+/// only make it invalid base64 (mixed alphabets), which is also `None`; and
+/// the probe decodes the same in the alphabet the whole run would pick (a
+/// `+`/`/` or `-`/`_` in the probe picks it, and letters and digits decode
+/// alike in both).
+fn binary_base64(run: &[u8]) -> bool {
+    if run.len() <= TEXT_PROBE_CHARS {
+        return false;
+    }
+    let probe = &run[..TEXT_PROBE_CHARS];
+    let (any, _) = classes(probe);
+    let every = CLASS_UPPER | CLASS_LOWER | CLASS_DIGIT;
+    if any & every != every {
+        return false;
+    }
+    let url_only = any & CLASS_URL != 0;
+    any & CLASS_STD != 0 && url_only
+        || !is_text(&decode_bits(probe, 6, |byte| base64_value(byte, url_only)))
 }
 
 /// Whether decoded blob content is text worth scanning.
@@ -624,28 +649,37 @@ fn is_hex(byte: Option<&u8>) -> bool {
     byte.is_some_and(u8::is_ascii_hexdigit)
 }
 
-/// Offsets of the escapes each unit decoder expands.
-fn percent_triggers(input: &[u8]) -> Vec<usize> {
-    memchr::memchr_iter(b'%', input)
-        .filter(|&index| is_hex(input.get(index + 1)) && is_hex(input.get(index + 2)))
-        .collect()
-}
-
-fn json_triggers(input: &[u8]) -> Vec<usize> {
-    memchr::memchr_iter(b'\\', input)
-        .filter(|&index| match input.get(index + 1) {
-            Some(b'u') => (2..6).all(|offset| is_hex(input.get(index + offset))),
-            Some(b'x') => is_hex(input.get(index + 2)) && is_hex(input.get(index + 3)),
-            Some(b'/') => true,
-            _ => false,
-        })
-        .collect()
-}
-
-fn html_triggers(input: &[u8]) -> Vec<usize> {
-    memmem::find_iter(input, b"&#")
-        .filter(|&index| matches!(input.get(index + 2), Some(b'0'..=b'9' | b'x' | b'X')))
-        .collect()
+/// Offsets of the escapes each unit decoder expands: percent (`%XX`),
+/// JSON/JS (`\uXXXX`, `\xHH`, `\/`) and HTML (`&#` then a digit or `x`),
+/// found in one pass over the input.
+fn triggers(input: &[u8]) -> [Vec<usize>; 3] {
+    let (mut percent, mut json, mut html) = (Vec::new(), Vec::new(), Vec::new());
+    crate::simd::each_escape_start(input, |byte, index| match byte {
+        b'%' => {
+            if is_hex(input.get(index + 1)) && is_hex(input.get(index + 2)) {
+                percent.push(index);
+            }
+        }
+        b'\\' => {
+            let trigger = match input.get(index + 1) {
+                Some(b'u') => (2..6).all(|offset| is_hex(input.get(index + offset))),
+                Some(b'x') => is_hex(input.get(index + 2)) && is_hex(input.get(index + 3)),
+                Some(b'/') => true,
+                _ => false,
+            };
+            if trigger {
+                json.push(index);
+            }
+        }
+        _ => {
+            if input.get(index + 1) == Some(&b'#')
+                && matches!(input.get(index + 2), Some(b'0'..=b'9' | b'x' | b'X'))
+            {
+                html.push(index);
+            }
+        }
+    });
+    [percent, json, html]
 }
 
 /// Regions of `DECODE_CONTEXT` around every trigger, merged.
@@ -665,15 +699,9 @@ fn regions(input_len: usize, triggers: &[usize]) -> Vec<(usize, usize)> {
 /// Every decoded layer of `input`, within `budget` decoded bytes.
 pub(crate) fn decode_all(input: &[u8], budget: &mut usize) -> Vec<Decoded> {
     type UnitDecoder = fn(&[u8]) -> Option<Decoded>;
-    type TriggerFinder = fn(&[u8]) -> Vec<usize>;
-    let passes: [(TriggerFinder, UnitDecoder); 3] = [
-        (percent_triggers, percent),
-        (json_triggers, json_escapes),
-        (html_triggers, html_entities),
-    ];
+    let decoders: [UnitDecoder; 3] = [percent, json_escapes, html_entities];
     let mut out = Vec::new();
-    for (triggers, decoder) in passes {
-        let triggers = triggers(input);
+    for (triggers, decoder) in triggers(input).into_iter().zip(decoders) {
         for (start, end) in regions(input.len(), &triggers) {
             let Some(mut decoded) = decoder(&input[start..end]) else {
                 continue;
@@ -735,6 +763,36 @@ mod tests {
             layers[2],
             (DecodeKind::Base32, b"password=2026!!x".to_vec())
         );
+    }
+
+    /// Runs longer than the text probe: text is decoded whole, in either
+    /// alphabet; binary is not decoded; and a run that mixes the two
+    /// alphabets is not base64, whatever its probe holds.
+    #[test]
+    fn long_blobs_are_decoded_by_their_whole_run() {
+        use base64::Engine;
+        let text: Vec<u8> = b"fn main() { println!(\"hello\"); } // ok\n"
+            .iter()
+            .copied()
+            .cycle()
+            .take(3000)
+            .collect();
+        for engine in [
+            base64::engine::general_purpose::STANDARD_NO_PAD,
+            base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        ] {
+            let layers = decoded(engine.encode(&text).as_bytes());
+            assert_eq!(layers, vec![(DecodeKind::Base64, text.clone())]);
+        }
+        let binary: Vec<u8> = (0..3000u32)
+            .map(|index| (index * 151 % 251) as u8)
+            .collect();
+        let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&binary);
+        assert!(decoded(encoded.as_bytes()).is_empty());
+        let mut mixed = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&text);
+        mixed.push_str("+-");
+        mixed.push_str(&base64::engine::general_purpose::STANDARD_NO_PAD.encode(&text));
+        assert!(decoded(mixed.as_bytes()).is_empty());
     }
 
     #[test]

@@ -73,6 +73,16 @@ fn set_gram_bit(filter: &mut [u64; GRAM_FILTER_WORDS], gram: u64) {
     filter[word] |= 1 << bit;
 }
 
+/// Slots of the keyword-head table (a power of two; at most half are
+/// used, or the gram filter is not used).
+const HEAD_SLOTS: usize = 4096;
+
+/// A lower-cased head's first slot in the head table.
+#[inline]
+fn head_slot(head: u64) -> usize {
+    (head.wrapping_mul(GRAM_HASH_MULTIPLIER) >> 52) as usize & (HEAD_SLOTS - 1)
+}
+
 /// The first three bytes of `bytes` as the low 24 bits of a `u64`.
 #[inline]
 fn gram_of(bytes: &[u8]) -> u64 {
@@ -85,9 +95,12 @@ struct GramFinder {
     /// One bit per gram slot: set for every case variant of every keyword's
     /// first three bytes.
     filter: Box<[u64; GRAM_FILTER_WORDS]>,
-    /// Lower-cased first three bytes, sorted, with the keywords (indices)
-    /// that start with them.
+    /// Lower-cased first three bytes, with the keywords (indices) that
+    /// start with them.
     heads: Vec<(u64, Vec<usize>)>,
+    /// Open-addressing table from a lower-cased head's hash to its index in
+    /// `heads` plus one (0: empty), probed linearly.
+    head_slots: Box<[u16; HEAD_SLOTS]>,
     /// The keywords, lower-cased.
     keywords: Vec<Vec<u8>>,
 }
@@ -124,10 +137,21 @@ impl GramFinder {
                 set_gram_bit(&mut filter, gram_of(&bytes));
             }
         }
-        heads.sort_unstable_by_key(|(head, _)| *head);
+        if heads.len() >= HEAD_SLOTS / 2 {
+            return None;
+        }
+        let mut head_slots = Box::new([0u16; HEAD_SLOTS]);
+        for (index, (head, _)) in heads.iter().enumerate() {
+            let mut slot = head_slot(*head);
+            while head_slots[slot] != 0 {
+                slot = (slot + 1) % HEAD_SLOTS;
+            }
+            head_slots[slot] = u16::try_from(index + 1).ok()?;
+        }
         Some(Self {
             filter,
             heads,
+            head_slots,
             keywords,
         })
     }
@@ -173,10 +197,20 @@ impl GramFinder {
             input[start + 1].to_ascii_lowercase(),
             input[start + 2].to_ascii_lowercase(),
         ]);
-        let Ok(slot) = self.heads.binary_search_by_key(&lowered, |(head, _)| *head) else {
-            return;
+        let mut slot = head_slot(lowered);
+        let head = loop {
+            match self.head_slots[slot] {
+                0 => return,
+                index => {
+                    let head = &self.heads[usize::from(index) - 1];
+                    if head.0 == lowered {
+                        break head;
+                    }
+                }
+            }
+            slot = (slot + 1) % HEAD_SLOTS;
         };
-        for &keyword in &self.heads[slot].1 {
+        for &keyword in &head.1 {
             let bytes = &self.keywords[keyword];
             if let Some(text) = input.get(start..start + bytes.len())
                 && text.eq_ignore_ascii_case(bytes)
