@@ -101,6 +101,8 @@ struct GramFinder {
     /// Open-addressing table from a lower-cased head's hash to its index in
     /// `heads` plus one (0: empty), probed linearly.
     head_slots: Box<[u16; HEAD_SLOTS]>,
+    /// The vector prefilter over the heads (`simd.rs`).
+    head_filter: crate::simd::HeadFilter,
     /// The keywords, lower-cased.
     keywords: Vec<Vec<u8>>,
 }
@@ -148,22 +150,45 @@ impl GramFinder {
             }
             head_slots[slot] = u16::try_from(index + 1).ok()?;
         }
+        let head_bytes: Vec<[u8; 3]> = heads
+            .iter()
+            .map(|(head, _)| {
+                let bytes = head.to_le_bytes();
+                [bytes[0], bytes[1], bytes[2]]
+            })
+            .collect();
         Some(Self {
             filter,
             heads,
             head_slots,
+            head_filter: crate::simd::HeadFilter::new(&head_bytes),
             keywords,
         })
     }
 
     /// Calls `found(keyword, start, end)` for every occurrence of every
     /// keyword in `input`.
-    fn find(&self, input: &[u8], mut found: impl FnMut(usize, usize, usize)) {
+    fn find(&self, input: &[u8], found: impl FnMut(usize, usize, usize)) {
+        self.find_with(input, true, found);
+    }
+
+    /// [`GramFinder::find`], with or without the vector prefilter.
+    fn find_with(&self, input: &[u8], vector: bool, mut found: impl FnMut(usize, usize, usize)) {
         if input.len() < GRAM_KEYWORD_MIN_LEN {
             return;
         }
         let filter = &*self.filter;
+        // The vector prefilter first (where the CPU has it), each candidate
+        // confirmed by the gram filter, then the portable loop from where it
+        // stopped.
         let mut start = 0;
+        if vector {
+            start = self.head_filter.candidates(input, |position| {
+                if gram_bit(filter, gram_of(&input[position..])) != 0 {
+                    self.check(input, position, &mut found);
+                }
+            });
+        }
         // Six gram positions per 8-byte load, one branch for all six.
         while start + 8 <= input.len() {
             let mut bytes = [0u8; 8];
@@ -446,12 +471,21 @@ mod tests {
         out
     }
 
+    /// The gram finder's occurrences, checked to be the same with and
+    /// without the vector prefilter.
     fn grams(keywords: &[String], input: &[u8]) -> Vec<(usize, usize, usize)> {
         let finder = GramFinder::new(keywords).unwrap_or_else(|| panic!("long keywords"));
-        let mut out = Vec::new();
-        finder.find(input, |keyword, start, end| out.push((keyword, start, end)));
-        out.sort_unstable();
-        out
+        let run = |vector: bool| {
+            let mut out = Vec::new();
+            finder.find_with(input, vector, |keyword, start, end| {
+                out.push((keyword, start, end));
+            });
+            out.sort_unstable();
+            out
+        };
+        let portable = run(false);
+        assert_eq!(run(true), portable, "vector and portable keyword search");
+        portable
     }
 
     #[test]
@@ -468,7 +502,8 @@ mod tests {
     fn gram_filter_finds_overlapping_keywords_at_every_position() {
         let keywords = builtin_keywords();
         let text = b"xSECRET=Secret_ASIAsk-ant-Sk0:AA://Hooks.Slack.Com/ghp_";
-        for shift in 0..16 {
+        // Shifts across a 64-byte vector block and past it.
+        for shift in 0..140 {
             let mut input = vec![b'.'; shift];
             input.extend_from_slice(text);
             assert_eq!(grams(&keywords, &input), reference(&keywords, &input));
@@ -478,12 +513,47 @@ mod tests {
         }
     }
 
+    /// Every built-in keyword, in lower, upper and mixed case, at every
+    /// offset of a 64-byte block, in a long input.
+    #[test]
+    fn every_keyword_is_found_in_any_case_at_every_block_offset() {
+        let keywords = builtin_keywords();
+        for keyword in &keywords {
+            let mixed: String = keyword
+                .chars()
+                .enumerate()
+                .map(|(index, c)| {
+                    if index % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            for variant in [keyword.clone(), keyword.to_ascii_uppercase(), mixed] {
+                let mut input = Vec::new();
+                for offset in 0..64 {
+                    input.extend(std::iter::repeat_n(b' ', 64 + offset));
+                    input.extend_from_slice(variant.as_bytes());
+                }
+                let found = grams(&keywords, &input);
+                assert_eq!(found, reference(&keywords, &input));
+                let index = keywords
+                    .iter()
+                    .position(|k| k == keyword)
+                    .unwrap_or(usize::MAX);
+                let hits = found.iter().filter(|(k, _, _)| *k == index).count();
+                assert!(hits >= 64, "{variant}: {hits} of 64");
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn gram_filter_equals_overlapping_automaton(
             input in proptest::collection::vec(
                 proptest::sample::select(b"sSkK0aAeEcCrRtT=_-:/.gGhHpPwWdDyYjJiI ".to_vec()),
-                0..300,
+                0..600,
             )
         ) {
             let keywords = builtin_keywords();

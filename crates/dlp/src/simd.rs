@@ -17,9 +17,10 @@
 use std::arch::x86_64::{
     __m256i, __m512i, _mm_cvtsi64_si128, _mm_cvtsi128_si64, _mm_shuffle_epi8, _mm256_and_si256,
     _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256,
-    _mm256_set1_epi8, _mm256_storeu_si256, _mm256_sub_epi8, _mm512_cmpeq_epi8_mask,
-    _mm512_cmple_epu8_mask, _mm512_loadu_si512, _mm512_mask_blend_epi8, _mm512_mask_storeu_epi8,
-    _mm512_maskz_compress_epi8, _mm512_or_si512, _mm512_set1_epi8, _mm512_sub_epi8,
+    _mm256_set1_epi8, _mm256_storeu_si256, _mm256_sub_epi8, _mm512_and_si512,
+    _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_loadu_si512, _mm512_mask_blend_epi8,
+    _mm512_mask_storeu_epi8, _mm512_maskz_compress_epi8, _mm512_or_si512, _mm512_permutex2var_epi8,
+    _mm512_set1_epi8, _mm512_sub_epi8, _mm512_test_epi8_mask,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -360,6 +361,85 @@ fn each_escape_start_avx2(input: &[u8], found: &mut impl FnMut(u8, usize)) {
         if matches!(byte, b'%' | b'\\' | b'&') {
             found(byte, base + index);
         }
+    }
+}
+
+/// A prefilter for the rule keywords' first three bytes, 64 positions per
+/// step with AVX-512 VBMI byte-table lookups. Bytes are folded with bit 5
+/// set (`| 0x20`, which folds ASCII case and merges a few other pairs); the
+/// heads are put in 8 buckets by their first byte; for each of the three
+/// positions a 128-entry table maps a folded byte (its low 7 bits) to the
+/// buckets that have it there. A position whose three bytes share a bucket
+/// is a candidate. Every occurrence of every head, in any case, is a
+/// candidate (the tables only over-approximate), so the caller's exact
+/// check decides.
+pub(crate) struct HeadFilter {
+    tables: Box<[[u8; 128]; 3]>,
+}
+
+impl HeadFilter {
+    /// The filter for `heads` (each a keyword's first three bytes).
+    pub(crate) fn new(heads: &[[u8; 3]]) -> Self {
+        let mut tables = Box::new([[0u8; 128]; 3]);
+        let fold = |byte: u8| usize::from((byte | 0x20) & 0x7F);
+        let mut firsts: Vec<usize> = heads.iter().map(|head| fold(head[0])).collect();
+        firsts.sort_unstable();
+        firsts.dedup();
+        for head in heads {
+            let rank = firsts.binary_search(&fold(head[0])).unwrap_or(0);
+            let bucket = 1u8 << (rank % 8);
+            for (position, &byte) in head.iter().enumerate() {
+                tables[position][fold(byte)] |= bucket;
+            }
+        }
+        Self { tables }
+    }
+
+    /// Calls `candidate(offset)`, in order, for every candidate offset
+    /// below the returned bound (0 where the CPU lacks AVX-512 VBMI); the
+    /// caller examines the offsets from the bound on itself.
+    pub(crate) fn candidates(&self, input: &[u8], mut candidate: impl FnMut(usize)) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512bw") && has!("avx512vbmi") && has!("bmi1") {
+                // SAFETY: the CPU has every feature the function enables.
+                return unsafe { self.candidates_avx512(input, &mut candidate) };
+            }
+        }
+        let _ = (input, &mut candidate);
+        0
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512bw,avx512vbmi,bmi1")]
+    fn candidates_avx512(&self, input: &[u8], candidate: &mut impl FnMut(usize)) -> usize {
+        let load = |bytes: &[u8]| {
+            let bytes = &bytes[..64];
+            // SAFETY: the unaligned 64-byte load reads exactly `bytes`.
+            unsafe { _mm512_loadu_si512(bytes.as_ptr().cast::<__m512i>()) }
+        };
+        let halves: [(__m512i, __m512i); 3] = std::array::from_fn(|position| {
+            let table = &self.tables[position];
+            (load(&table[..64]), load(&table[64..]))
+        });
+        let fold = _mm512_set1_epi8(0x20);
+        let mut offset = 0usize;
+        // Each step reads 64 + 2 bytes: the third byte of the last position.
+        while offset + 66 <= input.len() {
+            let mut buckets = _mm512_set1_epi8(-1);
+            for (position, (low, high)) in halves.iter().enumerate() {
+                let bytes = _mm512_or_si512(load(&input[offset + position..]), fold);
+                buckets = _mm512_and_si512(buckets, _mm512_permutex2var_epi8(*low, bytes, *high));
+            }
+            let mut hits = _mm512_test_epi8_mask(buckets, buckets);
+            while hits != 0 {
+                candidate(offset + hits.trailing_zeros() as usize);
+                hits &= hits - 1;
+            }
+            offset += 64;
+        }
+        offset
     }
 }
 
