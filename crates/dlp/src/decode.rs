@@ -569,25 +569,7 @@ fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
             index += MIN_BLOB_LEN;
             continue;
         }
-        let mut start = index;
-        while start > 0 && is_blob_byte(input[start - 1]) {
-            start -= 1;
-        }
-        let mut end = index + 1;
-        // Eight bytes at a time while all eight are blob alphabet (the
-        // common case inside a long blob), then byte by byte.
-        while let Some(chunk) = input.get(end..end + 8) {
-            let all = chunk
-                .iter()
-                .fold(u8::MAX, |all, &byte| all & BLOB_CLASS[usize::from(byte)]);
-            if all & CLASS_BLOB == 0 {
-                break;
-            }
-            end += 8;
-        }
-        while end < input.len() && is_blob_byte(input[end]) {
-            end += 1;
-        }
+        let (start, end) = crate::simd::blob_bounds(input, index, is_blob_byte);
         if end - start >= MIN_BLOB_LEN && !binary_base64(&input[start..end]) {
             let (any, all) = classes(&input[start..end]);
             if let Some(decoded) = decode_run(input, start, end, any, all)
