@@ -151,6 +151,24 @@ impl Decoded {
         })
     }
 
+    /// Whether any decoded byte in `start..end` came out of an escape (was
+    /// not copied verbatim from the layer's input). Layers mapped per unit
+    /// or as a blob count as decoded throughout.
+    pub(crate) fn decoded_within(&self, start: usize, end: usize) -> bool {
+        match &self.map {
+            SpanMap::Pieces { pieces, .. } => {
+                let first = pieces
+                    .partition_point(|piece| piece.decoded <= start)
+                    .saturating_sub(1);
+                pieces[first..]
+                    .iter()
+                    .take_while(|piece| piece.decoded < end)
+                    .any(|piece| !piece.verbatim)
+            }
+            SpanMap::Units(_) | SpanMap::Blob { .. } => true,
+        }
+    }
+
     /// The input span that decoded span `start..end` came from.
     pub(crate) fn input_span(&self, start: usize, end: usize) -> (usize, usize) {
         match &self.map {
@@ -634,28 +652,57 @@ fn is_hex(byte: Option<&u8>) -> bool {
 /// Offsets of the escapes each unit decoder expands: percent (`%XX`),
 /// JSON/JS (`\uXXXX`, `\xHH`, `\/`) and HTML (`&#` then a digit or `x`),
 /// found in one pass over the input.
-fn triggers(input: &[u8]) -> [Vec<usize>; 3] {
+///
+/// `parent` is the layer `input` is (if it is one). Decodings commute when
+/// their escapes are apart, so of the orders percent, JSON, HTML only the
+/// non-decreasing ones are taken: in a JSON layer, a `%XX` copied verbatim
+/// from the layer's input is not decoded again (the percent layer of that
+/// input, then its JSON layer, reach the same bytes), while one that
+/// decoding made (any byte of it out of an escape, as `\u0025` makes `%`)
+/// is.
+fn triggers(input: &[u8], parent: Option<&Decoded>) -> [Vec<usize>; 3] {
     let (mut percent, mut json, mut html) = (Vec::new(), Vec::new(), Vec::new());
+    let rank = |kind: DecodeKind| match kind {
+        DecodeKind::Percent => Some(0),
+        DecodeKind::JsonEscape => Some(1),
+        DecodeKind::HtmlEntity => Some(2),
+        _ => None,
+    };
+    let parent_rank = parent.and_then(|layer| rank(layer.kind).map(|rank| (layer, rank)));
+    // `len`: the bytes of the escape at `index`.
+    let wanted = |trigger_rank: usize, index: usize, len: usize| match parent_rank {
+        Some((layer, rank)) if trigger_rank < rank => layer.decoded_within(index, index + len),
+        _ => true,
+    };
     crate::simd::each_escape_start(input, |byte, index| match byte {
         b'%' => {
-            if is_hex(input.get(index + 1)) && is_hex(input.get(index + 2)) {
+            if is_hex(input.get(index + 1)) && is_hex(input.get(index + 2)) && wanted(0, index, 3) {
                 percent.push(index);
             }
         }
         b'\\' => {
-            let trigger = match input.get(index + 1) {
-                Some(b'u') => (2..6).all(|offset| is_hex(input.get(index + offset))),
-                Some(b'x') => is_hex(input.get(index + 2)) && is_hex(input.get(index + 3)),
-                Some(b'/') => true,
-                _ => false,
+            let len = match input.get(index + 1) {
+                Some(b'u') if (2..6).all(|offset| is_hex(input.get(index + offset))) => 6,
+                Some(b'x') if is_hex(input.get(index + 2)) && is_hex(input.get(index + 3)) => 4,
+                Some(b'/') => 2,
+                _ => 0,
             };
-            if trigger {
+            if len > 0 && wanted(1, index, len) {
                 json.push(index);
             }
         }
         _ => {
             if input.get(index + 1) == Some(&b'#')
                 && matches!(input.get(index + 2), Some(b'0'..=b'9' | b'x' | b'X'))
+                && wanted(
+                    2,
+                    index,
+                    input[index..]
+                        .iter()
+                        .take(LONGEST_ESCAPE)
+                        .position(|&byte| byte == b';')
+                        .map_or(LONGEST_ESCAPE, |semicolon| semicolon + 1),
+                )
             {
                 html.push(index);
             }
@@ -678,12 +725,25 @@ fn regions(input_len: usize, triggers: &[usize]) -> Vec<(usize, usize)> {
     out
 }
 
+/// Bytes an HTML numeric entity spans at most (`&#x10FFFF;`).
+const LONGEST_ESCAPE: usize = 10;
+
 /// Every decoded layer of `input`, within `budget` decoded bytes.
 pub(crate) fn decode_all(input: &[u8], budget: &mut usize) -> Vec<Decoded> {
+    decode_layer(input, None, budget)
+}
+
+/// [`decode_all`] of `input`, which is the layer `parent` when given (see
+/// [`triggers`] for what that changes).
+pub(crate) fn decode_layer(
+    input: &[u8],
+    parent: Option<&Decoded>,
+    budget: &mut usize,
+) -> Vec<Decoded> {
     type UnitDecoder = fn(&[u8]) -> Option<Decoded>;
     let decoders: [UnitDecoder; 3] = [percent, json_escapes, html_entities];
     let mut out = Vec::new();
-    for (triggers, decoder) in triggers(input).into_iter().zip(decoders) {
+    for (triggers, decoder) in triggers(input, parent).into_iter().zip(decoders) {
         for (start, end) in regions(input.len(), &triggers) {
             let Some(mut decoded) = decoder(&input[start..end]) else {
                 continue;

@@ -237,7 +237,7 @@ impl Scanner {
                 patterns: wants_patterns,
                 budget: &mut budget,
             };
-            self.scan_layer(input, 0, &mut layer, &mut out);
+            self.scan_layer(input, None, 0, &mut layer, &mut out);
         }
         if self.detectors.contains(Detector::Unicode) {
             self.scan_unicode(input, &mut budget, &mut out);
@@ -253,9 +253,12 @@ impl Scanner {
         Findings::from_unsorted(out)
     }
 
+    /// Scan `input` (the decoded layer `parent`, if given) and its decoded
+    /// layers, to the depth bound.
     fn scan_layer(
         &self,
         input: &[u8],
+        parent: Option<&decode::Decoded>,
         depth: usize,
         layer: &mut Layer<'_>,
         out: &mut Vec<Finding>,
@@ -271,9 +274,9 @@ impl Scanner {
             safe.filter(input, &mut found);
         }
         if depth < decode::MAX_DECODE_DEPTH {
-            for decoded in decode::decode_all(input, layer.budget) {
+            for decoded in decode::decode_layer(input, parent, layer.budget) {
                 let mut inner = Vec::new();
-                self.scan_layer(&decoded.bytes, depth + 1, layer, &mut inner);
+                self.scan_layer(&decoded.bytes, Some(&decoded), depth + 1, layer, &mut inner);
                 for finding in inner {
                     let mapped = map_finding(finding, &decoded, None);
                     merge_decoded(&mut found, mapped);
@@ -292,7 +295,7 @@ impl Scanner {
                 patterns: true,
                 budget,
             };
-            self.scan_layer(&folded.bytes, 1, &mut layer, &mut inner);
+            self.scan_layer(&folded.bytes, Some(&folded), 1, &mut layer, &mut inner);
             for finding in inner {
                 let mapped = map_finding(finding, &folded, Some(Detector::Unicode));
                 let touches_folded = changed

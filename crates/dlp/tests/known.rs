@@ -193,6 +193,62 @@ fn html_numeric_entities() {
     );
 }
 
+fn assert_rule_found(input: &str, rule: &str) {
+    let findings = found(&known_only(), input.as_bytes());
+    assert!(
+        findings.iter().any(|(found_rule, _)| found_rule == rule),
+        "expected {rule} in {input:?}; found {findings:?}"
+    );
+}
+
+/// `TOKEN` with every other character (odd offsets) replaced by `escape`
+/// of it, so neither the raw value nor its hex (which a percent escape of
+/// every byte projects to) is a run of the window's length.
+fn every_other(escape: impl Fn(usize, u8) -> String) -> String {
+    TOKEN
+        .bytes()
+        .enumerate()
+        .map(|(index, byte)| {
+            if index % 2 == 0 {
+                char::from(byte).to_string()
+            } else {
+                escape(index, byte)
+            }
+        })
+        .collect()
+}
+
+/// A secret whose characters are percent, JSON and HTML escapes by turns
+/// (each decoding leaves the others' escapes for the next layer), in every
+/// rotation of the three.
+#[test]
+fn percent_json_and_html_escapes_mixed_in_one_secret() {
+    let schemes: [fn(u8) -> String; 3] = [
+        |byte| format!("%{byte:02X}"),
+        |byte| format!("\\u{byte:04x}"),
+        |byte| format!("&#{byte};"),
+    ];
+    for rotation in 0..3 {
+        let mixed = every_other(|index, byte| schemes[(index / 2 + rotation) % 3](byte));
+        assert_rule_found(&mixed, "EGRESS_TOKEN_GITHUB");
+    }
+}
+
+/// Escapes that decoding makes: a JSON escape that decodes to `%` in front
+/// of two hex digits, an HTML entity for `%`, a percent-escaped `&#`, and a
+/// percent-escaped backslash in front of `u00XX`.
+#[test]
+fn escapes_made_by_decoding_are_decoded_in_turn() {
+    for made in [
+        every_other(|_, byte| format!("\\u0025{byte:02X}")),
+        every_other(|_, byte| format!("&#37;{byte:02X}")),
+        every_other(|_, byte| format!("%26%23{byte};")),
+        every_other(|_, byte| format!("%5Cu{byte:04x}")),
+    ] {
+        assert_rule_found(&made, "EGRESS_TOKEN_GITHUB");
+    }
+}
+
 #[test]
 fn nested_base64_of_base64_and_hex_of_base64() {
     let once = STANDARD.encode(TOKEN);
