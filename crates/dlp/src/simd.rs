@@ -17,10 +17,12 @@
 use std::arch::x86_64::{
     __m256i, __m512i, _mm_cvtsi64_si128, _mm_cvtsi128_si64, _mm_shuffle_epi8, _mm256_and_si256,
     _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256,
-    _mm256_set1_epi8, _mm256_storeu_si256, _mm256_sub_epi8, _mm512_and_si512,
-    _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_loadu_si512, _mm512_mask_blend_epi8,
-    _mm512_mask_storeu_epi8, _mm512_maskz_compress_epi8, _mm512_or_si512, _mm512_permutex2var_epi8,
-    _mm512_set1_epi8, _mm512_sub_epi8, _mm512_test_epi8_mask,
+    _mm256_set1_epi8, _mm256_storeu_si256, _mm256_sub_epi8, _mm512_add_epi64, _mm512_and_si512,
+    _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_i64gather_epi64, _mm512_loadu_si512,
+    _mm512_mask_blend_epi8, _mm512_mask_storeu_epi8, _mm512_maskz_compress_epi8,
+    _mm512_mullo_epi64, _mm512_or_si512, _mm512_permutex2var_epi8, _mm512_set_epi64,
+    _mm512_set1_epi8, _mm512_set1_epi64, _mm512_srli_epi64, _mm512_srlv_epi64, _mm512_sub_epi8,
+    _mm512_test_epi8_mask, _mm512_test_epi64_mask,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -365,6 +367,82 @@ fn each_escape_start_avx2(input: &[u8], found: &mut impl FnMut(u8, usize)) {
     }
 }
 
+/// The held-secret probe's filter test, eight probes per step with AVX-512
+/// gathers: for `index` = 0, `stride`, 2 `stride`, … while the 8-byte gram
+/// at `index` fits in `projected`, calls `passed(index)` (in order) when the
+/// gram's bit is set in `filter`, the bit being the top `64 - shift` bits of
+/// `gram * multiplier` (as `known.rs` computes it). Returns the first index
+/// not probed (0 where the CPU lacks AVX-512 DQ); the caller probes on from
+/// there. `filter` must hold `2^(64 - shift) / 64` words.
+pub(crate) fn probe_filter(
+    projected: &[u8],
+    stride: usize,
+    filter: &[u64],
+    multiplier: u64,
+    shift: u32,
+    mut passed: impl FnMut(usize),
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let words = 1usize.checked_shl(64 - shift).map_or(0, |bits| bits / 64);
+        if has!("avx512f") && has!("avx512dq") && filter.len() == words && words > 0 && stride > 0 {
+            // SAFETY: the CPU has every feature the function enables; the
+            // filter's length is checked above (the gathers rely on it).
+            return unsafe {
+                probe_filter_avx512(projected, stride, filter, multiplier, shift, &mut passed)
+            };
+        }
+    }
+    let _ = (projected, stride, filter, multiplier, shift, &mut passed);
+    0
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,bmi1")]
+fn probe_filter_avx512(
+    projected: &[u8],
+    stride: usize,
+    filter: &[u64],
+    multiplier: u64,
+    shift: u32,
+    passed: &mut impl FnMut(usize),
+) -> usize {
+    let step = stride * 8;
+    let lanes = _mm512_mullo_epi64(
+        _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0),
+        _mm512_set1_epi64(stride as i64),
+    );
+    let multiplier = _mm512_set1_epi64(multiplier as i64);
+    let shift = _mm512_set1_epi64(i64::from(shift));
+    let low_six = _mm512_set1_epi64(63);
+    let one = _mm512_set1_epi64(1);
+    let mut index = 0usize;
+    // The last lane's gram is bytes `index + 7 stride .. + 8`.
+    while index + 7 * stride + 8 <= projected.len() {
+        let offsets = _mm512_add_epi64(_mm512_set1_epi64(index as i64), lanes);
+        // SAFETY: every lane's 8-byte read, at `index + lane * stride` for
+        // lane 0..8, ends at or before `index + 7 stride + 8`, which the
+        // loop condition keeps within `projected`.
+        let grams =
+            unsafe { _mm512_i64gather_epi64::<1>(offsets, projected.as_ptr().cast::<i64>()) };
+        let slots = _mm512_srlv_epi64(_mm512_mullo_epi64(grams, multiplier), shift);
+        let word_indices = _mm512_srli_epi64::<6>(slots);
+        // SAFETY: a slot is below `2^(64 - shift)`, so its word index is
+        // below `filter.len()` (checked by the caller to be that size / 64).
+        let words =
+            unsafe { _mm512_i64gather_epi64::<8>(word_indices, filter.as_ptr().cast::<i64>()) };
+        let bits = _mm512_srlv_epi64(words, _mm512_and_si512(slots, low_six));
+        let mut hits = _mm512_test_epi64_mask(bits, one);
+        while hits != 0 {
+            passed(index + hits.trailing_zeros() as usize * stride);
+            hits &= hits - 1;
+        }
+        index += step;
+    }
+    index
+}
+
 /// The bounds of the run of blob-alphabet bytes (ASCII letters, digits,
 /// `+`, `/`, `-`, `_`) around `index`, which must be such a byte: the first
 /// byte of the run and one past its last. 32 bytes per step where the CPU
@@ -566,6 +644,47 @@ mod tests {
                         reference_bounds(&input, index)
                     );
                 }
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// The vector probe passes exactly the positions the one-at-a-time
+        /// filter test passes, up to where it stops, and stops less than
+        /// eight probes short of the end.
+        #[test]
+        fn probe_filter_matches_the_scalar_test(
+            projected in proptest::collection::vec(proptest::num::u8::ANY, 0..700),
+            stride in 1usize..12,
+            seed in proptest::num::u64::ANY,
+        ) {
+            const SHIFT: u32 = 64 - 12;
+            const MULTIPLIER: u64 = 0x9E37_79B9_7F4A_7C15;
+            // A filter with about a third of its bits set, from the seed.
+            let filter: Vec<u64> = (0..(1u64 << 12) / 64)
+                .map(|word| {
+                    let mixed = (word ^ seed).wrapping_mul(MULTIPLIER);
+                    mixed & (mixed >> 7)
+                })
+                .collect();
+            let scalar_passes = |index: usize| {
+                let mut gram = [0u8; 8];
+                gram.copy_from_slice(&projected[index..index + 8]);
+                let slot = (u64::from_le_bytes(gram).wrapping_mul(MULTIPLIER) >> SHIFT) as usize;
+                (filter[slot >> 6] >> (slot & 63)) & 1 != 0
+            };
+            let mut passed = Vec::new();
+            let stop = probe_filter(&projected, stride, &filter, MULTIPLIER, SHIFT, |index| {
+                passed.push(index);
+            });
+            let expected: Vec<usize> = (0..stop)
+                .step_by(stride)
+                .filter(|&index| scalar_passes(index))
+                .collect();
+            proptest::prop_assert_eq!(passed, expected);
+            proptest::prop_assert_eq!(stop % stride, 0);
+            if stop > 0 {
+                proptest::prop_assert!(stop + 7 * stride + 8 > projected.len());
             }
         }
     }
