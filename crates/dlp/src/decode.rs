@@ -581,6 +581,43 @@ fn is_blob_byte(byte: u8) -> bool {
 /// test per byte; the classes of its bytes are gathered only when it is
 /// long enough to matter.
 fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
+    // With vector instructions, the runs come from a mask pass instead of
+    // the samples below.
+    let vector = MIN_BLOB_LEN == crate::simd::LONG_BLOB_RUN
+        && crate::simd::long_blob_runs(input, |start, end| blob(input, start, end, budget, out));
+    if !vector {
+        blob_samples(input, budget, out);
+    }
+}
+
+/// Decode the blob run `start..end` (at least `MIN_BLOB_LEN` bytes) into
+/// `out` if it is one; `false` once the budget is spent.
+fn blob(
+    input: &[u8],
+    start: usize,
+    end: usize,
+    budget: &mut usize,
+    out: &mut Vec<Decoded>,
+) -> bool {
+    if binary_base64(&input[start..end]) {
+        return true;
+    }
+    let (any, all) = classes(&input[start..end]);
+    if let Some(decoded) = decode_run(input, start, end, any, all)
+        && !decoded.bytes.is_empty()
+    {
+        if decoded.bytes.len() > *budget {
+            return false;
+        }
+        *budget -= decoded.bytes.len();
+        out.push(decoded);
+    }
+    true
+}
+
+/// [`blobs`] without vector instructions: positions sampled every
+/// `MIN_BLOB_LEN` bytes.
+fn blob_samples(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
     let mut index = MIN_BLOB_LEN - 1;
     while index < input.len() {
         if !is_blob_byte(input[index]) {
@@ -588,17 +625,8 @@ fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
             continue;
         }
         let (start, end) = crate::simd::blob_bounds(input, index, is_blob_byte);
-        if end - start >= MIN_BLOB_LEN && !binary_base64(&input[start..end]) {
-            let (any, all) = classes(&input[start..end]);
-            if let Some(decoded) = decode_run(input, start, end, any, all)
-                && !decoded.bytes.is_empty()
-            {
-                if decoded.bytes.len() > *budget {
-                    return;
-                }
-                *budget -= decoded.bytes.len();
-                out.push(decoded);
-            }
+        if end - start >= MIN_BLOB_LEN && !blob(input, start, end, budget, out) {
+            return;
         }
         index = end + MIN_BLOB_LEN;
     }
@@ -835,6 +863,48 @@ mod tests {
         mixed.push_str("+-");
         mixed.push_str(&base64::engine::general_purpose::STANDARD_NO_PAD.encode(&text));
         assert!(decoded(mixed.as_bytes()).is_empty());
+    }
+
+    proptest::proptest! {
+        /// The vector run finder and the sampling loop decode the same
+        /// blobs (text and binary base64, hex, short and long runs, split
+        /// by separators at random).
+        #[test]
+        fn vector_and_sampled_blob_runs_agree(
+            pieces in proptest::collection::vec(
+                (0usize..5, 1usize..140, proptest::sample::select(b" .,=\"\n:".to_vec())),
+                0..12,
+            )
+        ) {
+            use base64::Engine;
+            let mut input = Vec::new();
+            for (kind, len, separator) in pieces {
+                let text: Vec<u8> = b"the quick brown fox jumps over ".iter().copied().cycle().take(len).collect();
+                match kind {
+                    0 => input.extend(base64::engine::general_purpose::STANDARD_NO_PAD.encode(&text).bytes()),
+                    1 => input.extend(text.iter().flat_map(|byte| format!("{byte:02x}").into_bytes())),
+                    2 => input.extend((0..len).map(|index| b"AZaz09+/-_"[index % 10])),
+                    3 => input.extend(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode((0..len).map(|index| (index * 97 % 256) as u8).collect::<Vec<u8>>()).bytes()),
+                    _ => input.extend_from_slice(&text),
+                }
+                input.push(separator);
+            }
+            let summary = |layers: Vec<Decoded>| -> Vec<(DecodeKind, Vec<u8>, (usize, usize))> {
+                layers
+                    .into_iter()
+                    .map(|layer| {
+                        let span = layer.input_span(0, layer.bytes.len());
+                        (layer.kind, layer.bytes, span)
+                    })
+                    .collect()
+            };
+            let (mut vector, mut sampled) = (Vec::new(), Vec::new());
+            let (mut budget_a, mut budget_b) = (budget_for(input.len()), budget_for(input.len()));
+            blobs(&input, &mut budget_a, &mut vector);
+            blob_samples(&input, &mut budget_b, &mut sampled);
+            proptest::prop_assert_eq!(summary(vector), summary(sampled));
+            proptest::prop_assert_eq!(budget_a, budget_b);
+        }
     }
 
     #[test]

@@ -526,6 +526,83 @@ fn blob_bounds_avx2(input: &[u8], index: usize, is_blob: &impl Fn(u8) -> bool) -
     (start, end)
 }
 
+/// Calls `run(start, end)`, in order, for every maximal run of at least 24
+/// blob-alphabet bytes (as [`blob_bounds`] defines them) in `input`, until
+/// `run` returns `false`. Returns `false` where the CPU has no AVX2 (nothing
+/// was called; the caller finds the runs itself).
+///
+/// 64 bytes per step: the blob masks of this block and the next, ANDed with
+/// themselves shifted (1, 2, 4, 8, then 8 more), leave a bit where 24 blob
+/// bytes begin; most blocks of text have none, and the first one found is
+/// extended to its run's bounds, the scan resuming past the run.
+pub(crate) fn long_blob_runs(input: &[u8], mut run: impl FnMut(usize, usize) -> bool) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+            // SAFETY: the CPU has every feature the function enables.
+            unsafe { long_blob_runs_avx2(input, &mut run) };
+            return true;
+        }
+    }
+    let _ = (input, &mut run);
+    false
+}
+
+/// The run length [`long_blob_runs`] reports from.
+pub(crate) const LONG_BLOB_RUN: usize = 24;
+
+/// Bit `i` set where byte `offset + i` of `input` is blob alphabet, for the
+/// 64 bytes from `offset` (bytes past the end count as not blob).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+#[inline]
+fn blob_mask64(input: &[u8], offset: usize) -> u64 {
+    if offset + 64 <= input.len() {
+        let low = u64::from(blob_mask(&input[offset..offset + 32]));
+        let high = u64::from(blob_mask(&input[offset + 32..offset + 64]));
+        return low | (high << 32);
+    }
+    let mut mask = 0u64;
+    for (index, &byte) in input.iter().skip(offset).take(64).enumerate() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'-' | b'_') {
+            mask |= 1 << index;
+        }
+    }
+    mask
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+fn long_blob_runs_avx2(input: &[u8], run: &mut impl FnMut(usize, usize) -> bool) {
+    let mut offset = 0usize;
+    let mut current = blob_mask64(input, 0);
+    while offset < input.len() {
+        let next = blob_mask64(input, offset + 64);
+        // Bit i of `starts`: bytes i .. i + 24 of the two blocks are all
+        // blob alphabet.
+        let mut starts = u128::from(current) | (u128::from(next) << 64);
+        for shift in [1, 2, 4, 8, 8] {
+            starts &= starts >> shift;
+        }
+        let starts = starts as u64;
+        if starts == 0 {
+            offset += 64;
+            current = next;
+            continue;
+        }
+        let at = offset + starts.trailing_zeros() as usize;
+        let (start, end) = blob_bounds_avx2(input, at, &|byte: u8| {
+            byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'-' | b'_')
+        });
+        if !run(start, end) {
+            return;
+        }
+        offset = end;
+        current = blob_mask64(input, offset);
+    }
+}
+
 /// A prefilter for the rule keywords' first three bytes, 64 positions per
 /// step with AVX-512 VBMI byte-table lookups. Bytes are folded with bit 5
 /// set (`| 0x20`, which folds ASCII case and merges a few other pairs); the
