@@ -326,14 +326,45 @@ pub(crate) fn each_escape_start(input: &[u8], mut found: impl FnMut(u8, usize)) 
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+        if has!("avx512bw") && has!("popcnt") && has!("bmi1") {
             // SAFETY: the CPU has every feature the function enables.
+            unsafe { each_escape_start_avx512(input, &mut found) };
+            return;
+        }
+        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+            // SAFETY: as above.
             unsafe { each_escape_start_avx2(input, &mut found) };
             return;
         }
     }
     for offset in memchr::memchr3_iter(b'%', b'\\', b'&', input) {
         found(input[offset], offset);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,popcnt,bmi1")]
+fn each_escape_start_avx512(input: &[u8], found: &mut impl FnMut(u8, usize)) {
+    let mut chunks = input.chunks_exact(64);
+    let mut base = 0usize;
+    let splat = |byte: u8| _mm512_set1_epi8(byte as i8);
+    for chunk in &mut chunks {
+        // SAFETY: the unaligned 64-byte load reads exactly `chunk`.
+        let bytes = unsafe { _mm512_loadu_si512(chunk.as_ptr().cast::<__m512i>()) };
+        let mut mask = _mm512_cmpeq_epi8_mask(bytes, splat(b'%'))
+            | _mm512_cmpeq_epi8_mask(bytes, splat(b'\\'))
+            | _mm512_cmpeq_epi8_mask(bytes, splat(b'&'));
+        while mask != 0 {
+            let index = mask.trailing_zeros() as usize;
+            found(chunk[index], base + index);
+            mask &= mask - 1;
+        }
+        base += 64;
+    }
+    for (index, &byte) in chunks.remainder().iter().enumerate() {
+        if matches!(byte, b'%' | b'\\' | b'&') {
+            found(byte, base + index);
+        }
     }
 }
 
@@ -539,8 +570,13 @@ pub(crate) fn long_blob_runs(input: &[u8], mut run: impl FnMut(usize, usize) -> 
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+        if has!("avx512bw") && has!("popcnt") && has!("bmi1") {
             // SAFETY: the CPU has every feature the function enables.
+            unsafe { long_blob_runs_avx512(input, &mut run) };
+            return true;
+        }
+        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+            // SAFETY: as above.
             unsafe { long_blob_runs_avx2(input, &mut run) };
             return true;
         }
@@ -563,22 +599,73 @@ fn blob_mask64(input: &[u8], offset: usize) -> u64 {
         let high = u64::from(blob_mask(&input[offset + 32..offset + 64]));
         return low | (high << 32);
     }
+    blob_mask_tail(input, offset)
+}
+
+/// Whether `byte` is blob alphabet (as the vector masks classify it).
+#[inline]
+fn is_blob(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'-' | b'_')
+}
+
+/// [`blob_mask64`] a byte at a time, for the last block of the input.
+fn blob_mask_tail(input: &[u8], offset: usize) -> u64 {
     let mut mask = 0u64;
     for (index, &byte) in input.iter().skip(offset).take(64).enumerate() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'-' | b'_') {
+        if is_blob(byte) {
             mask |= 1 << index;
         }
     }
     mask
 }
 
+/// [`blob_mask64`] with one 64-byte load and mask compares.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,popcnt,bmi1")]
+#[inline]
+fn blob_mask64_avx512(input: &[u8], offset: usize) -> u64 {
+    let Some(window) = input.get(offset..offset + 64) else {
+        return blob_mask_tail(input, offset);
+    };
+    // SAFETY: the unaligned 64-byte load reads exactly `window`.
+    let bytes = unsafe { _mm512_loadu_si512(window.as_ptr().cast::<__m512i>()) };
+    let splat = |byte: u8| _mm512_set1_epi8(byte as i8);
+    let folded = _mm512_or_si512(bytes, splat(0x20));
+    let letters = _mm512_cmple_epu8_mask(_mm512_sub_epi8(folded, splat(b'a')), splat(25));
+    let digits = _mm512_cmple_epu8_mask(_mm512_sub_epi8(bytes, splat(b'0')), splat(9));
+    let specials = _mm512_cmpeq_epi8_mask(bytes, splat(b'+'))
+        | _mm512_cmpeq_epi8_mask(bytes, splat(b'/'))
+        | _mm512_cmpeq_epi8_mask(bytes, splat(b'-'))
+        | _mm512_cmpeq_epi8_mask(bytes, splat(b'_'));
+    letters | digits | specials
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt,bmi1")]
 fn long_blob_runs_avx2(input: &[u8], run: &mut impl FnMut(usize, usize) -> bool) {
+    long_blob_runs_with(input, run, |input, offset| blob_mask64(input, offset));
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,popcnt,bmi1")]
+fn long_blob_runs_avx512(input: &[u8], run: &mut impl FnMut(usize, usize) -> bool) {
+    long_blob_runs_with(input, run, |input, offset| {
+        blob_mask64_avx512(input, offset)
+    });
+}
+
+/// The loop of [`long_blob_runs`] over `mask64` (the blob mask of the 64
+/// bytes from an offset, bytes past the end not blob).
+#[inline(always)]
+fn long_blob_runs_with(
+    input: &[u8],
+    run: &mut impl FnMut(usize, usize) -> bool,
+    mask64: impl Fn(&[u8], usize) -> u64,
+) {
     let mut offset = 0usize;
-    let mut current = blob_mask64(input, 0);
+    let mut current = mask64(input, 0);
     while offset < input.len() {
-        let next = blob_mask64(input, offset + 64);
+        let next = mask64(input, offset + 64);
         // Bit i of `starts`: bytes i .. i + 24 of the two blocks are all
         // blob alphabet.
         let mut starts = u128::from(current) | (u128::from(next) << 64);
@@ -592,14 +679,31 @@ fn long_blob_runs_avx2(input: &[u8], run: &mut impl FnMut(usize, usize) -> bool)
             continue;
         }
         let at = offset + starts.trailing_zeros() as usize;
-        let (start, end) = blob_bounds_avx2(input, at, &|byte: u8| {
-            byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'-' | b'_')
-        });
+        // The run's bounds, 64 bytes per step.
+        let mut start = at;
+        while start >= 64 {
+            let length = mask64(input, start - 64).leading_ones() as usize;
+            start -= length;
+            if length < 64 {
+                break;
+            }
+        }
+        while start > 0 && start < 64 && is_blob(input[start - 1]) {
+            start -= 1;
+        }
+        let mut end = at;
+        loop {
+            let length = mask64(input, end).trailing_ones() as usize;
+            end += length;
+            if length < 64 {
+                break;
+            }
+        }
         if !run(start, end) {
             return;
         }
         offset = end;
-        current = blob_mask64(input, offset);
+        current = mask64(input, offset);
     }
 }
 
@@ -686,6 +790,9 @@ impl HeadFilter {
 mod tests {
     use super::*;
 
+    /// What a run finder under test calls back.
+    type RunSink<'a> = dyn FnMut(usize, usize) -> bool + 'a;
+
     fn reference_bounds(input: &[u8], index: usize) -> (usize, usize) {
         let blob = |byte: u8| byte.is_ascii_alphanumeric() || b"+/-_".contains(&byte);
         let mut start = index;
@@ -697,6 +804,65 @@ mod tests {
             end += 1;
         }
         (start, end)
+    }
+
+    proptest::proptest! {
+        /// Every vector path reports exactly the maximal blob runs of at
+        /// least 24 bytes, in order, and stops when told to.
+        #[test]
+        fn long_blob_runs_on_every_path(
+            pieces in proptest::collection::vec(
+                (0usize..200, proptest::sample::select(b" .=\"\n\xC3".to_vec())),
+                0..10,
+            ),
+            stop_after in 0usize..4,
+        ) {
+            let mut input = Vec::new();
+            for (len, separator) in pieces {
+                input.extend((0..len).map(|index| b"AZaz09+/-_"[index % 10]));
+                input.push(separator);
+            }
+            let mut expected = Vec::new();
+            let mut index = 0;
+            while index < input.len() {
+                if !is_blob(input[index]) {
+                    index += 1;
+                    continue;
+                }
+                let start = index;
+                while index < input.len() && is_blob(input[index]) {
+                    index += 1;
+                }
+                if index - start >= LONG_BLOB_RUN {
+                    expected.push((start, index));
+                }
+            }
+            let collect = |finder: &dyn Fn(&mut RunSink<'_>)| {
+                let mut runs = Vec::new();
+                finder(&mut |start, end| {
+                    runs.push((start, end));
+                    runs.len() <= stop_after
+                });
+                runs
+            };
+            let wanted: Vec<(usize, usize)> =
+                expected.iter().copied().take(stop_after + 1).collect();
+            #[cfg(target_arch = "x86_64")]
+            {
+                use std::arch::is_x86_feature_detected as has;
+                if has!("avx2") && has!("popcnt") && has!("bmi1") {
+                    // SAFETY: the CPU has every feature the function enables.
+                    let runs = collect(&|run| unsafe { long_blob_runs_avx2(&input, &mut |a, b| run(a, b)) });
+                    proptest::prop_assert_eq!(&runs, &wanted);
+                }
+                if has!("avx512bw") && has!("popcnt") && has!("bmi1") {
+                    // SAFETY: as above.
+                    let runs = collect(&|run| unsafe { long_blob_runs_avx512(&input, &mut |a, b| run(a, b)) });
+                    proptest::prop_assert_eq!(&runs, &wanted);
+                }
+            }
+            let _ = (&collect, &wanted);
+        }
     }
 
     proptest::proptest! {
@@ -776,12 +942,28 @@ mod tests {
                 0..300,
             )
         ) {
-            let mut found = Vec::new();
-            each_escape_start(&input, |byte, offset| found.push((byte, offset)));
             let expected: Vec<(u8, usize)> = memchr::memchr3_iter(b'%', b'\\', b'&', &input)
                 .map(|offset| (input[offset], offset))
                 .collect();
-            proptest::prop_assert_eq!(found, expected);
+            let mut found = Vec::new();
+            each_escape_start(&input, |byte, offset| found.push((byte, offset)));
+            proptest::prop_assert_eq!(&found, &expected);
+            #[cfg(target_arch = "x86_64")]
+            {
+                use std::arch::is_x86_feature_detected as has;
+                if has!("avx2") && has!("popcnt") && has!("bmi1") {
+                    let mut found = Vec::new();
+                    // SAFETY: the CPU has every feature the function enables.
+                    unsafe { each_escape_start_avx2(&input, &mut |byte, offset| found.push((byte, offset))) };
+                    proptest::prop_assert_eq!(&found, &expected);
+                }
+                if has!("avx512bw") && has!("popcnt") && has!("bmi1") {
+                    let mut found = Vec::new();
+                    // SAFETY: as above.
+                    unsafe { each_escape_start_avx512(&input, &mut |byte, offset| found.push((byte, offset))) };
+                    proptest::prop_assert_eq!(&found, &expected);
+                }
+            }
         }
     }
 }
