@@ -204,31 +204,24 @@ fn escaped_drops(block: &[u8; BLOCK], kept: u64, backslashes: u64, escape: &mut 
     if backslashes == 0 && !*escape {
         return 0;
     }
-    let mut runs = backslashes;
-    let mut escaped = 0u64;
-    if *escape {
-        // Byte 0 is escaped: a backslash there is consumed and starts no run.
-        escaped |= 1;
-        runs &= !1;
-    }
-    *escape = false;
-    while runs != 0 {
-        let start = runs.trailing_zeros();
-        let length = (runs >> start).trailing_ones();
-        let end = start + length;
-        if length % 2 == 1 {
-            if end == 64 {
-                *escape = true;
-            } else {
-                escaped |= 1 << end;
-            }
-        }
-        runs = if end == 64 {
-            0
-        } else {
-            runs & (u64::MAX << end)
-        };
-    }
+    // The escaped bytes, without a loop (the odd-backslash-run carry
+    // arithmetic of simdjson, Langdale and Lemire 2019): adding a run's
+    // first bit to the mask carries through the run to the byte after it,
+    // which is escaped when the run is odd, that is when it started at an
+    // even position and ended at an odd one or the reverse. A run left odd
+    // at the end of the previous block flips the parity of a run that
+    // continues it at bit 0, and escapes bit 0 itself.
+    const EVEN: u64 = 0x5555_5555_5555_5555;
+    let carried = u64::from(*escape);
+    let starts = backslashes & !(backslashes << 1);
+    let even_start_mask = EVEN ^ carried;
+    let even_starts = starts & even_start_mask;
+    let odd_starts = starts & !even_start_mask;
+    let even_carries = backslashes.wrapping_add(even_starts);
+    let (odd_carries, ends_odd) = backslashes.overflowing_add(odd_starts);
+    let odd_carries = odd_carries | carried;
+    *escape = ends_odd;
+    let escaped = (even_carries & !backslashes & !EVEN) | (odd_carries & !backslashes & EVEN);
     let mut candidates = escaped & kept;
     let mut drops = 0u64;
     while candidates != 0 {
