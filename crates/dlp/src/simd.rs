@@ -1,16 +1,23 @@
-//! The held-secret projection with AVX2, 64 input bytes per step.
+//! The DLP engine's inner loops with AVX2 and AVX-512, chosen at run time
+//! (`is_x86_feature_detected!`), each with the portable code as the
+//! fallback and as its reference:
 //!
-//! The only `unsafe` code of the crate. It computes exactly what the
-//! portable word-at-a-time projection in `known.rs` computes (a property
-//! test there compares the two on every byte value, on escape-heavy text and
-//! at every alignment); the portable code runs where AVX2 is missing.
+//! - the held-secret projection, 64 input bytes per step: the letter, digit
+//!   and backslash masks and the lower-cased bytes from vector compares,
+//!   JSON escapes resolved on the 64-bit backslash mask with simdjson's
+//!   odd-run carry arithmetic, the kept bytes compacted with `vpcompressb`
+//!   (AVX-512 VBMI2) or one `pshufb` per 8-byte word (AVX2);
+//! - the held-secret probe's filter test, eight grams per step with gathers
+//!   (AVX-512 DQ);
+//! - the rule keywords' head prefilter, 64 positions per step with byte
+//!   tables (AVX-512 VBMI);
+//! - the decoding passes' escape finder and long-blob-run finder.
 //!
-//! Per 64-byte block: two 32-byte loads give the letter, digit and backslash
-//! masks and the lower-cased bytes (a handful of vector instructions); JSON
-//! escapes are resolved on the 64-bit backslash mask, one step per run of
-//! backslashes; the kept bytes of each 8-byte word are then gathered with one
-//! `pshufb` through the same 256-entry permutation table the portable code
-//! uses, and stored through a bounds-checked slice.
+//! The only `unsafe` code of the workspace: every block is a load or store
+//! whose bounds are a slice's, or a call to a `#[target_feature]` function
+//! after checking the CPU has the features. Tests compare every path this
+//! CPU can run with the portable code or a byte-at-a-time reference
+//! (`known.rs`, `patterns.rs`, `decode.rs` and the tests below).
 #![allow(unsafe_code)]
 
 #[cfg(target_arch = "x86_64")]
@@ -195,9 +202,9 @@ fn project_block(block: &[u8; BLOCK], out: &mut [u8], escape: &mut bool) -> usiz
 }
 
 /// The bits of letters and digits that an escaping backslash drops, from
-/// the backslash mask (one step per run of backslashes): the byte after an
-/// odd run is escaped, and so is byte 0 when the previous block ended
-/// escaping. Updates `escape` to the state after the block.
+/// the backslash mask: the byte after an odd run of backslashes is escaped,
+/// and so is byte 0 when the previous block ended escaping. Updates
+/// `escape` to the state after the block.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn escaped_drops(block: &[u8; BLOCK], kept: u64, backslashes: u64, escape: &mut bool) -> u64 {
@@ -234,7 +241,7 @@ fn escaped_drops(block: &[u8; BLOCK], kept: u64, backslashes: u64, escape: &mut 
     drops
 }
 
-/// `0x01` .. in every byte lane: `byte` in all 32 lanes.
+/// `byte` in all 32 lanes.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt,bmi1")]
 #[inline]
