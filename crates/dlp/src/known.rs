@@ -162,14 +162,6 @@ pub(crate) static COMPACT: [[u8; WORD]; 256] = {
     table
 };
 
-/// A word from eight bytes.
-#[inline]
-fn word_at(chunk: &[u8]) -> u64 {
-    let mut word = [0u8; WORD];
-    word.copy_from_slice(&chunk[..WORD]);
-    u64::from_le_bytes(word)
-}
-
 /// Whether any byte of `word` is a backslash.
 #[inline]
 fn has_backslash(word: u64) -> bool {
@@ -200,19 +192,24 @@ fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoints) {
     crate::simd::project_into(input, bytes).unwrap_or_else(|| project_into_portable(input, bytes))
 }
 
-/// [`project_into`] without vector instructions.
+/// The block loop of every projection: a checkpoint every
+/// `CHECKPOINT_SPACING` input bytes, `step` on each `N`-byte piece of a
+/// checkpoint block (it writes the piece's kept bytes at the start of the
+/// slice it is given, may write up to 8 bytes past them, updates the
+/// pending-backslash state and returns how many it kept), [`project_byte`]
+/// on the block's tail.
 ///
-/// Same result as [`project_byte`] applied to every byte, but a word
-/// (8 bytes) at a time where the word holds no backslash: the word is
-/// classified and lower-cased with a few 64-bit operations and its kept
-/// bytes are gathered through a 256-entry permutation table, with no branch
-/// that depends on the mix of kept and dropped bytes.
-fn project_into_portable(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoints) {
-    // `WORD` bytes of slack: a run's 8-byte store may reach past the input's
-    // length (never past `WORD` beyond it, since `written + local` is at
-    // most the offset of the byte being projected). Every byte below the
-    // returned length is written before it is read, so stale contents of a
-    // reused buffer do not matter and need no zeroing.
+/// `WORD` bytes of slack: a step's stores may reach past the input's length
+/// (never past `WORD` beyond it, since `written + local` is at most the
+/// offset of the byte being projected). Every byte below the returned
+/// length is written before it is read, so stale contents of a reused
+/// buffer do not matter and need no zeroing.
+#[inline(always)]
+pub(crate) fn project_blocks<const N: usize>(
+    input: &[u8],
+    bytes: &mut Vec<u8>,
+    mut step: impl FnMut(&[u8; N], &mut [u8], &mut bool) -> usize,
+) -> (usize, Checkpoints) {
     if bytes.len() < input.len() + WORD {
         bytes.resize(input.len() + WORD, 0);
     }
@@ -223,34 +220,14 @@ fn project_into_portable(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoin
         checkpoints.push((written, block_index * CHECKPOINT_SPACING, escape));
         let out = &mut bytes[written..written + block.len() + WORD];
         let mut local = 0usize;
-        let mut words = block.chunks_exact(WORD);
-        for chunk in &mut words {
-            let word = word_at(chunk);
-            if escape || has_backslash(word) {
-                for &byte in chunk {
-                    let projected = project_byte(byte, &mut escape);
-                    out[local] = projected;
-                    local += usize::from(projected != 0);
-                }
-                continue;
+        let mut pieces = block.chunks_exact(N);
+        for piece in &mut pieces {
+            // `chunks_exact` pieces are exactly `N` bytes long.
+            if let Ok(piece) = <&[u8; N]>::try_from(piece) {
+                local += step(piece, &mut out[local..], &mut escape);
             }
-            let (letters, kept) = classify(word);
-            // Setting bit 5 lower-cases a letter (0x80 >> 2 = 0x20).
-            let lowered = (word | (letters >> 2)).to_le_bytes();
-            // Gather the kept bytes through the permutation for the word's
-            // mask: eight unconditional stores and no branch, whatever the
-            // mix of kept and dropped bytes (the bytes past the kept ones are
-            // overwritten later or cut off). Bit `i` of `mask` is the top
-            // bit of byte `i` of `kept`.
-            let mask = ((kept >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as usize & 0xFF;
-            let order = &COMPACT[mask];
-            let target = &mut out[local..local + WORD];
-            for (slot, &from) in target.iter_mut().zip(order.iter()) {
-                *slot = lowered[usize::from(from) & (WORD - 1)];
-            }
-            local += mask.count_ones() as usize;
         }
-        for &byte in words.remainder() {
+        for &byte in pieces.remainder() {
             let projected = project_byte(byte, &mut escape);
             out[local] = projected;
             local += usize::from(projected != 0);
@@ -258,6 +235,42 @@ fn project_into_portable(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoin
         written += local;
     }
     (written, checkpoints)
+}
+
+/// [`project_into`] without vector instructions.
+///
+/// Same result as [`project_byte`] applied to every byte, but a word
+/// (8 bytes) at a time where the word holds no backslash: the word is
+/// classified and lower-cased with a few 64-bit operations and its kept
+/// bytes are gathered through a 256-entry permutation table, with no branch
+/// that depends on the mix of kept and dropped bytes.
+fn project_into_portable(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoints) {
+    project_blocks::<WORD>(input, bytes, |chunk, out, escape| {
+        let word = u64::from_le_bytes(*chunk);
+        if *escape || has_backslash(word) {
+            let mut local = 0;
+            for &byte in chunk {
+                let projected = project_byte(byte, escape);
+                out[local] = projected;
+                local += usize::from(projected != 0);
+            }
+            return local;
+        }
+        let (letters, kept) = classify(word);
+        // Setting bit 5 lower-cases a letter (0x80 >> 2 = 0x20).
+        let lowered = (word | (letters >> 2)).to_le_bytes();
+        // Gather the kept bytes through the permutation for the word's
+        // mask: eight unconditional stores and no branch, whatever the mix
+        // of kept and dropped bytes (the bytes past the kept ones are
+        // overwritten later or cut off). Bit `i` of `mask` is the top bit of
+        // byte `i` of `kept`.
+        let mask = ((kept >> 7).wrapping_mul(0x0102_0408_1020_4080) >> 56) as usize & 0xFF;
+        let order = &COMPACT[mask];
+        for (slot, &from) in out[..WORD].iter_mut().zip(order.iter()) {
+            *slot = lowered[usize::from(from) & (WORD - 1)];
+        }
+        mask.count_ones() as usize
+    })
 }
 
 /// Project a needle (no checkpoints needed).

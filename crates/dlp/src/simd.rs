@@ -35,7 +35,7 @@ use std::arch::x86_64::{
 #[cfg(target_arch = "x86_64")]
 use crate::known::Checkpoints;
 #[cfg(target_arch = "x86_64")]
-use crate::known::{CHECKPOINT_SPACING, COMPACT, ESCAPE_CONSUMES, WORD, project_byte};
+use crate::known::{COMPACT, ESCAPE_CONSUMES, project_blocks};
 
 /// Bytes per vector step.
 #[cfg(target_arch = "x86_64")]
@@ -64,51 +64,10 @@ pub(crate) fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Option<(usize, 
     None
 }
 
-/// The block loop shared by both vector widths: checkpoints every
-/// `CHECKPOINT_SPACING` input bytes, `step` on each 64-byte block, the
-/// portable byte step on the tail of a checkpoint block.
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn project_blocks(
-    input: &[u8],
-    bytes: &mut Vec<u8>,
-    mut step: impl FnMut(&[u8; BLOCK], &mut [u8], &mut bool) -> usize,
-) -> (usize, Checkpoints) {
-    // The slack and the write-before-read argument of the portable
-    // version hold here too: a block's stores start at most at the offset
-    // of the block's first byte and reach at most 8 bytes past its last
-    // kept byte.
-    if bytes.len() < input.len() + WORD {
-        bytes.resize(input.len() + WORD, 0);
-    }
-    let mut checkpoints = Vec::with_capacity(input.len() / CHECKPOINT_SPACING + 1);
-    let mut written = 0usize;
-    let mut escape = false;
-    for (block_index, block) in input.chunks(CHECKPOINT_SPACING).enumerate() {
-        checkpoints.push((written, block_index * CHECKPOINT_SPACING, escape));
-        let out = &mut bytes[written..written + block.len() + WORD];
-        let mut local = 0usize;
-        let mut steps = block.chunks_exact(BLOCK);
-        for piece in &mut steps {
-            // `chunks_exact` pieces are exactly `BLOCK` bytes long.
-            if let Ok(chunk) = <&[u8; BLOCK]>::try_from(piece) {
-                local += step(chunk, &mut out[local..], &mut escape);
-            }
-        }
-        for &byte in steps.remainder() {
-            let projected = project_byte(byte, &mut escape);
-            out[local] = projected;
-            local += usize::from(projected != 0);
-        }
-        written += local;
-    }
-    (written, checkpoints)
-}
-
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt,bmi1")]
 fn project_into_avx2(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoints) {
-    project_blocks(input, bytes, |block, out, escape| {
+    project_blocks::<BLOCK>(input, bytes, |block, out, escape| {
         project_block(block, out, escape)
     })
 }
@@ -116,7 +75,7 @@ fn project_into_avx2(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoints) 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512bw,avx512vbmi2,popcnt,bmi1")]
 fn project_into_avx512(input: &[u8], bytes: &mut Vec<u8>) -> (usize, Checkpoints) {
-    project_blocks(input, bytes, |block, out, escape| {
+    project_blocks::<BLOCK>(input, bytes, |block, out, escape| {
         project_block_avx512(block, out, escape)
     })
 }
