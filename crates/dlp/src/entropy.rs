@@ -37,13 +37,40 @@ pub fn shannon_entropy(bytes: &[u8]) -> f64 {
         .sum()
 }
 
-fn is_token_byte(byte: u8) -> bool {
+/// Whether `byte` can be part of an entropy token: printable ASCII but
+/// quotes.
+pub(crate) fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_graphic() && !matches!(byte, b'"' | b'\'' | b'`')
 }
 
 /// Report every run of token bytes holding a window at or above the
 /// threshold, one warning per run.
 pub(crate) fn scan(input: &[u8], out: &mut Vec<Finding>) {
+    // The runs long enough to hold a window come from a vector mask pass
+    // where the CPU has one; else from the byte loop below.
+    let mut report = |start: usize, end: usize| {
+        let run = &input[start..end];
+        if first_high_window(run).is_some() {
+            out.push(Finding::new(
+                Detector::Entropy,
+                "high-entropy",
+                "raw",
+                (start, end),
+                run.to_vec(),
+            ));
+        }
+    };
+    if ENTROPY_WINDOW == crate::simd::LONG_TOKEN_RUN
+        && crate::simd::long_token_runs(input, &mut report)
+    {
+        return;
+    }
+    scan_runs(input, report);
+}
+
+/// [`scan`]'s runs a byte at a time: `report` on every maximal run of token
+/// bytes at least a window long.
+fn scan_runs(input: &[u8], mut report: impl FnMut(usize, usize)) {
     let mut index = 0;
     while index < input.len() {
         if !is_token_byte(input[index]) {
@@ -54,34 +81,35 @@ pub(crate) fn scan(input: &[u8], out: &mut Vec<Finding>) {
         while index < input.len() && is_token_byte(input[index]) {
             index += 1;
         }
-        let run = &input[start..index];
-        if run.len() < ENTROPY_WINDOW {
-            continue;
-        }
-        if first_high_window(run).is_some() {
-            out.push(Finding::new(
-                Detector::Entropy,
-                "high-entropy",
-                "raw",
-                (start, index),
-                run.to_vec(),
-            ));
+        if index - start >= ENTROPY_WINDOW {
+            report(start, index);
         }
     }
 }
+
+/// `c * log2(c)` for every count a window can hold (0 for 0), computed
+/// once: the sliding window looks its terms up instead of taking two
+/// logarithms per byte.
+static C_LOG_C: std::sync::LazyLock<[f64; ENTROPY_WINDOW + 1]> = std::sync::LazyLock::new(|| {
+    std::array::from_fn(|count| {
+        if count == 0 {
+            0.0
+        } else {
+            let count = count as f64;
+            count * count.log2()
+        }
+    })
+});
 
 /// The offset of the first window of `run` at or above the threshold,
 /// computed incrementally (one update per byte).
 fn first_high_window(run: &[u8]) -> Option<usize> {
     let mut counts = [0u32; 256];
-    // sum of c*log2(c) over the window's counts: H = log2(W) - sum/W
-    let c_log_c = |count: u32| -> f64 {
-        if count == 0 {
-            0.0
-        } else {
-            f64::from(count) * f64::from(count).log2()
-        }
-    };
+    // sum of c*log2(c) over the window's counts: H = log2(W) - sum/W. The
+    // terms are the same values as `count * log2(count)` computed each
+    // time, so the sums are too.
+    let table = &*C_LOG_C;
+    let c_log_c = |count: u32| -> f64 { table[count as usize] };
     let width = ENTROPY_WINDOW as f64;
     let mut sum = 0.0;
     for &byte in &run[..ENTROPY_WINDOW] {
@@ -113,6 +141,45 @@ fn first_high_window(run: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// The vector run finders (each path the CPU can run) report the
+        /// same runs as the byte loop.
+        #[test]
+        fn vector_and_byte_loop_token_runs_agree(
+            pieces in proptest::collection::vec(
+                (0usize..200, proptest::sample::select(b" \"'`\n\x7F\x80\t".to_vec())),
+                0..10,
+            )
+        ) {
+            let mut input = Vec::new();
+            for (len, separator) in pieces {
+                input.extend((0..len).map(|index| b"!~aZ09+/{}"[index % 10]));
+                input.push(separator);
+            }
+            let mut expected = Vec::new();
+            scan_runs(&input, |start, end| expected.push((start, end)));
+            let mut found = Vec::new();
+            if crate::simd::long_token_runs(&input, |start, end| found.push((start, end))) {
+                proptest::prop_assert_eq!(&found, &expected);
+            }
+            for runs in crate::simd::token_runs_every_path(&input) {
+                proptest::prop_assert_eq!(&runs, &expected);
+            }
+        }
+    }
+
+    #[test]
+    fn the_table_holds_c_log2_c() {
+        for (count, &value) in C_LOG_C.iter().enumerate() {
+            let expected = if count == 0 {
+                0.0
+            } else {
+                count as f64 * (count as f64).log2()
+            };
+            assert_eq!(value.to_bits(), expected.to_bits());
+        }
+    }
 
     #[test]
     fn entropy_of_simple_inputs() {

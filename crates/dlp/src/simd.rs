@@ -638,14 +638,31 @@ fn long_blob_runs_with(
     run: &mut impl FnMut(usize, usize) -> bool,
     mask64: impl Fn(&[u8], usize) -> u64,
 ) {
+    // 1 + 2 + 4 + 8 + 8 = 23: a set bit then starts 24 members.
+    long_runs_with(input, run, mask64, is_blob, &[1, 2, 4, 8, 8]);
+}
+
+/// Calls `run(start, end)`, in order, for every maximal run of members
+/// (`mask64` gives the membership bits of the 64 bytes from an offset,
+/// bytes past the end not members; `member` tests one byte) at least
+/// `1 + shifts.iter().sum()` bytes long (at most 64), until `run` returns
+/// `false`: the masks of this block and the next ANDed with themselves
+/// shifted by each of `shifts` leave a bit where such a run begins, and the
+/// first one found is extended to its bounds, 64 bytes per step.
+#[inline(always)]
+fn long_runs_with(
+    input: &[u8],
+    run: &mut impl FnMut(usize, usize) -> bool,
+    mask64: impl Fn(&[u8], usize) -> u64,
+    member: impl Fn(u8) -> bool,
+    shifts: &[u32],
+) {
     let mut offset = 0usize;
     let mut current = mask64(input, 0);
     while offset < input.len() {
         let next = mask64(input, offset + 64);
-        // Bit i of `starts`: bytes i .. i + 24 of the two blocks are all
-        // blob alphabet.
         let mut starts = u128::from(current) | (u128::from(next) << 64);
-        for shift in [1, 2, 4, 8, 8] {
+        for &shift in shifts {
             starts &= starts >> shift;
         }
         let starts = starts as u64;
@@ -655,7 +672,6 @@ fn long_blob_runs_with(
             continue;
         }
         let at = offset + starts.trailing_zeros() as usize;
-        // The run's bounds, 64 bytes per step.
         let mut start = at;
         while start >= 64 {
             let length = mask64(input, start - 64).leading_ones() as usize;
@@ -664,7 +680,7 @@ fn long_blob_runs_with(
                 break;
             }
         }
-        while start > 0 && start < 64 && is_blob(input[start - 1]) {
+        while start > 0 && start < 64 && member(input[start - 1]) {
             start -= 1;
         }
         let mut end = at;
@@ -681,6 +697,143 @@ fn long_blob_runs_with(
         offset = end;
         current = mask64(input, offset);
     }
+}
+
+/// The shortest run [`long_token_runs`] reports.
+pub(crate) const LONG_TOKEN_RUN: usize = 64;
+
+/// Calls `run(start, end)`, in order, for every maximal run of at least 64
+/// entropy-token bytes ([`crate::entropy::is_token_byte`]: printable ASCII
+/// but quotes) in `input`. Returns `false` where the CPU has no AVX2
+/// (nothing was called; the caller finds the runs itself).
+pub(crate) fn long_token_runs(input: &[u8], mut run: impl FnMut(usize, usize)) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        let mut sink = |start, end| {
+            run(start, end);
+            true
+        };
+        if has!("avx512bw") && has!("popcnt") && has!("bmi1") {
+            // SAFETY: the CPU has every feature the function enables.
+            unsafe { long_token_runs_avx512(input, &mut sink) };
+            return true;
+        }
+        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+            // SAFETY: as above.
+            unsafe { long_token_runs_avx2(input, &mut sink) };
+            return true;
+        }
+    }
+    let _ = (input, &mut run);
+    false
+}
+
+/// 1 + 2 + 4 + 8 + 16 + 32 = 64 token bytes.
+const TOKEN_SHIFTS: [u32; 6] = [1, 2, 4, 8, 16, 32];
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+fn long_token_runs_avx2(input: &[u8], run: &mut impl FnMut(usize, usize) -> bool) {
+    let mask64 = |input: &[u8], offset: usize| {
+        let Some(window) = input.get(offset..offset + 64) else {
+            return token_mask_tail(input, offset);
+        };
+        let half = |bytes: &[u8]| {
+            // SAFETY: the unaligned 32-byte load reads exactly `bytes`.
+            let bytes = unsafe { _mm256_loadu_si256(bytes[..32].as_ptr().cast::<__m256i>()) };
+            let printable = at_most(_mm256_sub_epi8(bytes, splat(0x21)), 0x7E - 0x21);
+            let quotes = _mm256_or_si256(
+                _mm256_or_si256(
+                    _mm256_cmpeq_epi8(bytes, splat(b'"')),
+                    _mm256_cmpeq_epi8(bytes, splat(b'\'')),
+                ),
+                _mm256_cmpeq_epi8(bytes, splat(b'`')),
+            );
+            let printable = _mm256_movemask_epi8(printable) as u32;
+            let quotes = _mm256_movemask_epi8(quotes) as u32;
+            u64::from(printable & !quotes)
+        };
+        half(&window[..32]) | (half(&window[32..]) << 32)
+    };
+    long_runs_with(
+        input,
+        run,
+        mask64,
+        crate::entropy::is_token_byte,
+        &TOKEN_SHIFTS,
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,popcnt,bmi1")]
+fn long_token_runs_avx512(input: &[u8], run: &mut impl FnMut(usize, usize) -> bool) {
+    let mask64 = |input: &[u8], offset: usize| {
+        let Some(window) = input.get(offset..offset + 64) else {
+            return token_mask_tail(input, offset);
+        };
+        // SAFETY: the unaligned 64-byte load reads exactly `window`.
+        let bytes = unsafe { _mm512_loadu_si512(window.as_ptr().cast::<__m512i>()) };
+        let splat = |byte: u8| _mm512_set1_epi8(byte as i8);
+        let printable =
+            _mm512_cmple_epu8_mask(_mm512_sub_epi8(bytes, splat(0x21)), splat(0x7E - 0x21));
+        let quotes = _mm512_cmpeq_epi8_mask(bytes, splat(b'"'))
+            | _mm512_cmpeq_epi8_mask(bytes, splat(b'\''))
+            | _mm512_cmpeq_epi8_mask(bytes, splat(b'`'));
+        printable & !quotes
+    };
+    long_runs_with(
+        input,
+        run,
+        mask64,
+        crate::entropy::is_token_byte,
+        &TOKEN_SHIFTS,
+    );
+}
+
+/// The runs every vector path this CPU can run reports (for tests).
+#[cfg(test)]
+pub(crate) fn token_runs_every_path(input: &[u8]) -> Vec<Vec<(usize, usize)>> {
+    let mut results = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+            let mut runs = Vec::new();
+            // SAFETY: the CPU has every feature the function enables.
+            unsafe {
+                long_token_runs_avx2(input, &mut |start, end| {
+                    runs.push((start, end));
+                    true
+                });
+            }
+            results.push(runs);
+        }
+        if has!("avx512bw") && has!("popcnt") && has!("bmi1") {
+            let mut runs = Vec::new();
+            // SAFETY: as above.
+            unsafe {
+                long_token_runs_avx512(input, &mut |start, end| {
+                    runs.push((start, end));
+                    true
+                });
+            }
+            results.push(runs);
+        }
+    }
+    let _ = input;
+    results
+}
+
+/// The token mask a byte at a time, for the last block of the input.
+fn token_mask_tail(input: &[u8], offset: usize) -> u64 {
+    let mut mask = 0u64;
+    for (index, &byte) in input.iter().skip(offset).take(64).enumerate() {
+        if crate::entropy::is_token_byte(byte) {
+            mask |= 1 << index;
+        }
+    }
+    mask
 }
 
 /// A prefilter for the rule keywords' first three bytes, 64 positions per
