@@ -574,12 +574,9 @@ fn is_blob_byte(byte: u8) -> bool {
     BLOB_CLASS[usize::from(byte)] & CLASS_BLOB != 0
 }
 
-/// Long runs of base64, hex or base32 alphabet, decoded. Positions are
-/// sampled every `MIN_BLOB_LEN` bytes: a run that long always contains a
-/// sampled position, so prose costs one table lookup per 24 bytes plus
-/// the short runs around samples. A run's bounds are found first, with one
-/// test per byte; the classes of its bytes are gathered only when it is
-/// long enough to matter.
+/// Long runs of base64, hex or base32 alphabet, decoded. The runs come from
+/// a vector mask pass where the CPU has one (`simd::long_blob_runs`), else
+/// from [`blob_samples`].
 fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
     // With vector instructions, the runs come from a mask pass instead of
     // the samples below.
@@ -615,8 +612,11 @@ fn blob(
     true
 }
 
-/// [`blobs`] without vector instructions: positions sampled every
-/// `MIN_BLOB_LEN` bytes.
+/// [`blobs`] without vector instructions. Positions are sampled every
+/// `MIN_BLOB_LEN` bytes: a run that long always contains a sampled position,
+/// so prose costs one table lookup per 24 bytes plus the short runs around
+/// samples. A run's bounds are found first, with one test per byte; the
+/// classes of its bytes are gathered only when it is long enough to matter.
 fn blob_samples(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
     let mut index = MIN_BLOB_LEN - 1;
     while index < input.len() {
