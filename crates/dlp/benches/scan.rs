@@ -12,13 +12,18 @@
 //! `all` is the default detector set; `all+entropy` adds the warn-only
 //! entropy detector. Run with
 //! `cargo bench -p bot-bottle-dlp --bench scan -- --warm-up-time 1 --measurement-time 3`.
+//!
+//! `BOT_BOTTLE_BENCH_VECTOR=avx2` (or `portable`) limits the engine to
+//! those paths, to measure what a CPU without AVX-512 (or AVX2) runs.
 
 use std::hint::black_box;
 
 use aho_corasick::{AhoCorasick, MatchKind};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
-use bot_bottle_dlp::{Detector, DetectorSet, HeldSecret, Scanner, ScannerConfig};
+use bot_bottle_dlp::{
+    Detector, DetectorSet, HeldSecret, Scanner, ScannerConfig, VectorPaths, limit_vector_paths,
+};
 
 #[path = "support/corpus.rs"]
 mod support;
@@ -34,6 +39,12 @@ fn scanner(held: &[HeldSecret], detectors: DetectorSet) -> Scanner {
 }
 
 fn bench_scan(criterion: &mut Criterion) {
+    match std::env::var("BOT_BOTTLE_BENCH_VECTOR").as_deref() {
+        Ok("portable") => limit_vector_paths(VectorPaths::Portable),
+        Ok("avx2") => limit_vector_paths(VectorPaths::Avx2),
+        Ok("avx512") | Err(_) => {}
+        Ok(other) => panic!("BOT_BOTTLE_BENCH_VECTOR={other:?}: portable, avx2 or avx512"),
+    }
     let mut random = Random(0x005E_ED0F_B07B_077E);
     let held = held_secrets(&mut random);
     let corpus = corpus(&mut random);

@@ -52,6 +52,7 @@ pub use gitleaks::{GITLEAKS_ID_PREFIX, GitleaksImport};
 pub use known::{MIN_INDEXED_NEEDLE_LEN, PARTIAL_MATCH_MIN_LEN};
 pub use rules::{BUILTIN_RULES, BUILTIN_SOURCE, MAX_RULE_MATCH_LEN, Rule, RuleSet};
 pub use scanner::{HeadRedaction, MAX_REDACT_ROUNDS, REDACTION_MARK, Redaction, Scanner};
+pub use simd::{VectorPaths, limit_vector_paths};
 pub use stream::{STREAM_SLICE, StreamScanner};
 pub use unicode::{confusable, is_invisible};
 

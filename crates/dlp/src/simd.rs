@@ -32,10 +32,41 @@ use std::arch::x86_64::{
     _mm512_test_epi8_mask, _mm512_test_epi64_mask,
 };
 
+use std::sync::atomic::{AtomicU8, Ordering};
+
 #[cfg(target_arch = "x86_64")]
 use crate::known::Checkpoints;
 #[cfg(target_arch = "x86_64")]
 use crate::known::{COMPACT, ESCAPE_CONSUMES, project_blocks};
+
+/// The vector instructions the engine may use, widest last. It picks the
+/// widest its CPU has, up to the limit set by [`limit_vector_paths`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum VectorPaths {
+    /// The portable code only.
+    Portable,
+    /// Up to AVX2.
+    Avx2,
+    /// Up to AVX-512 (the default).
+    Avx512,
+}
+
+/// The process-wide limit, as `VectorPaths as u8`.
+static LIMIT: AtomicU8 = AtomicU8::new(VectorPaths::Avx512 as u8);
+
+/// Limit the vector instructions every scanner of this process may use
+/// from now on: for benchmarks that measure what a CPU without AVX-512 (or
+/// without AVX2) would run, and for ruling the vector code out when
+/// diagnosing. The results are the same on every path; only speed differs.
+pub fn limit_vector_paths(paths: VectorPaths) {
+    LIMIT.store(paths as u8, Ordering::Relaxed);
+}
+
+/// Whether the limit allows `paths`.
+#[inline]
+fn allows(paths: VectorPaths) -> bool {
+    LIMIT.load(Ordering::Relaxed) >= paths as u8
+}
 
 /// Bytes per vector step.
 #[cfg(target_arch = "x86_64")]
@@ -50,11 +81,11 @@ pub(crate) fn project_into(input: &[u8], bytes: &mut Vec<u8>) -> Option<(usize, 
         // caches the CPU's features).
         use std::arch::is_x86_feature_detected as has;
         if has!("popcnt") && has!("bmi1") {
-            if has!("avx512bw") && has!("avx512vbmi2") {
+            if allows(VectorPaths::Avx512) && has!("avx512bw") && has!("avx512vbmi2") {
                 // SAFETY: the CPU has every feature the function enables.
                 return Some(unsafe { project_into_avx512(input, bytes) });
             }
-            if has!("avx2") {
+            if allows(VectorPaths::Avx2) && has!("avx2") {
                 // SAFETY: as above.
                 return Some(unsafe { project_into_avx2(input, bytes) });
             }
@@ -288,12 +319,12 @@ pub(crate) fn each_escape_start(input: &[u8], mut found: impl FnMut(u8, usize)) 
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx512bw") && has!("popcnt") && has!("bmi1") {
+        if allows(VectorPaths::Avx512) && has!("avx512bw") && has!("popcnt") && has!("bmi1") {
             // SAFETY: the CPU has every feature the function enables.
             unsafe { each_escape_start_avx512(input, &mut found) };
             return;
         }
-        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+        if allows(VectorPaths::Avx2) && has!("avx2") && has!("popcnt") && has!("bmi1") {
             // SAFETY: as above.
             unsafe { each_escape_start_avx2(input, &mut found) };
             return;
@@ -393,7 +424,13 @@ pub(crate) fn probe_filter(
     {
         use std::arch::is_x86_feature_detected as has;
         let words = 1usize.checked_shl(64 - shift).map_or(0, |bits| bits / 64);
-        if has!("avx512f") && has!("avx512dq") && filter.len() == words && words > 0 && stride > 0 {
+        if allows(VectorPaths::Avx512)
+            && has!("avx512f")
+            && has!("avx512dq")
+            && filter.len() == words
+            && words > 0
+            && stride > 0
+        {
             // SAFETY: the CPU has every feature the function enables; the
             // filter's length is checked above (the gathers rely on it).
             return unsafe {
@@ -462,7 +499,7 @@ pub(crate) fn blob_bounds(
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+        if allows(VectorPaths::Avx2) && has!("avx2") && has!("popcnt") && has!("bmi1") {
             // SAFETY: the CPU has every feature the function enables.
             return unsafe { blob_bounds_avx2(input, index, &is_blob) };
         }
@@ -546,12 +583,12 @@ pub(crate) fn long_blob_runs(input: &[u8], mut run: impl FnMut(usize, usize) -> 
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::is_x86_feature_detected as has;
-        if has!("avx512bw") && has!("popcnt") && has!("bmi1") {
+        if allows(VectorPaths::Avx512) && has!("avx512bw") && has!("popcnt") && has!("bmi1") {
             // SAFETY: the CPU has every feature the function enables.
             unsafe { long_blob_runs_avx512(input, &mut run) };
             return true;
         }
-        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+        if allows(VectorPaths::Avx2) && has!("avx2") && has!("popcnt") && has!("bmi1") {
             // SAFETY: as above.
             unsafe { long_blob_runs_avx2(input, &mut run) };
             return true;
@@ -714,12 +751,12 @@ pub(crate) fn long_token_runs(input: &[u8], mut run: impl FnMut(usize, usize)) -
             run(start, end);
             true
         };
-        if has!("avx512bw") && has!("popcnt") && has!("bmi1") {
+        if allows(VectorPaths::Avx512) && has!("avx512bw") && has!("popcnt") && has!("bmi1") {
             // SAFETY: the CPU has every feature the function enables.
             unsafe { long_token_runs_avx512(input, &mut sink) };
             return true;
         }
-        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+        if allows(VectorPaths::Avx2) && has!("avx2") && has!("popcnt") && has!("bmi1") {
             // SAFETY: as above.
             unsafe { long_token_runs_avx2(input, &mut sink) };
             return true;
@@ -874,7 +911,8 @@ impl HeadFilter {
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::is_x86_feature_detected as has;
-            if has!("avx512bw") && has!("avx512vbmi") && has!("bmi1") {
+            if allows(VectorPaths::Avx512) && has!("avx512bw") && has!("avx512vbmi") && has!("bmi1")
+            {
                 // SAFETY: the CPU has every feature the function enables.
                 return unsafe { self.candidates_avx512(input, &mut candidate) };
             }

@@ -416,3 +416,43 @@ fn scanner_is_send_and_sync_and_shared_across_threads() {
         }
     });
 }
+
+/// Limiting the vector paths changes nothing a scan finds (the portable
+/// and AVX2 code are the fallbacks of CPUs without AVX-512 or AVX2). The
+/// limit is process-wide: this test binary's other tests may run on either.
+#[test]
+fn every_vector_limit_finds_the_same() {
+    use bot_bottle_dlp::{VectorPaths, limit_vector_paths};
+    let mut input = String::from("{\"text\":\"see \\u0041 and %41%42 &#65; ");
+    input.push_str(&STANDARD.encode(TOKEN));
+    input.push_str("\", \"key\":\"sk-ant-api03-");
+    input.push_str(&"Ab9_".repeat(24));
+    input.push_str("AA\", \"dashed\":\"");
+    input.push_str(&TOKEN.chars().map(|c| format!("{c}-")).collect::<String>());
+    input.push_str("\"}");
+    let input = input.repeat(40);
+    let scanner = scanner_with(DetectorSet::all().with(Detector::Entropy), &[]);
+    let spans = || -> Vec<(usize, usize, String, String)> {
+        scanner
+            .scan(input.as_bytes())
+            .iter()
+            .map(|finding| {
+                (
+                    finding.start,
+                    finding.end,
+                    finding.rule.clone(),
+                    finding.encoding.clone(),
+                )
+            })
+            .collect()
+    };
+    let widest = spans();
+    assert!(widest.len() >= 80, "{widest:?}");
+    limit_vector_paths(VectorPaths::Avx2);
+    let avx2 = spans();
+    limit_vector_paths(VectorPaths::Portable);
+    let portable = spans();
+    limit_vector_paths(VectorPaths::Avx512);
+    assert_eq!(avx2, widest);
+    assert_eq!(portable, widest);
+}
