@@ -410,8 +410,8 @@ fn each_escape_start_avx2(input: &[u8], found: &mut impl FnMut(u8, usize)) {
 /// at `index` fits in `projected`, calls `passed(index)` (in order) when the
 /// gram's bit is set in `filter`, the bit being the top `64 - shift` bits of
 /// `gram * multiplier` (as `known.rs` computes it). Returns the first index
-/// not probed (0 where the CPU lacks AVX-512 DQ); the caller probes on from
-/// there. `filter` must hold `2^(64 - shift) / 64` words.
+/// not probed (0 without AVX-512 DQ, or under a lower limit); the caller
+/// probes on from there. `filter` must hold `2^(64 - shift) / 64` words.
 pub(crate) fn probe_filter(
     projected: &[u8],
     stride: usize,
@@ -572,8 +572,8 @@ fn blob_bounds_avx2(input: &[u8], index: usize, is_blob: &impl Fn(u8) -> bool) -
 
 /// Calls `run(start, end)`, in order, for every maximal run of at least 24
 /// blob-alphabet bytes (as [`blob_bounds`] defines them) in `input`, until
-/// `run` returns `false`. Returns `false` where the CPU has no AVX2 (nothing
-/// was called; the caller finds the runs itself).
+/// `run` returns `false`. Returns `false` without AVX2, or under a portable
+/// limit (nothing was called; the caller finds the runs itself).
 ///
 /// 64 bytes per step: the blob masks of this block and the next, ANDed with
 /// themselves shifted (1, 2, 4, 8, then 8 more), leave a bit where 24 blob
@@ -741,8 +741,8 @@ pub(crate) const LONG_TOKEN_RUN: usize = 64;
 
 /// Calls `run(start, end)`, in order, for every maximal run of at least 64
 /// entropy-token bytes ([`crate::entropy::is_token_byte`]: printable ASCII
-/// but quotes) in `input`. Returns `false` where the CPU has no AVX2
-/// (nothing was called; the caller finds the runs itself).
+/// but quotes) in `input`. Returns `false` without AVX2, or under a portable
+/// limit (nothing was called; the caller finds the runs itself).
 pub(crate) fn long_token_runs(input: &[u8], mut run: impl FnMut(usize, usize)) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -905,8 +905,8 @@ impl HeadFilter {
     }
 
     /// Calls `candidate(offset)`, in order, for every candidate offset
-    /// below the returned bound (0 where the CPU lacks AVX-512 VBMI); the
-    /// caller examines the offsets from the bound on itself.
+    /// below the returned bound (0 without AVX-512 VBMI, or under a lower
+    /// limit); the caller examines the offsets from the bound on itself.
     pub(crate) fn candidates(&self, input: &[u8], mut candidate: impl FnMut(usize)) -> usize {
         #[cfg(target_arch = "x86_64")]
         {
