@@ -568,9 +568,11 @@ fn decode_run(input: &[u8], start: usize, end: usize, any: u8, all: u8) -> Optio
     Some(blob(decoded, DecodeKind::Base64, 6))
 }
 
-/// Whether `byte` belongs to some blob alphabet (base64, hex or base32).
+/// Whether `byte` belongs to some blob alphabet (base64, hex or base32):
+/// an ASCII letter or digit, `+`, `/`, `-` or `_` (the vector blob masks
+/// of `simd.rs` classify the same bytes).
 #[inline]
-fn is_blob_byte(byte: u8) -> bool {
+pub(crate) fn is_blob_byte(byte: u8) -> bool {
     BLOB_CLASS[usize::from(byte)] & CLASS_BLOB != 0
 }
 
@@ -624,7 +626,14 @@ fn blob_samples(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
             index += MIN_BLOB_LEN;
             continue;
         }
-        let (start, end) = crate::simd::blob_bounds(input, index, is_blob_byte);
+        let mut start = index;
+        while start > 0 && is_blob_byte(input[start - 1]) {
+            start -= 1;
+        }
+        let mut end = index + 1;
+        while end < input.len() && is_blob_byte(input[end]) {
+            end += 1;
+        }
         if end - start >= MIN_BLOB_LEN && !blob(input, start, end, budget, out) {
             return;
         }

@@ -68,6 +68,26 @@ fn allows(paths: VectorPaths) -> bool {
     LIMIT.load(Ordering::Relaxed) >= paths as u8
 }
 
+/// The widest path the byte-mask loops (escape starts, blob and token runs)
+/// may take: AVX-512 BW or AVX2, each with POPCNT and BMI1, within the
+/// limit; `Portable` when neither.
+#[inline]
+fn mask_paths() -> VectorPaths {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("popcnt") && has!("bmi1") {
+            if allows(VectorPaths::Avx512) && has!("avx512bw") {
+                return VectorPaths::Avx512;
+            }
+            if allows(VectorPaths::Avx2) && has!("avx2") {
+                return VectorPaths::Avx2;
+            }
+        }
+    }
+    VectorPaths::Portable
+}
+
 /// Bytes per vector step.
 #[cfg(target_arch = "x86_64")]
 const BLOCK: usize = 64;
@@ -316,19 +336,13 @@ pub(crate) fn every_path(input: &[u8]) -> Vec<(&'static str, (Vec<u8>, Checkpoin
 /// `\` and `&`, 32 bytes per step (where `memchr` restarts per match cost
 /// more than the search); else one `memchr3` pass.
 pub(crate) fn each_escape_start(input: &[u8], mut found: impl FnMut(u8, usize)) {
+    // SAFETY (each call): `mask_paths` checked that the CPU has every
+    // feature the function enables.
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        if allows(VectorPaths::Avx512) && has!("avx512bw") && has!("popcnt") && has!("bmi1") {
-            // SAFETY: the CPU has every feature the function enables.
-            unsafe { each_escape_start_avx512(input, &mut found) };
-            return;
-        }
-        if allows(VectorPaths::Avx2) && has!("avx2") && has!("popcnt") && has!("bmi1") {
-            // SAFETY: as above.
-            unsafe { each_escape_start_avx2(input, &mut found) };
-            return;
-        }
+    match mask_paths() {
+        VectorPaths::Avx512 => return unsafe { each_escape_start_avx512(input, &mut found) },
+        VectorPaths::Avx2 => return unsafe { each_escape_start_avx2(input, &mut found) },
+        VectorPaths::Portable => {}
     }
     for offset in memchr::memchr3_iter(b'%', b'\\', b'&', input) {
         found(input[offset], offset);
@@ -487,34 +501,6 @@ fn probe_filter_avx512(
     index
 }
 
-/// The bounds of the run of blob-alphabet bytes (ASCII letters, digits,
-/// `+`, `/`, `-`, `_`) around `index`, which must be such a byte: the first
-/// byte of the run and one past its last. 32 bytes per step where the CPU
-/// has AVX2, else a byte at a time with `is_blob`.
-pub(crate) fn blob_bounds(
-    input: &[u8],
-    index: usize,
-    is_blob: impl Fn(u8) -> bool,
-) -> (usize, usize) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        if allows(VectorPaths::Avx2) && has!("avx2") && has!("popcnt") && has!("bmi1") {
-            // SAFETY: the CPU has every feature the function enables.
-            return unsafe { blob_bounds_avx2(input, index, &is_blob) };
-        }
-    }
-    let mut start = index;
-    while start > 0 && is_blob(input[start - 1]) {
-        start -= 1;
-    }
-    let mut end = index + 1;
-    while end < input.len() && is_blob(input[end]) {
-        end += 1;
-    }
-    (start, end)
-}
-
 /// Bit `i` set where byte `i` of `window` (32 bytes) is blob alphabet.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,popcnt,bmi1")]
@@ -540,38 +526,8 @@ fn blob_mask(window: &[u8]) -> u32 {
     _mm256_movemask_epi8(blob) as u32
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,popcnt,bmi1")]
-fn blob_bounds_avx2(input: &[u8], index: usize, is_blob: &impl Fn(u8) -> bool) -> (usize, usize) {
-    let mut start = index;
-    while start >= 32 {
-        let run = blob_mask(&input[start - 32..start]).leading_ones() as usize;
-        start -= run;
-        if run < 32 {
-            break;
-        }
-    }
-    if start < 32 {
-        while start > 0 && is_blob(input[start - 1]) {
-            start -= 1;
-        }
-    }
-    let mut end = index + 1;
-    while end + 32 <= input.len() {
-        let run = blob_mask(&input[end..end + 32]).trailing_ones() as usize;
-        end += run;
-        if run < 32 {
-            return (start, end);
-        }
-    }
-    while end < input.len() && is_blob(input[end]) {
-        end += 1;
-    }
-    (start, end)
-}
-
 /// Calls `run(start, end)`, in order, for every maximal run of at least 24
-/// blob-alphabet bytes (as [`blob_bounds`] defines them) in `input`, until
+/// blob-alphabet bytes ([`crate::decode::is_blob_byte`]) in `input`, until
 /// `run` returns `false`. Returns `false` without AVX2, or under a portable
 /// limit (nothing was called; the caller finds the runs itself).
 ///
@@ -580,22 +536,17 @@ fn blob_bounds_avx2(input: &[u8], index: usize, is_blob: &impl Fn(u8) -> bool) -
 /// bytes begin; most blocks of text have none, and the first one found is
 /// extended to its run's bounds, the scan resuming past the run.
 pub(crate) fn long_blob_runs(input: &[u8], mut run: impl FnMut(usize, usize) -> bool) -> bool {
+    // SAFETY (each call): `mask_paths` checked that the CPU has every
+    // feature the function enables.
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        if allows(VectorPaths::Avx512) && has!("avx512bw") && has!("popcnt") && has!("bmi1") {
-            // SAFETY: the CPU has every feature the function enables.
-            unsafe { long_blob_runs_avx512(input, &mut run) };
-            return true;
-        }
-        if allows(VectorPaths::Avx2) && has!("avx2") && has!("popcnt") && has!("bmi1") {
-            // SAFETY: as above.
-            unsafe { long_blob_runs_avx2(input, &mut run) };
-            return true;
-        }
+    match mask_paths() {
+        VectorPaths::Avx512 => unsafe { long_blob_runs_avx512(input, &mut run) },
+        VectorPaths::Avx2 => unsafe { long_blob_runs_avx2(input, &mut run) },
+        VectorPaths::Portable => return false,
     }
     let _ = (input, &mut run);
-    false
+    // A vector path ran; there is none off x86_64.
+    cfg!(target_arch = "x86_64")
 }
 
 /// The run length [`long_blob_runs`] reports from.
@@ -612,20 +563,16 @@ fn blob_mask64(input: &[u8], offset: usize) -> u64 {
         let high = u64::from(blob_mask(&input[offset + 32..offset + 64]));
         return low | (high << 32);
     }
-    blob_mask_tail(input, offset)
+    mask_tail(input, offset, crate::decode::is_blob_byte)
 }
 
-/// Whether `byte` is blob alphabet (as the vector masks classify it).
-#[inline]
-fn is_blob(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'+' | b'/' | b'-' | b'_')
-}
-
-/// [`blob_mask64`] a byte at a time, for the last block of the input.
-fn blob_mask_tail(input: &[u8], offset: usize) -> u64 {
+/// Bit `i` set where byte `offset + i` of `input` is a `member`, for the up
+/// to 64 bytes from `offset`, a byte at a time: the last block of the input
+/// for the vector masks.
+fn mask_tail(input: &[u8], offset: usize, member: impl Fn(u8) -> bool) -> u64 {
     let mut mask = 0u64;
     for (index, &byte) in input.iter().skip(offset).take(64).enumerate() {
-        if is_blob(byte) {
+        if member(byte) {
             mask |= 1 << index;
         }
     }
@@ -638,7 +585,7 @@ fn blob_mask_tail(input: &[u8], offset: usize) -> u64 {
 #[inline]
 fn blob_mask64_avx512(input: &[u8], offset: usize) -> u64 {
     let Some(window) = input.get(offset..offset + 64) else {
-        return blob_mask_tail(input, offset);
+        return mask_tail(input, offset, crate::decode::is_blob_byte);
     };
     // SAFETY: the unaligned 64-byte load reads exactly `window`.
     let bytes = unsafe { _mm512_loadu_si512(window.as_ptr().cast::<__m512i>()) };
@@ -676,7 +623,13 @@ fn long_blob_runs_with(
     mask64: impl Fn(&[u8], usize) -> u64,
 ) {
     // 1 + 2 + 4 + 8 + 8 = 23: a set bit then starts 24 members.
-    long_runs_with(input, run, mask64, is_blob, &[1, 2, 4, 8, 8]);
+    long_runs_with(
+        input,
+        run,
+        mask64,
+        crate::decode::is_blob_byte,
+        &[1, 2, 4, 8, 8],
+    );
 }
 
 /// Calls `run(start, end)`, in order, for every maximal run of members
@@ -744,26 +697,21 @@ pub(crate) const LONG_TOKEN_RUN: usize = 64;
 /// but quotes) in `input`. Returns `false` without AVX2, or under a portable
 /// limit (nothing was called; the caller finds the runs itself).
 pub(crate) fn long_token_runs(input: &[u8], mut run: impl FnMut(usize, usize)) -> bool {
+    let mut sink = |start, end| {
+        run(start, end);
+        true
+    };
+    // SAFETY (each call): `mask_paths` checked that the CPU has every
+    // feature the function enables.
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::is_x86_feature_detected as has;
-        let mut sink = |start, end| {
-            run(start, end);
-            true
-        };
-        if allows(VectorPaths::Avx512) && has!("avx512bw") && has!("popcnt") && has!("bmi1") {
-            // SAFETY: the CPU has every feature the function enables.
-            unsafe { long_token_runs_avx512(input, &mut sink) };
-            return true;
-        }
-        if allows(VectorPaths::Avx2) && has!("avx2") && has!("popcnt") && has!("bmi1") {
-            // SAFETY: as above.
-            unsafe { long_token_runs_avx2(input, &mut sink) };
-            return true;
-        }
+    match mask_paths() {
+        VectorPaths::Avx512 => unsafe { long_token_runs_avx512(input, &mut sink) },
+        VectorPaths::Avx2 => unsafe { long_token_runs_avx2(input, &mut sink) },
+        VectorPaths::Portable => return false,
     }
-    let _ = (input, &mut run);
-    false
+    let _ = (input, &mut sink);
+    // A vector path ran; there is none off x86_64.
+    cfg!(target_arch = "x86_64")
 }
 
 /// 1 + 2 + 4 + 8 + 16 + 32 = 64 token bytes.
@@ -774,7 +722,7 @@ const TOKEN_SHIFTS: [u32; 6] = [1, 2, 4, 8, 16, 32];
 fn long_token_runs_avx2(input: &[u8], run: &mut impl FnMut(usize, usize) -> bool) {
     let mask64 = |input: &[u8], offset: usize| {
         let Some(window) = input.get(offset..offset + 64) else {
-            return token_mask_tail(input, offset);
+            return mask_tail(input, offset, crate::entropy::is_token_byte);
         };
         let half = |bytes: &[u8]| {
             // SAFETY: the unaligned 32-byte load reads exactly `bytes`.
@@ -807,7 +755,7 @@ fn long_token_runs_avx2(input: &[u8], run: &mut impl FnMut(usize, usize) -> bool
 fn long_token_runs_avx512(input: &[u8], run: &mut impl FnMut(usize, usize) -> bool) {
     let mask64 = |input: &[u8], offset: usize| {
         let Some(window) = input.get(offset..offset + 64) else {
-            return token_mask_tail(input, offset);
+            return mask_tail(input, offset, crate::entropy::is_token_byte);
         };
         // SAFETY: the unaligned 64-byte load reads exactly `window`.
         let bytes = unsafe { _mm512_loadu_si512(window.as_ptr().cast::<__m512i>()) };
@@ -860,17 +808,6 @@ pub(crate) fn token_runs_every_path(input: &[u8]) -> Vec<Vec<(usize, usize)>> {
     }
     let _ = input;
     results
-}
-
-/// The token mask a byte at a time, for the last block of the input.
-fn token_mask_tail(input: &[u8], offset: usize) -> u64 {
-    let mut mask = 0u64;
-    for (index, &byte) in input.iter().skip(offset).take(64).enumerate() {
-        if crate::entropy::is_token_byte(byte) {
-            mask |= 1 << index;
-        }
-    }
-    mask
 }
 
 /// A prefilter for the rule keywords' first three bytes, 64 positions per
@@ -960,19 +897,6 @@ mod tests {
     /// What a run finder under test calls back.
     type RunSink<'a> = dyn FnMut(usize, usize) -> bool + 'a;
 
-    fn reference_bounds(input: &[u8], index: usize) -> (usize, usize) {
-        let blob = |byte: u8| byte.is_ascii_alphanumeric() || b"+/-_".contains(&byte);
-        let mut start = index;
-        while start > 0 && blob(input[start - 1]) {
-            start -= 1;
-        }
-        let mut end = index + 1;
-        while end < input.len() && blob(input[end]) {
-            end += 1;
-        }
-        (start, end)
-    }
-
     proptest::proptest! {
         /// Every vector path reports exactly the maximal blob runs of at
         /// least 24 bytes, in order, and stops when told to.
@@ -992,12 +916,12 @@ mod tests {
             let mut expected = Vec::new();
             let mut index = 0;
             while index < input.len() {
-                if !is_blob(input[index]) {
+                if !crate::decode::is_blob_byte(input[index]) {
                     index += 1;
                     continue;
                 }
                 let start = index;
-                while index < input.len() && is_blob(input[index]) {
+                while index < input.len() && crate::decode::is_blob_byte(input[index]) {
                     index += 1;
                 }
                 if index - start >= LONG_BLOB_RUN {
@@ -1029,32 +953,6 @@ mod tests {
                 }
             }
             let _ = (&collect, &wanted);
-        }
-    }
-
-    proptest::proptest! {
-        /// The vector blob-run bounds are the byte-at-a-time ones, from
-        /// every blob byte of runs shorter and longer than a vector.
-        #[test]
-        fn blob_bounds_match_the_byte_loop(
-            input in proptest::collection::vec(
-                proptest::sample::select(b"aZ09+/-_=.\x20\xC3\x7F{@[`".to_vec()),
-                0..300,
-            ),
-            long_run in 0usize..100,
-        ) {
-            let mut input = input;
-            let middle = input.len() / 2;
-            input.splice(middle..middle, std::iter::repeat_n(b'Q', long_run));
-            let blob = |byte: u8| byte.is_ascii_alphanumeric() || b"+/-_".contains(&byte);
-            for index in 0..input.len() {
-                if blob(input[index]) {
-                    proptest::prop_assert_eq!(
-                        blob_bounds(&input, index, blob),
-                        reference_bounds(&input, index)
-                    );
-                }
-            }
         }
     }
 
