@@ -614,3 +614,290 @@ async fn a_large_body_is_inspected_too_and_blocked_on_a_held_secret() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     proxy.stop().await;
 }
+
+/// `body` compressed with one `Content-Encoding` coding.
+fn compress(coding: &str, body: &[u8]) -> Vec<u8> {
+    match coding {
+        "gzip" => {
+            let mut encoder =
+                flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(body).unwrap();
+            encoder.finish().unwrap()
+        }
+        "deflate" => {
+            let mut encoder =
+                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(body).unwrap();
+            encoder.finish().unwrap()
+        }
+        "br" => {
+            let mut output = Vec::new();
+            {
+                let mut writer = brotli::CompressorWriter::new(&mut output, 4096, 5, 22);
+                writer.write_all(body).unwrap();
+            }
+            output
+        }
+        "zstd" => zstd::encode_all(body, 3).unwrap(),
+        other => panic!("no such coding in this test: {other}"),
+    }
+}
+
+/// A POST of `body` to `/echo` with `Content-Encoding: coding` (a list is
+/// applied in order, as the header reads).
+fn encoded_post(authority: &str, coding: &str, body: &[u8]) -> Request<Full<Bytes>> {
+    let mut encoded = body.to_vec();
+    for one in coding.split(',').map(str::trim) {
+        encoded = compress(one, &encoded);
+    }
+    let mut request = post(authority, "/echo", encoded);
+    request
+        .headers_mut()
+        .insert("content-encoding", coding.parse().unwrap());
+    request
+}
+
+#[tokio::test]
+async fn every_content_encoding_is_decoded_for_the_scan_and_forwarded_as_sent() {
+    for coding in ["deflate", "br", "zstd", "gzip, br", "zstd, gzip"] {
+        let upstream = start_upstream().await;
+        let proxy = dlp_proxy(&upstream, &routes(&upstream, "block"), None).await;
+        let authority = upstream_authority(&upstream);
+
+        // A held token inside the compressed body: refused, nothing sent.
+        let secret = format!("{{\"prompt\":\"use {API_TOKEN} please\"}}");
+        let answer = send(
+            &proxy,
+            &upstream,
+            encoded_post(&authority, coding, secret.as_bytes()),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{coding}: {}",
+            answer.body
+        );
+        assert!(
+            answer.body.contains("EGRESS_TOKEN_API"),
+            "{coding}: {}",
+            answer.body
+        );
+        assert!(upstream.seen().is_empty(), "{coding}");
+
+        // A clean body with the same coding goes through byte for byte,
+        // still compressed.
+        let clean = encoded_post(&authority, coding, b"{\"prompt\":\"hello, world\"}");
+        let sent = clean.body().clone();
+        let answer = send(&proxy, &upstream, clean).await;
+        assert_eq!(answer.status, StatusCode::OK, "{coding}: {}", answer.body);
+        let seen = upstream.seen();
+        use http_body_util::BodyExt as _;
+        let sent = sent.collect().await.unwrap().to_bytes();
+        assert_eq!(seen[0].body, sent.as_ref(), "{coding}");
+        assert_eq!(seen[0].headers["content-encoding"], [coding], "{coding}");
+        proxy.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_body_the_proxy_cannot_decode_is_refused_and_nothing_is_sent() {
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &routes(&upstream, "redact"), None).await;
+    let authority = upstream_authority(&upstream);
+    let mut truncated = compress("gzip", format!("{{\"prompt\":\"{API_TOKEN}\"}}").as_bytes());
+    truncated.truncate(truncated.len() / 2);
+    let cases: [(&str, Vec<u8>); 4] = [
+        ("gzip", b"this is not gzip at all".to_vec()),
+        ("gzip", truncated),
+        ("zstd", b"\x28\xb5\x2f\xfd garbage".to_vec()),
+        ("compress", b"an encoding the proxy does not know".to_vec()),
+    ];
+    for (coding, body) in cases {
+        let mut request = post(&authority, "/echo", body);
+        request
+            .headers_mut()
+            .insert("content-encoding", coding.parse().unwrap());
+        let answer = send(&proxy, &upstream, request).await;
+        assert!(
+            answer.status.is_client_error(),
+            "{coding}: {} {}",
+            answer.status,
+            answer.body
+        );
+        assert!(
+            answer.body.contains("only what it can inspect") || answer.body.contains("encoding"),
+            "{coding}: {}",
+            answer.body
+        );
+        assert!(upstream.seen().is_empty(), "{coding}: it reached upstream");
+    }
+    proxy.stop().await;
+}
+
+/// Send a raw HTTP/1.1 request through the tunnel; the response's status
+/// code and the whole text read until the proxy closes or answers.
+async fn raw_exchange(proxy: &Proxy, upstream: &Upstream, head_and_body: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let authority = upstream_authority(upstream);
+    let mut tls = raw_tls_through_proxy(proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    tls.write_all(head_and_body).await.unwrap();
+    tls.flush().await.unwrap();
+    let mut response = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(10), tls.read(&mut buffer))
+            .await
+            .expect("the proxy answers")
+            .unwrap_or(0);
+        if read == 0 {
+            break;
+        }
+        response.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&response);
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|line| {
+                    let (name, value) = line.split_once(':')?;
+                    name.eq_ignore_ascii_case("content-length")
+                        .then(|| value.trim().parse::<usize>().ok())?
+                })
+                .unwrap_or(usize::MAX);
+            if body.len() >= length {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let code = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"));
+    (code, text)
+}
+
+#[tokio::test]
+async fn a_chunked_body_is_scanned_whole_even_with_the_secret_split_across_chunks() {
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &routes(&upstream, "block"), None).await;
+    let authority = upstream_authority(&upstream);
+    let (first, second) = API_TOKEN.split_at(API_TOKEN.len() / 2);
+    let chunks = [
+        "{\"prompt\":\"use ".to_string(),
+        first.to_string(),
+        second.to_string(),
+        " now\"}".to_string(),
+    ];
+    let mut request = format!(
+        "POST /echo HTTP/1.1\r\nhost: {authority}\r\ntransfer-encoding: chunked\r\ncontent-type: application/json\r\n\r\n"
+    );
+    for chunk in &chunks {
+        request.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    request.push_str("0\r\n\r\n");
+    let (code, text) = raw_exchange(&proxy, &upstream, request.as_bytes()).await;
+    assert_eq!(code, 403, "{text}");
+    assert!(text.contains("EGRESS_TOKEN_API"), "{text}");
+    assert!(upstream.seen().is_empty());
+
+    // The same chunks without the secret go through, reassembled.
+    let mut clean =
+        format!("POST /echo HTTP/1.1\r\nhost: {authority}\r\ntransfer-encoding: chunked\r\n\r\n");
+    for chunk in ["{\"prompt\":", "\"hello\"}"] {
+        clean.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    clean.push_str("0\r\n\r\n");
+    let (code, text) = raw_exchange(&proxy, &upstream, clean.as_bytes()).await;
+    assert_eq!(code, 200, "{text}");
+    assert_eq!(upstream.seen()[0].body, b"{\"prompt\":\"hello\"}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_multipart_body_is_scanned_whole_including_encoded_parts() {
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &routes(&upstream, "block"), None).await;
+    let authority = upstream_authority(&upstream);
+    let boundary = "----bot-bottle-test-boundary";
+    let multipart = |file_part: &str| {
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nsee the attached file\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"notes.txt\"\r\n\
+             Content-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n{file_part}\r\n--{boundary}--\r\n"
+        )
+    };
+    let mut refused = 0;
+    // The canary base64-encoded inside the file part, and the held token
+    // percent-encoded in a form field.
+    let encoded_canary = base64::engine::general_purpose::STANDARD
+        .encode(format!("line one\nthe canary is {CANARY}\nline three\n"));
+    let percent_token: String = API_TOKEN
+        .bytes()
+        .map(|byte| format!("%{byte:02X}"))
+        .collect();
+    for (body, held) in [
+        (multipart(&encoded_canary), "EGRESS_TOKEN_CANARY"),
+        (multipart(&percent_token), "EGRESS_TOKEN_API"),
+    ] {
+        let mut request = post(&authority, "/echo", body);
+        request.headers_mut().insert(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}")
+                .parse()
+                .unwrap(),
+        );
+        let answer = send(&proxy, &upstream, request).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+        assert!(answer.body.contains(held), "{held}: {}", answer.body);
+        refused += 1;
+    }
+    assert_eq!(refused, 2);
+    assert!(upstream.seen().is_empty());
+
+    // A clean multipart body passes as sent.
+    let clean = multipart(&base64::engine::general_purpose::STANDARD.encode("nothing to see\n"));
+    let mut request = post(&authority, "/echo", clean.clone());
+    request.headers_mut().insert(
+        "content-type",
+        format!("multipart/form-data; boundary={boundary}")
+            .parse()
+            .unwrap(),
+    );
+    let answer = send(&proxy, &upstream, request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(upstream.seen()[0].body, clean.as_bytes());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_credential_shape_the_proxy_does_not_hold_is_caught_by_its_rule() {
+    // Not one of the proxy's tokens: only the rule for GitHub tokens knows it.
+    const GITHUB_TOKEN: &str = "ghp_R7mK2xQ9pL4vT8wZ3nB6hD1sF5gJ0aYcEuWq";
+    for (policy, status) in [("block", StatusCode::FORBIDDEN), ("redact", StatusCode::OK)] {
+        let upstream = start_upstream().await;
+        let proxy = dlp_proxy(&upstream, &routes(&upstream, policy), None).await;
+        let authority = upstream_authority(&upstream);
+        let body = format!("{{\"prompt\":\"push with {GITHUB_TOKEN}\"}}");
+        let answer = send(&proxy, &upstream, post(&authority, "/echo", body)).await;
+        assert_eq!(answer.status, status, "{policy}: {}", answer.body);
+        match policy {
+            "block" => {
+                assert!(answer.body.contains("github"), "{}", answer.body);
+                assert!(!answer.body.contains(GITHUB_TOKEN), "{}", answer.body);
+                assert!(upstream.seen().is_empty());
+            }
+            _ => {
+                let seen = upstream.seen();
+                let forwarded = String::from_utf8_lossy(&seen[0].body);
+                assert!(!forwarded.contains(GITHUB_TOKEN), "{forwarded}");
+                assert!(
+                    forwarded.starts_with("{\"prompt\":\"push with "),
+                    "{forwarded}"
+                );
+            }
+        }
+        proxy.stop().await;
+    }
+}
