@@ -901,3 +901,44 @@ async fn a_credential_shape_the_proxy_does_not_hold_is_caught_by_its_rule() {
         proxy.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_held_request_is_refused_when_the_answer_is_malformed() {
+    let upstream = start_upstream().await;
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let proxy = dlp_proxy(
+        &upstream,
+        &routes(&upstream, "supervise"),
+        Some((&queue, OPERATOR_WAIT)),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    // Whoever answers writes a response file that is not a response.
+    let writer = {
+        let queue = queue.clone();
+        tokio::spawn(async move {
+            loop {
+                let listing = queue.list(Scope::Active).unwrap();
+                if let Some(entry) = listing.entries.first() {
+                    let path = queue.response_path(&entry.proposal.id);
+                    std::fs::write(path, b"{\"decision\": \"approve\", \"oops\"").unwrap();
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    let answer = send(
+        &proxy,
+        &upstream,
+        post(&authority, "/echo", format!("key={API_TOKEN}")),
+    )
+    .await;
+    writer.await.unwrap();
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(answer.body.contains("unusable"), "{}", answer.body);
+    assert!(!answer.body.contains(API_TOKEN), "{}", answer.body);
+    assert!(upstream.seen().is_empty());
+    proxy.stop().await;
+}
