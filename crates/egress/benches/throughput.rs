@@ -3,13 +3,22 @@
 //! `cargo bench -p bot-bottle-egress --bench throughput` starts the test
 //! HTTPS upstream (its own CA) on loopback and the proxy in a child process
 //! (this same binary, re-run in its proxy role, so the proxy's memory is its
-//! own), then drives each scenario twice — straight to the upstream, and
+//! own), then drives each scenario both ways — straight to the upstream, and
 //! through the proxy (CONNECT, TLS intercepted, upstream TLS, the DLP
 //! inspector on with 50 held secrets and every default detector) — with the
-//! same number of keep-alive HTTP/1.1 connections, and prints requests/s,
-//! p50/p99 latency, the ratios, and the proxy process's resident memory idle
-//! and at its peak under load. The figures are for comparison within one
-//! run on one machine, never absolute targets.
+//! same keep-alive HTTP/1.1 connections, for several rounds
+//! (`BOT_BOTTLE_BENCH_ROUNDS`, default 5) in alternating order, and prints
+//! requests/s, p50/p99 latency, the median ratio of the rounds with its
+//! range, the CPU time per request, and the proxy process's resident memory
+//! idle and at its peak under load. Scenarios: GET, 1 KiB and 1 MiB POSTs
+//! under load (16 connections, 8 for 1 MiB), and an unloaded latency probe
+//! (one connection, one request at a time) for the proxy's added latency.
+//!
+//! Two CPU layouts, both by default (`BOT_BOTTLE_BENCH_LAYOUT=shared|pinned|both`):
+//! `shared`, where load generator, upstream and proxy share every CPU, and
+//! `pinned`, where load generator and upstream keep CPU 0 (as in the direct
+//! run) and the proxy has CPU 1 (`taskset`). The figures are for comparison
+//! within one run on one machine, never absolute targets.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 #[path = "../tests/common/mod.rs"]
@@ -40,23 +49,38 @@ const SCENARIOS: [Scenario; 3] = [
         key: "get",
         body_bytes: 0,
         connections: 16,
-        requests_per_connection: 400,
+        requests_per_connection: 2000,
     },
     Scenario {
         name: "POST 1 KiB",
         key: "1k",
         body_bytes: 1024,
         connections: 16,
-        requests_per_connection: 400,
+        requests_per_connection: 2000,
     },
     Scenario {
         name: "POST 1 MiB",
         key: "1m",
         body_bytes: 1024 * 1024,
         connections: 8,
-        requests_per_connection: 20,
+        requests_per_connection: 60,
     },
 ];
+
+/// The unloaded latency probe: one connection, one request at a time, so
+/// the added median is the proxy's own cost per request, not queueing.
+const LATENCY_PROBE: Scenario = Scenario {
+    name: "GET, 1 conn",
+    key: "latency",
+    body_bytes: 0,
+    connections: 1,
+    requests_per_connection: 3000,
+};
+
+/// Rounds per scenario (`BOT_BOTTLE_BENCH_ROUNDS`): each round drives the
+/// direct and the proxied path once, in alternating order, and the ratio is
+/// reported as the median over the rounds with its range.
+const DEFAULT_ROUNDS: usize = 5;
 
 struct Figures {
     requests_per_second: f64,
@@ -105,11 +129,15 @@ async fn proxied_sender(
     }
 }
 
+type H1Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+/// Drive `scenario` over `senders`; the figures, and the senders back for
+/// the next round.
 async fn drive(
-    senders: Vec<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+    senders: Vec<H1Sender>,
     authority: &str,
     scenario: &Scenario,
-) -> Figures {
+) -> (Figures, Vec<H1Sender>) {
     let body = body_of(scenario.body_bytes);
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -133,23 +161,27 @@ async fn drive(
                 response.into_body().collect().await.unwrap();
                 latencies.push(begun.elapsed());
             }
-            latencies
+            (latencies, sender)
         });
     }
     let mut latencies = Vec::new();
+    let mut senders = Vec::new();
     while let Some(result) = tasks.join_next().await {
-        latencies.extend(result.unwrap());
+        let (some, sender) = result.unwrap();
+        latencies.extend(some);
+        senders.push(sender);
     }
     let elapsed = started.elapsed();
     latencies.sort();
     let at = |fraction: f64| {
         latencies[((latencies.len() as f64 * fraction) as usize).min(latencies.len() - 1)]
     };
-    Figures {
+    let figures = Figures {
         requests_per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
-    }
+    };
+    (figures, senders)
 }
 
 /// A field of `/proc/<pid>/status` in KiB (`VmRSS`, `VmHWM`).
@@ -284,15 +316,43 @@ fn body_of(bytes: usize) -> Bytes {
 /// share its core with the agent and the upstream is elsewhere.
 const PIN: &str = "BOT_BOTTLE_BENCH_PIN";
 const PINNED: &str = "BOT_BOTTLE_BENCH_PINNED";
+/// `shared`, `pinned` or `both` (the default): which CPU layouts to run.
+const LAYOUT: &str = "BOT_BOTTLE_BENCH_LAYOUT";
+
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn env_number(name: &str) -> Option<usize> {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .filter(|value| *value > 0)
+}
 
 fn main() {
     if std::env::var_os(ROLE).is_some() {
         return proxy_role();
     }
-    let pin = std::env::var_os(PIN).is_some_and(|value| value == "1");
+    let layout = std::env::var(LAYOUT).unwrap_or_else(|_| {
+        if std::env::var_os(PIN).is_some_and(|value| value == "1") {
+            "pinned".into()
+        } else {
+            "both".into()
+        }
+    });
+    let pin = match layout.as_str() {
+        "shared" | "both" => false,
+        "pinned" => true,
+        other => {
+            eprintln!("{LAYOUT}={other}: expected shared, pinned or both");
+            std::process::exit(2);
+        }
+    };
     if pin && std::env::var_os(PINNED).is_none() {
         if std::thread::available_parallelism().map_or(1, usize::from) < 2 {
-            eprintln!("{PIN}=1 needs at least two CPUs");
+            eprintln!("the pinned layout needs at least two CPUs");
             std::process::exit(2);
         }
         let status = std::process::Command::new("taskset")
@@ -300,18 +360,35 @@ fn main() {
             .arg(std::env::current_exe().unwrap())
             .args(std::env::args_os().skip(1))
             .env(PINNED, "1")
+            .env(LAYOUT, "pinned")
             .status()
             .expect("taskset (util-linux) runs the pinned benchmark");
         std::process::exit(status.code().unwrap_or(1));
     }
+    run_layout(pin);
+    if layout == "both" {
+        println!();
+        let status = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(std::env::args_os().skip(1))
+            .env(LAYOUT, "pinned")
+            .status()
+            .unwrap();
+        std::process::exit(status.code().unwrap_or(1));
+    }
+}
+
+/// One layout: start the upstream and the proxy process, drive every
+/// scenario for the rounds asked, print the figures.
+fn run_layout(pin: bool) {
     println!(
         "layout: {}",
         if pin {
-            "load generator and upstream on CPU 0, proxy on CPU 1"
+            "load generator and upstream on CPU 0, proxy on CPU 1 (pinned)"
         } else {
-            "load generator, upstream and proxy sharing every CPU"
+            "load generator, upstream and proxy sharing every CPU (shared)"
         }
     );
+    let rounds = env_number("BOT_BOTTLE_BENCH_ROUNDS").unwrap_or(DEFAULT_ROUNDS);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -353,24 +430,29 @@ fn main() {
         );
         let authority = upstream_authority(&upstream);
         println!(
-            "{:<14} {:>12} {:>12} {:>7} {:>20} {:>20} {:>11}",
+            "{rounds} rounds per scenario; ratio = proxied / direct requests/s, median of the rounds [min–max]"
+        );
+        println!(
+            "{:<14} {:>11} {:>11} {:>18} {:>20} {:>20} {:>10}",
             "scenario", "direct rq/s", "proxy rq/s", "ratio", "direct p50/p99", "proxy p50/p99", "added p50"
         );
-        // `BOT_BOTTLE_BENCH_SCENARIO=get|1k|1m` runs one scenario (for profiling).
+        // `BOT_BOTTLE_BENCH_SCENARIO=get|1k|1m|latency` runs one scenario.
         let only = std::env::var("BOT_BOTTLE_BENCH_SCENARIO").ok();
         let mut cpu_lines = Vec::new();
         for scenario in SCENARIOS
             .iter()
+            .chain(std::iter::once(&LATENCY_PROBE))
             .filter(|scenario| only.as_deref().is_none_or(|key| scenario.key == key))
         {
+            // `BOT_BOTTLE_BENCH_CONNECTIONS=N` overrides the loaded
+            // scenarios' connection count.
+            let connections = match scenario.connections {
+                1 => 1,
+                count => env_number("BOT_BOTTLE_BENCH_CONNECTIONS").unwrap_or(count),
+            };
+            let scenario = &Scenario { connections, ..*scenario };
             let mut direct = Vec::new();
             let mut proxied = Vec::new();
-            // `BOT_BOTTLE_BENCH_CONNECTIONS=N` overrides the scenario's count.
-            let connections = std::env::var("BOT_BOTTLE_BENCH_CONNECTIONS")
-                .ok()
-                .and_then(|value| value.parse().ok())
-                .unwrap_or(scenario.connections);
-            let scenario = &Scenario { connections, ..*scenario };
             for _ in 0..scenario.connections {
                 direct.push(direct_sender(&upstream).await);
                 proxied.push(proxied_sender(&proxy, &upstream).await);
@@ -379,32 +461,76 @@ fn main() {
             let warm = Scenario { name: "warm-up", key: "warm-up", body_bytes: 0, connections: 1, requests_per_connection: 20 };
             drive(vec![direct_sender(&upstream).await], &authority, &warm).await;
             drive(vec![proxied_sender(&proxy, &upstream).await], &authority, &warm).await;
-            let requests = (scenario.connections * scenario.requests_per_connection) as f64;
+            let requests = (scenario.connections * scenario.requests_per_connection * rounds) as f64;
             let me = std::process::id();
-            let before = cpu_time(me);
-            let direct_figures = drive(direct, &authority, scenario).await;
-            let (middle, proxy_before) = (cpu_time(me), cpu_time(pid));
-            let proxied_figures = drive(proxied, &authority, scenario).await;
-            let (after, proxy_after) = (cpu_time(me), cpu_time(pid));
+            let (mut direct_cpu, mut proxied_cpu, mut proxy_cpu) =
+                (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+            let mut ratios = Vec::new();
+            let mut direct_rates = Vec::new();
+            let mut proxied_rates = Vec::new();
+            let mut direct_p50 = Vec::new();
+            let mut proxied_p50 = Vec::new();
+            let mut direct_p99 = Vec::new();
+            let mut proxied_p99 = Vec::new();
+            for round in 0..rounds {
+                // Alternate which path goes first, so drift in the
+                // machine's speed hits both alike.
+                let mut figures = [None, None];
+                for step in 0..2 {
+                    let through_proxy = (round + step) % 2 == 1;
+                    let before = (cpu_time(me), cpu_time(pid));
+                    let senders = if through_proxy {
+                        std::mem::take(&mut proxied)
+                    } else {
+                        std::mem::take(&mut direct)
+                    };
+                    let (result, senders) = drive(senders, &authority, scenario).await;
+                    let after = (cpu_time(me), cpu_time(pid));
+                    // The test upstream records every request it saw; a
+                    // benchmark needs none of it.
+                    upstream.seen.lock().unwrap().clear();
+                    if through_proxy {
+                        proxied = senders;
+                        proxied_cpu += (after.0 - before.0) + (after.1 - before.1);
+                        proxy_cpu += after.1 - before.1;
+                    } else {
+                        direct = senders;
+                        direct_cpu += after.0 - before.0;
+                    }
+                    figures[usize::from(through_proxy)] = Some(result);
+                }
+                let [Some(straight), Some(through)] = figures else { unreachable!() };
+                ratios.push(through.requests_per_second / straight.requests_per_second);
+                direct_rates.push(straight.requests_per_second);
+                proxied_rates.push(through.requests_per_second);
+                direct_p50.push(straight.p50.as_secs_f64());
+                proxied_p50.push(through.p50.as_secs_f64());
+                direct_p99.push(straight.p99.as_secs_f64());
+                proxied_p99.push(through.p99.as_secs_f64());
+            }
+            let ratio = median(&mut ratios);
+            let (low, high) = (ratios[0], ratios[ratios.len() - 1]);
+            let (d50, p50) = (median(&mut direct_p50), median(&mut proxied_p50));
+            let added = p50 - d50;
+            let micros = |seconds: f64| format!("{:.0}µs", seconds * 1e6);
+            println!(
+                "{:<14} {:>11.0} {:>11.0} {:>18} {:>20} {:>20} {:>10}",
+                scenario.name,
+                median(&mut direct_rates),
+                median(&mut proxied_rates),
+                format!("{ratio:.2} [{low:.2}–{high:.2}]"),
+                format!("{}/{}", micros(d50), micros(median(&mut direct_p99))),
+                format!("{}/{}", micros(p50), micros(median(&mut proxied_p99))),
+                micros(added),
+            );
             cpu_lines.push(format!(
                 "{:<14} {:>12.1} {:>12.1} {:>12.1} {:>7.2}",
                 scenario.name,
-                (middle - before).as_secs_f64() * 1e6 / requests,
-                ((after - middle) + (proxy_after - proxy_before)).as_secs_f64() * 1e6 / requests,
-                (proxy_after - proxy_before).as_secs_f64() * 1e6 / requests,
-                (middle - before).as_secs_f64()
-                    / ((after - middle) + (proxy_after - proxy_before)).as_secs_f64(),
+                direct_cpu.as_secs_f64() * 1e6 / requests,
+                proxied_cpu.as_secs_f64() * 1e6 / requests,
+                proxy_cpu.as_secs_f64() * 1e6 / requests,
+                direct_cpu.as_secs_f64() / proxied_cpu.as_secs_f64(),
             ));
-            println!(
-                "{:<14} {:>12.0} {:>12.0} {:>7.2} {:>20} {:>20} {:>11}",
-                scenario.name,
-                direct_figures.requests_per_second,
-                proxied_figures.requests_per_second,
-                proxied_figures.requests_per_second / direct_figures.requests_per_second,
-                format!("{:.2?}/{:.2?}", direct_figures.p50, direct_figures.p99),
-                format!("{:.2?}/{:.2?}", proxied_figures.p50, proxied_figures.p99),
-                format!("{:.2?}", proxied_figures.p50.saturating_sub(direct_figures.p50)),
-            );
         }
         // CPU per request: load generator and upstream (this process) for
         // the direct path, plus the proxy process for the proxied one. On a
