@@ -692,7 +692,22 @@ async fn forward(
             }
             Some(key)
         } else {
-            None
+            // The agent's own key: the upstream's accept must answer it
+            // (RFC 6455 §4.1), or the 101 is not a WebSocket handshake.
+            match parts
+                .headers
+                .get(header::SEC_WEBSOCKET_KEY)
+                .and_then(|value| value.to_str().ok())
+            {
+                Some(key) if !key.trim().is_empty() => Some(key.trim().to_string()),
+                _ => {
+                    return refusal(
+                        StatusCode::BAD_REQUEST,
+                        "denied",
+                        "a WebSocket upgrade needs a Sec-WebSocket-Key header",
+                    );
+                }
+            }
         }
     } else {
         None

@@ -4,9 +4,12 @@
 //! An HTTP/1.1 agent upgrades with `Upgrade: websocket`; an HTTP/2 agent
 //! opens a stream with an extended CONNECT (`:protocol websocket`, RFC 8441,
 //! offered in the tunnel's SETTINGS). Either way the upstream is asked for
-//! an HTTP/1.1 upgrade (for HTTP/2 agents with a key the proxy makes and
-//! whose accept it checks), and the HTTP/2 agent gets a 200 where an
-//! HTTP/1.1 one gets a 101.
+//! an HTTP/1.1 upgrade — with the agent's `Sec-WebSocket-Key` (an upgrade
+//! without one is refused), or for HTTP/2 agents a key the proxy makes —
+//! and the upstream's `Sec-WebSocket-Accept` must answer that key, else the
+//! agent gets a 502; the HTTP/2 agent gets a 200 where an HTTP/1.1 one gets
+//! a 101. A 2xx that is not a 101, to an HTTP/2 agent's extended CONNECT,
+//! is a 502 too (it would say the socket is open).
 //!
 //! The upgrade request goes through the whole pipeline like any other
 //! request (route, head inspection, credential). When the upstream answers

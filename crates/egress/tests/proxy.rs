@@ -1466,3 +1466,65 @@ async fn a_held_request_does_not_stall_other_traffic() {
     assert_eq!(upstream.seen().len(), 4);
     proxy.stop().await;
 }
+
+#[tokio::test]
+async fn a_websocket_handshake_the_upstream_answers_wrongly_is_a_bad_gateway() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!(
+        "routes:\n  - host: \"{authority}\"\n    methods: [GET]\n    paths: [\"/ws-wrong-accept\", \"/echo\"]\n"
+    );
+    let proxy = start_proxy(&routes, &upstream, ProxyOptions::default()).await;
+
+    // HTTP/1.1: the upstream switches protocols with an accept key that
+    // does not answer the agent's key; the agent gets a 502, not a socket.
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let request = get(&authority, "/ws-wrong-accept")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = client.send(request).await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("answered the WebSocket handshake wrongly"),
+        "{}",
+        answer.body
+    );
+
+    // An upgrade without a key is no WebSocket handshake: refused here.
+    let request = get(&authority, "/echo")
+        .header("connection", "upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client.send(request).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{}", answer.body);
+    assert!(answer.body.contains("Sec-WebSocket-Key"), "{}", answer.body);
+
+    // HTTP/2 extended CONNECT: the proxy's own key, the same wrong answer.
+    let response = extended_connect(&proxy, &authority, "/ws-wrong-accept", "websocket").await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+
+    // HTTP/2 extended CONNECT to a path that answers 200 without switching:
+    // a 2xx would tell the agent its WebSocket is open, so it is a 502.
+    let response = extended_connect(&proxy, &authority, "/echo", "websocket").await;
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&body).contains("did not accept the WebSocket upgrade"),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    // Each handshake reached the upstream (the refusals are the proxy's
+    // verdict on its answers, not a failure to ask).
+    let paths: Vec<String> = upstream.seen().into_iter().map(|seen| seen.path).collect();
+    assert_eq!(paths, ["/ws-wrong-accept", "/ws-wrong-accept", "/echo"]);
+    proxy.stop().await;
+}

@@ -115,6 +115,17 @@ async fn upstream_handler(
         // An upstream that accepted the request and never answers.
         std::future::pending::<()>().await;
     }
+    if path == "/ws-wrong-accept" {
+        // Switches protocols, but with an accept key that answers no key.
+        let response = Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("connection", "upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-accept", "bm90IHRoZSByaWdodCBrZXk=")
+            .body(Full::new(Bytes::new()).boxed())
+            .unwrap();
+        return Ok(response);
+    }
     if path == "/sse" {
         let (sender, receiver) = mpsc::channel(4);
         let release = sse_release.lock().unwrap().take();
