@@ -19,6 +19,8 @@
 //! - [`queue_holds`]: [`queue_holds::QueueHolds`], holds filed as
 //!   `egress-token-allow` proposals in the bottle's queue.
 //! - [`body`]: request-body buffering limits and `Content-Encoding` decoding.
+//! - [`response`]: the response body streamed back, with its idle deadline
+//!   and the `log: full` excerpt.
 //! - `upstream`: resolving, dialling and TLS to upstreams (pooled client).
 //! - `proxy`: the request pipeline and the deny/error responses.
 //! - `server`: [`run`], the accept loop, CONNECT interception, live routes
@@ -33,6 +35,7 @@ pub mod dlp_inspector;
 pub mod inspect;
 mod proxy;
 pub mod queue_holds;
+pub mod response;
 pub mod routes;
 mod server;
 pub mod upstream;
@@ -41,6 +44,7 @@ pub mod websocket;
 pub use proxy::{
     ALLOW_TOOL, BLOCKING_SCAN_BYTES, EGRESS_HEADER, ROUTES_PATH, UPSTREAM_RESPONSE_HEAD_TIMEOUT,
 };
+pub use response::UPSTREAM_BODY_IDLE_TIMEOUT;
 pub use server::{
     CLIENT_HEADER_READ_TIMEOUT, CLIENT_TLS_HANDSHAKE_TIMEOUT, Config, MAX_CONNECTIONS,
     ROUTES_POLL_INTERVAL, SHUTDOWN_GRACE_PERIOD, ServerError, run,

@@ -37,13 +37,15 @@ use crate::ca::CertificateAuthority;
 use crate::inspect::{
     HeadRewrite, Hold, HoldOutcome, HoldResolver, Inspector, RequestContext, RequestHead, Verdict,
 };
+use crate::response::StreamedBody;
 use crate::routes::{CompiledRoute, Host, RequestTarget, RouteTable, Scheme};
 use crate::upstream::{ConnectError, UpstreamConnector};
 use crate::websocket;
 
 /// Time allowed from sending a request upstream to receiving the response
 /// head. Generous: a model may think for minutes before its first byte. The
-/// response body, once it starts, has no deadline.
+/// response body, once it starts, has only an idle deadline
+/// ([`crate::response::UPSTREAM_BODY_IDLE_TIMEOUT`]).
 pub const UPSTREAM_RESPONSE_HEAD_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The header on every response the proxy itself writes.
@@ -84,6 +86,8 @@ pub(crate) struct Shared {
     pub holds: Arc<dyn HoldResolver>,
     pub provider: Arc<rustls::crypto::CryptoProvider>,
     pub next_request_id: AtomicU64,
+    /// How long a response body may go without a byte from the upstream.
+    pub upstream_idle_timeout: Duration,
     /// Every held token value, scrubbed from `log: full` lines.
     pub secrets: Vec<bot_bottle_secret::Redacted<String>>,
 }
@@ -808,7 +812,26 @@ async fn forward(
     }
     let (mut response_parts, response_body) = response.into_parts();
     remove_hop_by_hop(&mut response_parts.headers);
-    Response::from_parts(response_parts, response_body.map_err(Into::into).boxed())
+    let (request_id, host) = (context.request_id, context.host.clone());
+    let mut body = StreamedBody::new(response_body, shared.upstream_idle_timeout).on_idle(
+        Arc::new(move || {
+            tracing::warn!(request_id, host = %host, "the upstream went silent in the middle of the response body; the response was cut");
+        }),
+    );
+    if log_level == EgressLog::Full {
+        let status = response_parts.status;
+        let headers = response_parts.headers.clone();
+        let shared = Arc::clone(&shared);
+        let request_id = context.request_id;
+        let host = context.host.clone();
+        body = body.with_excerpt(
+            FULL_LOG_BODY_CHARS,
+            Box::new(move |kept, total| {
+                log_full_response(&shared, request_id, &host, status, &headers, kept, total);
+            }),
+        );
+    }
+    Response::from_parts(response_parts, body.boxed())
 }
 
 /// Bodies at least this large are inspected on a blocking thread rather
@@ -864,6 +887,40 @@ fn log_full(
         body_bytes = body.len(),
         body = %shown,
         "egress request detail"
+    );
+}
+
+/// `log: full`: the response's status, headers and the first
+/// [`FULL_LOG_BODY_CHARS`] bytes of its body, scrubbed as the request is;
+/// logged when the body ends (or is dropped), with its full size.
+fn log_full_response(
+    shared: &Shared,
+    request_id: u64,
+    host: &str,
+    status: StatusCode,
+    headers: &HeaderMap,
+    body: &[u8],
+    body_bytes: u64,
+) {
+    let rendered_headers: Vec<String> = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    let for_log = |text: &[u8]| {
+        scrub(
+            &shared.secrets,
+            &String::from_utf8_lossy(&shared.inspector.scrub_for_log(text)),
+        )
+    };
+    let shown: String = for_log(body).chars().take(FULL_LOG_BODY_CHARS).collect();
+    tracing::info!(
+        request_id,
+        host = %host,
+        status = status.as_u16(),
+        headers = %for_log(rendered_headers.join("\n").as_bytes()),
+        body_bytes,
+        body = %shown,
+        "egress response detail"
     );
 }
 

@@ -39,6 +39,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use crate::ca::CertificateAuthority;
 use crate::inspect::{HoldResolver, Inspector, PassInspector, RefuseHolds};
 use crate::proxy::{self, ProxyBody, Shared, Target};
+use crate::response::UPSTREAM_BODY_IDLE_TIMEOUT;
 use crate::routes::{Host, RouteTable, Scheme, Tokens};
 use crate::upstream::{
     ResolvePin, UPSTREAM_IDLE_TIMEOUT, UPSTREAM_MAX_IDLE_PER_HOST, UpstreamConnector,
@@ -84,6 +85,9 @@ pub struct Config {
     pub inspector: Arc<dyn Inspector>,
     /// What answers holds (default: refuse them; there is no queue).
     pub holds: Arc<dyn HoldResolver>,
+    /// How long a response body may go without a byte from the upstream
+    /// (default [`UPSTREAM_BODY_IDLE_TIMEOUT`]).
+    pub upstream_idle_timeout: Duration,
 }
 
 impl Config {
@@ -103,6 +107,7 @@ impl Config {
             resolve: Vec::new(),
             inspector: Arc::new(PassInspector),
             holds: Arc::new(RefuseHolds),
+            upstream_idle_timeout: UPSTREAM_BODY_IDLE_TIMEOUT,
         }
     }
 }
@@ -152,6 +157,7 @@ pub async fn run(
         holds: config.holds,
         provider: Arc::new(rustls::crypto::ring::default_provider()),
         next_request_id: AtomicU64::new(1),
+        upstream_idle_timeout: config.upstream_idle_timeout,
         secrets: {
             // Longest first, so a token containing another is masked whole.
             let mut secrets: Vec<_> = config.tokens.values().cloned().collect();

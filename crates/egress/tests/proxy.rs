@@ -1329,6 +1329,14 @@ async fn no_held_token_reaches_any_log_line() {
 
     let log = logs.text();
     assert!(log.contains("egress request detail"), "{log}");
+    // The response too: the echo carries the injected `Authorization`
+    // header and the leaked query back, and its logged excerpt shows
+    // neither token.
+    assert!(log.contains("egress response detail"), "{log}");
+    // (Its headers span lines, as the request's do.)
+    let response_line = &log[log.find("egress response detail").unwrap()..];
+    assert!(response_line.contains("authorization"), "{response_line}");
+    assert!(response_line.contains("status=200"), "{response_line}");
     assert!(log.contains("[REDACTED]"), "{log}");
     assert!(log.contains("egress request denied"), "{log}");
     assert!(!log.contains(TOKEN), "a held token reached the log:\n{log}");
@@ -1526,5 +1534,79 @@ async fn a_websocket_handshake_the_upstream_answers_wrongly_is_a_bad_gateway() {
     // verdict on its answers, not a failure to ask).
     let paths: Vec<String> = upstream.seen().into_iter().map(|seen| seen.path).collect();
     assert_eq!(paths, ["/ws-wrong-accept", "/ws-wrong-accept", "/echo"]);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn an_upstream_silent_mid_body_is_cut_after_the_idle_time_but_a_steady_stream_is_not() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!(
+        "routes:\n  - host: \"{authority}\"\n    methods: [GET]\n    paths: [\"/stall\", \"/drip\"]\n"
+    );
+    let idle = std::time::Duration::from_millis(400);
+    let logs = LogCapture::start();
+    let proxy = start_proxy(
+        &routes,
+        &upstream,
+        ProxyOptions {
+            upstream_idle_timeout: Some(idle),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+
+    // A stream that takes three times the idle time, but never goes silent
+    // for that long, arrives whole.
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let started = std::time::Instant::now();
+    let answer = client
+        .send(
+            get(&authority, "/drip")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let expected: String = (0..8).map(|index| format!("chunk {index}\n")).collect();
+    assert_eq!(answer.body, expected);
+    assert!(started.elapsed() > idle * 2, "{:?}", started.elapsed());
+
+    // An upstream that sends a first chunk and then nothing: the agent gets
+    // the chunk, then the body fails once the idle time has passed.
+    for alpn in [&b"http/1.1"[..], &b"h2"[..]] {
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[alpn]).await;
+        let response = client
+            .send_raw(
+                get(&authority, "/stall")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut body = response.into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert_eq!(first, "first\n");
+        let waited = std::time::Instant::now();
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), body.frame())
+            .await
+            .expect("the proxy cuts the silent body");
+        assert!(
+            matches!(next, Some(Err(_)) | None),
+            "{:?}: the body went on: {next:?}",
+            String::from_utf8_lossy(alpn)
+        );
+        assert!(
+            !(next.is_none() && alpn == b"http/1.1"),
+            "an HTTP/1.1 body must not end cleanly"
+        );
+        assert!(waited.elapsed() >= idle / 2, "{:?}", waited.elapsed());
+    }
+    assert!(
+        logs.text()
+            .contains("went silent in the middle of the response body"),
+        "{}",
+        logs.text()
+    );
     proxy.stop().await;
 }

@@ -115,6 +115,33 @@ async fn upstream_handler(
         // An upstream that accepted the request and never answers.
         std::future::pending::<()>().await;
     }
+    if path == "/stall" || path == "/drip" {
+        // `/stall`: one chunk, then silence with the connection open.
+        // `/drip`: eight chunks 150 ms apart, then the end.
+        let (sender, receiver) = mpsc::channel(8);
+        let drip = path == "/drip";
+        tokio::spawn(async move {
+            if !drip {
+                let _ = sender.send(Bytes::from_static(b"first\n")).await;
+                std::future::pending::<()>().await;
+            }
+            for index in 0..8 {
+                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+                if sender
+                    .send(Bytes::from(format!("chunk {index}\n")))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+        let response = Response::builder()
+            .header("content-type", "text/plain")
+            .body(ChannelBody(receiver).boxed())
+            .unwrap();
+        return Ok(response);
+    }
     if path == "/ws-wrong-accept" {
         // Switches protocols, but with an accept key that answers no key.
         let response = Response::builder()
@@ -300,6 +327,8 @@ pub struct ProxyOptions {
     pub inspector: Option<Arc<dyn Inspector>>,
     pub holds: Option<Arc<dyn HoldResolver>>,
     pub no_default_pin: bool,
+    /// The proxy's idle deadline on response bodies (default: the sidecar's).
+    pub upstream_idle_timeout: Option<std::time::Duration>,
 }
 
 pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyOptions) -> Proxy {
@@ -339,6 +368,9 @@ pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyO
     }
     if let Some(holds) = options.holds {
         config.holds = holds;
+    }
+    if let Some(idle) = options.upstream_idle_timeout {
+        config.upstream_idle_timeout = idle;
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
