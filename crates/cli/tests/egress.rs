@@ -31,6 +31,12 @@ fn curl(arguments: &[&str]) -> String {
     )
 }
 
+/// The address in the sidecar's `listening [address=… bottle=…]` line.
+fn listening_address(line: &str) -> Option<String> {
+    let rest = line.split("address=").nth(1)?;
+    rest.split([' ', ']']).next().map(str::to_string)
+}
+
 /// Kills the sidecar if a test fails before stopping it.
 struct Running(Child);
 
@@ -49,6 +55,7 @@ fn start(directory: &std::path::Path) -> (Running, String, mpsc::Receiver<String
         .arg(directory.join("routes.yaml"))
         .args(["--listen", "127.0.0.1:0", "--ca-dir"])
         .arg(directory.join("ca"))
+        .args(["--bottle", "test-bottle"])
         .env("EGRESS_TOKEN_API", TOKEN)
         .env("BOT_BOTTLE_LOG_LEVEL", "debug")
         .stderr(Stdio::piped())
@@ -68,8 +75,8 @@ fn start(directory: &std::path::Path) -> (Running, String, mpsc::Receiver<String
         let line = receiver
             .recv()
             .expect("the sidecar exited before listening");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.trim_end_matches(']').to_string();
+        if let Some(address) = listening_address(&line) {
+            break address;
         }
     };
     (Running(child), address, receiver)
@@ -175,6 +182,13 @@ fn the_sidecar_serves_hides_tokens_and_stops_on_sigterm() {
         log.contains("decision=deny") && log.contains("host=denied.example"),
         "{log}"
     );
+    // Every line from the proxy names its bottle, the request lines too
+    // (they are logged from the connection's own task).
+    let denial = log
+        .lines()
+        .find(|line| line.contains("decision=deny"))
+        .unwrap();
+    assert!(denial.contains("bottle=test-bottle"), "{denial}");
     assert!(log.contains("draining"), "{log}");
     assert!(!log.contains(TOKEN), "a token reached the log: {log}");
 }
@@ -256,8 +270,8 @@ fn a_held_token_is_forwarded_once_the_operator_approves_in_the_queue() {
     });
     let address = loop {
         let line = lines.recv().expect("the sidecar exited before listening");
-        if let Some(rest) = line.split("address=").nth(1) {
-            break rest.trim_end_matches(']').to_string();
+        if let Some(address) = listening_address(&line) {
+            break address;
         }
     };
 

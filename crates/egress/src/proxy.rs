@@ -31,6 +31,7 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
+use tracing::Instrument;
 
 use crate::body::{self, DecodeError, MAX_REQUEST_BODY_BYTES};
 use crate::ca::CertificateAuthority;
@@ -775,12 +776,10 @@ async fn forward(
             );
         }
         let upstream_upgrade = hyper::upgrade::on(&mut response);
-        tokio::spawn(websocket::relay(
-            shared.clone(),
-            context,
-            client_upgrade,
-            upstream_upgrade,
-        ));
+        tokio::spawn(
+            websocket::relay(shared.clone(), context, client_upgrade, upstream_upgrade)
+                .in_current_span(),
+        );
         let mut switching = Response::new(
             Full::new(Bytes::new())
                 .map_err(|never| match never {})

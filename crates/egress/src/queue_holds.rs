@@ -3,8 +3,9 @@
 //!
 //! For each hold the resolver files a proposal (host, method, redacted path,
 //! detector, rule, masked preview and redacted context — never the value),
-//! then waits for the answer on tokio's blocking pool, so a held request
-//! never stalls other traffic. When the wait times out the proposal is
+//! then looks for the answer every [`HOLD_POLL_INTERVAL`], holding no
+//! thread in between, so a held request never stalls other traffic, however
+//! many are held at once. When the wait times out the proposal is
 //! expired (an operator answer that landed first still wins). Approve
 //! forwards the request and remembers the matched values for the proxy's
 //! life ([`DlpState::approve`]); reject, expiry, a malformed response or a
@@ -57,15 +58,37 @@ enum Settled {
     Refused(String),
 }
 
-/// File the proposal and wait for its answer; the proposal's id comes back
-/// when one was filed (to archive once acted on).
-fn settle(
+/// How often a held request looks for the operator's answer. Between looks
+/// the request holds no thread (each look is a short read on the blocking
+/// pool), so any number of holds can wait at once without starving body
+/// decoding, large-body scans or other holds of the blocking pool.
+pub const HOLD_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Run a short queue operation on the blocking pool.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, QueueError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(error) => Err(format!("the queue task failed: {error}")),
+    }
+}
+
+/// File the proposal and wait for its answer, looking every
+/// [`HOLD_POLL_INTERVAL`]; the proposal's id comes back when one was filed
+/// (to archive once acted on).
+async fn settle(
     queue: &Queue,
     bottle: &str,
     timeout: Duration,
     payload: Payload,
 ) -> (Settled, Option<ProposalId>) {
-    let proposal = match queue.propose(bottle, payload) {
+    let filed = {
+        let (queue, bottle) = (queue.clone(), bottle.to_string());
+        on_blocking_pool(move || queue.propose(&bottle, payload)).await
+    };
+    let proposal = match filed {
         Ok(proposal) => proposal,
         Err(error) => {
             tracing::error!(%error, "cannot file the egress-token-allow proposal");
@@ -79,14 +102,24 @@ fn settle(
     };
     let id = proposal.id.clone();
     tracing::info!(proposal = %id, timeout_seconds = timeout.as_secs(), "request held for the operator");
-    let response = match queue.wait_for_response(&id, timeout) {
-        Ok(response) => Ok(response),
-        Err(QueueError::Timeout { .. }) => queue.expire(
-            &id,
-            &format!("no answer in {} s", timeout.as_secs()),
-            Actor::Egress,
-        ),
-        Err(error) => Err(error),
+    let deadline = tokio::time::Instant::now() + timeout;
+    let response = loop {
+        let look = {
+            let (queue, id) = (queue.clone(), id.clone());
+            on_blocking_pool(move || queue.poll_response(&id)).await
+        };
+        match look {
+            Ok(Some(response)) => break Ok(response),
+            Ok(None) => {}
+            Err(error) => break Err(error),
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            let reason = format!("no answer in {} s", timeout.as_secs());
+            let (queue, id) = (queue.clone(), id.clone());
+            break on_blocking_pool(move || queue.expire(&id, &reason, Actor::Egress)).await;
+        }
+        tokio::time::sleep((deadline - now).min(HOLD_POLL_INTERVAL)).await;
     };
     let settled = match response {
         Ok(response) => match response.decision {
@@ -151,24 +184,23 @@ impl HoldResolver for QueueHolds {
             let timeout = self.timeout;
             let state = Arc::clone(&self.state);
             let values = detail.values;
-            let settled = tokio::task::spawn_blocking(move || {
-                let (settled, id) = settle(&queue, &bottle, timeout, payload);
-                // Act (remember the approved value), then archive.
-                if matches!(settled, Settled::Approved) {
-                    state.approve(values);
-                }
-                if let Some(id) = id
-                    && let Err(error) = queue.archive(&id)
-                {
+            let (settled, id) = settle(&queue, &bottle, timeout, payload).await;
+            // Act (remember the approved value), then archive.
+            if matches!(settled, Settled::Approved) {
+                state.approve(values);
+            }
+            if let Some(id) = id {
+                let archived = {
+                    let (queue, id) = (queue.clone(), id.clone());
+                    on_blocking_pool(move || queue.archive(&id)).await
+                };
+                if let Err(error) = archived {
                     tracing::warn!(proposal = %id, %error, "cannot archive the answered proposal");
                 }
-                settled
-            })
-            .await;
+            }
             match settled {
-                Ok(Settled::Approved) => HoldOutcome::Approve,
-                Ok(Settled::Refused(reason)) => HoldOutcome::Reject(reason),
-                Err(error) => HoldOutcome::Reject(format!("the hold failed: {error}")),
+                Settled::Approved => HoldOutcome::Approve,
+                Settled::Refused(reason) => HoldOutcome::Reject(reason),
             }
         })
     }

@@ -35,6 +35,7 @@ use rustls_pki_types::CertificateDer;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio_rustls::LazyConfigAcceptor;
+use tracing::Instrument;
 
 use crate::ca::CertificateAuthority;
 use crate::inspect::{HoldResolver, Inspector, PassInspector, RefuseHolds};
@@ -172,14 +173,17 @@ pub async fn run(
         _alive: alive_sender,
         stop: stop_receiver.clone(),
     };
-    let reloader = tokio::spawn(watch_routes(
-        config.routes_path,
-        baseline,
-        config.tokens,
-        routes,
-        Arc::clone(&shared.inspector),
-        stop_receiver,
-    ));
+    let reloader = tokio::spawn(
+        watch_routes(
+            config.routes_path,
+            baseline,
+            config.tokens,
+            routes,
+            Arc::clone(&shared.inspector),
+            stop_receiver,
+        )
+        .in_current_span(),
+    );
 
     tracing::info!(address = %listen, "egress proxy listening");
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -206,27 +210,30 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let connection_drain = drain.clone();
-        tokio::spawn(async move {
-            let service_shared = shared.clone();
-            let service_drain = connection_drain.clone();
-            let service = service_fn(move |request: Request<Incoming>| {
-                let shared = service_shared.clone();
-                let drain = service_drain.clone();
-                async move {
-                    Ok::<_, Infallible>(
-                        handle_listener_request(shared, drain, client, request).await,
-                    )
-                }
-            });
-            serve(
-                TokioIo::new(stream),
-                service,
-                connection_drain,
-                Place::Listener,
-            )
-            .await;
-            drop(permit);
-        });
+        tokio::spawn(
+            async move {
+                let service_shared = shared.clone();
+                let service_drain = connection_drain.clone();
+                let service = service_fn(move |request: Request<Incoming>| {
+                    let shared = service_shared.clone();
+                    let drain = service_drain.clone();
+                    async move {
+                        Ok::<_, Infallible>(
+                            handle_listener_request(shared, drain, client, request).await,
+                        )
+                    }
+                });
+                serve(
+                    TokioIo::new(stream),
+                    service,
+                    connection_drain,
+                    Place::Listener,
+                )
+                .await;
+                drop(permit);
+            }
+            .in_current_span(),
+        );
     }
 
     drop(listener);
@@ -252,8 +259,24 @@ enum Place {
     Tunnel,
 }
 
-fn server_builder(place: Place) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+/// Spawns hyper's tasks (an HTTP/2 connection's streams) in the span that
+/// serves the connection, so their log lines carry its fields (the
+/// bottle's name).
+#[derive(Clone)]
+struct InSpan(tracing::Span);
+
+impl<F> hyper::rt::Executor<F> for InSpan
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::spawn(future.instrument(self.0.clone()));
+    }
+}
+
+fn server_builder(place: Place) -> auto::Builder<InSpan> {
+    let mut builder = auto::Builder::new(InSpan(tracing::Span::current()));
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -332,12 +355,17 @@ fn connect(
             "CONNECT needs a host:port target",
         );
     };
-    tokio::spawn(async move {
-        match hyper::upgrade::on(request).await {
-            Ok(upgraded) => intercept(shared, drain, client, target, TokioIo::new(upgraded)).await,
-            Err(error) => tracing::debug!(%error, "CONNECT upgrade failed"),
+    tokio::spawn(
+        async move {
+            match hyper::upgrade::on(request).await {
+                Ok(upgraded) => {
+                    intercept(shared, drain, client, target, TokioIo::new(upgraded)).await
+                }
+                Err(error) => tracing::debug!(%error, "CONNECT upgrade failed"),
+            }
         }
-    });
+        .in_current_span(),
+    );
     Response::new(proxy_empty())
 }
 

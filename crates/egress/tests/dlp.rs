@@ -942,3 +942,439 @@ async fn a_held_request_is_refused_when_the_answer_is_malformed() {
     assert!(upstream.seen().is_empty());
     proxy.stop().await;
 }
+
+/// A WebSocket through the proxy to the test upstream's echo server.
+type EchoSocket =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// The authority of the upstream's WebSocket echo server.
+fn websocket_authority(upstream: &Upstream) -> String {
+    format!("{UPSTREAM_NAME}:{}", upstream.websocket.port())
+}
+
+/// Routes allowing `/ws` on the WebSocket echo server under `policy`.
+fn websocket_routes(upstream: &Upstream, policy: &str) -> String {
+    format!(
+        "routes:\n  - host: \"{}\"\n    paths: [\"/ws\"]\n    outbound_on_match: {policy}\n",
+        websocket_authority(upstream)
+    )
+}
+
+/// Open `/ws` on the echo server through the proxy, and check that a clean
+/// message goes both ways.
+async fn open_echo_socket(proxy: &Proxy, upstream: &Upstream) -> EchoSocket {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let authority = websocket_authority(upstream);
+    let tls = raw_tls_through_proxy(proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let (mut socket, _) = tokio_tungstenite::client_async(format!("wss://{authority}/ws"), tls)
+        .await
+        .unwrap();
+    socket.send(Message::text("hello")).await.unwrap();
+    assert_eq!(
+        socket.next().await.unwrap().unwrap(),
+        Message::text("echo: hello")
+    );
+    socket
+}
+
+/// The redaction mark as text.
+fn mark() -> String {
+    String::from_utf8(bot_bottle_dlp::REDACTION_MARK.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn a_websocket_message_with_a_held_token_is_scrubbed_under_redact() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &websocket_routes(&upstream, "redact"), None).await;
+    let mut socket = open_echo_socket(&proxy, &upstream).await;
+    socket
+        .send(Message::text(format!("before {API_TOKEN} after")))
+        .await
+        .unwrap();
+    // The echo shows what the upstream received.
+    let Message::Text(echo) = socket.next().await.unwrap().unwrap() else {
+        panic!("expected the echo of the scrubbed message");
+    };
+    let echo = echo.as_str();
+    assert!(!echo.contains(API_TOKEN), "{echo}");
+    assert!(!echo.contains(&API_TOKEN[..12]), "{echo}");
+    assert_eq!(echo, format!("echo: before {} after", mark()));
+
+    // The socket stays open: the next message goes through as sent.
+    socket.send(Message::text("still here")).await.unwrap();
+    assert_eq!(
+        socket.next().await.unwrap().unwrap(),
+        Message::text("echo: still here")
+    );
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_websocket_message_held_for_the_operator_is_sent_after_approval() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let upstream = start_upstream().await;
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let proxy = dlp_proxy(
+        &upstream,
+        &websocket_routes(&upstream, "supervise"),
+        Some((&queue, OPERATOR_WAIT)),
+    )
+    .await;
+    let mut socket = open_echo_socket(&proxy, &upstream).await;
+    assert_eq!(all_proposals(&queue), 0, "a clean message was held");
+
+    let operator = tokio::spawn(operator_answers(queue.clone(), Decision::Approve));
+    let message = format!("use {API_TOKEN} for this");
+    socket.send(Message::text(message.clone())).await.unwrap();
+    assert_eq!(
+        socket.next().await.unwrap().unwrap(),
+        Message::text(format!("echo: {message}")),
+        "approved: the message goes as sent"
+    );
+    let Payload::EgressTokenAllow(asked) = tokio::time::timeout(OPERATOR_WAIT, operator)
+        .await
+        .expect("the message was never held for the operator")
+        .unwrap()
+    else {
+        panic!("not an egress-token-allow proposal");
+    };
+    assert_eq!(asked.host, UPSTREAM_NAME);
+    assert_eq!(asked.path, "/ws");
+    assert_eq!(asked.detector, "known");
+    assert_eq!(asked.rule, "EGRESS_TOKEN_API");
+    let proposal_text = serde_json::to_string(&asked).unwrap();
+    assert!(
+        !proposal_text.contains(API_TOKEN),
+        "the proposal shows the value"
+    );
+    assert_eq!(all_proposals(&queue), 1);
+
+    // The approved value is remembered: the same message passes again with
+    // no new proposal.
+    socket.send(Message::text(message.clone())).await.unwrap();
+    assert_eq!(
+        socket.next().await.unwrap().unwrap(),
+        Message::text(format!("echo: {message}"))
+    );
+    assert_eq!(all_proposals(&queue), 1, "a second proposal was filed");
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_websocket_message_rejected_by_the_operator_closes_the_socket() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let upstream = start_upstream().await;
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let proxy = dlp_proxy(
+        &upstream,
+        &websocket_routes(&upstream, "supervise"),
+        Some((&queue, OPERATOR_WAIT)),
+    )
+    .await;
+    let mut socket = open_echo_socket(&proxy, &upstream).await;
+    let operator = tokio::spawn(operator_answers(queue.clone(), Decision::Reject));
+    socket
+        .send(Message::text(format!("use {API_TOKEN} for this")))
+        .await
+        .unwrap();
+    // No echo: the first thing back is the policy close.
+    match socket.next().await.unwrap().unwrap() {
+        Message::Close(Some(frame)) => {
+            assert_eq!(frame.code, CloseCode::Policy);
+            let reason = frame.reason.as_str();
+            assert!(reason.contains("the operator rejected"), "{reason}");
+            assert!(!reason.contains(API_TOKEN), "{reason}");
+        }
+        other => panic!("expected a policy close, got {other:?}"),
+    }
+    operator.await.unwrap();
+    // Nothing else arrives: the socket is over.
+    while let Some(next) = socket.next().await {
+        match next {
+            Ok(Message::Close(_)) | Err(_) => {}
+            Ok(other) => panic!("a message after the close: {other:?}"),
+        }
+    }
+    assert!(queue.list(Scope::Active).unwrap().entries.is_empty());
+    assert_eq!(all_proposals(&queue), 1);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_compressed_body_is_redacted_and_forwarded_decoded() {
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &routes(&upstream, "redact"), None).await;
+    let authority = upstream_authority(&upstream);
+    let plain = format!("{{\"prompt\":\"use {API_TOKEN} please\"}}");
+    let answer = send(
+        &proxy,
+        &upstream,
+        encoded_post(&authority, "gzip", plain.as_bytes()),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    let expected = format!("{{\"prompt\":\"use {} please\"}}", mark());
+    assert_eq!(
+        String::from_utf8_lossy(&seen[0].body),
+        expected,
+        "the upstream gets the decoded body, scrubbed"
+    );
+    assert!(
+        !seen[0].headers.contains_key("content-encoding"),
+        "{:?}",
+        seen[0].headers
+    );
+    assert_eq!(
+        seen[0].headers["content-length"],
+        [expected.len().to_string()]
+    );
+    assert_eq!(answer.json()["body_len"], expected.len());
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn a_binary_body_carrying_a_held_token_is_caught() {
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &routes(&upstream, "block"), None).await;
+    let authority = upstream_authority(&upstream);
+    let before: &[u8] = &[0xff, 0x00, 0x80, 0xfe, 0xc3, 0x28, 0x00, 0x9f, 0xff];
+    let after: &[u8] = &[0x00, 0xa0, 0xa1, 0xf0, 0x28, 0x8c, 0xbc, 0xff, 0x00];
+    let binary_post = |middle: &[u8]| {
+        let mut body = before.to_vec();
+        body.extend_from_slice(middle);
+        body.extend_from_slice(after);
+        assert!(
+            std::str::from_utf8(&body).is_err(),
+            "the body must be binary"
+        );
+        let mut request = post(&authority, "/echo", body);
+        request
+            .headers_mut()
+            .insert("content-type", "application/octet-stream".parse().unwrap());
+        request
+    };
+    let answer = send(&proxy, &upstream, binary_post(API_TOKEN.as_bytes())).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(answer.body.contains("EGRESS_TOKEN_API"), "{}", answer.body);
+    assert!(!answer.body.contains(API_TOKEN), "{}", answer.body);
+    assert!(upstream.seen().is_empty(), "the upstream saw the request");
+
+    // The same bytes without the token pass byte for byte: the refusal was
+    // the token, not the binary.
+    let clean = binary_post(b"nothing secret here");
+    let answer = send(&proxy, &upstream, clean).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let mut expected = before.to_vec();
+    expected.extend_from_slice(b"nothing secret here");
+    expected.extend_from_slice(after);
+    assert_eq!(upstream.seen()[0].body, expected);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn crlf_in_a_header_value_is_refused_under_every_policy() {
+    for policy in ["redact", "block", "supervise"] {
+        for value in [
+            "line one%0d%0aX-Injected: yes",
+            "line one%0Aline two",
+            "double %250d%250a encoded",
+        ] {
+            let upstream = start_upstream().await;
+            let proxy = dlp_proxy(&upstream, &routes(&upstream, policy), None).await;
+            let authority = upstream_authority(&upstream);
+            let request = get(&authority, "/echo")
+                .header("x-note", value)
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let answer = send(&proxy, &upstream, request).await;
+            assert_eq!(
+                answer.status,
+                StatusCode::FORBIDDEN,
+                "{policy} {value:?}: {}",
+                answer.body
+            );
+            assert!(
+                answer.body.contains("crlf"),
+                "{policy} {value:?}: {}",
+                answer.body
+            );
+            assert!(
+                answer.body.contains("header x-note"),
+                "{policy} {value:?}: {}",
+                answer.body
+            );
+            assert!(
+                answer.body.contains("every policy"),
+                "{policy} {value:?}: {}",
+                answer.body
+            );
+            assert!(upstream.seen().is_empty(), "{policy} {value:?}");
+
+            // The same header without the encoded CR/LF passes.
+            let request = get(&authority, "/echo")
+                .header("x-note", "line one, line two")
+                .body(Full::new(Bytes::new()))
+                .unwrap();
+            let answer = send(&proxy, &upstream, request).await;
+            assert_eq!(answer.status, StatusCode::OK, "{policy}: {}", answer.body);
+            assert_eq!(upstream.seen()[0].headers["x-note"], ["line one, line two"]);
+            proxy.stop().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_entropy_finding_only_warns_and_passes() {
+    use bot_bottle_dlp::{Detector, Severity};
+
+    // Current-thread runtime: every proxy task logs on this thread.
+    let logs = common::LogCapture::start();
+    // Random-looking, held by nobody, in no rule's shape: 64 distinct
+    // characters, so its entropy is 6 bits per character.
+    const RANDOM: &str = "q7Z!mK2@xR9#pL4$vT8^wB3*nH6-dF1_sJ5.gY0~cE+aUoIiNtVrWuXyAbDeGhMk";
+    let with_entropy = DetectorSet::parse("all,entropy").unwrap();
+    let scanner = scanner().with_detectors(with_entropy);
+    let body = format!("{{\"nonce\":\"{RANDOM}\"}}");
+    // The premise: the scanner reports it, and only as an entropy warning.
+    let findings = scanner.scan(body.as_bytes()).into_vec();
+    assert!(!findings.is_empty(), "the entropy detector does not see it");
+    for finding in &findings {
+        assert_eq!(finding.detector, Detector::Entropy, "{finding:?}");
+        assert_eq!(finding.severity, Severity::Warn, "{finding:?}");
+    }
+
+    let upstream = start_upstream().await;
+    let routes_yaml = format!(
+        "dlp:\n  outbound_detectors: [all, entropy]\n{}",
+        routes(&upstream, "block")
+    );
+    let proxy = start_proxy(
+        &routes_yaml,
+        &upstream,
+        ProxyOptions {
+            tokens: tokens(),
+            inspector: Some(Arc::new(DlpInspector::new(DlpState::new(scanner)))),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    let answer = send(&proxy, &upstream, post(&authority, "/echo", body.clone())).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].body, body.as_bytes(), "forwarded unchanged");
+    proxy.stop().await;
+
+    let log = logs.text();
+    assert!(
+        log.contains("outbound DLP warning (not blocking)"),
+        "the entropy finding was not reported: {log}"
+    );
+    assert!(log.contains("entropy"), "{log}");
+}
+
+/// Four requests held for an operator who never answers, on a runtime whose
+/// blocking pool has two threads: a clean request whose large body is
+/// decoded and scanned on that pool must still go through at once. (While
+/// each hold waited on a blocking thread, it queued behind them until the
+/// holds timed out.)
+#[test]
+fn held_requests_hold_no_thread_while_they_wait() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let upstream = start_upstream().await;
+        let directory = tempfile::tempdir().unwrap();
+        let queue = Queue::create(directory.path()).unwrap();
+        let proxy = dlp_proxy(
+            &upstream,
+            &routes(&upstream, "supervise"),
+            Some((&queue, Duration::from_secs(60))),
+        )
+        .await;
+        let authority = upstream_authority(&upstream);
+        const HELD: usize = 4;
+        let holds = futures_util::future::join_all((0..HELD).map(|index| {
+            send(
+                &proxy,
+                &upstream,
+                post(&authority, "/echo", format!("key={API_TOKEN}&n={index}")),
+            )
+        }));
+        let meanwhile = async {
+            // Every hold is filed and waiting.
+            let waited = std::time::Instant::now();
+            loop {
+                if queue.list(Scope::Active).unwrap().entries.len() == HELD {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                if waited.elapsed() > Duration::from_secs(5) {
+                    // Holds that each keep a thread cannot all be filed on
+                    // a two-thread pool; the request below shows the harm.
+                    break;
+                }
+            }
+            // A clean gzip body larger than BLOCKING_SCAN_BYTES: decoded and
+            // scanned on the blocking pool.
+            let large = format!(
+                "{{\"prompt\":\"{}\"}}",
+                "plain words ".repeat(bot_bottle_egress::BLOCKING_SCAN_BYTES / 8)
+            );
+            let answer = tokio::time::timeout(
+                Duration::from_secs(15),
+                send(
+                    &proxy,
+                    &upstream,
+                    encoded_post(&authority, "gzip", large.as_bytes()),
+                ),
+            )
+            .await;
+            // Now the operator refuses every hold, as they come (on a
+            // timeout too, so the holds end and the test fails instead of
+            // hanging).
+            let operator = queue.clone();
+            tokio::spawn(async move {
+                loop {
+                    for entry in operator.list(Scope::Active).unwrap().entries {
+                        let _ = operator.answer(
+                            &entry.proposal.id,
+                            Decision::Reject,
+                            Some("no".into()),
+                            None,
+                        );
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            });
+            answer
+        };
+        let (held, answer) = tokio::join!(holds, meanwhile);
+        let answer = answer.expect("a clean request waited behind the held ones");
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        for held in held {
+            assert_eq!(held.status, StatusCode::FORBIDDEN, "{}", held.body);
+            assert!(held.body.contains("rejected"), "{}", held.body);
+        }
+        proxy.stop().await;
+    });
+}

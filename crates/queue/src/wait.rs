@@ -7,7 +7,9 @@
 //! up before the first look, so a response written in between is not missed.
 //!
 //! The wait blocks its thread: an async sidecar runs it under
-//! `tokio::task::spawn_blocking` so other traffic is not stalled. Each wait
+//! `tokio::task::spawn_blocking` so other traffic is not stalled, or, when
+//! it may hold many waits at once, polls with [`Queue::poll_response`] on
+//! its own timer so that no thread is held while it waits. Each wait
 //! has its own watcher; past the system's inotify limits
 //! (`fs.inotify.max_user_instances`, 128 by default) a new wait cannot set
 //! one up and simply polls.
@@ -48,6 +50,21 @@ impl Queue {
     ) -> Result<Response, QueueError> {
         self.wait_for_response_reporting(id, timeout)
             .map(|(response, _)| response)
+    }
+
+    /// One look without waiting: the response to proposal `id` if it is
+    /// there (checked against the rules of the proposal's kind), `None` if
+    /// the operator has not answered yet. The same errors as
+    /// [`Queue::wait_for_response`]. For callers that wait on their own
+    /// clock (an async sidecar polling between timer ticks, holding no
+    /// thread while it waits).
+    pub fn poll_response(&self, id: &ProposalId) -> Result<Option<Response>, QueueError> {
+        let proposal = match self.load_proposal(id) {
+            Loaded::Good(proposal) => proposal,
+            Loaded::Bad(entry) => return Err(QueueError::BadProposal(entry)),
+            Loaded::Missing => return self.archived_answer(id).map(Some),
+        };
+        self.check(&proposal)
     }
 
     /// [`Queue::wait_for_response`], also saying whether notifications were in use.

@@ -503,6 +503,44 @@ fn wait_times_out_and_the_sidecar_expires_the_proposal() {
 }
 
 #[test]
+fn poll_response_looks_once_without_waiting() {
+    let (_dir, queue) = queue();
+    let proposal = queue
+        .propose("dev", payload(ProposalKind::EgressTokenAllow))
+        .unwrap();
+    // Not answered: `None` at once.
+    let started = std::time::Instant::now();
+    assert_eq!(queue.poll_response(&proposal.id).unwrap(), None);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // Answered: the answer.
+    let answer = queue
+        .answer(&proposal.id, Decision::Reject, Some("no".into()), None)
+        .unwrap();
+    assert_eq!(
+        queue.poll_response(&proposal.id).unwrap(),
+        Some(answer.clone())
+    );
+    // Archived: still the answer.
+    queue.archive(&proposal.id).unwrap();
+    assert_eq!(queue.poll_response(&proposal.id).unwrap(), Some(answer));
+    // A malformed answer file is an error, not a wait.
+    let other = queue
+        .propose("dev", payload(ProposalKind::EgressTokenAllow))
+        .unwrap();
+    fs::write(queue.response_path(&other.id), b"{\"decision\":").unwrap();
+    assert!(queue.poll_response(&other.id).is_err());
+    // Gone without an answer: vanished.
+    let gone = queue
+        .propose("dev", payload(ProposalKind::EgressTokenAllow))
+        .unwrap();
+    fs::remove_file(queue.proposal_path(&gone.id)).unwrap();
+    assert!(matches!(
+        queue.poll_response(&gone.id),
+        Err(QueueError::Vanished { .. })
+    ));
+}
+
+#[test]
 fn expire_keeps_an_answer_that_landed_first() {
     let (_dir, queue) = queue();
     let proposal = queue

@@ -26,6 +26,7 @@ use bot_bottle_secret::Redacted;
 use clap::{Args, Subcommand};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
+use tracing::Instrument as _;
 
 use crate::environment;
 use crate::exit::{self, Failure};
@@ -89,6 +90,10 @@ pub struct EgressArgs {
     /// `egress-token-allow` proposals here (without it, holds are refused).
     #[arg(long, value_name = "DIR")]
     pub queue: Option<PathBuf>,
+    /// The bottle's name, on every log line (`bottle=NAME`) and in
+    /// proposals; default: the queue directory's name.
+    #[arg(long, value_name = "NAME")]
+    pub bottle: Option<String>,
 }
 
 pub fn run(command: SidecarCommand) -> anyhow::Result<u8> {
@@ -184,8 +189,17 @@ fn egress(arguments: EgressArgs) -> anyhow::Result<u8> {
         })?
         .unwrap_or(DEFAULT_HOLD_TIMEOUT);
     let state = DlpState::new(scanner);
+    let bottle = arguments
+        .bottle
+        .clone()
+        .or_else(|| arguments.queue.as_deref().map(bottle_name));
     let holds: Option<QueueHolds> = match &arguments.queue {
-        Some(dir) => Some(egress_queue(dir, hold_timeout, Arc::clone(&state))?),
+        Some(dir) => Some(egress_queue(
+            dir,
+            bottle.clone().unwrap_or_else(|| bottle_name(dir)),
+            hold_timeout,
+            Arc::clone(&state),
+        )?),
         None => None,
     };
 
@@ -198,12 +212,20 @@ fn egress(arguments: EgressArgs) -> anyhow::Result<u8> {
         config.holds = Arc::new(holds);
     }
 
-    block_on(async move {
-        let listener = bind(arguments.listen).await?;
-        bot_bottle_egress::run(listener, config, termination())
-            .await
-            .context("the egress proxy failed")
-    })?;
+    // Every line the proxy logs names its bottle, when it has one.
+    let span = match &bottle {
+        Some(bottle) => tracing::info_span!("egress", bottle = %bottle),
+        None => tracing::Span::none(),
+    };
+    block_on(
+        async move {
+            let listener = bind(arguments.listen).await?;
+            bot_bottle_egress::run(listener, config, termination())
+                .await
+                .context("the egress proxy failed")
+        }
+        .instrument(span),
+    )?;
     Ok(exit::SUCCESS)
 }
 
@@ -227,9 +249,10 @@ fn egress_scanner(routes: &RouteTable, tokens: &Tokens) -> anyhow::Result<Scanne
 
 /// Open (or create) the queue, settle what a previous run left (its held
 /// requests are gone: pending proposals are expired), and build the
-/// resolver. The bottle is named after the queue directory.
+/// resolver, filing proposals for `bottle`.
 fn egress_queue(
     dir: &std::path::Path,
+    bottle: String,
     timeout: std::time::Duration,
     state: Arc<DlpState>,
 ) -> anyhow::Result<QueueHolds> {
@@ -253,7 +276,7 @@ fn egress_queue(
         }
         Err(error) => tracing::warn!(%error, "cannot recover the queue"),
     }
-    Ok(QueueHolds::new(queue, bottle_name(dir), timeout, state))
+    Ok(QueueHolds::new(queue, bottle, timeout, state))
 }
 
 /// Run a sidecar's future on a multi-threaded runtime.
