@@ -851,6 +851,24 @@ fn scrub(secrets: &[bot_bottle_secret::Redacted<String>], text: &str) -> String 
     scrubbed
 }
 
+/// `text` as `log: full` shows it: what the inspector would find (token-
+/// shaped values the proxy does not hold) masked, then every held token.
+fn for_log(shared: &Shared, text: &[u8]) -> String {
+    scrub(
+        &shared.secrets,
+        &String::from_utf8_lossy(&shared.inspector.scrub_for_log(text)),
+    )
+}
+
+/// Headers as `name: value` lines, scrubbed by [`for_log`].
+fn headers_for_log(shared: &Shared, headers: &HeaderMap) -> String {
+    let rendered: Vec<String> = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    for_log(shared, rendered.join("\n").as_bytes())
+}
+
 /// `log: full`: the agent's request line, headers and (decoded) body, with
 /// every DLP finding and every held token removed. Logged before the credential is injected, so
 /// the injected value is never among the headers.
@@ -862,27 +880,16 @@ fn log_full(
     headers: &HeaderMap,
     body: &[u8],
 ) {
-    let rendered_headers: Vec<String> = headers
-        .iter()
-        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+    let shown: String = for_log(shared, body)
+        .chars()
+        .take(FULL_LOG_BODY_CHARS)
         .collect();
-    // What the inspector would find (token-shaped values the proxy does not
-    // hold), then every held token.
-    let for_log = |text: &[u8]| {
-        scrub(
-            &shared.secrets,
-            &String::from_utf8_lossy(&shared.inspector.scrub_for_log(text)),
-        )
-    };
-    let headers_text = for_log(rendered_headers.join("\n").as_bytes());
-    let body_text = for_log(body);
-    let shown: String = body_text.chars().take(FULL_LOG_BODY_CHARS).collect();
     tracing::info!(
         request_id = context.request_id,
         host = %context.host,
         method = %method,
-        path = %for_log(path_and_query.as_bytes()),
-        headers = %headers_text,
+        path = %for_log(shared, path_and_query.as_bytes()),
+        headers = %headers_for_log(shared, headers),
         body_bytes = body.len(),
         body = %shown,
         "egress request detail"
@@ -901,22 +908,15 @@ fn log_full_response(
     body: &[u8],
     body_bytes: u64,
 ) {
-    let rendered_headers: Vec<String> = headers
-        .iter()
-        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+    let shown: String = for_log(shared, body)
+        .chars()
+        .take(FULL_LOG_BODY_CHARS)
         .collect();
-    let for_log = |text: &[u8]| {
-        scrub(
-            &shared.secrets,
-            &String::from_utf8_lossy(&shared.inspector.scrub_for_log(text)),
-        )
-    };
-    let shown: String = for_log(body).chars().take(FULL_LOG_BODY_CHARS).collect();
     tracing::info!(
         request_id,
         host = %host,
         status = status.as_u16(),
-        headers = %for_log(rendered_headers.join("\n").as_bytes()),
+        headers = %headers_for_log(shared, headers),
         body_bytes,
         body = %shown,
         "egress response detail"
