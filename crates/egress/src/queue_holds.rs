@@ -18,6 +18,8 @@ use std::time::Duration;
 
 use bot_bottle_queue::{Actor, Decision, EgressTokenAllow, Payload, ProposalId, Queue, QueueError};
 
+use tracing::Instrument;
+
 use crate::dlp_inspector::{DlpState, HoldDetail};
 use crate::inspect::{BoxFuture, Hold, HoldOutcome, HoldResolver, RequestContext};
 
@@ -184,23 +186,33 @@ impl HoldResolver for QueueHolds {
             let timeout = self.timeout;
             let state = Arc::clone(&self.state);
             let values = detail.values;
-            let (settled, id) = settle(&queue, &bottle, timeout, payload).await;
-            // Act (remember the approved value), then archive.
-            if matches!(settled, Settled::Approved) {
-                state.approve(values);
-            }
-            if let Some(id) = id {
-                let archived = {
-                    let (queue, id) = (queue.clone(), id.clone());
-                    on_blocking_pool(move || queue.archive(&id)).await
-                };
-                if let Err(error) = archived {
-                    tracing::warn!(proposal = %id, %error, "cannot archive the answered proposal");
+            // A task of its own: if the agent goes away mid-hold, the
+            // proposal is still settled (answered or expired) and archived,
+            // not left pending for an operator to answer into the void.
+            let settling = tokio::spawn(
+                async move {
+                    let (settled, id) = settle(&queue, &bottle, timeout, payload).await;
+                    // Act (remember the approved value), then archive.
+                    if matches!(settled, Settled::Approved) {
+                        state.approve(values);
+                    }
+                    if let Some(id) = id {
+                        let archived = {
+                            let (queue, id) = (queue.clone(), id.clone());
+                            on_blocking_pool(move || queue.archive(&id)).await
+                        };
+                        if let Err(error) = archived {
+                            tracing::warn!(proposal = %id, %error, "cannot archive the answered proposal");
+                        }
+                    }
+                    settled
                 }
-            }
-            match settled {
-                Settled::Approved => HoldOutcome::Approve,
-                Settled::Refused(reason) => HoldOutcome::Reject(reason),
+                .in_current_span(),
+            );
+            match settling.await {
+                Ok(Settled::Approved) => HoldOutcome::Approve,
+                Ok(Settled::Refused(reason)) => HoldOutcome::Reject(reason),
+                Err(error) => HoldOutcome::Reject(format!("the hold failed: {error}")),
             }
         })
     }

@@ -1378,3 +1378,53 @@ fn held_requests_hold_no_thread_while_they_wait() {
         proxy.stop().await;
     });
 }
+
+#[tokio::test]
+async fn a_hold_whose_agent_went_away_is_still_expired_and_archived() {
+    let upstream = start_upstream().await;
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let proxy = dlp_proxy(
+        &upstream,
+        &routes(&upstream, "supervise"),
+        Some((&queue, Duration::from_millis(600))),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    {
+        let request = send(
+            &proxy,
+            &upstream,
+            post(&authority, "/echo", format!("key={API_TOKEN}")),
+        );
+        // The agent gives up as soon as its request is held.
+        let filed = async {
+            while queue.list(Scope::Active).unwrap().entries.is_empty() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        tokio::select! {
+            _ = request => panic!("the held request was answered before the timeout"),
+            () = filed => {}
+        }
+    }
+    // Nobody answers: past the timeout the proposal is expired and
+    // archived, not left pending for an operator to answer into the void.
+    let settled = async {
+        while !queue.list(Scope::Active).unwrap().entries.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), settled)
+        .await
+        .expect("the abandoned hold stayed pending");
+    let all = queue.list(Scope::All).unwrap().entries;
+    assert_eq!(all.len(), 1);
+    let response = all[0].valid_response().expect("archived with its answer");
+    assert_eq!(
+        response.decision.kind(),
+        bot_bottle_queue::DecisionKind::Expired
+    );
+    assert!(upstream.seen().is_empty());
+    proxy.stop().await;
+}
