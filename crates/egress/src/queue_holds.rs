@@ -54,7 +54,7 @@ impl QueueHolds {
     }
 }
 
-/// What came of one proposal, decided on the blocking pool.
+/// What came of one proposal.
 enum Settled {
     Approved,
     Refused(String),
