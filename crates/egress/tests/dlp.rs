@@ -406,20 +406,9 @@ async fn a_websocket_message_carrying_the_canary_is_blocked() {
     use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
     let upstream = start_upstream().await;
-    let authority = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
-    let routes_yaml = format!(
-        "routes:\n  - host: \"{authority}\"\n    paths: [\"/ws\"]\n    outbound_on_match: block\n"
-    );
-    let proxy = dlp_proxy(&upstream, &routes_yaml, None).await;
-    let tls = raw_tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
-    let (mut socket, _) = tokio_tungstenite::client_async(format!("wss://{authority}/ws"), tls)
-        .await
-        .unwrap();
-    socket.send(Message::text("hello")).await.unwrap();
-    assert_eq!(
-        socket.next().await.unwrap().unwrap(),
-        Message::text("echo: hello")
-    );
+    let proxy = dlp_proxy(&upstream, &websocket_routes(&upstream, "block"), None).await;
+    // Opened, and a clean message echoed, by the helper.
+    let mut socket = open_echo_socket(&proxy, &upstream).await;
     socket
         .send(Message::text(format!("here: {CANARY}")))
         .await
