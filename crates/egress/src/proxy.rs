@@ -811,18 +811,18 @@ async fn forward(
     }
     let (mut response_parts, response_body) = response.into_parts();
     remove_hop_by_hop(&mut response_parts.headers);
-    let (request_id, host) = (context.request_id, context.host.clone());
+    let request_id = context.request_id;
+    let idle_host = context.host.clone();
     let mut body = StreamedBody::new(response_body, shared.upstream_idle_timeout).on_idle(
-        Arc::new(move || {
-            tracing::warn!(request_id, host = %host, "the upstream went silent in the middle of the response body; the response was cut");
+        Box::new(move || {
+            tracing::warn!(request_id, host = %idle_host, "the upstream went silent in the middle of the response body; the response was cut");
         }),
     );
     if log_level == EgressLog::Full {
         let status = response_parts.status;
         let headers = response_parts.headers.clone();
         let shared = Arc::clone(&shared);
-        let request_id = context.request_id;
-        let host = context.host.clone();
+        let host = context.host;
         body = body.with_excerpt(
             FULL_LOG_BODY_CHARS,
             Box::new(move |kept, total| {

@@ -11,7 +11,6 @@
 //! stream (HTTP/2).
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -30,6 +29,9 @@ pub struct IdleTimeout(pub Duration);
 /// Turns the first bytes of a response body into a log line (`log: full`):
 /// called once, when the body ends, with what was kept and the total size.
 pub type ExcerptLogger = Box<dyn FnOnce(&[u8], u64) + Send + Sync>;
+
+/// Called once, if the deadline passes (to log it).
+pub type IdleReport = Box<dyn FnOnce() + Send + Sync>;
 
 /// What `log: full` keeps of a response body.
 struct Excerpt {
@@ -67,7 +69,7 @@ pub struct StreamedBody<B> {
     idle: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
     excerpt: Option<Excerpt>,
-    on_idle: Option<Arc<dyn Fn() + Send + Sync>>,
+    on_idle: Option<IdleReport>,
 }
 
 impl<B> StreamedBody<B> {
@@ -93,8 +95,8 @@ impl<B> StreamedBody<B> {
         self
     }
 
-    /// Called once if the deadline passes (to log it).
-    pub fn on_idle(mut self, report: Arc<dyn Fn() + Send + Sync>) -> Self {
+    /// `report` is called once if the deadline passes.
+    pub fn on_idle(mut self, report: IdleReport) -> Self {
         self.on_idle = Some(report);
         self
     }
@@ -157,7 +159,7 @@ where
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use http_body_util::{BodyExt, StreamBody};
     use tokio::sync::mpsc;
@@ -188,7 +190,7 @@ mod tests {
         let reported = Arc::new(Mutex::new(0));
         let counter = Arc::clone(&reported);
         let mut body = StreamedBody::new(ReceiverBody(receiver), idle)
-            .on_idle(Arc::new(move || *counter.lock().unwrap() += 1));
+            .on_idle(Box::new(move || *counter.lock().unwrap() += 1));
         sender.send(Bytes::from_static(b"first")).await.unwrap();
         let frame = body.frame().await.unwrap().unwrap();
         assert_eq!(frame.into_data().unwrap(), "first");
