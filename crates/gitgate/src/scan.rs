@@ -1030,11 +1030,18 @@ impl From<LogChunk<'_>> for OwnedChunk {
 
 /// Splits the `git log` stream into commits as it arrives: a commit's part
 /// is complete once the next commit's marker (`\0\0`) has come, the last
-/// one at the end of the stream.
+/// one at the end of the stream. Markers are found exactly as
+/// [`split_log`] finds them (the first, then each next one searched for
+/// after the end of the last, never overlapping it), so the stream splits
+/// the same however it is cut into reads.
 #[derive(Debug, Default)]
 pub struct LogSplitter {
+    /// Starts with a marker once `started`.
     buffer: Vec<u8>,
-    /// How much of `buffer` has been searched for a marker.
+    /// Whether the first marker has come (what comes before it is no
+    /// commit's, as in [`split_log`]).
+    started: bool,
+    /// How much of `buffer` has been searched for the next marker.
     searched: usize,
 }
 
@@ -1042,24 +1049,36 @@ impl LogSplitter {
     /// Add bytes; returns the commits now complete.
     fn push(&mut self, bytes: &[u8]) -> Vec<OwnedChunk> {
         self.buffer.extend_from_slice(bytes);
-        // Skip the marker that starts the buffer; look again at the last
-        // byte searched before (a marker split between two reads).
-        let from = self.searched.saturating_sub(1).max(1);
-        let last = self
-            .buffer
-            .get(from..)
-            .and_then(|rest| memchr::memmem::rfind(rest, b"\0\0"))
-            .map(|at| from + at);
-        self.searched = self.buffer.len();
-        let Some(last) = last else {
-            return Vec::new();
-        };
-        let complete: Vec<u8> = self.buffer.drain(..last).collect();
-        self.searched = self.buffer.len();
-        split_log(&complete)
-            .into_iter()
-            .map(OwnedChunk::from)
-            .collect()
+        if !self.started {
+            // Look again at the last byte searched (a marker split
+            // between two reads).
+            let from = self.searched.saturating_sub(1);
+            let Some(at) = self.buffer.get(from..).and_then(|rest| find(rest, b"\0\0")) else {
+                self.searched = self.buffer.len();
+                return Vec::new();
+            };
+            self.buffer.drain(..from + at);
+            self.started = true;
+            self.searched = 2;
+        }
+        // The buffer starts with a marker: each next marker, searched for
+        // after the two bytes of the one before, ends a commit.
+        let mut complete = Vec::new();
+        let mut start = 0;
+        let mut from = self.searched.saturating_sub(1).max(start + 2);
+        while let Some(at) = self.buffer.get(from..).and_then(|rest| find(rest, b"\0\0")) {
+            let next = from + at;
+            complete.extend(
+                split_log(&self.buffer[start..next])
+                    .into_iter()
+                    .map(OwnedChunk::from),
+            );
+            start = next;
+            from = next + 2;
+        }
+        self.buffer.drain(..start);
+        self.searched = self.buffer.len().max(2);
+        complete
     }
 
     /// The end of the stream: the last commit.
@@ -1313,6 +1332,30 @@ mod tests {
                 vec![a.clone(), b.clone()],
                 "pieces of {piece}"
             );
+        }
+    }
+
+    #[test]
+    fn overlapping_markers_split_the_same_in_pieces() {
+        // Found by the `parsers` fuzz target: three NULs in a row hold two
+        // overlapping markers; read byte by byte the splitter once cut at
+        // the second, where `split_log` takes the first. (git's own stream
+        // has no such run; the splitter must agree anyway.)
+        for log in [
+            &b"\0\0\0\n\x06"[..],
+            b"\0\0A\n\0\0\0B\n",
+            b"junk\0\0\0\0\0C\nmsg\0\n\0\0D\n",
+            b"\0",
+            b"",
+        ] {
+            let whole: Vec<String> = split_log(log).into_iter().map(|c| c.commit).collect();
+            for piece in 1..=log.len().max(1) {
+                assert_eq!(
+                    LogSplitter::split_in_pieces(log, piece),
+                    whole,
+                    "{log:?} in pieces of {piece}"
+                );
+            }
         }
     }
 

@@ -32,8 +32,10 @@ proptest! {
 
     #[test]
     fn log_streams_and_paths_never_panic(log in proptest::collection::vec(any::<u8>(), 0..1024), offset in 0usize..2048) {
-        let _ = scan::split_log(&log);
-        let _ = scan::LogSplitter::split_in_pieces(&log, 7);
+        let whole: Vec<String> = scan::split_log(&log).into_iter().map(|chunk| chunk.commit).collect();
+        // Read as it comes, in pieces, the stream splits as it does whole.
+        prop_assert_eq!(scan::LogSplitter::split_in_pieces(&log, 1), whole.clone());
+        prop_assert_eq!(scan::LogSplitter::split_in_pieces(&log, 7), whole);
         let _ = scan::unquote_path(&String::from_utf8_lossy(&log));
         let _ = scan::line_number(&log, offset);
     }
