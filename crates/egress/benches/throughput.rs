@@ -246,6 +246,7 @@ fn proxy_role() {
             ca_der: ca_der.into(),
             seen: Default::default(),
             sse_release: Default::default(),
+            websocket_closes: Default::default(),
         };
         let held: Vec<(String, String)> = (0..HELD_SECRETS)
             .map(|index| {

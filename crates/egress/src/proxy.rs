@@ -89,6 +89,8 @@ pub(crate) struct Shared {
     pub next_request_id: AtomicU64,
     /// How long a response body may go without a byte from the upstream.
     pub upstream_idle_timeout: Duration,
+    /// How long a WebSocket may go without a message either way.
+    pub websocket_idle_timeout: Duration,
     /// Every held token value, scrubbed from `log: full` lines.
     pub secrets: Vec<bot_bottle_secret::Redacted<String>>,
 }

@@ -45,6 +45,7 @@ use crate::routes::{Host, RouteTable, Scheme, Tokens};
 use crate::upstream::{
     ResolvePin, UPSTREAM_IDLE_TIMEOUT, UPSTREAM_MAX_IDLE_PER_HOST, UpstreamConnector,
 };
+use crate::websocket::WEBSOCKET_IDLE_TIMEOUT;
 
 /// Most client connections served at once; further accepts wait.
 pub const MAX_CONNECTIONS: usize = 4096;
@@ -89,6 +90,9 @@ pub struct Config {
     /// How long a response body may go without a byte from the upstream
     /// (default [`UPSTREAM_BODY_IDLE_TIMEOUT`]).
     pub upstream_idle_timeout: Duration,
+    /// How long a WebSocket may go without a message either way (default
+    /// [`WEBSOCKET_IDLE_TIMEOUT`]).
+    pub websocket_idle_timeout: Duration,
 }
 
 impl Config {
@@ -109,6 +113,7 @@ impl Config {
             inspector: Arc::new(PassInspector),
             holds: Arc::new(RefuseHolds),
             upstream_idle_timeout: UPSTREAM_BODY_IDLE_TIMEOUT,
+            websocket_idle_timeout: WEBSOCKET_IDLE_TIMEOUT,
         }
     }
 }
@@ -159,6 +164,7 @@ pub async fn run(
         provider: Arc::new(rustls::crypto::ring::default_provider()),
         next_request_id: AtomicU64::new(1),
         upstream_idle_timeout: config.upstream_idle_timeout,
+        websocket_idle_timeout: config.websocket_idle_timeout,
         secrets: {
             // Longest first, so a token containing another is masked whole.
             let mut secrets: Vec<_> = config.tokens.values().cloned().collect();

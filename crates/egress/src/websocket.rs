@@ -23,6 +23,12 @@
 //! untouched. The `Sec-WebSocket-Extensions` request header is removed so
 //! no compression extension is negotiated: the inspector always sees
 //! plain payloads.
+//!
+//! A socket on which no message passes either way (data, ping or pong) for
+//! [`WEBSOCKET_IDLE_TIMEOUT`] is closed on both sides with code 1001 (going
+//! away): the two ends of a live socket ping each other far more often. The
+//! time is counted per whole message, and not while a message waits for
+//! the operator.
 
 use std::sync::Arc;
 
@@ -41,6 +47,8 @@ use crate::proxy::Shared;
 
 /// The largest message (all frames of it) the proxy relays and inspects.
 pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
+/// How long a relayed WebSocket may go without a message either way.
+pub const WEBSOCKET_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// The longest close reason WebSocket allows (control frames are ≤ 125 bytes).
 const MAX_CLOSE_REASON_BYTES: usize = 123;
 
@@ -134,14 +142,37 @@ pub(crate) async fn relay(
             .await;
     let (mut to_client, mut from_client) = client.split();
     let (mut to_upstream, mut from_upstream) = upstream.split();
+    let idle = shared.websocket_idle_timeout;
+    let deadline = tokio::time::sleep(idle);
+    tokio::pin!(deadline);
     loop {
         tokio::select! {
+            () = &mut deadline => {
+                tracing::warn!(
+                    request_id = context.request_id,
+                    host = %context.host,
+                    idle_seconds = idle.as_secs_f64(),
+                    "WebSocket idle: no message either way; closed"
+                );
+                let reason = truncated(&format!(
+                    "bot-bottle egress: idle for {}s",
+                    idle.as_secs()
+                ));
+                let _ = to_client
+                    .send(Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: reason.into() })))
+                    .await;
+                let _ = to_upstream
+                    .send(Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() })))
+                    .await;
+                break;
+            }
             message = from_client.next() => match message {
                 Some(Ok(message)) => match inspect(&shared, &context, message).await {
                     Decision::Forward(message) => {
                         if to_upstream.send(message).await.is_err() {
                             break;
                         }
+                        deadline.as_mut().reset(tokio::time::Instant::now() + idle);
                     }
                     Decision::Refuse(reason) => {
                         tracing::warn!(
@@ -169,6 +200,7 @@ pub(crate) async fn relay(
                     if to_client.send(message).await.is_err() {
                         break;
                     }
+                    deadline.as_mut().reset(tokio::time::Instant::now() + idle);
                 }
                 _ => {
                     let _ = to_client.close().await;

@@ -1538,6 +1538,76 @@ async fn a_websocket_handshake_the_upstream_answers_wrongly_is_a_bad_gateway() {
 }
 
 #[tokio::test]
+async fn a_websocket_silent_both_ways_is_closed_after_the_idle_time_but_a_busy_one_is_not() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let upstream = start_upstream().await;
+    let authority = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
+    let routes = format!("routes:\n  - host: \"{authority}\"\n    paths: [\"/ws\"]\n");
+    let idle = std::time::Duration::from_millis(500);
+    let logs = LogCapture::start();
+    let proxy = start_proxy(
+        &routes,
+        &upstream,
+        ProxyOptions {
+            websocket_idle_timeout: Some(idle),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let tls = raw_tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let (mut socket, _) = tokio_tungstenite::client_async(format!("wss://{authority}/ws"), tls)
+        .await
+        .unwrap();
+
+    // Three times the idle time, a message every 200 ms: never cut.
+    for index in 0..8 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        socket
+            .send(Message::text(format!("tick {index}")))
+            .await
+            .unwrap();
+        assert_eq!(
+            socket.next().await.unwrap().unwrap(),
+            Message::text(format!("echo: tick {index}")),
+            "the busy socket stays open (message {index})"
+        );
+    }
+
+    // Then silence: the proxy closes both sides with 1001 (going away).
+    let silent = std::time::Instant::now();
+    let closing = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        .await
+        .expect("the proxy closes the idle socket")
+        .unwrap()
+        .unwrap();
+    let waited = silent.elapsed();
+    let Message::Close(Some(frame)) = closing else {
+        panic!("expected a close frame, got {closing:?}");
+    };
+    assert_eq!(frame.code, CloseCode::Away);
+    assert!(frame.reason.contains("idle"), "{:?}", frame.reason);
+    assert!(
+        waited >= std::time::Duration::from_millis(400),
+        "closed after {waited:?}, before the idle time"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while upstream.websocket_closes.lock().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the upstream never got a close"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(*upstream.websocket_closes.lock().unwrap(), vec![1001]);
+    let log = logs.text();
+    assert!(log.contains("WebSocket idle"), "{log}");
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn an_upstream_silent_mid_body_is_cut_after_the_idle_time_but_a_steady_stream_is_not() {
     let upstream = start_upstream().await;
     let authority = upstream_authority(&upstream);

@@ -73,6 +73,8 @@ pub struct Upstream {
     pub seen: Arc<Mutex<Vec<Seen>>>,
     /// `/sse` sends its first event, then waits for a message here.
     pub sse_release: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
+    /// The code of every close frame the WebSocket echo server received.
+    pub websocket_closes: Arc<Mutex<Vec<u16>>>,
 }
 
 impl Upstream {
@@ -226,6 +228,8 @@ pub async fn start_upstream() -> Upstream {
     let websocket_acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(websocket_config));
     let websocket_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let websocket = websocket_listener.local_addr().unwrap();
+    let websocket_closes = Arc::new(Mutex::new(Vec::new()));
+    let closes = websocket_closes.clone();
     tokio::spawn(async move {
         use futures_util::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
@@ -234,6 +238,7 @@ pub async fn start_upstream() -> Upstream {
                 return;
             };
             let acceptor = websocket_acceptor.clone();
+            let closes = closes.clone();
             tokio::spawn(async move {
                 let Ok(stream) = acceptor.accept(stream).await else {
                     return;
@@ -245,7 +250,13 @@ pub async fn start_upstream() -> Upstream {
                     let reply = match message {
                         Message::Text(text) => Message::text(format!("echo: {}", text.as_str())),
                         Message::Binary(data) => Message::binary(data),
-                        Message::Close(_) => break,
+                        Message::Close(frame) => {
+                            closes
+                                .lock()
+                                .unwrap()
+                                .push(frame.map_or(0, |frame| u16::from(frame.code)));
+                            break;
+                        }
                         _ => continue,
                     };
                     if socket.send(reply).await.is_err() {
@@ -306,6 +317,7 @@ pub async fn start_upstream() -> Upstream {
         ca_der: ca_cert.der().clone(),
         seen,
         sse_release,
+        websocket_closes,
     }
 }
 
@@ -329,6 +341,8 @@ pub struct ProxyOptions {
     pub no_default_pin: bool,
     /// The proxy's idle deadline on response bodies (default: the sidecar's).
     pub upstream_idle_timeout: Option<std::time::Duration>,
+    /// The proxy's idle deadline on WebSockets (default: the sidecar's).
+    pub websocket_idle_timeout: Option<std::time::Duration>,
 }
 
 pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyOptions) -> Proxy {
@@ -371,6 +385,9 @@ pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyO
     }
     if let Some(idle) = options.upstream_idle_timeout {
         config.upstream_idle_timeout = idle;
+    }
+    if let Some(idle) = options.websocket_idle_timeout {
+        config.websocket_idle_timeout = idle;
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
