@@ -566,7 +566,19 @@ fn check_route(path: &FieldPath, route: &Route, findings: &mut Findings) {
         );
     }
     match &route.token_env {
-        Some(token_env) => check_token_env(&path.key("token_env"), token_env, findings),
+        Some(token_env) => {
+            check_token_env(&path.key("token_env"), token_env, findings);
+            // The egress sidecar refuses such a route (it cannot tell how
+            // to send the token); refuse it here too, so a manifest, an
+            // approved route and the routes file egress loads agree.
+            if route.auth_scheme.is_none() && route.auth_header.is_none() {
+                findings.add_with_hint(
+                    path.key("auth_scheme"),
+                    "`token_env` needs `auth_scheme` or `auth_header` to say how the token is sent",
+                    "add `auth_scheme: Bearer` (sends `Authorization: Bearer <token>`) or `auth_header: x-api-key` (sends the token alone in that header)",
+                );
+            }
+        }
         None => {
             for (field, set) in [
                 ("auth_scheme", route.auth_scheme.is_some()),

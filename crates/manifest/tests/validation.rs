@@ -73,7 +73,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ),
     (
         "token_env holding a token",
-        "egress:\n  routes:\n    - host: api.github.com\n      token_env: ghp_abcdEFGH1234ijklMNOP5678qrstUVWX90ab\n",
+        "egress:\n  routes:\n    - host: api.github.com\n      token_env: ghp_abcdEFGH1234ijklMNOP5678qrstUVWX90ab\n      auth_scheme: Bearer\n",
         "dev.yaml:4: egress.routes[0].token_env: this looks like a token value (40 characters), not the name of a variable; `token_env` names the sidecar variable that holds the token (e.g. `EGRESS_TOKEN_GITHUB`); remove the value from this file and rotate it",
     ),
     (
@@ -170,6 +170,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "auth_scheme without token_env",
         "egress: {routes: [{host: a.example, auth_scheme: Bearer}]}\n",
         "dev.yaml:1: egress.routes[0].auth_scheme: `auth_scheme` has no effect without `token_env`; add `token_env: EGRESS_TOKEN_…` naming the variable the sidecar holds the token in",
+    ),
+    (
+        "token_env without auth_scheme or auth_header",
+        "egress: {routes: [{host: a.example, token_env: EGRESS_TOKEN_A}]}\n",
+        "dev.yaml:1: egress.routes[0].auth_scheme: `token_env` needs `auth_scheme` or `auth_header` to say how the token is sent; add `auth_scheme: Bearer` (sends `Authorization: Bearer <token>`) or `auth_header: x-api-key` (sends the token alone in that header)",
     ),
     (
         "unknown detector",

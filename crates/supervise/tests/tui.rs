@@ -246,6 +246,9 @@ fn modify_editor() {
         press(&mut app, KeyCode::Backspace);
     }
     type_text(&mut app, "EGRESS_TOKEN_API");
+    // A token needs a way to be sent (the editor said so too).
+    press(&mut app, KeyCode::Enter);
+    type_text(&mut app, "auth_scheme: Bearer");
     let _ = app.on_key(KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL));
     insta::assert_snapshot!("modify_then_the_reason_prompt", screen(&app));
 }
