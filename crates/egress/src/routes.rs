@@ -43,8 +43,9 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use bot_bottle_manifest::model::{Egress, EgressLog, HeaderMatch, OnMatch, Route};
+use bot_bottle_manifest::validate::{has_glob_characters, route_glob};
 use bot_bottle_secret::Redacted;
-use globset::{GlobBuilder, GlobMatcher};
+use globset::GlobMatcher;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use percent_encoding::percent_decode_str;
 use serde::Serialize;
@@ -538,10 +539,6 @@ fn canonical_ip(address: IpAddr) -> IpAddr {
     }
 }
 
-fn has_glob_characters(text: &str) -> bool {
-    text.contains(['*', '?', '[', '{'])
-}
-
 fn compile_route(
     index: usize,
     route: &Route,
@@ -682,9 +679,7 @@ fn compile_glob(
     host: &str,
     field: &'static str,
 ) -> Result<GlobMatcher, RoutesError> {
-    GlobBuilder::new(pattern)
-        .literal_separator(literal_separator)
-        .build()
+    route_glob(pattern, literal_separator)
         .map(|glob| glob.compile_matcher())
         .map_err(|source| RoutesError::Glob {
             index,

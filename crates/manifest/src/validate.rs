@@ -151,6 +151,24 @@ pub fn check_bottle_name(name: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// Whether a route's path or header value is a glob (any other path is a
+/// segment prefix, any other value an exact match).
+pub fn has_glob_characters(text: &str) -> bool {
+    text.contains(['*', '?', '[', '{'])
+}
+
+/// A route glob exactly as the egress proxy builds it: `literal_separator`
+/// keeps `*` inside one path segment (paths) or lets it span anything
+/// (header values). Validation builds every glob with it too, so a route
+/// that validates is one egress compiles.
+pub fn route_glob(pattern: &str, literal_separator: bool) -> Result<globset::Glob, globset::Error> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(literal_separator)
+        .build()
+}
+
+const GLOB_HINT: &str = "in a glob `*` matches within a segment, `**` across segments, `?` one character, `[abc]` one of a set, `{a,b}` either; close every `[` and `{`";
+
 fn is_variable_name(name: &str, allow_lowercase: bool) -> bool {
     let mut characters = name.chars();
     let first_ok = characters.next().is_some_and(|first| {
@@ -527,6 +545,14 @@ fn check_route(path: &FieldPath, route: &Route, findings: &mut Findings) {
                     path.key("paths").index(index),
                     "a path must not contain whitespace",
                 );
+            } else if has_glob_characters(route_path)
+                && let Err(error) = route_glob(route_path, true)
+            {
+                findings.add_with_hint(
+                    path.key("paths").index(index),
+                    format!("`{route_path}` is not a valid glob: {}", error.kind()),
+                    GLOB_HINT,
+                );
             }
         }
     }
@@ -539,13 +565,21 @@ fn check_route(path: &FieldPath, route: &Route, findings: &mut Findings) {
                     format!("`{}` is not an HTTP header name", header.name),
                 );
             }
-            if let Some(value) = &header.value
-                && has_control(value)
-            {
-                findings.add(
-                    header_path.key("value"),
-                    "must not contain control characters or newlines",
-                );
+            if let Some(value) = &header.value {
+                if has_control(value) {
+                    findings.add(
+                        header_path.key("value"),
+                        "must not contain control characters or newlines",
+                    );
+                } else if has_glob_characters(value)
+                    && let Err(error) = route_glob(value, false)
+                {
+                    findings.add_with_hint(
+                        header_path.key("value"),
+                        format!("`{value}` is not a valid glob: {}", error.kind()),
+                        GLOB_HINT,
+                    );
+                }
             }
         }
     }

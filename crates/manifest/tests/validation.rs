@@ -177,6 +177,16 @@ const CASES: &[(&str, &str, &str)] = &[
         "dev.yaml:1: egress.routes[0].auth_scheme: `token_env` needs `auth_scheme` or `auth_header` to say how the token is sent; add `auth_scheme: Bearer` (sends `Authorization: Bearer <token>`) or `auth_header: x-api-key` (sends the token alone in that header)",
     ),
     (
+        "a path glob egress cannot build",
+        "egress: {routes: [{host: a.example, paths: ['/files/[abc']}]}\n",
+        "dev.yaml:1: egress.routes[0].paths[0]: `/files/[abc` is not a valid glob: unclosed character class; missing ']'; in a glob `*` matches within a segment, `**` across segments, `?` one character, `[abc]` one of a set, `{a,b}` either; close every `[` and `{`",
+    ),
+    (
+        "a header-value glob egress cannot build",
+        "egress: {routes: [{host: a.example, headers: [{name: x-v, value: 'v[b-a]'}]}]}\n",
+        "dev.yaml:1: egress.routes[0].headers[0].value: `v[b-a]` is not a valid glob: invalid range; 'b' > 'a'; in a glob `*` matches within a segment, `**` across segments, `?` one character, `[abc]` one of a set, `{a,b}` either; close every `[` and `{`",
+    ),
+    (
         "unknown detector",
         "egress: {dlp: {outbound_detectors: [known, magic]}}\n",
         "dev.yaml:1: egress.dlp.outbound_detectors[1]: unknown detector `magic`, expected one of `all`, `known`, `patterns`, `unicode`, `crlf` or `entropy`",
