@@ -494,6 +494,18 @@ pub fn check_host(host: &str) -> Result<(), String> {
             return Err(format!("`{label}`: a label cannot start or end with `-`"));
         }
     }
+    // A name whose last label is numeric (`api.9`, `x.0x7f`) is an IPv4
+    // address in some spelling to a resolver; the egress proxy refuses
+    // such names rather than guess, so a route cannot name one either.
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let hex = last
+        .strip_prefix("0x")
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_hexdigit()));
+    if last.chars().all(|c| c.is_ascii_digit()) || hex {
+        return Err(format!(
+            "`{name}`: a name whose last label is a number reads as an IPv4 address; write a name, or the address itself (e.g. `10.0.0.5`)"
+        ));
+    }
     Ok(())
 }
 

@@ -177,6 +177,11 @@ const CASES: &[(&str, &str, &str)] = &[
         "dev.yaml:1: egress.routes[0].auth_scheme: `token_env` needs `auth_scheme` or `auth_header` to say how the token is sent; add `auth_scheme: Bearer` (sends `Authorization: Bearer <token>`) or `auth_header: x-api-key` (sends the token alone in that header)",
     ),
     (
+        "a host whose last label is a number",
+        "egress: {routes: [{host: api.9}]}\n",
+        "dev.yaml:1: egress.routes[0].host: `api.9`: a name whose last label is a number reads as an IPv4 address; write a name, or the address itself (e.g. `10.0.0.5`)",
+    ),
+    (
         "a path glob egress cannot build",
         "egress: {routes: [{host: a.example, paths: ['/files/[abc']}]}\n",
         "dev.yaml:1: egress.routes[0].paths[0]: `/files/[abc` is not a valid glob: unclosed character class; missing ']'; in a glob `*` matches within a segment, `**` across segments, `?` one character, `[abc]` one of a set, `{a,b}` either; close every `[` and `{`",

@@ -5,7 +5,8 @@
 //! silently undoes the approval. The `routes_rewrite` fuzz target
 //! (`crates/supervise/fuzz`) found a route with `token_env` and neither
 //! `auth_scheme` nor `auth_header` passing one check and failing the other,
-//! then a path or header-value glob egress cannot build (an unclosed `[`).
+//! then a path or header-value glob egress cannot build (an unclosed `[`),
+//! then a host whose last label is a number (`api.9`).
 
 use std::path::Path;
 
@@ -26,6 +27,9 @@ fn routes() -> impl Strategy<Value = Route> {
                 "*.example.org",
                 "h.example:8443",
                 "10.0.0.5",
+                "api.9",
+                "x.0x7f",
+                "*.example.9",
                 "Bad Host",
                 "",
             ][..],
