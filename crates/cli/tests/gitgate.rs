@@ -293,6 +293,34 @@ fn sidecar_configuration_errors_exit_64() {
             text(&output.stderr)
         );
     }
+    // An --upstream-ca that is missing or holds no certificate names the file.
+    std::fs::write(
+        &config,
+        "repos:\n- name: app\n  upstream: https://h/app.git\n",
+    )
+    .unwrap();
+    let not_pem = dir.path().join("not-a-ca.pem");
+    std::fs::write(&not_pem, "hello\n").unwrap();
+    for (ca, says) in [
+        (not_pem, "holds no PEM certificate"),
+        (dir.path().join("missing.pem"), "No such file"),
+    ] {
+        let output = binary()
+            .args(["sidecar", "git-gate", "--listen", "127.0.0.1:0", "--state"])
+            .arg(dir.path().join("state"))
+            .arg("--config")
+            .arg(&config)
+            .arg("--upstream-ca")
+            .arg(&ca)
+            .output()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(64), "{stderr}");
+        assert!(
+            stderr.contains(&format!("--upstream-ca {}", ca.display())) && stderr.contains(says),
+            "{stderr}"
+        );
+    }
 }
 
 struct Sidecar {

@@ -25,6 +25,8 @@ pub enum GateError {
     InvalidConfig { message: String },
     #[error("repo `{repo}`: the variable {variable} (token_env) is not set or empty")]
     MissingToken { repo: String, variable: String },
+    #[error("--upstream-ca {path}: {reason}")]
+    UpstreamCa { path: PathBuf, reason: String },
     #[error("cannot prepare {path}")]
     State {
         path: PathBuf,
@@ -82,6 +84,7 @@ impl GateError {
                 | Self::ParseConfig { .. }
                 | Self::InvalidConfig { .. }
                 | Self::MissingToken { .. }
+                | Self::UpstreamCa { .. }
         )
     }
 }

@@ -18,6 +18,11 @@
 //! deploy key is named in `GIT_SSH_COMMAND` with `IdentitiesOnly=yes`,
 //! `StrictHostKeyChecking=accept-new` and a known-hosts file in the state
 //! directory.
+//!
+//! Extra roots for HTTPS upstreams (a self-hosted forge behind a private
+//! CA; `sidecar git-gate --upstream-ca PEM`) go in one bundle at
+//! [`upstream_ca_path`] in the state directory, the system roots first, and
+//! every upstream git command is pointed at it (`GIT_SSL_CAINFO`).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -39,9 +44,68 @@ pub fn mirror_path(state: &Path, name: &str) -> PathBuf {
     state.join("mirrors").join(format!("{name}.git"))
 }
 
-/// The environment that carries `repo`'s credential to an upstream git
+/// Where the bundle of roots trusted for HTTPS upstreams lives, when extra
+/// roots were given (see [`install_upstream_ca`]).
+pub fn upstream_ca_path(state: &Path) -> PathBuf {
+    state.join("upstream-ca.pem")
+}
+
+/// The system's roots, read into the bundle ahead of the extra ones (git's
+/// `GIT_SSL_CAINFO` replaces them, it does not add to them).
+pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+/// Write the bundle of roots for HTTPS upstreams: the system's
+/// ([`SYSTEM_CA_BUNDLE`], when present) and each of `extra` (PEM files, each
+/// holding at least one certificate). With no extra roots, an old bundle
+/// is removed, so upstreams are checked against the system roots only.
+pub fn install_upstream_ca(state: &Path, extra: &[PathBuf]) -> Result<()> {
+    let bundle_path = upstream_ca_path(state);
+    let state_error = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| GateError::State { path, source }
+    };
+    if extra.is_empty() {
+        return match std::fs::remove_file(&bundle_path) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                Err(state_error(&bundle_path)(error))
+            }
+            _ => Ok(()),
+        };
+    }
+    let mut bundle = std::fs::read_to_string(SYSTEM_CA_BUNDLE).unwrap_or_default();
+    for path in extra {
+        let text = std::fs::read_to_string(path).map_err(|source| GateError::UpstreamCa {
+            path: path.clone(),
+            reason: source.to_string(),
+        })?;
+        if !text.contains("-----BEGIN CERTIFICATE-----") {
+            return Err(GateError::UpstreamCa {
+                path: path.clone(),
+                reason: "it holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)".into(),
+            });
+        }
+        if !bundle.is_empty() && !bundle.ends_with('\n') {
+            bundle.push('\n');
+        }
+        bundle.push_str(&text);
+    }
+    std::fs::create_dir_all(state).map_err(state_error(state))?;
+    std::fs::write(&bundle_path, bundle).map_err(state_error(&bundle_path))
+}
+
+/// The environment that carries `repo`'s credential (and the roots for an
+/// HTTPS upstream, when extra ones were installed) to an upstream git
 /// command.
 pub fn credential_env(repo: &Repo, state: &Path) -> Vec<(String, OsString)> {
+    let mut env = credential_only_env(repo, state);
+    let bundle = upstream_ca_path(state);
+    if bundle.is_file() {
+        env.push(("GIT_SSL_CAINFO".to_string(), bundle.into_os_string()));
+    }
+    env
+}
+
+fn credential_only_env(repo: &Repo, state: &Path) -> Vec<(String, OsString)> {
     match &repo.credential {
         Credential::None => Vec::new(),
         Credential::Token(token) => {

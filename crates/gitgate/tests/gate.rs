@@ -725,6 +725,50 @@ async fn raw_http(base: &str, request: &[u8]) -> String {
 /// An upstream served by `git http-backend` behind a token check, as a forge
 /// does: `Authorization: Basic base64(x-access-token:<token>)` or 401.
 async fn token_upstream(project_root: PathBuf, token: &str) -> String {
+    token_upstream_over(project_root, token, None).await
+}
+
+/// A CA of the test's own and a TLS acceptor for `127.0.0.1` whose
+/// certificate it signed: a forge behind a private CA. The CA as PEM.
+fn private_ca_tls() -> (tokio_rustls::TlsAcceptor, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    use tokio_rustls::rustls;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::default();
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "test forge CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params =
+        CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    leaf_params.use_authority_key_identifier_extension = true;
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(
+                leaf_key.serialize_der(),
+            )),
+        )
+        .unwrap();
+    (
+        tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        ca_cert.pem(),
+    )
+}
+
+/// [`token_upstream`], over TLS when `tls` is given (the URL is then
+/// `https://`).
+async fn token_upstream_over(
+    project_root: PathBuf,
+    token: &str,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) -> String {
     use base64::Engine;
     use hyper::service::service_fn;
     use hyper_util::rt::TokioIo;
@@ -732,6 +776,7 @@ async fn token_upstream(project_root: PathBuf, token: &str) -> String {
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"))
     );
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -741,6 +786,7 @@ async fn token_upstream(project_root: PathBuf, token: &str) -> String {
             };
             let project_root = project_root.clone();
             let expected = expected.clone();
+            let tls = tls.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                     let project_root = project_root.clone();
@@ -798,13 +844,26 @@ async fn token_upstream(project_root: PathBuf, token: &str) -> String {
                         Ok(response)
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let builder = hyper::server::conn::http1::Builder::new();
+                match tls {
+                    Some(acceptor) => {
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    None => {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
             });
         }
     });
-    format!("http://{address}/upstream.git")
+    format!("{scheme}://{address}/upstream.git")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -863,6 +922,84 @@ async fn a_token_upstream_gets_the_held_token_and_a_wrong_one_is_refused() {
     );
     gate.stop().await;
     wrong.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_https_upstream_behind_a_private_ca_is_reached_only_with_its_ca_installed() {
+    use bot_bottle_secret::Redacted;
+    let (acceptor, ca_pem) = private_ca_tls();
+
+    // With the forge's CA installed (what `--upstream-ca` does): clone and
+    // push over HTTPS with the held token.
+    let (temp, root, upstream) = Fixture::upstream().await;
+    git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
+    let url = token_upstream_over(root.clone(), "right-token", Some(acceptor.clone())).await;
+    assert!(url.starts_with("https://"), "{url}");
+    let ca_file = root.join("forge-ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    bot_bottle_gitgate::mirror::install_upstream_ca(&root.join("state"), &[ca_file]).unwrap();
+    let gate = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        url,
+        Credential::Token(Redacted::new("right-token".into())),
+        None,
+        reject(),
+        Timeouts::default(),
+    )
+    .await;
+    let work = gate.clone("work").await;
+    assert_eq!(
+        std::fs::read_to_string(work.join("README")).unwrap(),
+        "hello\n"
+    );
+    let commit = commit_file(&work, "a.txt", "a\n", "a").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
+    gate.stop().await;
+
+    // Without it the forge's certificate is not trusted: nothing is
+    // fetched (an empty mirror is served) and a push is refused with git's
+    // certificate error, upstream unchanged.
+    let (temp, root, upstream) = Fixture::upstream().await;
+    git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
+    let before = rev(&upstream, "refs/heads/main").await;
+    let url = token_upstream_over(root.clone(), "right-token", Some(acceptor)).await;
+    let untrusted = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        url,
+        Credential::Token(Redacted::new("right-token".into())),
+        None,
+        reject(),
+        Timeouts::default(),
+    )
+    .await;
+    let output = git(&untrusted.root, &["ls-remote", &untrusted.url]).await;
+    assert!(output.success, "{}", output.stderr);
+    assert_eq!(
+        output.stdout, "",
+        "nothing fetched from an untrusted upstream"
+    );
+    let work = untrusted.root.join("fresh");
+    git_ok(
+        &untrusted.root,
+        &["init", "--quiet", "-b", "main", work.to_str().unwrap()],
+    )
+    .await;
+    commit_file(&work, "b.txt", "b\n", "b").await;
+    let push = git(&work, &["push", &untrusted.url, "main"]).await;
+    assert!(!push.success, "the push went through: {}", push.stdout);
+    assert!(
+        push.stderr.contains("certificate"),
+        "git's certificate error reaches the agent: {}",
+        push.stderr
+    );
+    assert_eq!(rev(&untrusted.upstream, "refs/heads/main").await, before);
+    untrusted.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -94,6 +94,10 @@ pub struct SidecarArgs {
     /// directory's name).
     #[arg(long)]
     pub bottle: Option<String>,
+    /// Extra roots trusted for HTTPS upstreams (a forge behind a private
+    /// CA), PEM; the system roots stay trusted. Repeatable.
+    #[arg(long, value_name = "PEM")]
+    pub upstream_ca: Vec<PathBuf>,
 }
 
 pub fn run(command: GitGateCommand) -> anyhow::Result<u8> {
@@ -217,6 +221,8 @@ pub fn sidecar(arguments: SidecarArgs) -> anyhow::Result<u8> {
     };
     std::fs::create_dir_all(&arguments.state)
         .with_context(|| format!("cannot create --state {}", arguments.state.display()))
+        .map_err(config_error)?;
+    bot_bottle_gitgate::mirror::install_upstream_ca(&arguments.state, &arguments.upstream_ca)
         .map_err(config_error)?;
     let config = Config {
         state_dir: arguments.state.clone(),
