@@ -16,12 +16,11 @@ use bot_bottle_secret::Redacted;
 use crate::error::{GateError, Result};
 use crate::policy::PushRules;
 
-/// The longest repo name accepted.
-pub const MAX_REPO_NAME_LENGTH: usize = 100;
-
-/// The schemes an upstream may use; everything else (notably git's `ext::`
-/// and `fd::` remote helpers, which run commands) is refused.
-pub const ALLOWED_UPSTREAM_SCHEMES: &[&str] = &["https", "http", "ssh", "git", "file"];
+/// The rules a repo's name and upstream follow live in the manifest crate,
+/// so `bot-bottle manifest check` refuses what the gate would.
+pub use bot_bottle_manifest::validate::{
+    ALLOWED_UPSTREAM_SCHEMES, MAX_REPO_NAME_LENGTH, UpstreamKind,
+};
 
 /// How the gate authenticates to a repo's upstream.
 #[derive(Debug, Clone)]
@@ -223,87 +222,18 @@ fn validate_repo(repo: &model::Repo) -> Result<RepoEntry> {
 /// A repo name: letters, digits, `.`, `_`, `-`; not starting with `.` or
 /// `-`; not ending in `.git` (the gate adds that).
 pub fn validate_repo_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= MAX_REPO_NAME_LENGTH
-        && !name.starts_with(['.', '-'])
-        && !name.ends_with(".git")
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(format!(
+    match bot_bottle_manifest::validate::check_repo_name(name) {
+        Ok(()) => Ok(()),
+        Err(_) => Err(invalid(format!(
             "repo name {name:?} must be 1-{MAX_REPO_NAME_LENGTH} letters, digits, `.`, `_` or `-`, not start with `.` or `-`, and not end in `.git`"
-        )))
+        ))),
     }
 }
 
-/// What kind of transport an upstream URL uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamKind {
-    Http,
-    Ssh,
-    Git,
-    File,
-}
-
-/// Check an upstream URL: no control characters or whitespace, no option
-/// look-alikes, one of [`ALLOWED_UPSTREAM_SCHEMES`] (or scp-like
-/// `user@host:path`, or an absolute path).
+/// Check an upstream URL ([`bot_bottle_manifest::validate::check_upstream`]).
 pub fn validate_upstream(repo: &str, upstream: &str) -> Result<UpstreamKind> {
-    let refuse = |why: &str| invalid(format!("repo `{repo}`: upstream {upstream:?} {why}"));
-    if upstream.is_empty() {
-        return Err(refuse("is empty"));
-    }
-    if upstream
-        .chars()
-        .any(|c| c.is_control() || c.is_whitespace())
-    {
-        return Err(refuse(
-            "contains whitespace or a control character (newline, NUL, …)",
-        ));
-    }
-    if upstream.starts_with('-') {
-        return Err(refuse("starts with `-`"));
-    }
-    if upstream.contains("::") {
-        return Err(refuse(
-            "uses a git remote helper (`<transport>::`), which is refused",
-        ));
-    }
-    if let Some((scheme, rest)) = upstream.split_once("://") {
-        let scheme = scheme.to_ascii_lowercase();
-        if !ALLOWED_UPSTREAM_SCHEMES.contains(&scheme.as_str()) {
-            return Err(refuse(&format!(
-                "uses scheme `{scheme}`; allowed: {}",
-                ALLOWED_UPSTREAM_SCHEMES.join(", ")
-            )));
-        }
-        if rest.is_empty() {
-            return Err(refuse("has nothing after the scheme"));
-        }
-        return Ok(match scheme.as_str() {
-            "https" | "http" => UpstreamKind::Http,
-            "ssh" => UpstreamKind::Ssh,
-            "git" => UpstreamKind::Git,
-            _ => UpstreamKind::File,
-        });
-    }
-    if upstream.starts_with('/') {
-        return Ok(UpstreamKind::File);
-    }
-    // scp-like: [user@]host:path, with no slash before the colon.
-    if let Some((host, path)) = upstream.split_once(':')
-        && !host.is_empty()
-        && !host.contains('/')
-        && !path.is_empty()
-    {
-        return Ok(UpstreamKind::Ssh);
-    }
-    Err(refuse(
-        "is not a URL (https://…, ssh://…, user@host:path or an absolute path)",
-    ))
+    bot_bottle_manifest::validate::check_upstream(upstream)
+        .map_err(|why| invalid(format!("repo `{repo}`: upstream {upstream:?} {why}")))
 }
 
 #[cfg(test)]

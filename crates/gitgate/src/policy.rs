@@ -18,7 +18,7 @@
 //! far: `git receive-pack` checks ref names first.
 
 use bot_bottle_manifest::model::PushPolicy;
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use globset::{GlobSet, GlobSetBuilder};
 
 use crate::error::{GateError, Result};
 
@@ -55,13 +55,11 @@ impl PushRules {
                     ),
                 });
             }
-            let glob = GlobBuilder::new(pattern)
-                .literal_separator(true)
-                .backslash_escape(true)
-                .build()
-                .map_err(|error| GateError::InvalidConfig {
+            let glob = bot_bottle_manifest::validate::push_ref_glob(pattern).map_err(|error| {
+                GateError::InvalidConfig {
                     message: format!("repo `{repo}`: push.refs pattern {pattern:?}: {error}"),
-                })?;
+                }
+            })?;
             builder.add(glob);
         }
         let matcher = builder.build().map_err(|error| GateError::InvalidConfig {

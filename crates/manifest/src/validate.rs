@@ -318,12 +318,31 @@ fn check_token_env(path: &FieldPath, value: &str, findings: &mut Findings) {
     }
 }
 
-fn check_repo_name(name: &str) -> Result<(), &'static str> {
+/// The longest git-gate repository name.
+pub const MAX_REPO_NAME_LENGTH: usize = 100;
+
+/// The schemes a git-gate upstream may use; everything else (notably git's
+/// `ext::` and `fd::` remote helpers, which run commands) is refused.
+pub const ALLOWED_UPSTREAM_SCHEMES: &[&str] = &["https", "http", "ssh", "git", "file"];
+
+/// What kind of transport a git-gate upstream URL uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamKind {
+    Http,
+    Ssh,
+    Git,
+    File,
+}
+
+/// A git-gate repository name (served as `<name>.git`): letters, digits,
+/// `.`, `_`, `-`; not starting with `.` or `-`; not ending in `.git`. The
+/// git gate applies the same rule when it loads its config.
+pub fn check_repo_name(name: &str) -> Result<(), &'static str> {
     if name.is_empty() {
         return Err("it is empty");
     }
-    if name == "." || name == ".." {
-        return Err("`.` and `..` are not names");
+    if name.len() > MAX_REPO_NAME_LENGTH {
+        return Err("it is longer than 100 characters");
     }
     if !name
         .chars()
@@ -331,7 +350,75 @@ fn check_repo_name(name: &str) -> Result<(), &'static str> {
     {
         return Err("use only letters, digits, `.`, `_` and `-`");
     }
+    if name.starts_with(['.', '-']) {
+        return Err("it must not start with `.` or `-`");
+    }
+    if name.ends_with(".git") {
+        return Err("leave out `.git` (the gate adds it)");
+    }
     Ok(())
+}
+
+/// Check a git-gate upstream URL: no control characters or whitespace, no
+/// option look-alikes, one of [`ALLOWED_UPSTREAM_SCHEMES`] (or scp-like
+/// `user@host:path`, or an absolute path). The reason, on refusal, reads
+/// after the URL. The git gate applies the same rule when it loads its
+/// config.
+pub fn check_upstream(upstream: &str) -> Result<UpstreamKind, String> {
+    if upstream.is_empty() {
+        return Err("is empty".into());
+    }
+    if upstream
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace())
+    {
+        return Err("contains whitespace or a control character (newline, NUL, …)".into());
+    }
+    if upstream.starts_with('-') {
+        return Err("starts with `-`".into());
+    }
+    if upstream.contains("::") {
+        return Err("uses a git remote helper (`<transport>::`), which is refused".into());
+    }
+    if let Some((scheme, rest)) = upstream.split_once("://") {
+        let scheme = scheme.to_ascii_lowercase();
+        if !ALLOWED_UPSTREAM_SCHEMES.contains(&scheme.as_str()) {
+            return Err(format!(
+                "uses scheme `{scheme}`; allowed: {}",
+                ALLOWED_UPSTREAM_SCHEMES.join(", ")
+            ));
+        }
+        if rest.is_empty() {
+            return Err("has nothing after the scheme".into());
+        }
+        return Ok(match scheme.as_str() {
+            "https" | "http" => UpstreamKind::Http,
+            "ssh" => UpstreamKind::Ssh,
+            "git" => UpstreamKind::Git,
+            _ => UpstreamKind::File,
+        });
+    }
+    if upstream.starts_with('/') {
+        return Ok(UpstreamKind::File);
+    }
+    // scp-like: [user@]host:path, with no slash before the colon.
+    if let Some((host, path)) = upstream.split_once(':')
+        && !host.is_empty()
+        && !host.contains('/')
+        && !path.is_empty()
+    {
+        return Ok(UpstreamKind::Ssh);
+    }
+    Err("is not a URL (https://…, ssh://…, user@host:path or an absolute path)".into())
+}
+
+/// A git-gate `push.refs` pattern as the gate builds it (`*` stays inside
+/// one ref component, `\` escapes).
+pub fn push_ref_glob(pattern: &str) -> Result<globset::Glob, globset::Error> {
+    globset::GlobBuilder::new(pattern)
+        .literal_separator(true)
+        .backslash_escape(true)
+        .build()
 }
 
 fn check_git_gate(path: &FieldPath, git_gate: &GitGate, findings: &mut Findings) {
@@ -360,12 +447,32 @@ fn check_git_gate(path: &FieldPath, git_gate: &GitGate, findings: &mut Findings)
                 "merge the two entries into one",
             );
         }
+        let mut kind = None;
         if let Some(upstream) = &repo.upstream {
             if has_control(upstream) || upstream.trim().is_empty() {
                 check_git_config_value(&repo_path.key("upstream"), upstream, findings);
             } else if upstream.chars().any(char::is_whitespace) {
                 findings.add(repo_path.key("upstream"), "must not contain whitespace");
+            } else {
+                match check_upstream(upstream) {
+                    Ok(found) => kind = Some(found),
+                    Err(why) => {
+                        findings.add(repo_path.key("upstream"), format!("`{upstream}` {why}"))
+                    }
+                }
             }
+        }
+        // Which credential suits which transport, when both are in this file.
+        match (kind, &repo.token_env, &repo.deploy_key) {
+            (Some(kind), Some(_), None) if kind != UpstreamKind::Http => findings.add(
+                repo_path.key("token_env"),
+                "a token is sent over HTTPS: `token_env` needs an https:// upstream",
+            ),
+            (Some(kind), None, Some(_)) if kind != UpstreamKind::Ssh => findings.add(
+                repo_path.key("deploy_key"),
+                "a deploy key is used over SSH: `deploy_key` needs an ssh://… or user@host:path upstream",
+            ),
+            _ => {}
         }
         if let Some(token_env) = &repo.token_env {
             check_token_env(&repo_path.key("token_env"), token_env, findings);
@@ -391,6 +498,12 @@ fn check_git_gate(path: &FieldPath, git_gate: &GitGate, findings: &mut Findings)
                     );
                 } else if has_control(pattern) || pattern.contains(' ') {
                     findings.add(ref_path, "must not contain spaces or control characters");
+                } else if let Err(error) = push_ref_glob(pattern) {
+                    findings.add_with_hint(
+                        ref_path,
+                        format!("`{pattern}` is not a valid pattern: {}", error.kind()),
+                        GLOB_HINT,
+                    );
                 }
             }
         }

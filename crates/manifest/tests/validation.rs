@@ -119,7 +119,7 @@ const CASES: &[(&str, &str, &str)] = &[
     (
         "repository named ..",
         "git-gate: {repos: [{name: '..', upstream: 'https://f.example/a.git'}]}\n",
-        "dev.yaml:1: git-gate.repos[0].name: `..` is not a valid repository name: `.` and `..` are not names",
+        "dev.yaml:1: git-gate.repos[0].name: `..` is not a valid repository name: it must not start with `.` or `-`",
     ),
     (
         "newline in the git user name",
@@ -190,6 +190,36 @@ const CASES: &[(&str, &str, &str)] = &[
         "a header-value glob egress cannot build",
         "egress: {routes: [{host: a.example, headers: [{name: x-v, value: 'v[b-a]'}]}]}\n",
         "dev.yaml:1: egress.routes[0].headers[0].value: `v[b-a]` is not a valid glob: invalid range; 'b' > 'a'; in a glob `*` matches within a segment, `**` across segments, `?` one character, `[abc]` one of a set, `{a,b}` either; close every `[` and `{`",
+    ),
+    (
+        "a git-gate upstream through a remote helper",
+        "git-gate: {repos: [{name: app, upstream: 'ext::sh -c evil'}]}\n",
+        "dev.yaml:1: git-gate.repos[0].upstream: must not contain whitespace",
+    ),
+    (
+        "a git-gate upstream with a scheme the gate refuses",
+        "git-gate: {repos: [{name: app, upstream: 'ftp://f.example/a.git'}]}\n",
+        "dev.yaml:1: git-gate.repos[0].upstream: `ftp://f.example/a.git` uses scheme `ftp`; allowed: https, http, ssh, git, file",
+    ),
+    (
+        "a git-gate repo name ending in .git",
+        "git-gate: {repos: [{name: app.git, upstream: 'https://f.example/a.git'}]}\n",
+        "dev.yaml:1: git-gate.repos[0].name: `app.git` is not a valid repository name: leave out `.git` (the gate adds it)",
+    ),
+    (
+        "a token for an ssh upstream",
+        "git-gate: {repos: [{name: app, upstream: 'git@f.example:o/a.git', token_env: EGRESS_TOKEN_F}]}\n",
+        "dev.yaml:1: git-gate.repos[0].token_env: a token is sent over HTTPS: `token_env` needs an https:// upstream",
+    ),
+    (
+        "a deploy key for an https upstream",
+        "git-gate: {repos: [{name: app, upstream: 'https://f.example/a.git', deploy_key: /keys/app}]}\n",
+        "dev.yaml:1: git-gate.repos[0].deploy_key: a deploy key is used over SSH: `deploy_key` needs an ssh://… or user@host:path upstream",
+    ),
+    (
+        "a push ref pattern the gate cannot build",
+        "git-gate: {repos: [{name: app, upstream: 'https://f.example/a.git', push: {refs: ['refs/heads/[agent']}}]}\n",
+        "dev.yaml:1: git-gate.repos[0].push.refs[0]: `refs/heads/[agent` is not a valid pattern: unclosed character class; missing ']'; in a glob `*` matches within a segment, `**` across segments, `?` one character, `[abc]` one of a set, `{a,b}` either; close every `[` and `{`",
     ),
     (
         "unknown detector",
