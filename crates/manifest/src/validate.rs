@@ -6,6 +6,12 @@
 //!
 //! Values that end up in a git config or an HTTP header are checked for
 //! control characters here, once, so the sidecars can trust them.
+//!
+//! Some rules are the sidecars' own, kept here so a file that checks clean
+//! is one they load: route globs ([`route_glob`], which the egress proxy
+//! compiles with), git-gate repository names, upstream URLs and push
+//! patterns ([`check_repo_name`], [`check_upstream`], [`push_ref_glob`],
+//! which the git gate calls).
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
