@@ -203,6 +203,38 @@ impl Fixture {
         }
     }
 
+    /// A gate holding the token `held` in front of a forge that accepts
+    /// only `right-token` ([`token_upstream`]), over TLS when `tls` is
+    /// given; `upstream_ca` (PEM) is installed as `--upstream-ca` would.
+    async fn behind_token_upstream(
+        held: &str,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+        upstream_ca: Option<&str>,
+    ) -> Self {
+        let (temp, root, upstream) = Self::upstream().await;
+        git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
+        let over_tls = tls.is_some();
+        let url = token_upstream(root.clone(), "right-token", tls).await;
+        assert_eq!(url.starts_with("https://"), over_tls, "{url}");
+        if let Some(pem) = upstream_ca {
+            let ca_file = root.join("forge-ca.pem");
+            std::fs::write(&ca_file, pem).unwrap();
+            bot_bottle_gitgate::mirror::install_upstream_ca(&root.join("state"), &[ca_file])
+                .unwrap();
+        }
+        Self::start_with(
+            temp,
+            root,
+            upstream,
+            url,
+            Credential::Token(bot_bottle_secret::Redacted::new(held.into())),
+            None,
+            reject(),
+            Timeouts::default(),
+        )
+        .await
+    }
+
     fn mirror(&self) -> PathBuf {
         self.root.join("state/mirrors/app.git")
     }
@@ -722,12 +754,6 @@ async fn raw_http(base: &str, request: &[u8]) -> String {
     String::from_utf8_lossy(&answer).into_owned()
 }
 
-/// An upstream served by `git http-backend` behind a token check, as a forge
-/// does: `Authorization: Basic base64(x-access-token:<token>)` or 401.
-async fn token_upstream(project_root: PathBuf, token: &str) -> String {
-    token_upstream_over(project_root, token, None).await
-}
-
 /// A CA of the test's own and a TLS acceptor for `127.0.0.1` whose
 /// certificate it signed: a forge behind a private CA. The CA as PEM.
 fn private_ca_tls() -> (tokio_rustls::TlsAcceptor, String) {
@@ -762,9 +788,10 @@ fn private_ca_tls() -> (tokio_rustls::TlsAcceptor, String) {
     )
 }
 
-/// [`token_upstream`], over TLS when `tls` is given (the URL is then
-/// `https://`).
-async fn token_upstream_over(
+/// An upstream served by `git http-backend` behind a token check, as a forge
+/// does: `Authorization: Basic base64(x-access-token:<token>)` or 401; over
+/// TLS when `tls` is given (the URL is then `https://`).
+async fn token_upstream(
     project_root: PathBuf,
     token: &str,
     tls: Option<tokio_rustls::TlsAcceptor>,
@@ -868,21 +895,7 @@ async fn token_upstream_over(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_token_upstream_gets_the_held_token_and_a_wrong_one_is_refused() {
-    use bot_bottle_secret::Redacted;
-    let (temp, root, upstream) = Fixture::upstream().await;
-    git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
-    let url = token_upstream(root.clone(), "right-token").await;
-    let gate = Fixture::start_with(
-        temp,
-        root,
-        upstream,
-        url.clone(),
-        Credential::Token(Redacted::new("right-token".into())),
-        None,
-        reject(),
-        Timeouts::default(),
-    )
-    .await;
+    let gate = Fixture::behind_token_upstream("right-token", None, None).await;
     let work = gate.clone("work").await;
     assert_eq!(
         std::fs::read_to_string(work.join("README")).unwrap(),
@@ -900,20 +913,7 @@ async fn a_token_upstream_gets_the_held_token_and_a_wrong_one_is_refused() {
     );
 
     // A gate holding the wrong token: the push is refused with upstream's answer.
-    let (temp, root, upstream) = Fixture::upstream().await;
-    git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
-    let url = token_upstream(root.clone(), "right-token").await;
-    let wrong = Fixture::start_with(
-        temp,
-        root,
-        upstream,
-        url,
-        Credential::Token(Redacted::new("wrong-token".into())),
-        None,
-        reject(),
-        Timeouts::default(),
-    )
-    .await;
+    let wrong = Fixture::behind_token_upstream("wrong-token", None, None).await;
     let output = git(&wrong.root, &["ls-remote", &wrong.url]).await;
     assert!(output.success, "{}", output.stderr);
     assert_eq!(
@@ -926,29 +926,12 @@ async fn a_token_upstream_gets_the_held_token_and_a_wrong_one_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_https_upstream_behind_a_private_ca_is_reached_only_with_its_ca_installed() {
-    use bot_bottle_secret::Redacted;
     let (acceptor, ca_pem) = private_ca_tls();
 
     // With the forge's CA installed (what `--upstream-ca` does): clone and
     // push over HTTPS with the held token.
-    let (temp, root, upstream) = Fixture::upstream().await;
-    git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
-    let url = token_upstream_over(root.clone(), "right-token", Some(acceptor.clone())).await;
-    assert!(url.starts_with("https://"), "{url}");
-    let ca_file = root.join("forge-ca.pem");
-    std::fs::write(&ca_file, &ca_pem).unwrap();
-    bot_bottle_gitgate::mirror::install_upstream_ca(&root.join("state"), &[ca_file]).unwrap();
-    let gate = Fixture::start_with(
-        temp,
-        root,
-        upstream,
-        url,
-        Credential::Token(Redacted::new("right-token".into())),
-        None,
-        reject(),
-        Timeouts::default(),
-    )
-    .await;
+    let gate =
+        Fixture::behind_token_upstream("right-token", Some(acceptor.clone()), Some(&ca_pem)).await;
     let work = gate.clone("work").await;
     assert_eq!(
         std::fs::read_to_string(work.join("README")).unwrap(),
@@ -963,21 +946,8 @@ async fn an_https_upstream_behind_a_private_ca_is_reached_only_with_its_ca_insta
     // Without it the forge's certificate is not trusted: nothing is
     // fetched (an empty mirror is served) and a push is refused with git's
     // certificate error, upstream unchanged.
-    let (temp, root, upstream) = Fixture::upstream().await;
-    git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
-    let before = rev(&upstream, "refs/heads/main").await;
-    let url = token_upstream_over(root.clone(), "right-token", Some(acceptor)).await;
-    let untrusted = Fixture::start_with(
-        temp,
-        root,
-        upstream,
-        url,
-        Credential::Token(Redacted::new("right-token".into())),
-        None,
-        reject(),
-        Timeouts::default(),
-    )
-    .await;
+    let untrusted = Fixture::behind_token_upstream("right-token", Some(acceptor), None).await;
+    let before = rev(&untrusted.upstream, "refs/heads/main").await;
     let output = git(&untrusted.root, &["ls-remote", &untrusted.url]).await;
     assert!(output.success, "{}", output.stderr);
     assert_eq!(
