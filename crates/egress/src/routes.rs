@@ -43,7 +43,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use bot_bottle_manifest::model::{Egress, EgressLog, HeaderMatch, OnMatch, Route};
-use bot_bottle_manifest::validate::{has_glob_characters, route_glob};
+use bot_bottle_manifest::validate::{has_glob_characters, last_label_is_numeric, route_glob};
 use bot_bottle_secret::Redacted;
 use globset::GlobMatcher;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
@@ -170,11 +170,7 @@ impl Host {
         // A name whose last label is numeric is an IPv4 address in some
         // spelling (`2130706433`, `0x7f.1`, `127.1`): resolvers disagree on
         // those, so refuse rather than guess.
-        let last = name.rsplit('.').next().unwrap_or(name);
-        let hex = last
-            .strip_prefix("0x")
-            .is_some_and(|rest| rest.bytes().all(|byte| byte.is_ascii_hexdigit()));
-        if last.bytes().all(|byte| byte.is_ascii_digit()) || hex {
+        if last_label_is_numeric(name) {
             return Err(HostError::NumericName);
         }
         Ok(Self::Name(name.to_string()))

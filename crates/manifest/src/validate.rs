@@ -516,6 +516,18 @@ fn check_git_gate(path: &FieldPath, git_gate: &GitGate, findings: &mut Findings)
     }
 }
 
+/// Whether a host name's last label is a number, decimal or `0x` hex
+/// (`api.9`, `x.0x7f`, `2130706433`): an IPv4 address in some spelling to a
+/// resolver. Both the manifest's host check and the egress proxy's host
+/// parser refuse such names. Expects a lower-case name without a port.
+pub fn last_label_is_numeric(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let hex = last
+        .strip_prefix("0x")
+        .is_some_and(|rest| rest.bytes().all(|byte| byte.is_ascii_hexdigit()));
+    last.bytes().all(|byte| byte.is_ascii_digit()) || hex
+}
+
 /// Check a host pattern: `name`, `*.name`, optionally `:port`; IPv4
 /// literals allowed; lower-case letters, digits and `-` in each label.
 pub fn check_host(host: &str) -> Result<(), String> {
@@ -613,14 +625,9 @@ pub fn check_host(host: &str) -> Result<(), String> {
             return Err(format!("`{label}`: a label cannot start or end with `-`"));
         }
     }
-    // A name whose last label is numeric (`api.9`, `x.0x7f`) is an IPv4
-    // address in some spelling to a resolver; the egress proxy refuses
-    // such names rather than guess, so a route cannot name one either.
-    let last = name.rsplit('.').next().unwrap_or(name);
-    let hex = last
-        .strip_prefix("0x")
-        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_hexdigit()));
-    if last.chars().all(|c| c.is_ascii_digit()) || hex {
+    // A numeric last label: the egress proxy refuses such names rather
+    // than guess, so a route cannot name one either.
+    if last_label_is_numeric(name) {
         return Err(format!(
             "`{name}`: a name whose last label is a number reads as an IPv4 address; write a name, or the address itself (e.g. `10.0.0.5`)"
         ));
