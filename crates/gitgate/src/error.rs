@@ -7,7 +7,7 @@
 //! serving a request never reach the agent verbatim: `server` turns them into
 //! a short HTTP answer and logs the rest.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Everything that can go wrong in the gate.
@@ -87,6 +87,12 @@ impl GateError {
                 | Self::UpstreamCa { .. }
         )
     }
+}
+
+/// A `map_err` for I/O on the gate's own state at `path`.
+pub(crate) fn state_error(path: &Path) -> impl FnOnce(std::io::Error) -> GateError {
+    let path = path.to_path_buf();
+    move |source| GateError::State { path, source }
 }
 
 /// The crate's result type.

@@ -27,7 +27,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe;
 
-use crate::error::{GateError, Result};
+use crate::error::{GateError, Result, state_error};
 use crate::git::{Invocation, Output, stderr_excerpt};
 use crate::hook::RefUpdate;
 use crate::mirror::{credential_env, shell_quote};
@@ -138,10 +138,6 @@ impl EarlyForward {
         updates: &[RefUpdate],
     ) -> Result<Self> {
         let parent = context.state.join("hooks");
-        let state_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| GateError::State { path, source }
-        };
         std::fs::create_dir_all(&parent).map_err(state_error(&parent))?;
         let dir = tempfile::Builder::new()
             .prefix("forward-")

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 
-use crate::error::{GateError, Result};
+use crate::error::{GateError, Result, state_error};
 use crate::git::{is_null_oid, is_oid};
 
 /// The variable naming the session directory.
@@ -134,10 +134,6 @@ pub struct HookSession {
 impl HookSession {
     /// Make the session directory and FIFOs under `parent`.
     pub fn create(parent: &Path) -> Result<Self> {
-        let state_error = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| GateError::State { path, source }
-        };
         std::fs::create_dir_all(parent).map_err(state_error(parent))?;
         let dir = tempfile::Builder::new()
             .prefix("push-")

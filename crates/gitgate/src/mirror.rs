@@ -31,7 +31,7 @@ use base64::Engine;
 
 use crate::Timeouts;
 use crate::config::{Credential, Repo};
-use crate::error::{GateError, Result};
+use crate::error::{GateError, Result, state_error};
 use crate::git::Invocation;
 use crate::hook::HOOK_SCRIPT;
 
@@ -60,10 +60,6 @@ pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// is removed, so upstreams are checked against the system roots only.
 pub fn install_upstream_ca(state: &Path, extra: &[PathBuf]) -> Result<()> {
     let bundle_path = upstream_ca_path(state);
-    let state_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| GateError::State { path, source }
-    };
     if extra.is_empty() {
         return match std::fs::remove_file(&bundle_path) {
             Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
@@ -157,10 +153,6 @@ pub fn shell_quote(value: &str) -> String {
 /// Create (if needed) and configure a repo's mirror, and install the hook.
 pub async fn prepare(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<PathBuf> {
     let path = mirror_path(state, &repo.name);
-    let state_error = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| GateError::State { path, source }
-    };
     if !path.join("HEAD").exists() {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(state_error(parent))?;
