@@ -24,19 +24,25 @@
 //! no compression extension is negotiated: the inspector always sees
 //! plain payloads.
 //!
-//! A socket on which no message passes either way (data, ping or pong) for
-//! [`WEBSOCKET_IDLE_TIMEOUT`] is closed on both sides with code 1001 (going
-//! away): the two ends of a live socket ping each other far more often. The
-//! time is counted per whole message, and not while a message waits for
-//! the operator.
+//! A socket on which no byte arrives from either side (data, ping or pong)
+//! for [`WEBSOCKET_IDLE_TIMEOUT`] is closed on both sides with code 1001
+//! (going away): the two ends of a live socket ping each other far more
+//! often. The time counts raw bytes read, not whole messages, so a large
+//! message arriving slowly, frame by frame or byte by byte, keeps the socket
+//! open; and it does not run while a message waits for the operator.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use futures_util::{SinkExt, StreamExt};
 use http::HeaderMap;
 use http::header;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -91,6 +97,88 @@ fn truncated(reason: &str) -> String {
     reason[..end].to_string()
 }
 
+/// When a byte last arrived on either connection of one relay.
+struct Activity {
+    start: Instant,
+    /// Milliseconds from `start` to the last byte read.
+    last_millis: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last_millis: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let millis = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_millis.fetch_max(millis, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.start + std::time::Duration::from_millis(self.last_millis.load(Ordering::Relaxed))
+    }
+}
+
+/// A connection that records every read that brings bytes in [`Activity`].
+struct Watched<T> {
+    inner: T,
+    activity: Arc<Activity>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buffer.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(context, buffer);
+        if matches!(polled, Poll::Ready(Ok(()))) && buffer.filled().len() > before {
+            self.activity.touch();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(context, data)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(context)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(context)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffers: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(context, buffers)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
 /// What to do with one message from the agent.
 enum Decision {
     Forward(Message),
@@ -135,11 +223,15 @@ pub(crate) async fn relay(
             return;
         }
     };
+    let activity = Arc::new(Activity::new());
+    let watched = |io| Watched {
+        inner: TokioIo::new(io),
+        activity: activity.clone(),
+    };
     let client =
-        WebSocketStream::from_raw_socket(TokioIo::new(client), Role::Server, Some(config())).await;
+        WebSocketStream::from_raw_socket(watched(client), Role::Server, Some(config())).await;
     let upstream =
-        WebSocketStream::from_raw_socket(TokioIo::new(upstream), Role::Client, Some(config()))
-            .await;
+        WebSocketStream::from_raw_socket(watched(upstream), Role::Client, Some(config())).await;
     let (mut to_client, mut from_client) = client.split();
     let (mut to_upstream, mut from_upstream) = upstream.split();
     let idle = shared.websocket_idle_timeout;
@@ -148,6 +240,12 @@ pub(crate) async fn relay(
     loop {
         tokio::select! {
             () = &mut deadline => {
+                // Bytes of a message still arriving count as activity.
+                let resume = activity.last() + idle;
+                if resume > Instant::now() {
+                    deadline.as_mut().reset(resume);
+                    continue;
+                }
                 tracing::warn!(
                     request_id = context.request_id,
                     host = %context.host,
@@ -172,7 +270,9 @@ pub(crate) async fn relay(
                         if to_upstream.send(message).await.is_err() {
                             break;
                         }
-                        deadline.as_mut().reset(tokio::time::Instant::now() + idle);
+                        // A hold's wait does not count as idle time.
+                        activity.touch();
+                        deadline.as_mut().reset(Instant::now() + idle);
                     }
                     Decision::Refuse(reason) => {
                         tracing::warn!(
@@ -200,7 +300,7 @@ pub(crate) async fn relay(
                     if to_client.send(message).await.is_err() {
                         break;
                     }
-                    deadline.as_mut().reset(tokio::time::Instant::now() + idle);
+                    deadline.as_mut().reset(Instant::now() + idle);
                 }
                 _ => {
                     let _ = to_client.close().await;

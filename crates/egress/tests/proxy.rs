@@ -1608,6 +1608,57 @@ async fn a_websocket_silent_both_ways_is_closed_after_the_idle_time_but_a_busy_o
 }
 
 #[tokio::test]
+async fn a_websocket_message_arriving_slowly_frame_by_frame_is_not_cut_as_idle() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+
+    let upstream = start_upstream().await;
+    let authority = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
+    let routes = format!("routes:\n  - host: \"{authority}\"\n    paths: [\"/ws\"]\n");
+    let proxy = start_proxy(
+        &routes,
+        &upstream,
+        ProxyOptions {
+            websocket_idle_timeout: Some(std::time::Duration::from_millis(500)),
+            ..ProxyOptions::default()
+        },
+    )
+    .await;
+    let tls = raw_tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let (mut socket, _) = tokio_tungstenite::client_async(format!("wss://{authority}/ws"), tls)
+        .await
+        .unwrap();
+
+    // One text message in eight frames, 200 ms apart: 1.6 s for a message,
+    // more than three idle times, but bytes keep arriving.
+    let parts: Vec<String> = (0..8).map(|index| format!("part{index} ")).collect();
+    for (index, part) in parts.iter().enumerate() {
+        let opcode = OpCode::Data(if index == 0 {
+            Data::Text
+        } else {
+            Data::Continue
+        });
+        let frame = Frame::message(part.clone().into_bytes(), opcode, index == parts.len() - 1);
+        socket.send(Message::Frame(frame)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let answer = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+        .await
+        .expect("an answer to the slow message")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        answer,
+        Message::text(format!("echo: {}", parts.concat())),
+        "the slow message was relayed whole, not cut as idle"
+    );
+    assert!(upstream.websocket_closes.lock().unwrap().is_empty());
+    proxy.stop().await;
+}
+
+#[tokio::test]
 async fn an_upstream_silent_mid_body_is_cut_after_the_idle_time_but_a_steady_stream_is_not() {
     let upstream = start_upstream().await;
     let authority = upstream_authority(&upstream);
