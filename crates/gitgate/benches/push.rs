@@ -6,7 +6,12 @@
 //!    times and the ratio (target: under 2x). This is done for several
 //!    rounds (`GITGATE_BENCH_ROUNDS`, default 5), each with 1,000 new
 //!    commits on top of the last round's, the order of the two pushes
-//!    alternating; the median ratio is printed last.
+//!    alternating; the median ratio is printed last. Then the same again
+//!    with both upstreams served over smart HTTP (`git http-backend` on
+//!    loopback, as a forge is reached), optionally each upstream request
+//!    answered `GITGATE_BENCH_UPSTREAM_DELAY_MS` later (default 0: a
+//!    stand-in for a forge's round trip; the agent-to-gate hop stays
+//!    local, as it is in a bottle).
 //! 2. Scan a larger history (200 commits, each adding a 64 KiB file) with
 //!    the DLP engine as the gate does (per commit: message, paths, files)
 //!    and print the throughput over the bytes of the files.
@@ -90,6 +95,72 @@ fn make_commits(repo: &Path, count: usize, bytes: usize, parent: &str, round: us
     assert!(child.wait().unwrap().success());
 }
 
+/// Serve the bare repos under `root` over smart HTTP with `git
+/// http-backend`, each answer `delay` late; the base URL back.
+async fn http_upstream(root: std::path::PathBuf, delay: Duration) -> String {
+    use hyper::service::service_fn;
+    use hyper_util::rt::TokioIo;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, remote)) = listener.accept().await else {
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            let root = root.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    let root = root.clone();
+                    async move {
+                        let header = |name: &str| {
+                            request
+                                .headers()
+                                .get(name)
+                                .and_then(|value| value.to_str().ok())
+                                .map(str::to_string)
+                        };
+                        let cgi = bot_bottle_gitgate::cgi::CgiRequest {
+                            project_root: root,
+                            path_info: request.uri().path().to_string(),
+                            query: request.uri().query().unwrap_or("").to_string(),
+                            method: request.method().to_string(),
+                            content_type: header("content-type"),
+                            content_encoding: header("content-encoding"),
+                            git_protocol: header("git-protocol"),
+                            remote_addr: remote.ip().to_string(),
+                            extra_env: Default::default(),
+                            timeout: Duration::from_secs(60),
+                        };
+                        // The round trip, before the forge starts on the request.
+                        tokio::time::sleep(delay).await;
+                        let answer = bot_bottle_gitgate::cgi::run(cgi, request.into_body(), ())
+                            .await
+                            .unwrap();
+                        let head = answer.head.unwrap();
+                        let mut response = hyper::Response::new(answer.body);
+                        *response.status_mut() = head.status;
+                        for (name, value) in head.headers {
+                            response.headers_mut().append(name, value);
+                        }
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    format!("http://{address}")
+}
+
+/// The median of `values` (sorted in place).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn seeded_upstream(root: &Path, name: &str) -> std::path::PathBuf {
     let upstream = root.join(name);
     git(
@@ -120,7 +191,8 @@ fn main() {
     let temp = tempfile::tempdir().unwrap();
     let root = temp.path();
 
-    // A work repo with one base commit, pushed to two identical upstreams.
+    // A work repo with one base commit, pushed to four identical upstreams:
+    // straight and gated, over `file://` and over smart HTTP.
     let work = root.join("work");
     git(
         root,
@@ -130,27 +202,46 @@ fn main() {
     git(&work, &["add", "README"]);
     git(&work, &["commit", "--quiet", "-m", "base"]);
     let base = git(&work, &["rev-parse", "HEAD"]);
-    let straight = seeded_upstream(root, "straight.git");
-    let gated = seeded_upstream(root, "gated.git");
-    git(
-        &work,
-        &["push", "--quiet", straight.to_str().unwrap(), "main"],
+    let served = root.join("served");
+    std::fs::create_dir(&served).unwrap();
+    let upstreams = [
+        seeded_upstream(root, "straight.git"),
+        seeded_upstream(root, "gated.git"),
+        seeded_upstream(&served, "straight.git"),
+        seeded_upstream(&served, "gated.git"),
+    ];
+    for upstream in &upstreams {
+        git(upstream, &["config", "http.receivepack", "true"]);
+        git(
+            &work,
+            &["push", "--quiet", upstream.to_str().unwrap(), "main"],
+        );
+    }
+    let delay = Duration::from_millis(
+        std::env::var("GITGATE_BENCH_UPSTREAM_DELAY_MS")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0),
     );
-    git(&work, &["push", "--quiet", gated.to_str().unwrap(), "main"]);
+    let http_base = runtime.block_on(http_upstream(served.clone(), delay));
 
-    // The gate in front of `gated`.
+    // The gate in front of both gated upstreams.
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
     let address = listener.local_addr().unwrap();
+    let repo = |name: &str, upstream: String| Repo {
+        name: name.into(),
+        upstream,
+        credential: Credential::None,
+        push: PushRules::from_policy(name, None).unwrap(),
+    };
     let config = Config {
         state_dir: root.join("state"),
-        repos: vec![Repo {
-            name: "app".into(),
-            upstream: format!("file://{}", gated.display()),
-            credential: Credential::None,
-            push: PushRules::from_policy("app", None).unwrap(),
-        }],
+        repos: vec![
+            repo("app", format!("file://{}", upstreams[1].display())),
+            repo("web", format!("{http_base}/gated.git")),
+        ],
         scanner: Arc::new(DlpScanner(Scanner::new(ScannerConfig::default()).unwrap())),
         approver: Arc::new(NoApprover),
         timeouts: Timeouts::default(),
@@ -163,68 +254,75 @@ fn main() {
         .await
         .unwrap();
     });
-    let gate_url = format!("http://{address}/app.git");
-    // Prime the mirror (the agent's clone would).
-    git(root, &["ls-remote", &gate_url]);
+    let scenarios = [
+        (
+            "file:// upstream".to_string(),
+            upstreams[0].to_str().unwrap().to_string(),
+            format!("http://{address}/app.git"),
+            &upstreams[1],
+        ),
+        (
+            format!("smart-HTTP upstream, answers {} ms late", delay.as_millis()),
+            format!("{http_base}/straight.git"),
+            format!("http://{address}/web.git"),
+            &upstreams[3],
+        ),
+    ];
+    // Prime the mirrors (the agent's clone would).
+    for (_, _, gate_url, _) in &scenarios {
+        git(root, &["ls-remote", gate_url]);
+    }
 
     let rounds = std::env::var("GITGATE_BENCH_ROUNDS")
         .ok()
         .and_then(|value| value.parse::<usize>().ok())
         .filter(|rounds| *rounds > 0)
         .unwrap_or(DEFAULT_ROUNDS);
-    let mut ratios = Vec::new();
-    let mut straight_times = Vec::new();
-    let mut gated_times = Vec::new();
+    let mut results = vec![(Vec::new(), Vec::new(), Vec::new()); scenarios.len()];
     let mut head = base;
     for round in 0..rounds {
         make_commits(&work, PUSH_COMMITS, 200, &head, round);
         head = git(&work, &["rev-parse", "HEAD"]);
-        let push_straight = || {
-            let started = Instant::now();
-            git(
-                &work,
-                &["push", "--quiet", straight.to_str().unwrap(), "main"],
+        for ((label, straight_url, gate_url, gated), (ratios, straight_times, gated_times)) in
+            scenarios.iter().zip(results.iter_mut())
+        {
+            let push = |url: &str| {
+                let started = Instant::now();
+                git(&work, &["push", "--quiet", url, "main"]);
+                started.elapsed()
+            };
+            let (direct, through) = if round % 2 == 0 {
+                let direct = push(straight_url);
+                (direct, push(gate_url))
+            } else {
+                let through = push(gate_url);
+                (push(straight_url), through)
+            };
+            assert_eq!(git(gated, &["rev-parse", "main"]), head);
+            let ratio = through.as_secs_f64() / direct.as_secs_f64();
+            ratios.push(ratio);
+            straight_times.push(direct.as_secs_f64());
+            gated_times.push(through.as_secs_f64());
+            println!(
+                "push of {PUSH_COMMITS} commits, {label} (round {}): straight {:.3}s, through the gate {:.3}s, ratio {ratio:.2}x",
+                round + 1,
+                direct.as_secs_f64(),
+                through.as_secs_f64(),
             );
-            started.elapsed()
-        };
-        let push_gated = || {
-            let started = Instant::now();
-            git(&work, &["push", "--quiet", &gate_url, "main"]);
-            started.elapsed()
-        };
-        let (direct, through) = if round % 2 == 0 {
-            let direct = push_straight();
-            (direct, push_gated())
-        } else {
-            let through = push_gated();
-            (push_straight(), through)
-        };
-        assert_eq!(git(&gated, &["rev-parse", "main"]), head);
-        let ratio = through.as_secs_f64() / direct.as_secs_f64();
-        ratios.push(ratio);
-        straight_times.push(direct.as_secs_f64());
-        gated_times.push(through.as_secs_f64());
+        }
+    }
+    for ((label, ..), (ratios, straight_times, gated_times)) in
+        scenarios.iter().zip(results.iter_mut())
+    {
+        let median_ratio = median(ratios);
+        let (straight_median, gated_median) = (median(straight_times), median(gated_times));
         println!(
-            "push of {PUSH_COMMITS} commits (round {}): straight {:.3}s, through the gate {:.3}s, ratio {ratio:.2}x",
-            round + 1,
-            direct.as_secs_f64(),
-            through.as_secs_f64(),
+            "push of {PUSH_COMMITS} commits, {label}: median ratio {median_ratio:.2}x over {rounds} rounds (min {:.2}x, max {:.2}x); medians straight {straight_median:.3}s, through the gate {gated_median:.3}s, their ratio {:.2}x",
+            ratios[0],
+            ratios[ratios.len() - 1],
+            gated_median / straight_median,
         );
     }
-    ratios.sort_by(f64::total_cmp);
-    straight_times.sort_by(f64::total_cmp);
-    gated_times.sort_by(f64::total_cmp);
-    let (straight_median, gated_median) = (
-        straight_times[straight_times.len() / 2],
-        gated_times[gated_times.len() / 2],
-    );
-    println!(
-        "push of {PUSH_COMMITS} commits: median ratio {:.2}x over {rounds} rounds (min {:.2}x, max {:.2}x); medians straight {straight_median:.3}s, through the gate {gated_median:.3}s, their ratio {:.2}x",
-        ratios[ratios.len() / 2],
-        ratios[0],
-        ratios[ratios.len() - 1],
-        gated_median / straight_median,
-    );
     let _ = stop.send(());
     runtime.block_on(server).unwrap();
 

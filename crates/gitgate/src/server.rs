@@ -13,9 +13,11 @@
 //! and is checked against its result). Each repo has one lock: a
 //! refresh and a push never run at once, and two pushes run one after the
 //! other (the second then sees the first's refs, so a stale push gets "fetch
-//! first"). A push holds the lock for its whole receive-pack run, including
-//! the operator's answer; a refresh that cannot get the lock within
-//! [`REFRESH_LOCK_WAIT`] serves the mirror as it is.
+//! first"). A push takes the lock when its pre-receive hook hands it over
+//! (receiving and indexing the pack touch no ref, so they run beside a
+//! refresh) and holds it until receive-pack has moved the mirror's refs,
+//! including the operator's answer; a refresh that cannot get the lock
+//! within [`REFRESH_LOCK_WAIT`] serves the mirror as it is.
 //!
 //! One task per connection, at most [`MAX_CONNECTIONS`]. When `shutdown`
 //! completes the listener closes and in-flight requests get
@@ -33,7 +35,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::cgi::{self, CgiRequest, ChannelBody};
@@ -364,20 +366,13 @@ async fn handle(
         }
         Endpoint::UploadPack => cgi::run(cgi_request, body, ()).await,
         Endpoint::ReceivePack => {
-            let guard = match tokio::time::timeout(
-                timeouts.receive_pack(),
-                Arc::clone(&repo.lock).lock_owned(),
-            )
-            .await
-            {
-                Ok(guard) => guard,
-                Err(_) => {
-                    return gate_response(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "another push to this repository is still running; try again",
-                    );
-                }
-            };
+            // The repo lock is taken when the hook hands the push over, not
+            // here: receiving and indexing the pack (into git's quarantine,
+            // touching no ref) runs beside a refresh still in flight from
+            // this push's own advertisement. The guard is then kept until
+            // receive-pack has finished (it moves the mirror's refs after
+            // the hook accepts), in `held`, dropped with the CGI run.
+            let held: Arc<std::sync::Mutex<Option<OwnedMutexGuard<()>>>> = Arc::default();
             let mut session = match HookSession::create(&shared.hooks_dir) {
                 Ok(session) => session,
                 Err(error) => {
@@ -387,7 +382,8 @@ async fn handle(
             };
             let (variable, value) = session.env();
             cgi_request.extra_env.insert(variable, value);
-            cgi_request.timeout = timeouts.receive_pack();
+            // Its own run, after waiting at most as long for another push.
+            cgi_request.timeout = timeouts.receive_pack() * 2;
             let context = PushContext {
                 repo: repo.repo.clone(),
                 mirror: repo.mirror.clone(),
@@ -397,9 +393,24 @@ async fn handle(
                 timeouts: timeouts.clone(),
                 rules_cache: Arc::clone(&shared.rules_cache),
             };
+            let lock = Arc::clone(&repo.lock);
+            let holder = Arc::clone(&held);
+            let lock_wait = timeouts.receive_pack();
             let hook = tokio::spawn(async move {
                 match session.read_request().await {
                     Ok(push) => {
+                        let Ok(guard) = tokio::time::timeout(lock_wait, lock.lock_owned()).await
+                        else {
+                            tracing::warn!(repo = %context.repo.name, "push refused: the repo lock was not free in time");
+                            session
+                                .say(&format!("{}push refused: another push to this repository is still running; try again", receive::MESSAGE_PREFIX))
+                                .await;
+                            session.finish(false).await;
+                            return;
+                        };
+                        if let Ok(mut slot) = holder.lock() {
+                            *slot = Some(guard);
+                        }
                         let accepted = receive::decide(&context, &mut session, push).await;
                         session.finish(accepted).await;
                     }
@@ -409,7 +420,7 @@ async fn handle(
                     }
                 }
             });
-            cgi::run(cgi_request, body, (guard, AbortOnDrop(hook))).await
+            cgi::run(cgi_request, body, (held, AbortOnDrop(hook))).await
         }
     };
     match result {

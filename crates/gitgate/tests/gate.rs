@@ -625,6 +625,98 @@ async fn concurrent_pushes_to_one_ref_are_serialised() {
     gate.stop().await;
 }
 
+/// An operator who answers a rejection only when told to (or after 30 s).
+struct SlowOperator {
+    go: Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Approver for SlowOperator {
+    fn decide(&self, _: &[FindingReport], _: Duration, on_filed: &mut dyn FnMut(&str)) -> Verdict {
+        on_filed("test-proposal-1");
+        let _ = self
+            .go
+            .lock()
+            .unwrap()
+            .recv_timeout(Duration::from_secs(30));
+        Verdict::Rejected {
+            reason: Some("rejected by the operator".into()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_queued_too_long_behind_a_held_push_is_refused_with_a_reason() {
+    let (go, wait) = std::sync::mpsc::channel();
+    let operator = Arc::new(SlowOperator {
+        go: Mutex::new(wait),
+    });
+    // A whole receive-pack run is bounded by 2 + 4 × 1 + 1 + 1 = 8 s; a
+    // push waits at most that long for the repo while another one holds it.
+    let timeouts = Timeouts {
+        http_backend: Duration::from_secs(2),
+        local_git: Duration::from_secs(1),
+        approval: Duration::from_secs(1),
+        upstream_push: Duration::from_secs(1),
+        ..Timeouts::default()
+    };
+    assert_eq!(timeouts.receive_pack(), Duration::from_secs(8));
+    let (temp, root, upstream) = Fixture::upstream().await;
+    let upstream_url = format!("file://{}", upstream.display());
+    let gate = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        upstream_url,
+        Credential::None,
+        None,
+        operator,
+        timeouts,
+    )
+    .await;
+    let held = gate.clone("held").await;
+    let queued = gate.clone("queued").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    commit_file(
+        &held,
+        "config.env",
+        &format!("AWS_KEY={}\n", aws_key()),
+        "key",
+    )
+    .await;
+    git_ok(&queued, &["checkout", "--quiet", "-b", "feature"]).await;
+    commit_file(&queued, "clean.txt", "clean\n", "clean").await;
+
+    // The first push waits for the operator, holding the repo.
+    let held_push = tokio::spawn(async move { git(&held, &["push", "origin", "main"]).await });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let started = std::time::Instant::now();
+    let queued_push = git(&queued, &["push", "origin", "feature"]).await;
+    let waited = started.elapsed();
+    go.send(()).unwrap();
+    let held_push = held_push.await.unwrap();
+
+    assert!(!queued_push.success);
+    assert!(
+        queued_push
+            .stderr
+            .contains("another push to this repository is still running; try again"),
+        "{}",
+        queued_push.stderr
+    );
+    assert!(waited >= Duration::from_secs(7), "refused after {waited:?}");
+    assert!(!held_push.success);
+    assert!(
+        held_push.stderr.contains("rejected by the operator"),
+        "{}",
+        held_push.stderr
+    );
+    // Neither push moved anything.
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    let branches = git_ok(&gate.upstream, &["branch", "--list", "feature"]).await;
+    assert_eq!(branches, "");
+    gate.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreachable_upstream_serves_the_mirror() {
     let gate = Fixture::start(None, reject()).await;
