@@ -92,6 +92,19 @@ pub async fn decide(
     };
     let access = ObjectAccess::new(&context.mirror, quarantine.as_deref());
 
+    // 4, begun: the push upstream connects (reads upstream's ref
+    // advertisement) while policy and scan run, and waits, having sent
+    // nothing, until it is released (see [`crate::forward`]). Its command
+    // depends only on the updates and the repo's rules, not on what the
+    // checks find. Dropped on every refusal below: killed, it sends nothing.
+    let mut early = match EarlyForward::start(context, &access, &request.updates) {
+        Ok(early) => Some(early),
+        Err(error) => {
+            tracing::warn!(repo = %repo, error = %error, "cannot start the forward early; it is made after the checks");
+            None
+        }
+    };
+
     // 1. Policy and 2. scan, at once: both only read. Policy decides first
     // (a refused push's scan is dropped, its processes killed); the scan's
     // findings count only for a push policy allows.
@@ -99,23 +112,7 @@ pub async fn decide(
     let policy = async {
         let problems = check_policy(context, &access, &request.updates).await;
         tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "policy checked");
-        // 4, begun: once policy allows the push, the push upstream connects
-        // while the scan runs and waits, having sent nothing, until it is
-        // released (see [`crate::forward`]). Dropped on every refusal
-        // below: killed, it sends nothing.
-        let early = match &problems {
-            Ok(problems) if problems.is_empty() => {
-                match EarlyForward::start(context, &access, &request.updates) {
-                    Ok(early) => Some(early),
-                    Err(error) => {
-                        tracing::warn!(repo = %repo, error = %error, "cannot start the forward early; it is made after the checks");
-                        None
-                    }
-                }
-            }
-            _ => None,
-        };
-        (problems, early)
+        problems
     };
     let mut scan = Box::pin(async {
         let mut warnings = Vec::new();
@@ -130,7 +127,7 @@ pub async fn decide(
     });
     tokio::pin!(policy);
     let mut scanned = None;
-    let (problems, mut early) = loop {
+    let problems = loop {
         tokio::select! {
             checked = &mut policy => break checked,
             result = &mut scan, if scanned.is_none() => scanned = Some(result),
