@@ -1,8 +1,8 @@
 //! The MCP server the agent talks to (streamable HTTP at `/mcp`).
 //!
 //! Four tools, each turning the agent's request into a proposal in the
-//! bottle's queue and waiting for the operator (off the async pool, with a
-//! timeout, so other tool calls go on meanwhile):
+//! bottle's queue and waiting for the operator, with a timeout, while other
+//! tool calls go on:
 //!
 //! | tool | proposal | on approval |
 //! |---|---|---|
@@ -10,6 +10,15 @@
 //! | `egress-allow` | `egress-allow` | the granted route is added to the routes file |
 //! | `egress-block` | `egress-block` | the host's routes are dropped or narrowed |
 //! | `capability-block` | `capability-block` | the operator's words are returned |
+//!
+//! A waiting call holds no thread: it looks for the answer every
+//! [`ANSWER_POLL_INTERVAL`] (each look a short read on the blocking pool).
+//! It runs as its own task, so an answer that comes after the agent stopped
+//! waiting (a cancelled call, a dropped session) is still acted on — a
+//! granted route still lands — until the server shuts down. At most
+//! [`MAX_WAITING_CALLS`] calls wait at once, across every session: past
+//! that a call is refused at once with a client error, so a runaway agent
+//! cannot flood the operator's queue.
 //!
 //! Errors are of two kinds ([`ToolError`]): a bad request from the agent is
 //! returned verbatim as a tool error (`isError: true`, the message as text),
@@ -23,10 +32,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
 use bot_bottle_manifest::model::{HeaderMatch, OnMatch, Route};
 use bot_bottle_queue::{
     Actor, CapabilityBlock, Decision, EgressAllow, EgressBlock, Payload, Proposal, ProposalId,
-    Queue, QueueError, Response,
+    Queue, Response,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -41,6 +53,28 @@ use crate::routes_file::{Change, RoutesFile, RoutesFileError};
 pub const DEFAULT_ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 /// Longest `reason` or `text` the agent may send (the operator reads it).
 pub const MAX_TEXT_BYTES: usize = 8 * 1024;
+/// The most tool calls waiting for the operator at once, over all sessions.
+pub const MAX_WAITING_CALLS: usize = 16;
+/// How often a waiting call looks for the operator's answer.
+pub const ANSWER_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What every session's calls share: the cap on calls waiting for the
+/// operator, and the server's shutdown, which ends their waits (their
+/// proposals stay in the queue for the next start's recovery).
+#[derive(Debug)]
+pub struct Waiting {
+    permits: Arc<Semaphore>,
+    shutdown: CancellationToken,
+}
+
+impl Waiting {
+    pub fn new(shutdown: CancellationToken) -> Arc<Self> {
+        Arc::new(Self {
+            permits: Arc::new(Semaphore::new(MAX_WAITING_CALLS)),
+            shutdown,
+        })
+    }
+}
 
 /// What the tools need: the queue, the bottle, the routes file.
 #[derive(Debug, Clone)]
@@ -162,13 +196,16 @@ pub struct CapabilityBlockRequest {
 #[derive(Debug, Clone)]
 pub struct Supervise {
     settings: Arc<Settings>,
+    waiting: Arc<Waiting>,
     tool_router: ToolRouter<Self>,
 }
 
 impl Supervise {
-    pub fn new(settings: Arc<Settings>) -> Self {
+    /// One session's handler; `waiting` is shared by every session.
+    pub fn new(settings: Arc<Settings>, waiting: Arc<Waiting>) -> Self {
         Self {
             settings,
+            waiting,
             tool_router: Self::tool_router(),
         }
     }
@@ -238,14 +275,10 @@ impl Supervise {
         respond(async {
             let text = required_text("text", &request.text)?;
             let payload = Payload::CapabilityBlock(CapabilityBlock { text });
-            let settings = Arc::clone(&self.settings);
-            blocking(move || -> Result<Value, ToolError> {
-                let (proposal, response) = settings.file_and_wait(payload)?;
-                let result = settled_view(&proposal, &response, None, &settings);
-                settings.archive(&proposal.id);
-                Ok(result)
+            self.ask(payload, |settings, proposal, response| {
+                Ok(settled_view(proposal, response, None, settings))
             })
-            .await?
+            .await
         })
         .await
     }
@@ -262,15 +295,51 @@ impl Supervise {
 
     /// File a route proposal, wait, apply what was granted, archive.
     async fn ask_for_route(&self, payload: Payload) -> Result<Value, ToolError> {
-        let settings = Arc::clone(&self.settings);
-        blocking(move || -> Result<Value, ToolError> {
-            let (proposal, response) = settings.file_and_wait(payload)?;
-            let granted = apply_response(&settings, &proposal, &response)?;
-            let result = settled_view(&proposal, &response, granted.as_ref(), &settings);
-            settings.archive(&proposal.id);
-            Ok(result)
+        self.ask(payload, |settings, proposal, response| {
+            let granted = apply_response(settings, proposal, response)?;
+            Ok(settled_view(proposal, response, granted.as_ref(), settings))
         })
-        .await?
+        .await
+    }
+
+    /// File `payload`, wait for the answer (module docs: no thread held,
+    /// its own task, capped), then `act` on it on the blocking pool and
+    /// archive the proposal if that succeeded (else recovery finishes it).
+    async fn ask(
+        &self,
+        payload: Payload,
+        act: impl FnOnce(&Settings, &Proposal, &Response) -> Result<Value, ToolError> + Send + 'static,
+    ) -> Result<Value, ToolError> {
+        let permit = Arc::clone(&self.waiting.permits)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ToolError::Client(format!(
+                    "{MAX_WAITING_CALLS} questions are already waiting for the operator; wait for their answers before asking again"
+                ))
+            })?;
+        let settings = Arc::clone(&self.settings);
+        let shutdown = self.waiting.shutdown.clone();
+        let task = tokio::spawn(async move {
+            let _permit = permit;
+            let (proposal, response) = tokio::select! {
+                settled = settings.file_and_wait(payload) => settled?,
+                () = shutdown.cancelled() => {
+                    return Err(ToolError::internal(
+                        "the wait for the operator",
+                        std::io::Error::other("the server is shutting down"),
+                    ));
+                }
+            };
+            let acting = Arc::clone(&settings);
+            blocking(move || {
+                let result = act(&acting, &proposal, &response)?;
+                acting.archive(&proposal.id);
+                Ok(result)
+            })
+            .await?
+        });
+        task.await
+            .map_err(|error| ToolError::internal("a waiting call failed", error))?
     }
 }
 
@@ -335,34 +404,48 @@ pub(crate) fn apply_response(
 }
 
 impl Settings {
-    /// File `payload` and wait for the answer; a timeout expires the
-    /// proposal (an operator answer that landed first still wins).
-    fn file_and_wait(&self, payload: Payload) -> Result<(Proposal, Response), ToolError> {
-        let proposal = self
-            .queue
-            .propose(&self.bottle, payload)
+    /// File `payload` and wait for the answer, looking every
+    /// [`ANSWER_POLL_INTERVAL`] and holding no thread between looks; a
+    /// timeout expires the proposal (an operator answer that landed first
+    /// still wins).
+    async fn file_and_wait(
+        self: &Arc<Self>,
+        payload: Payload,
+    ) -> Result<(Proposal, Response), ToolError> {
+        let filing = Arc::clone(self);
+        let proposal = blocking(move || filing.queue.propose(&filing.bottle, payload))
+            .await?
             .map_err(|error| ToolError::internal("cannot file the proposal", error))?;
         tracing::info!(proposal = %proposal.id, kind = %proposal.kind(), "waiting for the operator");
-        let response = match self
-            .queue
-            .wait_for_response(&proposal.id, self.answer_timeout)
-        {
-            Ok(response) => response,
-            Err(QueueError::Timeout { .. }) => self
-                .queue
-                .expire(
-                    &proposal.id,
-                    &format!("no answer in {} s", self.answer_timeout.as_secs()),
-                    Actor::Supervise,
-                )
-                .map_err(|error| ToolError::internal("cannot expire the proposal", error))?,
-            Err(error) => {
-                return Err(ToolError::internal(
-                    "the operator's answer is unusable; refused",
-                    error,
-                ));
+        let deadline = tokio::time::Instant::now() + self.answer_timeout;
+        loop {
+            let (looking, id) = (Arc::clone(self), proposal.id.clone());
+            match blocking(move || looking.queue.poll_response(&id)).await? {
+                Ok(Some(response)) => return Ok((proposal, response)),
+                Ok(None) => {}
+                Err(error) => {
+                    return Err(ToolError::internal(
+                        "the operator's answer is unusable; refused",
+                        error,
+                    ));
+                }
             }
-        };
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep(ANSWER_POLL_INTERVAL.min(deadline - now)).await;
+        }
+        let (expiring, id) = (Arc::clone(self), proposal.id.clone());
+        let response = blocking(move || {
+            expiring.queue.expire(
+                &id,
+                &format!("no answer in {} s", expiring.answer_timeout.as_secs()),
+                Actor::Supervise,
+            )
+        })
+        .await?
+        .map_err(|error| ToolError::internal("cannot expire the proposal", error))?;
         Ok((proposal, response))
     }
 

@@ -10,7 +10,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::mcp::{Settings, Supervise, apply_response};
+use crate::mcp::{Settings, Supervise, Waiting, apply_response};
 
 /// Where the MCP service is served.
 pub const MCP_PATH: &str = "/mcp";
@@ -67,10 +67,11 @@ pub async fn run(
         .map(String::from)
         .collect();
     allowed_hosts.extend(config.allowed_hosts);
+    let waiting = Waiting::new(cancel.child_token());
     let service = StreamableHttpService::new(
         {
             let settings = Arc::clone(&settings);
-            move || Ok(Supervise::new(Arc::clone(&settings)))
+            move || Ok(Supervise::new(Arc::clone(&settings), Arc::clone(&waiting)))
         },
         Arc::new(LocalSessionManager::default()),
         StreamableHttpServerConfig::default()

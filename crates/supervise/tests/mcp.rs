@@ -568,6 +568,117 @@ async fn a_waiting_call_does_not_block_other_calls() {
 }
 
 #[tokio::test]
+async fn past_the_cap_a_call_is_refused_at_once_and_files_nothing() {
+    use bot_bottle_supervise::mcp::MAX_WAITING_CALLS;
+    let harness = Harness::start(ROUTES, Duration::from_secs(60)).await;
+    let client = Arc::new(harness.client().await);
+    let answer = |text: &str| Decision::Answer { text: text.into() };
+    let mut waiting: Vec<_> = (0..MAX_WAITING_CALLS)
+        .map(|index| {
+            spawn_call(
+                &client,
+                "capability-block",
+                json!({"text": format!("question {index}")}),
+            )
+        })
+        .collect();
+    let proposals = pending(&harness.queue_dir, MAX_WAITING_CALLS).await;
+
+    // One more, from a second session: refused at once, nothing filed.
+    let other = harness.client().await;
+    let refused = tokio::time::timeout(
+        Duration::from_secs(5),
+        call(&other, "capability-block", json!({"text": "one more"})),
+    )
+    .await
+    .expect("refused at once, not queued");
+    let Err(Failure::Tool(message)) = refused else {
+        panic!("expected a tool error, got {refused:?}")
+    };
+    assert!(
+        message.contains(&format!(
+            "{MAX_WAITING_CALLS} questions are already waiting for the operator"
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        pending(&harness.queue_dir, 0).await.len(),
+        MAX_WAITING_CALLS,
+        "the refused call filed no proposal"
+    );
+
+    // An answer frees a place: the next call is filed and waits.
+    harness
+        .queue()
+        .answer(&proposals[0].id, answer("first"), None, None)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let finished = loop {
+        if let Some(index) = waiting.iter().position(|call| call.is_finished()) {
+            break index;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the answered call never returned"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let first = waiting.remove(finished);
+    assert_eq!(first.await.unwrap().unwrap()["text"], "first");
+    let next = spawn_call(&client, "capability-block", json!({"text": "next"}));
+    let now_waiting = pending(&harness.queue_dir, MAX_WAITING_CALLS).await;
+    assert!(
+        now_waiting.iter().any(|proposal| matches!(
+            &proposal.payload,
+            bot_bottle_queue::Payload::CapabilityBlock(block) if block.text == "next"
+        )),
+        "the call after the answer was filed"
+    );
+    for proposal in &now_waiting {
+        harness
+            .queue()
+            .answer(&proposal.id, answer("ok"), None, None)
+            .unwrap();
+    }
+    for call in waiting.into_iter().chain([next]) {
+        assert_eq!(call.await.unwrap().unwrap()["status"], "answered");
+    }
+    harness.stop().await;
+}
+
+#[tokio::test]
+async fn an_answer_after_the_agent_stopped_waiting_is_still_applied() {
+    let harness = Harness::start(ROUTES, Duration::from_secs(30)).await;
+    let client = Arc::new(harness.client().await);
+    let asking = spawn_call(
+        &client,
+        "egress-allow",
+        json!({"host": "late.example", "reason": "docs"}),
+    );
+    let proposal = pending(&harness.queue_dir, 1).await.remove(0);
+    // The agent gives up: its call and its session go away.
+    asking.abort();
+    let _ = asking.await;
+    Arc::try_unwrap(client).unwrap().cancel().await.unwrap();
+
+    harness
+        .queue()
+        .answer(&proposal.id, Decision::Approve, None, None)
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processed(&harness.queue_dir, &proposal) {
+        assert!(Instant::now() < deadline, "the answer was never acted on");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let hosts: Vec<String> = routes_in(&harness.routes)
+        .into_iter()
+        .map(|route| route.host)
+        .collect();
+    assert!(hosts.contains(&"late.example".to_string()), "{hosts:?}");
+    harness.stop().await;
+}
+
+#[tokio::test]
 async fn a_restart_applies_an_answer_left_unacted_and_expires_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let queue_dir = dir.path().join("dev");
