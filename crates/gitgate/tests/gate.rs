@@ -625,6 +625,29 @@ async fn concurrent_pushes_to_one_ref_are_serialised() {
     gate.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_pushes_to_different_refs_both_land() {
+    let gate = Fixture::start(None, reject()).await;
+    let first = gate.clone("first").await;
+    let second = gate.clone("second").await;
+    git_ok(&first, &["checkout", "--quiet", "-b", "one"]).await;
+    git_ok(&second, &["checkout", "--quiet", "-b", "two"]).await;
+    let one = commit_file(&first, "one.txt", "1\n", "one").await;
+    let two = commit_file(&second, "two.txt", "2\n", "two").await;
+    // Received side by side, checked and forwarded one after the other.
+    let (a, b) = tokio::join!(
+        git(&first, &["push", "origin", "one"]),
+        git(&second, &["push", "origin", "two"])
+    );
+    assert!(a.success, "{}", a.stderr);
+    assert!(b.success, "{}", b.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/one").await, one);
+    assert_eq!(rev(&gate.upstream, "refs/heads/two").await, two);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/one").await, one);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/two").await, two);
+    gate.stop().await;
+}
+
 /// An operator who answers a rejection only when told to (or after 30 s).
 struct SlowOperator {
     go: Mutex<std::sync::mpsc::Receiver<()>>,
