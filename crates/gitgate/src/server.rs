@@ -408,9 +408,9 @@ async fn handle(
                             session.finish(false).await;
                             return;
                         };
-                        if let Ok(mut slot) = holder.lock() {
-                            *slot = Some(guard);
-                        }
+                        *holder
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(guard);
                         let accepted = receive::decide(&context, &mut session, push).await;
                         session.finish(accepted).await;
                     }

@@ -32,9 +32,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-use tokio_util::sync::CancellationToken;
-
 use bot_bottle_manifest::model::{HeaderMatch, OnMatch, Route};
 use bot_bottle_queue::{
     Actor, CapabilityBlock, Decision, EgressAllow, EgressBlock, Payload, Proposal, ProposalId,
@@ -46,6 +43,8 @@ use rmcp::model::{CallToolResult, ContentBlock, ServerCapabilities, ServerConfig
 use rmcp::{ErrorData as McpError, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::routes_file::{Change, RoutesFile, RoutesFileError};
 
