@@ -15,7 +15,9 @@
 //! other (the second then sees the first's refs, so a stale push gets "fetch
 //! first"). A push takes the lock when its pre-receive hook hands it over
 //! (receiving and indexing the pack touch no ref, so they run beside a
-//! refresh) and holds it until receive-pack has moved the mirror's refs,
+//! refresh, and beside the push ahead: at most
+//! [`MAX_RECEIVING_PUSHES_PER_REPO`] pushes per repo are inside git at
+//! once) and holds it until receive-pack has moved the mirror's refs,
 //! including the operator's answer; a refresh that cannot get the lock
 //! within [`REFRESH_LOCK_WAIT`] serves the mirror as it is.
 //!
@@ -60,11 +62,17 @@ pub const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(100);
 pub const MAX_GIT_PROTOCOL_LENGTH: usize = 256;
 /// Header on every answer the gate itself wrote (not git's).
 pub const GATE_HEADER: &str = "x-bot-bottle-git-gate";
+/// Most pushes to one repo inside git at once: one being checked or
+/// forwarded (holding the repo lock) and one being received beside it.
+/// Further pushes wait before git starts, so a burst of pushes cannot run
+/// a pile of `index-pack`s.
+pub const MAX_RECEIVING_PUSHES_PER_REPO: usize = 2;
 
 struct RepoState {
     repo: Repo,
     mirror: PathBuf,
     lock: Arc<Mutex<()>>,
+    receiving: Arc<Semaphore>,
 }
 
 struct Shared {
@@ -103,6 +111,7 @@ pub async fn run_with_daemon(
                 repo: repo.clone(),
                 mirror,
                 lock: Arc::new(Mutex::new(())),
+                receiving: Arc::new(Semaphore::new(MAX_RECEIVING_PUSHES_PER_REPO)),
             },
         );
     }
@@ -373,6 +382,20 @@ async fn handle(
             // receive-pack has finished (it moves the mirror's refs after
             // the hook accepts), in `held`, dropped with the CGI run.
             let held: Arc<std::sync::Mutex<Option<OwnedMutexGuard<()>>>> = Arc::default();
+            let receiving = match tokio::time::timeout(
+                timeouts.receive_pack(),
+                Arc::clone(&repo.receiving).acquire_owned(),
+            )
+            .await
+            {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) | Err(_) => {
+                    return gate_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "other pushes to this repository are still running; try again",
+                    );
+                }
+            };
             let mut session = match HookSession::create(&shared.hooks_dir) {
                 Ok(session) => session,
                 Err(error) => {
@@ -382,7 +405,7 @@ async fn handle(
             };
             let (variable, value) = session.env();
             cgi_request.extra_env.insert(variable, value);
-            // Its own run, after waiting at most as long for another push.
+            // Its own run, after waiting at most as long for the push ahead.
             cgi_request.timeout = timeouts.receive_pack() * 2;
             let context = PushContext {
                 repo: repo.repo.clone(),
@@ -420,7 +443,7 @@ async fn handle(
                     }
                 }
             });
-            cgi::run(cgi_request, body, (held, AbortOnDrop(hook))).await
+            cgi::run(cgi_request, body, (held, receiving, AbortOnDrop(hook))).await
         }
     };
     match result {

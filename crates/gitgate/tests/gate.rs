@@ -668,7 +668,7 @@ impl Approver for SlowOperator {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_push_queued_too_long_behind_a_held_push_is_refused_with_a_reason() {
+async fn pushes_queued_too_long_behind_a_held_push_are_refused() {
     let (go, wait) = std::sync::mpsc::channel();
     let operator = Arc::new(SlowOperator {
         go: Mutex::new(wait),
@@ -697,7 +697,7 @@ async fn a_push_queued_too_long_behind_a_held_push_is_refused_with_a_reason() {
     )
     .await;
     let held = gate.clone("held").await;
-    let queued = gate.clone("queued").await;
+    let queued = [gate.clone("queued-1").await, gate.clone("queued-2").await];
     let before = rev(&gate.upstream, "refs/heads/main").await;
     commit_file(
         &held,
@@ -706,26 +706,40 @@ async fn a_push_queued_too_long_behind_a_held_push_is_refused_with_a_reason() {
         "key",
     )
     .await;
-    git_ok(&queued, &["checkout", "--quiet", "-b", "feature"]).await;
-    commit_file(&queued, "clean.txt", "clean\n", "clean").await;
+    for (index, work) in queued.iter().enumerate() {
+        git_ok(work, &["checkout", "--quiet", "-b", "feature"]).await;
+        commit_file(work, "clean.txt", &format!("clean {index}\n"), "clean").await;
+    }
 
     // The first push waits for the operator, holding the repo.
     let held_push = tokio::spawn(async move { git(&held, &["push", "origin", "main"]).await });
     tokio::time::sleep(Duration::from_secs(1)).await;
+    // Two more: one is received beside it and waits for the repo in its
+    // hook; the other waits before git starts (at most two pushes per repo
+    // inside git). Both give up after the bound.
     let started = std::time::Instant::now();
-    let queued_push = git(&queued, &["push", "origin", "feature"]).await;
+    let (first, second) = tokio::join!(
+        git(&queued[0], &["push", "origin", "feature"]),
+        git(&queued[1], &["push", "origin", "feature"])
+    );
     let waited = started.elapsed();
     go.send(()).unwrap();
     let held_push = held_push.await.unwrap();
 
-    assert!(!queued_push.success);
+    assert!(!first.success && !second.success);
+    let (in_hook, before_git) = if first.stderr.contains("remote: git-gate:") {
+        (first, second)
+    } else {
+        (second, first)
+    };
     assert!(
-        queued_push
-            .stderr
-            .contains("another push to this repository is still running; try again"),
+        in_hook.stderr.contains(
+            "remote: git-gate: push refused: another push to this repository is still running; try again"
+        ),
         "{}",
-        queued_push.stderr
+        in_hook.stderr
     );
+    assert!(before_git.stderr.contains("503"), "{}", before_git.stderr);
     assert!(waited >= Duration::from_secs(7), "refused after {waited:?}");
     assert!(!held_push.success);
     assert!(
