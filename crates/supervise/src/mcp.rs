@@ -318,27 +318,39 @@ impl Supervise {
             })?;
         let settings = Arc::clone(&self.settings);
         let shutdown = self.waiting.shutdown.clone();
-        let task = tokio::spawn(async move {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
             let _permit = permit;
-            let (proposal, response) = tokio::select! {
-                settled = settings.file_and_wait(payload) => settled?,
-                () = shutdown.cancelled() => {
-                    return Err(ToolError::internal(
-                        "the wait for the operator",
-                        std::io::Error::other("the server is shutting down"),
-                    ));
-                }
-            };
-            let acting = Arc::clone(&settings);
-            blocking(move || {
-                let result = act(&acting, &proposal, &response)?;
-                acting.archive(&proposal.id);
-                Ok(result)
-            })
-            .await?
+            let result = async {
+                let (proposal, response) = tokio::select! {
+                    settled = settings.file_and_wait(payload) => settled?,
+                    () = shutdown.cancelled() => {
+                        return Err(ToolError::internal(
+                            "the wait for the operator",
+                            std::io::Error::other("the server is shutting down"),
+                        ));
+                    }
+                };
+                let acting = Arc::clone(&settings);
+                blocking(move || {
+                    let result = act(&acting, &proposal, &response)?;
+                    acting.archive(&proposal.id);
+                    Ok(result)
+                })
+                .await?
+            }
+            .await;
+            // The agent stopped waiting: nobody else will report a failure.
+            if let Err(Err(error)) = answer.send(result) {
+                tracing::error!(%error, "acting on the operator's answer failed after the agent stopped waiting");
+            }
         });
-        task.await
-            .map_err(|error| ToolError::internal("a waiting call failed", error))?
+        answered.await.map_err(|_| {
+            ToolError::internal(
+                "a waiting call failed",
+                std::io::Error::other("its task ended without an answer"),
+            )
+        })?
     }
 }
 
