@@ -24,10 +24,15 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+#[path = "../tests/support/forge.rs"]
+mod forge;
+
 use bot_bottle_dlp::{Scanner, ScannerConfig};
 use bot_bottle_gitgate::hook::RefUpdate;
 use bot_bottle_gitgate::policy::PushRules;
 use bot_bottle_gitgate::scan::{ObjectAccess, scan_push};
+use forge::Forge;
+
 use bot_bottle_gitgate::{
     CommitScanner, Config, Credential, DlpScanner, NoApprover, NoScanner, Repo, Timeouts,
 };
@@ -93,66 +98,6 @@ fn make_commits(repo: &Path, count: usize, bytes: usize, parent: &str, round: us
         .write_all(stream.as_bytes())
         .unwrap();
     assert!(child.wait().unwrap().success());
-}
-
-/// Serve the bare repos under `root` over smart HTTP with `git
-/// http-backend`, each answer `delay` late; the base URL back.
-async fn http_upstream(root: std::path::PathBuf, delay: Duration) -> String {
-    use hyper::service::service_fn;
-    use hyper_util::rt::TokioIo;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, remote)) = listener.accept().await else {
-                return;
-            };
-            let _ = stream.set_nodelay(true);
-            let root = root.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let root = root.clone();
-                    async move {
-                        let header = |name: &str| {
-                            request
-                                .headers()
-                                .get(name)
-                                .and_then(|value| value.to_str().ok())
-                                .map(str::to_string)
-                        };
-                        let cgi = bot_bottle_gitgate::cgi::CgiRequest {
-                            project_root: root,
-                            path_info: request.uri().path().to_string(),
-                            query: request.uri().query().unwrap_or("").to_string(),
-                            method: request.method().to_string(),
-                            content_type: header("content-type"),
-                            content_encoding: header("content-encoding"),
-                            git_protocol: header("git-protocol"),
-                            remote_addr: remote.ip().to_string(),
-                            extra_env: Default::default(),
-                            timeout: Duration::from_secs(60),
-                        };
-                        // The round trip, before the forge starts on the request.
-                        tokio::time::sleep(delay).await;
-                        let answer = bot_bottle_gitgate::cgi::run(cgi, request.into_body(), ())
-                            .await
-                            .unwrap();
-                        let head = answer.head.unwrap();
-                        let mut response = hyper::Response::new(answer.body);
-                        *response.status_mut() = head.status;
-                        for (name, value) in head.headers {
-                            response.headers_mut().append(name, value);
-                        }
-                        Ok::<_, std::convert::Infallible>(response)
-                    }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    format!("http://{address}")
 }
 
 /// The median of `values` (sorted in place).
@@ -223,7 +168,13 @@ fn main() {
             .and_then(|value| value.parse().ok())
             .unwrap_or(0),
     );
-    let http_base = runtime.block_on(http_upstream(served.clone(), delay));
+    let http_base = runtime.block_on(forge::serve(
+        served.clone(),
+        Forge {
+            delay,
+            ..Forge::default()
+        },
+    ));
 
     // The gate in front of both gated upstreams.
     let listener = runtime

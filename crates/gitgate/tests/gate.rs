@@ -16,6 +16,9 @@ use bot_bottle_manifest::model::PushPolicy;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+mod support;
+use support::forge::{self, Forge};
+
 /// An AWS access key id shape, assembled so this file holds no secret.
 fn aws_key() -> String {
     format!("AKIA{}", "Z7QX4MBN2PLK6RTY")
@@ -204,7 +207,7 @@ impl Fixture {
     }
 
     /// A gate holding the token `held` in front of a forge that accepts
-    /// only `right-token` ([`token_upstream`]), over TLS when `tls` is
+    /// only `right-token` ([`forge::serve`]), over TLS when `tls` is
     /// given; `upstream_ca` (PEM) is installed as `--upstream-ca` would.
     async fn behind_token_upstream(
         held: &str,
@@ -214,7 +217,12 @@ impl Fixture {
         let (temp, root, upstream) = Self::upstream().await;
         git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
         let over_tls = tls.is_some();
-        let url = token_upstream(root.clone(), "right-token", tls).await;
+        let forge = Forge {
+            token: Some("right-token".into()),
+            tls,
+            ..Forge::default()
+        };
+        let url = format!("{}/upstream.git", forge::serve(root.clone(), forge).await);
         assert_eq!(url.starts_with("https://"), over_tls, "{url}");
         if let Some(pem) = upstream_ca {
             let ca_file = root.join("forge-ca.pem");
@@ -915,111 +923,6 @@ fn private_ca_tls() -> (tokio_rustls::TlsAcceptor, String) {
         tokio_rustls::TlsAcceptor::from(Arc::new(config)),
         ca_cert.pem(),
     )
-}
-
-/// An upstream served by `git http-backend` behind a token check, as a forge
-/// does: `Authorization: Basic base64(x-access-token:<token>)` or 401; over
-/// TLS when `tls` is given (the URL is then `https://`).
-async fn token_upstream(
-    project_root: PathBuf,
-    token: &str,
-    tls: Option<tokio_rustls::TlsAcceptor>,
-) -> String {
-    use base64::Engine;
-    use hyper::service::service_fn;
-    use hyper_util::rt::TokioIo;
-    let expected = format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"))
-    );
-    let scheme = if tls.is_some() { "https" } else { "http" };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, remote)) = listener.accept().await else {
-                return;
-            };
-            let project_root = project_root.clone();
-            let expected = expected.clone();
-            let tls = tls.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                    let project_root = project_root.clone();
-                    let expected = expected.clone();
-                    async move {
-                        let authorized = request
-                            .headers()
-                            .get("authorization")
-                            .and_then(|value| value.to_str().ok())
-                            == Some(expected.as_str());
-                        if !authorized {
-                            let mut response = hyper::Response::new(
-                                bot_bottle_gitgate::cgi::ChannelBody::full("no\n"),
-                            );
-                            *response.status_mut() = http::StatusCode::UNAUTHORIZED;
-                            response.headers_mut().insert(
-                                "www-authenticate",
-                                http::HeaderValue::from_static("Basic realm=\"t\""),
-                            );
-                            return Ok::<_, std::convert::Infallible>(response);
-                        }
-                        let cgi = bot_bottle_gitgate::cgi::CgiRequest {
-                            project_root,
-                            path_info: request.uri().path().to_string(),
-                            query: request.uri().query().unwrap_or("").to_string(),
-                            method: request.method().to_string(),
-                            content_type: request
-                                .headers()
-                                .get("content-type")
-                                .and_then(|value| value.to_str().ok())
-                                .map(str::to_string),
-                            content_encoding: request
-                                .headers()
-                                .get("content-encoding")
-                                .and_then(|value| value.to_str().ok())
-                                .map(str::to_string),
-                            git_protocol: request
-                                .headers()
-                                .get("git-protocol")
-                                .and_then(|value| value.to_str().ok())
-                                .map(str::to_string),
-                            remote_addr: remote.ip().to_string(),
-                            extra_env: Default::default(),
-                            timeout: Duration::from_secs(30),
-                        };
-                        let answer = bot_bottle_gitgate::cgi::run(cgi, request.into_body(), ())
-                            .await
-                            .unwrap();
-                        let head = answer.head.unwrap();
-                        let mut response = hyper::Response::new(answer.body);
-                        *response.status_mut() = head.status;
-                        for (name, value) in head.headers {
-                            response.headers_mut().append(name, value);
-                        }
-                        Ok(response)
-                    }
-                });
-                let builder = hyper::server::conn::http1::Builder::new();
-                match tls {
-                    Some(acceptor) => {
-                        let Ok(stream) = acceptor.accept(stream).await else {
-                            return;
-                        };
-                        let _ = builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    }
-                    None => {
-                        let _ = builder
-                            .serve_connection(TokioIo::new(stream), service)
-                            .await;
-                    }
-                }
-            });
-        }
-    });
-    format!("{scheme}://{address}/upstream.git")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -1,0 +1,2 @@
+//! Helpers shared by the integration tests (and, by path, the benchmark).
+pub mod forge;
