@@ -1537,20 +1537,20 @@ async fn a_websocket_handshake_the_upstream_answers_wrongly_is_a_bad_gateway() {
     proxy.stop().await;
 }
 
-#[tokio::test]
-async fn a_websocket_silent_both_ways_is_closed_after_the_idle_time_but_a_busy_one_is_not() {
-    use futures_util::{SinkExt, StreamExt};
-    use tokio_tungstenite::tungstenite::Message;
-    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-
-    let upstream = start_upstream().await;
+/// A WebSocket to the test upstream's `/ws`, through a proxy whose
+/// WebSocket idle deadline is `idle`.
+async fn websocket_with_idle_deadline(
+    upstream: &Upstream,
+    idle: std::time::Duration,
+) -> (
+    Proxy,
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>,
+) {
     let authority = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
     let routes = format!("routes:\n  - host: \"{authority}\"\n    paths: [\"/ws\"]\n");
-    let idle = std::time::Duration::from_millis(500);
-    let logs = LogCapture::start();
     let proxy = start_proxy(
         &routes,
-        &upstream,
+        upstream,
         ProxyOptions {
             websocket_idle_timeout: Some(idle),
             ..ProxyOptions::default()
@@ -1558,9 +1558,22 @@ async fn a_websocket_silent_both_ways_is_closed_after_the_idle_time_but_a_busy_o
     )
     .await;
     let tls = raw_tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
-    let (mut socket, _) = tokio_tungstenite::client_async(format!("wss://{authority}/ws"), tls)
+    let (socket, _) = tokio_tungstenite::client_async(format!("wss://{authority}/ws"), tls)
         .await
         .unwrap();
+    (proxy, socket)
+}
+
+#[tokio::test]
+async fn a_websocket_silent_both_ways_is_closed_after_the_idle_time_but_a_busy_one_is_not() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let upstream = start_upstream().await;
+    let logs = LogCapture::start();
+    let (proxy, mut socket) =
+        websocket_with_idle_deadline(&upstream, std::time::Duration::from_millis(500)).await;
 
     // Three times the idle time, a message every 200 ms: never cut.
     for index in 0..8 {
@@ -1615,21 +1628,8 @@ async fn a_websocket_message_arriving_slowly_frame_by_frame_is_not_cut_as_idle()
     use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
     let upstream = start_upstream().await;
-    let authority = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
-    let routes = format!("routes:\n  - host: \"{authority}\"\n    paths: [\"/ws\"]\n");
-    let proxy = start_proxy(
-        &routes,
-        &upstream,
-        ProxyOptions {
-            websocket_idle_timeout: Some(std::time::Duration::from_millis(500)),
-            ..ProxyOptions::default()
-        },
-    )
-    .await;
-    let tls = raw_tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
-    let (mut socket, _) = tokio_tungstenite::client_async(format!("wss://{authority}/ws"), tls)
-        .await
-        .unwrap();
+    let (proxy, mut socket) =
+        websocket_with_idle_deadline(&upstream, std::time::Duration::from_millis(500)).await;
 
     // One text message in eight frames, 200 ms apart: 1.6 s for a message,
     // more than three idle times, but bytes keep arriving.
