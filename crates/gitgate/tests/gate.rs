@@ -656,6 +656,49 @@ async fn concurrent_pushes_to_different_refs_both_land() {
     gate.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_pushed_beside_a_clean_push_never_reaches_upstream() {
+    let gate = Fixture::start(None, reject()).await;
+    let clean = gate.clone("clean").await;
+    let dirty = gate.clone("dirty").await;
+    git_ok(&clean, &["checkout", "--quiet", "-b", "clean"]).await;
+    git_ok(&dirty, &["checkout", "--quiet", "-b", "dirty"]).await;
+    let landed = commit_file(&clean, "notes.txt", "fine\n", "notes").await;
+    let key = aws_key();
+    let secret = commit_file(
+        &dirty,
+        "config.ini",
+        &format!("[aws]\nkey = {key}\n"),
+        "config",
+    )
+    .await;
+    // Both packs are received at once, into two quarantines of the same
+    // mirror; the clean push is forwarded while the other is checked.
+    let (clean_push, dirty_push) = tokio::join!(
+        git(&clean, &["push", "origin", "clean"]),
+        git(&dirty, &["push", "origin", "dirty"])
+    );
+    assert!(clean_push.success, "{}", clean_push.stderr);
+    assert!(!dirty_push.success);
+    assert!(
+        dirty_push
+            .stderr
+            .contains("push refused: the operator rejected it"),
+        "{}",
+        dirty_push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/clean").await, landed);
+    assert_eq!(rev(&gate.upstream, "refs/heads/dirty").await, "");
+    for repo in [&gate.upstream, &gate.mirror()] {
+        assert!(
+            !git(repo, &["cat-file", "-e", &secret]).await.success,
+            "the secret commit is in {}",
+            repo.display()
+        );
+    }
+    gate.stop().await;
+}
+
 /// An operator who answers a rejection only when told to (or after 30 s).
 struct SlowOperator {
     go: Mutex<std::sync::mpsc::Receiver<()>>,
