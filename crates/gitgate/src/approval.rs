@@ -4,22 +4,29 @@
 //! `gitleaks-allow` proposals, wait (up to a timeout) and return one
 //! [`Verdict`] for the whole push. [`QueueApprover`] is the real one, over a
 //! bottle's proposal queue (`bot_bottle_queue`): one proposal per finding,
-//! all filed at once, the push approved only if every one is approved. It is
-//! a blocking call; the gate runs it on a blocking thread.
+//! all filed at once, the push approved only if every one is approved.
+//! While it waits it holds no thread: it looks for each answer every
+//! [`APPROVAL_POLL_INTERVAL`], each look (and each filing) a short queue
+//! operation on the blocking pool.
 //!
 //! Failing closed: a rejection, a timeout, a malformed answer or no queue at
 //! all refuses the push.
 
-use std::time::{Duration, Instant};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
 
 use bot_bottle_queue::{
-    Actor, Decision, GitleaksAllow, Payload, Proposal, ProposalId, Queue, QueueError,
+    Actor, Decision, GitleaksAllow, Payload, Proposal, ProposalId, Queue, QueueError, Response,
 };
+use tokio::time::Instant;
 
 use crate::scan::CommitFinding;
 
 /// How long a push waits for the operator by default.
 pub const APPROVAL_TIMEOUT: Duration = Duration::from_secs(300);
+/// How often a held push looks for the operator's answer.
+pub const APPROVAL_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 /// One finding, as filed for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,17 +50,21 @@ pub enum Verdict {
     Failed { message: String },
 }
 
-/// The seam to the operator. Blocking.
+/// What [`Approver::decide`] returns: the verdict, once the operator has
+/// answered (or not).
+pub type Deciding<'a> = Pin<Box<dyn Future<Output = Verdict> + Send + 'a>>;
+
+/// The seam to the operator.
 pub trait Approver: Send + Sync {
     /// File the findings of one push and wait up to `timeout` for the answer.
     /// `on_filed` is called with each proposal id as soon as it is filed, so
     /// the agent can be told what it is waiting for.
-    fn decide(
-        &self,
-        reports: &[FindingReport],
+    fn decide<'a>(
+        &'a self,
+        reports: &'a [FindingReport],
         timeout: Duration,
-        on_filed: &mut dyn FnMut(&str),
-    ) -> Verdict;
+        on_filed: &'a mut (dyn FnMut(&str) + Send),
+    ) -> Deciding<'a>;
 }
 
 /// No queue configured: every push with a finding is refused.
@@ -61,8 +72,13 @@ pub trait Approver: Send + Sync {
 pub struct NoApprover;
 
 impl Approver for NoApprover {
-    fn decide(&self, _: &[FindingReport], _: Duration, _: &mut dyn FnMut(&str)) -> Verdict {
-        Verdict::NoQueue
+    fn decide<'a>(
+        &'a self,
+        _: &'a [FindingReport],
+        _: Duration,
+        _: &'a mut (dyn FnMut(&str) + Send),
+    ) -> Deciding<'a> {
+        Box::pin(std::future::ready(Verdict::NoQueue))
     }
 }
 
@@ -120,12 +136,62 @@ impl QueueApprover {
     }
 }
 
-impl Approver for QueueApprover {
-    fn decide(
+/// Run a short queue operation on the blocking pool.
+async fn on_blocking_pool<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, QueueError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(error)) => Err(error.to_string()),
+        Err(error) => Err(format!("the queue task failed: {error}")),
+    }
+}
+
+impl QueueApprover {
+    /// [`QueueApprover::close`] on the blocking pool.
+    async fn close_later(&self, id: &ProposalId, reason: &'static str) {
+        let (approver, id) = (self.clone(), id.clone());
+        let _ = tokio::task::spawn_blocking(move || approver.close(&id, reason)).await;
+    }
+
+    /// The answer to `id`, waiting until `deadline` and then expiring it
+    /// (an answer that lands just then still counts).
+    async fn answer(
+        &self,
+        id: &ProposalId,
+        deadline: Instant,
+        timeout: Duration,
+    ) -> Result<Response, String> {
+        loop {
+            let (queue, look) = (self.queue.clone(), id.clone());
+            if let Some(response) = on_blocking_pool(move || queue.poll_response(&look)).await? {
+                return Ok(response);
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            tokio::time::sleep(APPROVAL_POLL_INTERVAL.min(deadline - now)).await;
+        }
+        let (queue, expiring) = (self.queue.clone(), id.clone());
+        on_blocking_pool(move || {
+            queue.expire(
+                &expiring,
+                &format!(
+                    "nobody answered within {}s; the push was refused",
+                    timeout.as_secs()
+                ),
+                Actor::GitGate,
+            )
+        })
+        .await
+    }
+
+    async fn decide_now(
         &self,
         reports: &[FindingReport],
         timeout: Duration,
-        on_filed: &mut dyn FnMut(&str),
+        on_filed: &mut (dyn FnMut(&str) + Send),
     ) -> Verdict {
         let deadline = Instant::now() + timeout;
         let mut filed: Vec<ProposalId> = Vec::new();
@@ -141,41 +207,29 @@ impl Approver for QueueApprover {
                 snippet: finding.snippet.clone(),
             });
             let proposal = Proposal::new(self.bottle.clone(), payload);
-            if let Err(error) = self.queue.submit(&proposal) {
+            let id = proposal.id.clone();
+            let queue = self.queue.clone();
+            if let Err(error) = on_blocking_pool(move || queue.submit(&proposal)).await {
                 for id in &filed {
-                    self.close(id, "git-gate could not file the push's other findings");
+                    self.close_later(id, "git-gate could not file the push's other findings")
+                        .await;
                 }
                 return Verdict::Failed {
                     message: format!("cannot file a proposal: {error}"),
                 };
             }
-            on_filed(proposal.id.as_str());
-            filed.push(proposal.id);
+            on_filed(id.as_str());
+            filed.push(id);
         }
         let mut reasons = Vec::new();
         let mut verdict = None;
         for id in &filed {
             if verdict.is_some() {
-                self.close(id, "the push was refused over another finding");
+                self.close_later(id, "the push was refused over another finding")
+                    .await;
                 continue;
             }
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            let response = match self.queue.wait_for_response(id, remaining) {
-                Ok(response) => Ok(response),
-                Err(QueueError::Timeout { .. }) => {
-                    // An answer that lands just now still counts.
-                    self.queue.expire(
-                        id,
-                        &format!(
-                            "nobody answered within {}s; the push was refused",
-                            timeout.as_secs()
-                        ),
-                        Actor::GitGate,
-                    )
-                }
-                Err(error) => Err(error),
-            };
-            match response {
+            match self.answer(id, deadline, timeout).await {
                 Ok(response) => match response.decision {
                     Decision::Approve | Decision::ApproveWithModification { .. } => {
                         if let Some(reason) = response.reason {
@@ -194,19 +248,27 @@ impl Approver for QueueApprover {
                         })
                     }
                 },
-                Err(error) => {
-                    verdict = Some(Verdict::Failed {
-                        message: error.to_string(),
-                    })
-                }
+                Err(message) => verdict = Some(Verdict::Failed { message }),
             }
-            if let Err(error) = self.queue.archive(id) {
+            let (queue, archiving) = (self.queue.clone(), id.clone());
+            if let Err(error) = on_blocking_pool(move || queue.archive(&archiving)).await {
                 tracing::warn!(error = %error, id = %id, "cannot archive a proposal");
             }
         }
         verdict.unwrap_or(Verdict::Approved {
             reason: reasons.join("; "),
         })
+    }
+}
+
+impl Approver for QueueApprover {
+    fn decide<'a>(
+        &'a self,
+        reports: &'a [FindingReport],
+        timeout: Duration,
+        on_filed: &'a mut (dyn FnMut(&str) + Send),
+    ) -> Deciding<'a> {
+        Box::pin(self.decide_now(reports, timeout, on_filed))
     }
 }
 
@@ -259,18 +321,20 @@ mod tests {
         })
     }
 
-    #[test]
-    fn every_finding_approved_approves_the_push_and_archives() {
+    #[tokio::test]
+    async fn every_finding_approved_approves_the_push_and_archives() {
         let dir = tempfile::tempdir().unwrap();
         let queue = Queue::create(dir.path()).unwrap();
         let approver = QueueApprover::new(queue.clone(), "dev");
         let answering = operator(queue.clone(), Decision::Approve, "fixture", 2);
         let mut filed = Vec::new();
-        let verdict = approver.decide(
-            &[report(1), report(2)],
-            Duration::from_secs(30),
-            &mut |id| filed.push(id.to_string()),
-        );
+        let verdict = approver
+            .decide(
+                &[report(1), report(2)],
+                Duration::from_secs(30),
+                &mut |id| filed.push(id.to_string()),
+            )
+            .await;
         answering.join().unwrap();
         assert_eq!(
             verdict,
@@ -290,12 +354,92 @@ mod tests {
     }
 
     #[test]
-    fn a_rejection_refuses_the_push() {
+    fn waiting_pushes_hold_no_thread() {
+        // One blocking thread for everything, and eight pushes waiting at
+        // once. The operator answers the last one filed first, and the next
+        // only once that push has acted on its answer (archived it): a wait
+        // that held the thread would keep every other push from looking.
+        const PUSHES: usize = 8;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::create(dir.path()).unwrap();
+        let approver = std::sync::Arc::new(QueueApprover::new(queue.clone(), "dev"));
+        let answering = std::thread::spawn(move || {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            let active = || {
+                let mut entries = queue.list(Scope::Active).unwrap().entries;
+                entries.sort_by_key(|entry| match &entry.proposal.payload {
+                    Payload::GitleaksAllow(allow) => allow.line,
+                    _ => 0,
+                });
+                entries
+            };
+            while active().len() < PUSHES {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "not all pushes were filed"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            while let Some(last) = active().pop() {
+                queue
+                    .answer(
+                        &last.proposal.id,
+                        Decision::Approve,
+                        Some("ok".into()),
+                        None,
+                    )
+                    .unwrap();
+                while active()
+                    .iter()
+                    .any(|entry| entry.proposal.id == last.proposal.id)
+                {
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the push answered last-filed-first never acted on its answer"
+                    );
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+        });
+        let verdicts = runtime.block_on(async {
+            let mut waits = tokio::task::JoinSet::new();
+            for line in 0..PUSHES {
+                let approver = std::sync::Arc::clone(&approver);
+                waits.spawn(async move {
+                    let reports = [report(line as u64)];
+                    approver
+                        .decide(&reports, Duration::from_secs(30), &mut |_| {})
+                        .await
+                });
+            }
+            waits.join_all().await
+        });
+        answering.join().unwrap();
+        assert_eq!(
+            verdicts,
+            vec![
+                Verdict::Approved {
+                    reason: "ok".into()
+                };
+                PUSHES
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_rejection_refuses_the_push() {
         let dir = tempfile::tempdir().unwrap();
         let queue = Queue::create(dir.path()).unwrap();
         let approver = QueueApprover::new(queue.clone(), "dev");
         let answering = operator(queue.clone(), Decision::Reject, "real key", 1);
-        let verdict = approver.decide(&[report(1)], Duration::from_secs(30), &mut |_| {});
+        let verdict = approver
+            .decide(&[report(1)], Duration::from_secs(30), &mut |_| {})
+            .await;
         answering.join().unwrap();
         assert_eq!(
             verdict,
@@ -305,12 +449,14 @@ mod tests {
         );
     }
 
-    #[test]
-    fn nobody_answering_expires_the_proposal() {
+    #[tokio::test]
+    async fn nobody_answering_expires_the_proposal() {
         let dir = tempfile::tempdir().unwrap();
         let queue = Queue::create(dir.path()).unwrap();
         let approver = QueueApprover::new(queue.clone(), "dev");
-        let verdict = approver.decide(&[report(1)], Duration::ZERO, &mut |_| {});
+        let verdict = approver
+            .decide(&[report(1)], Duration::ZERO, &mut |_| {})
+            .await;
         assert_eq!(verdict, Verdict::TimedOut);
         let everything = queue.list(Scope::All).unwrap();
         let entry = &everything.entries[0];

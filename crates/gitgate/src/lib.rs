@@ -55,7 +55,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use approval::{APPROVAL_TIMEOUT, Approver, FindingReport, NoApprover, QueueApprover, Verdict};
+pub use approval::{
+    APPROVAL_POLL_INTERVAL, APPROVAL_TIMEOUT, Approver, Deciding, FindingReport, NoApprover,
+    QueueApprover, Verdict,
+};
 pub use config::{Credential, GateFile, Repo, User};
 pub use dlp::DlpScanner;
 pub use error::{GateError, Result};

@@ -383,23 +383,23 @@ async fn ask(
     reports: Vec<FindingReport>,
 ) -> Verdict {
     let (filed_sender, mut filed) = tokio::sync::mpsc::unbounded_channel::<String>();
-    let approver = Arc::clone(&context.approver);
     let timeout = context.timeouts.approval;
-    let mut task = tokio::task::spawn_blocking(move || {
-        approver.decide(&reports, timeout, &mut |id| {
-            let _ = filed_sender.send(id.to_string());
-        })
-    });
+    let mut on_filed = move |id: &str| {
+        let _ = filed_sender.send(id.to_string());
+    };
+    // Waits holding no thread (see [`crate::approval`]); the agent is told
+    // each proposal's id as soon as it is filed.
+    let mut deciding = context.approver.decide(&reports, timeout, &mut on_filed);
     loop {
         tokio::select! {
             Some(id) = filed.recv() => {
                 say(session, &format!("push held for the operator: proposal {id} (waiting up to {}s)", timeout.as_secs())).await;
             }
-            result = &mut task => {
+            verdict = &mut deciding => {
                 while let Ok(id) = filed.try_recv() {
                     say(session, &format!("push held for the operator: proposal {id}")).await;
                 }
-                return result.unwrap_or_else(|error| Verdict::Failed { message: format!("the approver crashed: {error}") });
+                return verdict;
             }
         }
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bot_bottle_dlp::{Scanner, ScannerConfig};
 use bot_bottle_gitgate::{
-    Approver, Config, Credential, DlpScanner, FindingReport, Repo, Timeouts, Verdict,
+    Approver, Config, Credential, Deciding, DlpScanner, FindingReport, Repo, Timeouts, Verdict,
     policy::PushRules,
 };
 use bot_bottle_manifest::model::PushPolicy;
@@ -43,15 +43,15 @@ impl ScriptedApprover {
 }
 
 impl Approver for ScriptedApprover {
-    fn decide(
-        &self,
-        reports: &[FindingReport],
+    fn decide<'a>(
+        &'a self,
+        reports: &'a [FindingReport],
         _: Duration,
-        on_filed: &mut dyn FnMut(&str),
-    ) -> Verdict {
+        on_filed: &'a mut (dyn FnMut(&str) + Send),
+    ) -> Deciding<'a> {
         self.seen.lock().unwrap().extend_from_slice(reports);
         on_filed("test-proposal-1");
-        self.verdict.clone()
+        Box::pin(std::future::ready(self.verdict.clone()))
     }
 }
 
@@ -701,28 +701,30 @@ async fn a_secret_pushed_beside_a_clean_push_never_reaches_upstream() {
 
 /// An operator who answers a rejection only when told to (or after 30 s).
 struct SlowOperator {
-    go: Mutex<std::sync::mpsc::Receiver<()>>,
+    go: tokio::sync::Notify,
 }
 
 impl Approver for SlowOperator {
-    fn decide(&self, _: &[FindingReport], _: Duration, on_filed: &mut dyn FnMut(&str)) -> Verdict {
+    fn decide<'a>(
+        &'a self,
+        _: &'a [FindingReport],
+        _: Duration,
+        on_filed: &'a mut (dyn FnMut(&str) + Send),
+    ) -> Deciding<'a> {
         on_filed("test-proposal-1");
-        let _ = self
-            .go
-            .lock()
-            .unwrap()
-            .recv_timeout(Duration::from_secs(30));
-        Verdict::Rejected {
-            reason: Some("rejected by the operator".into()),
-        }
+        Box::pin(async move {
+            let _ = tokio::time::timeout(Duration::from_secs(30), self.go.notified()).await;
+            Verdict::Rejected {
+                reason: Some("rejected by the operator".into()),
+            }
+        })
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pushes_queued_too_long_behind_a_held_push_are_refused() {
-    let (go, wait) = std::sync::mpsc::channel();
     let operator = Arc::new(SlowOperator {
-        go: Mutex::new(wait),
+        go: tokio::sync::Notify::new(),
     });
     // A whole receive-pack run is bounded by 2 + 4 × 1 + 1 + 1 = 8 s; a
     // push waits at most that long for the repo while another one holds it.
@@ -743,7 +745,7 @@ async fn pushes_queued_too_long_behind_a_held_push_are_refused() {
         upstream_url,
         Credential::None,
         None,
-        operator,
+        operator.clone(),
         timeouts,
     )
     .await;
@@ -774,7 +776,7 @@ async fn pushes_queued_too_long_behind_a_held_push_are_refused() {
         git(&queued[1], &["push", "origin", "feature"])
     );
     let waited = started.elapsed();
-    go.send(()).unwrap();
+    operator.go.notify_one();
     let held_push = held_push.await.unwrap();
 
     assert!(!first.success && !second.success);
