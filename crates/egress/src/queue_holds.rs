@@ -16,7 +16,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bot_bottle_queue::{Actor, Decision, EgressTokenAllow, Payload, ProposalId, Queue, QueueError};
+use bot_bottle_queue::{Actor, Decision, EgressTokenAllow, Expiry, Payload, ProposalId, Queue};
 
 use tracing::Instrument;
 
@@ -66,17 +66,6 @@ enum Settled {
 /// decoding, large-body scans or other holds of the blocking pool.
 pub const HOLD_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
-/// Run a short queue operation on the blocking pool.
-async fn on_blocking_pool<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, QueueError> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(error) => Err(format!("the queue task failed: {error}")),
-    }
-}
-
 /// File the proposal and wait for its answer, looking every
 /// [`HOLD_POLL_INTERVAL`]; the proposal's id comes back when one was filed
 /// (to archive once acted on).
@@ -87,8 +76,10 @@ async fn settle(
     payload: Payload,
 ) -> (Settled, Option<ProposalId>) {
     let filed = {
-        let (queue, bottle) = (queue.clone(), bottle.to_string());
-        on_blocking_pool(move || queue.propose(&bottle, payload)).await
+        let (filing, bottle) = (queue.clone(), bottle.to_string());
+        queue
+            .on_blocking_pool(move || filing.propose(&bottle, payload))
+            .await
     };
     let proposal = match filed {
         Ok(proposal) => proposal,
@@ -104,25 +95,13 @@ async fn settle(
     };
     let id = proposal.id.clone();
     tracing::info!(proposal = %id, timeout_seconds = timeout.as_secs(), "request held for the operator");
-    let deadline = tokio::time::Instant::now() + timeout;
-    let response = loop {
-        let look = {
-            let (queue, id) = (queue.clone(), id.clone());
-            on_blocking_pool(move || queue.poll_response(&id)).await
-        };
-        match look {
-            Ok(Some(response)) => break Ok(response),
-            Ok(None) => {}
-            Err(error) => break Err(error),
-        }
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            let reason = format!("no answer in {} s", timeout.as_secs());
-            let (queue, id) = (queue.clone(), id.clone());
-            break on_blocking_pool(move || queue.expire(&id, &reason, Actor::Egress)).await;
-        }
-        tokio::time::sleep((deadline - now).min(HOLD_POLL_INTERVAL)).await;
+    let expiry = Expiry {
+        reason: format!("no answer in {} s", timeout.as_secs()),
+        actor: Actor::Egress,
     };
+    let response = queue
+        .await_response(&id, timeout, HOLD_POLL_INTERVAL, expiry)
+        .await;
     let settled = match response {
         Ok(response) => match response.decision {
             Decision::Approve => Settled::Approved,
@@ -198,8 +177,8 @@ impl HoldResolver for QueueHolds {
                     }
                     if let Some(id) = id {
                         let archived = {
-                            let (queue, id) = (queue.clone(), id.clone());
-                            on_blocking_pool(move || queue.archive(&id)).await
+                            let (archiving, id) = (queue.clone(), id.clone());
+                            queue.on_blocking_pool(move || archiving.archive(&id)).await
                         };
                         if let Err(error) = archived {
                             tracing::warn!(proposal = %id, %error, "cannot archive the answered proposal");

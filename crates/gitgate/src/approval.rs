@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use bot_bottle_queue::{
-    Actor, Decision, GitleaksAllow, Payload, Proposal, ProposalId, Queue, QueueError, Response,
+    Actor, Decision, Expiry, GitleaksAllow, Payload, Proposal, ProposalId, Queue, QueueError,
 };
 use tokio::time::Instant;
 
@@ -136,55 +136,11 @@ impl QueueApprover {
     }
 }
 
-/// Run a short queue operation on the blocking pool.
-async fn on_blocking_pool<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, QueueError> + Send + 'static,
-) -> Result<T, String> {
-    match tokio::task::spawn_blocking(work).await {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(error.to_string()),
-        Err(error) => Err(format!("the queue task failed: {error}")),
-    }
-}
-
 impl QueueApprover {
     /// [`QueueApprover::close`] on the blocking pool.
     async fn close_later(&self, id: &ProposalId, reason: &'static str) {
         let (approver, id) = (self.clone(), id.clone());
         let _ = tokio::task::spawn_blocking(move || approver.close(&id, reason)).await;
-    }
-
-    /// The answer to `id`, waiting until `deadline` and then expiring it
-    /// (an answer that lands just then still counts).
-    async fn answer(
-        &self,
-        id: &ProposalId,
-        deadline: Instant,
-        timeout: Duration,
-    ) -> Result<Response, String> {
-        loop {
-            let (queue, look) = (self.queue.clone(), id.clone());
-            if let Some(response) = on_blocking_pool(move || queue.poll_response(&look)).await? {
-                return Ok(response);
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            tokio::time::sleep(APPROVAL_POLL_INTERVAL.min(deadline - now)).await;
-        }
-        let (queue, expiring) = (self.queue.clone(), id.clone());
-        on_blocking_pool(move || {
-            queue.expire(
-                &expiring,
-                &format!(
-                    "nobody answered within {}s; the push was refused",
-                    timeout.as_secs()
-                ),
-                Actor::GitGate,
-            )
-        })
-        .await
     }
 
     async fn decide_now(
@@ -209,7 +165,11 @@ impl QueueApprover {
             let proposal = Proposal::new(self.bottle.clone(), payload);
             let id = proposal.id.clone();
             let queue = self.queue.clone();
-            if let Err(error) = on_blocking_pool(move || queue.submit(&proposal)).await {
+            if let Err(error) = self
+                .queue
+                .on_blocking_pool(move || queue.submit(&proposal))
+                .await
+            {
                 for id in &filed {
                     self.close_later(id, "git-gate could not file the push's other findings")
                         .await;
@@ -229,7 +189,19 @@ impl QueueApprover {
                     .await;
                 continue;
             }
-            match self.answer(id, deadline, timeout).await {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let expiry = Expiry {
+                reason: format!(
+                    "nobody answered within {}s; the push was refused",
+                    timeout.as_secs()
+                ),
+                actor: Actor::GitGate,
+            };
+            let answer = self
+                .queue
+                .await_response(id, remaining, APPROVAL_POLL_INTERVAL, expiry)
+                .await;
+            match answer {
                 Ok(response) => match response.decision {
                     Decision::Approve | Decision::ApproveWithModification { .. } => {
                         if let Some(reason) = response.reason {
@@ -248,10 +220,18 @@ impl QueueApprover {
                         })
                     }
                 },
-                Err(message) => verdict = Some(Verdict::Failed { message }),
+                Err(error) => {
+                    verdict = Some(Verdict::Failed {
+                        message: error.to_string(),
+                    })
+                }
             }
             let (queue, archiving) = (self.queue.clone(), id.clone());
-            if let Err(error) = on_blocking_pool(move || queue.archive(&archiving)).await {
+            if let Err(error) = self
+                .queue
+                .on_blocking_pool(move || queue.archive(&archiving))
+                .await
+            {
                 tracing::warn!(error = %error, id = %id, "cannot archive a proposal");
             }
         }

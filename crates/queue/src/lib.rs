@@ -98,7 +98,8 @@
 //!
 //! - `model`: kinds, payloads, decisions and their rules.
 //! - `store`: one queue directory — writes, listing, answer, archive, recover.
-//! - `wait`: waiting for an answer.
+//! - `wait`: waiting for an answer (blocking, woken by file notifications).
+//! - `wait_async` (feature `tokio`): waiting from async code, holding no thread.
 //! - `id`, `time`: sortable unique ids, UTC timestamps.
 //! - `failpoint`: hooks for crash tests.
 //! - `layout`: where each bottle's queue lives.
@@ -112,6 +113,8 @@ pub mod model;
 pub mod store;
 pub mod time;
 pub mod wait;
+#[cfg(feature = "tokio")]
+pub mod wait_async;
 
 pub use error::{BadEntry, BadReason, QueueError};
 pub use failpoint::{Failpoint, Failpoints};
@@ -127,3 +130,5 @@ pub use store::{
 };
 pub use time::Timestamp;
 pub use wait::{POLL_INTERVAL, WaitMode};
+#[cfg(feature = "tokio")]
+pub use wait_async::Expiry;

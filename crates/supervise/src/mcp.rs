@@ -34,8 +34,8 @@ use std::time::Duration;
 
 use bot_bottle_manifest::model::{HeaderMatch, OnMatch, Route};
 use bot_bottle_queue::{
-    Actor, CapabilityBlock, Decision, EgressAllow, EgressBlock, Payload, Proposal, ProposalId,
-    Queue, Response,
+    Actor, CapabilityBlock, Decision, EgressAllow, EgressBlock, Expiry, Payload, Proposal,
+    ProposalId, Queue, Response,
 };
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
@@ -428,35 +428,20 @@ impl Settings {
             .await?
             .map_err(|error| ToolError::internal("cannot file the proposal", error))?;
         tracing::info!(proposal = %proposal.id, kind = %proposal.kind(), "waiting for the operator");
-        let deadline = tokio::time::Instant::now() + self.answer_timeout;
-        loop {
-            let (looking, id) = (Arc::clone(self), proposal.id.clone());
-            match blocking(move || looking.queue.poll_response(&id)).await? {
-                Ok(Some(response)) => return Ok((proposal, response)),
-                Ok(None) => {}
-                Err(error) => {
-                    return Err(ToolError::internal(
-                        "the operator's answer is unusable; refused",
-                        error,
-                    ));
-                }
-            }
-            let now = tokio::time::Instant::now();
-            if now >= deadline {
-                break;
-            }
-            tokio::time::sleep(ANSWER_POLL_INTERVAL.min(deadline - now)).await;
-        }
-        let (expiring, id) = (Arc::clone(self), proposal.id.clone());
-        let response = blocking(move || {
-            expiring.queue.expire(
-                &id,
-                &format!("no answer in {} s", expiring.answer_timeout.as_secs()),
-                Actor::Supervise,
+        let expiry = Expiry {
+            reason: format!("no answer in {} s", self.answer_timeout.as_secs()),
+            actor: Actor::Supervise,
+        };
+        let response = self
+            .queue
+            .await_response(
+                &proposal.id,
+                self.answer_timeout,
+                ANSWER_POLL_INTERVAL,
+                expiry,
             )
-        })
-        .await?
-        .map_err(|error| ToolError::internal("cannot expire the proposal", error))?;
+            .await
+            .map_err(|error| ToolError::internal("cannot get the operator's answer", error))?;
         Ok((proposal, response))
     }
 
