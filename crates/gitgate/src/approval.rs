@@ -136,6 +136,39 @@ impl QueueApprover {
     }
 }
 
+/// The proposals of one push not yet settled. If the wait is dropped (the
+/// push went away: the agent disconnected, the gate is stopping), they are
+/// expired and archived at once rather than left for the operator to
+/// answer into the void.
+struct Unsettled {
+    approver: QueueApprover,
+    ids: Vec<ProposalId>,
+}
+
+impl Unsettled {
+    fn settled(&mut self, id: &ProposalId) {
+        self.ids.retain(|pending| pending != id);
+    }
+}
+
+impl Drop for Unsettled {
+    fn drop(&mut self) {
+        if self.ids.is_empty() {
+            return;
+        }
+        let (approver, ids) = (self.approver.clone(), std::mem::take(&mut self.ids));
+        let close = move || {
+            for id in &ids {
+                approver.close(id, "the push ended before the operator answered");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(close)),
+            Err(_) => close(),
+        }
+    }
+}
+
 impl QueueApprover {
     /// [`QueueApprover::close`] on the blocking pool.
     async fn close_later(&self, id: &ProposalId, reason: &'static str) {
@@ -151,6 +184,10 @@ impl QueueApprover {
     ) -> Verdict {
         let deadline = Instant::now() + timeout;
         let mut filed: Vec<ProposalId> = Vec::new();
+        let mut unsettled = Unsettled {
+            approver: self.clone(),
+            ids: Vec::new(),
+        };
         for report in reports {
             let finding = &report.finding;
             let payload = Payload::GitleaksAllow(GitleaksAllow {
@@ -173,12 +210,14 @@ impl QueueApprover {
                 for id in &filed {
                     self.close_later(id, "git-gate could not file the push's other findings")
                         .await;
+                    unsettled.settled(id);
                 }
                 return Verdict::Failed {
                     message: format!("cannot file a proposal: {error}"),
                 };
             }
             on_filed(id.as_str());
+            unsettled.ids.push(id.clone());
             filed.push(id);
         }
         let mut reasons = Vec::new();
@@ -187,6 +226,7 @@ impl QueueApprover {
             if verdict.is_some() {
                 self.close_later(id, "the push was refused over another finding")
                     .await;
+                unsettled.settled(id);
                 continue;
             }
             let remaining = deadline.saturating_duration_since(Instant::now());
@@ -234,6 +274,7 @@ impl QueueApprover {
             {
                 tracing::warn!(error = %error, id = %id, "cannot archive a proposal");
             }
+            unsettled.settled(id);
         }
         verdict.unwrap_or(Verdict::Approved {
             reason: reasons.join("; "),
@@ -409,6 +450,48 @@ mod tests {
                 PUSHES
             ]
         );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_push_that_goes_away_while_waiting_expires_its_proposals() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::create(dir.path()).unwrap();
+        let approver = std::sync::Arc::new(QueueApprover::new(queue.clone(), "dev"));
+        let waiting = {
+            let approver = std::sync::Arc::clone(&approver);
+            tokio::spawn(async move {
+                let reports = [report(1), report(2)];
+                approver
+                    .decide(&reports, Duration::from_secs(60), &mut |_| {})
+                    .await
+            })
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while queue.list(Scope::Active).unwrap().entries.len() < 2 {
+            assert!(std::time::Instant::now() < deadline, "never filed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The push goes away (its hook task is dropped).
+        waiting.abort();
+        assert!(waiting.await.unwrap_err().is_cancelled());
+        while !queue.list(Scope::Active).unwrap().entries.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the proposals of a push that went away are still waiting"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let everything = queue.list(Scope::All).unwrap();
+        assert_eq!(everything.entries.len(), 2);
+        for entry in &everything.entries {
+            assert_eq!(entry.state, bot_bottle_queue::EntryState::Processed);
+            let response = entry.valid_response().unwrap();
+            assert_eq!(response.decision.kind(), DecisionKind::Expired);
+            assert_eq!(
+                response.reason.as_deref(),
+                Some("the push ended before the operator answered")
+            );
+        }
     }
 
     #[tokio::test]
