@@ -270,8 +270,9 @@ pub(crate) async fn relay(
                         if to_upstream.send(message).await.is_err() {
                             break;
                         }
-                        // A hold's wait does not count as idle time.
-                        activity.touch();
+                        // A hold's wait does not count as idle time: the
+                        // deadline restarts from the forward, whatever the
+                        // last byte read.
                         deadline.as_mut().reset(Instant::now() + idle);
                     }
                     Decision::Refuse(reason) => {
