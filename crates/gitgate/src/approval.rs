@@ -183,7 +183,8 @@ impl QueueApprover {
         on_filed: &mut (dyn FnMut(&str) + Send),
     ) -> Verdict {
         let deadline = Instant::now() + timeout;
-        let mut filed: Vec<ProposalId> = Vec::new();
+        // Every proposal filed and not yet settled; expired if this wait is
+        // dropped.
         let mut unsettled = Unsettled {
             approver: self.clone(),
             ids: Vec::new(),
@@ -207,22 +208,21 @@ impl QueueApprover {
                 .on_blocking_pool(move || queue.submit(&proposal))
                 .await
             {
-                for id in &filed {
-                    self.close_later(id, "git-gate could not file the push's other findings")
+                for id in unsettled.ids.clone() {
+                    self.close_later(&id, "git-gate could not file the push's other findings")
                         .await;
-                    unsettled.settled(id);
+                    unsettled.settled(&id);
                 }
                 return Verdict::Failed {
                     message: format!("cannot file a proposal: {error}"),
                 };
             }
             on_filed(id.as_str());
-            unsettled.ids.push(id.clone());
-            filed.push(id);
+            unsettled.ids.push(id);
         }
         let mut reasons = Vec::new();
         let mut verdict = None;
-        for id in &filed {
+        for id in &unsettled.ids.clone() {
             if verdict.is_some() {
                 self.close_later(id, "the push was refused over another finding")
                     .await;

@@ -419,13 +419,12 @@ impl Settings {
     /// [`ANSWER_POLL_INTERVAL`] and holding no thread between looks; a
     /// timeout expires the proposal (an operator answer that landed first
     /// still wins).
-    async fn file_and_wait(
-        self: &Arc<Self>,
-        payload: Payload,
-    ) -> Result<(Proposal, Response), ToolError> {
-        let filing = Arc::clone(self);
-        let proposal = blocking(move || filing.queue.propose(&filing.bottle, payload))
-            .await?
+    async fn file_and_wait(&self, payload: Payload) -> Result<(Proposal, Response), ToolError> {
+        let (queue, bottle) = (self.queue.clone(), self.bottle.clone());
+        let proposal = self
+            .queue
+            .on_blocking_pool(move || queue.propose(&bottle, payload))
+            .await
             .map_err(|error| ToolError::internal("cannot file the proposal", error))?;
         tracing::info!(proposal = %proposal.id, kind = %proposal.kind(), "waiting for the operator");
         let expiry = Expiry {
