@@ -258,6 +258,13 @@ impl Fixture {
         work
     }
 
+    /// Clone through the gate into `name`, on a new branch `branch`.
+    async fn clone_on_branch(&self, name: &str, branch: &str) -> PathBuf {
+        let work = self.clone(name).await;
+        git_ok(&work, &["checkout", "--quiet", "-b", branch]).await;
+        work
+    }
+
     async fn stop(mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
@@ -636,10 +643,8 @@ async fn concurrent_pushes_to_one_ref_are_serialised() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_pushes_to_different_refs_both_land() {
     let gate = Fixture::start(None, reject()).await;
-    let first = gate.clone("first").await;
-    let second = gate.clone("second").await;
-    git_ok(&first, &["checkout", "--quiet", "-b", "one"]).await;
-    git_ok(&second, &["checkout", "--quiet", "-b", "two"]).await;
+    let first = gate.clone_on_branch("first", "one").await;
+    let second = gate.clone_on_branch("second", "two").await;
     let one = commit_file(&first, "one.txt", "1\n", "one").await;
     let two = commit_file(&second, "two.txt", "2\n", "two").await;
     // Received side by side, checked and forwarded one after the other.
@@ -659,10 +664,8 @@ async fn concurrent_pushes_to_different_refs_both_land() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_secret_pushed_beside_a_clean_push_never_reaches_upstream() {
     let gate = Fixture::start(None, reject()).await;
-    let clean = gate.clone("clean").await;
-    let dirty = gate.clone("dirty").await;
-    git_ok(&clean, &["checkout", "--quiet", "-b", "clean"]).await;
-    git_ok(&dirty, &["checkout", "--quiet", "-b", "dirty"]).await;
+    let clean = gate.clone_on_branch("clean", "clean").await;
+    let dirty = gate.clone_on_branch("dirty", "dirty").await;
     let landed = commit_file(&clean, "notes.txt", "fine\n", "notes").await;
     let key = aws_key();
     let secret = commit_file(
@@ -750,7 +753,10 @@ async fn pushes_queued_too_long_behind_a_held_push_are_refused() {
     )
     .await;
     let held = gate.clone("held").await;
-    let queued = [gate.clone("queued-1").await, gate.clone("queued-2").await];
+    let queued = [
+        gate.clone_on_branch("queued-1", "feature").await,
+        gate.clone_on_branch("queued-2", "feature").await,
+    ];
     let before = rev(&gate.upstream, "refs/heads/main").await;
     commit_file(
         &held,
@@ -760,7 +766,6 @@ async fn pushes_queued_too_long_behind_a_held_push_are_refused() {
     )
     .await;
     for (index, work) in queued.iter().enumerate() {
-        git_ok(work, &["checkout", "--quiet", "-b", "feature"]).await;
         commit_file(work, "clean.txt", &format!("clean {index}\n"), "clean").await;
     }
 
