@@ -167,6 +167,9 @@ pub struct CgiRequest {
     pub extra_env: HashMap<String, String>,
     /// Bound on the whole run.
     pub timeout: Duration,
+    /// Longest pause between two pieces of the request body: past it the
+    /// program's stdin is closed, so it sees a cut request.
+    pub body_idle: Duration,
 }
 
 /// What came back: the parsed head (or why it was refused) and the body.
@@ -225,11 +228,23 @@ pub async fn run<G: Send + 'static>(
         return Err(std::io::Error::other("http-backend pipes missing"));
     };
 
-    // Request body → stdin.
+    // Request body → stdin. A client that stops sending mid-body gets
+    // stdin closed after `body_idle`: git reads the end of a cut request
+    // (receive-pack an incomplete pack), refuses it and exits, and the run
+    // ends the ordinary way.
+    let body_idle = request.body_idle;
+    let idle_path = request.path_info.clone();
     let feeder = tokio::spawn(async move {
         let mut body = body;
-        while let Some(frame) = body.frame().await {
-            let Ok(frame) = frame else { break };
+        loop {
+            let frame = match tokio::time::timeout(body_idle, body.frame()).await {
+                Ok(Some(Ok(frame))) => frame,
+                Ok(None | Some(Err(_))) => break,
+                Err(_) => {
+                    tracing::warn!(path = %idle_path, idle_secs = body_idle.as_secs(), "the client stopped sending its request body; cut off");
+                    break;
+                }
+            };
             if let Ok(data) = frame.into_data()
                 && stdin.write_all(&data).await.is_err()
             {

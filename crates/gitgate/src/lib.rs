@@ -73,6 +73,11 @@ pub const UPSTREAM_FETCH_TIMEOUT: Duration = Duration::from_secs(30);
 pub const UPSTREAM_PUSH_TIMEOUT: Duration = Duration::from_secs(30);
 /// Bound on each local git command (rev-list, log, config, …).
 pub const LOCAL_GIT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest pause allowed between two pieces of a request body from the
+/// agent (a push's pack, a fetch's negotiation). A client that stops
+/// sending mid-body has its run ended, so a stalled upload cannot keep one
+/// of its repo's receive slots for the whole run's bound.
+pub const REQUEST_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every timeout the gate uses; [`Timeouts::default`] has the constants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,6 +88,8 @@ pub struct Timeouts {
     pub local_git: Duration,
     /// How long a push with findings waits for the operator.
     pub approval: Duration,
+    /// Longest pause between two pieces of a request body.
+    pub request_body_idle: Duration,
 }
 
 impl Default for Timeouts {
@@ -93,6 +100,7 @@ impl Default for Timeouts {
             upstream_push: UPSTREAM_PUSH_TIMEOUT,
             local_git: LOCAL_GIT_TIMEOUT,
             approval: APPROVAL_TIMEOUT,
+            request_body_idle: REQUEST_BODY_IDLE_TIMEOUT,
         }
     }
 }

@@ -362,6 +362,7 @@ async fn handle(
         remote_addr: remote.ip().to_string(),
         extra_env: HashMap::new(),
         timeout: timeouts.http_backend,
+        body_idle: timeouts.request_body_idle,
     };
     let body = request.into_body();
     let result = match endpoint {

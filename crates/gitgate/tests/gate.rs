@@ -10,7 +10,7 @@ use std::time::Duration;
 use bot_bottle_dlp::{Scanner, ScannerConfig};
 use bot_bottle_gitgate::{
     Approver, Config, Credential, Deciding, DlpScanner, FindingReport, Repo, Timeouts, Verdict,
-    policy::PushRules,
+    policy::PushRules, server::MAX_RECEIVING_PUSHES_PER_REPO,
 };
 use bot_bottle_manifest::model::PushPolicy;
 use tokio::net::TcpListener;
@@ -809,6 +809,74 @@ async fn pushes_queued_too_long_behind_a_held_push_are_refused() {
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
     let branches = git_ok(&gate.upstream, &["branch", "--list", "feature"]).await;
     assert_eq!(branches, "");
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn stalled_uploads_give_their_receive_slots_back() {
+    use tokio::io::AsyncWriteExt;
+    // A push may wait 3 + 4 × 2 + 1 + 3 = 15 s for a receive slot; a body
+    // that stops for 2 s is cut off.
+    let timeouts = Timeouts {
+        http_backend: Duration::from_secs(3),
+        local_git: Duration::from_secs(2),
+        approval: Duration::from_secs(1),
+        upstream_push: Duration::from_secs(3),
+        request_body_idle: Duration::from_secs(2),
+        ..Timeouts::default()
+    };
+    assert_eq!(timeouts.receive_pack(), Duration::from_secs(15));
+    let (temp, root, upstream) = Fixture::upstream().await;
+    let upstream_url = format!("file://{}", upstream.display());
+    let gate = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        upstream_url,
+        Credential::None,
+        None,
+        reject(),
+        timeouts,
+    )
+    .await;
+    let work = gate.clone("work").await;
+    let pushed = commit_file(&work, "clean.txt", "clean\n", "clean").await;
+
+    // Two uploads take both of the repo's receive slots, send the start of
+    // a command and stop, their connections left open.
+    let address = gate
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/app.git");
+    let mut stalled = Vec::new();
+    for _ in 0..MAX_RECEIVING_PUSHES_PER_REPO {
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        stream
+            .write_all(
+                b"POST /app.git/git-receive-pack HTTP/1.1\r\nHost: gate\r\n\
+                  Content-Type: application/x-git-receive-pack-request\r\n\
+                  Transfer-Encoding: chunked\r\n\r\n4\r\n0098\r\n",
+            )
+            .await
+            .unwrap();
+        stalled.push(stream);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A real push gets a slot once the stalled ones are cut off, long
+    // before its wait for one runs out, and lands.
+    let started = std::time::Instant::now();
+    let output = git(&work, &["push", "origin", "main"]).await;
+    let took = started.elapsed();
+    assert!(output.success, "{}", output.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, pushed);
+    // It did wait for the stalled ones (the slots were theirs), and not
+    // for the bound.
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(12),
+        "the push waited {took:?} for a slot"
+    );
+    drop(stalled);
     gate.stop().await;
 }
 

@@ -81,6 +81,7 @@ pub async fn serve(project_root: PathBuf, forge: Forge) -> String {
                             remote_addr: remote.ip().to_string(),
                             extra_env: Default::default(),
                             timeout: Duration::from_secs(60),
+                            body_idle: Duration::from_secs(60),
                         };
                         let answer = bot_bottle_gitgate::cgi::run(cgi, request.into_body(), ())
                             .await
