@@ -5,17 +5,18 @@
 //! policy check and the scan only read, so they run at the same time; the
 //! policy's verdict comes first and a refused push's scan is dropped):
 //!
-//! 1. **Policy.** Every ref must match the repo's push patterns; deletion and
-//!    non-fast-forward updates need `delete` / `force`; and each ref must
-//!    still be where the agent last saw it in the mirror (else "fetch
-//!    first"). All problems are reported together.
+//! 1. **Policy.** Every ref must match the repo's push patterns and a
+//!    deletion needs `delete` (checked first, with no git and before
+//!    upstream is contacted); a non-fast-forward update needs `force`; and
+//!    each ref must still be where the agent last saw it in the mirror
+//!    (else "fetch first"). All problems of a step are reported together.
 //! 2. **Scan.** Every new commit on its own (see [`crate::scan`]).
 //! 3. **Approval.** Findings go to the [`Approver`]; the push waits for the
 //!    verdict. Anything but approval refuses it.
 //! 4. **Upstream.** `git push --atomic` of exactly these updates, with the
 //!    held credential and the quarantined objects, leases on forced and
-//!    deleted refs ([`crate::forward`]; it connects to upstream while steps
-//!    1–2 run and sends nothing until released). Only if upstream accepts
+//!    deleted refs ([`crate::forward`]; it connects to upstream while the
+//!    rest of step 1 and step 2 run, and sends nothing until released). Only if upstream accepts
 //!    does the hook accept, so the mirror's refs move only for a push
 //!    upstream has; a refused push's objects are dropped with the
 //!    quarantine and never leave.
@@ -33,6 +34,7 @@ use crate::config::Repo;
 use crate::forward::{EarlyForward, forward};
 use crate::git::stderr_excerpt;
 use crate::hook::{HookSession, PushRequest, RefUpdate};
+use crate::policy::PushRules;
 use crate::scan::{CommitScanner, ObjectAccess, REPO_RULES_FILE, scan_push_with};
 
 /// The most findings filed for one push; a push with more is refused
@@ -91,6 +93,21 @@ pub async fn decide(
         }
     };
     let access = ObjectAccess::new(&context.mirror, quarantine.as_deref());
+
+    // 1, the part that needs no git: a push to a ref the rules forbid (or
+    // a forbidden deletion) is refused before upstream is contacted at all.
+    let forbidden: Vec<String> = request
+        .updates
+        .iter()
+        .filter_map(|update| rule_problem(&context.repo.push, update))
+        .collect();
+    if !forbidden.is_empty() {
+        for problem in &forbidden {
+            tracing::warn!(repo = %repo, "push refused: {problem}");
+            say(session, &format!("push refused: {problem}")).await;
+        }
+        return false;
+    }
 
     // 4, begun: the push upstream connects (reads upstream's ref
     // advertisement) while policy and scan run, and waits, having sent
@@ -303,6 +320,22 @@ fn checked_quarantine(
     }
 }
 
+/// What the repo's rules alone say against `update` (a ref it may not
+/// push, a deletion it may not make): no git needed.
+fn rule_problem(rules: &PushRules, update: &RefUpdate) -> Option<String> {
+    let name = &update.reference;
+    if !rules.allows_ref(name) {
+        return Some(format!(
+            "{name}: this ref may not be pushed (allowed: {})",
+            rules.patterns().join(", ")
+        ));
+    }
+    if update.is_delete() && !rules.delete {
+        return Some(format!("{name}: deleting refs is not allowed"));
+    }
+    None
+}
+
 async fn check_policy(
     context: &PushContext,
     access: &ObjectAccess,
@@ -313,15 +346,8 @@ async fn check_policy(
     let mut problems = Vec::new();
     for update in updates {
         let name = &update.reference;
-        if !rules.allows_ref(name) {
-            problems.push(format!(
-                "{name}: this ref may not be pushed (allowed: {})",
-                rules.patterns().join(", ")
-            ));
-            continue;
-        }
-        if update.is_delete() && !rules.delete {
-            problems.push(format!("{name}: deleting refs is not allowed"));
+        if let Some(problem) = rule_problem(rules, update) {
+            problems.push(problem);
             continue;
         }
         // Where the ref is now and whether the update fast-forwards, both

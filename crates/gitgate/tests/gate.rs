@@ -516,6 +516,70 @@ async fn refs_force_pushes_and_deletions_the_policy_forbids_are_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pushes_the_rules_forbid_never_reach_upstream() {
+    let (temp, root, upstream) = Fixture::upstream().await;
+    git_ok(&upstream, &["config", "http.receivepack", "true"]).await;
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let forge = Forge {
+        seen: Some(Arc::clone(&seen)),
+        ..Forge::default()
+    };
+    let url = format!("{}/upstream.git", forge::serve(root.clone(), forge).await);
+    let policy = PushPolicy {
+        refs: Some(vec!["refs/heads/**".into()]),
+        force: None,
+        delete: None,
+    };
+    let gate = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        url,
+        Credential::None,
+        Some(policy),
+        reject(),
+        Timeouts::default(),
+    )
+    .await;
+    let work = gate.clone("work").await;
+    let pushes_upstream = || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|request| request.contains("git-receive-pack"))
+            .count()
+    };
+
+    // A ref outside the patterns, and a deletion: refused, and upstream
+    // never asked for its push advertisement.
+    git_ok(&work, &["tag", "v1"]).await;
+    let tag = git(&work, &["push", "origin", "v1"]).await;
+    assert!(
+        tag.stderr
+            .contains("refs/tags/v1: this ref may not be pushed"),
+        "{}",
+        tag.stderr
+    );
+    let delete = git(&work, &["push", "origin", ":main"]).await;
+    assert!(
+        delete
+            .stderr
+            .contains("refs/heads/main: deleting refs is not allowed"),
+        "{}",
+        delete.stderr
+    );
+    assert_eq!(pushes_upstream(), 0, "{:?}", seen.lock().unwrap());
+
+    // An allowed push is forwarded (and so seen).
+    let pushed = commit_file(&work, "a.txt", "a\n", "a").await;
+    let clean = git(&work, &["push", "origin", "main"]).await;
+    assert!(clean.success, "{}", clean.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, pushed);
+    assert!(pushes_upstream() > 0, "{:?}", seen.lock().unwrap());
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn allowed_force_pushes_and_deletions_land() {
     let policy = PushPolicy {
         refs: Some(vec!["refs/heads/agent/*".into()]),

@@ -17,6 +17,9 @@ pub struct Forge {
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// Before each request is handled.
     pub delay: Duration,
+    /// Every request's method, path and query (`GET /x.git/info/refs?…`),
+    /// in arrival order.
+    pub seen: Option<std::sync::Arc<std::sync::Mutex<Vec<String>>>>,
 }
 
 /// Serve `project_root` as `forge` says, on a loopback port; the base URL
@@ -32,7 +35,7 @@ pub async fn serve(project_root: PathBuf, forge: Forge) -> String {
         )
     });
     let scheme = if forge.tls.is_some() { "https" } else { "http" };
-    let (tls, delay) = (forge.tls, forge.delay);
+    let (tls, delay, seen) = (forge.tls, forge.delay, forge.seen);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -44,10 +47,19 @@ pub async fn serve(project_root: PathBuf, forge: Forge) -> String {
             let project_root = project_root.clone();
             let expected = expected.clone();
             let tls = tls.clone();
+            let seen = seen.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                     let project_root = project_root.clone();
                     let expected = expected.clone();
+                    if let Some(seen) = &seen {
+                        let query = request.uri().query().unwrap_or("");
+                        seen.lock().unwrap().push(format!(
+                            "{} {}?{query}",
+                            request.method(),
+                            request.uri().path()
+                        ));
+                    }
                     async move {
                         tokio::time::sleep(delay).await;
                         let header = |name: &str| {
