@@ -89,15 +89,65 @@ fn gram_of(bytes: &[u8]) -> u64 {
     u64::from(bytes[0]) | (u64::from(bytes[1]) << 8) | (u64::from(bytes[2]) << 16)
 }
 
+/// Eight bytes of `bytes` from `start` (zero past its end, which no
+/// keyword byte equals) as a little-endian word, ASCII letters lower-cased.
+#[inline]
+fn lowered_word(bytes: &[u8], start: usize) -> u64 {
+    let word = match bytes.get(start..start + 8) {
+        Some(eight) => {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(eight);
+            u64::from_le_bytes(word)
+        }
+        None => {
+            let mut word = [0u8; 8];
+            for (slot, byte) in word.iter_mut().zip(bytes.get(start..).unwrap_or_default()) {
+                *slot = *byte;
+            }
+            u64::from_le_bytes(word)
+        }
+    };
+    // Per byte, without carries between bytes: the high bit of `at_least_a`
+    // is set where the low seven bits are >= b'A', of `above_z` where they
+    // are > b'Z'; ASCII (high bit clear) upper-case letters get 0x20.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let low = word & !HIGH;
+    let at_least_a = low + ONES * (0x80 - u64::from(b'A'));
+    let above_z = low + ONES * (0x80 - u64::from(b'Z') - 1);
+    let upper = at_least_a & !above_z & !word & HIGH;
+    word | (upper >> 2)
+}
+
+/// The keywords sharing one lower-cased head.
+struct Head {
+    /// The head (low 24 bits).
+    gram: u64,
+    /// Its keywords' range of [`GramFinder::prefixes`].
+    first: usize,
+    end: usize,
+}
+
+/// A keyword's first (up to) eight bytes, to reject most positions with
+/// one compare.
+struct KeywordPrefix {
+    /// The lower-cased bytes, little-endian; zero above `mask`.
+    prefix: u64,
+    mask: u64,
+    keyword: usize,
+}
+
 /// Finds every occurrence of keywords of at least three bytes, ASCII
 /// case-insensitively.
 struct GramFinder {
     /// One bit per gram slot: set for every case variant of every keyword's
     /// first three bytes.
     filter: Box<[u64; GRAM_FILTER_WORDS]>,
-    /// Lower-cased first three bytes, with the keywords (indices) that
-    /// start with them.
-    heads: Vec<(u64, Vec<usize>)>,
+    /// Lower-cased first three bytes, with the range of `prefixes` of the
+    /// keywords that start with them.
+    heads: Vec<Head>,
+    /// Each keyword's first (up to) eight bytes, grouped by head.
+    prefixes: Vec<KeywordPrefix>,
     /// Open-addressing table from a lower-cased head's hash to its index in
     /// `heads` plus one (0: empty), probed linearly.
     head_slots: Box<[u16; HEAD_SLOTS]>,
@@ -142,9 +192,37 @@ impl GramFinder {
         if heads.len() >= HEAD_SLOTS / 2 {
             return None;
         }
+        let mut prefixes = Vec::with_capacity(keywords.len());
+        let heads: Vec<Head> = heads
+            .into_iter()
+            .map(|(gram, list)| {
+                let first = prefixes.len();
+                for keyword in list {
+                    let bytes = &keywords[keyword];
+                    let length = bytes.len().min(8);
+                    let mut word = [0u8; 8];
+                    word[..length].copy_from_slice(&bytes[..length]);
+                    let mask = if length == 8 {
+                        u64::MAX
+                    } else {
+                        (1u64 << (8 * length)) - 1
+                    };
+                    prefixes.push(KeywordPrefix {
+                        prefix: u64::from_le_bytes(word),
+                        mask,
+                        keyword,
+                    });
+                }
+                Head {
+                    gram,
+                    first,
+                    end: prefixes.len(),
+                }
+            })
+            .collect();
         let mut head_slots = Box::new([0u16; HEAD_SLOTS]);
-        for (index, (head, _)) in heads.iter().enumerate() {
-            let mut slot = head_slot(*head);
+        for (index, head) in heads.iter().enumerate() {
+            let mut slot = head_slot(head.gram);
             while head_slots[slot] != 0 {
                 slot = (slot + 1) % HEAD_SLOTS;
             }
@@ -152,14 +230,15 @@ impl GramFinder {
         }
         let head_bytes: Vec<[u8; 3]> = heads
             .iter()
-            .map(|(head, _)| {
-                let bytes = head.to_le_bytes();
+            .map(|head| {
+                let bytes = head.gram.to_le_bytes();
                 [bytes[0], bytes[1], bytes[2]]
             })
             .collect();
         Some(Self {
             filter,
             heads,
+            prefixes,
             head_slots,
             head_filter: crate::simd::HeadFilter::new(&head_bytes),
             keywords,
@@ -217,31 +296,33 @@ impl GramFinder {
     /// passed the filter).
     #[inline(never)]
     fn check(&self, input: &[u8], start: usize, found: &mut impl FnMut(usize, usize, usize)) {
-        let lowered = gram_of(&[
-            input[start].to_ascii_lowercase(),
-            input[start + 1].to_ascii_lowercase(),
-            input[start + 2].to_ascii_lowercase(),
-        ]);
+        let word = lowered_word(input, start);
+        let lowered = word & 0x00FF_FFFF;
         let mut slot = head_slot(lowered);
         let head = loop {
             match self.head_slots[slot] {
                 0 => return,
                 index => {
                     let head = &self.heads[usize::from(index) - 1];
-                    if head.0 == lowered {
+                    if head.gram == lowered {
                         break head;
                     }
                 }
             }
             slot = (slot + 1) % HEAD_SLOTS;
         };
-        for &keyword in &head.1 {
-            let bytes = &self.keywords[keyword];
-            if let Some(text) = input.get(start..start + bytes.len())
-                && text.eq_ignore_ascii_case(bytes)
-            {
-                found(keyword, start, start + bytes.len());
+        for prefix in &self.prefixes[head.first..head.end] {
+            if word & prefix.mask != prefix.prefix {
+                continue;
             }
+            let bytes = &self.keywords[prefix.keyword];
+            if bytes.len() > 8 {
+                match input.get(start + 8..start + bytes.len()) {
+                    Some(rest) if rest.eq_ignore_ascii_case(&bytes[8..]) => {}
+                    _ => continue,
+                }
+            }
+            found(prefix.keyword, start, start + bytes.len());
         }
     }
 }
@@ -548,7 +629,62 @@ mod tests {
         }
     }
 
+    /// The word `check` compares keyword prefixes with: exactly the ASCII
+    /// capitals folded (not `@ [ ` { ` nor any byte from 0x80), zero past
+    /// the end.
+    #[test]
+    fn lowered_word_folds_exactly_the_ascii_capitals() {
+        for byte in 0..=255u8 {
+            for position in 0..8 {
+                let mut bytes = *b"AbC{@[`z";
+                bytes[position] = byte;
+                let mut expected = bytes;
+                expected.make_ascii_lowercase();
+                assert_eq!(
+                    lowered_word(&bytes, 0),
+                    u64::from_le_bytes(expected),
+                    "byte {byte:#04x} at {position}"
+                );
+            }
+        }
+        assert_eq!(
+            lowered_word(b"xYz", 1),
+            u64::from(b'y') | (u64::from(b'z') << 8)
+        );
+        assert_eq!(lowered_word(b"xYz", 3), 0);
+    }
+
     proptest::proptest! {
+        /// Keywords (in any case, cut short or whole) among arbitrary
+        /// bytes: the same occurrences as the automaton.
+        #[test]
+        fn gram_filter_equals_overlapping_automaton_on_any_bytes(
+            pieces in proptest::collection::vec(
+                (
+                    proptest::prelude::any::<proptest::sample::Index>(),
+                    proptest::prelude::any::<u32>(),
+                    0usize..24,
+                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..6),
+                ),
+                0..40,
+            )
+        ) {
+            let keywords = builtin_keywords();
+            let mut input = Vec::new();
+            for (which, case, length, noise) in pieces {
+                let keyword = which.get(&keywords).as_bytes();
+                for (index, &byte) in keyword.iter().take(length).enumerate() {
+                    input.push(if case >> (index % 32) & 1 == 1 {
+                        byte.to_ascii_uppercase()
+                    } else {
+                        byte
+                    });
+                }
+                input.extend_from_slice(&noise);
+            }
+            proptest::prop_assert_eq!(grams(&keywords, &input), reference(&keywords, &input));
+        }
+
         #[test]
         fn gram_filter_equals_overlapping_automaton(
             input in proptest::collection::vec(
