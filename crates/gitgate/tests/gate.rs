@@ -144,6 +144,15 @@ impl Fixture {
     }
 
     async fn start(policy: Option<PushPolicy>, approver: Arc<dyn Approver>) -> Self {
+        Self::start_timed(policy, approver, Timeouts::default()).await
+    }
+
+    /// [`Fixture::start`] with these timeouts.
+    async fn start_timed(
+        policy: Option<PushPolicy>,
+        approver: Arc<dyn Approver>,
+        timeouts: Timeouts,
+    ) -> Self {
         let (temp, root, upstream) = Self::upstream().await;
         let upstream_url = format!("file://{}", upstream.display());
         Self::start_with(
@@ -154,7 +163,7 @@ impl Fixture {
             Credential::None,
             policy,
             approver,
-            Timeouts::default(),
+            timeouts,
         )
         .await
     }
@@ -803,19 +812,7 @@ async fn pushes_queued_too_long_behind_a_held_push_are_refused() {
         ..Timeouts::default()
     };
     assert_eq!(timeouts.receive_pack(), Duration::from_secs(8));
-    let (temp, root, upstream) = Fixture::upstream().await;
-    let upstream_url = format!("file://{}", upstream.display());
-    let gate = Fixture::start_with(
-        temp,
-        root,
-        upstream,
-        upstream_url,
-        Credential::None,
-        None,
-        operator.clone(),
-        timeouts,
-    )
-    .await;
+    let gate = Fixture::start_timed(None, operator.clone(), timeouts).await;
     let held = gate.clone("held").await;
     let queued = [
         gate.clone_on_branch("queued-1", "feature").await,
@@ -890,19 +887,7 @@ async fn stalled_uploads_give_their_receive_slots_back() {
         ..Timeouts::default()
     };
     assert_eq!(timeouts.receive_pack(), Duration::from_secs(15));
-    let (temp, root, upstream) = Fixture::upstream().await;
-    let upstream_url = format!("file://{}", upstream.display());
-    let gate = Fixture::start_with(
-        temp,
-        root,
-        upstream,
-        upstream_url,
-        Credential::None,
-        None,
-        reject(),
-        timeouts,
-    )
-    .await;
+    let gate = Fixture::start_timed(None, reject(), timeouts).await;
     let work = gate.clone("work").await;
     let pushed = commit_file(&work, "clean.txt", "clean\n", "clean").await;
 
