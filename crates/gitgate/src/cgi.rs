@@ -7,8 +7,10 @@
 //! A `Status:` header that is empty, non-numeric or out of range, a header
 //! block that never ends or is too long, or no output at all becomes an HTTP
 //! 500, never a panic (the seed crashed its handler thread on an empty
-//! `Status:`). The whole run is bounded by a timeout; on expiry the program
-//! is killed and the response ends.
+//! `Status:`). The whole run is bounded by a timeout; on expiry, or when
+//! the client goes away, the program is killed with everything it started
+//! (it leads its own process group) and the response ends. A request body
+//! that pauses too long is cut off (stdin closed).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -178,6 +180,23 @@ pub struct CgiResponse {
     pub body: ChannelBody,
 }
 
+/// How long a finished (or killed) run's stderr may take to reach EOF.
+pub const STDERR_DRAIN_WAIT: Duration = Duration::from_secs(5);
+
+/// Kill `child`'s process group (it leads one: see [`run`]), then `child`
+/// itself should the group be gone already.
+fn kill_group(child: &mut tokio::process::Child) {
+    if let Some(pid) = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .and_then(rustix::process::Pid::from_raw)
+        && let Err(error) = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL)
+    {
+        tracing::warn!(error = %error, "cannot kill git http-backend's process group");
+    }
+    let _ = child.start_kill();
+}
+
 /// Run `git http-backend`, feeding it `body`. Returns once the headers are
 /// read (or refused); the body keeps streaming from a background task that
 /// also enforces the timeout. `on_exit` is dropped when the program has
@@ -205,6 +224,10 @@ pub async fn run<G: Send + 'static>(
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, so that a run past its bound can be
+        // ended with everything under it (receive-pack, upload-pack,
+        // pack-objects, the hook).
+        .process_group(0)
         .kill_on_drop(true);
     if let Some(home) = std::env::var_os("HOME") {
         command.env("HOME", home);
@@ -311,7 +334,7 @@ pub async fn run<G: Send + 'static>(
                 }
             };
             if !rest.is_empty() && body_sender.send(Ok(Bytes::from(rest))).await.is_err() {
-                let _ = child.start_kill();
+                kill_group(&mut child);
                 return;
             }
             loop {
@@ -323,9 +346,10 @@ pub async fn run<G: Send + 'static>(
                             .await
                             .is_err()
                         {
-                            // The client went away: stop the program (a push
-                            // it was making must not go on without it).
-                            let _ = child.start_kill();
+                            // The client went away: stop the program and
+                            // everything under it (a push it was making
+                            // must not go on without it).
+                            kill_group(&mut child);
                             break;
                         }
                     }
@@ -339,10 +363,13 @@ pub async fn run<G: Send + 'static>(
         };
         if tokio::time::timeout(timeout, work).await.is_err() {
             tracing::warn!(path = %path_info, timeout_secs = timeout.as_secs(), "git http-backend timed out; killed");
+            kill_group(&mut child);
         }
-        // `child` (kill_on_drop) went with `work`; the program is gone.
         feeder.abort();
-        let _ = stderr_task.await;
+        drop(stdout);
+        // A program gone leaves its stderr at EOF; this bound only guards
+        // against a descendant that escaped the group keeping it open.
+        let _ = tokio::time::timeout(STDERR_DRAIN_WAIT, stderr_task).await;
         drop(on_exit);
     });
     let head = head_receiver.await.unwrap_or(Err(CgiHeadError::Empty));

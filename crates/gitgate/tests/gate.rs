@@ -930,6 +930,108 @@ async fn stalled_uploads_give_their_receive_slots_back() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fetch_past_its_timeout_leaves_no_process_behind() {
+    use tokio::io::AsyncWriteExt;
+    let timeouts = Timeouts {
+        http_backend: Duration::from_secs(2),
+        ..Timeouts::default()
+    };
+    let gate = Fixture::start_timed(None, reject(), timeouts).await;
+    // Upstream gets a commit whose pack (16 MiB that do not compress) is
+    // far more than the pipes and socket buffers between git and a client
+    // that does not read.
+    let direct = gate.root.join("direct");
+    git_ok(
+        &gate.root,
+        &[
+            "clone",
+            "--quiet",
+            gate.upstream.to_str().unwrap(),
+            direct.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let noise: Vec<u8> = (0..16 << 20)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()[3]
+        })
+        .collect();
+    std::fs::write(direct.join("noise.bin"), noise).unwrap();
+    git_ok(&direct, &["add", "noise.bin"]).await;
+    git_ok(&direct, &["commit", "--quiet", "-m", "noise"]).await;
+    git_ok(&direct, &["push", "--quiet", "origin", "main"]).await;
+    let head = rev(&gate.upstream, "refs/heads/main").await;
+    // The mirror refreshes (an advertisement through the gate).
+    let listed = git_ok(&gate.root, &["ls-remote", &gate.url]).await;
+    assert!(listed.contains(&head), "{listed}");
+
+    // A client asks for everything and never reads the answer.
+    let address: std::net::SocketAddr = gate
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/app.git")
+        .parse()
+        .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(address).await.unwrap();
+    let body = format!("0032want {head}\n00000009done\n");
+    stream
+        .write_all(
+            format!(
+                "POST /app.git/git-upload-pack HTTP/1.1\r\nHost: gate\r\n\
+                 Content-Type: application/x-git-upload-pack-request\r\n\
+                 Content-Length: {}\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+
+    // Past the run's bound, git (http-backend and the upload-pack under
+    // it) is gone, though the client is still connected.
+    let serving = || processes_serving(&gate.root);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        !serving().is_empty(),
+        "upload-pack should be running by now"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    while !serving().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(serving(), Vec::<String>::new());
+    drop(stream);
+    gate.stop().await;
+}
+
+/// The command lines of the processes serving mirrors under `root` (their
+/// environment names it as `GIT_PROJECT_ROOT`).
+fn processes_serving(root: &Path) -> Vec<String> {
+    let wanted = format!("GIT_PROJECT_ROOT={}", root.display());
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let path = entry.path();
+        let Ok(environ) = std::fs::read(path.join("environ")) else {
+            continue;
+        };
+        let serves = environ
+            .split(|byte| *byte == 0)
+            .any(|variable| String::from_utf8_lossy(variable).starts_with(&wanted));
+        if serves {
+            let command = std::fs::read(path.join("cmdline")).unwrap_or_default();
+            found.push(String::from_utf8_lossy(&command).replace('\0', " "));
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreachable_upstream_serves_the_mirror() {
     let gate = Fixture::start(None, reject()).await;
     gate.clone("first").await;
