@@ -1313,6 +1313,44 @@ async fn the_repos_own_rules_file_adds_rules() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_git_daemon_client_that_stalls_is_cut_off_at_the_bound() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let timeouts = Timeouts {
+        http_backend: Duration::from_secs(2),
+        ..Timeouts::default()
+    };
+    let gate = Fixture::start_timed(None, reject(), timeouts).await;
+    let address = gate
+        .daemon_url
+        .trim_start_matches("git://")
+        .trim_end_matches("/app.git")
+        .to_string();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = "git-upload-pack /app.git\0host=gate\0";
+    stream
+        .write_all(format!("{:04x}{request}", request.len() + 4).as_bytes())
+        .await
+        .unwrap();
+    // The advertisement comes; the client then sends no want, and the gate
+    // ends the connection at the bound.
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut answer))
+        .await
+        .expect("the gate ends a stalled git:// connection");
+    let took = started.elapsed();
+    assert!(read.is_ok());
+    let head = rev(&gate.upstream, "refs/heads/main").await;
+    assert!(
+        String::from_utf8_lossy(&answer).contains(&head),
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(took >= Duration::from_secs(1), "{took:?}");
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_git_daemon_protocol_serves_fetches_and_refuses_pushes() {
     let gate = Fixture::start(None, reject()).await;
     let head = rev(&gate.upstream, "refs/heads/main").await;
