@@ -365,6 +365,42 @@ async fn crlf_in_the_path_is_refused_even_under_redact_but_passes_in_a_body() {
     proxy.stop().await;
 }
 
+/// A held token in the hostname: redaction cannot rewrite the host, so
+/// `redact` refuses (403) instead of forwarding, and nothing reaches
+/// upstream; `supervise` holds it like any other finding (here, with no
+/// queue, refused).
+#[tokio::test]
+async fn a_held_token_in_the_hostname_is_refused_even_under_redact() {
+    let upstream = start_upstream().await;
+    let port = upstream.https.port();
+    let host = format!("{}.upstream.test", CANARY.to_ascii_lowercase());
+    let authority = format!("{host}:{port}");
+    for (policy, wanted) in [("redact", "hostname"), ("supervise", "no approval queue")] {
+        let routes = format!(
+            "routes:\n  - host: \"*.upstream.test:{port}\"\n    outbound_on_match: {policy}\n"
+        );
+        let proxy = dlp_proxy(&upstream, &routes, None).await;
+        let mut client = tls_through_proxy(&proxy, &authority, &host, &[b"http/1.1"]).await;
+        let answer = client
+            .send(
+                get(&authority, "/echo")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{policy}: {}",
+            answer.body
+        );
+        assert!(answer.body.contains(wanted), "{policy}: {}", answer.body);
+        assert!(!answer.body.contains(CANARY), "{}", answer.body);
+        assert!(upstream.seen().is_empty(), "{policy}");
+        proxy.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn a_secret_inside_a_gzip_body_is_caught() {
     let upstream = start_upstream().await;
