@@ -224,6 +224,16 @@ impl ResolvedRoute {
 }
 
 impl ResolvedEgress {
+    /// The text of the egress sidecar's `--routes` file for this section:
+    /// JSON, which is YAML (1.2) too, so every string is quoted and
+    /// escaped by the serializer and no manifest value (a `"`, a `#`, a
+    /// newline) can change the file's structure.
+    pub fn routes_file_text(&self) -> Result<String, serde_json::Error> {
+        let mut text = serde_json::to_string_pretty(&self.to_routes_file())?;
+        text.push('\n');
+        Ok(text)
+    }
+
     /// This section as the egress sidecar's `--routes` file.
     pub fn to_routes_file(&self) -> model::Egress {
         model::Egress {
