@@ -244,7 +244,7 @@ impl Supervise {
 
     #[tool(
         name = "egress-block",
-        description = "Ask the operator to drop an egress route, or narrow it to fewer methods or paths, when you no longer need it or it is broader than your task needs (least privilege). Name the host exactly as list-egress-routes shows it; give `methods` and/or `paths` to narrow, neither to drop. Waits for the operator and returns `approved`, `approved-as-modified` (with the `route` that stays), `rejected` (with a `reason`) or `timed-out`."
+        description = "Ask the operator to drop an egress route, or narrow it to fewer methods or paths, when you no longer need it or it is broader than your task needs (least privilege). Name the host exactly as list-egress-routes shows it; give `methods` and/or `paths` to narrow, neither to drop. A narrowed route keeps everything else, its credential and its `outbound_on_match` policy included. Waits for the operator and returns `approved`, `approved-as-modified` (with the `route` that stays), `rejected` (with a `reason`) or `timed-out`."
     )]
     async fn egress_block(
         &self,
@@ -686,6 +686,7 @@ mod tests {
             let in_force = vec![Route {
                 host: "api.example.com".into(),
                 token_env: Some("EGRESS_TOKEN_API".into()),
+                outbound_on_match: Some(OnMatch::Redact),
                 ..Route::default()
             }];
             let request = EgressBlockRequest { host, methods: None, paths, reason: "x".into() };
@@ -693,9 +694,11 @@ mod tests {
                 Ok((host, keep, _)) => {
                     prop_assert_eq!(host.as_str(), "api.example.com");
                     if let Some(keep) = keep {
-                        // Narrowing keeps the credential and the host.
+                        // Narrowing keeps the credential, the policy and
+                        // the host.
                         prop_assert_eq!(keep.host.as_str(), "api.example.com");
                         prop_assert_eq!(keep.token_env.as_deref(), Some("EGRESS_TOKEN_API"));
+                        prop_assert_eq!(keep.outbound_on_match, Some(OnMatch::Redact));
                     }
                 }
                 Err(error) => prop_assert!(matches!(error, ToolError::Client(_))),

@@ -194,6 +194,12 @@ async fn lists_the_four_tools_with_descriptions_for_a_model() {
         .unwrap();
     let description = allow.description.as_deref().unwrap();
     assert!(description.contains("outbound_on_match"), "{description}");
+    let block = tools
+        .iter()
+        .find(|tool| tool.name == "egress-block")
+        .unwrap();
+    let description = block.description.as_deref().unwrap();
+    assert!(description.contains("outbound_on_match"), "{description}");
     let schema = serde_json::to_string(&allow.input_schema).unwrap();
     assert!(schema.contains("\"reason\""), "{schema}");
     assert!(
