@@ -228,19 +228,12 @@ impl GramFinder {
             }
             head_slots[slot] = u16::try_from(index + 1).ok()?;
         }
-        let head_bytes: Vec<[u8; 3]> = heads
-            .iter()
-            .map(|head| {
-                let bytes = head.gram.to_le_bytes();
-                [bytes[0], bytes[1], bytes[2]]
-            })
-            .collect();
         Some(Self {
             filter,
             heads,
             prefixes,
             head_slots,
-            head_filter: crate::simd::HeadFilter::new(&head_bytes),
+            head_filter: crate::simd::HeadFilter::new(&keywords),
             keywords,
         })
     }

@@ -810,32 +810,51 @@ pub(crate) fn token_runs_every_path(input: &[u8]) -> Vec<Vec<(usize, usize)>> {
     results
 }
 
-/// A prefilter for the rule keywords' first three bytes, 64 positions per
+/// A prefilter for the rule keywords' first four bytes, 64 positions per
 /// step with AVX-512 VBMI byte-table lookups. Bytes are folded with bit 5
 /// set (`| 0x20`, which folds ASCII case and merges a few other pairs); the
-/// heads are put in 8 buckets by their first byte; for each of the three
-/// positions a 128-entry table maps a folded byte (its low 7 bits) to the
-/// buckets that have it there. A position whose three bytes share a bucket
-/// is a candidate. Every occurrence of every head, in any case, is a
+/// keywords are put in 8 buckets, by their first byte (all three-byte
+/// keywords together, apart: their fourth byte is anything); for each of
+/// the four positions a 128-entry table maps a folded byte (its low 7 bits)
+/// to the buckets that have it there (every bucket of a three-byte keyword,
+/// at the fourth). A position whose four bytes share a bucket is a
+/// candidate. Every occurrence of every keyword, in any case, is a
 /// candidate (the tables only over-approximate), so the caller's exact
-/// check decides.
+/// check decides. Against three tables (the heads alone), a fourth halves
+/// the candidates on agent-shaped text and keeps most true-head
+/// non-matches (every `println` for the `pri` of `private_key`) from the
+/// exact check.
 pub(crate) struct HeadFilter {
-    tables: Box<[[u8; 128]; 3]>,
+    tables: Box<[[u8; 128]; HEAD_FILTER_BYTES]>,
 }
 
+/// Bytes of each position the head filter looks at.
+const HEAD_FILTER_BYTES: usize = 4;
+
 impl HeadFilter {
-    /// The filter for `heads` (each a keyword's first three bytes).
-    pub(crate) fn new(heads: &[[u8; 3]]) -> Self {
-        let mut tables = Box::new([[0u8; 128]; 3]);
+    /// The filter for `keywords` (lower-cased, each at least three bytes).
+    pub(crate) fn new(keywords: &[Vec<u8>]) -> Self {
+        let mut tables = Box::new([[0u8; 128]; HEAD_FILTER_BYTES]);
         let fold = |byte: u8| usize::from((byte | 0x20) & 0x7F);
-        let mut firsts: Vec<usize> = heads.iter().map(|head| fold(head[0])).collect();
-        firsts.sort_unstable();
-        firsts.dedup();
-        for head in heads {
-            let rank = firsts.binary_search(&fold(head[0])).unwrap_or(0);
+        // A keyword's group: its folded first byte, or 0x80 for every
+        // three-byte keyword (never a folded byte).
+        let group = |keyword: &[u8]| match keyword {
+            [first, _, _, _, ..] => fold(*first),
+            _ => 0x80,
+        };
+        let mut groups: Vec<usize> = keywords.iter().map(|keyword| group(keyword)).collect();
+        groups.sort_unstable();
+        groups.dedup();
+        for keyword in keywords.iter().filter(|keyword| keyword.len() >= 3) {
+            let rank = groups.binary_search(&group(keyword)).unwrap_or(0);
             let bucket = 1u8 << (rank % 8);
-            for (position, &byte) in head.iter().enumerate() {
+            for (position, &byte) in keyword.iter().take(HEAD_FILTER_BYTES).enumerate() {
                 tables[position][fold(byte)] |= bucket;
+            }
+            if keyword.len() < HEAD_FILTER_BYTES {
+                for entry in tables[HEAD_FILTER_BYTES - 1].iter_mut() {
+                    *entry |= bucket;
+                }
             }
         }
         Self { tables }
@@ -866,14 +885,14 @@ impl HeadFilter {
             // SAFETY: the unaligned 64-byte load reads exactly `bytes`.
             unsafe { _mm512_loadu_si512(bytes.as_ptr().cast::<__m512i>()) }
         };
-        let halves: [(__m512i, __m512i); 3] = std::array::from_fn(|position| {
+        let halves: [(__m512i, __m512i); HEAD_FILTER_BYTES] = std::array::from_fn(|position| {
             let table = &self.tables[position];
             (load(&table[..64]), load(&table[64..]))
         });
         let fold = _mm512_set1_epi8(0x20);
         let mut offset = 0usize;
-        // Each step reads 64 + 2 bytes: the third byte of the last position.
-        while offset + 66 <= input.len() {
+        // Each step reads 64 + 3 bytes: the last position's other three.
+        while offset + 64 + HEAD_FILTER_BYTES - 1 <= input.len() {
             let mut buckets = _mm512_set1_epi8(-1);
             for (position, (low, high)) in halves.iter().enumerate() {
                 let bytes = _mm512_or_si512(load(&input[offset + position..]), fold);
