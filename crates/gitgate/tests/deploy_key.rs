@@ -56,16 +56,26 @@ async fn a_gitea_that_never_answers_is_a_timeout_naming_the_url() {
 async fn a_key_generation_past_its_bound_is_a_timeout_naming_ssh_keygen() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("deploy_key");
-    // No process finishes before its first wait: the bound always passes.
-    let error = generate_key(&path, "bottle", Duration::from_nanos(1))
-        .await
-        .unwrap_err();
+    // The public key's file is a FIFO nobody reads: ssh-keygen, having
+    // written the private key, blocks opening it until it is killed.
+    let fifo = dir.path().join("deploy_key.pub");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let bound = Duration::from_millis(500);
+    let started = Instant::now();
+    let error = generate_key(&path, "bottle", bound).await.unwrap_err();
+    let took = started.elapsed();
     match &error {
-        GateError::Timeout { command, .. } => {
+        GateError::Timeout { command, timeout } => {
             assert!(command.contains("ssh-keygen"), "{command}");
+            assert_eq!(*timeout, bound);
         }
         other => panic!("expected a timeout, got {other:?}"),
     }
+    assert!(took >= bound && took < Duration::from_secs(10), "{took:?}");
     // With room to run, the same call makes the key pair.
     let other = dir.path().join("second_key");
     let pair = generate_key(&other, "bottle", Duration::from_secs(30))
