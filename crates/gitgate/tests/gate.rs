@@ -877,13 +877,13 @@ async fn pushes_queued_too_long_behind_a_held_push_are_refused() {
 async fn stalled_uploads_give_their_receive_slots_back() {
     use tokio::io::AsyncWriteExt;
     // A push may wait 3 + 4 × 2 + 1 + 3 = 15 s for a receive slot; a body
-    // that stops for 2 s is cut off.
+    // that stops for 4 s is cut off.
     let timeouts = Timeouts {
         http_backend: Duration::from_secs(3),
         local_git: Duration::from_secs(2),
         approval: Duration::from_secs(1),
         upstream_push: Duration::from_secs(3),
-        request_body_idle: Duration::from_secs(2),
+        request_body_idle: Duration::from_secs(4),
         ..Timeouts::default()
     };
     assert_eq!(timeouts.receive_pack(), Duration::from_secs(15));
@@ -910,7 +910,8 @@ async fn stalled_uploads_give_their_receive_slots_back() {
             .unwrap();
         stalled.push(stream);
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Time for both to take their slots (a loaded machine included).
+    tokio::time::sleep(Duration::from_secs(1)).await;
 
     // A real push gets a slot once the stalled ones are cut off, long
     // before its wait for one runs out, and lands.
@@ -933,7 +934,7 @@ async fn stalled_uploads_give_their_receive_slots_back() {
 async fn a_fetch_past_its_timeout_leaves_no_process_behind() {
     use tokio::io::AsyncWriteExt;
     let timeouts = Timeouts {
-        http_backend: Duration::from_secs(2),
+        http_backend: Duration::from_secs(4),
         ..Timeouts::default()
     };
     let gate = Fixture::start_timed(None, reject(), timeouts).await;
@@ -996,12 +997,15 @@ async fn a_fetch_past_its_timeout_leaves_no_process_behind() {
     // Past the run's bound, git (http-backend and the upload-pack under
     // it) is gone, though the client is still connected.
     let serving = || processes_serving(&gate.root);
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    let seen_by = std::time::Instant::now() + Duration::from_secs(3);
+    while serving().is_empty() && std::time::Instant::now() < seen_by {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     assert!(
         !serving().is_empty(),
         "upload-pack should be running by now"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(12);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while !serving().is_empty() && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
