@@ -263,6 +263,54 @@ fn a_panic_restores_the_terminal_and_shows_the_message() {
     assert!(screen.contains("a panic, as the test asked"), "{screen}");
     assert!(!screen.contains("bot-bottle supervise ·"), "{screen}");
     tui.wait_for("COOKED");
+    // A crash log under the state directory, named by an error line with
+    // context.
+    let crash_dir = tui.scratch.path().join("bot-bottle/crash");
+    let logs: Vec<PathBuf> = std::fs::read_dir(&crash_dir)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(log.contains("a panic, as the test asked"), "{log}");
+    assert!(log.contains("src/tui/run.rs"), "where it panicked: {log}");
+    assert!(log.contains("backtrace:"), "{log}");
+    let written = std::fs::read_to_string(&tui.output).unwrap();
+    let line = format!(
+        "error: bot-bottle supervise crashed [crash_log={} error_type=panic]",
+        logs[0].display()
+    );
+    assert!(written.contains(&line), "{line} not in:\n{written}");
+}
+
+/// Without a terminal (no controlling tty: a new session), the failure is
+/// one error line with its kind, and a non-zero exit; nothing is left raw.
+#[test]
+fn without_a_terminal_the_failure_names_its_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    Queue::create(dir.path()).unwrap();
+    let output = Command::new("setsid")
+        .arg("--wait")
+        .arg(env!("CARGO_BIN_EXE_bot-bottle"))
+        .args(["supervise", "--queue"])
+        .arg(dir.path())
+        .env("XDG_STATE_HOME", dir.path())
+        .env_remove("BOT_BOTTLE_LOG_LEVEL")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.starts_with("error: bot-bottle supervise failed: cannot set up the terminal: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.trim_end().ends_with("[error_type=terminal]"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("bot-bottle/crash").exists(), "not a crash");
 }
 
 #[test]

@@ -15,6 +15,15 @@
 //! `kill`) restore the terminal and exit with 128 + the signal number, as a
 //! shell reports a process killed by it; without that the terminal would be
 //! left in raw mode.
+//!
+//! The crash path carries context: a failure of the UI is logged with
+//! `error_type` (`terminal`), and a panic — after the terminal is back and
+//! Rust's message printed — writes a crash log (message, place, backtrace)
+//! under the state directory's `crash/` and logs
+//! `error: bot-bottle supervise crashed [crash_log=PATH error_type=panic]`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use bot_bottle_supervise::tui::{self, Options, POLL_INTERVAL, QueueSource};
 
@@ -39,10 +48,65 @@ pub fn run(args: &SuperviseArgs) -> anyhow::Result<u8> {
             && environment::variable(TEST_PANIC_VARIABLE).is_some(),
     };
     restore_the_terminal_on_signals();
-    tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
-        tui::run(&options)
-    })?;
+    log_crashes_with_context(
+        environment::state_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(CRASH_DIR),
+    );
+    let ran =
+        tracing::subscriber::with_default(tracing::subscriber::NoSubscriber::default(), || {
+            tui::run(&options)
+        });
+    if let Err(error) = ran {
+        let kind = error.kind();
+        let error = anyhow::Error::from(error);
+        tracing::error!(error_type = kind, "bot-bottle supervise failed: {error:#}");
+        return Ok(crate::exit::code_for(&error));
+    }
     Ok(SUCCESS)
+}
+
+/// Where crash logs go, under the state directory.
+const CRASH_DIR: &str = "crash";
+
+/// Chain a panic hook that, after the hooks before it (ratatui's restores
+/// the terminal, Rust's prints the message), writes a crash log in `dir`
+/// and prints an error line naming it. The UI runs with logging off on its
+/// thread, so the line is rendered and written here, as `logging` would.
+fn log_crashes_with_context(dir: PathBuf) {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        previous(info);
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        let mut context = BTreeMap::from([("error_type".to_string(), "panic".to_string())]);
+        match write_crash_log(&dir, &format!("{info}\n\nbacktrace:\n{backtrace}\n")) {
+            Ok(path) => {
+                context.insert("crash_log".into(), path.display().to_string());
+            }
+            Err(error) => {
+                context.insert("crash_log_error".into(), error.to_string());
+            }
+        }
+        eprintln!(
+            "{}",
+            crate::logging::render_line(
+                &tracing::Level::ERROR,
+                "bot-bottle supervise crashed",
+                &context
+            )
+        );
+    }));
+}
+
+/// Write `text` to a new file in `dir` named for this moment and process.
+fn write_crash_log(dir: &Path, text: &str) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(dir)?;
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs());
+    let path = dir.join(format!("supervise-{seconds}-{}.log", std::process::id()));
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 /// Watch SIGTERM and SIGINT on a thread of their own: on either, restore the

@@ -35,4 +35,12 @@ impl TuiError {
     fn io(operation: &'static str) -> impl FnOnce(std::io::Error) -> Self {
         move |source| Self::Terminal { operation, source }
     }
+
+    /// A short stable name for the kind of failure, for the log line's
+    /// `error_type` (`terminal`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Terminal { .. } => "terminal",
+        }
+    }
 }
