@@ -118,7 +118,15 @@ impl From<ToolError> for McpError {
         match error {
             ToolError::Client(message) => McpError::invalid_params(message, None),
             ToolError::Internal { context, source } => {
-                tracing::error!(error = %source, "{context}");
+                // The whole chain, down to the OS error, for the operator.
+                let mut cause = source.to_string();
+                let mut next = source.source();
+                while let Some(inner) = next {
+                    cause.push_str(": ");
+                    cause.push_str(&inner.to_string());
+                    next = inner.source();
+                }
+                tracing::error!(error = %cause, "{context}");
                 McpError::internal_error(
                     "internal error in the supervise sidecar; the operator can see the cause in its log",
                     None,

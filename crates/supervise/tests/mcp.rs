@@ -487,8 +487,33 @@ async fn bad_requests_come_back_verbatim_as_client_errors() {
     harness.stop().await;
 }
 
+/// Everything this test binary's code logs, as the operator would read it
+/// (one global subscriber, installed on first use).
+fn server_log() -> String {
+    static LOG: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    struct Capture;
+    impl std::io::Write for Capture {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            LOG.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    INSTALL.call_once(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_writer(|| Capture)
+            .with_ansi(false)
+            .try_init();
+    });
+    String::from_utf8_lossy(&LOG.lock().unwrap()).into_owned()
+}
+
 #[tokio::test]
 async fn internal_faults_are_a_generic_internal_error() {
+    server_log();
     let harness = Harness::start(ROUTES, Duration::from_secs(5)).await;
     let client = harness.client().await;
     // The queue directory vanishes: filing a proposal fails on I/O.
@@ -504,6 +529,19 @@ async fn internal_faults_are_a_generic_internal_error() {
         !message.contains(harness.queue_dir.to_str().unwrap()),
         "no path reaches the agent: {message}"
     );
+    // The operator's log has what the agent was not told: the step and
+    // its cause.
+    let log = server_log();
+    let line = log
+        .lines()
+        .find(|line| line.contains("cannot file the proposal"))
+        .unwrap_or_else(|| panic!("no log line for the fault:\n{log}"));
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains(harness.queue_dir.to_str().unwrap()),
+        "where: {line}"
+    );
+    assert!(line.contains("(os error 2)"), "the OS's word: {line}");
     // The routes file is replaced by a directory: reading it fails.
     std::fs::remove_file(&harness.routes).unwrap();
     std::fs::create_dir(&harness.routes).unwrap();
