@@ -21,3 +21,16 @@ pub mod tui;
 
 pub use mcp::{DEFAULT_ANSWER_TIMEOUT, Settings};
 pub use server::{Config, MCP_PATH, ServerError, run};
+
+/// An error and its causes on one line (`top: cause: … : the OS's word`),
+/// for the operator's log and the TUI's status line.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -119,13 +119,7 @@ impl From<ToolError> for McpError {
             ToolError::Client(message) => McpError::invalid_params(message, None),
             ToolError::Internal { context, source } => {
                 // The whole chain, down to the OS error, for the operator.
-                let mut cause = source.to_string();
-                let mut next = source.source();
-                while let Some(inner) = next {
-                    cause.push_str(": ");
-                    cause.push_str(&inner.to_string());
-                    next = inner.source();
-                }
+                let cause = crate::chain(source.as_ref());
                 tracing::error!(error = %cause, "{context}");
                 McpError::internal_error(
                     "internal error in the supervise sidecar; the operator can see the cause in its log",

@@ -652,17 +652,7 @@ fn refusal(kind: ProposalKind, decision: DecisionKind) -> String {
     format!("a {kind} proposal {why}; press {}", instead.join(", "))
 }
 
-/// An error and its causes on one line.
-pub(crate) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use crate::chain;
 
 #[cfg(test)]
 mod tests {

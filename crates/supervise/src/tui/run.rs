@@ -127,7 +127,7 @@ fn bad(path: PathBuf, error: &dyn std::error::Error) -> BadEntry {
     BadEntry {
         path,
         reason: BadReason::Unreadable {
-            message: crate::tui::app::chain(error),
+            message: crate::chain(error),
         },
     }
 }
