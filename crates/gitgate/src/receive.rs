@@ -336,6 +336,9 @@ fn rule_problem(rules: &PushRules, update: &RefUpdate) -> Option<String> {
     None
 }
 
+/// The part of step 1 that needs git: each ref still where the agent saw
+/// it, and a non-fast-forward only with `force`. [`decide`] has refused
+/// every update [`rule_problem`] objects to before this runs.
 async fn check_policy(
     context: &PushContext,
     access: &ObjectAccess,
@@ -346,10 +349,6 @@ async fn check_policy(
     let mut problems = Vec::new();
     for update in updates {
         let name = &update.reference;
-        if let Some(problem) = rule_problem(rules, update) {
-            problems.push(problem);
-            continue;
-        }
         // Where the ref is now and whether the update fast-forwards, both
         // at once.
         let rev_parse = access.git(["rev-parse", "--verify", "--quiet", name.as_str()]);
