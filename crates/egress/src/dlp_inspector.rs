@@ -43,6 +43,17 @@ pub const REMEMBERED_HOLDS: usize = 1024;
 /// Bytes of text kept on each side of a finding in a proposal's context.
 pub const CONTEXT_BYTES: usize = 40;
 
+/// The canary's variable. The canary in outbound traffic means
+/// exfiltration, never a false positive, so a finding on it is refused
+/// under `supervise` too: it is never put to the operator, and so never
+/// remembered as safe.
+pub const CANARY_VARIABLE: &str = "EGRESS_TOKEN_CANARY";
+
+/// The most distinct findings a hold lists; a request with more is refused
+/// (the operator approves exactly what the proposal shows, and a list this
+/// long is a mistake, not something to approve).
+pub const MAX_FINDINGS_PER_HOLD: usize = 8;
+
 /// What a hold resolver needs to file an `egress-token-allow` proposal and,
 /// on approval, remember the value. The values are never shown.
 #[derive(Debug, Clone)]
@@ -56,7 +67,9 @@ pub struct HoldDetail {
     pub preview: String,
     /// Text around the finding, with findings redacted.
     pub context: String,
-    /// The matched values, remembered as safe when the operator approves.
+    /// The matched values, remembered as safe when the operator approves:
+    /// exactly those of the findings the proposal lists (`rule`, `preview`
+    /// name every one of them).
     pub values: Vec<Redacted<String>>,
 }
 
@@ -180,6 +193,11 @@ fn describe(finding: &Finding, location: &str) -> String {
     )
 }
 
+/// Whether `finding` is the canary (a held secret found under its name).
+fn is_canary(finding: &Finding) -> bool {
+    finding.detector == bot_bottle_dlp::Detector::Known && finding.rule == CANARY_VARIABLE
+}
+
 fn lossy(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -261,21 +279,57 @@ impl DlpInspector {
                 )),
             },
             OnMatch::Supervise => {
+                if let Some(canary) = blocking.iter().find(|item| is_canary(&item.finding)) {
+                    return Verdict::Block(format!(
+                        "outbound DLP: {}; the canary is never sent, under every policy that cannot scrub it",
+                        describe(&canary.finding, &canary.location)
+                    ));
+                }
+                // The proposal names every distinct finding, and approval
+                // remembers exactly those values: nothing is approved that
+                // the operator was not shown.
+                let mut shown: Vec<&Scanned<'_>> = Vec::new();
+                for item in &blocking {
+                    if !shown
+                        .iter()
+                        .any(|seen| seen.finding.matched.expose() == item.finding.matched.expose())
+                    {
+                        shown.push(item);
+                    }
+                }
+                if shown.len() > MAX_FINDINGS_PER_HOLD {
+                    return Verdict::Block(format!(
+                        "outbound DLP: {} distinct findings, more than the {MAX_FINDINGS_PER_HOLD} one hold may list; first: {summary}",
+                        shown.len()
+                    ));
+                }
                 let (method, path) = self
                     .state
                     .head(context.request_id)
                     .unwrap_or_else(|| (String::new(), String::new()));
                 let path = lossy(&scanner.redact(path.as_bytes()).bytes);
-                let values = blocking
+                let values = shown
                     .iter()
                     .map(|item| Redacted::new(lossy(item.finding.matched.expose())))
                     .collect();
+                let joined = |part: fn(&Scanned<'_>) -> String| {
+                    let mut parts: Vec<String> = Vec::new();
+                    for item in &shown {
+                        let text = part(item);
+                        if !parts.contains(&text) {
+                            parts.push(text);
+                        }
+                    }
+                    parts.join(", ")
+                };
                 let detail = HoldDetail {
                     method,
                     path,
-                    detector: first.finding.detector.to_string(),
-                    rule: first.finding.rule.clone(),
-                    preview: first.finding.preview.clone(),
+                    detector: joined(|item| item.finding.detector.to_string()),
+                    rule: joined(|item| item.finding.rule.clone()),
+                    preview: joined(|item| {
+                        format!("{} in {}", item.finding.preview, item.location)
+                    }),
                     context: context_around(scanner, first.text, &first.finding),
                     values,
                 };

@@ -25,6 +25,8 @@ use http_body_util::Full;
 const API_TOKEN: &str = "tok-9fK2mQ7xLp4RvT8wZb3Nq6Hd";
 /// The canary: planted where only an exfiltration would pick it up.
 const CANARY: &str = "canary-Xw7pQ2rLz9Kd4Tm8Vb6Nf3Hj";
+/// Another held token (a deploy key's, say), not injected by any route.
+const DEPLOY_TOKEN: &str = "dep-Rt5yUi8oPa2sDf6gHj9kLz3x";
 
 /// How long the approve/reject tests wait for the (scripted) operator: the
 /// test answers at once, so this only bounds a broken run.
@@ -34,6 +36,7 @@ fn tokens() -> Vec<(&'static str, &'static str)> {
     vec![
         ("EGRESS_TOKEN_API", API_TOKEN),
         ("EGRESS_TOKEN_CANARY", CANARY),
+        ("EGRESS_TOKEN_DEPLOY", DEPLOY_TOKEN),
     ]
 }
 
@@ -215,7 +218,7 @@ async fn a_held_request_is_forwarded_after_approval_and_the_value_is_remembered(
     )
     .await;
     let authority = upstream_authority(&upstream);
-    let body = format!("{{\"note\":\"{CANARY}\"}}");
+    let body = format!("{{\"note\":\"{API_TOKEN}\"}}");
     let operator = tokio::spawn(operator_answers(queue.clone(), Decision::Approve));
     let answer = send(
         &proxy,
@@ -239,11 +242,11 @@ async fn a_held_request_is_forwarded_after_approval_and_the_value_is_remembered(
     assert_eq!(asked.method, "POST");
     assert_eq!(asked.path, "/api/notes?x=1");
     assert_eq!(asked.detector, "known");
-    assert_eq!(asked.rule, "EGRESS_TOKEN_CANARY");
+    assert_eq!(asked.rule, "EGRESS_TOKEN_API");
     assert!(asked.context.contains("[REDACTED]"), "{}", asked.context);
     let proposal_text = serde_json::to_string(&asked).unwrap();
     assert!(
-        !proposal_text.contains(CANARY),
+        !proposal_text.contains(API_TOKEN),
         "the proposal shows the value"
     );
     // The sidecar archived it after acting.
@@ -255,6 +258,77 @@ async fn a_held_request_is_forwarded_after_approval_and_the_value_is_remembered(
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(all_proposals(&queue), 1, "a second proposal was filed");
     assert_eq!(upstream.seen().len(), 2);
+    proxy.stop().await;
+}
+
+#[tokio::test]
+async fn the_canary_is_refused_under_supervise_and_never_put_to_the_operator() {
+    let upstream = start_upstream().await;
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let proxy = dlp_proxy(
+        &upstream,
+        &routes(&upstream, "supervise"),
+        Some((&queue, Duration::from_secs(2))),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    // The attack: a finding an operator may well approve (a held token in
+    // the query), with the canary riding along in a header.
+    let request = get(&authority, &format!("/api/charges?key={API_TOKEN}"))
+        .header("x-trace", CANARY)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = send(&proxy, &upstream, request).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(
+        answer.body.contains("the canary is never sent"),
+        "{}",
+        answer.body
+    );
+    assert!(!answer.body.contains(CANARY), "{}", answer.body);
+    assert_eq!(
+        all_proposals(&queue),
+        0,
+        "the canary was put to the operator"
+    );
+    assert!(upstream.seen().is_empty());
+    proxy.stop().await;
+}
+
+/// Approval remembers exactly the values the proposal listed: with two
+/// held tokens in one request, the proposal names both.
+#[tokio::test]
+async fn a_hold_lists_every_value_its_approval_would_remember() {
+    let upstream = start_upstream().await;
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let proxy = dlp_proxy(
+        &upstream,
+        &routes(&upstream, "supervise"),
+        Some((&queue, OPERATOR_WAIT)),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    let operator = tokio::spawn(operator_answers(queue.clone(), Decision::Approve));
+    let request = get(&authority, &format!("/api/charges?key={API_TOKEN}"))
+        .header("x-trace", DEPLOY_TOKEN)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = send(&proxy, &upstream, request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let Payload::EgressTokenAllow(asked) = operator.await.unwrap() else {
+        panic!("not an egress-token-allow proposal");
+    };
+    assert_eq!(asked.rule, "EGRESS_TOKEN_API, EGRESS_TOKEN_DEPLOY");
+    assert!(
+        asked.preview.contains("header x-trace"),
+        "{}",
+        asked.preview
+    );
+    let proposal_text = serde_json::to_string(&asked).unwrap();
+    assert!(!proposal_text.contains(API_TOKEN) && !proposal_text.contains(DEPLOY_TOKEN));
+    assert_eq!(all_proposals(&queue), 1);
     proxy.stop().await;
 }
 
@@ -367,15 +441,17 @@ async fn crlf_in_the_path_is_refused_even_under_redact_but_passes_in_a_body() {
 
 /// A held token in the hostname: redaction cannot rewrite the host, so
 /// `redact` refuses (403) instead of forwarding, and nothing reaches
-/// upstream; `supervise` holds it like any other finding (here, with no
-/// queue, refused).
+/// upstream; `supervise` refuses it too, as it does the canary anywhere.
 #[tokio::test]
 async fn a_held_token_in_the_hostname_is_refused_even_under_redact() {
     let upstream = start_upstream().await;
     let port = upstream.https.port();
     let host = format!("{}.upstream.test", CANARY.to_ascii_lowercase());
     let authority = format!("{host}:{port}");
-    for (policy, wanted) in [("redact", "hostname"), ("supervise", "no approval queue")] {
+    for (policy, wanted) in [
+        ("redact", "hostname"),
+        ("supervise", "the canary is never sent"),
+    ] {
         let routes = format!(
             "routes:\n  - host: \"*.upstream.test:{port}\"\n    outbound_on_match: {policy}\n"
         );
