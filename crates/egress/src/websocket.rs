@@ -186,10 +186,14 @@ enum Decision {
 }
 
 async fn inspect(shared: &Shared, context: &RequestContext, message: Message) -> Decision {
+    // Every message the agent sends is inspected, control frames too: a
+    // ping's or pong's payload and a close frame's reason reach upstream as
+    // surely as a text message does.
     let payload = match &message {
         Message::Text(text) => bytes::Bytes::copy_from_slice(text.as_bytes()),
-        Message::Binary(binary) => binary.clone(),
-        _ => return Decision::Forward(message),
+        Message::Binary(binary) | Message::Ping(binary) | Message::Pong(binary) => binary.clone(),
+        Message::Close(Some(frame)) => bytes::Bytes::copy_from_slice(frame.reason.as_bytes()),
+        Message::Close(None) | Message::Frame(_) => return Decision::Forward(message),
     };
     match shared.inspector.inspect_frame(context, &payload) {
         Verdict::Pass => Decision::Forward(message),
@@ -197,6 +201,15 @@ async fn inspect(shared: &Shared, context: &RequestContext, message: Message) ->
             Message::Text(_) => match rewritten.try_into() {
                 Ok(text) => Decision::Forward(Message::Text(text)),
                 Err(_) => Decision::Refuse("the redacted text message is not UTF-8".into()),
+            },
+            Message::Ping(_) => Decision::Forward(Message::Ping(rewritten)),
+            Message::Pong(_) => Decision::Forward(Message::Pong(rewritten)),
+            Message::Close(Some(frame)) => match rewritten.try_into() {
+                Ok(reason) => Decision::Forward(Message::Close(Some(CloseFrame {
+                    code: frame.code,
+                    reason,
+                }))),
+                Err(_) => Decision::Refuse("the redacted close reason is not UTF-8".into()),
             },
             _ => Decision::Forward(Message::Binary(rewritten)),
         },
