@@ -362,7 +362,43 @@ impl Scanner {
                 &mut out,
             );
         }
+        out.extend(self.scan_header_names(headers));
         Findings::from_unsorted(out)
+    }
+
+    /// Every detector on the header names: a name is chosen by the sender
+    /// as freely as a value (`x-<hex of a secret>: 1`). The names are
+    /// scanned together, one per line (one scan, not one per header), and
+    /// each finding is placed in the name it starts in.
+    fn scan_header_names(&self, headers: &[(String, String)]) -> Vec<Finding> {
+        let mut joined = Vec::new();
+        let mut starts = Vec::with_capacity(headers.len());
+        for (name, _) in headers {
+            starts.push(joined.len());
+            joined.extend_from_slice(name.as_bytes());
+            joined.push(b'\n');
+        }
+        self.scan(&joined)
+            .into_vec()
+            .into_iter()
+            .map(|mut finding| {
+                let index = starts
+                    .partition_point(|start| *start <= finding.start)
+                    .saturating_sub(1);
+                let offset = starts.get(index).copied().unwrap_or(0);
+                let length = headers.get(index).map_or(0, |(name, _)| name.len());
+                finding.start = (finding.start - offset).min(length);
+                finding.end = finding
+                    .end
+                    .saturating_sub(offset)
+                    .clamp(finding.start, length);
+                finding.location = Location::Header {
+                    index,
+                    in_name: true,
+                };
+                finding
+            })
+            .collect()
     }
 
     /// Scrub every redactable finding from `input` and re-scan, up to
@@ -441,6 +477,12 @@ impl Scanner {
                 String::from_utf8_lossy(&redacted.bytes).into_owned(),
             ));
         }
+        // A name cannot be rewritten: a finding in one is unredactable.
+        unredactable.extend(
+            self.scan_header_names(headers)
+                .into_iter()
+                .filter(|finding| finding.severity == Severity::Block),
+        );
         let request_line = String::from_utf8_lossy(&line.bytes).into_owned();
         let mut crlf_findings = Findings::default();
         if self.detectors.contains(Detector::Crlf) {

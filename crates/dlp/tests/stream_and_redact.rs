@@ -210,6 +210,51 @@ fn request_head_crlf_raw_and_encoded_but_never_in_bodies() {
     assert_eq!(strip_crlf("GET /a%0d%0aX: y\r\n"), "GET /aX: y");
 }
 
+/// A header name is the sender's choice as much as a value: a held secret
+/// (here hex-encoded) as a name is found, placed in that name, and cannot
+/// be redacted.
+#[test]
+fn request_head_names_are_scanned_and_unredactable() {
+    let scanner = scanner(DetectorSet::default());
+    let hex: String = CANARY.bytes().map(|byte| format!("{byte:02x}")).collect();
+    let headers = vec![
+        ("accept".to_string(), "*/*".to_string()),
+        (format!("x-{hex}"), "1".to_string()),
+        ("user-agent".to_string(), "curl/8".to_string()),
+    ];
+    let findings = scanner.scan_request_head("GET / HTTP/1.1", &headers);
+    let found: Vec<(Detector, Location, usize, usize)> = findings
+        .iter()
+        .map(|finding| {
+            (
+                finding.detector,
+                finding.location,
+                finding.start,
+                finding.end,
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![(
+            Detector::Known,
+            Location::Header {
+                index: 1,
+                in_name: true
+            },
+            2,
+            2 + hex.len()
+        )]
+    );
+    let redaction = scanner.redact_request_head("GET / HTTP/1.1", &headers);
+    assert_eq!(redaction.unredactable.len(), 1);
+    assert!(
+        scanner
+            .scan_request_head("GET / HTTP/1.1", &headers[..1])
+            .is_empty()
+    );
+}
+
 #[test]
 fn redact_request_head_scrubs_values_and_reports_crlf() {
     let scanner = scanner(DetectorSet::default());

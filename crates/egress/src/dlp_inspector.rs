@@ -413,14 +413,15 @@ impl Inspector for DlpInspector {
         for finding in findings.into_vec() {
             let (location, text) = match finding.location {
                 Location::Header { index, in_name } => match pairs.get(index) {
-                    Some((name, value)) => (
-                        format!("header {name}"),
+                    // The name as shown is scrubbed: it may be the finding.
+                    Some((name, value)) => {
+                        let shown = lossy(&scanner.redact(name.as_bytes()).bytes);
                         if in_name {
-                            name.as_bytes()
+                            (format!("the name of header {shown}"), name.as_bytes())
                         } else {
-                            value.as_bytes()
-                        },
-                    ),
+                            (format!("header {shown}"), value.as_bytes())
+                        }
+                    }
                     None => ("a header".to_string(), &[][..]),
                 },
                 _ => ("the request line".to_string(), request_line.as_bytes()),

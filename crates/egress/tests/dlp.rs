@@ -535,6 +535,101 @@ async fn a_websocket_message_carrying_the_canary_is_blocked() {
     proxy.stop().await;
 }
 
+/// Control frames carry bytes upstream too: a ping's or pong's payload and
+/// a close frame's reason are inspected like any message.
+#[tokio::test]
+async fn websocket_control_frames_carrying_the_canary_are_blocked() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &websocket_routes(&upstream, "block"), None).await;
+    let payload = Bytes::from(format!("PING:{CANARY}"));
+    for message in [
+        Message::Ping(payload.clone()),
+        Message::Pong(payload.clone()),
+    ] {
+        let mut socket = open_echo_socket(&proxy, &upstream).await;
+        socket.send(message.clone()).await.unwrap();
+        // The proxy's own reply to a ping (a pong, to the agent) may come
+        // first; what matters is that the socket is closed for policy.
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            while let Some(Ok(answer)) = socket.next().await {
+                if let Message::Close(frame) = answer {
+                    return frame;
+                }
+            }
+            None
+        })
+        .await;
+        match closed {
+            Ok(Some(frame)) => {
+                assert_eq!(frame.code, CloseCode::Policy, "{message:?}");
+                assert!(!frame.reason.as_str().contains(CANARY));
+            }
+            other => panic!("{message:?}: expected a policy close, got {other:?}"),
+        }
+    }
+    // A close whose reason carries it: upstream never sees the agent's
+    // close (code 4000), only the proxy's policy close.
+    let mut socket = open_echo_socket(&proxy, &upstream).await;
+    socket
+        .send(Message::Close(Some(CloseFrame {
+            code: CloseCode::Library(4000),
+            reason: format!("bye {CANARY}").into(),
+        })))
+        .await
+        .unwrap();
+    while let Some(Ok(_)) = socket.next().await {}
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while upstream.websocket_closes.lock().unwrap().len() < 3
+        && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let closes = upstream.websocket_closes.lock().unwrap().clone();
+    assert!(
+        !closes.contains(&4000),
+        "the close reason reached upstream: {closes:?}"
+    );
+    assert!(closes.contains(&1008), "{closes:?}");
+    proxy.stop().await;
+}
+
+/// A header's name is scanned like its value, and cannot be redacted: a
+/// held secret as a name is refused under every policy that would let it
+/// through, and the refusal does not echo the name.
+#[tokio::test]
+async fn a_held_secret_as_a_header_name_is_refused_even_under_redact() {
+    let upstream = start_upstream().await;
+    let hex: String = CANARY.bytes().map(|byte| format!("{byte:02x}")).collect();
+    for policy in ["redact", "block"] {
+        let proxy = dlp_proxy(&upstream, &routes(&upstream, policy), None).await;
+        let authority = upstream_authority(&upstream);
+        let request = get(&authority, "/echo")
+            .header(format!("x-{hex}").as_str(), "1")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = send(&proxy, &upstream, request).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{policy}: {}",
+            answer.body
+        );
+        assert!(
+            answer.body.contains("the name of header"),
+            "{policy}: {}",
+            answer.body
+        );
+        assert!(!answer.body.contains(&hex), "{policy}: {}", answer.body);
+        assert!(upstream.seen().is_empty(), "{policy}");
+        proxy.stop().await;
+    }
+}
+
 #[tokio::test]
 async fn unicode_evasion_is_refused_even_under_redact() {
     let upstream = start_upstream().await;
