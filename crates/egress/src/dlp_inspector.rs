@@ -23,7 +23,7 @@ use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
-use bot_bottle_dlp::{Finding, Findings, Location, Scanner, Severity};
+use bot_bottle_dlp::{Detector, Finding, Findings, Location, Scanner, Severity};
 use bot_bottle_manifest::model::OnMatch;
 use bot_bottle_secret::Redacted;
 use bytes::Bytes;
@@ -195,7 +195,7 @@ fn describe(finding: &Finding, location: &str) -> String {
 
 /// Whether `finding` is the canary (a held secret found under its name).
 fn is_canary(finding: &Finding) -> bool {
-    finding.detector == bot_bottle_dlp::Detector::Known && finding.rule == CANARY_VARIABLE
+    finding.detector == Detector::Known && finding.rule == CANARY_VARIABLE
 }
 
 fn lossy(bytes: &[u8]) -> String {
@@ -469,6 +469,20 @@ impl Inspector for DlpInspector {
 
     fn inspect_frame(&self, context: &RequestContext, payload: &[u8]) -> Verdict<Bytes> {
         self.inspect_data(context, payload, "a WebSocket message")
+    }
+
+    /// The held secrets and credential shapes only: compressed bytes are
+    /// binary, where the Unicode and entropy detectors would see noise.
+    fn inspect_encoded_body(&self, context: &RequestContext, raw: &[u8]) -> Verdict<Bytes> {
+        let current = self.state.scanner();
+        let detectors = current
+            .detectors()
+            .without(Detector::Unicode)
+            .without(Detector::Crlf)
+            .without(Detector::Entropy);
+        let scanner = current.with_detectors(detectors);
+        let scanned = Self::scan_data(&scanner, raw, "the encoded body as sent");
+        self.verdict(context, &scanner, scanned, || None)
     }
 
     /// Every redactable finding replaced by the redaction mark. Unicode

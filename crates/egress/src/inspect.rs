@@ -117,6 +117,15 @@ pub trait Inspector: Send + Sync + 'static {
     ) -> Verdict<HeadRewrite>;
     /// Inspect the decoded request body (empty for a request without one).
     fn inspect_body(&self, context: &RequestContext, body: &[u8]) -> Verdict<Bytes>;
+    /// Inspect a body that has a `Content-Encoding` as it was sent (it is
+    /// forwarded so): what rides in the container outside the compressed
+    /// stream — gzip header fields, zstd skippable frames, brotli metadata,
+    /// bytes after the end of the stream — is not in the decoded body that
+    /// [`Inspector::inspect_body`] sees. Nothing here can be redacted.
+    fn inspect_encoded_body(&self, context: &RequestContext, raw: &[u8]) -> Verdict<Bytes> {
+        let _ = (context, raw);
+        Verdict::Pass
+    }
     /// Inspect one WebSocket message from the agent (text or binary
     /// payload, reassembled from its frames). `Redact` replaces the payload.
     fn inspect_frame(&self, context: &RequestContext, payload: &[u8]) -> Verdict<Bytes>;

@@ -413,6 +413,27 @@ async fn forward(
             "proxy loop: this request already passed through the egress proxy",
         );
     }
+    // HTTP/1.1 framing is hyper's; a transfer coding under `chunked`
+    // (`gzip, chunked`) would reach the body still encoded, unseen by the
+    // scan, and be forwarded without the header that says so.
+    if let Some(coding) = parts
+        .headers
+        .get_all(header::TRANSFER_ENCODING)
+        .iter()
+        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .find(|coding| !coding.eq_ignore_ascii_case("chunked"))
+    {
+        tracing::warn!(decision = "deny", %client, host = %target.host, coding = %coding.escape_default(), "unsupported transfer coding");
+        return refusal(
+            StatusCode::NOT_IMPLEMENTED,
+            "denied",
+            &format!(
+                "transfer coding {:?} is not supported; the proxy forwards only what it can inspect (use Content-Encoding)",
+                coding.escape_default().to_string()
+            ),
+        );
+    }
     let declared_body = parts.headers.contains_key(header::CONTENT_LENGTH)
         || parts.headers.contains_key(header::TRANSFER_ENCODING);
     remove_hop_by_hop(&mut parts.headers);
@@ -531,7 +552,8 @@ async fn forward(
             );
         }
     };
-    let decoded = if body::is_encoded(&parts.headers) {
+    let encoded = body::is_encoded(&parts.headers);
+    let decoded = if encoded {
         let headers = parts.headers.clone();
         let raw = body_bytes.clone();
         match tokio::task::spawn_blocking(move || body::decode(&headers, &raw)).await {
@@ -591,6 +613,7 @@ async fn forward(
     } else {
         shared.inspector.inspect_body(&context, &decoded)
     };
+    let mut redacted = false;
     match verdict {
         Verdict::Pass => {}
         Verdict::Block(reason) => return blocked(&context, &reason),
@@ -602,9 +625,26 @@ async fn forward(
         Verdict::Redact(rewritten) => {
             body_bytes = rewritten;
             parts.headers.remove(header::CONTENT_ENCODING);
+            redacted = true;
         }
     }
     drop(decoded);
+    if encoded && !redacted {
+        // Forwarded as sent: what rides in the container outside the
+        // compressed stream is scanned too. (A redacted body goes decoded.)
+        match shared.inspector.inspect_encoded_body(&context, &body_bytes) {
+            Verdict::Pass => {}
+            Verdict::Block(reason) => return blocked(&context, &reason),
+            Verdict::Redact(_) => {
+                return blocked(&context, "a finding in the encoded body cannot be redacted");
+            }
+            Verdict::Hold(hold) => {
+                if let Err(response) = settle_hold(&shared, &context, &hold).await {
+                    return response;
+                }
+            }
+        }
+    }
 
     // 3. The credential: the agent's value for that header never leaves.
     if let Some(credential) = &route.credential {

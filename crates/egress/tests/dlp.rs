@@ -931,6 +931,71 @@ async fn a_body_the_proxy_cannot_decode_is_refused_and_nothing_is_sent() {
     proxy.stop().await;
 }
 
+/// What rides in a compression container outside the compressed stream is
+/// forwarded as sent, so it is scanned as sent: bytes after a zlib stream's
+/// end, a zstd skippable frame, a gzip header's file name field.
+#[tokio::test]
+async fn plaintext_riding_in_a_compressed_bodys_container_is_caught() {
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &routes(&upstream, "redact"), None).await;
+    let authority = upstream_authority(&upstream);
+    let leak = format!(" leak={CANARY}");
+    let mut trailing = compress("deflate", b"hello");
+    trailing.extend_from_slice(leak.as_bytes());
+    let mut skippable = compress("zstd", b"hello");
+    skippable.extend_from_slice(&0x184D_2A50u32.to_le_bytes());
+    skippable.extend_from_slice(&(leak.len() as u32).to_le_bytes());
+    skippable.extend_from_slice(leak.as_bytes());
+    let mut named = flate2::GzBuilder::new()
+        .filename(leak.as_bytes())
+        .write(Vec::new(), flate2::Compression::default());
+    named.write_all(b"hello").unwrap();
+    let named = named.finish().unwrap();
+    for (coding, body) in [("deflate", trailing), ("zstd", skippable), ("gzip", named)] {
+        let mut request = post(&authority, "/echo", body);
+        request
+            .headers_mut()
+            .insert("content-encoding", coding.parse().unwrap());
+        let answer = send(&proxy, &upstream, request).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{coding}: {}",
+            answer.body
+        );
+        assert!(
+            answer.body.contains("EGRESS_TOKEN_CANARY"),
+            "{coding}: {}",
+            answer.body
+        );
+    }
+    assert!(upstream.seen().is_empty());
+    proxy.stop().await;
+}
+
+/// A transfer coding under `chunked` would reach the body undecoded and be
+/// forwarded without its label: refused.
+#[tokio::test]
+async fn a_transfer_coding_other_than_chunked_is_refused() {
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &routes(&upstream, "block"), None).await;
+    let authority = upstream_authority(&upstream);
+    let text = format!("{} leak={CANARY}", "some ordinary text ".repeat(100));
+    let body = compress("gzip", text.as_bytes());
+    let mut raw = format!(
+        "POST /echo HTTP/1.1\r\nHost: {authority}\r\nTransfer-Encoding: gzip, chunked\r\n\r\n{:x}\r\n",
+        body.len()
+    )
+    .into_bytes();
+    raw.extend_from_slice(&body);
+    raw.extend_from_slice(b"\r\n0\r\n\r\n");
+    let (code, text) = raw_exchange(&proxy, &upstream, &raw).await;
+    assert_eq!(code, 501, "{text}");
+    assert!(text.contains("transfer coding"), "{text}");
+    assert!(upstream.seen().is_empty());
+    proxy.stop().await;
+}
+
 /// Send a raw HTTP/1.1 request through the tunnel; the response's status
 /// code and the whole text read until the proxy closes or answers.
 async fn raw_exchange(proxy: &Proxy, upstream: &Upstream, head_and_body: &[u8]) -> (u16, String) {
