@@ -55,6 +55,8 @@ pub enum GateError {
         #[source]
         source: std::io::Error,
     },
+    #[error("refusing to push to {name:?}: not a valid ref name ({reason})")]
+    InvalidRefName { name: String, reason: String },
     #[error("cannot read the listening address")]
     LocalAddress(#[source] std::io::Error),
     #[error("a gitconfig value is refused ({field}): {reason}")]

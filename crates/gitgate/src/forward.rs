@@ -28,9 +28,10 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::unix::pipe;
 
 use crate::error::{GateError, Result, state_error};
-use crate::git::{Invocation, Output, stderr_excerpt};
+use crate::git::{Invocation, Output, is_oid, stderr_excerpt};
 use crate::hook::RefUpdate;
 use crate::mirror::{credential_env, shell_quote};
+use crate::policy::check_ref_name;
 use crate::receive::PushContext;
 use crate::scan::ObjectAccess;
 
@@ -56,13 +57,16 @@ exit 0
 }
 
 /// The `git push` of exactly these updates (`hooks`: the early push's hook
-/// directory).
+/// directory). A ref name git would refuse is an error, never a refspec:
+/// `git push` splits `<new>:<name>` at its last `:`, so a name holding one
+/// would choose both what is pushed and where (the receive step refuses
+/// such names first; this is the second line).
 pub fn push_invocation(
     context: &PushContext,
     access: &ObjectAccess,
     updates: &[RefUpdate],
     hooks: Option<&Path>,
-) -> Invocation {
+) -> Result<Invocation> {
     let mut args: Vec<OsString> = Vec::new();
     if let Some(hooks) = hooks {
         let mut setting = OsString::from("core.hooksPath=");
@@ -74,6 +78,16 @@ pub fn push_invocation(
     let mut refspecs = Vec::new();
     for update in updates {
         let name = &update.reference;
+        check_ref_name(name).map_err(|reason| GateError::InvalidRefName {
+            name: name.clone(),
+            reason,
+        })?;
+        if !is_oid(&update.new) || !is_oid(&update.old) {
+            return Err(GateError::InvalidRefName {
+                name: name.clone(),
+                reason: "its update does not name two object ids".into(),
+            });
+        }
         if update.is_delete() {
             args.push(format!("--force-with-lease={name}:{}", update.old).into());
             refspecs.push(format!(":{name}"));
@@ -87,9 +101,9 @@ pub fn push_invocation(
     args.push("--".into());
     args.push(context.repo.upstream.clone().into());
     args.extend(refspecs.into_iter().map(OsString::from));
-    Invocation::git(args)
+    Ok(Invocation::git(args)
         .envs(&access.env)
-        .envs(&credential_env(&context.repo, &context.state))
+        .envs(&credential_env(&context.repo, &context.state)))
 }
 
 /// Forward now; upstream's message on a refusal.
@@ -99,6 +113,7 @@ pub async fn forward(
     updates: &[RefUpdate],
 ) -> Result<(), String> {
     let output = push_invocation(context, access, updates, None)
+        .map_err(|error| error.to_string())?
         .output(b"", context.timeouts.upstream_push)
         .await
         .map_err(|error| error.to_string())?;
@@ -168,7 +183,7 @@ impl EarlyForward {
             std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o700))
                 .map_err(state_error(&hook))?;
         }
-        let invocation = push_invocation(context, access, updates, Some(dir.path()));
+        let invocation = push_invocation(context, access, updates, Some(dir.path()))?;
         let timeout = context.timeouts.upstream_push + context.timeouts.local_git * 2;
         let task = tokio::spawn(async move { invocation.output(b"", timeout).await });
         Ok(Self { dir, verdict, task })
@@ -218,5 +233,43 @@ mod tests {
         assert!(script.starts_with("#!/bin/sh\n"));
         assert!(script.contains("dir='/state/hooks/forward-it'\\''s'\n"));
         assert!(script.contains(r#"[ "$verdict" = go ] || exit 1"#));
+    }
+
+    #[test]
+    fn a_ref_name_that_is_not_valid_never_becomes_a_refspec() {
+        let context = PushContext {
+            repo: crate::config::Repo {
+                name: "app".into(),
+                upstream: "file:///nowhere.git".into(),
+                credential: crate::config::Credential::None,
+                push: crate::policy::PushRules::from_policy("app", None).unwrap(),
+            },
+            mirror: "/nowhere/mirror.git".into(),
+            state: "/nowhere/state".into(),
+            scanner: std::sync::Arc::new(crate::scan::NoScanner),
+            approver: std::sync::Arc::new(crate::approval::NoApprover),
+            timeouts: crate::Timeouts::default(),
+            rules_cache: Default::default(),
+        };
+        let access = ObjectAccess::new(Path::new("/nowhere/mirror.git"), None);
+        let update = |reference: &str| RefUpdate {
+            old: "0".repeat(40),
+            new: "1".repeat(40),
+            reference: reference.into(),
+        };
+        assert!(push_invocation(&context, &access, &[update("refs/heads/main")], None).is_ok());
+        for bad in ["refs/heads/x:refs/heads/main", "refs/heads/a..b", "main"] {
+            let error = push_invocation(
+                &context,
+                &access,
+                &[update("refs/heads/ok"), update(bad)],
+                None,
+            )
+            .unwrap_err();
+            assert!(
+                matches!(error, GateError::InvalidRefName { .. }),
+                "{bad}: {error}"
+            );
+        }
     }
 }

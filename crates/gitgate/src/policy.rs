@@ -13,9 +13,13 @@
 //! Patterns are globs over the full ref name: `*` matches within one path
 //! component, `**` across components (`refs/heads/agent/*` allows
 //! `refs/heads/agent/fix` but not `refs/heads/agent/a/b`). A pattern must
-//! start with `refs/`. Whatever the patterns say, a push to a name git itself
-//! would refuse (`HEAD`, names with `..`, control characters) never gets this
-//! far: `git receive-pack` checks ref names first.
+//! start with `refs/`.
+//!
+//! The patterns are not what keeps out a name git itself would refuse:
+//! `git receive-pack` checks ref names only *after* the pre-receive hook,
+//! so the gate sees names like `refs/heads/x:refs/heads/main` (and `**`
+//! matches `:`). [`check_ref_name`] refuses those first, whatever the
+//! patterns say, with git's own `check-ref-format` rules.
 
 use bot_bottle_manifest::model::PushPolicy;
 use globset::{GlobSet, GlobSetBuilder};
@@ -24,6 +28,50 @@ use crate::error::{GateError, Result};
 
 /// The ref patterns allowed when a repo's `push.refs` is absent.
 pub const DEFAULT_PUSH_REFS: &[&str] = &["refs/heads/**"];
+
+/// Why git's `check-ref-format` (as `git receive-pack` applies it: the
+/// name must start with `refs/`) would refuse `name`; `Ok` for a valid ref
+/// name. Git runs this check only after the pre-receive hook, so the gate
+/// must: a name with a `:` would otherwise be read as a refspec when the
+/// push is forwarded.
+pub fn check_ref_name(name: &str) -> Result<(), String> {
+    if name == "@" {
+        return Err("it is `@`".into());
+    }
+    if !name.starts_with("refs/") {
+        return Err("it does not start with `refs/`".into());
+    }
+    if let Some(bad) = name.chars().find(|c| {
+        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    }) {
+        return Err(if bad.is_ascii_control() || bad == ' ' {
+            "it holds a space or a control character".into()
+        } else {
+            format!("it holds `{bad}`")
+        });
+    }
+    if name.contains("..") {
+        return Err("it holds `..`".into());
+    }
+    if name.contains("@{") {
+        return Err("it holds `@{`".into());
+    }
+    if name.ends_with('/') || name.ends_with('.') {
+        return Err("it ends with `/` or `.`".into());
+    }
+    for component in name.split('/') {
+        if component.is_empty() {
+            return Err("it holds `//`".into());
+        }
+        if component.starts_with('.') {
+            return Err("a component starts with `.`".into());
+        }
+        if component.ends_with(".lock") {
+            return Err("a component ends with `.lock`".into());
+        }
+    }
+    Ok(())
+}
 
 /// A repo's push rules, compiled.
 #[derive(Debug, Clone)]
@@ -121,6 +169,47 @@ mod tests {
         let open = rules(None, Some(true), Some(true));
         assert!(open.allows_ref("refs/heads/x"));
         assert!(open.force && open.delete);
+    }
+
+    #[test]
+    fn ref_names_git_refuses_are_refused() {
+        for good in [
+            "refs/heads/main",
+            "refs/heads/agent/fix-1",
+            "refs/tags/v1.2",
+            "refs/heads/caf\u{e9}",
+            "refs/heads/a@b",
+            "refs/heads/x.lockx",
+        ] {
+            assert_eq!(check_ref_name(good), Ok(()), "{good:?}");
+        }
+        for bad in [
+            "refs/heads/x:refs/heads/main",
+            "refs/heads/a..b",
+            "refs/heads/a b",
+            "refs/heads/a\tb",
+            "refs/heads/a\x7fb",
+            "refs/heads/a~1",
+            "refs/heads/a^",
+            "refs/heads/a?",
+            "refs/heads/a*",
+            "refs/heads/a[",
+            "refs/heads/a\\b",
+            "refs/heads/a@{1}",
+            "refs/heads/x/",
+            "refs/heads/x.lock",
+            "refs/heads/x.lock/y",
+            "refs/heads/x.",
+            "refs/heads/.x",
+            "refs//heads/x",
+            "refs/",
+            "heads/main",
+            "HEAD",
+            "@",
+            "",
+        ] {
+            assert!(check_ref_name(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,10 @@
 //! policy check and the scan only read, so they run at the same time; the
 //! policy's verdict comes first and a refused push's scan is dropped):
 //!
+//! 0. **Ref names.** A name git's `check-ref-format` would refuse
+//!    ([`check_ref_name`]) refuses the push before anything else:
+//!    receive-pack checks names only after this hook, and a `:` in one
+//!    would make the forward's refspec push something else, somewhere else.
 //! 1. **Policy.** Every ref must match the repo's push patterns and a
 //!    deletion needs `delete` (checked first, with no git and before
 //!    upstream is contacted); a non-fast-forward update needs `force`; and
@@ -34,7 +38,7 @@ use crate::config::Repo;
 use crate::forward::{EarlyForward, forward};
 use crate::git::stderr_excerpt;
 use crate::hook::{HookSession, PushRequest, RefUpdate};
-use crate::policy::PushRules;
+use crate::policy::{PushRules, check_ref_name};
 use crate::scan::{CommitScanner, ObjectAccess, REPO_RULES_FILE, scan_push_with};
 
 /// The most findings filed for one push; a push with more is refused
@@ -84,6 +88,28 @@ pub async fn decide(
 ) -> bool {
     let repo = &context.repo.name;
     let started = std::time::Instant::now();
+    // 0. Names git would refuse, before anything else and whatever the
+    // push rules say: receive-pack checks them only after this hook, and a
+    // `:` in one would be read as a refspec by the forward.
+    let invalid: Vec<String> = request
+        .updates
+        .iter()
+        .filter_map(|update| {
+            check_ref_name(&update.reference).err().map(|why| {
+                format!(
+                    "\"{}\" is not a valid ref name ({why})",
+                    update.reference.escape_debug()
+                )
+            })
+        })
+        .collect();
+    if !invalid.is_empty() {
+        for problem in &invalid {
+            tracing::warn!(repo = %repo, "push refused: {problem}");
+            say(session, &format!("push refused: {problem}")).await;
+        }
+        return false;
+    }
     let quarantine = match checked_quarantine(&context.mirror, request.quarantine.as_deref()) {
         Ok(quarantine) => quarantine,
         Err(message) => {

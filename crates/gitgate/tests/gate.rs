@@ -2088,3 +2088,147 @@ async fn an_invalid_gitleaks_config_is_ignored_with_a_warning() {
     );
     gate.stop().await;
 }
+
+/// Run git in `dir` with `input` on stdin; its stdout, raw.
+fn git_with_input(dir: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_AUTHOR_NAME", "Agent")
+        .env("GIT_AUTHOR_EMAIL", "agent@example.com")
+        .env("GIT_COMMITTER_NAME", "Agent")
+        .env("GIT_COMMITTER_EMAIL", "agent@example.com")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let output = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?} failed:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
+/// One pkt-line.
+fn pkt_line(payload: &[u8]) -> Vec<u8> {
+    let mut line = format!("{:04x}", payload.len() + 4).into_bytes();
+    line.extend_from_slice(payload);
+    line
+}
+
+/// A push request made by hand (the git client refuses such ref names):
+/// each `(old, new, ref)` command, a flush, then `pack`. Sent over
+/// HTTP/1.0 so the answer is not chunked; the answer back, lossy.
+async fn raw_receive_pack(gate: &Fixture, commands: &[(&str, &str, &str)], pack: &[u8]) -> String {
+    let base = gate.url.trim_end_matches("/app.git").to_string();
+    // The advertisement first, as a client's push starts (it refreshes
+    // the mirror).
+    raw_http(
+        &base,
+        b"GET /app.git/info/refs?service=git-receive-pack HTTP/1.0\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    let mut body = Vec::new();
+    for (index, (old, new, name)) in commands.iter().enumerate() {
+        let mut payload = format!("{old} {new} {name}").into_bytes();
+        if index == 0 {
+            payload.extend_from_slice(b"\0report-status side-band-64k");
+        }
+        payload.push(b'\n');
+        body.extend(pkt_line(&payload));
+    }
+    body.extend_from_slice(b"0000");
+    body.extend_from_slice(pack);
+    let mut request = format!(
+        "POST /app.git/git-receive-pack HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    raw_http(&base, &request).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ref_name_smuggling_a_refspec_is_refused() {
+    // `refs/heads/x:refs/heads/main`: receive-pack checks a ref name only
+    // after the pre-receive hook, so the gate sees it. Forwarded as
+    // `<N>:refs/heads/x:refs/heads/main`, git push would split at the
+    // last colon and push the tree entry `refs/heads/x` of N — a gitlink
+    // to C, an unscanned commit in the quarantine — to upstream's main.
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let main = rev(&gate.upstream, "refs/heads/main").await;
+    let secret = commit_file(
+        &work,
+        "leak.txt",
+        &format!("aws_access_key_id = {}\n", aws_key()),
+        "leak",
+    )
+    .await;
+    let entry = git_with_input(
+        &work,
+        &["mktree"],
+        format!("160000 commit {secret}\tx\n").as_bytes(),
+    );
+    let entry = String::from_utf8(entry).unwrap().trim().to_string();
+    let heads = git_with_input(
+        &work,
+        &["mktree"],
+        format!("040000 tree {entry}\theads\n").as_bytes(),
+    );
+    let heads = String::from_utf8(heads).unwrap().trim().to_string();
+    let root = git_with_input(
+        &work,
+        &["mktree"],
+        format!("040000 tree {heads}\trefs\n").as_bytes(),
+    );
+    let root = String::from_utf8(root).unwrap().trim().to_string();
+    let carrier = git_ok(&work, &["commit-tree", &root, "-p", &main, "-m", "n"]).await;
+    let pack = git_with_input(
+        &work,
+        &["pack-objects", "--stdout", "--revs", "--quiet"],
+        format!("{carrier}\n{secret}\n^{main}\n").as_bytes(),
+    );
+    let zero = "0".repeat(40);
+    let answer = raw_receive_pack(
+        &gate,
+        &[(&zero, &carrier, "refs/heads/x:refs/heads/main")],
+        &pack,
+    )
+    .await;
+    assert_eq!(
+        rev(&gate.upstream, "refs/heads/main").await,
+        main,
+        "{answer}"
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/x").await, "", "{answer}");
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, main);
+    assert!(
+        !git(&gate.upstream, &["cat-file", "-e", &secret])
+            .await
+            .success,
+        "the secret commit reached upstream"
+    );
+    assert!(
+        answer.contains("push refused: \"refs/heads/x:refs/heads/main\" is not a valid ref name"),
+        "{answer}"
+    );
+    assert!(approver.seen().is_empty());
+    gate.stop().await;
+}
