@@ -4,7 +4,10 @@
 //! push's combined diff, so every new commit (every commit the push brings
 //! that no mirror ref reaches) is scanned on its own:
 //!
-//! - its message (and, for an annotated tag, the tag's message);
+//! - its raw object as stored: every header line (author, committer,
+//!   `gpgsig`, `mergetag`, `encoding`, any other) and the message bytes,
+//!   plus the message as `git log` shows it when that differs (a commit
+//!   with an `encoding` header has it re-encoded); an annotated tag whole;
 //! - the full content of every file it adds or changes against its first
 //!   parent (the empty tree for a root commit; a merge's first-parent
 //!   changes bring in whatever its other parents added);
@@ -64,6 +67,9 @@ pub const MAX_SCANNED_BLOB_BYTES: u64 = 100 * 1024 * 1024;
 pub const MAX_SNIPPET_CHARS: usize = 160;
 /// The `file` of a finding in a commit message.
 pub const COMMIT_MESSAGE_FILE: &str = "(commit message)";
+/// The `file` of a finding in a commit's headers (author, committer,
+/// `gpgsig`, `mergetag`, `encoding`, any other header line).
+pub const COMMIT_HEADER_FILE: &str = "(commit header)";
 /// The `file` of a finding in an annotated tag.
 pub const TAG_MESSAGE_FILE: &str = "(tag message)";
 /// The `file` of a finding in a file's path (the path itself is shown
@@ -231,6 +237,10 @@ struct CommitWork {
     /// Position in the log (findings are reported in this order).
     index: usize,
     commit: String,
+    /// The commit object as stored (headers, blank line, message bytes).
+    raw: Vec<u8>,
+    /// The message as `git log` shows it (re-encoded to UTF-8 when the
+    /// commit has an `encoding` header).
     message: Vec<u8>,
     /// Every path the commit adds or changes.
     paths: Vec<String>,
@@ -242,7 +252,8 @@ struct CommitWork {
 
 impl CommitWork {
     fn bytes(&self) -> usize {
-        self.message.len()
+        self.raw.len()
+            + self.message.len()
             + self.paths.iter().map(String::len).sum::<usize>()
             + self
                 .files
@@ -256,7 +267,7 @@ impl CommitWork {
 struct ScannedCommit {
     index: usize,
     commit: String,
-    /// Findings in the message.
+    /// Findings in the headers and the message.
     message: Vec<CommitFinding>,
     /// `(blob id, path)` of each file added or changed, in the log's order.
     files: Vec<(String, String)>,
@@ -535,6 +546,22 @@ pub async fn scan_push_with(
                 }
                 Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
             };
+            // The commit object itself, asked for before its blobs.
+            let raw = match read_bounded(&mut objects, &chunk.commit, timeout).await? {
+                Some((kind, raw)) if kind == "commit" => raw,
+                Some((kind, _)) => {
+                    return Err(ScanError::Git(GateError::UnexpectedOutput {
+                        command: "git cat-file --batch".into(),
+                        detail: format!("{} is a {kind}, not a commit", chunk.commit),
+                    }));
+                }
+                None => {
+                    return Err(ScanError::TooLarge {
+                        commit: chunk.commit,
+                        file: COMMIT_HEADER_FILE.to_string(),
+                    });
+                }
+            };
             let mut files = Vec::with_capacity(chunk.changed.len());
             for (blob, path, fresh) in chunk.changed {
                 if !fresh {
@@ -554,6 +581,7 @@ pub async fn scan_push_with(
             let item = CommitWork {
                 index: chunk.index,
                 commit: chunk.commit,
+                raw,
                 message: chunk.message,
                 paths: chunk.paths,
                 files,
@@ -628,8 +656,8 @@ pub async fn scan_push_with(
     Ok(findings)
 }
 
-/// Queue one commit's new blobs on the object reader and hand the commit
-/// on. `false`: the object reader stopped (with an error it reports
+/// Queue one commit's object and its new blobs on the object reader and
+/// hand the commit on. `false`: the object reader stopped (with an error it reports
 /// itself).
 async fn send_chunk(
     mut chunk: OwnedChunk,
@@ -640,6 +668,9 @@ async fn send_chunk(
 ) -> bool {
     chunk.index = *index;
     *index += 1;
+    // The raw commit object first (its headers and message bytes as
+    // stored are scanned), then its new blobs.
+    let _ = feeder.send(chunk.commit.clone());
     for (blob, _, fresh) in &mut chunk.changed {
         if scanned.insert(blob.clone()) {
             let _ = feeder.send(blob.clone());
@@ -649,20 +680,41 @@ async fn send_chunk(
     chunks.send(chunk).await.is_ok()
 }
 
-/// Scan one commit: its message, each of its files not scanned before in
-/// this push, and its paths. The findings' `reference` is filled in by the
-/// caller, as are those of the files scanned before.
+/// Scan one commit: its raw object (headers and message bytes as
+/// stored), its message as `git log` shows it when that differs (an
+/// `encoding` header re-encodes it), each of its files not scanned before
+/// in this push, and its paths. The findings' `reference` is filled in by
+/// the caller, as are those of the files scanned before.
 fn scan_commit(work: CommitWork, scanner: &dyn CommitScanner) -> ScannedCommit {
     let commit = work.commit.as_str();
     let mut message = Vec::new();
+    let (header, body) = split_commit(&work.raw);
     place(
-        &work.message,
+        header,
+        scanner,
+        |_| Some((COMMIT_HEADER_FILE.to_string(), None)),
+        commit,
+        "",
+        &mut message,
+    );
+    place(
+        body,
         scanner,
         |_| Some((COMMIT_MESSAGE_FILE.to_string(), None)),
         commit,
         "",
         &mut message,
     );
+    if work.message != body {
+        place(
+            &work.message,
+            scanner,
+            |_| Some((COMMIT_MESSAGE_FILE.to_string(), None)),
+            commit,
+            "",
+            &mut message,
+        );
+    }
     let mut files = Vec::with_capacity(work.files.len());
     let mut scanned = Vec::new();
     for (blob, path, content) in work.files {
@@ -680,6 +732,18 @@ fn scan_commit(work: CommitWork, scanner: &dyn CommitScanner) -> ScannedCommit {
         files,
         scanned,
         paths,
+    }
+}
+
+/// A raw commit object's headers (each line with its newline) and its
+/// message (after the first empty line; empty when there is none).
+fn split_commit(raw: &[u8]) -> (&[u8], &[u8]) {
+    if raw.starts_with(b"\n") {
+        return (&[], &raw[1..]);
+    }
+    match find(raw, b"\n\n") {
+        Some(at) => (&raw[..at + 1], &raw[at + 2..]),
+        None => (raw, &[]),
     }
 }
 
@@ -1357,6 +1421,20 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn commits_split_into_headers_and_message() {
+        let raw = b"tree t\nauthor a\nx-note n\n\nsubject\n\nbody\n";
+        assert_eq!(
+            split_commit(raw),
+            (
+                &b"tree t\nauthor a\nx-note n\n"[..],
+                &b"subject\n\nbody\n"[..]
+            )
+        );
+        assert_eq!(split_commit(b"tree t\n"), (&b"tree t\n"[..], &b""[..]));
+        assert_eq!(split_commit(b"\nmsg"), (&b""[..], &b"msg"[..]));
     }
 
     #[test]

@@ -2232,3 +2232,81 @@ async fn a_ref_name_smuggling_a_refspec_is_refused() {
     assert!(approver.seen().is_empty());
     gate.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secrets_in_commit_headers_and_re_encoded_messages_are_caught() {
+    // `git log`'s %B shows neither the headers (author, committer, extra
+    // headers such as gpgsig, mergetag or one of the agent's own) nor,
+    // for a commit with an `encoding` header, the message's raw bytes:
+    // the raw commit object is scanned.
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let tree = git_ok(&work, &["rev-parse", "HEAD^{tree}"]).await;
+    let key = aws_key();
+    let who = "a <a@example.com> 1700000000 +0000";
+    let cases = [
+        (
+            format!(
+                "tree {tree}\nparent {before}\nauthor {who}\ncommitter {who}\nx-note {key}\n\nclean message\n"
+            ),
+            "(commit header)",
+            5,
+        ),
+        (
+            format!(
+                "tree {tree}\nparent {before}\nauthor {key} <a@example.com> 1700000000 +0000\ncommitter {who}\n\nclean message\n"
+            ),
+            "(commit header)",
+            3,
+        ),
+        (
+            format!(
+                "tree {tree}\nparent {before}\nauthor {who}\ncommitter {who}\nencoding IBM037\n\nsubject\n\naws_access_key_id = {key}\n"
+            ),
+            "(commit message)",
+            3,
+        ),
+    ];
+    for (index, (object, file, line)) in cases.iter().enumerate() {
+        let commit = git_with_input(
+            &work,
+            &["hash-object", "-t", "commit", "-w", "--stdin"],
+            object.as_bytes(),
+        );
+        let commit = String::from_utf8(commit).unwrap().trim().to_string();
+        let push = git(
+            &work,
+            &["push", "origin", &format!("{commit}:refs/heads/main")],
+        )
+        .await;
+        assert!(!push.success, "case {index}: {}", push.stderr);
+        assert!(
+            push.stderr
+                .contains("push refused: the operator rejected it"),
+            "case {index}: {}",
+            push.stderr
+        );
+        assert!(!push.stderr.contains(&key), "case {index}: {}", push.stderr);
+        assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+        let seen = approver.seen();
+        let found: Vec<_> = seen
+            .iter()
+            .filter(|report| report.finding.commit == commit)
+            .collect();
+        assert!(
+            found
+                .iter()
+                .any(|report| report.finding.file == *file && report.finding.line == *line),
+            "case {index}: {found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .all(|report| !report.finding.snippet.contains(&key)),
+            "case {index}: {found:?}"
+        );
+    }
+    gate.stop().await;
+}
