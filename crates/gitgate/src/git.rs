@@ -4,7 +4,9 @@
 //! Every git the gate starts gets a clean environment: `PATH` and `HOME`
 //! only, no global or system config (`GIT_CONFIG_NOSYSTEM`,
 //! `GIT_CONFIG_GLOBAL=/dev/null`), no terminal prompts, and only the
-//! transports an upstream may use (`GIT_ALLOW_PROTOCOL`, so no `ext::`).
+//! transports an upstream may use (`GIT_ALLOW_PROTOCOL`, so no `ext::`),
+//! and no `refs/replace/*` (`GIT_NO_REPLACE_OBJECTS`: a pushed replace ref
+//! would otherwise show the scan a clean object in place of the one pushed).
 //! Callers add the repository, the quarantine and the upstream credential.
 //! The child is killed when the timeout expires (or the caller goes away).
 
@@ -71,6 +73,10 @@ impl Invocation {
         env.insert("GIT_CONFIG_GLOBAL".to_string(), "/dev/null".into());
         env.insert("GIT_TERMINAL_PROMPT".to_string(), "0".into());
         env.insert("GIT_ALLOW_PROTOCOL".to_string(), GIT_ALLOW_PROTOCOL.into());
+        // `refs/replace/*` is pushable when a repo's rules allow it: a
+        // replace ref must never make the scan read other objects than
+        // the ones `git push` sends.
+        env.insert("GIT_NO_REPLACE_OBJECTS".to_string(), "1".into());
         Self {
             program: "git".to_string(),
             args,

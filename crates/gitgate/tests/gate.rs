@@ -2310,3 +2310,58 @@ async fn secrets_in_commit_headers_and_re_encoded_messages_are_caught() {
     }
     gate.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replace_ref_cannot_show_the_scan_a_clean_blob() {
+    // With `refs/replace/<secret blob>` in the mirror, a git that honours
+    // replace refs reads the clean replacement wherever the secret blob
+    // is asked for, while `git push` sends the real one.
+    let policy = PushPolicy {
+        refs: Some(vec!["refs/**".into()]),
+        force: None,
+        delete: None,
+    };
+    let approver = reject();
+    let gate = Fixture::start(Some(policy), approver.clone()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    std::fs::write(
+        work.join("leak.txt"),
+        format!("aws_access_key_id = {}\n", aws_key()),
+    )
+    .unwrap();
+    std::fs::write(work.join("clean.txt"), "nothing to see\n").unwrap();
+    let secret = git_ok(&work, &["hash-object", "-w", "leak.txt"]).await;
+    let clean = git_ok(&work, &["hash-object", "-w", "clean.txt"]).await;
+    git_ok(
+        &work,
+        &[
+            "push",
+            "--quiet",
+            "origin",
+            &format!("{clean}:refs/replace/{secret}"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        rev(&gate.mirror(), &format!("refs/replace/{secret}")).await,
+        clean
+    );
+    git_ok(&work, &["add", "leak.txt"]).await;
+    git_ok(&work, &["commit", "--quiet", "-m", "add a file"]).await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    assert!(
+        !git(&gate.upstream, &["cat-file", "-e", &secret])
+            .await
+            .success,
+        "the secret blob reached upstream"
+    );
+    let seen = approver.seen();
+    assert!(
+        seen.iter().any(|report| report.finding.file == "leak.txt"),
+        "{seen:?}"
+    );
+    gate.stop().await;
+}
