@@ -57,6 +57,10 @@ pub enum GateError {
     },
     #[error("refusing to push to {name:?}: not a valid ref name ({reason})")]
     InvalidRefName { name: String, reason: String },
+    #[error(
+        "the git hook {path} cannot be run ({reason}); git would skip it, and pushes would land in the mirror unchecked or go upstream before the checks. Is the state directory on a noexec mount? Put --state on a filesystem that allows executing files"
+    )]
+    HookNotRunnable { path: PathBuf, reason: String },
     #[error("cannot read the listening address")]
     LocalAddress(#[source] std::io::Error),
     #[error("a gitconfig value is refused ({field}): {reason}")]

@@ -32,7 +32,7 @@ use base64::Engine;
 use crate::Timeouts;
 use crate::config::{Credential, Repo};
 use crate::error::{GateError, Result, state_error};
-use crate::git::Invocation;
+use crate::git::{Invocation, stderr_excerpt};
 use crate::hook::HOOK_SCRIPT;
 
 /// Seconds ssh waits for the TCP connection (the whole command is still
@@ -191,7 +191,63 @@ pub async fn prepare(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<P
         std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
             .map_err(state_error(&hook))?;
     }
+    check_hook_runs(&hook, timeouts).await?;
     Ok(path)
+}
+
+/// What the hook says when run outside a gate session.
+const HOOK_OUTSIDE_SESSION: &str = "go through the gate only";
+
+/// Fail closed unless git can run a hook placed in `dir` (the directory of
+/// the forwards' `pre-push` hooks: a skipped one would let `git push` send
+/// before the checks are done). A probe hook is written, checked as
+/// [`check_hook_runs`] does, and removed.
+pub async fn check_hooks_dir(dir: &Path, timeouts: &Timeouts) -> Result<()> {
+    let probe = dir.join("probe-hook");
+    std::fs::write(&probe, HOOK_SCRIPT).map_err(state_error(&probe))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o700))
+            .map_err(state_error(&probe))?;
+    }
+    let checked = check_hook_runs(&probe, timeouts).await;
+    let _ = std::fs::remove_file(&probe);
+    checked
+}
+
+/// Fail closed unless git will run the installed hook: git skips a hook it
+/// may not execute (`access(X_OK)`, as on a `noexec` mount) with only a
+/// hint, and the push then lands in the mirror with no check at all. So
+/// the hook must pass git's own test and, run outside a gate session,
+/// answer as it should (refuse, exit 1).
+async fn check_hook_runs(hook: &Path, timeouts: &Timeouts) -> Result<()> {
+    let not_runnable = |reason: String| GateError::HookNotRunnable {
+        path: hook.to_path_buf(),
+        reason,
+    };
+    rustix::fs::access(hook, rustix::fs::Access::EXEC_OK)
+        .map_err(|error| not_runnable(format!("not executable: {error}")))?;
+    let output = Invocation::program(&hook.to_string_lossy(), Vec::<OsString>::new())
+        .output(b"", timeouts.local_git)
+        .await
+        .map_err(|error| {
+            let reason = match std::error::Error::source(&error) {
+                Some(source) => format!("{error}: {source}"),
+                None => error.to_string(),
+            };
+            not_runnable(reason)
+        })?;
+    if output.code == Some(1)
+        && String::from_utf8_lossy(&output.stderr).contains(HOOK_OUTSIDE_SESSION)
+    {
+        Ok(())
+    } else {
+        Err(not_runnable(format!(
+            "run outside a gate session it exited {} and said {:?}",
+            output.status,
+            stderr_excerpt(&output.stderr)
+        )))
+    }
 }
 
 /// Refresh a mirror from upstream. Errors are the caller's to log: the

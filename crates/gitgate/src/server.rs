@@ -128,6 +128,7 @@ pub async fn run_with_daemon(
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(&hooks_dir, std::fs::Permissions::from_mode(0o700));
     }
+    mirror::check_hooks_dir(&hooks_dir, &config.timeouts).await?;
     let shared = Arc::new(Shared {
         repos,
         project_root: state.join("mirrors"),

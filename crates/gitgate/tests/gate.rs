@@ -2365,3 +2365,94 @@ async fn a_replace_ref_cannot_show_the_scan_a_clean_blob() {
     );
     gate.stop().await;
 }
+
+/// Set in the child run of
+/// [`a_state_directory_that_cannot_run_the_hook_stops_the_gate`]: the
+/// state directory, on a `noexec` tmpfs.
+const NOEXEC_STATE_ENV: &str = "GITGATE_TEST_NOEXEC_STATE";
+/// Which directory the child's `noexec` tmpfs is mounted on: `state` (the
+/// whole state directory) or `hooks` (only `<state>/hooks`, where the
+/// forwards' `pre-push` hooks go).
+const NOEXEC_MOUNT_ENV: &str = "GITGATE_TEST_NOEXEC_MOUNT";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_state_directory_that_cannot_run_the_hook_stops_the_gate() {
+    // git skips a pre-receive hook it cannot execute (a `noexec` mount)
+    // with only a hint, and the push lands in the mirror unchecked; the
+    // gate must not start on such a state directory. The test reruns
+    // itself in a user and mount namespace with the state directory on a
+    // `noexec` tmpfs.
+    if let Some(state) = std::env::var_os(NOEXEC_STATE_ENV) {
+        let (_temp, _root, upstream) = Fixture::upstream().await;
+        let repo = Repo {
+            name: "app".into(),
+            upstream: format!("file://{}", upstream.display()),
+            credential: Credential::None,
+            push: PushRules::from_policy("app", None).unwrap(),
+        };
+        let config = Config {
+            state_dir: PathBuf::from(state),
+            repos: vec![repo],
+            scanner: Arc::new(bot_bottle_gitgate::NoScanner),
+            approver: reject(),
+            timeouts: Timeouts::default(),
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ran = tokio::time::timeout(
+            Duration::from_secs(20),
+            bot_bottle_gitgate::run(listener, config, std::future::pending()),
+        )
+        .await;
+        let error = match ran {
+            Ok(Err(error)) => error.to_string(),
+            Ok(Ok(())) => panic!("the gate stopped without an error"),
+            Err(_) => panic!("the gate started on a state directory that cannot run its hook"),
+        };
+        let hook = match std::env::var(NOEXEC_MOUNT_ENV).as_deref() {
+            Ok("hooks") => "hooks/probe-hook",
+            _ => "hooks/pre-receive",
+        };
+        assert!(error.contains(hook), "{error}");
+        assert!(error.contains("noexec"), "{error}");
+        eprintln!("the gate refused to start: {error}");
+        return;
+    }
+    let probe = std::process::Command::new("unshare")
+        .args(["-Urm", "true"])
+        .output();
+    if !probe.is_ok_and(|output| output.status.success()) {
+        eprintln!("skipped: `unshare -Urm` is not available here");
+        return;
+    }
+    for mounted in ["state", "hooks"] {
+        let temp = tempfile::tempdir().unwrap();
+        let state = temp.path().join("state");
+        let target = match mounted {
+            "hooks" => state.join("hooks"),
+            _ => state.clone(),
+        };
+        std::fs::create_dir_all(&target).unwrap();
+        let output = tokio::process::Command::new("unshare")
+            .args([
+                "-Urm",
+                "sh",
+                "-c",
+                r#"mount -t tmpfs -o noexec tmpfs "$1" && exec "$2" --exact "$3" --nocapture"#,
+                "sh",
+            ])
+            .arg(&target)
+            .arg(std::env::current_exe().unwrap())
+            .arg("a_state_directory_that_cannot_run_the_hook_stops_the_gate")
+            .env(NOEXEC_STATE_ENV, &state)
+            .env(NOEXEC_MOUNT_ENV, mounted)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "noexec {mounted}: {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
