@@ -51,9 +51,35 @@ pub const DECODE_BUDGET_FACTOR: usize = 4;
 pub const DECODE_BUDGET_FLOOR: usize = 256 * 1024;
 
 /// The decoding budget for an input of `len` bytes.
-pub(crate) fn budget_for(len: usize) -> usize {
-    len.saturating_mul(DECODE_BUDGET_FACTOR)
-        .max(DECODE_BUDGET_FLOOR)
+pub(crate) fn budget_for(len: usize) -> Budget {
+    Budget {
+        left: len
+            .saturating_mul(DECODE_BUDGET_FACTOR)
+            .max(DECODE_BUDGET_FLOOR),
+        exhausted: false,
+    }
+}
+
+/// Decoded bytes a scan may still make, and whether a decoding was ever
+/// refused for want of them: then part of the input went unread, and the
+/// scanner reports that (fails closed) instead of calling it clean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Budget {
+    pub(crate) left: usize,
+    pub(crate) exhausted: bool,
+}
+
+impl Budget {
+    /// Spend `bytes`; `false` (and exhausted from now on) if they are not
+    /// there.
+    pub(crate) fn take(&mut self, bytes: usize) -> bool {
+        if bytes > self.left {
+            self.exhausted = true;
+            return false;
+        }
+        self.left -= bytes;
+        true
+    }
 }
 
 /// What a layer was decoded from.
@@ -579,7 +605,7 @@ pub(crate) fn is_blob_byte(byte: u8) -> bool {
 /// Long runs of base64, hex or base32 alphabet, decoded. The runs come from
 /// a vector mask pass where the CPU has one (`simd::long_blob_runs`), else
 /// from [`blob_samples`].
-fn blobs(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
+fn blobs(input: &[u8], budget: &mut Budget, out: &mut Vec<Decoded>) {
     // With vector instructions, the runs come from a mask pass instead of
     // the samples below.
     let vector = MIN_BLOB_LEN == crate::simd::LONG_BLOB_RUN
@@ -595,7 +621,7 @@ fn blob(
     input: &[u8],
     start: usize,
     end: usize,
-    budget: &mut usize,
+    budget: &mut Budget,
     out: &mut Vec<Decoded>,
 ) -> bool {
     if binary_base64(&input[start..end]) {
@@ -605,10 +631,9 @@ fn blob(
     if let Some(decoded) = decode_run(input, start, end, any, all)
         && !decoded.bytes.is_empty()
     {
-        if decoded.bytes.len() > *budget {
+        if !budget.take(decoded.bytes.len()) {
             return false;
         }
-        *budget -= decoded.bytes.len();
         out.push(decoded);
     }
     true
@@ -619,7 +644,7 @@ fn blob(
 /// so prose costs one table lookup per 24 bytes plus the short runs around
 /// samples. A run's bounds are found first, with one test per byte; the
 /// classes of its bytes are gathered only when it is long enough to matter.
-fn blob_samples(input: &[u8], budget: &mut usize, out: &mut Vec<Decoded>) {
+fn blob_samples(input: &[u8], budget: &mut Budget, out: &mut Vec<Decoded>) {
     let mut index = MIN_BLOB_LEN - 1;
     while index < input.len() {
         if !is_blob_byte(input[index]) {
@@ -766,7 +791,7 @@ fn regions(input_len: usize, triggers: &[usize]) -> Vec<(usize, usize)> {
 const LONGEST_ESCAPE: usize = 10;
 
 /// Every decoded layer of `input`, within `budget` decoded bytes.
-pub(crate) fn decode_all(input: &[u8], budget: &mut usize) -> Vec<Decoded> {
+pub(crate) fn decode_all(input: &[u8], budget: &mut Budget) -> Vec<Decoded> {
     decode_layer(input, None, budget)
 }
 
@@ -775,7 +800,7 @@ pub(crate) fn decode_all(input: &[u8], budget: &mut usize) -> Vec<Decoded> {
 pub(crate) fn decode_layer(
     input: &[u8],
     parent: Option<&Decoded>,
-    budget: &mut usize,
+    budget: &mut Budget,
 ) -> Vec<Decoded> {
     type UnitDecoder = fn(&[u8]) -> Option<Decoded>;
     let decoders: [UnitDecoder; 3] = [percent, json_escapes, html_entities];
@@ -785,10 +810,9 @@ pub(crate) fn decode_layer(
             let Some(mut decoded) = decoder(&input[start..end]) else {
                 continue;
             };
-            if decoded.bytes.len() > *budget {
+            if !budget.take(decoded.bytes.len()) {
                 return out;
             }
-            *budget -= decoded.bytes.len();
             decoded.shift(start);
             out.push(decoded);
         }

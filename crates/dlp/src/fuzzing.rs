@@ -111,8 +111,9 @@ pub fn decode(data: &[u8]) {
         }
     }
     assert!(
-        decoded_total <= initial,
-        "decoded {decoded_total} bytes, budget {initial}"
+        decoded_total <= initial.left,
+        "decoded {decoded_total} bytes, budget {}",
+        initial.left
     );
 }
 

@@ -126,11 +126,41 @@ impl std::fmt::Debug for Scanner {
     }
 }
 
+/// The rule of the finding made when an input's decoded layers would
+/// exceed the decoding budget ([`decode::DECODE_BUDGET_FACTOR`]).
+pub const DECODE_BUDGET_RULE: &str = "decode-budget-exceeded";
+
+/// An input whose decoding ran out of budget was not read whole: layers
+/// past the budget might hide anything. It is reported, blocking and
+/// unredactable, over the whole input, so no caller takes it for clean
+/// (padding a payload with cheap escapes to spend the budget first is an
+/// evasion).
+fn budget_finding(len: usize, known: bool) -> Finding {
+    let detector = if known {
+        Detector::Known
+    } else {
+        Detector::Patterns
+    };
+    let mut finding = Finding::new(
+        detector,
+        DECODE_BUDGET_RULE,
+        "nested encodings",
+        (0, len),
+        Vec::new(),
+    );
+    finding.preview = format!(
+        "too many encoded layers to inspect within {}x the input's size",
+        decode::DECODE_BUDGET_FACTOR
+    );
+    finding.redactable = false;
+    finding
+}
+
 /// The findings of one layer before safe-value filtering.
 struct Layer<'a> {
     known: bool,
     patterns: bool,
-    budget: &'a mut usize,
+    budget: &'a mut decode::Budget,
 }
 
 impl Scanner {
@@ -242,6 +272,9 @@ impl Scanner {
         if self.detectors.contains(Detector::Unicode) {
             self.scan_unicode(input, &mut budget, &mut out);
         }
+        if budget.exhausted {
+            out.push(budget_finding(input.len(), wants_known));
+        }
         if self.detectors.contains(Detector::Entropy) {
             let mut warnings = Vec::new();
             entropy::scan(input, &mut warnings);
@@ -286,7 +319,7 @@ impl Scanner {
         out.extend(found);
     }
 
-    fn scan_unicode(&self, input: &[u8], budget: &mut usize, out: &mut Vec<Finding>) {
+    fn scan_unicode(&self, input: &[u8], budget: &mut decode::Budget, out: &mut Vec<Finding>) {
         let (layers, changed) = unicode::fold(input);
         for folded in layers {
             let mut inner = Vec::new();

@@ -456,3 +456,57 @@ fn every_vector_limit_finds_the_same() {
     assert_eq!(avx2, widest);
     assert_eq!(portable, widest);
 }
+
+/// Padding an input with cheap escapes spends the decoding budget before
+/// the payload is reached; the payload then goes unread. That is reported,
+/// blocking and unredactable, instead of the input passing as clean.
+#[test]
+fn an_input_that_spends_the_decoding_budget_is_not_called_clean() {
+    let scanner = known_only();
+    // The canary, every fourth character percent-encoded, inside base64.
+    let encoded: String = CANARY
+        .chars()
+        .enumerate()
+        .map(|(index, character)| {
+            if index % 4 == 3 {
+                format!("%{:02X}", character as u32)
+            } else {
+                character.to_string()
+            }
+        })
+        .collect();
+    let inner = format!("{}{encoded}", format!("%20{}", " ".repeat(900)).repeat(20));
+    let payload = STANDARD.encode(inner);
+    // Without padding it is found, in its nested encoding.
+    let alone = scanner.scan(payload.as_bytes());
+    assert!(
+        alone
+            .iter()
+            .any(|finding| finding.rule == "EGRESS_TOKEN_CANARY"),
+        "{alone:?}"
+    );
+    // Padding whose decoded layers spend the budget first.
+    let block = format!("{}{}", "%41\\u0042&#67;".repeat(15), " ".repeat(1100));
+    let padded = format!("{} {payload}\n", block.repeat(40));
+    let findings = scanner.scan(padded.as_bytes());
+    assert!(
+        findings
+            .iter()
+            .any(|finding| finding.rule == "EGRESS_TOKEN_CANARY"
+                || finding.rule == bot_bottle_dlp::DECODE_BUDGET_RULE),
+        "the padded payload passed as clean"
+    );
+    let spent: Vec<&Finding> = findings
+        .iter()
+        .filter(|finding| finding.rule == bot_bottle_dlp::DECODE_BUDGET_RULE)
+        .collect();
+    assert!(
+        spent
+            .iter()
+            .all(|finding| !finding.redactable && finding.end == padded.len())
+    );
+    assert!(!scanner.redact(padded.as_bytes()).unredactable.is_empty());
+    // Ordinary text with a few escapes stays clean.
+    let prose = format!("{}a%20b &#65; \\u0041\n", "plain words ".repeat(5000));
+    assert!(scanner.scan(prose.as_bytes()).is_empty());
+}
