@@ -240,7 +240,7 @@ impl DlpInspector {
             if item.finding.severity == Severity::Warn {
                 tracing::warn!(
                     request_id = context.request_id,
-                    host = %context.host,
+                    host = %lossy(&scanner.redact(context.host.as_bytes()).bytes),
                     finding = %describe(&item.finding, &item.location),
                     "outbound DLP warning (not blocking)"
                 );
@@ -262,7 +262,8 @@ impl DlpInspector {
         let summary = describe(&first.finding, &first.location);
         tracing::warn!(
             request_id = context.request_id,
-            host = %context.host,
+            // The hostname may be the finding.
+            host = %lossy(&scanner.redact(context.host.as_bytes()).bytes),
             policy = policy_name(policy),
             findings = blocking.len(),
             first = %summary,

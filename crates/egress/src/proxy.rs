@@ -301,8 +301,8 @@ pub(crate) async fn handle_in_target(
             tracing::warn!(
                 decision = "deny",
                 %client,
-                target = %target.authority(),
-                claimed = %scrub(&shared.secrets, &claimed.escape_debug().to_string()),
+                target = %for_log(&shared, target.authority().as_bytes()),
+                claimed = %for_log(&shared, claimed.escape_debug().to_string().as_bytes()),
                 "misdirected request: Host/:authority differs from the tunnel target"
             );
             return refusal(
@@ -355,7 +355,7 @@ async fn settle_hold(
     match shared.holds.resolve(context, hold).await {
         HoldOutcome::Approve => Ok(()),
         HoldOutcome::Reject(reason) => {
-            tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.host, %reason, "held request refused");
+            tracing::warn!(decision = "deny", request_id = context.request_id, host = %for_log(shared, context.host.as_bytes()), %reason, "held request refused");
             Err(refusal(
                 StatusCode::FORBIDDEN,
                 "blocked",
@@ -365,8 +365,8 @@ async fn settle_hold(
     }
 }
 
-fn blocked(context: &RequestContext, reason: &str) -> Response<ProxyBody> {
-    tracing::warn!(decision = "block", request_id = context.request_id, host = %context.host, %reason, "request blocked by outbound inspection");
+fn blocked(shared: &Shared, context: &RequestContext, reason: &str) -> Response<ProxyBody> {
+    tracing::warn!(decision = "block", request_id = context.request_id, host = %for_log(shared, context.host.as_bytes()), %reason, "request blocked by outbound inspection");
     refusal(
         StatusCode::FORBIDDEN,
         "blocked",
@@ -406,7 +406,7 @@ async fn forward(
         parts.method = Method::GET;
     }
     if has_our_via(&parts.headers) {
-        tracing::warn!(decision = "deny", %client, host = %target.host, "proxy loop (Via names this proxy)");
+        tracing::warn!(decision = "deny", %client, host = %for_log(&shared, target.host.to_string().as_bytes()), "proxy loop (Via names this proxy)");
         return refusal(
             StatusCode::LOOP_DETECTED,
             "denied",
@@ -424,7 +424,7 @@ async fn forward(
         .map(str::trim)
         .find(|coding| !coding.eq_ignore_ascii_case("chunked"))
     {
-        tracing::warn!(decision = "deny", %client, host = %target.host, coding = %coding.escape_default(), "unsupported transfer coding");
+        tracing::warn!(decision = "deny", %client, host = %for_log(&shared, target.host.to_string().as_bytes()), coding = %coding.escape_default(), "unsupported transfer coding");
         return refusal(
             StatusCode::NOT_IMPLEMENTED,
             "denied",
@@ -466,11 +466,11 @@ async fn forward(
             decision = "deny",
             %client,
             scheme = target.scheme.as_str(),
-            host = %host_text,
+            host = %for_log(&shared, host_text.as_bytes()),
             port = target.port,
             method = %parts.method,
-            path = %scrub(&shared.secrets, path_and_query.split('?').next().unwrap_or("/")),
-            reason = %scrub(&shared.secrets, &reason.to_string()),
+            path = %for_log(&shared, path_and_query.split('?').next().unwrap_or("/").as_bytes()),
+            reason = %for_log(&shared, reason.to_string().as_bytes()),
             "egress request denied"
         );
     };
@@ -495,7 +495,7 @@ async fn forward(
     );
     match head_verdict {
         Verdict::Pass => {}
-        Verdict::Block(reason) => return blocked(&context, &reason),
+        Verdict::Block(reason) => return blocked(&shared, &context, &reason),
         Verdict::Hold(hold) => {
             if let Err(response) = settle_hold(&shared, &context, &hold).await {
                 return response;
@@ -507,7 +507,7 @@ async fn forward(
         }) => {
             if let Some(new_path) = new_path {
                 if PathAndQuery::from_str(&new_path).is_err() || !new_path.starts_with('/') {
-                    return blocked(&context, "the redacted path is not a valid path");
+                    return blocked(&shared, &context, "the redacted path is not a valid path");
                 }
                 path_and_query = new_path;
             }
@@ -535,14 +535,16 @@ async fn forward(
         .and_then(|value| value.parse::<u64>().ok())
         && length > MAX_REQUEST_BODY_BYTES as u64
     {
-        return too_large(&context);
+        return too_large(&shared, &context);
     }
     let mut body_bytes = match Limited::new(incoming, MAX_REQUEST_BODY_BYTES)
         .collect()
         .await
     {
         Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => return too_large(&context),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
+            return too_large(&shared, &context);
+        }
         Err(error) => {
             tracing::warn!(request_id = context.request_id, %error, "cannot read the request body");
             return refusal(
@@ -558,9 +560,9 @@ async fn forward(
         let raw = body_bytes.clone();
         match tokio::task::spawn_blocking(move || body::decode(&headers, &raw)).await {
             Ok(Ok(decoded)) => decoded,
-            Ok(Err(DecodeError::TooLarge)) => return too_large(&context),
+            Ok(Err(DecodeError::TooLarge)) => return too_large(&shared, &context),
             Ok(Err(error)) => {
-                tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.host, %error, "undecodable request body");
+                tracing::warn!(decision = "deny", request_id = context.request_id, host = %for_log(&shared, context.host.as_bytes()), %error, "undecodable request body");
                 return refusal(
                     StatusCode::BAD_REQUEST,
                     "denied",
@@ -616,7 +618,7 @@ async fn forward(
     let mut redacted = false;
     match verdict {
         Verdict::Pass => {}
-        Verdict::Block(reason) => return blocked(&context, &reason),
+        Verdict::Block(reason) => return blocked(&shared, &context, &reason),
         Verdict::Hold(hold) => {
             if let Err(response) = settle_hold(&shared, &context, &hold).await {
                 return response;
@@ -634,9 +636,13 @@ async fn forward(
         // compressed stream is scanned too. (A redacted body goes decoded.)
         match shared.inspector.inspect_encoded_body(&context, &body_bytes) {
             Verdict::Pass => {}
-            Verdict::Block(reason) => return blocked(&context, &reason),
+            Verdict::Block(reason) => return blocked(&shared, &context, &reason),
             Verdict::Redact(_) => {
-                return blocked(&context, "a finding in the encoded body cannot be redacted");
+                return blocked(
+                    &shared,
+                    &context,
+                    "a finding in the encoded body cannot be redacted",
+                );
             }
             Verdict::Hold(hold) => {
                 if let Err(response) = settle_hold(&shared, &context, &hold).await {
@@ -649,7 +655,7 @@ async fn forward(
     // 3. The credential: the agent's value for that header never leaves.
     if let Some(credential) = &route.credential {
         if target.scheme == Scheme::Http {
-            tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.host, "credential route over plain http");
+            tracing::warn!(decision = "deny", request_id = context.request_id, host = %for_log(&shared, context.host.as_bytes()), "credential route over plain http");
             return refusal(
                 StatusCode::FORBIDDEN,
                 "denied",
@@ -895,7 +901,7 @@ fn scrub(secrets: &[bot_bottle_secret::Redacted<String>], text: &str) -> String 
 
 /// `text` as `log: full` shows it: what the inspector would find (token-
 /// shaped values the proxy does not hold) masked, then every held token.
-fn for_log(shared: &Shared, text: &[u8]) -> String {
+pub(crate) fn for_log(shared: &Shared, text: &[u8]) -> String {
     scrub(
         &shared.secrets,
         &String::from_utf8_lossy(&shared.inspector.scrub_for_log(text)),
@@ -965,8 +971,8 @@ fn log_full_response(
     );
 }
 
-fn too_large(context: &RequestContext) -> Response<ProxyBody> {
-    tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.host, "request body over the limit");
+fn too_large(shared: &Shared, context: &RequestContext) -> Response<ProxyBody> {
+    tracing::warn!(decision = "deny", request_id = context.request_id, host = %for_log(shared, context.host.as_bytes()), "request body over the limit");
     refusal(
         StatusCode::PAYLOAD_TOO_LARGE,
         "denied",

@@ -39,7 +39,7 @@ use tracing::Instrument;
 
 use crate::ca::CertificateAuthority;
 use crate::inspect::{HoldResolver, Inspector, PassInspector, RefuseHolds};
-use crate::proxy::{self, ProxyBody, Shared, Target};
+use crate::proxy::{self, ProxyBody, Shared, Target, for_log};
 use crate::response::UPSTREAM_BODY_IDLE_TIMEOUT;
 use crate::routes::{Host, RouteTable, Scheme, Tokens};
 use crate::upstream::{
@@ -429,11 +429,11 @@ async fn intercept(
     {
         Ok(Ok(done)) => done,
         Ok(Err(error)) => {
-            tracing::info!(%client, target = %target.host, %error, "TLS handshake with the agent failed");
+            tracing::info!(%client, target = %for_log(&shared, target.host.to_string().as_bytes()), %error, "TLS handshake with the agent failed");
             return;
         }
         Err(_) => {
-            tracing::info!(%client, target = %target.host, "TLS handshake with the agent timed out");
+            tracing::info!(%client, target = %for_log(&shared, target.host.to_string().as_bytes()), "TLS handshake with the agent timed out");
             return;
         }
     };
@@ -441,8 +441,8 @@ async fn intercept(
         tracing::warn!(
             decision = "deny",
             %client,
-            target = %target.host,
-            sni = %sni.as_deref().unwrap_or("").escape_debug(),
+            target = %for_log(&shared, target.host.to_string().as_bytes()),
+            sni = %for_log(&shared, sni.as_deref().unwrap_or("").escape_debug().to_string().as_bytes()),
             "TLS SNI differs from the CONNECT target"
         );
     }

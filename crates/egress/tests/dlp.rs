@@ -27,6 +27,9 @@ const API_TOKEN: &str = "tok-9fK2mQ7xLp4RvT8wZb3Nq6Hd";
 const CANARY: &str = "canary-Xw7pQ2rLz9Kd4Tm8Vb6Nf3Hj";
 /// Another held token (a deploy key's, say), not injected by any route.
 const DEPLOY_TOKEN: &str = "dep-Rt5yUi8oPa2sDf6gHj9kLz3x";
+/// A held token that is lower-case hex (as Gitea's are): it fits in a
+/// hostname as it is.
+const HEX_TOKEN: &str = "9f3b2c7d1e8a4f6b0c5d2e7a9b1c3d5e7f9a0b2c";
 
 /// How long the approve/reject tests wait for the (scripted) operator: the
 /// test answers at once, so this only bounds a broken run.
@@ -37,6 +40,7 @@ fn tokens() -> Vec<(&'static str, &'static str)> {
         ("EGRESS_TOKEN_API", API_TOKEN),
         ("EGRESS_TOKEN_CANARY", CANARY),
         ("EGRESS_TOKEN_DEPLOY", DEPLOY_TOKEN),
+        ("EGRESS_TOKEN_HEX", HEX_TOKEN),
     ]
 }
 
@@ -689,6 +693,75 @@ async fn no_finding_reaches_a_log_line_under_any_policy() {
     let log = logs.text();
     assert!(log.contains("outbound DLP finding"), "{log}");
     for secret in [CANARY, API_TOKEN] {
+        assert!(
+            !log.contains(secret),
+            "a held secret reached the log:\n{log}"
+        );
+        assert!(
+            !log.contains(&secret[..12]),
+            "part of a held secret reached the log:\n{log}"
+        );
+    }
+}
+
+/// The agent chooses the hostname, the SNI and the path, and refusals log
+/// them: a held token there (as it is, or encoded) is scrubbed from every
+/// line, as it is from `log: full`.
+#[tokio::test(flavor = "current_thread")]
+async fn held_tokens_in_hostnames_sni_and_denied_paths_never_reach_a_log_line() {
+    let logs = common::LogCapture::start();
+    let upstream = start_upstream().await;
+    let port = upstream.https.port();
+    let routes_yaml = format!(
+        "{}  - host: \"*.upstream.test:{port}\"\n    outbound_on_match: block\n",
+        routes(&upstream, "block")
+    );
+    let proxy = dlp_proxy(&upstream, &routes_yaml, None).await;
+    let authority = upstream_authority(&upstream);
+    let empty = || Full::new(Bytes::new());
+    // A host no route allows.
+    let denied = format!("{HEX_TOKEN}.evil.test:{port}");
+    let mut client = tls_through_proxy(
+        &proxy,
+        &denied,
+        &format!("{HEX_TOKEN}.evil.test"),
+        &[b"http/1.1"],
+    )
+    .await;
+    let answer = client.send(get(&denied, "/").body(empty()).unwrap()).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    // A host a wildcard route allows, where the DLP finds the token.
+    let wild_host = format!("{HEX_TOKEN}.upstream.test");
+    let wild = format!("{wild_host}:{port}");
+    let mut client = tls_through_proxy(&proxy, &wild, &wild_host, &[b"http/1.1"]).await;
+    let answer = client
+        .send(get(&wild, "/echo").body(empty()).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    // An SNI that differs from the CONNECT target.
+    let sni = format!("{HEX_TOKEN}.sni.test");
+    let (proxy_ref, authority_ref) = (&proxy, authority.clone());
+    let mut client = tls_through_proxy(proxy_ref, &authority_ref, &sni, &[b"http/1.1"]).await;
+    let _ = client
+        .send(get(&authority, "/echo").body(empty()).unwrap())
+        .await;
+    // A path no route allows, the canary percent-encoded in it.
+    let encoded: String = CANARY.bytes().map(|byte| format!("%{byte:02X}")).collect();
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get(&authority, &format!("/denied/{encoded}"))
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    proxy.stop().await;
+
+    let log = logs.text();
+    assert!(log.contains("egress request denied"), "{log}");
+    assert!(log.contains("TLS SNI differs"), "{log}");
+    for secret in [HEX_TOKEN, &encoded, CANARY] {
         assert!(
             !log.contains(secret),
             "a held secret reached the log:\n{log}"
