@@ -35,15 +35,6 @@ pub const MIN_HEX_BLOB_LEN: usize = 32;
 /// this many bytes of an escape.
 pub const DECODE_CONTEXT: usize = 512;
 
-/// A decoded blob is scanned only if at least this share (per mille) of its
-/// bytes is printable ASCII or whitespace, or it is valid UTF-8: binary
-/// content inside base64 (images, archives) holds no text to match, and a
-/// held secret's base64 is found without decoding.
-pub const MIN_TEXT_PER_MILLE: usize = 900;
-
-/// Characters of a blob decoded first to decide whether it holds text.
-const TEXT_PROBE_CHARS: usize = 512;
-
 /// Decoded bytes allowed per scan, as a multiple of the input's length.
 pub const DECODE_BUDGET_FACTOR: usize = 4;
 
@@ -562,22 +553,14 @@ fn decode_run(input: &[u8], start: usize, end: usize, any: u8, all: u8) -> Optio
             bits_per_char,
         },
     };
-    // Decode a prefix first: binary content (an image) is not worth
-    // decoding whole, since it holds no text to match.
-    let probe = &run[..run.len().min(TEXT_PROBE_CHARS)];
+    // Binary content is decoded and scanned too: a secret's encoding
+    // behind a few hundred bytes of noise is still there (an earlier
+    // version skipped blobs that did not decode to text, and missed it).
     if hex_only && run.len() >= MIN_HEX_BLOB_LEN && digit && !(upper && lower) {
-        if !is_text(&decode_bits(probe, 4, |byte| {
-            hex_value(byte).map(u32::from)
-        })) {
-            return None;
-        }
         let decoded = decode_bits(run, 4, |byte| hex_value(byte).map(u32::from));
         return Some(blob(decoded, DecodeKind::Hex, 4));
     }
     if base32_only && upper && digit {
-        if !is_text(&decode_bits(probe, 5, base32_value)) {
-            return None;
-        }
         return Some(blob(
             decode_bits(run, 5, base32_value),
             DecodeKind::Base32,
@@ -585,9 +568,6 @@ fn decode_run(input: &[u8], start: usize, end: usize, any: u8, all: u8) -> Optio
         ));
     }
     if std_only && url_only || !(upper && lower && digit) {
-        return None;
-    }
-    if !is_text(&decode_bits(probe, 6, |byte| base64_value(byte, url_only))) {
         return None;
     }
     let decoded = decode_bits(run, 6, |byte| base64_value(byte, url_only));
@@ -624,9 +604,6 @@ fn blob(
     budget: &mut Budget,
     out: &mut Vec<Decoded>,
 ) -> bool {
-    if binary_base64(&input[start..end]) {
-        return true;
-    }
     let (any, all) = classes(&input[start..end]);
     if let Some(decoded) = decode_run(input, start, end, any, all)
         && !decoded.bytes.is_empty()
@@ -672,39 +649,6 @@ fn classes(bytes: &[u8]) -> (u8, u8) {
         let class = BLOB_CLASS[usize::from(byte)];
         (any | class, all & class)
     })
-}
-
-/// Whether a run longer than the text probe is already known, from the
-/// probe alone, to be base64 of binary content ([`decode_run`] would
-/// return `None`), so the classes of the rest of a long run (an image
-/// attachment) need not be gathered. The probe holds upper case, lower case
-/// and digits, so the run is neither hex nor base32; the rest of the run can
-/// only make it invalid base64 (mixed alphabets), which is also `None`; and
-/// the probe decodes the same in the alphabet the whole run would pick (a
-/// `+`/`/` or `-`/`_` in the probe picks it, and letters and digits decode
-/// alike in both).
-fn binary_base64(run: &[u8]) -> bool {
-    if run.len() <= TEXT_PROBE_CHARS {
-        return false;
-    }
-    let probe = &run[..TEXT_PROBE_CHARS];
-    let (any, _) = classes(probe);
-    let every = CLASS_UPPER | CLASS_LOWER | CLASS_DIGIT;
-    if any & every != every {
-        return false;
-    }
-    let url_only = any & CLASS_URL != 0;
-    any & CLASS_STD != 0 && url_only
-        || !is_text(&decode_bits(probe, 6, |byte| base64_value(byte, url_only)))
-}
-
-/// Whether decoded blob content is text worth scanning.
-fn is_text(bytes: &[u8]) -> bool {
-    let printable = bytes
-        .iter()
-        .filter(|byte| matches!(byte, b' '..=b'~' | b'\t' | b'\n' | b'\r'))
-        .count();
-    printable * 1000 >= bytes.len() * MIN_TEXT_PER_MILLE || std::str::from_utf8(bytes).is_ok()
 }
 
 fn is_hex(byte: Option<&u8>) -> bool {
@@ -868,9 +812,8 @@ mod tests {
         );
     }
 
-    /// Runs longer than the text probe: text is decoded whole, in either
-    /// alphabet; binary is not decoded; and a run that mixes the two
-    /// alphabets is not base64, whatever its probe holds.
+    /// Long runs: text and binary are decoded whole, in either alphabet;
+    /// and a run that mixes the two alphabets is not base64.
     #[test]
     fn long_blobs_are_decoded_by_their_whole_run() {
         use base64::Engine;
@@ -891,7 +834,10 @@ mod tests {
             .map(|index| (index * 151 % 251) as u8)
             .collect();
         let encoded = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&binary);
-        assert!(decoded(encoded.as_bytes()).is_empty());
+        assert_eq!(
+            decoded(encoded.as_bytes()),
+            vec![(DecodeKind::Base64, binary.clone())]
+        );
         let mut mixed = base64::engine::general_purpose::STANDARD_NO_PAD.encode(&text);
         mixed.push_str("+-");
         mixed.push_str(&base64::engine::general_purpose::STANDARD_NO_PAD.encode(&text));

@@ -510,3 +510,27 @@ fn an_input_that_spends_the_decoding_budget_is_not_called_clean() {
     let prose = format!("{}a%20b &#65; \\u0041\n", "plain words ".repeat(5000));
     assert!(scanner.scan(prose.as_bytes()).is_empty());
 }
+
+/// A held secret's encoding behind binary noise, all in base64 (a binary
+/// upload through a base64 API): the blob is decoded and scanned although
+/// it is not text.
+#[test]
+fn a_secret_behind_binary_noise_in_base64_is_found() {
+    let scanner = known_only();
+    let noise: Vec<u8> = (0..400u32).map(|index| (index * 151 % 251) as u8).collect();
+    let hex: String = CANARY.bytes().map(|byte| format!("{byte:02x}")).collect();
+    let percent: String = CANARY.bytes().map(|byte| format!("%{byte:02X}")).collect();
+    for inner in [hex, percent, STANDARD.encode(CANARY)] {
+        let mut payload = noise.clone();
+        payload.extend_from_slice(inner.as_bytes());
+        payload.extend_from_slice(&noise[..100]);
+        let body = format!("{{\"content\":\"{}\"}}", STANDARD.encode(&payload));
+        let findings = found(&scanner, body.as_bytes());
+        assert!(
+            findings
+                .iter()
+                .any(|(rule, _)| rule == "EGRESS_TOKEN_CANARY"),
+            "{inner}: {findings:?}"
+        );
+    }
+}
