@@ -34,6 +34,11 @@ pub enum Location {
     /// `scan_request_head` (offsets are into the value; a CRLF finding in the
     /// name has offsets into the name and `in_name` set).
     Header { index: usize, in_name: bool },
+    /// Across the parts of a request head: the request line and the header
+    /// values given to `scan_request_head`, joined in order one per line
+    /// (a held secret spread over several headers). Offsets are into that
+    /// joined text.
+    Head,
 }
 
 /// One match.

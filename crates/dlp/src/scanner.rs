@@ -396,7 +396,48 @@ impl Scanner {
             );
         }
         out.extend(self.scan_header_names(headers));
+        out.extend(self.scan_across_head(request_line, headers));
         Findings::from_unsorted(out)
+    }
+
+    /// Held secrets spread over the head's parts: the request line and the
+    /// header values, joined in order one per line, through the held-secret
+    /// matcher alone (its separated form ignores the line breaks). Only
+    /// matches that no single part holds are kept (those are reported per
+    /// part). A spread that reorders its pieces is not found; nor is one
+    /// over several requests.
+    fn scan_across_head(&self, request_line: &str, headers: &[(String, String)]) -> Vec<Finding> {
+        if !self.detectors.contains(Detector::Known) || self.known.is_empty() {
+            return Vec::new();
+        }
+        let mut joined = Vec::new();
+        let mut parts = Vec::with_capacity(headers.len() + 1);
+        for part in
+            std::iter::once(request_line).chain(headers.iter().map(|(_, value)| value.as_str()))
+        {
+            let start = joined.len();
+            joined.extend_from_slice(part.as_bytes());
+            parts.push((start, joined.len()));
+            joined.push(b'\n');
+        }
+        let mut found = Vec::new();
+        self.known.scan(&joined, &mut found);
+        if let Some(safe) = &self.safe {
+            safe.filter(&joined, &mut found);
+        }
+        found
+            .into_iter()
+            .filter(|finding| {
+                !parts
+                    .iter()
+                    .any(|(start, end)| *start <= finding.start && finding.end <= *end)
+            })
+            .map(|mut finding| {
+                finding.location = Location::Head;
+                finding.redactable = false;
+                finding
+            })
+            .collect()
     }
 
     /// Every detector on the header names: a name is chosen by the sender
@@ -510,6 +551,9 @@ impl Scanner {
                 String::from_utf8_lossy(&redacted.bytes).into_owned(),
             ));
         }
+        // Nor can a secret spread over several parts be scrubbed part by
+        // part.
+        unredactable.extend(self.scan_across_head(request_line, headers));
         // A name cannot be rewritten: a finding in one is unredactable.
         unredactable.extend(
             self.scan_header_names(headers)

@@ -425,6 +425,8 @@ impl Inspector for DlpInspector {
                     }
                     None => ("a header".to_string(), &[][..]),
                 },
+                // Spread over several parts: no one part to quote.
+                Location::Head => ("several parts of the request head".to_string(), &[][..]),
                 _ => ("the request line".to_string(), request_line.as_bytes()),
             };
             scanned.push(Scanned {

@@ -773,6 +773,46 @@ async fn held_tokens_in_hostnames_sni_and_denied_paths_never_reach_a_log_line() 
     }
 }
 
+/// A held secret spread in order over the query and several headers, each
+/// piece shorter than a partial match: found across the head's parts, and
+/// refused even under redact (no one part holds it to scrub).
+#[tokio::test]
+async fn a_held_secret_spread_over_headers_is_refused() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let pieces: Vec<&str> = CANARY
+        .as_bytes()
+        .chunks(10)
+        .map(|chunk| std::str::from_utf8(chunk).unwrap())
+        .collect();
+    for policy in ["redact", "block"] {
+        let proxy = dlp_proxy(&upstream, &routes(&upstream, policy), None).await;
+        let mut request = get(&authority, &format!("/echo?q={}", pieces[0]));
+        for (index, piece) in pieces[1..].iter().enumerate() {
+            request = request.header(format!("x-part-{index}").as_str(), *piece);
+        }
+        let answer = send(
+            &proxy,
+            &upstream,
+            request.body(Full::new(Bytes::new())).unwrap(),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{policy}: {}",
+            answer.body
+        );
+        assert!(
+            answer.body.contains("EGRESS_TOKEN_CANARY"),
+            "{policy}: {}",
+            answer.body
+        );
+        assert!(upstream.seen().is_empty(), "{policy}");
+        proxy.stop().await;
+    }
+}
+
 /// A token-shaped value the proxy does not hold (a GitHub classic token).
 const FOREIGN_TOKEN: &str = "ghp_R7mK2xQ9pL4vT8wZ3nB6hD1sF5gJ0aYcEuWq";
 
