@@ -38,7 +38,7 @@ use crate::ca::CertificateAuthority;
 use crate::inspect::{
     HeadRewrite, Hold, HoldOutcome, HoldResolver, Inspector, RequestContext, RequestHead, Verdict,
 };
-use crate::response::StreamedBody;
+use crate::response::{Mask, StreamedBody};
 use crate::routes::{CompiledRoute, Host, RequestTarget, RouteTable, Scheme};
 use crate::upstream::{ConnectError, UpstreamConnector};
 use crate::websocket;
@@ -653,6 +653,7 @@ async fn forward(
     }
 
     // 3. The credential: the agent's value for that header never leaves.
+    let mut mask = None;
     if let Some(credential) = &route.credential {
         if target.scheme == Scheme::Http {
             tracing::warn!(decision = "deny", request_id = context.request_id, host = %for_log(&shared, context.host.as_bytes()), "credential route over plain http");
@@ -685,6 +686,19 @@ async fn forward(
         parts
             .headers
             .insert(credential.header.clone(), value.expose().clone());
+        // The token itself (after the scheme, if any) is masked in the
+        // response, should the upstream echo it; and the response is asked
+        // for uncompressed, so that an echo is there to mask.
+        let bytes = value.expose().as_bytes();
+        let token = bytes
+            .iter()
+            .rposition(|byte| *byte == b' ')
+            .map_or(bytes, |space| &bytes[space + 1..]);
+        mask = Mask::new(token);
+        parts.headers.insert(
+            header::ACCEPT_ENCODING,
+            HeaderValue::from_static("identity"),
+        );
     }
 
     // 4. Out, to the checked target only.
@@ -859,9 +873,22 @@ async fn forward(
     }
     let (mut response_parts, response_body) = response.into_parts();
     remove_hop_by_hop(&mut response_parts.headers);
+    if let Some(mask) = &mask {
+        for value in response_parts.headers.values_mut() {
+            let mut bytes = value.as_bytes().to_vec();
+            mask.mask_all(&mut bytes);
+            if bytes != value.as_bytes()
+                && let Ok(masked) = HeaderValue::from_bytes(&bytes)
+            {
+                *value = masked;
+            }
+        }
+    }
     let request_id = context.request_id;
     let idle_host = context.host.clone();
-    let mut body = StreamedBody::new(response_body, shared.upstream_idle_timeout).on_idle(
+    let mut body = StreamedBody::new(response_body, shared.upstream_idle_timeout)
+        .with_mask(mask)
+        .on_idle(
         Box::new(move || {
             tracing::warn!(request_id, host = %idle_host, "the upstream went silent in the middle of the response body; the response was cut");
         }),

@@ -1,6 +1,7 @@
 //! The upstream's response body on its way back to the agent: streamed
-//! frame by frame, never buffered, with an idle deadline and, under
-//! `log: full`, a scrubbed excerpt logged when it ends.
+//! frame by frame, never buffered, with an idle deadline, the route's
+//! injected credential masked if the upstream echoes it ([`Mask`]) and,
+//! under `log: full`, a scrubbed excerpt logged when it ends.
 //!
 //! The deadline is on silence, not on length: every frame from the upstream
 //! pushes it [`UPSTREAM_BODY_IDLE_TIMEOUT`] further, so a healthy long
@@ -14,7 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use hyper::body::{Body, Frame, SizeHint};
 
 /// How long the upstream may go without sending a byte of a response body
@@ -63,11 +64,70 @@ impl Drop for Excerpt {
     }
 }
 
-/// A response body with the idle deadline (and the optional excerpt).
+/// Masks every occurrence of one value (the credential the proxy injected)
+/// in a stream of chunks, with as many `*`, so the length is unchanged (a
+/// `Content-Length` stays true). An upstream that echoes the request's
+/// `Authorization` (a debug endpoint, an error page) would otherwise hand
+/// the agent the very credential it must never hold. Only the longest tail
+/// of a chunk that could begin the value is held back until the next
+/// chunk, so a stream (server-sent events) is not delayed otherwise.
+pub struct Mask {
+    value: Vec<u8>,
+    finder: memchr::memmem::Finder<'static>,
+    carry: BytesMut,
+}
+
+impl Mask {
+    /// A mask for `value`; `None` for an empty value.
+    pub fn new(value: &[u8]) -> Option<Self> {
+        (!value.is_empty()).then(|| Self {
+            value: value.to_vec(),
+            finder: memchr::memmem::Finder::new(value).into_owned(),
+            carry: BytesMut::new(),
+        })
+    }
+
+    /// Mask `text` in place (a whole value: a header).
+    pub fn mask_all(&self, text: &mut [u8]) {
+        let mut from = 0;
+        while let Some(found) = self.finder.find(&text[from..]) {
+            let start = from + found;
+            text[start..start + self.value.len()].fill(b'*');
+            from = start + self.value.len();
+        }
+    }
+
+    /// The next chunk: what can be passed on now (possibly empty).
+    pub fn chunk(&mut self, data: &[u8]) -> Bytes {
+        self.carry.extend_from_slice(data);
+        let mut buffer = std::mem::take(&mut self.carry);
+        self.mask_all(&mut buffer);
+        // Hold back the longest tail that is a proper prefix of the value.
+        let longest = (self.value.len() - 1).min(buffer.len());
+        let held = (1..=longest)
+            .rev()
+            .find(|&length| buffer[buffer.len() - length..] == self.value[..length])
+            .unwrap_or(0);
+        self.carry = buffer.split_off(buffer.len() - held);
+        buffer.freeze()
+    }
+
+    /// What is still held back, at the end of the stream.
+    pub fn finish(&mut self) -> Bytes {
+        std::mem::take(&mut self.carry).freeze()
+    }
+}
+
+/// A response body with the idle deadline (and the optional mask and
+/// excerpt).
 pub struct StreamedBody<B> {
     inner: B,
     idle: Duration,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    mask: Option<Mask>,
+    /// A frame that came while masked bytes were still held back.
+    pending: Option<Frame<Bytes>>,
+    ended: bool,
     excerpt: Option<Excerpt>,
     on_idle: Option<IdleReport>,
 }
@@ -79,9 +139,18 @@ impl<B> StreamedBody<B> {
             inner,
             idle,
             deadline: Box::pin(tokio::time::sleep(idle)),
+            mask: None,
+            pending: None,
+            ended: false,
             excerpt: None,
             on_idle: None,
         }
+    }
+
+    /// Mask `mask`'s value wherever it appears in the body.
+    pub fn with_mask(mut self, mask: Option<Mask>) -> Self {
+        self.mask = mask;
+        self
     }
 
     /// Keep the first `limit` bytes and hand them to `logger` at the end.
@@ -115,39 +184,88 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                let next = tokio::time::Instant::now() + this.idle;
-                this.deadline.as_mut().reset(next);
-                if let (Some(excerpt), Some(data)) = (this.excerpt.as_mut(), frame.data_ref()) {
-                    excerpt.take(data);
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error.into()))),
-            Poll::Ready(None) => {
-                if let Some(excerpt) = this.excerpt.as_mut() {
-                    excerpt.finish();
-                }
-                Poll::Ready(None)
-            }
-            Poll::Pending => match this.deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    if let Some(report) = this.on_idle.take() {
-                        report();
+        if let Some(frame) = this.pending.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
+        if this.ended {
+            return Poll::Ready(None);
+        }
+        loop {
+            let polled = Pin::new(&mut this.inner).poll_frame(cx);
+            return match polled {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let next = tokio::time::Instant::now() + this.idle;
+                    this.deadline.as_mut().reset(next);
+                    let frame = match (this.mask.as_mut(), frame.into_data()) {
+                        (Some(mask), Ok(data)) => {
+                            let passed = mask.chunk(&data);
+                            if passed.is_empty() {
+                                // All of it held back: wait for more.
+                                continue;
+                            }
+                            Frame::data(passed)
+                        }
+                        (Some(mask), Err(other)) => {
+                            let held = mask.finish();
+                            if held.is_empty() {
+                                other
+                            } else {
+                                this.pending = Some(other);
+                                Frame::data(held)
+                            }
+                        }
+                        (None, Ok(data)) => Frame::data(data),
+                        (None, Err(other)) => other,
+                    };
+                    if let (Some(excerpt), Some(data)) = (this.excerpt.as_mut(), frame.data_ref()) {
+                        excerpt.take(data);
                     }
-                    // Stay ended: the deadline does not fire twice.
-                    let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
-                    this.deadline.as_mut().reset(far);
-                    Poll::Ready(Some(Err(Box::new(IdleTimeout(this.idle)))))
+                    Poll::Ready(Some(Ok(frame)))
                 }
-                Poll::Pending => Poll::Pending,
-            },
+                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error.into()))),
+                Poll::Ready(None) => {
+                    this.ended = true;
+                    let held = this.mask.as_mut().map(Mask::finish).unwrap_or_default();
+                    if !held.is_empty() {
+                        if let Some(excerpt) = this.excerpt.as_mut() {
+                            excerpt.take(&held);
+                            excerpt.finish();
+                        }
+                        return Poll::Ready(Some(Ok(Frame::data(held))));
+                    }
+                    if let Some(excerpt) = this.excerpt.as_mut() {
+                        excerpt.finish();
+                    }
+                    Poll::Ready(None)
+                }
+                Poll::Pending => match this.deadline.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        if let Some(report) = this.on_idle.take() {
+                            report();
+                        }
+                        // Stay ended: the deadline does not fire twice.
+                        let far = tokio::time::Instant::now() + Duration::from_secs(86_400 * 365);
+                        this.deadline.as_mut().reset(far);
+                        Poll::Ready(Some(Err(Box::new(IdleTimeout(this.idle)))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                },
+            };
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        if self.pending.is_some() {
+            return false;
+        }
+        if self.ended {
+            return true;
+        }
+        let holding = self
+            .mask
+            .as_ref()
+            .is_some_and(|mask| !mask.carry.is_empty());
+        !holding && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -220,6 +338,65 @@ mod tests {
         }
         assert_eq!(received, (0..20u8).collect::<Vec<_>>());
         assert!(started.elapsed() >= Duration::from_secs(400));
+    }
+
+    /// A body with the value at several places, cut into two or three
+    /// chunks at every pair of positions, comes out as the whole body
+    /// masked at once: the same length, no byte of the value left.
+    #[tokio::test]
+    async fn the_value_is_masked_wherever_the_chunks_cut_it() {
+        let value = b"tok-9fK2mQ7xLp";
+        let mut body = b"a tok-9fK2 tok-9fK2mQ7xLp, b".to_vec();
+        body.extend_from_slice(value);
+        body.extend_from_slice(b" end tok-9fK2mQ7xL");
+        let mut whole = body.clone();
+        Mask::new(value).unwrap().mask_all(&mut whole);
+        assert_eq!(whole.len(), body.len());
+        assert!(!whole.windows(value.len()).any(|window| window == value));
+        assert!(
+            whole.ends_with(b" end tok-9fK2mQ7xL"),
+            "a prefix alone is not masked"
+        );
+        for first in 0..=body.len() {
+            for second in first..=body.len() {
+                let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
+                    Ok(Frame::data(Bytes::copy_from_slice(&body[..first]))),
+                    Ok(Frame::data(Bytes::copy_from_slice(&body[first..second]))),
+                    Ok(Frame::data(Bytes::copy_from_slice(&body[second..]))),
+                ];
+                let inner = StreamBody::new(futures_util::stream::iter(chunks));
+                let masked =
+                    StreamedBody::new(inner, Duration::from_secs(5)).with_mask(Mask::new(value));
+                let collected = masked.collect().await.unwrap().to_bytes();
+                assert_eq!(collected, whole, "cut at {first} and {second}");
+            }
+        }
+    }
+
+    /// A chunk with no tail that could begin the value is passed on whole
+    /// at once: a stream is not held back.
+    #[tokio::test]
+    async fn a_chunk_that_cannot_begin_the_value_is_not_held_back() {
+        let (sender, receiver) = mpsc::channel(4);
+        let mut body = StreamedBody::new(ReceiverBody(receiver), Duration::from_secs(5))
+            .with_mask(Mask::new(b"secret-value"));
+        sender
+            .send(Bytes::from_static(b"data: first event\n\n"))
+            .await
+            .unwrap();
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "data: first event\n\n");
+        sender
+            .send(Bytes::from_static(b"data: secret-"))
+            .await
+            .unwrap();
+        sender.send(Bytes::from_static(b"value!\n")).await.unwrap();
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "data: ");
+        let frame = body.frame().await.unwrap().unwrap();
+        assert_eq!(frame.into_data().unwrap(), "************!\n");
+        drop(sender);
+        assert!(body.frame().await.is_none());
     }
 
     #[tokio::test]

@@ -366,6 +366,22 @@ async fn the_credential_replaces_the_agents_placeholder() {
     );
     let everything = format!("{:?}", seen);
     assert!(!everything.contains("PLACEHOLDER"));
+    // The test upstream echoes the request's headers in its body: the
+    // agent gets the injected token masked, never the token itself, and the
+    // response was asked for uncompressed so that the echo can be masked.
+    assert!(!answer.body.contains("real-token"), "{}", answer.body);
+    assert!(
+        answer.body.contains(&format!(
+            "Bearer {}",
+            "*".repeat("real-token-1234567890".len())
+        )),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        seen[0].headers["accept-encoding"],
+        vec!["identity".to_string()]
+    );
 
     // The introspection endpoint names the variable, never the value.
     let (code, stdout, _) = curl(
