@@ -216,6 +216,12 @@ pub enum PathError {
     EncodedSeparator,
     #[error("the path is percent-encoded twice")]
     DoubleEncoded,
+    #[error("the path has a `%` that is not followed by two hex digits (such as IIS's `%u002e`)")]
+    BadEscape,
+    #[error(
+        "the path decodes to bytes that are not UTF-8 (an overlong encoding such as `%C0%AE`?)"
+    )]
+    NotUtf8,
 }
 
 /// Normalise a request path (without query) for matching; see the module
@@ -229,6 +235,16 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
         if segment.contains('\\') {
             return Err(PathError::EncodedSeparator);
         }
+        // Every `%` starts a two-hex-digit escape: an upstream that reads
+        // `%u002e` as `.` (IIS) must not see a segment this check did not.
+        let bytes = segment.as_bytes();
+        if bytes.iter().enumerate().any(|(index, &byte)| {
+            byte == b'%'
+                && !(bytes.get(index + 1).is_some_and(u8::is_ascii_hexdigit)
+                    && bytes.get(index + 2).is_some_and(u8::is_ascii_hexdigit))
+        }) {
+            return Err(PathError::BadEscape);
+        }
         let decoded_bytes: Vec<u8> = percent_decode_str(segment).collect();
         if decoded_bytes
             .iter()
@@ -236,9 +252,18 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
         {
             return Err(PathError::EncodedSeparator);
         }
-        let decoded = String::from_utf8_lossy(&decoded_bytes);
+        // Not lossily: an overlong `%C0%AE` is `.` to a lax decoder.
+        let Ok(decoded) = std::str::from_utf8(&decoded_bytes) else {
+            return Err(PathError::NotUtf8);
+        };
         let before_parameter = decoded.split(';').next().unwrap_or("");
-        if before_parameter == "." || before_parameter == ".." {
+        // `..`, and what a server that trims trailing dots and spaces
+        // (Windows) reads as `..` or `.`: `.. `, `...`, `. `.
+        if before_parameter.starts_with('.')
+            && before_parameter
+                .chars()
+                .all(|character| character == '.' || character.is_whitespace())
+        {
             return Err(PathError::DotSegment);
         }
         let lower = decoded.to_ascii_lowercase();
@@ -249,7 +274,7 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
             return Err(PathError::DoubleEncoded);
         }
         normalized.push('/');
-        normalized.push_str(&decoded);
+        normalized.push_str(decoded);
     }
     Ok(normalized)
 }
@@ -337,7 +362,23 @@ pub enum Denial {
     Header { host: String, header: String },
     #[error("path refused: {0}")]
     BadPath(PathError),
+    #[error(
+        "the route for {host} limits methods or paths, and header {header} asks the upstream for another method or path"
+    )]
+    OverrideHeader { host: String, header: String },
 }
+
+/// Headers some upstreams (and the frameworks behind them) honour as the
+/// request's real method or path: on a route that limits methods or paths
+/// they would let the upstream act on what the route never checked.
+pub const OVERRIDE_HEADERS: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-method",
+];
 
 /// The compiled `--routes` file.
 #[derive(Debug, Clone)]
@@ -459,6 +500,18 @@ impl RouteTable {
                 Denial::Header {
                     host: host.clone(),
                     header: missing,
+                }
+            } else if let Some(header) = (route.methods.is_some() || route.paths.is_some())
+                .then(|| {
+                    OVERRIDE_HEADERS
+                        .iter()
+                        .find(|name| target.headers.contains_key(**name))
+                })
+                .flatten()
+            {
+                Denial::OverrideHeader {
+                    host: host.clone(),
+                    header: (*header).to_string(),
                 }
             } else {
                 return Ok(route);
@@ -866,6 +919,45 @@ routes:
         }
     }
 
+    /// On a route that limits methods or paths, a header asking the
+    /// upstream for another method or path is refused; on a route that
+    /// limits neither it changes nothing and passes.
+    #[test]
+    fn method_and_path_override_headers_are_refused_where_they_matter() {
+        let table = table(ROUTES);
+        for header in OVERRIDE_HEADERS {
+            let denial = check(
+                &table,
+                Scheme::Https,
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1",
+                &[(header, "DELETE")],
+            );
+            assert_eq!(
+                denial,
+                Err(Denial::OverrideHeader {
+                    host: "api.allowed.com".into(),
+                    header: (*header).to_string()
+                }),
+                "{header}"
+            );
+        }
+        assert_eq!(
+            check(
+                &table,
+                Scheme::Https,
+                "a.wild.com",
+                443,
+                "GET",
+                "/",
+                &[("x-http-method-override", "DELETE")]
+            ),
+            Ok(1)
+        );
+    }
+
     #[test]
     fn route_table_denials_and_bypass_attempts() {
         let table = table(ROUTES);
@@ -975,6 +1067,36 @@ routes:
                 "GET",
                 "/v1/../secret",
                 "path refused: the path has a `.` or `..` segment",
+            ),
+            // what servers that trim trailing dots and spaces read as `..`
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/..%20/secret",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/.../secret",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            // IIS's %u escape, and an overlong UTF-8 `.`
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/%u002e%u002e/secret",
+                "path refused: the path has a `%` that is not followed by two hex digits (such as IIS's `%u002e`)",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/%C0%AE%C0%AE/secret",
+                "path refused: the path decodes to bytes that are not UTF-8 (an overlong encoding such as `%C0%AE`?)",
             ),
             (
                 "api.allowed.com",
