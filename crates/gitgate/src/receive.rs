@@ -104,11 +104,7 @@ pub async fn decide(
         })
         .collect();
     if !invalid.is_empty() {
-        for problem in &invalid {
-            tracing::warn!(repo = %repo, "push refused: {problem}");
-            say(session, &format!("push refused: {problem}")).await;
-        }
-        return false;
+        return refuse(session, repo, &invalid).await;
     }
     let quarantine = match checked_quarantine(&context.mirror, request.quarantine.as_deref()) {
         Ok(quarantine) => quarantine,
@@ -128,11 +124,7 @@ pub async fn decide(
         .filter_map(|update| rule_problem(&context.repo.push, update))
         .collect();
     if !forbidden.is_empty() {
-        for problem in &forbidden {
-            tracing::warn!(repo = %repo, "push refused: {problem}");
-            say(session, &format!("push refused: {problem}")).await;
-        }
-        return false;
+        return refuse(session, repo, &forbidden).await;
     }
 
     // 4, begun: the push upstream connects (reads upstream's ref
@@ -185,11 +177,7 @@ pub async fn decide(
         }
     };
     if !problems.is_empty() {
-        for problem in &problems {
-            tracing::warn!(repo = %repo, "push refused: {problem}");
-            say(session, &format!("push refused: {problem}")).await;
-        }
-        return false;
+        return refuse(session, repo, &problems).await;
     }
     let (findings, warnings) = match scanned {
         Some(result) => result,
@@ -311,6 +299,16 @@ pub async fn decide(
             false
         }
     }
+}
+
+/// Refuse the push for each of `problems`, logged and told to the agent;
+/// always `false` (the push's outcome).
+async fn refuse(session: &mut HookSession, repo: &str, problems: &[String]) -> bool {
+    for problem in problems {
+        tracing::warn!(repo = %repo, "push refused: {problem}");
+        say(session, &format!("push refused: {problem}")).await;
+    }
+    false
 }
 
 async fn say(session: &mut HookSession, text: &str) {
