@@ -15,6 +15,11 @@
 //! decoding (see `known.rs`); these passes add percent-encoding, JSON/JS
 //! escapes, HTML numeric entities, nested encodings (base64 of base64, hex
 //! of base64, …) and credential shapes inside any of them.
+//!
+//! UTF-16 text (a byte order mark at the start, or a long run of code
+//! units with a NUL byte each) is transcoded to UTF-8 as a layer too, by
+//! `utf16.rs`; it runs first, and only when the input starts with a byte
+//! order mark or holds a NUL byte.
 
 use memchr::memmem;
 
@@ -83,6 +88,7 @@ pub(crate) enum DecodeKind {
     Hex,
     Base32,
     Unicode,
+    Utf16,
 }
 
 impl DecodeKind {
@@ -95,6 +101,7 @@ impl DecodeKind {
             DecodeKind::Hex => "hex",
             DecodeKind::Base32 => "base32",
             DecodeKind::Unicode => "Unicode folding",
+            DecodeKind::Utf16 => "UTF-16",
         }
     }
 }
@@ -110,6 +117,18 @@ struct Piece {
     verbatim: bool,
 }
 
+/// A run of characters of a transcoded layer (UTF-16): from decoded offset
+/// `decoded` on (to the next run), each character is `out_len` decoded
+/// bytes made from the `in_len` input bytes that follow the previous
+/// character's, the first starting at input offset `input`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CharRun {
+    pub(crate) decoded: usize,
+    pub(crate) input: usize,
+    pub(crate) out_len: usize,
+    pub(crate) in_len: usize,
+}
+
 /// How decoded offsets map back to the encoded input.
 #[derive(Debug)]
 enum SpanMap {
@@ -122,6 +141,10 @@ enum SpanMap {
     /// A blob at `offset` where every input character carries
     /// `bits_per_char` bits.
     Blob { offset: usize, bits_per_char: usize },
+    /// Transcoded text: every decoded byte maps to the input bytes of the
+    /// character it belongs to (a UTF-16 code unit or surrogate pair).
+    /// Input offsets are relative to `base`.
+    CharRuns { base: usize, runs: Vec<CharRun> },
 }
 
 /// One decoded layer.
@@ -141,6 +164,16 @@ impl Decoded {
         }
     }
 
+    /// A layer transcoded character by character (`runs` in decoded
+    /// order, starting at decoded offset 0, input offsets absolute).
+    pub(crate) fn with_char_runs(kind: DecodeKind, bytes: Vec<u8>, runs: Vec<CharRun>) -> Self {
+        Self {
+            kind,
+            bytes,
+            map: SpanMap::CharRuns { base: 0, runs },
+        }
+    }
+
     /// Move a layer decoded from `input[offset..]` to `input`'s offsets.
     fn shift(&mut self, offset: usize) {
         match &mut self.map {
@@ -150,9 +183,19 @@ impl Decoded {
                     unit.1 += offset;
                 }
             }
-            SpanMap::Pieces { base, .. } => *base += offset,
+            SpanMap::Pieces { base, .. } | SpanMap::CharRuns { base, .. } => *base += offset,
             SpanMap::Blob { offset: start, .. } => *start += offset,
         }
+    }
+
+    /// The input span (without the base) of the character that decoded
+    /// byte `index` belongs to.
+    fn char_run_unit(runs: &[CharRun], index: usize) -> Option<(usize, usize)> {
+        let slot = runs.partition_point(|run| run.decoded <= index);
+        let run = runs.get(slot.checked_sub(1)?)?;
+        let character = (index - run.decoded) / run.out_len.max(1);
+        let at = run.input + character * run.in_len;
+        Some((at, at + run.in_len))
     }
 
     /// The input span (without the base) of decoded byte `index`, which is
@@ -182,7 +225,7 @@ impl Decoded {
                     .take_while(|piece| piece.decoded < end)
                     .any(|piece| !piece.verbatim)
             }
-            SpanMap::Units(_) | SpanMap::Blob { .. } => true,
+            SpanMap::Units(_) | SpanMap::Blob { .. } | SpanMap::CharRuns { .. } => true,
         }
     }
 
@@ -202,6 +245,18 @@ impl Decoded {
                 let unit = |index: usize| {
                     (index < len)
                         .then(|| Self::piece_unit(pieces, index))
+                        .flatten()
+                        .map(|(from, to)| (from + base, to + base))
+                };
+                let first = unit(start).map_or(0, |unit| unit.0);
+                let last = unit(end.saturating_sub(1).max(start)).map_or(first, |unit| unit.1);
+                (first, last.max(first))
+            }
+            SpanMap::CharRuns { base, runs } => {
+                let len = self.bytes.len();
+                let unit = |index: usize| {
+                    (index < len)
+                        .then(|| Self::char_run_unit(runs, index))
                         .flatten()
                         .map(|(from, to)| (from + base, to + base))
                 };
@@ -749,6 +804,9 @@ pub(crate) fn decode_layer(
     type UnitDecoder = fn(&[u8]) -> Option<Decoded>;
     let decoders: [UnitDecoder; 3] = [percent, json_escapes, html_entities];
     let mut out = Vec::new();
+    if !crate::utf16::layers(input, budget, &mut out) {
+        return out;
+    }
     for (triggers, decoder) in triggers(input, parent).into_iter().zip(decoders) {
         for (start, end) in regions(input.len(), &triggers) {
             let Some(mut decoded) = decoder(&input[start..end]) else {

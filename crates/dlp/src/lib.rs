@@ -15,6 +15,7 @@
 //! - `gitleaks`: import of gitleaks v8 config files ([`GitleaksImport`])
 //! - `decode`: percent, JSON, HTML, base64/hex/base32 decoding passes
 //! - `unicode`: folding of look-alikes and invisible characters
+//! - `utf16`: UTF-16 text transcoded to UTF-8 as a decoded layer
 //! - `crlf`: CR/LF injection in request heads, [`strip_crlf`]
 //! - `entropy`: the warn-only entropy detector
 //! - `finding`: [`Finding`], [`Findings`]
@@ -37,6 +38,7 @@ mod scanner;
 mod simd;
 mod stream;
 mod unicode;
+mod utf16;
 
 use std::sync::LazyLock;
 
@@ -57,6 +59,7 @@ pub use scanner::{
 pub use simd::{VectorPaths, limit_vector_paths};
 pub use stream::{STREAM_SLICE, StreamScanner};
 pub use unicode::{confusable, is_invisible};
+pub use utf16::{MIN_UTF16_RUN, UTF16_MERGE_GAP};
 
 /// A value at least this long with entropy at or above
 /// [`CREDENTIAL_VALUE_ENTROPY`] looks like a credential even if no rule

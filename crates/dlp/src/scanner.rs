@@ -2,9 +2,9 @@
 //! reference across threads, and the only entry point to the detectors.
 //!
 //! One scan is: the `known` and `patterns` detectors over the input; the
-//! decoding passes, each decoded layer scanned the same way (to
-//! [`crate::decode::MAX_DECODE_DEPTH`]); Unicode folding and a scan of the
-//! folded text; entropy if listed. Approved (safe) values are applied per
+//! decoding passes (UTF-16 text among them), each decoded layer scanned the
+//! same way (to [`crate::decode::MAX_DECODE_DEPTH`]); Unicode folding and a
+//! scan of the folded text; entropy if listed. Approved (safe) values are applied per
 //! layer: a finding lying inside an occurrence of an approved value is
 //! dropped and the scan goes on, so a second secret is still found.
 
@@ -310,9 +310,13 @@ impl Scanner {
             for decoded in decode::decode_layer(input, parent, layer.budget) {
                 let mut inner = Vec::new();
                 self.scan_layer(&decoded.bytes, Some(&decoded), depth + 1, layer, &mut inner);
+                // A UTF-16 layer is the text itself: its findings cover
+                // whole code units, where the input's own (a held secret
+                // `separated` by the NUL bytes) stop a byte short.
+                let replaces = decoded.kind == decode::DecodeKind::Utf16;
                 for finding in inner {
                     let mapped = map_finding(finding, &decoded, None);
-                    merge_decoded(&mut found, mapped);
+                    merge_decoded(&mut found, mapped, replaces);
                 }
             }
         }
@@ -616,26 +620,28 @@ fn replace_spans(bytes: &[u8], mut spans: Vec<(usize, usize)>) -> Vec<u8> {
 
 /// Add a finding from a decoded layer unless a whole (not `partial`)
 /// finding of the same rule overlaps it; `partial` findings it covers (a
-/// run that the decoded layer shows to be the whole secret) are replaced.
-fn merge_decoded(found: &mut Vec<Finding>, mapped: Finding) {
+/// run that the decoded layer shows to be the whole secret) are replaced,
+/// and with `replaces` (a UTF-16 layer) whole ones it covers too.
+fn merge_decoded(found: &mut Vec<Finding>, mapped: Finding, replaces: bool) {
     let same_rule = |existing: &Finding| {
         existing.rule == mapped.rule
             && existing.detector == mapped.detector
             && existing.overlaps(&mapped)
     };
     let is_partial = |finding: &Finding| finding.encoding.contains("partial");
+    let covered = |existing: &Finding| {
+        same_rule(existing)
+            && (replaces || is_partial(existing))
+            && mapped.start <= existing.start
+            && existing.end <= mapped.end
+    };
     if found
         .iter()
-        .any(|existing| same_rule(existing) && !is_partial(existing))
+        .any(|existing| same_rule(existing) && !is_partial(existing) && !covered(existing))
     {
         return;
     }
-    found.retain(|existing| {
-        !(same_rule(existing)
-            && is_partial(existing)
-            && mapped.start <= existing.start
-            && existing.end <= mapped.end)
-    });
+    found.retain(|existing| !covered(existing));
     found.push(mapped);
 }
 
