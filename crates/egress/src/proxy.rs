@@ -347,7 +347,7 @@ async fn settle_hold(
     tracing::info!(
         decision = "hold",
         request_id = context.request_id,
-        host = %context.host,
+        host = %for_log(shared, context.host.as_bytes()),
         detector = %hold.detector,
         location = %hold.location,
         "request held for the operator"

@@ -151,8 +151,13 @@ impl HoldResolver for QueueHolds {
                     context: hold.location.clone(),
                     values: Vec::new(),
                 });
+            // The hostname may itself be the finding (a wildcard route).
+            let host = String::from_utf8_lossy(
+                &self.state.scanner().redact(context.host.as_bytes()).bytes,
+            )
+            .into_owned();
             let payload = Payload::EgressTokenAllow(EgressTokenAllow {
-                host: context.host.clone(),
+                host,
                 method: detail.method.clone(),
                 path: detail.path.clone(),
                 detector: detail.detector.clone(),

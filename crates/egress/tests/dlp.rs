@@ -813,6 +813,46 @@ async fn a_held_secret_spread_over_headers_is_refused() {
     }
 }
 
+/// A held token as the subdomain of a supervised wildcard route: held for
+/// the operator, and neither the hold's log line nor the proposal shows it.
+#[tokio::test(flavor = "current_thread")]
+async fn a_held_token_in_a_supervised_hostname_stays_out_of_the_proposal_and_the_log() {
+    let logs = common::LogCapture::start();
+    let upstream = start_upstream().await;
+    let port = upstream.https.port();
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let routes_yaml = format!(
+        "routes:\n  - host: \"*.upstream.test:{port}\"\n    outbound_on_match: supervise\n"
+    );
+    let proxy = dlp_proxy(&upstream, &routes_yaml, Some((&queue, OPERATOR_WAIT))).await;
+    let operator = tokio::spawn(operator_answers(queue.clone(), Decision::Reject));
+    let host = format!("{HEX_TOKEN}.upstream.test");
+    let authority = format!("{host}:{port}");
+    let mut client = tls_through_proxy(&proxy, &authority, &host, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get(&authority, "/echo")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    let Payload::EgressTokenAllow(asked) = operator.await.unwrap() else {
+        panic!("not an egress-token-allow proposal");
+    };
+    assert!(asked.host.ends_with(".upstream.test"), "{}", asked.host);
+    let proposal = serde_json::to_string(&asked).unwrap();
+    assert!(!proposal.contains(&HEX_TOKEN[..12]), "{proposal}");
+    proxy.stop().await;
+    let log = logs.text();
+    assert!(log.contains("request held for the operator"), "{log}");
+    assert!(
+        !log.contains(&HEX_TOKEN[..12]),
+        "a held secret reached the log:\n{log}"
+    );
+}
+
 /// A token-shaped value the proxy does not hold (a GitHub classic token).
 const FOREIGN_TOKEN: &str = "ghp_R7mK2xQ9pL4vT8wZ3nB6hD1sF5gJ0aYcEuWq";
 
