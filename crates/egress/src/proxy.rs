@@ -699,6 +699,10 @@ async fn forward(
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("identity"),
         );
+        // A range of an echo could hand out the token piece by piece,
+        // each too short to mask.
+        parts.headers.remove(header::RANGE);
+        parts.headers.remove(header::IF_RANGE);
     }
 
     // 4. Out, to the checked target only.
@@ -838,9 +842,18 @@ async fn forward(
             );
         }
         let upstream_upgrade = hyper::upgrade::on(&mut response);
+        if let Some(mask) = &mask {
+            mask.mask_headers(response.headers_mut());
+        }
         tokio::spawn(
-            websocket::relay(shared.clone(), context, client_upgrade, upstream_upgrade)
-                .in_current_span(),
+            websocket::relay(
+                shared.clone(),
+                context,
+                client_upgrade,
+                upstream_upgrade,
+                mask,
+            )
+            .in_current_span(),
         );
         let mut switching = Response::new(
             Full::new(Bytes::new())
@@ -874,14 +887,24 @@ async fn forward(
     let (mut response_parts, response_body) = response.into_parts();
     remove_hop_by_hop(&mut response_parts.headers);
     if let Some(mask) = &mask {
-        for value in response_parts.headers.values_mut() {
-            let mut bytes = value.as_bytes().to_vec();
-            mask.mask_all(&mut bytes);
-            if bytes != value.as_bytes()
-                && let Ok(masked) = HeaderValue::from_bytes(&bytes)
-            {
-                *value = masked;
-            }
+        mask.mask_headers(&mut response_parts.headers);
+        // Asked for identity; a compressed answer could carry the token
+        // where the mask cannot see it.
+        if let Some(coding) = response_parts
+            .headers
+            .get(header::CONTENT_ENCODING)
+            .and_then(|value| value.to_str().ok())
+            .filter(|coding| !coding.trim().eq_ignore_ascii_case("identity"))
+        {
+            tracing::warn!(request_id = context.request_id, host = %context.host, coding, "compressed response on a credential route refused");
+            return refusal(
+                StatusCode::BAD_GATEWAY,
+                "error",
+                &format!(
+                    "{} answered compressed ({coding}) although asked for identity; on a route that injects a credential the proxy forwards only answers it can check for that credential",
+                    context.host
+                ),
+            );
         }
     }
     let request_id = context.request_id;

@@ -87,6 +87,19 @@ impl Mask {
         })
     }
 
+    /// Every value of `headers` with the value masked.
+    pub fn mask_headers(&self, headers: &mut http::HeaderMap) {
+        for value in headers.values_mut() {
+            let mut bytes = value.as_bytes().to_vec();
+            self.mask_all(&mut bytes);
+            if bytes != value.as_bytes()
+                && let Ok(masked) = http::HeaderValue::from_bytes(&bytes)
+            {
+                *value = masked;
+            }
+        }
+    }
+
     /// Mask `text` in place (a whole value: a header).
     pub fn mask_all(&self, text: &mut [u8]) {
         let mut from = 0;
@@ -205,7 +218,11 @@ where
                             }
                             Frame::data(passed)
                         }
-                        (Some(mask), Err(other)) => {
+                        (Some(mask), Err(mut other)) => {
+                            // Trailers are headers the agent reads too.
+                            if let Some(trailers) = other.trailers_mut() {
+                                mask.mask_headers(trailers);
+                            }
                             let held = mask.finish();
                             if held.is_empty() {
                                 other
@@ -397,6 +414,39 @@ mod tests {
         assert_eq!(frame.into_data().unwrap(), "************!\n");
         drop(sender);
         assert!(body.frame().await.is_none());
+    }
+
+    /// Trailers are headers the agent reads: masked too, after what was
+    /// held back of the body.
+    #[tokio::test]
+    async fn trailers_are_masked_and_come_after_the_held_back_bytes() {
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert(
+            "x-echo",
+            http::HeaderValue::from_static("Bearer secret-value"),
+        );
+        let frames: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"body secret-"))),
+            Ok(Frame::trailers(trailers)),
+        ];
+        let inner = StreamBody::new(futures_util::stream::iter(frames));
+        let mut body =
+            StreamedBody::new(inner, Duration::from_secs(5)).with_mask(Mask::new(b"secret-value"));
+        let mut data = Vec::new();
+        let mut seen_trailers = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.unwrap();
+            match frame.into_data() {
+                Ok(bytes) => {
+                    assert!(seen_trailers.is_none(), "data after the trailers");
+                    data.extend_from_slice(&bytes);
+                }
+                Err(frame) => seen_trailers = frame.into_trailers().ok(),
+            }
+        }
+        assert_eq!(data, b"body secret-");
+        let trailers = seen_trailers.expect("the trailers came through");
+        assert_eq!(trailers["x-echo"], "Bearer ************");
     }
 
     #[tokio::test]

@@ -221,6 +221,33 @@ async fn inspect(shared: &Shared, context: &RequestContext, message: Message) ->
     }
 }
 
+/// `message` with the mask's value masked in its payload (a text message
+/// stays text: the mask writes ASCII `*` over whole UTF-8 sequences).
+fn mask_message(mask: &crate::response::Mask, message: Message) -> Message {
+    let masked = |payload: &[u8]| {
+        let mut bytes = payload.to_vec();
+        mask.mask_all(&mut bytes);
+        bytes::Bytes::from(bytes)
+    };
+    match message {
+        Message::Text(text) => match masked(text.as_bytes()).try_into() {
+            Ok(text) => Message::Text(text),
+            Err(_) => Message::Text(text),
+        },
+        Message::Binary(data) => Message::Binary(masked(&data)),
+        Message::Ping(data) => Message::Ping(masked(&data)),
+        Message::Pong(data) => Message::Pong(masked(&data)),
+        Message::Close(Some(frame)) => match masked(frame.reason.as_bytes()).try_into() {
+            Ok(reason) => Message::Close(Some(CloseFrame {
+                code: frame.code,
+                reason,
+            })),
+            Err(_) => Message::Close(Some(frame)),
+        },
+        other => other,
+    }
+}
+
 /// Relay messages between the agent and the upstream once both sides have
 /// switched protocols.
 pub(crate) async fn relay(
@@ -228,6 +255,7 @@ pub(crate) async fn relay(
     context: RequestContext,
     client: OnUpgrade,
     upstream: OnUpgrade,
+    mask: Option<crate::response::Mask>,
 ) {
     let (client, upstream) = match tokio::try_join!(client, upstream) {
         Ok(both) => both,
@@ -311,6 +339,11 @@ pub(crate) async fn relay(
             },
             message = from_upstream.next() => match message {
                 Some(Ok(message)) => {
+                    // The injected credential, should the upstream echo it.
+                    let message = match &mask {
+                        Some(mask) => mask_message(mask, message),
+                        None => message,
+                    };
                     if to_client.send(message).await.is_err() {
                         break;
                     }
@@ -330,6 +363,29 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+
+    #[test]
+    fn upstream_messages_have_the_injected_credential_masked() {
+        let mask = crate::response::Mask::new(b"tok-123456").unwrap();
+        assert_eq!(
+            mask_message(&mask, Message::text("echo: Bearer tok-123456!")),
+            Message::text("echo: Bearer **********!")
+        );
+        assert_eq!(
+            mask_message(&mask, Message::binary(&b"\x00tok-123456"[..])),
+            Message::binary(&b"\x00**********"[..])
+        );
+        let Message::Close(Some(frame)) = mask_message(
+            &mask,
+            Message::Close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "tok-123456".into(),
+            })),
+        ) else {
+            panic!("not a close");
+        };
+        assert_eq!(frame.reason.as_str(), "**********");
+    }
 
     #[test]
     fn recognises_an_upgrade_request() {

@@ -398,6 +398,52 @@ async fn the_credential_replaces_the_agents_placeholder() {
     proxy.stop().await;
 }
 
+/// An upstream that echoes the injected credential in a response header
+/// or compresses its echo although asked not to, or an agent that asks for
+/// the echo by byte ranges: the token never reaches the agent.
+#[tokio::test]
+async fn the_injected_credential_never_comes_back_to_the_agent() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!(
+        "routes:\n  - host: \"{authority}\"\n    auth_scheme: Bearer\n    token_env: EGRESS_TOKEN_API\n"
+    );
+    let token = "real-token-1234567890";
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_API", token)],
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let empty = || Full::new(Bytes::new());
+    let answer = client
+        .send(get(&authority, "/echo-header").body(empty()).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let echoed = answer.headers["x-echo"].to_str().unwrap().to_string();
+    assert_eq!(echoed, format!("Bearer {}", "*".repeat(token.len())));
+    let answer = client
+        .send(get(&authority, "/echo-gzip").body(empty()).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::BAD_GATEWAY, "{}", answer.body);
+    assert!(answer.body.contains("compressed"), "{}", answer.body);
+    let answer = client
+        .send(
+            get(&authority, "/echo")
+                .header("range", "bytes=0-15")
+                .header("if-range", "x")
+                .body(empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let seen = upstream.seen();
+    let last = seen.last().unwrap();
+    assert!(!last.headers.contains_key("range"), "{:?}", last.headers);
+    assert!(!last.headers.contains_key("if-range"), "{:?}", last.headers);
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn a_named_auth_header_is_injected_and_a_missing_token_refuses() {
     let upstream = start_upstream().await;

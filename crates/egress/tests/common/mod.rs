@@ -174,6 +174,19 @@ async fn upstream_handler(
             .unwrap();
         return Ok(response);
     }
+    if path == "/echo-header" {
+        // Echoes the request's Authorization back as a response header.
+        let echoed = parts
+            .headers
+            .get("authorization")
+            .cloned()
+            .unwrap_or_else(|| http::HeaderValue::from_static("none"));
+        let response = Response::builder()
+            .header("x-echo", echoed)
+            .body(Full::new(Bytes::from_static(b"ok")).boxed())
+            .unwrap();
+        return Ok(response);
+    }
     let echo = serde_json::json!({
         "method": parts.method.to_string(),
         "path": path,
@@ -182,6 +195,18 @@ async fn upstream_handler(
         "headers": headers,
         "body_len": body.len(),
     });
+    if path == "/echo-gzip" {
+        // The echo compressed, whatever the request's Accept-Encoding says.
+        use std::io::Write as _;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(echo.to_string().as_bytes()).unwrap();
+        let response = Response::builder()
+            .header("content-type", "application/json")
+            .header("content-encoding", "gzip")
+            .body(Full::new(Bytes::from(encoder.finish().unwrap())).boxed())
+            .unwrap();
+        return Ok(response);
+    }
     let response = Response::builder()
         .header("content-type", "application/json")
         .header("connection", "keep-alive")
