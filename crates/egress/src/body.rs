@@ -105,10 +105,35 @@ fn decode_one(coding: Coding, input: &[u8]) -> Result<Vec<u8>, DecodeError> {
         }
         Coding::Deflate => {
             // HTTP's "deflate" is zlib-wrapped (RFC 9110), but some clients
-            // send raw deflate: accept either, refuse what is neither.
-            read_bounded(flate2::read::ZlibDecoder::new(input))
-                .or_else(|_| read_bounded(flate2::read::DeflateDecoder::new(input)))
-                .map_err(corrupt_or(coding))
+            // send raw deflate: accept either, refuse what is neither. The
+            // stream must be the whole body: bytes after its end would go
+            // upstream unread (a second, raw deflate stream, say).
+            let whole = |total_in: u64, output: Vec<u8>| {
+                if total_in == input.len() as u64 {
+                    Ok(output)
+                } else {
+                    Err(ReadError::Io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "{} bytes after the end of the deflate stream",
+                            input.len() as u64 - total_in.min(input.len() as u64)
+                        ),
+                    )))
+                }
+            };
+            let zlib = {
+                let mut decoder = flate2::bufread::ZlibDecoder::new(input);
+                read_bounded(&mut decoder).and_then(|output| whole(decoder.total_in(), output))
+            };
+            match zlib {
+                Err(ReadError::TooLarge) => Err(ReadError::TooLarge),
+                Ok(output) => Ok(output),
+                Err(ReadError::Io(_)) => {
+                    let mut decoder = flate2::bufread::DeflateDecoder::new(input);
+                    read_bounded(&mut decoder).and_then(|output| whole(decoder.total_in(), output))
+                }
+            }
+            .map_err(corrupt_or(coding))
         }
         Coding::Brotli => {
             read_bounded(brotli::Decompressor::new(input, 4096)).map_err(corrupt_or(coding))
@@ -166,6 +191,45 @@ mod tests {
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(data).unwrap();
         encoder.finish().unwrap()
+    }
+
+    /// A second stream, or anything, after the deflate stream's end would
+    /// be forwarded unread: refused.
+    #[test]
+    fn bytes_after_a_deflate_stream_are_refused() {
+        let compress = |body: &[u8]| {
+            let mut encoder =
+                flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(body).unwrap();
+            encoder.finish().unwrap()
+        };
+        let raw = |body: &[u8]| {
+            let mut encoder =
+                flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+            encoder.write_all(body).unwrap();
+            encoder.finish().unwrap()
+        };
+        let clean = compress(b"hello");
+        assert_eq!(
+            decode(&headers("deflate"), &Bytes::from(clean.clone())).unwrap(),
+            "hello"
+        );
+        assert_eq!(
+            decode(&headers("deflate"), &Bytes::from(raw(b"hello"))).unwrap(),
+            "hello"
+        );
+        let mut smuggled = clean;
+        smuggled.extend_from_slice(&raw(b"leak=the-canary"));
+        assert!(matches!(
+            decode(&headers("deflate"), &Bytes::from(smuggled)),
+            Err(DecodeError::Corrupt { .. })
+        ));
+        let mut trailing = raw(b"hello");
+        trailing.extend_from_slice(b" plain text");
+        assert!(matches!(
+            decode(&headers("deflate"), &Bytes::from(trailing)),
+            Err(DecodeError::Corrupt { .. })
+        ));
     }
 
     #[test]

@@ -39,7 +39,9 @@ use crate::inspect::{
     HeadRewrite, Hold, HoldOutcome, HoldResolver, Inspector, RequestContext, RequestHead, Verdict,
 };
 use crate::response::{Mask, StreamedBody};
-use crate::routes::{CompiledRoute, Host, RequestTarget, RouteTable, Scheme};
+use crate::routes::{
+    CompiledRoute, Host, METHOD_OVERRIDE_PARAMETER, RequestTarget, RouteTable, Scheme,
+};
 use crate::upstream::{ConnectError, UpstreamConnector};
 use crate::websocket;
 
@@ -482,6 +484,22 @@ async fn forward(
         }
     };
     let mut route = &table.routes()[route_index];
+    if route.limits_methods()
+        && path_and_query.split_once('?').is_some_and(|(_, query)| {
+            query.split('&').any(|pair| {
+                let name = pair.split('=').next().unwrap_or("");
+                percent_encoding::percent_decode_str(name)
+                    .decode_utf8_lossy()
+                    .eq_ignore_ascii_case(METHOD_OVERRIDE_PARAMETER)
+            })
+        })
+    {
+        let reason = format!(
+            "the route for {host_text} limits methods, and the query parameter {METHOD_OVERRIDE_PARAMETER} asks the upstream for another method"
+        );
+        log_denial(&reason, &path_and_query);
+        return denied(&host_text, &reason);
+    }
     let context = context(&shared, client, &target, route);
 
     // 1. The head, as the agent sent it (no credential yet).

@@ -224,6 +224,28 @@ pub enum PathError {
     NotUtf8,
 }
 
+/// `text` as an NFKC-normalising upstream might read it, invisible format
+/// characters dropped (only non-ASCII text is folded; ASCII is returned
+/// as it is).
+fn fold_lookalikes(text: &str) -> std::borrow::Cow<'_, str> {
+    use unicode_normalization::UnicodeNormalization as _;
+    if text.is_ascii() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let invisible = |character: &char| {
+        matches!(
+            *character,
+            '\u{00AD}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2064}' | '\u{FEFF}'
+        )
+    };
+    std::borrow::Cow::Owned(
+        text.nfkc()
+            .filter(|character| !invisible(character))
+            .collect(),
+    )
+}
+
 /// Normalise a request path (without query) for matching; see the module
 /// documentation for what is refused.
 pub fn normalize_path(raw: &str) -> Result<String, PathError> {
@@ -258,13 +280,19 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
         };
         let before_parameter = decoded.split(';').next().unwrap_or("");
         // `..`, and what a server that trims trailing dots and spaces
-        // (Windows) reads as `..` or `.`: `.. `, `...`, `. `.
-        if before_parameter.starts_with('.')
-            && before_parameter
+        // (Windows) reads as `..` or `.`: `.. `, `...`, `. `; and, for an
+        // upstream that applies NFKC, look-alikes (`．．`, `‥`) and dots
+        // with invisible characters between them.
+        let folded = fold_lookalikes(before_parameter);
+        if folded.starts_with('.')
+            && folded
                 .chars()
                 .all(|character| character == '.' || character.is_whitespace())
         {
             return Err(PathError::DotSegment);
+        }
+        if folded.contains(['/', '\\']) {
+            return Err(PathError::EncodedSeparator);
         }
         let lower = decoded.to_ascii_lowercase();
         if ["%2e", "%2f", "%5c", "%25"]
@@ -373,12 +401,24 @@ pub enum Denial {
 /// they would let the upstream act on what the route never checked.
 pub const OVERRIDE_HEADERS: &[&str] = &[
     "x-http-method-override",
+    "x_http_method_override",
     "x-http-method",
     "x-method-override",
-    "x-original-url",
-    "x-rewrite-url",
     "x-original-method",
+    "x-forwarded-method",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-forwarded-uri",
+    "x-forwarded-path",
+    "x-forwarded-prefix",
+    "x-envoy-original-path",
 ];
+
+/// The query parameter some frameworks (Rails, Laravel, Symfony) honour as
+/// the request's real method; refused like [`OVERRIDE_HEADERS`] on a route
+/// that limits methods.
+pub const METHOD_OVERRIDE_PARAMETER: &str = "_method";
 
 /// The compiled `--routes` file.
 #[derive(Debug, Clone)]
@@ -523,6 +563,11 @@ impl RouteTable {
 }
 
 impl CompiledRoute {
+    /// Whether the route allows only some methods.
+    pub fn limits_methods(&self) -> bool {
+        self.methods.is_some()
+    }
+
     fn matches_host(&self, scheme: Scheme, host: &Host, port: u16) -> bool {
         let wanted_port = self.port.unwrap_or(scheme.default_port());
         if port != wanted_port {
@@ -1082,6 +1127,35 @@ routes:
                 "GET",
                 "/v1/.../secret",
                 "path refused: the path has a `.` or `..` segment",
+            ),
+            // look-alikes an NFKC-normalising upstream reads as `..` or `/`
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/%EF%BC%8E%EF%BC%8E/secret",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/%E2%80%A5/secret",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/.%E2%80%8B./secret",
+                "path refused: the path has a `.` or `..` segment",
+            ),
+            (
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1/a%EF%BC%8Fb",
+                "path refused: the path has an encoded `/` or `\\`, a backslash or a NUL",
             ),
             // IIS's %u escape, and an overlong UTF-8 `.`
             (

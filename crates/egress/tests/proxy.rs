@@ -444,6 +444,44 @@ async fn the_injected_credential_never_comes_back_to_the_agent() {
     proxy.stop().await;
 }
 
+/// On a route that limits methods, the `_method` query parameter (Rails,
+/// Laravel, Symfony) is refused like the override headers; elsewhere it
+/// passes.
+#[tokio::test]
+async fn a_method_override_parameter_is_refused_where_methods_are_limited() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("routes:\n  - host: \"{authority}\"\n    methods: [GET]\n");
+    let proxy = start_proxy(&routes, &upstream, ProxyOptions::default()).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    for path in [
+        "/echo?_method=DELETE",
+        "/echo?a=1&%5Fmethod=DELETE",
+        "/echo?_METHOD",
+    ] {
+        let answer = client
+            .send(get(&authority, path).body(Full::new(Bytes::new())).unwrap())
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{path}: {}",
+            answer.body
+        );
+        assert!(answer.body.contains("_method"), "{path}: {}", answer.body);
+    }
+    assert!(upstream.seen().is_empty());
+    let answer = client
+        .send(
+            get(&authority, "/echo?my_method=x")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn a_named_auth_header_is_injected_and_a_missing_token_refuses() {
     let upstream = start_upstream().await;
