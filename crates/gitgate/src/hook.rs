@@ -11,10 +11,21 @@
 //! ```text
 //! hook → request FIFO:  quarantine <GIT_QUARANTINE_PATH>\n
 //!                       <old> <new> <ref>\n …   (git's pre-receive stdin)
-//!                       end\n
+//!                       <token> end\n   (or <token> bad\n: the hook refused a line)
 //! gate → reply FIFO:    m <text>\n …   (printed by the agent's git as `remote: <text>`)
 //!                       v accept\n | v refuse\n
 //! ```
+//!
+//! The ref names in git's input are the agent's: receive-pack checks them
+//! only after this hook, so one can hold a newline and forge lines of its
+//! own. So the framing cannot be forged and nothing loose gets through:
+//! the request ends with a per-session random `<token>` (in
+//! [`HOOK_TOKEN_ENV`], which only git's environment carries, never the
+//! agent's data); the hook passes on only strictly formed update lines
+//! (`<hex id> <hex id> refs/…`, no control characters) and for anything
+//! else ends with `bad` and exits non-zero, refusing the push; and the gate
+//! refuses a request with a malformed line, a token anywhere but in the
+//! final line, or anything after it.
 //!
 //! The gate opens both FIFOs read-write (Linux semantics), so neither side's
 //! `open` blocks and buffered data survives until the hook has read it; the
@@ -34,6 +45,8 @@ use crate::git::{is_null_oid, is_oid};
 
 /// The variable naming the session directory.
 pub const HOOK_ENV: &str = "BOT_BOTTLE_GIT_GATE_HOOK";
+/// The variable holding the session's request terminator token.
+pub const HOOK_TOKEN_ENV: &str = "BOT_BOTTLE_GIT_GATE_HOOK_TOKEN";
 /// The most bytes of ref updates accepted from one hook run.
 pub const MAX_HOOK_REQUEST_BYTES: usize = 4 * 1024 * 1024;
 /// The longest single message line sent to the agent.
@@ -45,16 +58,36 @@ pub const HOOK_SCRIPT: &str = r#"#!/bin/sh
 # updates to the gate and relays the gate's answer: the gate decides.
 # A push that does not come through a gate session is refused.
 dir="${BOT_BOTTLE_GIT_GATE_HOOK:-}"
-if [ -z "$dir" ] || [ ! -p "$dir/request" ] || [ ! -p "$dir/reply" ]; then
+token="${BOT_BOTTLE_GIT_GATE_HOOK_TOKEN:-}"
+if [ -z "$dir" ] || [ -z "$token" ] || [ ! -p "$dir/request" ] || [ ! -p "$dir/reply" ]; then
     echo "git-gate: pushes to this mirror go through the gate only" >&2
     exit 1
 fi
+# Only `<id> <id> refs/...` lines (40 or 64 lowercase hex digits, no
+# control characters) are passed on: a ref name is the agent's and can
+# hold a newline that would forge lines of its own.
+x='[0-9a-f]'
+h8="$x$x$x$x$x$x$x$x"
+h40="$h8$h8$h8$h8$h8"
+h64="$h8$h8$h8$h8$h8$h8$h8$h8"
 exec 3<"$dir/reply"
+status=0
 {
     printf 'quarantine %s\n' "${GIT_QUARANTINE_PATH:-}"
-    while IFS= read -r update; do printf '%s\n' "$update"; done
-    printf 'end\n'
+    while IFS= read -r update || [ -n "$update" ]; do
+        case "$update" in
+            *[[:cntrl:]]*) status=1; break ;;
+            $h40" "$h40" refs/"?*|$h64" "$h64" refs/"?*) printf '%s\n' "$update" ;;
+            *) status=1; break ;;
+        esac
+        update=
+    done
+    if [ "$status" = 0 ]; then printf '%s end\n' "$token"; else printf '%s bad\n' "$token"; fi
 } >"$dir/request"
+if [ "$status" != 0 ]; then
+    echo "git-gate: push refused: a ref update is malformed (a ref name with a control character?)" >&2
+    exit 1
+fi
 status=1
 while IFS= read -r line <&3; do
     case "$line" in
@@ -90,9 +123,22 @@ pub struct PushRequest {
     pub updates: Vec<RefUpdate>,
 }
 
-/// Parse the hook's request text (without the final `end` line).
+/// Parse the hook's request text (without the final token line): every
+/// line must be strictly formed (see the module's description).
 pub fn parse_request(text: &str) -> Result<PushRequest, String> {
-    let mut lines = text.lines();
+    // Split at `\n` only (`str::lines` would also drop a `\r`).
+    let mut lines = text.strip_suffix('\n').unwrap_or(text).split('\n');
+    if text.is_empty() {
+        return Err("empty request".to_string());
+    }
+    if let Some(line) = text
+        .split('\n')
+        .find(|line| line.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "a request line holds a control character: {line:?}"
+        ));
+    }
     let quarantine = match lines.next() {
         Some(line) => match line.strip_prefix("quarantine ") {
             Some("") => None,
@@ -109,7 +155,12 @@ pub fn parse_request(text: &str) -> Result<PushRequest, String> {
         else {
             return Err(format!("malformed ref update {line:?}"));
         };
-        if !is_oid(old) || !is_oid(new) || reference.is_empty() {
+        if !is_lower_oid(old)
+            || !is_lower_oid(new)
+            || old.len() != new.len()
+            || !reference.starts_with("refs/")
+            || reference.len() == "refs/".len()
+        {
             return Err(format!("malformed ref update {line:?}"));
         }
         updates.push(RefUpdate {
@@ -124,9 +175,17 @@ pub fn parse_request(text: &str) -> Result<PushRequest, String> {
     })
 }
 
+/// A full object id as git writes it: 40 or 64 lowercase hex digits.
+fn is_lower_oid(oid: &str) -> bool {
+    is_oid(oid) && !oid.bytes().any(|byte| byte.is_ascii_uppercase())
+}
+
 /// The gate's end of one push's hook conversation.
 pub struct HookSession {
     dir: tempfile::TempDir,
+    /// Ends the hook's request; random per session (see the module's
+    /// description).
+    token: String,
     request: pipe::Receiver,
     reply: pipe::Sender,
 }
@@ -164,19 +223,24 @@ impl HookSession {
         let reply = open
             .open_sender(&reply_path)
             .map_err(state_error(&reply_path))?;
+        let token = random_token().map_err(state_error(Path::new("/dev/urandom")))?;
         Ok(Self {
             dir,
+            token,
             request,
             reply,
         })
     }
 
-    /// The variable to pass to http-backend.
-    pub fn env(&self) -> (String, String) {
-        (
-            HOOK_ENV.to_string(),
-            self.dir.path().to_string_lossy().into_owned(),
-        )
+    /// The variables to pass to http-backend (git passes them to the hook).
+    pub fn env(&self) -> [(String, String); 2] {
+        [
+            (
+                HOOK_ENV.to_string(),
+                self.dir.path().to_string_lossy().into_owned(),
+            ),
+            (HOOK_TOKEN_ENV.to_string(), self.token.clone()),
+        ]
     }
 
     /// Wait for the hook's request.
@@ -184,7 +248,14 @@ impl HookSession {
         let mut buffer = Vec::new();
         let mut chunk = [0u8; 8192];
         loop {
-            if let Some(text) = complete_request(&buffer) {
+            if let Some(text) = complete_request(&buffer, &self.token) {
+                // The hook writes nothing after its final line.
+                let mut more = [0u8; 1];
+                if let Ok(read) = self.request.try_read(&mut more)
+                    && read > 0
+                {
+                    return Err("the hook sent more after the request's end".to_string());
+                }
                 return text.and_then(|text| parse_request(&text));
             }
             if buffer.len() > MAX_HOOK_REQUEST_BYTES {
@@ -223,12 +294,40 @@ impl HookSession {
     }
 }
 
-/// The request text once the `end` line has arrived (`None`: not yet), or
-/// why it is unusable.
-fn complete_request(buffer: &[u8]) -> Option<Result<String, String>> {
-    let body = buffer.strip_suffix(b"end\n")?;
-    if !(body.is_empty() || body.ends_with(b"\n")) {
+/// 128 random bits, in hex.
+fn random_token() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
+}
+
+/// The request text once the final `<token> end` line has arrived
+/// (`None`: not yet), or why it is unusable: the hook refused a line
+/// (`<token> bad`), the token is anywhere but at the start of the last
+/// line, or anything follows that line.
+fn complete_request(buffer: &[u8], token: &str) -> Option<Result<String, String>> {
+    let at = memchr::memmem::find(buffer, token.as_bytes())?;
+    let (body, last) = buffer.split_at(at);
+    let end = format!("{token} end\n");
+    let bad = format!("{token} bad\n");
+    if last.len() < end.len()
+        && (end.as_bytes().starts_with(last) || bad.as_bytes().starts_with(last))
+    {
         return None;
+    }
+    if last == bad.as_bytes() {
+        return Some(Err("the hook refused a malformed ref update".to_string()));
+    }
+    if last != end.as_bytes() {
+        return Some(Err(
+            "the request's end is malformed or followed by more".to_string()
+        ));
+    }
+    if !body.ends_with(b"\n") {
+        return Some(Err(
+            "the request's end is not on a line of its own".to_string()
+        ));
     }
     Some(String::from_utf8(body.to_vec()).map_err(|_| "a ref name is not UTF-8".to_string()))
 }
@@ -265,24 +364,53 @@ mod tests {
             "nope\n",
             "quarantine /q\nabc def refs/heads/x\n",
             &format!("quarantine /q\n{A} {B}\n"),
+            &format!("quarantine /q\n{A} {B} refs/heads/x\r\n"),
+            &format!("quarantine /q\n{A} {B} refs/heads/x\tend\n"),
+            &format!("quarantine /q\n{A} {B} heads/x\n"),
+            &format!("quarantine /q\n{A} {B} refs/\n"),
+            &format!(
+                "quarantine /q\n{A} {} refs/heads/x\n",
+                "ABCDEF0123".repeat(4)
+            ),
+            &format!("quarantine /q\n{A} {B}{B} refs/heads/x\n"),
+            &format!("quarantine /q\n{A} {B} refs/heads/x\n\n"),
+            &format!("quarantine /q\x1b\n{A} {B} refs/heads/x\n"),
         ] {
             assert!(parse_request(text).is_err(), "{text:?}");
         }
     }
 
+    const T: &str = "0123456789abcdef0123456789abcdef";
+
     #[test]
-    fn the_end_line_completes_a_request() {
+    fn the_token_line_completes_a_request() {
+        let complete = |text: &[u8]| complete_request(text, T);
         assert_eq!(
-            complete_request(b"quarantine /q\nend\n"),
+            complete(format!("quarantine /q\n{T} end\n").as_bytes()),
             Some(Ok("quarantine /q\n".to_string()))
         );
-        assert_eq!(complete_request(b"quarantine /q\nen"), None);
-        assert_eq!(complete_request(b"quarantine /qend\n"), None);
+        assert_eq!(complete(b"quarantine /q\nend\n"), None);
+        assert_eq!(complete(format!("quarantine /q\n{T} en").as_bytes()), None);
+        assert_eq!(
+            complete(format!("quarantine /q\n{}", &T[..5]).as_bytes()),
+            None
+        );
+        for text in [
+            format!("quarantine /q{T} end\n"),
+            format!("quarantine /q\n{T} bad\n"),
+            format!("quarantine /q\n{T} end\nmore\n"),
+            format!("quarantine /q\n{T} end\n{T} end\n"),
+            format!("quarantine /q\n{T} nope\n"),
+        ] {
+            assert!(
+                matches!(complete(text.as_bytes()), Some(Err(_))),
+                "{text:?}"
+            );
+        }
         // A ref name git allows but that is not UTF-8 ends the wait with an
         // error, not a hang.
-        assert!(matches!(
-            complete_request(b"quarantine /q\na b refs/heads/\xff\nend\n"),
-            Some(Err(_))
-        ));
+        let mut text = b"quarantine /q\na b refs/heads/\xff\n".to_vec();
+        text.extend_from_slice(format!("{T} end\n").as_bytes());
+        assert!(matches!(complete(&text), Some(Err(_))));
     }
 }

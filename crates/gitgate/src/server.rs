@@ -405,8 +405,9 @@ async fn handle(
                     return gate_response(StatusCode::INTERNAL_SERVER_ERROR, "internal error");
                 }
             };
-            let (variable, value) = session.env();
-            cgi_request.extra_env.insert(variable, value);
+            for (variable, value) in session.env() {
+                cgi_request.extra_env.insert(variable, value);
+            }
             // Its own run, after waiting at most as long for the push ahead.
             cgi_request.timeout = timeouts.receive_pack() * 2;
             let context = PushContext {

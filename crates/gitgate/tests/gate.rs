@@ -2456,3 +2456,73 @@ async fn a_state_directory_that_cannot_run_the_hook_stops_the_gate() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_newline_in_a_ref_name_cannot_hide_commands_from_the_gate() {
+    // receive-pack passes a ref name holding `\n` to the pre-receive hook
+    // (it checks names only afterwards). Such a name must not end the
+    // hook's request early: a forged `end` line would hide the commands
+    // after it (here `refs/hidden/y` → S, a secret commit) from the gate,
+    // and once the mirror has S a later push of it has no new commits.
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let main = rev(&gate.upstream, "refs/heads/main").await;
+    let secret = commit_file(
+        &work,
+        "leak.txt",
+        &format!("aws_access_key_id = {}\n", aws_key()),
+        "leak",
+    )
+    .await;
+    let pack = git_with_input(
+        &work,
+        &["pack-objects", "--stdout", "--revs", "--quiet"],
+        format!("{secret}\n^{main}\n").as_bytes(),
+    );
+    let zero = "0".repeat(40);
+    let forged = format!("refs/heads/x\nend\n{}", "P".repeat(30000));
+    let answer = raw_receive_pack(
+        &gate,
+        &[(&zero, &main, &forged), (&zero, &secret, "refs/hidden/y")],
+        &pack,
+    )
+    .await;
+    let mirror_refs = git_ok(&gate.mirror(), &["for-each-ref", "--format=%(refname)"]).await;
+    assert!(
+        !mirror_refs.contains("refs/hidden/"),
+        "{mirror_refs}\n{answer}"
+    );
+    assert!(
+        !mirror_refs.contains("refs/heads/x"),
+        "{mirror_refs}\n{answer}"
+    );
+    let upstream_refs = git_ok(&gate.upstream, &["for-each-ref", "--format=%(refname)"]).await;
+    assert_eq!(upstream_refs, "refs/heads/main", "{answer}");
+    assert!(approver.seen().is_empty());
+
+    // The secret pushed the ordinary way is scanned and held.
+    let push = git(
+        &work,
+        &["push", "origin", &format!("{secret}:refs/heads/leak")],
+    )
+    .await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        approver
+            .seen()
+            .iter()
+            .any(|report| report.finding.rule == "aws-access-key-id"),
+        "{:?}\n{}",
+        approver.seen(),
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/leak").await, "");
+    assert!(
+        !git(&gate.upstream, &["cat-file", "-e", &secret])
+            .await
+            .success,
+        "the secret commit reached upstream"
+    );
+    gate.stop().await;
+}
