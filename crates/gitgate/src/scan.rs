@@ -369,6 +369,9 @@ pub async fn scan_push_with(
             "--no-abbrev",
             "--no-color",
             "--raw",
+            // Tree entries too: the name of a directory with no file under
+            // it (an empty tree) is in no file's path.
+            "-t",
             "--format=%x00%x00%H%n%B%x00",
             "--stdin",
             "--not",
@@ -796,8 +799,9 @@ async fn scan_tree(
     out: &mut Vec<CommitFinding>,
 ) -> Result<(), ScanError> {
     let mut paths = Vec::new();
+    let mut dirs = Vec::new();
     let listing = access
-        .git(["ls-tree", "-r", "-z", "--full-tree", tree])
+        .git(["ls-tree", "-r", "-t", "-z", "--full-tree", tree])
         .checked(b"", timeout)
         .await?;
     for entry in listing.split(|byte| *byte == 0) {
@@ -807,8 +811,12 @@ async fn scan_tree(
         };
         let meta = String::from_utf8_lossy(&entry[..tab]);
         let path = String::from_utf8_lossy(&entry[tab + 1..]).into_owned();
-        paths.push(path.clone());
         let fields: Vec<&str> = meta.split(' ').collect();
+        if fields.get(1) == Some(&"tree") {
+            dirs.push(path);
+            continue;
+        }
+        paths.push(path.clone());
         let [_, "blob", blob] = fields.as_slice() else {
             continue;
         };
@@ -831,8 +839,38 @@ async fn scan_tree(
             blob_findings.insert((*blob).to_string(), found);
         }
     }
+    add_bare_dirs(&mut paths, &dirs);
     scan_paths(&paths, scanner, &update.new, &update.reference, out);
     Ok(())
+}
+
+/// Append to `paths` each of `dirs` that no path (of `paths` or `dirs`)
+/// lies under. A directory's name is scanned as part of every path under
+/// it, so only one with nothing under it (an empty tree: `git log --raw`
+/// and `ls-tree -r` list files only) needs a line of its own; appended
+/// last, so the files keep their places.
+fn add_bare_dirs(paths: &mut Vec<String>, dirs: &[String]) {
+    if dirs.is_empty() {
+        return;
+    }
+    let bare: Vec<String> = {
+        let mut covered: HashSet<&str> = HashSet::new();
+        for path in paths.iter().chain(dirs) {
+            let mut rest = path.as_str();
+            while let Some(slash) = rest.rfind('/') {
+                rest = &rest[..slash];
+                if !covered.insert(rest) {
+                    // Its parents are in already.
+                    break;
+                }
+            }
+        }
+        dirs.iter()
+            .filter(|dir| !covered.contains(dir.as_str()))
+            .cloned()
+            .collect()
+    };
+    paths.extend(bare);
 }
 
 /// The `object` an annotated tag points at, when that is not a commit
@@ -995,11 +1033,13 @@ pub struct LogChunk<'a> {
     /// `(blob id, path)` of every file added or changed (not submodules).
     pub changed: Vec<(String, String)>,
     /// Every path added or changed (submodules too; not deleted ones: a
-    /// deleted path is the parent's).
+    /// deleted path is the parent's), then each added or changed directory
+    /// with nothing under it in that list (an empty tree, whose name is in
+    /// no other path).
     pub paths: Vec<String>,
 }
 
-/// Split `git log --format=%x00%x00%H%n%B%x00 --raw` output per commit.
+/// Split `git log --format=%x00%x00%H%n%B%x00 --raw -t` output per commit.
 ///
 /// A message ends at its first NUL. No pushed message holds one (which
 /// would hide the rest of it from the scan): the mirror's
@@ -1026,6 +1066,7 @@ pub fn split_log(log: &[u8]) -> Vec<LogChunk<'_>> {
         let raw = after.get(message_end + 1..).unwrap_or(&[]);
         let mut changed = Vec::new();
         let mut paths = Vec::new();
+        let mut dirs = Vec::new();
         for line in String::from_utf8_lossy(raw).lines() {
             // :100644 100644 <old> <new> M\tpath
             let Some(line) = line.strip_prefix(':') else {
@@ -1043,11 +1084,17 @@ pub fn split_log(log: &[u8]) -> Vec<LogChunk<'_>> {
                 continue;
             }
             let path = unquote_path(path);
+            if new_mode == "040000" {
+                // A directory (`-t`): only its name.
+                dirs.push(path);
+                continue;
+            }
             if new_mode != "160000" && is_oid(new_blob) {
                 changed.push((new_blob.to_string(), path.clone()));
             }
             paths.push(path);
         }
+        add_bare_dirs(&mut paths, &dirs);
         chunks.push(LogChunk {
             commit,
             message,
@@ -1365,6 +1412,27 @@ mod tests {
         assert_eq!(unquote_path("\"a\\tb\""), "a\tb");
         assert_eq!(unquote_path("\"caf\\303\\251\""), "café");
         assert_eq!(unquote_path("\"q\\\"x\""), "q\"x");
+    }
+
+    #[test]
+    fn a_directory_is_a_path_only_with_nothing_under_it() {
+        let (a, t, b, z) = (
+            "a".repeat(40),
+            "c".repeat(40),
+            "b".repeat(40),
+            "0".repeat(40),
+        );
+        let log = format!(
+            "\0\0{a}\nm\n\0\n:000000 040000 {z} {t} A\tkeys\n:000000 100644 {z} {b} A\tkeys/f\n:000000 040000 {z} {t} A\tempty\n:000000 040000 {z} {t} A\td\n:000000 040000 {z} {t} A\td/e\n:040000 040000 {t} {t} M\tgone\n:000000 160000 {z} {b} A\tg/sub\n:000000 040000 {z} {t} A\tg\n"
+        );
+        let chunks = split_log(log.as_bytes());
+        assert_eq!(chunks[0].changed, vec![(b.clone(), "keys/f".to_string())]);
+        assert_eq!(
+            chunks[0].paths,
+            ["keys/f", "g/sub", "empty", "d/e", "gone"]
+                .map(String::from)
+                .to_vec()
+        );
     }
 
     #[test]

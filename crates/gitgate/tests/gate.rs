@@ -2526,3 +2526,47 @@ async fn a_newline_in_a_ref_name_cannot_hide_commands_from_the_gate() {
     );
     gate.stop().await;
 }
+
+/// A commit on `work`'s HEAD whose tree adds `entries` (`mktree` lines)
+/// to HEAD's tree.
+async fn commit_with_tree_entries(work: &Path, entries: &str) -> String {
+    let head = git_ok(work, &["ls-tree", "HEAD"]).await;
+    let tree = git_with_input(work, &["mktree"], format!("{head}\n{entries}").as_bytes());
+    let tree = String::from_utf8(tree).unwrap().trim().to_string();
+    git_ok(work, &["commit-tree", &tree, "-p", "HEAD", "-m", "entries"]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_in_the_name_of_an_empty_directory_is_caught() {
+    // `git log --raw` lists files only: the name of a tree entry with no
+    // file under it (the empty tree) appeared in no scanned path.
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let main = rev(&gate.upstream, "refs/heads/main").await;
+    let empty = git_with_input(&work, &["mktree"], b"");
+    let empty = String::from_utf8(empty).unwrap().trim().to_string();
+    let commit = commit_with_tree_entries(
+        &work,
+        &format!("040000 tree {empty}\taws_access_key_id={}\n", aws_key()),
+    )
+    .await;
+    let push = git(
+        &work,
+        &["push", "origin", &format!("{commit}:refs/heads/main")],
+    )
+    .await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        approver
+            .seen()
+            .iter()
+            .any(|report| report.finding.commit == commit
+                && report.finding.rule == "aws-access-key-id"),
+        "{:?}\n{}",
+        approver.seen(),
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, main);
+    gate.stop().await;
+}
