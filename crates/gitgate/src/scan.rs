@@ -812,11 +812,18 @@ async fn scan_tree(
         let meta = String::from_utf8_lossy(&entry[..tab]);
         let path = String::from_utf8_lossy(&entry[tab + 1..]).into_owned();
         let fields: Vec<&str> = meta.split(' ').collect();
-        if fields.get(1) == Some(&"tree") {
-            dirs.push(path);
-            continue;
+        match fields.as_slice() {
+            [_, "tree", _] => {
+                dirs.push(path);
+                continue;
+            }
+            // A gitlink: its id is the pusher's 20 (or 32) bytes too.
+            [_, "commit", id] => {
+                paths.push(format!("{path} {id}"));
+                continue;
+            }
+            _ => paths.push(path.clone()),
         }
-        paths.push(path.clone());
         let [_, "blob", blob] = fields.as_slice() else {
             continue;
         };
@@ -1032,8 +1039,9 @@ pub struct LogChunk<'a> {
     pub message: &'a [u8],
     /// `(blob id, path)` of every file added or changed (not submodules).
     pub changed: Vec<(String, String)>,
-    /// Every path added or changed (submodules too; not deleted ones: a
-    /// deleted path is the parent's), then each added or changed directory
+    /// Every path added or changed (a submodule's as `<path> <id>`: its id
+    /// is the pusher's bytes too; not deleted ones: a deleted path is the
+    /// parent's), then each added or changed directory
     /// with nothing under it in that list (an empty tree, whose name is in
     /// no other path).
     pub paths: Vec<String>,
@@ -1089,7 +1097,14 @@ pub fn split_log(log: &[u8]) -> Vec<LogChunk<'_>> {
                 dirs.push(path);
                 continue;
             }
-            if new_mode != "160000" && is_oid(new_blob) {
+            if new_mode == "160000" {
+                // A gitlink: its id is 20 (or 32) bytes of the pusher's
+                // choosing too, scanned beside its path (a secret's bytes
+                // in hex are found by the detectors' hex decoding).
+                paths.push(format!("{path} {new_blob}"));
+                continue;
+            }
+            if is_oid(new_blob) {
                 changed.push((new_blob.to_string(), path.clone()));
             }
             paths.push(path);
@@ -1429,9 +1444,13 @@ mod tests {
         assert_eq!(chunks[0].changed, vec![(b.clone(), "keys/f".to_string())]);
         assert_eq!(
             chunks[0].paths,
-            ["keys/f", "g/sub", "empty", "d/e", "gone"]
-                .map(String::from)
-                .to_vec()
+            [
+                "keys/f".to_string(),
+                format!("g/sub {b}"),
+                "empty".to_string(),
+                "d/e".to_string(),
+                "gone".to_string()
+            ]
         );
     }
 
@@ -1448,11 +1467,11 @@ mod tests {
         assert_eq!(chunks[0].commit, a);
         assert_eq!(chunks[0].message, b"first message\n");
         assert_eq!(chunks[0].changed, vec![(b.clone(), "new.txt".to_string())]);
-        // A deleted path is the parent's; a submodule's path is scanned,
-        // its content (a commit id) is not a file.
+        // A deleted path is the parent's; a submodule's path is scanned
+        // with its id (the pusher's bytes too), which is not a file.
         assert_eq!(
             chunks[0].paths,
-            vec!["new.txt".to_string(), "sub".to_string()]
+            vec!["new.txt".to_string(), format!("sub {b}")]
         );
         assert_eq!(chunks[1].commit, b);
         assert!(chunks[1].changed.is_empty());

@@ -2570,3 +2570,44 @@ async fn a_secret_in_the_name_of_an_empty_directory_is_caught() {
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, main);
     gate.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_in_a_gitlinks_id_is_caught() {
+    // A gitlink's id is 20 bytes of the pusher's choosing that go upstream
+    // with the tree: here the bytes of an AWS key id.
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let main = rev(&gate.upstream, "refs/heads/main").await;
+    // An ordinary gitlink (a real commit's id) is no finding.
+    let ordinary = commit_with_tree_entries(&work, &format!("160000 commit {main}\tlib\n")).await;
+    git_ok(
+        &work,
+        &["push", "origin", &format!("{ordinary}:refs/heads/ordinary")],
+    )
+    .await;
+    assert!(approver.seen().is_empty(), "{:?}", approver.seen());
+    let key = aws_key();
+    assert_eq!(key.len(), 20);
+    let id: String = key.bytes().map(|byte| format!("{byte:02x}")).collect();
+    let commit = commit_with_tree_entries(&work, &format!("160000 commit {id}\tsub\n")).await;
+    let push = git(
+        &work,
+        &["push", "origin", &format!("{commit}:refs/heads/main")],
+    )
+    .await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        approver
+            .seen()
+            .iter()
+            .any(|report| report.finding.commit == commit
+                && report.finding.rule == "aws-access-key-id"),
+        "{:?}\n{}",
+        approver.seen(),
+        push.stderr
+    );
+    assert!(!push.stderr.contains(&id), "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, main);
+    gate.stop().await;
+}
