@@ -374,9 +374,17 @@ async fn check_policy(
     for update in updates {
         let name = &update.reference;
         // Where the ref is now and whether the update fast-forwards, both
-        // at once.
-        let rev_parse = access.git(["rev-parse", "--verify", "--quiet", name.as_str()]);
-        let current = rev_parse.output(b"", timeout);
+        // at once. The exact name only: `rev-parse` would fall back to
+        // other refs (`refs/heads/refs/heads/x` for `refs/heads/x`), and
+        // `for-each-ref` also lists the refs under the name (kept out
+        // below).
+        let for_each_ref = access.git([
+            "for-each-ref",
+            "--format=%(objectname) %(refname)",
+            "--",
+            name.as_str(),
+        ]);
+        let current = for_each_ref.checked(b"", timeout);
         let fast_forward = async {
             if update.is_create() || update.is_delete() {
                 return Ok(None);
@@ -394,7 +402,15 @@ async fn check_policy(
         };
         let (current, fast_forward) = tokio::join!(current, fast_forward);
         let current = current.map_err(|error| error.to_string())?;
-        let now = String::from_utf8_lossy(&current.stdout).trim().to_string();
+        let listed = String::from_utf8_lossy(&current);
+        let now = listed
+            .lines()
+            .find_map(|line| {
+                line.split_once(' ')
+                    .filter(|(_, reference)| reference == name)
+                    .map(|(id, _)| id)
+            })
+            .unwrap_or("");
         let expected = if update.is_create() {
             ""
         } else {

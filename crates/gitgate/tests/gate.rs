@@ -2611,3 +2611,40 @@ async fn a_secret_in_a_gitlinks_id_is_caught() {
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, main);
     gate.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_policy_looks_a_ref_up_by_its_exact_name() {
+    // `rev-parse --verify refs/heads/x` falls back to other names
+    // (`refs/heads/refs/heads/x`, …) when the exact one is absent, so
+    // the policy saw a new branch as already there ("moved").
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let main = rev(&gate.upstream, "refs/heads/main").await;
+    git_ok(
+        &gate.upstream,
+        &["update-ref", "refs/heads/refs/heads/x", &main],
+    )
+    .await;
+    let work = gate.clone("work").await;
+    assert_eq!(rev(&gate.mirror(), "refs/heads/refs/heads/x").await, main);
+    let commit = commit_file(&work, "x.txt", "x\n", "x").await;
+    let pack = git_with_input(
+        &work,
+        &["pack-objects", "--stdout", "--revs", "--quiet"],
+        format!("{commit}\n^{main}\n").as_bytes(),
+    );
+    let zero = "0".repeat(40);
+    let answer = raw_receive_pack(&gate, &[(&zero, &commit, "refs/heads/x")], &pack).await;
+    assert!(!answer.contains("moved"), "{answer}");
+    assert_eq!(
+        rev(&gate.upstream, "refs/heads/x").await,
+        commit,
+        "{answer}"
+    );
+    assert_eq!(
+        rev(&gate.mirror(), "refs/heads/x").await,
+        commit,
+        "{answer}"
+    );
+    gate.stop().await;
+}
