@@ -195,6 +195,25 @@ pub async fn prepare(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<P
     Ok(path)
 }
 
+/// Times a just-written hook's run is retried while exec says the file is
+/// busy, and the wait between.
+const HOOK_BUSY_RETRIES: u32 = 40;
+const HOOK_BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Whether `error` comes from exec finding the file open for writing.
+fn text_file_busy(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io.raw_os_error() == Some(rustix::io::Errno::TXTBSY.raw_os_error())
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
+}
+
 /// What the hook says when run outside a gate session.
 const HOOK_OUTSIDE_SESSION: &str = "go through the gate only";
 
@@ -227,16 +246,29 @@ async fn check_hook_runs(hook: &Path, timeouts: &Timeouts) -> Result<()> {
     };
     rustix::fs::access(hook, rustix::fs::Access::EXEC_OK)
         .map_err(|error| not_runnable(format!("not executable: {error}")))?;
-    let output = Invocation::program(&hook.to_string_lossy(), Vec::<OsString>::new())
-        .output(b"", timeouts.local_git)
-        .await
-        .map_err(|error| {
-            let reason = match std::error::Error::source(&error) {
-                Some(source) => format!("{error}: {source}"),
-                None => error.to_string(),
-            };
-            not_runnable(reason)
-        })?;
+    // Just written: while another thread's child (forked before it
+    // could exec) still holds the write descriptor, exec fails with
+    // ETXTBSY. That passes; retry briefly.
+    let mut attempts = 0;
+    let output = loop {
+        let run = Invocation::program(&hook.to_string_lossy(), Vec::<OsString>::new())
+            .output(b"", timeouts.local_git)
+            .await;
+        match run {
+            Err(error) if attempts < HOOK_BUSY_RETRIES && text_file_busy(&error) => {
+                attempts += 1;
+                tokio::time::sleep(HOOK_BUSY_WAIT).await;
+            }
+            other => break other,
+        }
+    }
+    .map_err(|error| {
+        let reason = match std::error::Error::source(&error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        };
+        not_runnable(reason)
+    })?;
     if output.code == Some(1)
         && String::from_utf8_lossy(&output.stderr).contains(HOOK_OUTSIDE_SESSION)
     {
