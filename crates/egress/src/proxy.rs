@@ -93,6 +93,8 @@ pub(crate) struct Shared {
     pub upstream_idle_timeout: Duration,
     /// How long a WebSocket may go without a message either way.
     pub websocket_idle_timeout: Duration,
+    /// How long a client connection may stay open with no request in flight.
+    pub client_idle_timeout: Duration,
     /// Every held token value, scrubbed from `log: full` lines.
     pub secrets: Vec<bot_bottle_secret::Redacted<String>>,
 }

@@ -53,6 +53,16 @@ pub const MAX_CONNECTIONS: usize = 4096;
 pub const CLIENT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for an HTTP/1.1 client to send a request head.
 pub const CLIENT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client connection may stay open with no request in flight
+/// (a keep-alive connection between requests, an HTTP/2 connection that
+/// opens no stream) before it is closed, so idle connections cannot hold
+/// every one of [`MAX_CONNECTIONS`]. A request in flight, however long
+/// (a held request, a long stream), keeps it open.
+pub const CLIENT_IDLE_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long an idle connection being closed may take to say goodbye.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(1);
+/// How often a connection checks whether it has been idle too long.
+const IDLE_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// How long in-flight requests may take to finish after shutdown starts.
 pub const SHUTDOWN_GRACE_PERIOD: Duration = Duration::from_secs(10);
 /// How often the routes file is checked for changes.
@@ -93,6 +103,9 @@ pub struct Config {
     /// How long a WebSocket may go without a message either way (default
     /// [`WEBSOCKET_IDLE_TIMEOUT`]).
     pub websocket_idle_timeout: Duration,
+    /// How long a client connection may stay open with no request in
+    /// flight (default [`CLIENT_IDLE_TIMEOUT`]).
+    pub client_idle_timeout: Duration,
 }
 
 impl Config {
@@ -114,6 +127,7 @@ impl Config {
             holds: Arc::new(RefuseHolds),
             upstream_idle_timeout: UPSTREAM_BODY_IDLE_TIMEOUT,
             websocket_idle_timeout: WEBSOCKET_IDLE_TIMEOUT,
+            client_idle_timeout: CLIENT_IDLE_TIMEOUT,
         }
     }
 }
@@ -165,6 +179,7 @@ pub async fn run(
         next_request_id: AtomicU64::new(1),
         upstream_idle_timeout: config.upstream_idle_timeout,
         websocket_idle_timeout: config.websocket_idle_timeout,
+        client_idle_timeout: config.client_idle_timeout,
         secrets: {
             // Longest first, so a token containing another is masked whole.
             let mut secrets: Vec<_> = config.tokens.values().cloned().collect();
@@ -229,11 +244,13 @@ pub async fn run(
                         )
                     }
                 });
+                let idle = shared.client_idle_timeout;
                 serve(
                     TokioIo::new(stream),
                     service,
                     connection_drain,
                     Place::Listener,
+                    idle,
                 )
                 .await;
                 drop(permit);
@@ -297,7 +314,7 @@ fn server_builder(place: Place) -> auto::Builder<InSpan> {
 }
 
 /// Serve one connection until it ends or the proxy drains.
-async fn serve<I, S>(io: TokioIo<I>, service: S, mut drain: Drain, place: Place)
+async fn serve<I, S>(io: TokioIo<I>, service: S, mut drain: Drain, place: Place, idle: Duration)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
@@ -305,22 +322,132 @@ where
             Response = Response<ProxyBody>,
             Error = Infallible,
         > + Send
+        + Sync
         + 'static,
     S::Future: Send + 'static,
 {
     let builder = server_builder(place);
+    let activity = Arc::new(InFlight::default());
+    let service = {
+        let activity = Arc::clone(&activity);
+        let service = Arc::new(service);
+        service_fn(move |request: Request<Incoming>| {
+            let guard = InFlight::enter(&activity);
+            let service = Arc::clone(&service);
+            async move {
+                let response = match service.call(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                // In flight until the response body is sent (or dropped).
+                Ok::<_, Infallible>(response.map(|body| {
+                    http_body_util::BodyExt::boxed(Guarded {
+                        inner: body,
+                        _guard: guard,
+                    })
+                }))
+            }
+        })
+    };
     let connection = builder.serve_connection_with_upgrades(io, service);
     tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(error) = result {
-                tracing::debug!(%error, "client connection ended with an error");
+    let mut check = tokio::time::interval(IDLE_CHECK_INTERVAL.min(idle));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            result = connection.as_mut() => {
+                if let Err(error) = result {
+                    tracing::debug!(%error, "client connection ended with an error");
+                }
+                return;
+            }
+            () = drain.stopped() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
+                return;
+            }
+            _ = check.tick() => {
+                if activity.idle_for() >= idle {
+                    tracing::debug!(idle_seconds = idle.as_secs_f64(), "idle client connection closed");
+                    // Nothing is in flight: a short grace (an HTTP/2
+                    // GOAWAY), not the drain's, then the connection goes.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(IDLE_CLOSE_GRACE, connection.as_mut()).await;
+                    return;
+                }
             }
         }
-        () = drain.stopped() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+    }
+}
+
+/// Requests in flight on one connection, and since when none has been.
+#[derive(Debug)]
+struct InFlight {
+    state: std::sync::Mutex<(usize, std::time::Instant)>,
+}
+
+impl Default for InFlight {
+    fn default() -> Self {
+        Self {
+            state: std::sync::Mutex::new((0, std::time::Instant::now())),
         }
+    }
+}
+
+impl InFlight {
+    fn enter(this: &Arc<Self>) -> InFlightGuard {
+        if let Ok(mut state) = this.state.lock() {
+            state.0 += 1;
+        }
+        InFlightGuard(Arc::clone(this))
+    }
+
+    /// How long no request has been in flight (zero while one is).
+    fn idle_for(&self) -> Duration {
+        match self.state.lock() {
+            Ok(state) if state.0 == 0 => state.1.elapsed(),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// One request in flight; dropped when its response body is done.
+struct InFlightGuard(Arc<InFlight>);
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut state) = self.0.state.lock() {
+            state.0 = state.0.saturating_sub(1);
+            if state.0 == 0 {
+                state.1 = std::time::Instant::now();
+            }
+        }
+    }
+}
+
+/// A response body that holds its request's [`InFlightGuard`].
+struct Guarded {
+    inner: ProxyBody,
+    _guard: InFlightGuard,
+}
+
+impl hyper::body::Body for Guarded {
+    type Data = bytes::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<bytes::Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -446,6 +573,7 @@ async fn intercept(
             "TLS SNI differs from the CONNECT target"
         );
     }
+    let idle = shared.client_idle_timeout;
     let service = service_fn(move |request: Request<Incoming>| {
         let shared = shared.clone();
         let target = target.clone();
@@ -465,7 +593,7 @@ async fn intercept(
             Ok(proxy::handle_in_target(shared, client, target, request).await)
         }
     });
-    serve(TokioIo::new(stream), service, drain, Place::Tunnel).await;
+    serve(TokioIo::new(stream), service, drain, Place::Tunnel, idle).await;
 }
 
 /// Re-read the routes file every [`ROUTES_POLL_INTERVAL`]; swap in a new

@@ -1831,3 +1831,63 @@ async fn an_upstream_silent_mid_body_is_cut_after_the_idle_time_but_a_steady_str
     );
     proxy.stop().await;
 }
+
+/// A client connection with no request in flight is closed after the idle
+/// timeout, so idle connections (an HTTP/2 preface and nothing more, a
+/// keep-alive tunnel) cannot hold every connection slot; a response that
+/// takes longer than the timeout is not cut.
+#[tokio::test]
+async fn idle_client_connections_are_closed_but_slow_responses_are_not() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("routes:\n  - host: \"{authority}\"\n");
+    let idle = std::time::Duration::from_millis(500);
+    let options = ProxyOptions {
+        client_idle_timeout: Some(idle),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    // An HTTP/2 preface and an empty SETTINGS frame, then nothing.
+    let mut raw = tokio::net::TcpStream::connect(proxy.address).await.unwrap();
+    raw.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut buffer = [0u8; 256];
+        loop {
+            match raw.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "an idle HTTP/2 connection was kept open");
+
+    // A tunnel: a response slower than the idle timeout comes whole, then
+    // the idle tunnel is closed.
+    let mut tls = raw_tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    tls.write_all(format!("GET /drip HTTP/1.1\r\nHost: {authority}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut received = Vec::new();
+    let read_all = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        let mut buffer = [0u8; 4096];
+        loop {
+            match tls.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => received.extend_from_slice(&buffer[..read]),
+            }
+        }
+    })
+    .await;
+    assert!(read_all.is_ok(), "the idle tunnel was kept open");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("chunk 7"),
+        "the slow response was cut: {text}"
+    );
+    proxy.stop().await;
+}
