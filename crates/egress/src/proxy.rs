@@ -38,7 +38,7 @@ use crate::ca::CertificateAuthority;
 use crate::inspect::{
     HeadRewrite, Hold, HoldOutcome, HoldResolver, Inspector, RequestContext, RequestHead, Verdict,
 };
-use crate::response::{Mask, StreamedBody};
+use crate::response::{IdleTimeout, Mask, StreamedBody};
 use crate::routes::{
     CompiledRoute, Host, METHOD_OVERRIDE_PARAMETER, RequestTarget, RouteTable, Scheme,
 };
@@ -95,6 +95,8 @@ pub(crate) struct Shared {
     pub websocket_idle_timeout: Duration,
     /// How long a client connection may stay open with no request in flight.
     pub client_idle_timeout: Duration,
+    /// How long the agent may pause in the middle of a request body.
+    pub request_body_idle_timeout: Duration,
     /// Every held token value, scrubbed from `log: full` lines.
     pub secrets: Vec<bot_bottle_secret::Redacted<String>>,
 }
@@ -342,6 +344,9 @@ fn context(
     }
 }
 
+/// How long the agent may pause in the middle of a request body.
+pub const REQUEST_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Turn a hold into a go/no-go.
 async fn settle_hold(
     shared: &Shared,
@@ -557,6 +562,9 @@ async fn forward(
     {
         return too_large(&shared, &context);
     }
+    // A body that stops arriving does not hold its connection (and slot)
+    // for good: each piece must come within REQUEST_BODY_IDLE_TIMEOUT.
+    let incoming = StreamedBody::new(incoming, shared.request_body_idle_timeout);
     let mut body_bytes = match Limited::new(incoming, MAX_REQUEST_BODY_BYTES)
         .collect()
         .await
@@ -564,6 +572,21 @@ async fn forward(
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {
             return too_large(&shared, &context);
+        }
+        Err(error) if error.is::<IdleTimeout>() => {
+            tracing::warn!(
+                decision = "deny",
+                request_id = context.request_id,
+                "the request body stalled"
+            );
+            return refusal(
+                StatusCode::REQUEST_TIMEOUT,
+                "error",
+                &format!(
+                    "the request body stalled: nothing for {} s",
+                    shared.request_body_idle_timeout.as_secs_f64()
+                ),
+            );
         }
         Err(error) => {
             tracing::warn!(request_id = context.request_id, %error, "cannot read the request body");

@@ -106,6 +106,9 @@ pub struct Config {
     /// How long a client connection may stay open with no request in
     /// flight (default [`CLIENT_IDLE_TIMEOUT`]).
     pub client_idle_timeout: Duration,
+    /// How long the agent may pause in the middle of a request body
+    /// (default [`proxy::REQUEST_BODY_IDLE_TIMEOUT`]).
+    pub request_body_idle_timeout: Duration,
 }
 
 impl Config {
@@ -128,6 +131,7 @@ impl Config {
             upstream_idle_timeout: UPSTREAM_BODY_IDLE_TIMEOUT,
             websocket_idle_timeout: WEBSOCKET_IDLE_TIMEOUT,
             client_idle_timeout: CLIENT_IDLE_TIMEOUT,
+            request_body_idle_timeout: proxy::REQUEST_BODY_IDLE_TIMEOUT,
         }
     }
 }
@@ -180,6 +184,7 @@ pub async fn run(
         upstream_idle_timeout: config.upstream_idle_timeout,
         websocket_idle_timeout: config.websocket_idle_timeout,
         client_idle_timeout: config.client_idle_timeout,
+        request_body_idle_timeout: config.request_body_idle_timeout,
         secrets: {
             // Longest first, so a token containing another is masked whole.
             let mut secrets: Vec<_> = config.tokens.values().cloned().collect();

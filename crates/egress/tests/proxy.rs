@@ -1891,3 +1891,43 @@ async fn idle_client_connections_are_closed_but_slow_responses_are_not() {
     );
     proxy.stop().await;
 }
+
+/// A request body that stops arriving is cut off after the pause allowed
+/// (408), and nothing goes upstream.
+#[tokio::test]
+async fn a_stalled_request_body_is_cut_off() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("routes:\n  - host: \"{authority}\"\n");
+    let options = ProxyOptions {
+        request_body_idle_timeout: Some(std::time::Duration::from_millis(300)),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let mut tls = raw_tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    tls.write_all(
+        format!(
+            "POST /echo HTTP/1.1\r\nHost: {authority}\r\nContent-Length: 100\r\n\r\nonly ten.."
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut received = Vec::new();
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        let mut buffer = [0u8; 4096];
+        while !String::from_utf8_lossy(&received).contains("stalled") {
+            match tls.read(&mut buffer).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => received.extend_from_slice(&buffer[..read]),
+            }
+        }
+    })
+    .await;
+    let text = String::from_utf8_lossy(&received);
+    assert!(answered.is_ok(), "no answer to a stalled body: {text}");
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(upstream.seen().is_empty());
+    proxy.stop().await;
+}

@@ -370,6 +370,8 @@ pub struct ProxyOptions {
     pub websocket_idle_timeout: Option<std::time::Duration>,
     /// How long a client connection may idle (default: the sidecar's).
     pub client_idle_timeout: Option<std::time::Duration>,
+    /// How long a request body may pause (default: the sidecar's).
+    pub request_body_idle_timeout: Option<std::time::Duration>,
 }
 
 pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyOptions) -> Proxy {
@@ -418,6 +420,9 @@ pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyO
     }
     if let Some(idle) = options.client_idle_timeout {
         config.client_idle_timeout = idle;
+    }
+    if let Some(idle) = options.request_body_idle_timeout {
+        config.request_body_idle_timeout = idle;
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
