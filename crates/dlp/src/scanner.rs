@@ -404,21 +404,25 @@ impl Scanner {
         Findings::from_unsorted(out)
     }
 
-    /// Held secrets spread over the head's parts: the request line and the
-    /// header values, joined in order one per line, through the held-secret
-    /// matcher alone (its separated form ignores the line breaks). Only
-    /// matches that no single part holds are kept (those are reported per
-    /// part). A spread that reorders its pieces is not found; nor is one
-    /// over several requests.
+    /// Held secrets spread over the head's parts: the request line, then
+    /// each header's name and value, joined in wire order one per line,
+    /// through the held-secret matcher alone (its separated form ignores
+    /// the line breaks). Names are in the join as much as values: pieces
+    /// alternating between names and values (`x-<piece 1>: <piece 2>`) are
+    /// adjacent on the wire. Only matches that no single part holds are
+    /// kept (those are reported per part). A spread that reorders its
+    /// pieces is not found; nor is one over several requests.
     fn scan_across_head(&self, request_line: &str, headers: &[(String, String)]) -> Vec<Finding> {
         if !self.detectors.contains(Detector::Known) || self.known.is_empty() {
             return Vec::new();
         }
         let mut joined = Vec::new();
-        let mut parts = Vec::with_capacity(headers.len() + 1);
-        for part in
-            std::iter::once(request_line).chain(headers.iter().map(|(_, value)| value.as_str()))
-        {
+        let mut parts = Vec::with_capacity(2 * headers.len() + 1);
+        for part in std::iter::once(request_line).chain(
+            headers
+                .iter()
+                .flat_map(|(name, value)| [name.as_str(), value.as_str()]),
+        ) {
             let start = joined.len();
             joined.extend_from_slice(part.as_bytes());
             parts.push((start, joined.len()));

@@ -255,6 +255,57 @@ fn request_head_names_are_scanned_and_unredactable() {
     );
 }
 
+/// A held secret spread over the head in wire order, its pieces
+/// alternating between header names and values (`x-<piece 1>: <piece 2>`,
+/// `x-<piece 3>: <piece 4>`, …; names lower-case, as HTTP/2 and hyper give
+/// them): no single part holds a partial match, neither do the names or the
+/// values joined alone; the head read in wire order does.
+#[test]
+fn a_secret_alternating_between_header_names_and_values_is_found() {
+    let scanner = scanner(DetectorSet::default());
+    let hex: String = CANARY.bytes().map(|byte| format!("{byte:02x}")).collect();
+    let pieces: Vec<&str> = (0..hex.len())
+        .step_by(10)
+        .map(|start| &hex[start..(start + 10).min(hex.len())])
+        .collect();
+    let mut headers = vec![("accept".to_string(), "*/*".to_string())];
+    for pair in pieces.chunks(2) {
+        let name = format!("x-{}", pair[0]);
+        let value = pair.get(1).copied().unwrap_or("1").to_string();
+        headers.push((name, value));
+    }
+    headers.push(("user-agent".to_string(), "curl/8".to_string()));
+    let findings = scanner.scan_request_head("GET / HTTP/1.1", &headers);
+    assert!(
+        findings
+            .iter()
+            .any(|finding| finding.rule == "EGRESS_TOKEN_CANARY"
+                && finding.location == Location::Head
+                && !finding.redactable),
+        "{findings:?}"
+    );
+    let redaction = scanner.redact_request_head("GET / HTTP/1.1", &headers);
+    assert!(
+        redaction
+            .unredactable
+            .iter()
+            .any(|finding| finding.rule == "EGRESS_TOKEN_CANARY"),
+        "{:?}",
+        redaction.unredactable
+    );
+    // Ordinary heads stay clean.
+    let ordinary = vec![
+        ("host".to_string(), "api.example.com".to_string()),
+        ("x-request-id".to_string(), "0123456789".to_string()),
+        ("content-type".to_string(), "application/json".to_string()),
+    ];
+    assert!(
+        scanner
+            .scan_request_head("POST /v1/messages HTTP/1.1", &ordinary)
+            .is_empty()
+    );
+}
+
 #[test]
 fn redact_request_head_scrubs_values_and_reports_crlf() {
     let scanner = scanner(DetectorSet::default());
