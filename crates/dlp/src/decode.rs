@@ -41,10 +41,14 @@ pub const MIN_HEX_BLOB_LEN: usize = 32;
 pub const DECODE_CONTEXT: usize = 512;
 
 /// Decoded bytes allowed per scan, as a multiple of the input's length.
-pub const DECODE_BUDGET_FACTOR: usize = 4;
+/// Text dense with percent, JSON and HTML escapes all at once (a web page
+/// posted in a JSON body) costs about 7x: each of the three decodes
+/// nearly all of it, and the layers decode each other's escapes (percent
+/// then JSON, percent then HTML, JSON then HTML, all three).
+pub const DECODE_BUDGET_FACTOR: usize = 8;
 
 /// Decoded bytes allowed per scan however small the input.
-pub const DECODE_BUDGET_FLOOR: usize = 256 * 1024;
+pub const DECODE_BUDGET_FLOOR: usize = 1024 * 1024;
 
 /// The decoding budget for an input of `len` bytes.
 pub(crate) fn budget_for(len: usize) -> Budget {
@@ -227,6 +231,16 @@ impl Decoded {
             }
             SpanMap::Units(_) | SpanMap::Blob { .. } | SpanMap::CharRuns { .. } => true,
         }
+    }
+
+    /// Whether decoded bytes `start..end` of a percent, JSON or HTML layer
+    /// were all copied verbatim from the layer's input.
+    fn copied_run(&self, start: usize, end: usize) -> bool {
+        matches!(
+            self.kind,
+            DecodeKind::Percent | DecodeKind::JsonEscape | DecodeKind::HtmlEntity
+        ) && matches!(self.map, SpanMap::Pieces { .. })
+            && !self.decoded_within(start, end)
     }
 
     /// The input span that decoded span `start..end` came from.
@@ -639,26 +653,41 @@ pub(crate) fn is_blob_byte(byte: u8) -> bool {
 
 /// Long runs of base64, hex or base32 alphabet, decoded. The runs come from
 /// a vector mask pass where the CPU has one (`simd::long_blob_runs`), else
-/// from [`blob_samples`].
-fn blobs(input: &[u8], budget: &mut Budget, out: &mut Vec<Decoded>) {
+/// from [`blob_samples`]. `parent` is the layer `input` is, if any (see
+/// [`blob`]).
+fn blobs(input: &[u8], parent: Option<&Decoded>, budget: &mut Budget, out: &mut Vec<Decoded>) {
     // With vector instructions, the runs come from a mask pass instead of
     // the samples below.
     let vector = MIN_BLOB_LEN == crate::simd::LONG_BLOB_RUN
-        && crate::simd::long_blob_runs(input, |start, end| blob(input, start, end, budget, out));
+        && crate::simd::long_blob_runs(input, |start, end| {
+            blob(input, start, end, parent, budget, out)
+        });
     if !vector {
-        blob_samples(input, budget, out);
+        blob_samples(input, parent, budget, out);
     }
 }
 
 /// Decode the blob run `start..end` (at least `MIN_BLOB_LEN` bytes) into
 /// `out` if it is one; `false` once the budget is spent.
+///
+/// A run that a percent, JSON or HTML layer (`parent`) copied verbatim
+/// from its own input is skipped: that input holds the same characters
+/// and its blob pass decoded them, one layer less deep. (Only the
+/// alignment can differ, where the input's run goes on into an escape's
+/// hex digits or past the decoded region; no blob is decoded at another
+/// alignment than its run's start anywhere.) A run with any byte that
+/// decoding made is decoded.
 fn blob(
     input: &[u8],
     start: usize,
     end: usize,
+    parent: Option<&Decoded>,
     budget: &mut Budget,
     out: &mut Vec<Decoded>,
 ) -> bool {
+    if parent.is_some_and(|layer| layer.copied_run(start, end)) {
+        return true;
+    }
     let (any, all) = classes(&input[start..end]);
     if let Some(decoded) = decode_run(input, start, end, any, all)
         && !decoded.bytes.is_empty()
@@ -676,7 +705,12 @@ fn blob(
 /// so prose costs one table lookup per 24 bytes plus the short runs around
 /// samples. A run's bounds are found first, with one test per byte; the
 /// classes of its bytes are gathered only when it is long enough to matter.
-fn blob_samples(input: &[u8], budget: &mut Budget, out: &mut Vec<Decoded>) {
+fn blob_samples(
+    input: &[u8],
+    parent: Option<&Decoded>,
+    budget: &mut Budget,
+    out: &mut Vec<Decoded>,
+) {
     let mut index = MIN_BLOB_LEN - 1;
     while index < input.len() {
         if !is_blob_byte(input[index]) {
@@ -691,7 +725,7 @@ fn blob_samples(input: &[u8], budget: &mut Budget, out: &mut Vec<Decoded>) {
         while end < input.len() && is_blob_byte(input[end]) {
             end += 1;
         }
-        if end - start >= MIN_BLOB_LEN && !blob(input, start, end, budget, out) {
+        if end - start >= MIN_BLOB_LEN && !blob(input, start, end, parent, budget, out) {
             return;
         }
         index = end + MIN_BLOB_LEN;
@@ -819,7 +853,7 @@ pub(crate) fn decode_layer(
             out.push(decoded);
         }
     }
-    blobs(input, budget, &mut out);
+    blobs(input, parent, budget, &mut out);
     out
 }
 
@@ -937,11 +971,39 @@ mod tests {
             };
             let (mut vector, mut sampled) = (Vec::new(), Vec::new());
             let (mut budget_a, mut budget_b) = (budget_for(input.len()), budget_for(input.len()));
-            blobs(&input, &mut budget_a, &mut vector);
-            blob_samples(&input, &mut budget_b, &mut sampled);
+            blobs(&input, None, &mut budget_a, &mut vector);
+            blob_samples(&input, None, &mut budget_b, &mut sampled);
             proptest::prop_assert_eq!(summary(vector), summary(sampled));
             proptest::prop_assert_eq!(budget_a, budget_b);
         }
+    }
+
+    /// A blob run a JSON layer copied verbatim is not decoded again in that
+    /// layer (the input's blob pass decoded it); one with a byte the layer
+    /// decoded is.
+    #[test]
+    fn copied_blob_runs_are_not_decoded_again() {
+        let kinds = |input: &[u8]| -> Vec<Vec<DecodeKind>> {
+            let mut budget = budget_for(input.len());
+            decode_all(input, &mut budget)
+                .iter()
+                .filter(|layer| layer.kind == DecodeKind::JsonEscape)
+                .map(|layer| {
+                    decode_layer(&layer.bytes, Some(layer), &mut budget)
+                        .iter()
+                        .map(|inner| inner.kind)
+                        .collect()
+                })
+                .collect()
+        };
+        assert_eq!(
+            kinds(br"\u0041 cGFzc3dvcmQ9aHVudGVyMjAyNiE="),
+            vec![Vec::<DecodeKind>::new()]
+        );
+        assert_eq!(
+            kinds(br"\u0041 cGFzc3dvcmQ9aHVudGVyMjAy\u004eiE="),
+            vec![vec![DecodeKind::Base64]]
+        );
     }
 
     #[test]

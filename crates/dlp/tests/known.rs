@@ -485,9 +485,15 @@ fn an_input_that_spends_the_decoding_budget_is_not_called_clean() {
             .any(|finding| finding.rule == "EGRESS_TOKEN_CANARY"),
         "{alone:?}"
     );
-    // Padding whose decoded layers spend the budget first.
-    let block = format!("{}{}", "%41\\u0042&#67;".repeat(15), " ".repeat(1100));
-    let padded = format!("{} {payload}\n", block.repeat(40));
+    // Padding whose decoded layers spend the budget first: escapes of the
+    // three kinds, and escapes that decoding makes (`%2541`, `\\u0041`,
+    // `&#38;#65;`), so every layer is decoded again, about 14x its size.
+    let block = format!(
+        "{}{}",
+        "%41\\u0042&#67;%2541\\\\u0041&#38;#65;",
+        " ".repeat(100)
+    );
+    let padded = format!("{} {payload}\n", block.repeat(1000));
     let findings = scanner.scan(padded.as_bytes());
     assert!(
         findings
@@ -509,6 +515,54 @@ fn an_input_that_spends_the_decoding_budget_is_not_called_clean() {
     // Ordinary text with a few escapes stays clean.
     let prose = format!("{}a%20b &#65; \\u0041\n", "plain words ".repeat(5000));
     assert!(scanner.scan(prose.as_bytes()).is_empty());
+}
+
+/// Ordinary escape-dense text: a few hundred KB of JSON carrying HTML,
+/// with an HTML entity, a JSON `\uXXXX` escape and a percent escape about
+/// every 100 bytes (and `<\/p>`, `\"`, commit hashes in links), as a
+/// Messages-API body posting a web page does. Every decoder decodes nearly
+/// all of it and the layers decode each other's output, but it is clean and
+/// within the decoding budget.
+#[test]
+fn escape_dense_json_with_html_is_clean_and_within_the_budget() {
+    let words = [
+        "the", "menu", "opens", "at", "noon", "and", "closes", "late", "every", "day",
+    ];
+    let mut content = String::new();
+    let mut index = 0usize;
+    while content.len() < 400 * 1024 {
+        let word = words[index % words.len()];
+        content.push_str(&format!(
+            "<p class=\\\"item-{index}\\\">It&#39;s the caf\\u00e9 {word} number {index}, \
+             see <a href=\\\"https://example.com/search?q=caf%C3%A9%20{word}&amp;page={index}\\\">more<\\/a>.<\\/p>\\n"
+        ));
+        if index.is_multiple_of(7) {
+            content.push_str(&format!(
+                "<li>Commit <a href=\\\"https://git.example.com/repo/commit/{:040x}\\\">{:07x}<\\/a> \
+                 &#8212; \\u201cfix the caf\\u00e9 page\\u201d (50%25 done)<\\/li>\\n",
+                (index as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835),
+                index * 2_654_435_761 % 0x0fff_ffff
+            ));
+        }
+        index += 1;
+    }
+    let body = format!(
+        "{{\"model\":\"claude-sonnet\",\"max_tokens\":1024,\"messages\":[{{\"role\":\"user\",\
+         \"content\":\"Summarise this page:\\n{content}\"}}]}}"
+    );
+    assert!(body.len() > 300 * 1024, "{}", body.len());
+    for scanner in [known_only(), scanner_with(DetectorSet::default(), &[])] {
+        let findings = scanner.scan(body.as_bytes());
+        assert!(
+            findings.is_empty(),
+            "{:?}",
+            findings
+                .iter()
+                .map(|finding| (&finding.rule, &finding.encoding, finding.start))
+                .take(5)
+                .collect::<Vec<_>>()
+        );
+    }
 }
 
 /// A held secret's encoding behind binary noise, all in base64 (a binary
