@@ -57,6 +57,7 @@ pub(crate) fn budget_for(len: usize) -> Budget {
             .saturating_mul(DECODE_BUDGET_FACTOR)
             .max(DECODE_BUDGET_FLOOR),
         exhausted: false,
+        too_deep: false,
     }
 }
 
@@ -67,6 +68,9 @@ pub(crate) fn budget_for(len: usize) -> Budget {
 pub(crate) struct Budget {
     pub(crate) left: usize,
     pub(crate) exhausted: bool,
+    /// A layer at [`MAX_DECODE_DEPTH`] would have decoded into something:
+    /// what it holds was not read whole either.
+    pub(crate) too_deep: bool,
 }
 
 impl Budget {
@@ -757,13 +761,7 @@ fn is_hex(byte: Option<&u8>) -> bool {
 /// is.
 fn triggers(input: &[u8], parent: Option<&Decoded>) -> [Vec<usize>; 3] {
     let (mut percent, mut json, mut html) = (Vec::new(), Vec::new(), Vec::new());
-    let rank = |kind: DecodeKind| match kind {
-        DecodeKind::Percent => Some(0),
-        DecodeKind::JsonEscape => Some(1),
-        DecodeKind::HtmlEntity => Some(2),
-        _ => None,
-    };
-    let parent_rank = parent.and_then(|layer| rank(layer.kind).map(|rank| (layer, rank)));
+    let parent_rank = parent.and_then(|layer| escape_rank(layer.kind).map(|rank| (layer, rank)));
     // `len`: the bytes of the escape at `index`.
     let wanted = |trigger_rank: usize, index: usize, len: usize| match parent_rank {
         Some((layer, rank)) if trigger_rank < rank => layer.decoded_within(index, index + len),
@@ -818,6 +816,30 @@ fn regions(input_len: usize, triggers: &[usize]) -> Vec<(usize, usize)> {
         }
     }
     out
+}
+
+/// Where percent, JSON and HTML decodings stand in their commuting order.
+fn escape_rank(kind: DecodeKind) -> Option<usize> {
+    match kind {
+        DecodeKind::Percent => Some(0),
+        DecodeKind::JsonEscape => Some(1),
+        DecodeKind::HtmlEntity => Some(2),
+        _ => None,
+    }
+}
+
+/// Whether `decoded`, decoded from the layer `parent`, continues a chain of
+/// percent, JSON and HTML decodings in their commuting order (percent then
+/// JSON then HTML): such a chain is at most three long and counts as one
+/// layer of depth.
+pub(crate) fn continues_escapes(parent: Option<&Decoded>, decoded: &Decoded) -> bool {
+    match (
+        parent.and_then(|layer| escape_rank(layer.kind)),
+        escape_rank(decoded.kind),
+    ) {
+        (Some(outer), Some(inner)) => inner > outer,
+        _ => false,
+    }
 }
 
 /// Bytes an HTML numeric entity spans at most (`&#x10FFFF;`).

@@ -54,7 +54,8 @@ pub use gitleaks::{GITLEAKS_ID_PREFIX, GitleaksImport};
 pub use known::{MIN_INDEXED_NEEDLE_LEN, PARTIAL_MATCH_MIN_LEN};
 pub use rules::{BUILTIN_RULES, BUILTIN_SOURCE, MAX_RULE_MATCH_LEN, Rule, RuleSet};
 pub use scanner::{
-    DECODE_BUDGET_RULE, HeadRedaction, MAX_REDACT_ROUNDS, REDACTION_MARK, Redaction, Scanner,
+    DECODE_BUDGET_RULE, DECODE_DEPTH_RULE, HeadRedaction, MAX_REDACT_ROUNDS, REDACTION_MARK,
+    Redaction, Scanner,
 };
 pub use simd::{VectorPaths, limit_vector_paths};
 pub use stream::{STREAM_SLICE, StreamScanner};

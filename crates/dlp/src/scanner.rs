@@ -130,28 +130,51 @@ impl std::fmt::Debug for Scanner {
 /// exceed the decoding budget ([`decode::DECODE_BUDGET_FACTOR`]).
 pub const DECODE_BUDGET_RULE: &str = "decode-budget-exceeded";
 
+/// The rule of the finding made when a layer at the deepest decoding depth
+/// ([`decode::MAX_DECODE_DEPTH`]) would still decode into something.
+pub const DECODE_DEPTH_RULE: &str = "decode-depth-exceeded";
+
 /// An input whose decoding ran out of budget was not read whole: layers
 /// past the budget might hide anything. It is reported, blocking and
 /// unredactable, over the whole input, so no caller takes it for clean
 /// (padding a payload with cheap escapes to spend the budget first is an
 /// evasion).
 fn budget_finding(len: usize, known: bool) -> Finding {
+    unread_finding(
+        len,
+        known,
+        DECODE_BUDGET_RULE,
+        format!(
+            "too many encoded layers to inspect within {}x the input's size",
+            decode::DECODE_BUDGET_FACTOR
+        ),
+    )
+}
+
+/// Encodings nested deeper than [`decode::MAX_DECODE_DEPTH`] layers were not
+/// read whole: the deepest layer would still decode. Reported like the
+/// budget (blocking, unredactable, over the whole input): stopping there
+/// silently let base64 applied five times hide a secret.
+fn depth_finding(len: usize, known: bool) -> Finding {
+    unread_finding(
+        len,
+        known,
+        DECODE_DEPTH_RULE,
+        format!(
+            "encodings nested deeper than {} layers",
+            decode::MAX_DECODE_DEPTH
+        ),
+    )
+}
+
+fn unread_finding(len: usize, known: bool, rule: &str, preview: String) -> Finding {
     let detector = if known {
         Detector::Known
     } else {
         Detector::Patterns
     };
-    let mut finding = Finding::new(
-        detector,
-        DECODE_BUDGET_RULE,
-        "nested encodings",
-        (0, len),
-        Vec::new(),
-    );
-    finding.preview = format!(
-        "too many encoded layers to inspect within {}x the input's size",
-        decode::DECODE_BUDGET_FACTOR
-    );
+    let mut finding = Finding::new(detector, rule, "nested encodings", (0, len), Vec::new());
+    finding.preview = preview;
     finding.redactable = false;
     finding
 }
@@ -275,6 +298,9 @@ impl Scanner {
         if budget.exhausted {
             out.push(budget_finding(input.len(), wants_known));
         }
+        if budget.too_deep {
+            out.push(depth_finding(input.len(), wants_known));
+        }
         if self.detectors.contains(Detector::Entropy) {
             let mut warnings = Vec::new();
             entropy::scan(input, &mut warnings);
@@ -306,18 +332,39 @@ impl Scanner {
         if let Some(safe) = &self.safe {
             safe.filter(input, &mut found);
         }
-        if depth < decode::MAX_DECODE_DEPTH {
-            for decoded in decode::decode_layer(input, parent, layer.budget) {
-                let mut inner = Vec::new();
-                self.scan_layer(&decoded.bytes, Some(&decoded), depth + 1, layer, &mut inner);
-                // A UTF-16 layer is the text itself: its findings cover
-                // whole code units, where the input's own (a held secret
-                // `separated` by the NUL bytes) stop a byte short.
-                let replaces = decoded.kind == decode::DecodeKind::Utf16;
-                for finding in inner {
-                    let mapped = map_finding(finding, &decoded, None);
-                    merge_decoded(&mut found, mapped, replaces);
-                }
+        for decoded in decode::decode_layer(input, parent, layer.budget) {
+            // Percent, JSON and HTML layers taken in their commuting order
+            // (see `decode::triggers`) are one layer deep: the chain is at
+            // most three long, and an escape-dense page in a base64
+            // attachment must not use up the depth.
+            let inner_depth = if decode::continues_escapes(parent, &decoded) {
+                depth
+            } else {
+                depth + 1
+            };
+            if inner_depth > decode::MAX_DECODE_DEPTH {
+                // The deepest layer decodes again (the decoders return only
+                // layers that changed something): what it holds is not
+                // read whole, so the scan fails closed. The decoding was
+                // charged to the budget like any other.
+                layer.budget.too_deep = true;
+                continue;
+            }
+            let mut inner = Vec::new();
+            self.scan_layer(
+                &decoded.bytes,
+                Some(&decoded),
+                inner_depth,
+                layer,
+                &mut inner,
+            );
+            // A UTF-16 layer is the text itself: its findings cover
+            // whole code units, where the input's own (a held secret
+            // `separated` by the NUL bytes) stop a byte short.
+            let replaces = decoded.kind == decode::DecodeKind::Utf16;
+            for finding in inner {
+                let mapped = map_finding(finding, &decoded, None);
+                merge_decoded(&mut found, mapped, replaces);
             }
         }
         out.extend(found);

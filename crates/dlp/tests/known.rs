@@ -517,6 +517,52 @@ fn an_input_that_spends_the_decoding_budget_is_not_called_clean() {
     assert!(scanner.scan(prose.as_bytes()).is_empty());
 }
 
+/// Nesting deeper than the decoder looks (base64 applied 5 and 6 times)
+/// is not called clean: the scan reports that a layer at the deepest
+/// depth would still decode, blocking and unredactable.
+#[test]
+fn nesting_deeper_than_the_decoding_depth_is_not_called_clean() {
+    let scanner = known_only();
+    let mut encoded = CANARY.to_string();
+    for times in 1..=6 {
+        encoded = STANDARD.encode(&encoded);
+        let body = format!("{{\"file\":\"{encoded}\"}}");
+        let findings = scanner.scan(body.as_bytes());
+        let too_deep: Vec<&Finding> = findings
+            .iter()
+            .filter(|finding| finding.rule == bot_bottle_dlp::DECODE_DEPTH_RULE)
+            .collect();
+        assert!(
+            findings
+                .iter()
+                .any(|finding| finding.rule == "EGRESS_TOKEN_CANARY")
+                || !too_deep.is_empty(),
+            "base64 applied {times} times passed as clean"
+        );
+        assert!(
+            too_deep
+                .iter()
+                .all(|finding| !finding.redactable && finding.end == body.len())
+        );
+        if times > bot_bottle_dlp::MAX_DECODE_DEPTH + 1 {
+            assert!(!too_deep.is_empty(), "{times}: {findings:?}");
+            assert!(!scanner.redact(body.as_bytes()).unredactable.is_empty());
+        }
+    }
+    // An escape-dense page (percent, JSON and HTML layers of each other)
+    // in a base64 attachment does not use up the depth.
+    let page = format!(
+        "{{\"html\":\"{}\"}}",
+        "<p>It&#39;s the caf\\u00e9 menu, see <a href=\\\"/q?a=caf%C3%A9%20b\\\">more<\\/a><\\/p>\\n"
+            .repeat(300)
+    );
+    let attachment = format!("{{\"data\":\"{}\"}}", STANDARD.encode(&page));
+    for body in [page, attachment] {
+        let findings = scanner.scan(body.as_bytes());
+        assert!(findings.is_empty(), "{findings:?}");
+    }
+}
+
 /// Ordinary escape-dense text: a few hundred KB of JSON carrying HTML,
 /// with an HTML entity, a JSON `\uXXXX` escape and a percent escape about
 /// every 100 bytes (and `<\/p>`, `\"`, commit hashes in links), as a
