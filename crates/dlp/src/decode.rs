@@ -97,6 +97,9 @@ pub(crate) enum DecodeKind {
     Base32,
     Unicode,
     Utf16,
+    Gzip,
+    Zlib,
+    Zstd,
 }
 
 impl DecodeKind {
@@ -110,6 +113,9 @@ impl DecodeKind {
             DecodeKind::Base32 => "base32",
             DecodeKind::Unicode => "Unicode folding",
             DecodeKind::Utf16 => "UTF-16",
+            DecodeKind::Gzip => "gzip",
+            DecodeKind::Zlib => "zlib",
+            DecodeKind::Zstd => "zstd",
         }
     }
 }
@@ -153,6 +159,9 @@ enum SpanMap {
     /// character it belongs to (a UTF-16 code unit or surrogate pair).
     /// Input offsets are relative to `base`.
     CharRuns { base: usize, runs: Vec<CharRun> },
+    /// Every decoded byte maps to the whole input span (decompressed
+    /// data: no output byte can be told from which input bytes it came).
+    Whole { span: (usize, usize) },
 }
 
 /// One decoded layer.
@@ -182,6 +191,15 @@ impl Decoded {
         }
     }
 
+    /// A layer every byte of which came from the whole input span `span`.
+    pub(crate) fn whole(kind: DecodeKind, bytes: Vec<u8>, span: (usize, usize)) -> Self {
+        Self {
+            kind,
+            bytes,
+            map: SpanMap::Whole { span },
+        }
+    }
+
     /// Move a layer decoded from `input[offset..]` to `input`'s offsets.
     fn shift(&mut self, offset: usize) {
         match &mut self.map {
@@ -193,6 +211,10 @@ impl Decoded {
             }
             SpanMap::Pieces { base, .. } | SpanMap::CharRuns { base, .. } => *base += offset,
             SpanMap::Blob { offset: start, .. } => *start += offset,
+            SpanMap::Whole { span } => {
+                span.0 += offset;
+                span.1 += offset;
+            }
         }
     }
 
@@ -233,7 +255,10 @@ impl Decoded {
                     .take_while(|piece| piece.decoded < end)
                     .any(|piece| !piece.verbatim)
             }
-            SpanMap::Units(_) | SpanMap::Blob { .. } | SpanMap::CharRuns { .. } => true,
+            SpanMap::Units(_)
+            | SpanMap::Blob { .. }
+            | SpanMap::CharRuns { .. }
+            | SpanMap::Whole { .. } => true,
         }
     }
 
@@ -282,6 +307,7 @@ impl Decoded {
                 let last = unit(end.saturating_sub(1).max(start)).map_or(first, |unit| unit.1);
                 (first, last.max(first))
             }
+            SpanMap::Whole { span } => *span,
             SpanMap::Blob {
                 offset,
                 bits_per_char,
@@ -861,6 +887,9 @@ pub(crate) fn decode_layer(
     let decoders: [UnitDecoder; 3] = [percent, json_escapes, html_entities];
     let mut out = Vec::new();
     if !crate::utf16::layers(input, budget, &mut out) {
+        return out;
+    }
+    if !crate::compress::layers(input, budget, &mut out) {
         return out;
     }
     for (triggers, decoder) in triggers(input, parent).into_iter().zip(decoders) {

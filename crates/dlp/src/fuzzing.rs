@@ -2,6 +2,7 @@
 //! test that replays their seed corpus. Not part of the API: each function
 //! panics when an invariant breaks, which is what a fuzzer looks for.
 
+use std::io::Write;
 use std::sync::LazyLock;
 
 use crate::config::{Detector, DetectorSet, HeldSecret, ScannerConfig};
@@ -87,8 +88,28 @@ pub fn redact(data: &[u8]) {
 }
 
 /// Run the decoding passes to full depth and check the span maps and the
-/// work budget.
+/// work budget; then the same for `data` gzip-compressed after a prefix of
+/// itself and zlib-compressed, so every input also exercises the
+/// decompressed layers (their spans cover the compressed region).
 pub fn decode(data: &[u8]) {
+    decode_checked(data);
+    let prefix = data.len() / 2;
+    let mut gzip =
+        flate2::write::GzEncoder::new(data[..prefix].to_vec(), flate2::Compression::fast());
+    if gzip.write_all(data).is_ok()
+        && let Ok(wrapped) = gzip.finish()
+    {
+        decode_checked(&wrapped);
+    }
+    let mut zlib = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    if zlib.write_all(data).is_ok()
+        && let Ok(wrapped) = zlib.finish()
+    {
+        decode_checked(&wrapped);
+    }
+}
+
+fn decode_checked(data: &[u8]) {
     let initial = decode::budget_for(data.len());
     let mut budget = initial;
     let mut layers = vec![(data.to_vec(), 0usize)];

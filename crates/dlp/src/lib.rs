@@ -22,6 +22,7 @@
 //!
 //! `docs/dlp.md` documents the detectors, encodings, limits and rule format.
 
+mod compress;
 mod config;
 mod crlf;
 mod decode;
@@ -42,6 +43,7 @@ mod utf16;
 
 use std::sync::LazyLock;
 
+pub use compress::DECOMPRESS_ATTEMPT_COST;
 pub use config::{Detector, DetectorSet, HeldSecret, ScannerConfig};
 pub use crlf::strip_crlf;
 pub use decode::{
