@@ -44,18 +44,26 @@ pub const DECODE_CONTEXT: usize = 512;
 /// Text dense with percent, JSON and HTML escapes all at once (a web page
 /// posted in a JSON body) costs about 7x: each of the three decodes
 /// nearly all of it, and the layers decode each other's escapes (percent
-/// then JSON, percent then HTML, JSON then HTML, all three).
-pub const DECODE_BUDGET_FACTOR: usize = 8;
+/// then JSON, percent then HTML, JSON then HTML, all three). The same page
+/// inside a JSON document inside a JSON string, as Python's `json.dumps`
+/// writes it (a tool's result in a request to a model) costs 8–10x; 16x
+/// leaves room, since running out refuses the input.
+pub const DECODE_BUDGET_FACTOR: usize = 16;
 
 /// Decoded bytes allowed per scan however small the input.
 pub const DECODE_BUDGET_FLOOR: usize = 1024 * 1024;
+
+/// Decoded bytes allowed per scan however large the input (memory: the
+/// layers being scanned are held at once). Inputs over 16 MiB get less
+/// than [`DECODE_BUDGET_FACTOR`] times their size.
+pub const DECODE_BUDGET_CAP: usize = 256 * 1024 * 1024;
 
 /// The decoding budget for an input of `len` bytes.
 pub(crate) fn budget_for(len: usize) -> Budget {
     Budget {
         left: len
             .saturating_mul(DECODE_BUDGET_FACTOR)
-            .max(DECODE_BUDGET_FLOOR),
+            .clamp(DECODE_BUDGET_FLOOR, DECODE_BUDGET_CAP),
         exhausted: false,
         too_deep: false,
     }

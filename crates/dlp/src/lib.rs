@@ -47,7 +47,8 @@ pub use compress::DECOMPRESS_ATTEMPT_COST;
 pub use config::{Detector, DetectorSet, HeldSecret, ScannerConfig};
 pub use crlf::strip_crlf;
 pub use decode::{
-    DECODE_BUDGET_FACTOR, DECODE_BUDGET_FLOOR, MAX_DECODE_DEPTH, MIN_BLOB_LEN, MIN_HEX_BLOB_LEN,
+    DECODE_BUDGET_CAP, DECODE_BUDGET_FACTOR, DECODE_BUDGET_FLOOR, MAX_DECODE_DEPTH, MIN_BLOB_LEN,
+    MIN_HEX_BLOB_LEN,
 };
 pub use entropy::{ENTROPY_THRESHOLD, ENTROPY_WINDOW, shannon_entropy};
 pub use error::DlpError;

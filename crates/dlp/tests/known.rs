@@ -611,6 +611,66 @@ fn escape_dense_json_with_html_is_clean_and_within_the_budget() {
     }
 }
 
+/// An agent's request to a model carrying a tool's result: a JSON document
+/// (an API's answer holding a fetched HTML page) inside a JSON string, so
+/// every escape is escaped again. Ordinary traffic: clean, within budget.
+#[test]
+fn json_inside_json_carrying_html_is_clean_and_within_the_budget() {
+    let mut page = String::new();
+    let mut index = 0usize;
+    while page.len() < 300 * 1024 {
+        page.push_str(&format!(
+            "<p class=\"item-{index}\">It&#39;s the caf\u{e9} number {index}, see \
+             <a href=\"https://example.com/search?q=caf%C3%A9%20{index}&amp;page={index}\">more</a> \
+             &#8212; \u{201c}fix{index}\u{201d} (50%25 done)</p>\n"
+        ));
+        index += 1;
+    }
+    // As Python's json.dumps writes it (ensure_ascii): every non-ASCII
+    // character a \u escape, at both levels.
+    let ascii_json = |value: &serde_json::Value| {
+        let text = serde_json::to_string(value).expect("serialises");
+        let mut out = String::with_capacity(text.len() * 2);
+        for character in text.chars() {
+            if character.is_ascii() {
+                out.push(character);
+            } else {
+                let mut units = [0u16; 2];
+                for unit in character.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+        out
+    };
+    let api_answer =
+        serde_json::json!({"status": 200, "url": "https://example.com/", "body": page});
+    let tool_result = ascii_json(&api_answer);
+    let request = serde_json::json!({
+        "model": "claude-sonnet",
+        "messages": [
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "toolu_01", "content": tool_result}
+            ]}
+        ]
+    });
+    let body = ascii_json(&request);
+    assert!(body.len() > 300 * 1024, "{}", body.len());
+    assert!(body.contains("\\\\u00e9"), "the page's é is escaped twice");
+    for scanner in [known_only(), scanner_with(DetectorSet::default(), &[])] {
+        let findings = scanner.scan(body.as_bytes());
+        assert!(
+            findings.is_empty(),
+            "{:?}",
+            findings
+                .iter()
+                .map(|finding| (&finding.rule, &finding.encoding, finding.start))
+                .take(5)
+                .collect::<Vec<_>>()
+        );
+    }
+}
+
 /// A held secret's encoding behind binary noise, all in base64 (a binary
 /// upload through a base64 API): the blob is decoded and scanned although
 /// it is not text.
