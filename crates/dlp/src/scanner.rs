@@ -451,28 +451,45 @@ impl Scanner {
         Findings::from_unsorted(out)
     }
 
-    /// Held secrets spread over the head's parts: the request line, then
-    /// each header's name and value, joined in wire order one per line,
+    /// Held secrets spread over the head's parts, joined one per line
     /// through the held-secret matcher alone (its separated form ignores
-    /// the line breaks). Names are in the join as much as values: pieces
-    /// alternating between names and values (`x-<piece 1>: <piece 2>`) are
-    /// adjacent on the wire. Only matches that no single part holds are
-    /// kept (those are reported per part). A spread that reorders its
+    /// the line breaks), twice: the request line and the header values
+    /// (pieces in adjacent values: a name between them would break the
+    /// run), then the request line and each header's name and value in
+    /// wire order (pieces alternating between names and values,
+    /// `x-<piece 1>: <piece 2>`). Only matches that no single part holds
+    /// are kept (those are reported per part). A spread that reorders its
     /// pieces is not found; nor is one over several requests.
     fn scan_across_head(&self, request_line: &str, headers: &[(String, String)]) -> Vec<Finding> {
         if !self.detectors.contains(Detector::Known) || self.known.is_empty() {
             return Vec::new();
         }
-        let mut joined = Vec::new();
-        let mut parts = Vec::with_capacity(2 * headers.len() + 1);
-        for part in std::iter::once(request_line).chain(
+        // The values alone (pieces spread over adjacent values), then the
+        // head in wire order (pieces alternating between names and values).
+        let values =
+            std::iter::once(request_line).chain(headers.iter().map(|(_, value)| value.as_str()));
+        let found = self.scan_joined(values);
+        if !found.is_empty() {
+            return found;
+        }
+        let wire = std::iter::once(request_line).chain(
             headers
                 .iter()
                 .flat_map(|(name, value)| [name.as_str(), value.as_str()]),
-        ) {
+        );
+        self.scan_joined(wire)
+    }
+
+    /// `parts` joined one per line through the held-secret matcher alone;
+    /// the matches no single part holds, at [`Location::Head`] (offsets
+    /// into the joined text), unredactable.
+    fn scan_joined<'a>(&self, parts: impl Iterator<Item = &'a str>) -> Vec<Finding> {
+        let mut joined = Vec::new();
+        let mut spans = Vec::new();
+        for part in parts {
             let start = joined.len();
             joined.extend_from_slice(part.as_bytes());
-            parts.push((start, joined.len()));
+            spans.push((start, joined.len()));
             joined.push(b'\n');
         }
         let mut found = Vec::new();
@@ -483,7 +500,7 @@ impl Scanner {
         found
             .into_iter()
             .filter(|finding| {
-                !parts
+                !spans
                     .iter()
                     .any(|(start, end)| *start <= finding.start && finding.end <= *end)
             })
