@@ -93,10 +93,17 @@ pub(crate) fn layers(input: &[u8], budget: &mut Budget, out: &mut Vec<Decoded>) 
         };
         // The decoder allocates the frame's window: one larger than the
         // budget allows (a frame may declare gigabytes) is refused like
-        // output past the budget, not skipped.
+        // output past the budget when the frame starts the input (a zstd
+        // body, base64 of one), and skipped inside other data: four bytes
+        // of binary (an image in a pushed repo) match the magic by chance
+        // about once per 4 GiB of positions, and what follows then
+        // declares a random window, usually a huge one.
         if window > zstd_window_allowed(budget) {
-            budget.exhausted = true;
-            return false;
+            if offset == 0 {
+                budget.exhausted = true;
+                return false;
+            }
+            continue;
         }
         let Ok(mut decoder) = zstd::stream::read::Decoder::with_buffer(&input[offset..]) else {
             continue;

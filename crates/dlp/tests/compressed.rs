@@ -208,3 +208,26 @@ fn known_only_finds_the_compressed_canary_too() {
         "{findings:?}"
     );
 }
+
+/// Binary data (an image in a pushed repo) that happens to hold the zstd
+/// magic, followed by bytes that declare a huge window, is not reported:
+/// only a frame that starts its input is refused for its window.
+#[test]
+fn an_accidental_zstd_magic_in_binary_is_not_a_finding() {
+    let mut binary: Vec<u8> = (0..4096u32)
+        .map(|index| (index * 151 % 251) as u8)
+        .collect();
+    // The magic, then a window descriptor of 2^41 bytes, then noise.
+    let at = 1000;
+    binary[at..at + 6].copy_from_slice(&[0x28, 0xb5, 0x2f, 0xfd, 0x00, 0xf8]);
+    let findings = scanner().scan(&binary);
+    assert!(findings.is_empty(), "{findings:?}");
+    // The same frame header starting the input is refused.
+    let findings = scanner().scan(&binary[at..]);
+    assert!(
+        findings
+            .iter()
+            .any(|finding| finding.rule == bot_bottle_dlp::DECODE_BUDGET_RULE),
+        "{findings:?}"
+    );
+}
