@@ -597,6 +597,12 @@ fn escape_dense_json_with_html_is_clean_and_within_the_budget() {
          \"content\":\"Summarise this page:\\n{content}\"}}]}}"
     );
     assert!(body.len() > 300 * 1024, "{}", body.len());
+    assert_clean(&body);
+}
+
+/// `body` gives no finding, with the held secrets alone or every default
+/// detector.
+fn assert_clean(body: &str) {
     for scanner in [known_only(), scanner_with(DetectorSet::default(), &[])] {
         let findings = scanner.scan(body.as_bytes());
         assert!(
@@ -657,18 +663,7 @@ fn json_inside_json_carrying_html_is_clean_and_within_the_budget() {
     let body = ascii_json(&request);
     assert!(body.len() > 300 * 1024, "{}", body.len());
     assert!(body.contains("\\\\u00e9"), "the page's é is escaped twice");
-    for scanner in [known_only(), scanner_with(DetectorSet::default(), &[])] {
-        let findings = scanner.scan(body.as_bytes());
-        assert!(
-            findings.is_empty(),
-            "{:?}",
-            findings
-                .iter()
-                .map(|finding| (&finding.rule, &finding.encoding, finding.start))
-                .take(5)
-                .collect::<Vec<_>>()
-        );
-    }
+    assert_clean(&body);
 }
 
 /// A held secret's encoding behind binary noise, all in base64 (a binary
