@@ -280,10 +280,17 @@ impl Scanner {
     /// Scan a body, blob or file. CRLF is never checked here (see
     /// [`Scanner::scan_request_head`]).
     pub fn scan(&self, input: &[u8]) -> Findings {
+        self.scan_with(input, self.detectors)
+    }
+
+    /// [`Scanner::scan`] with `detectors` in place of the scanner's own,
+    /// for one call: no new scanner is built (the held secrets, rules and
+    /// approved values are this one's).
+    pub fn scan_with(&self, input: &[u8], detectors: DetectorSet) -> Findings {
         let mut out = Vec::new();
         let mut budget = decode::budget_for(input.len());
-        let wants_known = self.detectors.contains(Detector::Known) && !self.known.is_empty();
-        let wants_patterns = self.detectors.contains(Detector::Patterns);
+        let wants_known = detectors.contains(Detector::Known) && !self.known.is_empty();
+        let wants_patterns = detectors.contains(Detector::Patterns);
         if wants_known || wants_patterns {
             let mut layer = Layer {
                 known: wants_known,
@@ -292,7 +299,7 @@ impl Scanner {
             };
             self.scan_layer(input, None, 0, &mut layer, &mut out);
         }
-        if self.detectors.contains(Detector::Unicode) {
+        if detectors.contains(Detector::Unicode) {
             self.scan_unicode(input, &mut budget, &mut out);
         }
         if budget.exhausted {
@@ -301,7 +308,7 @@ impl Scanner {
         if budget.too_deep {
             out.push(depth_finding(input.len(), wants_known));
         }
-        if self.detectors.contains(Detector::Entropy) {
+        if detectors.contains(Detector::Entropy) {
             let mut warnings = Vec::new();
             entropy::scan(input, &mut warnings);
             if let Some(safe) = &self.safe {

@@ -345,8 +345,12 @@ impl DlpInspector {
     }
 
     fn scan_data<'a>(scanner: &Scanner, data: &'a [u8], location: &str) -> Vec<Scanned<'a>> {
-        scanner
-            .scan(data)
+        Self::located(scanner.scan(data), data, location)
+    }
+
+    /// `findings` in `data`, each named by `location`.
+    fn located<'a>(findings: Findings, data: &'a [u8], location: &str) -> Vec<Scanned<'a>> {
+        findings
             .into_vec()
             .into_iter()
             .map(|finding| Scanned {
@@ -477,14 +481,17 @@ impl Inspector for DlpInspector {
     /// The held secrets and credential shapes only: compressed bytes are
     /// binary, where the Unicode and entropy detectors would see noise.
     fn inspect_encoded_body(&self, context: &RequestContext, raw: &[u8]) -> Verdict<Bytes> {
-        let current = self.state.scanner();
-        let detectors = current
+        let scanner = self.state.scanner();
+        let detectors = scanner
             .detectors()
             .without(Detector::Unicode)
             .without(Detector::Crlf)
             .without(Detector::Entropy);
-        let scanner = current.with_detectors(detectors);
-        let scanned = Self::scan_data(&scanner, raw, "the encoded body as sent");
+        let scanned = Self::located(
+            scanner.scan_with(raw, detectors),
+            raw,
+            "the encoded body as sent",
+        );
         self.verdict(context, &scanner, scanned, || None)
     }
 
