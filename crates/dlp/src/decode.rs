@@ -151,6 +151,19 @@ pub(crate) struct CharRun {
     pub(crate) in_len: usize,
 }
 
+/// The input span of decoded bytes `start..end`, given the input span of
+/// each decoded byte (`None` past the end): from the first byte's unit to
+/// the last's (the first byte's alone for an empty span).
+fn unit_span(
+    start: usize,
+    end: usize,
+    unit: impl Fn(usize) -> Option<(usize, usize)>,
+) -> (usize, usize) {
+    let first = unit(start).map_or(0, |unit| unit.0);
+    let last = unit(end.saturating_sub(1).max(start)).map_or(first, |unit| unit.1);
+    (first, last.max(first))
+}
+
 /// How decoded offsets map back to the encoded input.
 #[derive(Debug)]
 enum SpanMap {
@@ -283,37 +296,25 @@ impl Decoded {
     /// The input span that decoded span `start..end` came from.
     pub(crate) fn input_span(&self, start: usize, end: usize) -> (usize, usize) {
         match &self.map {
-            SpanMap::Units(units) => {
-                let first = units.get(start).map_or(0, |unit| unit.0);
-                let last = units
-                    .get(end.saturating_sub(1).max(start))
-                    .map_or(first, |unit| unit.1);
-                (first, last.max(first))
-            }
+            SpanMap::Units(units) => unit_span(start, end, |index| units.get(index).copied()),
             SpanMap::Pieces { base, pieces } => {
                 // The same answers as `Units` over the per-byte list.
                 let len = self.bytes.len();
-                let unit = |index: usize| {
+                unit_span(start, end, |index| {
                     (index < len)
                         .then(|| Self::piece_unit(pieces, index))
                         .flatten()
                         .map(|(from, to)| (from + base, to + base))
-                };
-                let first = unit(start).map_or(0, |unit| unit.0);
-                let last = unit(end.saturating_sub(1).max(start)).map_or(first, |unit| unit.1);
-                (first, last.max(first))
+                })
             }
             SpanMap::CharRuns { base, runs } => {
                 let len = self.bytes.len();
-                let unit = |index: usize| {
+                unit_span(start, end, |index| {
                     (index < len)
                         .then(|| Self::char_run_unit(runs, index))
                         .flatten()
                         .map(|(from, to)| (from + base, to + base))
-                };
-                let first = unit(start).map_or(0, |unit| unit.0);
-                let last = unit(end.saturating_sub(1).max(start)).map_or(first, |unit| unit.1);
-                (first, last.max(first))
+                })
             }
             SpanMap::Whole { span } => *span,
             SpanMap::Blob {
