@@ -177,12 +177,7 @@ impl EarlyForward {
             .open_sender(&verdict_path)
             .map_err(state_error(&verdict_path))?;
         let hook = dir.path().join("pre-push");
-        std::fs::write(&hook, pre_push_script(dir.path())).map_err(state_error(&hook))?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o700))
-                .map_err(state_error(&hook))?;
-        }
+        crate::mirror::write_hook(&hook, &pre_push_script(dir.path()), 0o700)?;
         let invocation = push_invocation(context, access, updates, Some(dir.path()))?;
         let timeout = context.timeouts.upstream_push + context.timeouts.local_git * 2;
         let task = tokio::spawn(async move { invocation.output(b"", timeout).await });

@@ -185,12 +185,7 @@ pub async fn prepare(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<P
     let hooks = path.join("hooks");
     std::fs::create_dir_all(&hooks).map_err(state_error(&hooks))?;
     let hook = hooks.join("pre-receive");
-    std::fs::write(&hook, HOOK_SCRIPT).map_err(state_error(&hook))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755))
-            .map_err(state_error(&hook))?;
-    }
+    write_hook(&hook, HOOK_SCRIPT, 0o755)?;
     check_hook_runs(&hook, timeouts).await?;
     Ok(path)
 }
@@ -214,6 +209,13 @@ fn text_file_busy(error: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
+/// Write the hook `script` to `path`, executable with `mode`.
+pub fn write_hook(path: &Path, script: &str, mode: u32) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, script).map_err(state_error(path))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(state_error(path))
+}
+
 /// What the hook says when run outside a gate session.
 const HOOK_OUTSIDE_SESSION: &str = "go through the gate only";
 
@@ -223,12 +225,7 @@ const HOOK_OUTSIDE_SESSION: &str = "go through the gate only";
 /// [`check_hook_runs`] does, and removed.
 pub async fn check_hooks_dir(dir: &Path, timeouts: &Timeouts) -> Result<()> {
     let probe = dir.join("probe-hook");
-    std::fs::write(&probe, HOOK_SCRIPT).map_err(state_error(&probe))?;
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&probe, std::fs::Permissions::from_mode(0o700))
-            .map_err(state_error(&probe))?;
-    }
+    write_hook(&probe, HOOK_SCRIPT, 0o700)?;
     let checked = check_hook_runs(&probe, timeouts).await;
     let _ = std::fs::remove_file(&probe);
     checked
