@@ -185,33 +185,56 @@ enum Decision {
     Refuse(String),
 }
 
+/// The bytes a message carries: a text or binary message's, a ping's or
+/// pong's payload, a close frame's reason; `None` for a close without a
+/// frame (and a raw frame, which reading never yields).
+fn payload(message: &Message) -> Option<bytes::Bytes> {
+    match message {
+        Message::Text(text) => Some(bytes::Bytes::copy_from_slice(text.as_bytes())),
+        Message::Binary(data) | Message::Ping(data) | Message::Pong(data) => Some(data.clone()),
+        Message::Close(Some(frame)) => Some(bytes::Bytes::copy_from_slice(frame.reason.as_bytes())),
+        Message::Close(None) | Message::Frame(_) => None,
+    }
+}
+
+/// `message` carrying `payload` instead, of the same kind; `Err` with the
+/// message unchanged when a text message or close reason would not be
+/// UTF-8.
+fn with_payload(message: Message, payload: bytes::Bytes) -> Result<Message, Message> {
+    match message {
+        Message::Text(text) => match payload.try_into() {
+            Ok(replaced) => Ok(Message::Text(replaced)),
+            Err(_) => Err(Message::Text(text)),
+        },
+        Message::Binary(_) => Ok(Message::Binary(payload)),
+        Message::Ping(_) => Ok(Message::Ping(payload)),
+        Message::Pong(_) => Ok(Message::Pong(payload)),
+        Message::Close(Some(frame)) => match payload.try_into() {
+            Ok(reason) => Ok(Message::Close(Some(CloseFrame {
+                code: frame.code,
+                reason,
+            }))),
+            Err(_) => Err(Message::Close(Some(frame))),
+        },
+        other => Ok(other),
+    }
+}
+
 async fn inspect(shared: &Shared, context: &RequestContext, message: Message) -> Decision {
     // Every message the agent sends is inspected, control frames too: a
     // ping's or pong's payload and a close frame's reason reach upstream as
     // surely as a text message does.
-    let payload = match &message {
-        Message::Text(text) => bytes::Bytes::copy_from_slice(text.as_bytes()),
-        Message::Binary(binary) | Message::Ping(binary) | Message::Pong(binary) => binary.clone(),
-        Message::Close(Some(frame)) => bytes::Bytes::copy_from_slice(frame.reason.as_bytes()),
-        Message::Close(None) | Message::Frame(_) => return Decision::Forward(message),
+    let Some(payload) = payload(&message) else {
+        return Decision::Forward(message);
     };
     match shared.inspector.inspect_frame(context, &payload) {
         Verdict::Pass => Decision::Forward(message),
-        Verdict::Redact(rewritten) => match message {
-            Message::Text(_) => match rewritten.try_into() {
-                Ok(text) => Decision::Forward(Message::Text(text)),
-                Err(_) => Decision::Refuse("the redacted text message is not UTF-8".into()),
-            },
-            Message::Ping(_) => Decision::Forward(Message::Ping(rewritten)),
-            Message::Pong(_) => Decision::Forward(Message::Pong(rewritten)),
-            Message::Close(Some(frame)) => match rewritten.try_into() {
-                Ok(reason) => Decision::Forward(Message::Close(Some(CloseFrame {
-                    code: frame.code,
-                    reason,
-                }))),
-                Err(_) => Decision::Refuse("the redacted close reason is not UTF-8".into()),
-            },
-            _ => Decision::Forward(Message::Binary(rewritten)),
+        Verdict::Redact(rewritten) => match with_payload(message, rewritten) {
+            Ok(redacted) => Decision::Forward(redacted),
+            Err(Message::Close(_)) => {
+                Decision::Refuse("the redacted close reason is not UTF-8".into())
+            }
+            Err(_) => Decision::Refuse("the redacted text message is not UTF-8".into()),
         },
         Verdict::Block(reason) => Decision::Refuse(reason),
         Verdict::Hold(hold) => match shared.holds.resolve(context, &hold).await {
@@ -224,28 +247,12 @@ async fn inspect(shared: &Shared, context: &RequestContext, message: Message) ->
 /// `message` with the mask's value masked in its payload (a text message
 /// stays text: the mask writes ASCII `*` over whole UTF-8 sequences).
 fn mask_message(mask: &crate::response::Mask, message: Message) -> Message {
-    let masked = |payload: &[u8]| {
-        let mut bytes = payload.to_vec();
-        mask.mask_all(&mut bytes);
-        bytes::Bytes::from(bytes)
+    let Some(payload) = payload(&message) else {
+        return message;
     };
-    match message {
-        Message::Text(text) => match masked(text.as_bytes()).try_into() {
-            Ok(text) => Message::Text(text),
-            Err(_) => Message::Text(text),
-        },
-        Message::Binary(data) => Message::Binary(masked(&data)),
-        Message::Ping(data) => Message::Ping(masked(&data)),
-        Message::Pong(data) => Message::Pong(masked(&data)),
-        Message::Close(Some(frame)) => match masked(frame.reason.as_bytes()).try_into() {
-            Ok(reason) => Message::Close(Some(CloseFrame {
-                code: frame.code,
-                reason,
-            })),
-            Err(_) => Message::Close(Some(frame)),
-        },
-        other => other,
-    }
+    let mut bytes = payload.to_vec();
+    mask.mask_all(&mut bytes);
+    with_payload(message, bytes::Bytes::from(bytes)).unwrap_or_else(|unchanged| unchanged)
 }
 
 /// Relay messages between the agent and the upstream once both sides have
