@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use bot_bottle_queue::{
@@ -140,26 +141,78 @@ impl QueueApprover {
 /// push went away: the agent disconnected, the gate is stopping), they are
 /// expired and archived at once rather than left for the operator to
 /// answer into the void.
+///
+/// A proposal is filed on the blocking pool, which goes on when the wait is
+/// dropped; the filing task records its id here under the lock, or, if the
+/// wait is already gone, closes the proposal itself. So a push that goes
+/// away at any moment leaves no proposal waiting.
 struct Unsettled {
     approver: QueueApprover,
+    pending: Arc<Mutex<Pending>>,
+}
+
+#[derive(Default)]
+struct Pending {
     ids: Vec<ProposalId>,
+    /// The wait was dropped: a proposal filed from now on is closed at once.
+    abandoned: bool,
 }
 
 impl Unsettled {
+    fn new(approver: QueueApprover) -> Self {
+        Self {
+            approver,
+            pending: Arc::default(),
+        }
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn ids(&self) -> Vec<ProposalId> {
+        self.pending().ids.clone()
+    }
+
     fn settled(&mut self, id: &ProposalId) {
-        self.ids.retain(|pending| pending != id);
+        self.pending().ids.retain(|pending| pending != id);
+    }
+
+    /// File `proposal` (blocking), recording its id, or closing it if the
+    /// wait has gone meanwhile.
+    fn file(&self, proposal: Proposal) -> impl FnOnce() -> Result<(), QueueError> + use<> {
+        let (approver, pending) = (self.approver.clone(), Arc::clone(&self.pending));
+        move || {
+            approver.queue.submit(&proposal)?;
+            let mut pending = pending.lock().unwrap_or_else(PoisonError::into_inner);
+            if pending.abandoned {
+                drop(pending);
+                approver.close(&proposal.id, WENT_AWAY);
+            } else {
+                pending.ids.push(proposal.id.clone());
+            }
+            Ok(())
+        }
     }
 }
 
+/// Why the proposals of a push that went away were closed.
+const WENT_AWAY: &str = "the push ended before the operator answered";
+
 impl Drop for Unsettled {
     fn drop(&mut self) {
-        if self.ids.is_empty() {
+        let ids = {
+            let mut pending = self.pending();
+            pending.abandoned = true;
+            std::mem::take(&mut pending.ids)
+        };
+        if ids.is_empty() {
             return;
         }
-        let (approver, ids) = (self.approver.clone(), std::mem::take(&mut self.ids));
+        let approver = self.approver.clone();
         let close = move || {
             for id in &ids {
-                approver.close(id, "the push ended before the operator answered");
+                approver.close(id, WENT_AWAY);
             }
         };
         match tokio::runtime::Handle::try_current() {
@@ -185,10 +238,7 @@ impl QueueApprover {
         let deadline = Instant::now() + timeout;
         // Every proposal filed and not yet settled; expired if this wait is
         // dropped.
-        let mut unsettled = Unsettled {
-            approver: self.clone(),
-            ids: Vec::new(),
-        };
+        let mut unsettled = Unsettled::new(self.clone());
         for report in reports {
             let finding = &report.finding;
             let payload = Payload::GitleaksAllow(GitleaksAllow {
@@ -202,13 +252,8 @@ impl QueueApprover {
             });
             let proposal = Proposal::new(self.bottle.clone(), payload);
             let id = proposal.id.clone();
-            let queue = self.queue.clone();
-            if let Err(error) = self
-                .queue
-                .on_blocking_pool(move || queue.submit(&proposal))
-                .await
-            {
-                for id in unsettled.ids.clone() {
+            if let Err(error) = self.queue.on_blocking_pool(unsettled.file(proposal)).await {
+                for id in unsettled.ids() {
                     self.close_later(&id, "git-gate could not file the push's other findings")
                         .await;
                     unsettled.settled(&id);
@@ -218,11 +263,10 @@ impl QueueApprover {
                 };
             }
             on_filed(id.as_str());
-            unsettled.ids.push(id);
         }
         let mut reasons = Vec::new();
         let mut verdict = None;
-        for id in &unsettled.ids.clone() {
+        for id in &unsettled.ids() {
             if verdict.is_some() {
                 self.close_later(id, "the push was refused over another finding")
                     .await;
@@ -491,6 +535,38 @@ mod tests {
                 response.reason.as_deref(),
                 Some("the push ended before the operator answered")
             );
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_push_going_away_at_any_moment_leaves_no_proposal_waiting() {
+        // The wait is dropped at many points of filing: before, during and
+        // after each proposal's write on the blocking pool.
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::create(dir.path()).unwrap();
+        let approver = std::sync::Arc::new(QueueApprover::new(queue.clone(), "dev"));
+        for round in 0..40u64 {
+            let waiting = {
+                let approver = std::sync::Arc::clone(&approver);
+                tokio::spawn(async move {
+                    let reports = [report(1), report(2), report(3)];
+                    approver
+                        .decide(&reports, Duration::from_secs(60), &mut |_| {})
+                        .await
+                })
+            };
+            tokio::time::sleep(Duration::from_micros(round * 50)).await;
+            waiting.abort();
+            let _ = waiting.await;
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !queue.list(Scope::Active).unwrap().entries.is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} proposals of pushes that went away are still waiting",
+                queue.list(Scope::Active).unwrap().entries.len()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
