@@ -78,6 +78,13 @@ pub const LOCAL_GIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// sending mid-body has its run ended, so a stalled upload cannot keep one
 /// of its repo's receive slots for the whole run's bound.
 pub const REQUEST_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// A push is checked against a mirror refreshed from upstream at most this
+/// long before the push arrived (its own advertisement's refresh, as a
+/// rule). An older mirror is refreshed first, and the push refused if
+/// upstream cannot be reached: a commit upstream dropped since (a secret
+/// cleaned out of its history) is then new again and scanned, never
+/// "already upstream" by a stale mirror ref.
+pub const PUSH_MIRROR_MAX_AGE: Duration = Duration::from_secs(10);
 
 /// Every timeout the gate uses; [`Timeouts::default`] has the constants.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,6 +97,8 @@ pub struct Timeouts {
     pub approval: Duration,
     /// Longest pause between two pieces of a request body.
     pub request_body_idle: Duration,
+    /// Oldest mirror a push is checked against without a refresh first.
+    pub push_mirror_max_age: Duration,
 }
 
 impl Default for Timeouts {
@@ -101,6 +110,7 @@ impl Default for Timeouts {
             local_git: LOCAL_GIT_TIMEOUT,
             approval: APPROVAL_TIMEOUT,
             request_body_idle: REQUEST_BODY_IDLE_TIMEOUT,
+            push_mirror_max_age: PUSH_MIRROR_MAX_AGE,
         }
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! A secret added in one commit and removed in the next is invisible in the
 //! push's combined diff, so every new commit (every commit the push brings
-//! that no mirror ref reaches) is scanned on its own:
+//! that no branch or tag of the mirror reaches) is scanned on its own:
 //!
 //! - its raw object as stored: every header line (author, committer,
 //!   `gpgsig`, `mergetag`, `encoding`, any other) and the message bytes,
@@ -16,7 +16,7 @@
 //! That covers the commit's diff without generating it: every added or
 //! context line of the diff is a line of a new file's content, which is
 //! scanned whole; a removed line is a line of the first parent's file,
-//! which is either upstream already (a mirror ref reaches it) or the
+//! which is either upstream already (a mirror branch or tag reaches it) or the
 //! content of a new commit that added or changed it earlier in the walk,
 //! scanned there (by induction from the root: every file of a new commit's
 //! tree is either a parent's or added or changed by that commit). The diff
@@ -29,6 +29,13 @@
 //! it points at, and so on), a blob a ref or tag points at directly, and
 //! every file (content and path) of a tree a ref or tag points at directly
 //! (no commit walk reaches those).
+//!
+//! "Already upstream" means reached by the mirror's branches and tags only:
+//! the refresh from upstream prunes those (`fetch --prune`), so they are
+//! what upstream has, while a ref elsewhere (a `refs/keep/*` the rules let
+//! the agent push) stays in the mirror after upstream deletes it. The
+//! server refreshes a mirror older than `push_mirror_max_age` before a
+//! push is checked.
 //!
 //! The detectors sit behind [`CommitScanner`], a one-method seam: the DLP
 //! engine (`bot_bottle_dlp::Scanner`) in production, a small stand-in in
@@ -185,7 +192,7 @@ pub struct NewCommit {
     pub reference: String,
 }
 
-/// The commits the push brings that no mirror ref reaches, oldest first,
+/// The commits the push brings that no mirror branch or tag reaches, oldest first,
 /// each attributed to the first ref (in push order) that brings it.
 pub async fn new_commits(
     access: &ObjectAccess,
@@ -202,7 +209,8 @@ pub async fn new_commits(
                 "--topo-order",
                 update.new.as_str(),
                 "--not",
-                "--all",
+                "--branches",
+                "--tags",
             ])
             .checked(b"", timeout)
             .await?;
@@ -375,7 +383,8 @@ pub async fn scan_push_with(
             "--format=%x00%x00%H%n%B%x00",
             "--stdin",
             "--not",
-            "--all",
+            "--branches",
+            "--tags",
         ]),
         input.into_bytes(),
     )?;

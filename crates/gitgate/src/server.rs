@@ -19,7 +19,11 @@
 //! [`MAX_RECEIVING_PUSHES_PER_REPO`] pushes per repo are inside git at
 //! once) and holds it until receive-pack has moved the mirror's refs,
 //! including the operator's answer; a refresh that cannot get the lock
-//! within [`REFRESH_LOCK_WAIT`] serves the mirror as it is.
+//! within [`REFRESH_LOCK_WAIT`] serves the mirror as it is. A push whose
+//! mirror was last refreshed longer than `push_mirror_max_age` before it
+//! arrived (that refresh failed or was skipped, or the client never asked
+//! for the advertisement) refreshes it under the lock before its checks,
+//! and is refused if upstream cannot be reached.
 //!
 //! One task per connection, at most [`MAX_CONNECTIONS`]. When `shutdown`
 //! completes the listener closes and in-flight requests get
@@ -30,7 +34,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use hyper::body::Incoming;
@@ -71,8 +75,25 @@ pub const MAX_RECEIVING_PUSHES_PER_REPO: usize = 2;
 struct RepoState {
     repo: Repo,
     mirror: PathBuf,
-    lock: Arc<Mutex<()>>,
+    lock: Arc<Mutex<MirrorSync>>,
     receiving: Arc<Semaphore>,
+}
+
+/// What a repo's lock guards besides the mirror itself: when the mirror
+/// last matched upstream.
+#[derive(Debug, Default)]
+struct MirrorSync {
+    /// When the last refresh that succeeded started.
+    refreshed: Option<Instant>,
+}
+
+impl MirrorSync {
+    /// Whether a push that arrived at `arrived` may be checked against the
+    /// mirror as it is: refreshed at most `max_age` before the push came.
+    fn fresh_for(&self, arrived: Instant, max_age: Duration) -> bool {
+        self.refreshed
+            .is_some_and(|at| arrived.saturating_duration_since(at) <= max_age)
+    }
 }
 
 struct Shared {
@@ -110,7 +131,7 @@ pub async fn run_with_daemon(
             RepoState {
                 repo: repo.clone(),
                 mirror,
-                lock: Arc::new(Mutex::new(())),
+                lock: Arc::new(Mutex::new(MirrorSync::default())),
                 receiving: Arc::new(Semaphore::new(MAX_RECEIVING_PUSHES_PER_REPO)),
             },
         );
@@ -383,7 +404,8 @@ async fn handle(
             // this push's own advertisement. The guard is then kept until
             // receive-pack has finished (it moves the mirror's refs after
             // the hook accepts), in `held`, dropped with the CGI run.
-            let held: Arc<std::sync::Mutex<Option<OwnedMutexGuard<()>>>> = Arc::default();
+            let arrived = Instant::now();
+            let held: Arc<std::sync::Mutex<Option<OwnedMutexGuard<MirrorSync>>>> = Arc::default();
             let receiving = match tokio::time::timeout(
                 timeouts.receive_pack(),
                 Arc::clone(&repo.receiving).acquire_owned(),
@@ -425,7 +447,8 @@ async fn handle(
             let hook = tokio::spawn(async move {
                 match session.read_request().await {
                     Ok(push) => {
-                        let Ok(guard) = tokio::time::timeout(lock_wait, lock.lock_owned()).await
+                        let Ok(mut guard) =
+                            tokio::time::timeout(lock_wait, lock.lock_owned()).await
                         else {
                             tracing::warn!(repo = %context.repo.name, "push refused: the repo lock was not free in time");
                             session
@@ -434,6 +457,33 @@ async fn handle(
                             session.finish(false).await;
                             return;
                         };
+                        // What counts as already upstream is what the
+                        // mirror's refs reach: they must be recent.
+                        if !guard.fresh_for(arrived, context.timeouts.push_mirror_max_age) {
+                            let started = Instant::now();
+                            if let Err(error) =
+                                mirror::refresh(&context.state, &context.repo, &context.timeouts)
+                                    .await
+                            {
+                                tracing::warn!(repo = %context.repo.name, error = %error, "push refused: the mirror is stale and upstream unreachable");
+                                // Upstream's own words, as a forward's
+                                // refusal shows them.
+                                let why = match &error {
+                                    GateError::CommandFailed { stderr, .. } => stderr.clone(),
+                                    GateError::Timeout { timeout, .. } => {
+                                        format!("no answer within {}s", timeout.as_secs())
+                                    }
+                                    _ => "see the gate's log".into(),
+                                };
+                                session
+                                    .say(&format!("{}push refused: upstream could not be reached to check this push against what it has now ({why}); try again", receive::MESSAGE_PREFIX))
+                                    .await;
+                                session.finish(false).await;
+                                return;
+                            }
+                            guard.refreshed = Some(started);
+                            tracing::debug!(repo = %context.repo.name, elapsed_ms = started.elapsed().as_millis() as u64, "mirror refreshed before a push");
+                        }
                         *holder
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(guard);
@@ -552,13 +602,17 @@ async fn serve_daemon(
 
 /// Refresh the mirror unless a push holds the lock for too long.
 async fn refresh(shared: &Shared, repo: &RepoState) {
-    let started = std::time::Instant::now();
-    let Ok(_guard) = tokio::time::timeout(REFRESH_LOCK_WAIT, repo.lock.lock()).await else {
+    let started = Instant::now();
+    let Ok(mut guard) = tokio::time::timeout(REFRESH_LOCK_WAIT, repo.lock.lock()).await else {
         tracing::info!(repo = %repo.repo.name, "a push is in progress; serving the mirror without refreshing");
         return;
     };
-    if let Err(error) = mirror::refresh(&shared.state, &repo.repo, &shared.config.timeouts).await {
-        tracing::warn!(repo = %repo.repo.name, error = %error, "upstream unreachable; serving the mirror as it is");
+    let refreshing = Instant::now();
+    match mirror::refresh(&shared.state, &repo.repo, &shared.config.timeouts).await {
+        Ok(()) => guard.refreshed = Some(refreshing),
+        Err(error) => {
+            tracing::warn!(repo = %repo.repo.name, error = %error, "upstream unreachable; serving the mirror as it is");
+        }
     }
     tracing::debug!(repo = %repo.repo.name, elapsed_ms = started.elapsed().as_millis() as u64, "mirror refreshed");
 }
@@ -581,10 +635,13 @@ async fn refresh_behind(shared: &Shared, repo: &RepoState) {
     let config = repo.repo.clone();
     let timeouts = shared.config.timeouts.clone();
     tokio::spawn(async move {
-        let _guard = guard;
-        let started = std::time::Instant::now();
-        if let Err(error) = mirror::refresh(&state, &config, &timeouts).await {
-            tracing::warn!(repo = %config.name, error = %error, "upstream unreachable; serving the mirror as it is");
+        let mut guard = guard;
+        let started = Instant::now();
+        match mirror::refresh(&state, &config, &timeouts).await {
+            Ok(()) => guard.refreshed = Some(started),
+            Err(error) => {
+                tracing::warn!(repo = %config.name, error = %error, "upstream unreachable; serving the mirror as it is");
+            }
         }
         tracing::debug!(repo = %config.name, elapsed_ms = started.elapsed().as_millis() as u64, "mirror refreshed (behind a push advertisement)");
     });

@@ -2143,6 +2143,16 @@ async fn raw_receive_pack(gate: &Fixture, commands: &[(&str, &str, &str)], pack:
         b"GET /app.git/info/refs?service=git-receive-pack HTTP/1.0\r\nHost: x\r\n\r\n",
     )
     .await;
+    raw_receive_pack_only(gate, commands, pack).await
+}
+
+/// A receive-pack request with no advertisement before it.
+async fn raw_receive_pack_only(
+    gate: &Fixture,
+    commands: &[(&str, &str, &str)],
+    pack: &[u8],
+) -> String {
+    let base = gate.url.trim_end_matches("/app.git").to_string();
     let mut body = Vec::new();
     for (index, (old, new, name)) in commands.iter().enumerate() {
         let mut payload = format!("{old} {new} {name}").into_bytes();
@@ -2230,6 +2240,113 @@ async fn a_ref_name_smuggling_a_refspec_is_refused() {
         "{answer}"
     );
     assert!(approver.seen().is_empty());
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_upstream_dropped_is_scanned_even_if_the_mirror_still_has_it() {
+    // Upstream once had a commit carrying a secret (pushed there straight,
+    // not through the gate) and the mirror fetched it; then upstream's
+    // owner deleted the branch. A push that skips the advertisement (which
+    // would refresh the mirror) names that commit: it is "already
+    // upstream" only by the stale mirror's refs. The gate refreshes a
+    // mirror older than `push_mirror_max_age` before checking a push.
+    let approver = reject();
+    let gate = Fixture::start_timed(
+        None,
+        approver.clone(),
+        Timeouts {
+            push_mirror_max_age: Duration::ZERO,
+            ..Timeouts::default()
+        },
+    )
+    .await;
+    let outside = gate.root.join("outside");
+    git_ok(
+        &gate.root,
+        &[
+            "clone",
+            "--quiet",
+            gate.upstream.to_str().unwrap(),
+            outside.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let secret = commit_file(
+        &outside,
+        "leak.txt",
+        &format!("aws_access_key_id = {}\n", aws_key()),
+        "oops",
+    )
+    .await;
+    git_ok(
+        &outside,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/leak"],
+    )
+    .await;
+    let _work = gate.clone("work").await;
+    assert_eq!(rev(&gate.mirror(), "refs/heads/leak").await, secret);
+    git_ok(&gate.upstream, &["update-ref", "-d", "refs/heads/leak"]).await;
+
+    let empty = git_with_input(&outside, &["pack-objects", "--stdout", "--quiet"], b"");
+    let zero = "0".repeat(40);
+    let answer = raw_receive_pack_only(&gate, &[(&zero, &secret, "refs/heads/x")], &empty).await;
+    assert_eq!(rev(&gate.upstream, "refs/heads/x").await, "", "{answer}");
+    assert_eq!(rev(&gate.mirror(), "refs/heads/x").await, "", "{answer}");
+    assert_eq!(
+        approver.seen().len(),
+        1,
+        "the dropped commit was not scanned: {answer}"
+    );
+    assert!(answer.contains("push refused"), "{answer}");
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_only_a_stale_ref_outside_branches_and_tags_reaches_is_scanned_again() {
+    // The refresh prunes only branches and tags. A ref elsewhere (here
+    // `refs/keep/*`, which the rules allow) that upstream has since
+    // deleted stays in the mirror: what it alone reaches is not "already
+    // upstream", and a push bringing it is scanned (and held) again.
+    let policy = PushPolicy {
+        refs: Some(vec!["refs/heads/**".into(), "refs/keep/**".into()]),
+        force: None,
+        delete: None,
+    };
+    let approver = approve();
+    let gate = Fixture::start(Some(policy), approver.clone()).await;
+    let work = gate.clone("work").await;
+    let secret = commit_file(
+        &work,
+        "leak.txt",
+        &format!("aws_access_key_id = {}\n", aws_key()),
+        "oops",
+    )
+    .await;
+    git_ok(&work, &["reset", "--quiet", "--hard", "HEAD~1"]).await;
+    let keep = git(
+        &work,
+        &["push", "origin", &format!("{secret}:refs/keep/old")],
+    )
+    .await;
+    assert!(keep.success, "{}", keep.stderr);
+    assert_eq!(approver.seen().len(), 1);
+    assert_eq!(rev(&gate.mirror(), "refs/keep/old").await, secret);
+    // Upstream's owner drops it; the mirror's copy is never pruned.
+    git_ok(&gate.upstream, &["update-ref", "-d", "refs/keep/old"]).await;
+
+    let again = git(
+        &work,
+        &["push", "origin", &format!("{secret}:refs/heads/x")],
+    )
+    .await;
+    assert!(again.success, "{}", again.stderr);
+    assert_eq!(
+        approver.seen().len(),
+        2,
+        "the commit was taken as already upstream: {}",
+        again.stderr
+    );
     gate.stop().await;
 }
 
