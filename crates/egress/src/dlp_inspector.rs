@@ -304,10 +304,15 @@ impl DlpInspector {
                         shown.len()
                     ));
                 }
-                let (method, path) = self
-                    .state
-                    .head(context.request_id)
-                    .unwrap_or_else(|| (String::new(), String::new()));
+                // The operator must see what they approve: a request whose
+                // head was forgotten (more than `REMEMBERED_HEADS` requests
+                // between its head and its body) is refused, never filed
+                // with no method and path.
+                let Some((method, path)) = self.state.head(context.request_id) else {
+                    return Verdict::Block(format!(
+                        "outbound DLP: {summary}; the request's method and path are no longer known to show the operator (too many requests in flight)"
+                    ));
+                };
                 let path = lossy(&scanner.redact(path.as_bytes()).bytes);
                 let values = shown
                     .iter()

@@ -20,7 +20,7 @@ use bot_bottle_queue::{Actor, Decision, EgressTokenAllow, Expiry, Payload, Propo
 
 use tracing::Instrument;
 
-use crate::dlp_inspector::{DlpState, HoldDetail};
+use crate::dlp_inspector::DlpState;
 use crate::inspect::{BoxFuture, Hold, HoldOutcome, HoldResolver, RequestContext};
 
 /// How long a held request waits for the operator when the sidecar is not
@@ -139,18 +139,15 @@ impl HoldResolver for QueueHolds {
         hold: &'a Hold,
     ) -> BoxFuture<'a, HoldOutcome> {
         Box::pin(async move {
-            let detail = self
-                .state
-                .take_hold(context.request_id)
-                .unwrap_or_else(|| HoldDetail {
-                    method: String::new(),
-                    path: String::new(),
-                    detector: hold.detector.clone(),
-                    rule: hold.detector.clone(),
-                    preview: hold.preview.clone(),
-                    context: hold.location.clone(),
-                    values: Vec::new(),
-                });
+            // No detail (the inspector in force is not the DLP one, or more
+            // than `REMEMBERED_HOLDS` holds came between): nothing the
+            // operator could judge, so nothing is filed.
+            let Some(detail) = self.state.take_hold(context.request_id) else {
+                tracing::warn!(detector = %hold.detector, "a hold with no recorded detail; refusing");
+                return HoldOutcome::Reject(
+                    "held for the operator, but the request's details were lost before the proposal could be filed; refused".into(),
+                );
+            };
             // The hostname may itself be the finding (a wildcard route).
             let host = String::from_utf8_lossy(
                 &self.state.scanner().redact(context.host.as_bytes()).bytes,

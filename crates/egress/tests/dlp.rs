@@ -1850,3 +1850,52 @@ async fn a_hold_whose_agent_went_away_is_still_expired_and_archived() {
     assert!(upstream.seen().is_empty());
     proxy.stop().await;
 }
+
+/// A request's context as the proxy gives it to the inspector.
+fn context(request_id: u64) -> bot_bottle_egress::inspect::RequestContext {
+    bot_bottle_egress::inspect::RequestContext {
+        request_id,
+        client: ([127, 0, 0, 1], 40000).into(),
+        scheme: bot_bottle_egress::routes::Scheme::Https,
+        host: "api.example.com".into(),
+        port: 443,
+        route_index: 0,
+        route_host: "api.example.com".into(),
+        on_match: bot_bottle_manifest::model::OnMatch::Supervise,
+    }
+}
+
+#[tokio::test]
+async fn a_hold_whose_method_and_path_were_forgotten_is_refused_never_filed_blank() {
+    use bot_bottle_egress::inspect::{HoldOutcome, HoldResolver, Inspector, Verdict};
+    // Its head was inspected, then more than `REMEMBERED_HEADS` other
+    // requests came before its body: the operator would see a proposal
+    // with no method and no path.
+    let state = DlpState::new(scanner());
+    let inspector = DlpInspector::new(state.clone());
+    let held = format!("{{\"key\":\"{DEPLOY_TOKEN}\"}}");
+    match inspector.inspect_body(&context(1), held.as_bytes()) {
+        Verdict::Block(reason) => assert!(
+            reason.contains("method and path are no longer known"),
+            "{reason}"
+        ),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+
+    // A hold the resolver has no detail for files nothing either.
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::create(dir.path()).unwrap();
+    let holds = QueueHolds::new(queue.clone(), "test-bottle", OPERATOR_WAIT, state);
+    let hold = bot_bottle_egress::inspect::Hold {
+        detector: "known".into(),
+        location: "body".into(),
+        preview: "de***3x".into(),
+    };
+    match holds.resolve(&context(2), &hold).await {
+        HoldOutcome::Reject(reason) => {
+            assert!(reason.contains("details were lost"), "{reason}")
+        }
+        HoldOutcome::Approve => panic!("a hold with no detail was approved"),
+    }
+    assert!(queue.list(Scope::All).unwrap().entries.is_empty());
+}
