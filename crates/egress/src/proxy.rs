@@ -425,14 +425,7 @@ async fn forward(
     // HTTP/1.1 framing is hyper's; a transfer coding under `chunked`
     // (`gzip, chunked`) would reach the body still encoded, unseen by the
     // scan, and be forwarded without the header that says so.
-    if let Some(coding) = parts
-        .headers
-        .get_all(header::TRANSFER_ENCODING)
-        .iter()
-        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
-        .map(str::trim)
-        .find(|coding| !coding.eq_ignore_ascii_case("chunked"))
-    {
+    if let Some(coding) = coding_other_than(&parts.headers, header::TRANSFER_ENCODING, "chunked") {
         tracing::warn!(decision = "deny", %client, host = %for_log(&shared, target.host.to_string().as_bytes()), coding = %coding.escape_default(), "unsupported transfer coding");
         return refusal(
             StatusCode::NOT_IMPLEMENTED,
@@ -928,17 +921,29 @@ async fn forward(
         );
     }
     let (mut response_parts, response_body) = response.into_parts();
+    // Asked for identity; a compressed answer could carry the token where
+    // the mask cannot see it: a content coding in any Content-Encoding
+    // line, or a transfer coding under chunked (hyper's client removes
+    // only the chunked framing, and Transfer-Encoding is hop-by-hop, so
+    // the agent would get the body still encoded and no header saying so).
+    let compressed = mask.as_ref().and_then(|_| {
+        coding_other_than(
+            &response_parts.headers,
+            header::CONTENT_ENCODING,
+            "identity",
+        )
+        .or_else(|| {
+            coding_other_than(
+                &response_parts.headers,
+                header::TRANSFER_ENCODING,
+                "chunked",
+            )
+        })
+    });
     remove_hop_by_hop(&mut response_parts.headers);
     if let Some(mask) = &mask {
         mask.mask_headers(&mut response_parts.headers);
-        // Asked for identity; a compressed answer could carry the token
-        // where the mask cannot see it.
-        if let Some(coding) = response_parts
-            .headers
-            .get(header::CONTENT_ENCODING)
-            .and_then(|value| value.to_str().ok())
-            .filter(|coding| !coding.trim().eq_ignore_ascii_case("identity"))
-        {
+        if let Some(coding) = compressed {
             tracing::warn!(request_id = context.request_id, host = %context.host, coding, "compressed response on a credential route refused");
             return refusal(
                 StatusCode::BAD_GATEWAY,
@@ -972,6 +977,23 @@ async fn forward(
         );
     }
     Response::from_parts(response_parts, body.boxed())
+}
+
+/// The first coding in any `name` header line that is not `allowed`
+/// (case-insensitive; an empty list element, or a value that is not text,
+/// counts as an unknown coding).
+fn coding_other_than(
+    headers: &HeaderMap,
+    name: header::HeaderName,
+    allowed: &str,
+) -> Option<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|value| value.to_str().unwrap_or("?").split(','))
+        .map(str::trim)
+        .find(|coding| !coding.eq_ignore_ascii_case(allowed))
+        .map(str::to_string)
 }
 
 /// Bodies at least this large are inspected on a blocking thread rather

@@ -195,14 +195,23 @@ async fn upstream_handler(
         "headers": headers,
         "body_len": body.len(),
     });
-    if path == "/echo-gzip" {
-        // The echo compressed, whatever the request's Accept-Encoding says.
+    if let Some(how) = path.strip_prefix("/echo-gzip") {
+        // The echo compressed, whatever the request's Accept-Encoding says:
+        // `/echo-gzip` says so plainly, `/echo-gzip-second` in a second
+        // Content-Encoding line after an `identity` one,
+        // `/echo-gzip-transfer` as a transfer coding under chunked.
         use std::io::Write as _;
         let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         encoder.write_all(echo.to_string().as_bytes()).unwrap();
-        let response = Response::builder()
-            .header("content-type", "application/json")
-            .header("content-encoding", "gzip")
+        let builder = Response::builder().header("content-type", "application/json");
+        let builder = match how {
+            "-second" => builder
+                .header("content-encoding", "identity")
+                .header("content-encoding", "gzip"),
+            "-transfer" => builder.header("transfer-encoding", "gzip, chunked"),
+            _ => builder.header("content-encoding", "gzip"),
+        };
+        let response = builder
             .body(Full::new(Bytes::from(encoder.finish().unwrap())).boxed())
             .unwrap();
         return Ok(response);
