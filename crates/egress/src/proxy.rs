@@ -970,7 +970,7 @@ async fn forward(
         let shared = Arc::clone(&shared);
         let host = context.host;
         body = body.with_excerpt(
-            FULL_LOG_BODY_CHARS,
+            FULL_LOG_BODY_CHARS + FULL_LOG_SCRUB_MARGIN,
             Box::new(move |kept, total| {
                 log_full_response(&shared, request_id, &host, status, &headers, kept, total);
             }),
@@ -1002,6 +1002,12 @@ pub const BLOCKING_SCAN_BYTES: usize = 256 * 1024;
 
 /// The most of a body one `log: full` line shows.
 pub const FULL_LOG_BODY_CHARS: usize = 4096;
+
+/// Bytes of a response body kept past [`FULL_LOG_BODY_CHARS`] for the log
+/// line's scrub only: cut first, a held token or finding straddling the
+/// cut would be shown in part, unrecognised. Scrubbed first, the cut falls
+/// in text already scrubbed (for a secret shorter than this).
+pub const FULL_LOG_SCRUB_MARGIN: usize = 4096;
 
 /// Replace every held token in `text` with the mask.
 fn scrub(secrets: &[bot_bottle_secret::Redacted<String>], text: &str) -> String {

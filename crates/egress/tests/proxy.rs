@@ -1411,13 +1411,15 @@ async fn no_held_token_reaches_any_log_line() {
     let logs = common::LogCapture::start();
 
     const TOKEN: &str = "tok-9f8e7d6c5b4a39281706";
+    // Held, not injected: the echo hands it back unmasked.
+    const OTHER: &str = "oth-5c4b3a2918f7e6d5c4b3";
     let upstream = start_upstream().await;
     let authority = upstream_authority(&upstream);
     let routes = format!(
         "log: full\nroutes:\n  - host: \"{authority}\"\n    paths: [\"/echo\"]\n    auth_scheme: Bearer\n    token_env: EGRESS_TOKEN_LOG\n"
     );
     let options = ProxyOptions {
-        tokens: vec![("EGRESS_TOKEN_LOG", TOKEN)],
+        tokens: vec![("EGRESS_TOKEN_LOG", TOKEN), ("EGRESS_TOKEN_OTHER", OTHER)],
         ..ProxyOptions::default()
     };
     let proxy = start_proxy(&routes, &upstream, options).await;
@@ -1440,9 +1442,28 @@ async fn no_held_token_reaches_any_log_line() {
         )
         .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    // A response whose logged excerpt ends inside a held token: padding
+    // (a header the echo lists before `x-other`) puts the token's first 8
+    // characters just before the excerpt's end.
+    let echo = |pad: usize| {
+        get(&authority, "/echo")
+            .header("x-a-pad", "p".repeat(pad))
+            .header("x-other", OTHER)
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    let probe = client.send(echo(1)).await;
+    let at = probe.body.find(OTHER).unwrap();
+    let cut = bot_bottle_egress::FULL_LOG_BODY_CHARS;
+    let answer = client.send(echo(1 + cut - 8 - at)).await;
+    assert_eq!(answer.body.find(OTHER), Some(cut - 8), "{}", answer.body);
     proxy.stop().await;
 
     let log = logs.text();
+    assert!(
+        !log.contains(&OTHER[..8]),
+        "part of a held token at the excerpt's end reached the log:\n{log}"
+    );
     assert!(log.contains("egress request detail"), "{log}");
     // The response too: the echo carries the injected `Authorization`
     // header and the leaked query back, and its logged excerpt shows
