@@ -227,7 +227,17 @@ async fn inspect(shared: &Shared, context: &RequestContext, message: Message) ->
     let Some(payload) = payload(&message) else {
         return Decision::Forward(message);
     };
-    match shared.inspector.inspect_frame(context, &payload) {
+    let Some(verdict) = crate::proxy::inspect_sized(
+        &shared.inspector,
+        context,
+        &payload,
+        |inspector, context, payload| inspector.inspect_frame(context, payload),
+    )
+    .await
+    else {
+        return Decision::Refuse("the message could not be inspected".into());
+    };
+    match verdict {
         Verdict::Pass => Decision::Forward(message),
         Verdict::Redact(rewritten) => match with_payload(message, rewritten) {
             Ok(redacted) => Decision::Forward(redacted),
