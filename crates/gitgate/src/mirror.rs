@@ -5,7 +5,8 @@
 //! if missing, configured (`http.receivepack` so http-backend accepts
 //! pushes, `receive.fsckObjects` so a malformed object is refused,
 //! `receive.autogc` off because each refresh's fetch runs the automatic
-//! maintenance instead) and gets
+//! maintenance instead, `receive.denyDeleteCurrent` ignored because the
+//! repo's rules decide deletions before upstream is asked) and gets
 //! the gate's pre-receive hook ([`crate::hook::HOOK_SCRIPT`]). Before a
 //! fetch, clone or push is served the mirror is refreshed from upstream
 //! (`+refs/heads/*` and `+refs/tags/*`, pruned), bounded by
@@ -176,6 +177,11 @@ pub async fn prepare(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<P
         // process on the push's critical path): every refresh's `git
         // fetch` runs it anyway, and one precedes every push.
         ("receive.autogc", "false"),
+        // The repo's rules decide deletions, before upstream is asked; a
+        // deletion upstream accepted must not then be refused here (the
+        // mirror's HEAD may still name a branch upstream no longer calls
+        // its default), or the push would half-land.
+        ("receive.denyDeleteCurrent", "ignore"),
     ] {
         Invocation::git(["config", key, value])
             .git_dir(&path)

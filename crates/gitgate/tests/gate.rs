@@ -626,6 +626,34 @@ async fn allowed_force_pushes_and_deletions_land() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_the_branch_the_mirror_checks_out_lands_on_both_sides() {
+    // Upstream's default branch moves from main to dev; the mirror's HEAD
+    // still names main. Deleting main (allowed) must not land upstream
+    // while the mirror refuses it as "the current branch".
+    let policy = PushPolicy {
+        refs: None,
+        force: None,
+        delete: Some(true),
+    };
+    let gate = Fixture::start(Some(policy), reject()).await;
+    let main = rev(&gate.upstream, "refs/heads/main").await;
+    git_ok(&gate.upstream, &["branch", "dev", &main]).await;
+    let work = gate.clone("work").await;
+    git_ok(&gate.upstream, &["symbolic-ref", "HEAD", "refs/heads/dev"]).await;
+    let delete = git(&work, &["push", "origin", "--delete", "main"]).await;
+    assert!(delete.success, "{}", delete.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, "");
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, "");
+    // The next clone checks out upstream's default branch.
+    let again = gate.clone("again").await;
+    assert_eq!(
+        git_ok(&again, &["rev-parse", "--abbrev-ref", "HEAD"]).await,
+        "dev"
+    );
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_upstream_rejection_fails_the_push_and_leaves_the_mirror() {
     let gate = Fixture::start(None, reject()).await;
     let work = gate.clone("work").await;
