@@ -11,6 +11,12 @@
 //! [`DECODE_BUDGET_FLOOR`]), so a crafted input cannot make a scan
 //! quadratic.
 //!
+//! A blob wrapped into lines (`base64`, MIME, PEM, `xxd -p`: a run of
+//! alphabet broken only by `\n`, `\r\n` or their JSON escapes, lines
+//! indented or trailed by blanks) is decoded as one run, its layer mapping
+//! each decoded byte back to the characters on whichever lines carry its
+//! bits; see [`wrapped_runs`] for what joins.
+//!
 //! Held secrets in plain base64, hex and base32 are already found without
 //! decoding (see `known.rs`); these passes add percent-encoding, JSON/JS
 //! escapes, HTML numeric entities, nested encodings (base64 of base64, hex
@@ -27,7 +33,8 @@ use memchr::memmem;
 /// layer 0; base64 of base64 of a secret is found at layer 2).
 pub const MAX_DECODE_DEPTH: usize = 3;
 
-/// Shortest run of base64 or base32 alphabet that is decoded (characters).
+/// Shortest run of base64 or base32 alphabet that is decoded (characters;
+/// a blob wrapped into lines counts all its lines).
 pub const MIN_BLOB_LEN: usize = 24;
 
 /// Shortest run of hex digits that is decoded (characters).
@@ -176,6 +183,17 @@ enum SpanMap {
     /// A blob at `offset` where every input character carries
     /// `bits_per_char` bits.
     Blob { offset: usize, bits_per_char: usize },
+    /// A blob wrapped into lines: its characters, concatenated, carry
+    /// `bits_per_char` bits each; `lines` holds, for each line in order,
+    /// the index of its first character in the concatenation and that
+    /// character's input offset (relative to `base`), starting at
+    /// character 0; `chars` is how many characters there are.
+    Wrapped {
+        base: usize,
+        bits_per_char: usize,
+        lines: Vec<(usize, usize)>,
+        chars: usize,
+    },
     /// Transcoded text: every decoded byte maps to the input bytes of the
     /// character it belongs to (a UTF-16 code unit or surrogate pair).
     /// Input offsets are relative to `base`.
@@ -230,7 +248,9 @@ impl Decoded {
                     unit.1 += offset;
                 }
             }
-            SpanMap::Pieces { base, .. } | SpanMap::CharRuns { base, .. } => *base += offset,
+            SpanMap::Pieces { base, .. }
+            | SpanMap::CharRuns { base, .. }
+            | SpanMap::Wrapped { base, .. } => *base += offset,
             SpanMap::Blob { offset: start, .. } => *start += offset,
             SpanMap::Whole { span } => {
                 span.0 += offset;
@@ -278,6 +298,7 @@ impl Decoded {
             }
             SpanMap::Units(_)
             | SpanMap::Blob { .. }
+            | SpanMap::Wrapped { .. }
             | SpanMap::CharRuns { .. }
             | SpanMap::Whole { .. } => true,
         }
@@ -324,6 +345,28 @@ impl Decoded {
                 offset + (8 * start) / bits_per_char,
                 offset + (8 * end).div_ceil(*bits_per_char),
             ),
+            SpanMap::Wrapped {
+                base,
+                bits_per_char,
+                lines,
+                chars,
+            } => {
+                // The characters holding bits of the span, from the first
+                // to the last (the input bytes between them, line breaks
+                // included, belong to the span).
+                let first = (8 * start) / bits_per_char;
+                let last = (8 * end).div_ceil(*bits_per_char).max(first + 1) - 1;
+                let at = |character: usize| {
+                    let character = character.min(chars.saturating_sub(1));
+                    let slot = lines.partition_point(|line| line.0 <= character);
+                    lines
+                        .get(slot.saturating_sub(1))
+                        .map_or(0, |line| base + line.1 + character.saturating_sub(line.0))
+                };
+                let from = at(first);
+                let to = if end > start { at(last) + 1 } else { from };
+                (from, to.max(from))
+            }
         }
     }
 }
@@ -642,10 +685,10 @@ fn base32_value(byte: u8) -> Option<u32> {
     }
 }
 
-/// Decode one run of blob alphabet if it looks like an encoding. `any` and
+/// Decode one run of blob alphabet if it looks like an encoding: the
+/// kind, the decoded bytes and the bits each character carries. `any` and
 /// `all` are the OR and AND of the run's byte classes.
-fn decode_run(input: &[u8], start: usize, end: usize, any: u8, all: u8) -> Option<Decoded> {
-    let run = &input[start..end];
+fn decode_run(run: &[u8], any: u8, all: u8) -> Option<(DecodeKind, Vec<u8>, usize)> {
     let upper = any & CLASS_UPPER != 0;
     let lower = any & CLASS_LOWER != 0;
     let digit = any & CLASS_DIGIT != 0;
@@ -653,33 +696,261 @@ fn decode_run(input: &[u8], start: usize, end: usize, any: u8, all: u8) -> Optio
     let url_only = any & CLASS_URL != 0;
     let hex_only = all & CLASS_HEX != 0;
     let base32_only = all & CLASS_BASE32 != 0;
-    let blob = |bytes: Vec<u8>, kind, bits_per_char| Decoded {
-        kind,
-        bytes,
-        map: SpanMap::Blob {
-            offset: start,
-            bits_per_char,
-        },
-    };
     // Binary content is decoded and scanned too: a secret's encoding
     // behind a few hundred bytes of noise is still there (an earlier
     // version skipped blobs that did not decode to text, and missed it).
     if hex_only && run.len() >= MIN_HEX_BLOB_LEN && digit && !(upper && lower) {
         let decoded = decode_bits(run, 4, |byte| hex_value(byte).map(u32::from));
-        return Some(blob(decoded, DecodeKind::Hex, 4));
+        return Some((DecodeKind::Hex, decoded, 4));
     }
     if base32_only && upper && digit {
-        return Some(blob(
-            decode_bits(run, 5, base32_value),
-            DecodeKind::Base32,
-            5,
-        ));
+        return Some((DecodeKind::Base32, decode_bits(run, 5, base32_value), 5));
     }
     if std_only && url_only || !(upper && lower && digit) {
         return None;
     }
     let decoded = decode_bits(run, 6, |byte| base64_value(byte, url_only));
-    Some(blob(decoded, DecodeKind::Base64, 6))
+    Some((DecodeKind::Base64, decoded, 6))
+}
+
+/// The encoding a run's classes (`any`, `all`) point to, before its length
+/// and its mix of letters and digits are weighed: lines join into one
+/// wrapped blob only while this stays the same, so a line of another
+/// alphabet after hex or base32 (or a MIME boundary's `-` after standard
+/// base64) ends the blob instead of spoiling its decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Family {
+    Hex,
+    Base32,
+    Base64,
+    /// Both base64 alphabets' own characters (`+` or `/` and `-` or `_`).
+    Mixed,
+}
+
+fn family(any: u8, all: u8) -> Family {
+    if any & CLASS_STD != 0 && any & CLASS_URL != 0 {
+        Family::Mixed
+    } else if all & CLASS_HEX != 0 && !(any & CLASS_UPPER != 0 && any & CLASS_LOWER != 0) {
+        Family::Hex
+    } else if all & CLASS_BASE32 != 0 {
+        Family::Base32
+    } else {
+        Family::Base64
+    }
+}
+
+/// A blob wrapped into lines: the alphabet runs of two or more lines
+/// (`segments`, input spans in order) read as one run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct WrappedRun {
+    segments: Vec<(usize, usize)>,
+    /// The characters of the first piece: every further line but the last
+    /// has exactly as many.
+    width: usize,
+    /// Where the line break the run continues at starts (after a full
+    /// line); `None` once its last line is in.
+    continues_at: Option<usize>,
+    any: u8,
+    all: u8,
+    chars: usize,
+}
+
+/// Whether `input[at]` is blob alphabet and not the `n` of a `\n` escape.
+fn is_line_alphabet(input: &[u8], at: usize) -> bool {
+    input.get(at).is_some_and(|&byte| is_blob_byte(byte))
+        && !(input[at] == b'n' && at > 0 && input[at - 1] == b'\\')
+}
+
+/// The length of the line break at `at` (`\n`, `\r\n`, `\\n`, `\\r\\n`), 0
+/// if there is none; the end of the input counts as a break.
+fn break_len(input: &[u8], at: usize) -> Option<usize> {
+    let rest = input.get(at..)?;
+    [b"\n".as_slice(), b"\r\n", b"\\n", b"\\r\\n"]
+        .into_iter()
+        .find(|newline| rest.starts_with(newline))
+        .map(<[u8]>::len)
+        .or(rest.is_empty().then_some(0))
+}
+
+impl WrappedRun {
+    /// A run starting with the alphabet that ends at `end` (its last byte
+    /// is blob alphabet), its segments kept in `segments` (cleared first: a
+    /// spare buffer, so the words prose joins allocate nothing).
+    fn start(input: &[u8], end: usize, mut segments: Vec<(usize, usize)>) -> Self {
+        let mut first = end;
+        while first > 0 && is_line_alphabet(input, first - 1) {
+            first -= 1;
+        }
+        let (any, all) = classes(&input[first..end]);
+        segments.clear();
+        segments.push((first, end));
+        Self {
+            segments,
+            width: end - first,
+            continues_at: None,
+            any,
+            all,
+            chars: end - first,
+        }
+    }
+
+    /// Add the line whose alphabet starts at `start` if it continues the
+    /// run: no longer than the first piece, and if it ends the run, of the
+    /// same alphabet. The run continues after a full line (whole alphabet,
+    /// as wide as the first piece, unpadded, then blanks and a line
+    /// break). Returns whether the line joined and whether it is whole
+    /// alphabet (then the break after it, where it ends).
+    fn extend(&mut self, input: &[u8], start: usize) -> (bool, Option<usize>) {
+        // One byte past the width is enough to refuse the line.
+        let limit = input.len().min(start + self.width + 1);
+        let mut alphabet_end = start;
+        while alphabet_end < limit && is_blob_byte(input[alphabet_end]) {
+            alphabet_end += 1;
+        }
+        let len = alphabet_end - start;
+        if len > self.width {
+            return (false, None);
+        }
+        let mut line_end = alphabet_end;
+        while input.get(line_end) == Some(&b'=') {
+            line_end += 1;
+        }
+        let padded = line_end > alphabet_end;
+        while input.get(line_end).is_some_and(|&byte| is_blank(byte)) {
+            line_end += 1;
+        }
+        let whole = break_len(input, line_end).map(|_| line_end);
+        let full = whole.is_some() && !padded && len == self.width;
+        // A full line comes from the same encoder and may show what the
+        // first did not (a short line of base64 can be all hex digits); a
+        // last line must not change the alphabet.
+        let (any, all) = classes(&input[start..alphabet_end]);
+        let joined = family(self.any | any, self.all & all);
+        if joined == Family::Mixed || !full && joined != family(self.any, self.all) {
+            return (false, None);
+        }
+        self.segments.push((start, alphabet_end));
+        self.any |= any;
+        self.all &= all;
+        self.chars += len;
+        self.continues_at = if full { whole } else { None };
+        (true, whole)
+    }
+
+    fn span(&self) -> (usize, usize) {
+        let start = self.segments.first().map_or(0, |segment| segment.0);
+        let end = self.segments.last().map_or(start, |segment| segment.1);
+        (start, end)
+    }
+}
+
+/// Whether `byte` is a blank that may indent a line of a wrapped blob or
+/// trail it.
+fn is_blank(byte: u8) -> bool {
+    byte == b' ' || byte == b'\t'
+}
+
+/// Every line break of `input`, in order: where the line before it ends
+/// (before a `\r` that precedes it) and where the next line starts. A
+/// break is a newline (`\n`, `\r\n`) or its JSON/JS escape (`\\n`,
+/// `\\r\\n`), as a wrapped blob pasted in a JSON string has it. Two
+/// vector searches merged (`memchr` and `memmem`), so text pays per line
+/// and JSON per escaped line, not per backslash.
+fn line_breaks(input: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let mut newlines = memchr::memchr_iter(b'\n', input).peekable();
+    let mut escapes = memmem::find_iter(input, b"\\n").peekable();
+    std::iter::from_fn(move || {
+        let escaped = match (newlines.peek(), escapes.peek()) {
+            (None, None) => return None,
+            (Some(newline), Some(escape)) => escape < newline,
+            (newline, _) => newline.is_none(),
+        };
+        let (at, len, carriage): (usize, usize, &[u8]) = if escaped {
+            (escapes.next()?, 2, b"\\r")
+        } else {
+            (newlines.next()?, 1, b"\r")
+        };
+        let end = match at.checked_sub(carriage.len()) {
+            Some(before) if input[before..at] == *carriage => before,
+            _ => at,
+        };
+        Some((end, at + len))
+    })
+}
+
+/// Every blob wrapped into lines in `input`, in order: runs of blob
+/// alphabet that continue across line breaks, read as one run.
+///
+/// Lines are split at `\n`, `\r\n` and their escapes `\\n`, `\\r\\n`;
+/// blanks (spaces, tabs) that indent or trail a line are ignored. A run
+/// starts with the alphabet that ends a line and goes on while the next
+/// line starts with alphabet at once (a break between two alphabet bytes):
+/// each further line is whole alphabet exactly as long as the first
+/// piece, except the last, which may be shorter, end in `=` padding or
+/// go on with other text. So a heading line (`-----BEGIN … KEY-----`, a
+/// prefix before a quoted blob) joins only if its alphabet is exactly as
+/// wide as the lines below, and a line of another alphabet (a MIME
+/// boundary's `-` below standard base64, a word below hex) ends the run.
+/// Only runs of two lines or more with at least [`MIN_BLOB_LEN`] characters
+/// are kept. Each break costs a few byte tests unless alphabet meets
+/// alphabet across it; then the lines on both sides are read up to their
+/// first non-alphabet byte, so each line is read a bounded number of times.
+fn wrapped_runs(input: &[u8]) -> Vec<WrappedRun> {
+    let mut out = Vec::new();
+    let mut run: Option<WrappedRun> = None;
+    let mut spare = Vec::new();
+    let mut keep = |run: Option<WrappedRun>, spare: &mut Vec<(usize, usize)>| {
+        if let Some(run) = run {
+            if run.segments.len() >= 2 && run.chars >= MIN_BLOB_LEN {
+                out.push(run);
+            } else {
+                *spare = run.segments;
+            }
+        }
+    };
+    // The break after a whole line that ended a run: that line does not
+    // start another.
+    let mut ended_at = None;
+    for (line_end, next) in line_breaks(input) {
+        let mut end = line_end;
+        while end > 0 && is_blank(input[end - 1]) {
+            end -= 1;
+        }
+        // Alphabet before the break, then (after any indentation) after it.
+        let mut start = next;
+        let joint = end > 0 && is_line_alphabet(input, end - 1) && {
+            while input.get(start).is_some_and(|&byte| is_blank(byte)) {
+                start += 1;
+            }
+            input.get(start).is_some_and(|&byte| is_blob_byte(byte))
+        };
+        if !joint {
+            keep(run.take(), &mut spare);
+            continue;
+        }
+        if run
+            .as_ref()
+            .is_some_and(|open| open.continues_at != Some(line_end))
+        {
+            keep(run.take(), &mut spare);
+        }
+        if run.is_none() {
+            if ended_at == Some(line_end) {
+                continue;
+            }
+            run = Some(WrappedRun::start(input, end, std::mem::take(&mut spare)));
+        }
+        let Some(open) = run.as_mut() else { continue };
+        let (joined, whole) = open.extend(input, start);
+        if !joined {
+            keep(run.take(), &mut spare);
+        } else if open.continues_at.is_none() {
+            keep(run.take(), &mut spare);
+            ended_at = whole;
+        }
+    }
+    keep(run, &mut spare);
+    out
 }
 
 /// Whether `byte` belongs to some blob alphabet (base64, hex or base32):
@@ -690,19 +961,108 @@ pub(crate) fn is_blob_byte(byte: u8) -> bool {
     BLOB_CLASS[usize::from(byte)] & CLASS_BLOB != 0
 }
 
-/// Long runs of base64, hex or base32 alphabet, decoded. The runs come from
-/// a vector mask pass where the CPU has one (`simd::long_blob_runs`), else
-/// from [`blob_samples`]. `parent` is the layer `input` is, if any (see
+/// Long runs of base64, hex or base32 alphabet, decoded, and blobs wrapped
+/// into lines ([`wrapped_runs`]). The runs come from a vector mask pass
+/// where the CPU has one (`simd::long_blob_runs`), else from
+/// [`sampled_runs`]. `parent` is the layer `input` is, if any (see
 /// [`blob`]).
 fn blobs(input: &[u8], parent: Option<&Decoded>, budget: &mut Budget, out: &mut Vec<Decoded>) {
+    let mut pass = BlobPass::new(input, parent, budget, out);
     // With vector instructions, the runs come from a mask pass instead of
     // the samples below.
     let vector = MIN_BLOB_LEN == crate::simd::LONG_BLOB_RUN
-        && crate::simd::long_blob_runs(input, |start, end| {
-            blob(input, start, end, parent, budget, out)
-        });
+        && crate::simd::long_blob_runs(input, |start, end| pass.run(start, end));
     if !vector {
-        blob_samples(input, parent, budget, out);
+        sampled_runs(input, |start, end| pass.run(start, end));
+    }
+    pass.finish();
+}
+
+/// [`blobs`] without vector instructions (the reference the vector pass is
+/// tested against).
+#[cfg(test)]
+fn blob_samples(
+    input: &[u8],
+    parent: Option<&Decoded>,
+    budget: &mut Budget,
+    out: &mut Vec<Decoded>,
+) {
+    let mut pass = BlobPass::new(input, parent, budget, out);
+    sampled_runs(input, |start, end| pass.run(start, end));
+    pass.finish();
+}
+
+/// The blob pass over one layer: the long runs a run finder reports, in
+/// order, and the wrapped blobs, decoded in the order they start. A run
+/// that is one line of a wrapped blob is decoded as part of it, not alone.
+struct BlobPass<'a> {
+    input: &'a [u8],
+    parent: Option<&'a Decoded>,
+    budget: &'a mut Budget,
+    out: &'a mut Vec<Decoded>,
+    wrapped: Vec<WrappedRun>,
+    /// Wrapped blobs decoded so far (`wrapped[..next]`).
+    next: usize,
+    /// The budget ran out: nothing more is decoded.
+    stopped: bool,
+}
+
+impl<'a> BlobPass<'a> {
+    fn new(
+        input: &'a [u8],
+        parent: Option<&'a Decoded>,
+        budget: &'a mut Budget,
+        out: &'a mut Vec<Decoded>,
+    ) -> Self {
+        Self {
+            input,
+            parent,
+            budget,
+            out,
+            wrapped: wrapped_runs(input),
+            next: 0,
+            stopped: false,
+        }
+    }
+
+    /// Decode the wrapped blobs that start before `before`.
+    fn wrapped_before(&mut self, before: usize) -> bool {
+        while !self.stopped
+            && let Some(run) = self.wrapped.get(self.next)
+            && run.span().0 < before
+        {
+            self.next += 1;
+            if !wrapped_blob(self.input, run, self.parent, self.budget, self.out) {
+                self.stopped = true;
+            }
+        }
+        !self.stopped
+    }
+
+    /// The long run `start..end`; `false` once the budget is spent.
+    fn run(&mut self, start: usize, end: usize) -> bool {
+        if !self.wrapped_before(end) {
+            return false;
+        }
+        // Runs do not cross line breaks: a run overlapping a wrapped blob
+        // is one of its lines (with the `n` of a `\\n` before it, maybe).
+        let inside = self.next > 0
+            && self.wrapped.get(self.next - 1).is_some_and(|run| {
+                let (from, to) = run.span();
+                from < end && start < to
+            });
+        if inside {
+            return true;
+        }
+        if !blob(self.input, start, end, self.parent, self.budget, self.out) {
+            self.stopped = true;
+        }
+        !self.stopped
+    }
+
+    /// The wrapped blobs after the last long run.
+    fn finish(mut self) {
+        self.wrapped_before(usize::MAX);
     }
 }
 
@@ -728,28 +1088,77 @@ fn blob(
         return true;
     }
     let (any, all) = classes(&input[start..end]);
-    if let Some(decoded) = decode_run(input, start, end, any, all)
-        && !decoded.bytes.is_empty()
-    {
-        if !budget.take(decoded.bytes.len()) {
-            return false;
-        }
-        out.push(decoded);
+    let Some((kind, bytes, bits_per_char)) = decode_run(&input[start..end], any, all) else {
+        return true;
+    };
+    if bytes.is_empty() {
+        return true;
     }
+    if !budget.take(bytes.len()) {
+        return false;
+    }
+    out.push(Decoded {
+        kind,
+        bytes,
+        map: SpanMap::Blob {
+            offset: start,
+            bits_per_char,
+        },
+    });
     true
 }
 
-/// [`blobs`] without vector instructions. Positions are sampled every
-/// `MIN_BLOB_LEN` bytes: a run that long always contains a sampled position,
-/// so prose costs one table lookup per 24 bytes plus the short runs around
-/// samples. A run's bounds are found first, with one test per byte; the
-/// classes of its bytes are gathered only when it is long enough to matter.
-fn blob_samples(
+/// [`blob`] for a blob wrapped into lines: its lines' characters are
+/// decoded as one run, and the layer maps each decoded byte back to the
+/// characters on whichever lines carry its bits. Skipped, like a run, when
+/// a percent, JSON or HTML layer copied it (line breaks included)
+/// verbatim.
+fn wrapped_blob(
     input: &[u8],
+    run: &WrappedRun,
     parent: Option<&Decoded>,
     budget: &mut Budget,
     out: &mut Vec<Decoded>,
-) {
+) -> bool {
+    let (start, end) = run.span();
+    if parent.is_some_and(|layer| layer.copied_run(start, end)) {
+        return true;
+    }
+    let mut joined = Vec::with_capacity(run.chars);
+    let mut lines = Vec::with_capacity(run.segments.len());
+    for &(from, to) in &run.segments {
+        lines.push((joined.len(), from));
+        joined.extend_from_slice(&input[from..to]);
+    }
+    let Some((kind, bytes, bits_per_char)) = decode_run(&joined, run.any, run.all) else {
+        return true;
+    };
+    if bytes.is_empty() {
+        return true;
+    }
+    if !budget.take(bytes.len()) {
+        return false;
+    }
+    out.push(Decoded {
+        kind,
+        bytes,
+        map: SpanMap::Wrapped {
+            base: 0,
+            bits_per_char,
+            lines,
+            chars: joined.len(),
+        },
+    });
+    true
+}
+
+/// The long runs of blob alphabet without vector instructions, in order,
+/// until `run` returns `false`. Positions are sampled every `MIN_BLOB_LEN`
+/// bytes: a run that long always contains a sampled position, so prose
+/// costs one table lookup per 24 bytes plus the short runs around samples.
+/// A run's bounds are found first, with one test per byte; the classes of
+/// its bytes are gathered only when it is decoded.
+fn sampled_runs(input: &[u8], mut run: impl FnMut(usize, usize) -> bool) {
     let mut index = MIN_BLOB_LEN - 1;
     while index < input.len() {
         if !is_blob_byte(input[index]) {
@@ -764,7 +1173,7 @@ fn blob_samples(
         while end < input.len() && is_blob_byte(input[end]) {
             end += 1;
         }
-        if end - start >= MIN_BLOB_LEN && !blob(input, start, end, parent, budget, out) {
+        if end - start >= MIN_BLOB_LEN && !run(start, end) {
             return;
         }
         index = end + MIN_BLOB_LEN;
@@ -1003,22 +1412,33 @@ mod tests {
         #[test]
         fn vector_and_sampled_blob_runs_agree(
             pieces in proptest::collection::vec(
-                (0usize..5, 1usize..140, proptest::sample::select(b" .,=\"\n:".to_vec())),
+                (
+                    0usize..7,
+                    1usize..140,
+                    1usize..80,
+                    proptest::sample::select(vec![" ", ".", ",", "=", "\"", "\n", ":", "\r\n", " \n\t", "\\n", "\n\n"]),
+                ),
                 0..12,
             )
         ) {
             use base64::Engine;
             let mut input = Vec::new();
-            for (kind, len, separator) in pieces {
+            for (kind, len, width, separator) in pieces {
                 let text: Vec<u8> = b"the quick brown fox jumps over ".iter().copied().cycle().take(len).collect();
+                let hex: Vec<u8> = text.iter().flat_map(|byte| format!("{byte:02x}").into_bytes()).collect();
+                let wrapped = |encoded: &[u8]| -> Vec<u8> {
+                    encoded.chunks(width).collect::<Vec<_>>().join(separator.as_bytes())
+                };
                 match kind {
                     0 => input.extend(base64::engine::general_purpose::STANDARD_NO_PAD.encode(&text).bytes()),
-                    1 => input.extend(text.iter().flat_map(|byte| format!("{byte:02x}").into_bytes())),
+                    1 => input.extend_from_slice(&hex),
                     2 => input.extend((0..len).map(|index| b"AZaz09+/-_"[index % 10])),
                     3 => input.extend(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode((0..len).map(|index| (index * 97 % 256) as u8).collect::<Vec<u8>>()).bytes()),
+                    4 => input.extend(wrapped(base64::engine::general_purpose::STANDARD.encode(&text).as_bytes())),
+                    5 => input.extend(wrapped(&hex)),
                     _ => input.extend_from_slice(&text),
                 }
-                input.push(separator);
+                input.extend_from_slice(separator.as_bytes());
             }
             let summary = |layers: Vec<Decoded>| -> Vec<(DecodeKind, Vec<u8>, (usize, usize))> {
                 layers
@@ -1157,6 +1577,156 @@ mod tests {
             let len = layer.bytes.len();
             assert_eq!(layer.input_span(len, len + 3), (0, 0));
             assert_eq!(layer.input_span(0, len).0, 0);
+        }
+    }
+
+    /// `encoded` cut into lines of `width`, each written `indent`, line,
+    /// `newline`.
+    fn wrap(encoded: &[u8], width: usize, newline: &str, indent: &str) -> Vec<u8> {
+        encoded
+            .chunks(width)
+            .flat_map(|line| [indent.as_bytes(), line, newline.as_bytes()].concat())
+            .collect()
+    }
+
+    /// A blob wrapped into lines decodes as one run whatever the width,
+    /// line break and indentation; lines of hex too; a run of lines ends
+    /// at a blank line or padding.
+    #[test]
+    fn wrapped_blobs_are_decoded_as_one_run() {
+        use base64::Engine;
+        let text = b"password=hunter2026! and then some more text to wrap";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+        for width in [4, 16, 23, 24, 64, 76] {
+            for (newline, indent) in [
+                ("\n", ""),
+                ("\r\n", ""),
+                ("\n", "  "),
+                (" \t\n", "\t"),
+                ("\\n", ""),
+                ("\\r\\n", ""),
+            ] {
+                let input = wrap(encoded.as_bytes(), width, newline, indent);
+                assert_eq!(
+                    decoded(&input),
+                    vec![(DecodeKind::Base64, text.to_vec())],
+                    "{width} {newline:?} {indent:?}"
+                );
+            }
+        }
+        let hex: Vec<u8> = text
+            .iter()
+            .flat_map(|byte| format!("{byte:02x}").into_bytes())
+            .collect();
+        assert_eq!(
+            decoded(&wrap(&hex, 30, "\n", "")),
+            vec![(DecodeKind::Hex, text.to_vec())]
+        );
+        // Two blobs apart: a blank line between them, or padding ending
+        // the first.
+        let two = [
+            wrap(encoded.as_bytes(), 16, "\n", ""),
+            b"\n".to_vec(),
+            wrap(encoded.as_bytes(), 16, "\n", ""),
+        ]
+        .concat();
+        assert_eq!(decoded(&two).len(), 2);
+        let padded = base64::engine::general_purpose::STANDARD.encode(&text[..20]);
+        let two = [
+            wrap(padded.as_bytes(), 16, "\n", ""),
+            wrap(encoded.as_bytes(), 16, "\n", ""),
+        ]
+        .concat();
+        assert_eq!(
+            decoded(&two),
+            vec![
+                (DecodeKind::Base64, text[..20].to_vec()),
+                (DecodeKind::Base64, text.to_vec())
+            ]
+        );
+    }
+
+    /// What joins: equal lines and a shorter last one; a heading of
+    /// another width, a trailing line of another alphabet (a MIME boundary
+    /// below standard base64, a word below hex) and prose do not.
+    #[test]
+    fn wrapped_runs_join_equal_lines_of_one_alphabet() {
+        let runs = |input: &[u8]| -> Vec<Vec<(usize, usize)>> {
+            wrapped_runs(input)
+                .into_iter()
+                .map(|run| run.segments)
+                .collect()
+        };
+        assert_eq!(
+            runs(b"Heading\nabcdefghijklmnop\nABCDEFGHIJKLMNO+\n0123456789\n--b1--\n"),
+            vec![vec![(8, 24), (25, 41), (42, 52)]]
+        );
+        assert_eq!(
+            runs(b"0123456789abcdef0123\n0123456789abcdef0123\ndone\n"),
+            vec![vec![(0, 20), (21, 41)]]
+        );
+        assert_eq!(
+            runs(b"key: \"abcdefghijklmnop\nABCDEFGHIJKLMNOP\nxyz==\",\n"),
+            vec![vec![(6, 22), (23, 39), (40, 43)]]
+        );
+        assert!(runs(b"The quick brown fox\njumps over the lazy\ndog and so on.\n").is_empty());
+        assert!(runs(b"abcdefghijklmnop\n\nABCDEFGHIJKLMNOP\n").is_empty());
+        assert!(runs(b"abcdefghijklmnop==\nABCDEFGHIJKLMNOP\n").is_empty());
+    }
+
+    #[test]
+    fn wrapped_blob_spans_map_back_across_the_breaks() {
+        // "password=hunter2026!" in base64, wrapped at 8 with CRLF.
+        let input = b"xx\r\ncGFzc3dv\r\ncmQ9aHVu\r\ndGVyMjAy\r\nNiE=\r\n";
+        let mut budget = budget_for(input.len());
+        let layers = decode_all(input, &mut budget);
+        assert_eq!(layers.len(), 1);
+        assert_eq!(layers[0].bytes, b"password=hunter2026!");
+        // "hunter" is decoded bytes 9..15: characters 12..20, the last four
+        // of the second line and the first four of the third.
+        assert_eq!(layers[0].input_span(9, 15), (14 + 4, 24 + 4));
+        assert_eq!(&input[18..28], b"aHVu\r\ndGVy");
+        // The whole layer: from the first character to the last.
+        assert_eq!(layers[0].input_span(0, 20), (4, 37));
+        // Past the end and empty spans stay inside the blob.
+        let (start, end) = layers[0].input_span(20, 30);
+        assert!(start <= end && end <= 37);
+        assert_eq!(layers[0].input_span(3, 3), (8, 8));
+    }
+
+    proptest::proptest! {
+        /// Random bytes in base64 or hex wrapped at any width, with any
+        /// line break and indentation, decode whole, and every decoded
+        /// byte maps to the characters that carry its bits.
+        #[test]
+        fn wrapped_blobs_decode_whole_and_map_every_byte(
+            data in proptest::collection::vec(proptest::num::u8::ANY, 18..200),
+            width in 1usize..90,
+            hex in proptest::bool::ANY,
+            newline in proptest::sample::select(vec!["\n", "\r\n", "\\n", " \n  "]),
+        ) {
+            use base64::Engine;
+            let encoded: Vec<u8> = if hex {
+                data.iter().flat_map(|byte| format!("{byte:02X}").into_bytes()).collect()
+            } else {
+                base64::engine::general_purpose::STANDARD.encode(&data).into_bytes()
+            };
+            let input = [b"head: ".as_slice(), b"\n", &wrap(&encoded, width, newline, "")].concat();
+            let mut budget = budget_for(input.len());
+            let layers = decode_all(&input, &mut budget);
+            // A line of base64 without a digit or a letter of both cases
+            // decodes as nothing alone; wrapped, whole.
+            let Some(layer) = layers.iter().find(|layer| layer.bytes == data) else {
+                return Err(proptest::test_runner::TestCaseError::fail(format!("{layers:?}")));
+            };
+            let bits = if hex { 4 } else { 6 };
+            let chars: Vec<usize> = (0..input.len())
+                .filter(|&index| index >= 7 && is_blob_byte(input[index]) && !(input[index] == b'n' && input[index - 1] == b'\\'))
+                .collect();
+            for index in 0..data.len() {
+                let expected = (chars[8 * index / bits], chars[(8 * index + 8).div_ceil(bits) - 1] + 1);
+                proptest::prop_assert_eq!(layer.input_span(index, index + 1), expected);
+            }
         }
     }
 
