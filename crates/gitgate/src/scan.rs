@@ -42,7 +42,9 @@
 //! tests. A scanner reports byte spans; this module turns them into a file,
 //! a line number and a snippet with every match on that line replaced by its
 //! masked preview, so nothing secret reaches a log, a proposal or the agent
-//! (a path with a match is named [`PATH_FILE`], never by itself).
+//! (a path with a match is named [`PATH_FILE`], never by itself, and a
+//! finding in that file's content, or an error about the file, names it
+//! with every match in it masked).
 //!
 //! It is one pipeline, not one process per commit: a `git log --raw`
 //! stream (the walk of the new commits, each one's message and the blobs
@@ -283,6 +285,9 @@ struct ScannedCommit {
     scanned: Vec<(String, Vec<BlobFinding>)>,
     /// Findings in the paths.
     paths: Vec<CommitFinding>,
+    /// Each path with a finding, masked (how a finding in its file's
+    /// content names it).
+    masked_paths: HashMap<String, String>,
 }
 
 /// A finding in a blob's content, placed in that content; the commit and
@@ -493,6 +498,7 @@ pub async fn scan_push_with(
         }));
     }
     let feeder = objects.feeder();
+    let reader_scanner = Arc::clone(&scanner);
     // Both stages own what they use, so one stopping early (an error)
     // closes its channels and the other ends too.
     let read_log = async move {
@@ -585,7 +591,7 @@ pub async fn scan_push_with(
                     None => {
                         return Err(ScanError::TooLarge {
                             commit: chunk.commit,
-                            file: path,
+                            file: shown_path(&path, reader_scanner.as_ref()),
                         });
                     }
                 }
@@ -648,8 +654,10 @@ pub async fn scan_push_with(
         };
         scanned.message.into_iter().for_each(&mut at);
         for (blob, path) in &scanned.files {
+            // A path holding a secret is never shown as it is.
+            let file = scanned.masked_paths.get(path).unwrap_or(path);
             for finding in blob_findings.get(blob).into_iter().flatten() {
-                at(finding.at(&scanned.commit, reference, path));
+                at(finding.at(&scanned.commit, reference, file));
             }
         }
         scanned.paths.into_iter().for_each(&mut at);
@@ -736,7 +744,7 @@ fn scan_commit(work: CommitWork, scanner: &dyn CommitScanner) -> ScannedCommit {
         files.push((blob, path));
     }
     let mut paths = Vec::new();
-    scan_paths(&work.paths, scanner, commit, "", &mut paths);
+    let masked_paths = scan_paths(&work.paths, scanner, commit, "", &mut paths);
     ScannedCommit {
         index: work.index,
         commit: work.commit,
@@ -744,6 +752,7 @@ fn scan_commit(work: CommitWork, scanner: &dyn CommitScanner) -> ScannedCommit {
         files,
         scanned,
         paths,
+        masked_paths,
     }
 }
 
@@ -761,16 +770,18 @@ fn split_commit(raw: &[u8]) -> (&[u8], &[u8]) {
 
 /// Scan a list of paths (at once, one per line) and place each finding as
 /// [`PATH_FILE`], at the path's 1-based place in the list, the path shown
-/// only masked in the snippet.
+/// only masked in the snippet. Returns each path with a finding, masked:
+/// a finding in that file's content names the file so.
 fn scan_paths(
     paths: &[String],
     scanner: &dyn CommitScanner,
     commit: &str,
     reference: &str,
     out: &mut Vec<CommitFinding>,
-) {
+) -> HashMap<String, String> {
+    let mut masked_paths = HashMap::new();
     if paths.is_empty() {
-        return;
+        return masked_paths;
     }
     let mut joined = Vec::with_capacity(paths.iter().map(|path| path.len() + 1).sum());
     let mut starts = Vec::with_capacity(paths.len());
@@ -780,6 +791,18 @@ fn scan_paths(
         joined.push(b'\n');
     }
     let found = scanner.scan(&joined);
+    if found.is_empty() {
+        return masked_paths;
+    }
+    for (path, start) in paths.iter().zip(&starts) {
+        let end = start + path.len();
+        if found
+            .iter()
+            .any(|finding| finding.start < end && finding.end > *start)
+        {
+            masked_paths.insert(path.clone(), masked(&joined, *start, end, &found));
+        }
+    }
     place_found(
         &joined,
         &found,
@@ -791,6 +814,51 @@ fn scan_paths(
         reference,
         out,
     );
+    masked_paths
+}
+
+/// `content[start..end]` with every finding that overlaps it replaced by
+/// its masked preview (control characters as spaces), uncut.
+fn masked(content: &[u8], start: usize, end: usize, found: &[ContentFinding]) -> String {
+    let end = end.min(content.len());
+    let mut overlapping: Vec<&ContentFinding> = found
+        .iter()
+        .filter(|finding| finding.start < end && finding.end > start)
+        .collect();
+    overlapping.sort_by_key(|finding| finding.start);
+    let mut text = String::new();
+    let mut cursor = start.min(end);
+    let mut previewed = false;
+    for finding in overlapping {
+        if previewed && finding.start < cursor {
+            // Overlaps the match before: its rest is masked too, with no
+            // second preview.
+            cursor = cursor.max(finding.end.min(end));
+            continue;
+        }
+        let from = finding.start.max(cursor);
+        text.push_str(&String::from_utf8_lossy(&content[cursor..from]));
+        text.push_str(&finding.preview);
+        cursor = finding.end.min(end).max(from);
+        previewed = true;
+    }
+    if cursor < end {
+        text.push_str(&String::from_utf8_lossy(&content[cursor..end]));
+    }
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// `path` as a finding or an error names it: masked when a detector finds
+/// anything in it.
+fn shown_path(path: &str, scanner: &dyn CommitScanner) -> String {
+    let found = scanner.scan(path.as_bytes());
+    if found.is_empty() {
+        path.to_string()
+    } else {
+        masked(path.as_bytes(), 0, path.len(), &found)
+    }
 }
 
 /// Scan every blob of a tree a ref or tag points at directly (not already
@@ -809,6 +877,9 @@ async fn scan_tree(
 ) -> Result<(), ScanError> {
     let mut paths = Vec::new();
     let mut dirs = Vec::new();
+    // The findings in each file's content, placed once the paths are
+    // scanned (a path with a finding is shown masked).
+    let mut in_files: Vec<(String, Vec<BlobFinding>)> = Vec::new();
     let listing = access
         .git(["ls-tree", "-r", "-t", "-z", "--full-tree", tree])
         .checked(b"", timeout)
@@ -842,21 +913,34 @@ async fn scan_tree(
         let Some((_, content)) = fetch_bounded(objects, blob, timeout).await? else {
             return Err(ScanError::TooLarge {
                 commit: update.new.clone(),
-                file: path,
+                file: shown_path(&path, scanner),
             });
         };
         let found = scan_blob(&content, scanner);
-        out.extend(
-            found
-                .iter()
-                .map(|finding| finding.at(&update.new, &update.reference, &path)),
-        );
         if !found.is_empty() {
+            in_files.push((path, found.clone()));
             blob_findings.insert((*blob).to_string(), found);
         }
     }
     add_bare_dirs(&mut paths, &dirs);
-    scan_paths(&paths, scanner, &update.new, &update.reference, out);
+    let mut path_findings = Vec::new();
+    let masked_paths = scan_paths(
+        &paths,
+        scanner,
+        &update.new,
+        &update.reference,
+        &mut path_findings,
+    );
+    // Files first, then paths; a path holding a secret shown masked.
+    for (path, found) in in_files {
+        let file = masked_paths.get(&path).unwrap_or(&path);
+        out.extend(
+            found
+                .iter()
+                .map(|finding| finding.at(&update.new, &update.reference, file)),
+        );
+    }
+    out.extend(path_findings);
     Ok(())
 }
 
@@ -1005,6 +1089,9 @@ pub fn snippet(content: &[u8], finding: &ContentFinding, all: &[ContentFinding])
     for other in on_line {
         let other_start = other.start.max(line_start);
         if other_start < cursor {
+            // Overlaps the match before: the rest of it is masked too
+            // (no second preview), never shown.
+            cursor = cursor.max(other.end.min(line_end));
             continue;
         }
         text.push_str(&String::from_utf8_lossy(&content[cursor..other_start]));
@@ -1419,6 +1506,13 @@ mod tests {
     }
 
     #[test]
+    fn the_rest_of_an_overlapping_longer_match_is_masked_too() {
+        let content = b"token=SECRET.txt end";
+        let all = vec![finding(6, 12), finding(6, 16)];
+        assert_eq!(snippet(content, &all[0], &all), "token=AK…XY end");
+    }
+
+    #[test]
     fn long_lines_are_cut_around_the_match() {
         let mut content = "x".repeat(500).into_bytes();
         content.extend_from_slice(b"SECRET");
@@ -1428,6 +1522,24 @@ mod tests {
         assert!(text.contains("AK…XY"), "{text}");
         assert!(text.starts_with('…') && text.ends_with('…'));
         assert!(!text.contains("SECRET"));
+    }
+
+    #[test]
+    fn a_path_is_masked_whole_and_uncut() {
+        let long = "d/".repeat(100);
+        let path = format!("{long}key-SECRET1.txt");
+        let start = path.find("SECRET1").unwrap();
+        let found = vec![finding(start, start + 7)];
+        let shown = masked(path.as_bytes(), 0, path.len(), &found);
+        assert_eq!(shown, format!("{long}key-AK…XY.txt"));
+        // One path of a list: only its own part.
+        let list = b"aSECRET\nSECRETb\nc";
+        let found = vec![finding(1, 7), finding(8, 14)];
+        assert_eq!(masked(list, 8, 15, &found), "AK…XYb");
+        assert_eq!(masked(list, 16, 17, &found), "c");
+        // Overlapping matches: one preview, the longer one's rest masked too.
+        let found = vec![finding(4, 10), finding(4, 14)];
+        assert_eq!(masked(b"key=SECRET.txt", 0, 14, &found), "key=AK…XY");
     }
 
     #[test]

@@ -1741,6 +1741,70 @@ async fn a_secret_only_in_a_file_path_is_caught_and_shown_masked() {
     gate.stop().await;
 }
 
+/// A GitHub token shape, assembled so this file holds no secret.
+fn github_token() -> String {
+    format!("ghp_{}", "R7kP2xQ9mL4vB8nT1cZ6wJ3hF5dS0aGyE2uK")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_in_a_path_is_masked_in_the_findings_of_its_content() {
+    // A finding in a file's content names the file; when the path holds a
+    // secret too, that name is shown masked, never as it is.
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let token = github_token();
+    let name = format!("token={token}.txt");
+    commit_file(
+        &work,
+        &name,
+        &format!("aws_access_key_id = {}\n", aws_key()),
+        "add a file",
+    )
+    .await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    assert!(!push.stderr.contains(&token), "{}", push.stderr);
+    assert!(!push.stderr.contains(&aws_key()), "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    let seen = approver.seen();
+    for report in &seen {
+        let finding = &report.finding;
+        for field in [
+            &report.repo,
+            &finding.reference,
+            &finding.commit,
+            &finding.file,
+            &finding.rule,
+            &finding.snippet,
+        ] {
+            assert!(!field.contains(&token), "{field} in {seen:?}");
+        }
+    }
+    // The path's own finding, and the content's under the masked path.
+    assert!(
+        seen.iter()
+            .any(|report| report.finding.file == "(file path)"),
+        "{seen:?}"
+    );
+    let content: Vec<_> = seen
+        .iter()
+        .filter(|report| report.finding.file != "(file path)")
+        .collect();
+    assert!(!content.is_empty(), "{seen:?}");
+    assert!(
+        content
+            .iter()
+            .all(|report| report.finding.file.starts_with("token=")
+                && report.finding.file != name
+                && report.finding.line == 1
+                && report.finding.snippet.starts_with("aws_access_key_id = ")),
+        "{seen:?}"
+    );
+    gate.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_secret_in_a_file_a_merge_commit_changes_is_caught() {
     let approver = reject();
