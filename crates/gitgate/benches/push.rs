@@ -196,6 +196,7 @@ fn main() {
         scanner: Arc::new(DlpScanner(Scanner::new(ScannerConfig::default()).unwrap())),
         approver: Arc::new(NoApprover),
         timeouts: Timeouts::default(),
+        scan_limits: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = runtime.spawn(async move {

@@ -244,6 +244,7 @@ mod tests {
             scanner: std::sync::Arc::new(crate::scan::NoScanner),
             approver: std::sync::Arc::new(crate::approval::NoApprover),
             timeouts: crate::Timeouts::default(),
+            scan_limits: crate::ScanLimits::default(),
             rules_cache: Default::default(),
         };
         let access = ObjectAccess::new(Path::new("/nowhere/mirror.git"), None);

@@ -62,7 +62,7 @@ pub use approval::{
 pub use config::{Credential, GateFile, Repo, User};
 pub use dlp::DlpScanner;
 pub use error::{GateError, Result};
-pub use scan::{CommitFinding, CommitScanner, ContentFinding, NoScanner};
+pub use scan::{CommitFinding, CommitScanner, ContentFinding, NoScanner, ScanLimits};
 pub use server::{run, run_with_daemon};
 
 /// Bound on one `git http-backend` run serving a fetch or advertisement.
@@ -133,4 +133,6 @@ pub struct Config {
     /// The operator.
     pub approver: Arc<dyn Approver>,
     pub timeouts: Timeouts,
+    /// The scan's memory and work bounds.
+    pub scan_limits: ScanLimits,
 }

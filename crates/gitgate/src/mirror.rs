@@ -4,6 +4,8 @@
 //! Mirrors live at `<state>/mirrors/<name>.git`. On start-up each is created
 //! if missing, configured (`http.receivepack` so http-backend accepts
 //! pushes, `receive.fsckObjects` so a malformed object is refused,
+//! `receive.maxInputSize` ([`MAX_PUSH_PACK_BYTES`]) so a huge pack is
+//! refused while it is received,
 //! `receive.autogc` off because each refresh's fetch runs the automatic
 //! maintenance instead, `receive.denyDeleteCurrent` ignored because the
 //! repo's rules decide deletions before upstream is asked) and gets
@@ -35,6 +37,13 @@ use crate::config::{Credential, Repo};
 use crate::error::{GateError, Result, state_error};
 use crate::git::{Invocation, stderr_excerpt};
 use crate::hook::HOOK_SCRIPT;
+
+/// The largest pack a push may send (`receive.maxInputSize` on each
+/// mirror): git refuses a bigger one while receiving it, before it is
+/// stored or scanned. A pack is what the push brings, compressed, so one
+/// this large brings more than [`crate::scan::MAX_SCANNED_BYTES_PER_PUSH`]
+/// to scan, which is refused anyway.
+pub const MAX_PUSH_PACK_BYTES: u64 = crate::scan::MAX_SCANNED_BYTES_PER_PUSH;
 
 /// Seconds ssh waits for the TCP connection (the whole command is still
 /// bounded by the fetch/push timeout).
@@ -167,7 +176,9 @@ pub async fn prepare(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<P
         .checked(b"", timeouts.local_git)
         .await?;
     }
+    let max_input = MAX_PUSH_PACK_BYTES.to_string();
     for (key, value) in [
+        ("receive.maxInputSize", max_input.as_str()),
         ("http.receivepack", "true"),
         ("http.uploadpack", "true"),
         ("receive.fsckObjects", "true"),

@@ -55,6 +55,7 @@ pub struct PushContext {
     pub scanner: Arc<dyn CommitScanner>,
     pub approver: Arc<dyn Approver>,
     pub timeouts: Timeouts,
+    pub scan_limits: crate::scan::ScanLimits,
     /// Scanners with a repo's own rules, by repo and rules-file blob id.
     pub rules_cache: Arc<RulesCache>,
 }
@@ -156,7 +157,14 @@ pub async fn decide(
             warnings = said;
             scanner
         };
-        let findings = scan_push_with(&access, &request.updates, scanner, timeout).await;
+        let findings = scan_push_with(
+            &access,
+            &request.updates,
+            scanner,
+            timeout,
+            &context.scan_limits,
+        )
+        .await;
         tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "scanned");
         (findings, warnings)
     });

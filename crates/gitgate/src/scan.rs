@@ -56,6 +56,15 @@
 //! (the same file content in another commit or under another name) is not
 //! read or scanned again — the same content gives the same findings, which
 //! are reported again for every commit and path that adds it.
+//!
+//! Memory and work are bounded per push ([`ScanLimits`]): the object
+//! reader holds an object's size of a byte budget
+//! ([`MAX_SCAN_BYTES_IN_FLIGHT`]) before reading its content and the
+//! threads give it back once scanned; each file's content is its own piece
+//! of work, so a commit with more than the budget streams a file at a time.
+//! The log's parts waiting for their objects hold a quarter more
+//! ([`LOG_BUDGET_SHARE`]). A push bringing more than
+//! [`MAX_SCANNED_BYTES_PER_PUSH`] to scan is refused.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
@@ -72,6 +81,35 @@ use crate::hook::RefUpdate;
 /// The largest file the gate will scan; a push adding a bigger one is
 /// refused (a secret could hide past any cut-off).
 pub const MAX_SCANNED_BLOB_BYTES: u64 = 100 * 1024 * 1024;
+/// The most bytes of objects read for the scan (file content, commit
+/// objects) held in memory at once for one push: the object reader waits
+/// for the detectors to finish with some before it reads more. One object
+/// larger than this (up to [`MAX_SCANNED_BLOB_BYTES`]) is read when
+/// nothing else is held.
+pub const MAX_SCAN_BYTES_IN_FLIGHT: u64 = 256 * 1024 * 1024;
+/// The most bytes of objects one push may bring to be scanned (the sizes
+/// of every new file content, commit object and pushed tag, each counted
+/// once); a push bringing more is refused before it is all read.
+pub const MAX_SCANNED_BYTES_PER_PUSH: u64 = 1024 * 1024 * 1024;
+
+/// The scan's memory and work bounds ([`ScanLimits::default`] has the
+/// constants; tests use small ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanLimits {
+    /// [`MAX_SCAN_BYTES_IN_FLIGHT`].
+    pub bytes_in_flight: u64,
+    /// [`MAX_SCANNED_BYTES_PER_PUSH`].
+    pub bytes_per_push: u64,
+}
+
+impl Default for ScanLimits {
+    fn default() -> Self {
+        Self {
+            bytes_in_flight: MAX_SCAN_BYTES_IN_FLIGHT,
+            bytes_per_push: MAX_SCANNED_BYTES_PER_PUSH,
+        }
+    }
+}
 /// The most characters of a snippet shown around a match.
 pub const MAX_SNIPPET_CHARS: usize = 160;
 /// The `file` of a finding in a commit message.
@@ -151,6 +189,14 @@ pub enum ScanError {
         "{file} in commit {commit} is larger than {MAX_SCANNED_BLOB_BYTES} bytes; the gate cannot scan it"
     )]
     TooLarge { commit: String, file: String },
+    #[error(
+        "commit {commit}'s message and list of changed paths are larger than {MAX_LOG_COMMIT_BYTES} bytes; the gate cannot scan it"
+    )]
+    CommitTooLarge { commit: String },
+    #[error(
+        "the push brings more than {limit} bytes to scan (file contents, commit and tag objects); push fewer commits at a time (what upstream has is not scanned again)"
+    )]
+    PushTooLarge { limit: u64 },
     #[error(transparent)]
     Git(#[from] GateError),
 }
@@ -230,8 +276,8 @@ pub async fn new_commits(
 
 /// The most threads running the detectors for one push.
 pub const MAX_SCAN_THREADS: usize = 4;
-/// How many commits the `git log` reader may run ahead of the detectors
-/// (bounds the memory a push's scan holds).
+/// How many commits the `git log` reader may run ahead of the object
+/// reader (their bytes are bounded by the log's budget too).
 pub const SCAN_QUEUE_COMMITS: usize = 64;
 /// The `file` of a finding in a blob a ref or tag points at directly.
 pub const PUSHED_OBJECT_FILE: &str = "(pushed object)";
@@ -241,6 +287,13 @@ pub const SCAN_BATCH_COMMITS: usize = 16;
 pub const SCAN_BATCH_BYTES: usize = 256 * 1024;
 /// Size of each read from the `git log` stream.
 const LOG_READ_CHUNK_BYTES: usize = 64 * 1024;
+/// The log's parts (messages, changed paths) waiting for their objects may
+/// hold this fraction of [`ScanLimits::bytes_in_flight`], on top of it.
+pub const LOG_BUDGET_SHARE: u64 = 4;
+/// The most bytes of one commit's part of the `git log` stream (its
+/// message and the list of what it changes); a commit with more is
+/// refused, as a commit object over [`MAX_SCANNED_BLOB_BYTES`] is.
+pub const MAX_LOG_COMMIT_BYTES: usize = 2 * MAX_SCANNED_BLOB_BYTES as usize;
 
 /// One commit's content, ready for the detectors.
 struct CommitWork {
@@ -254,22 +307,145 @@ struct CommitWork {
     message: Vec<u8>,
     /// Every path the commit adds or changes.
     paths: Vec<String>,
-    /// `(blob id, path, content)` of each file added or changed, in the
-    /// log's order; the content only for a blob not scanned before in this
-    /// push (the findings of one that was are reported from that scan).
-    files: Vec<(String, String, Option<Vec<u8>>)>,
+    /// `(blob id, path)` of each file added or changed, in the log's
+    /// order (each blob's content is its own [`Work::Blob`], read and
+    /// scanned once per push).
+    files: Vec<(String, String)>,
+    /// The bytes held for `raw` and for the log's part (released once
+    /// scanned).
+    _held: (Held, Held),
 }
 
-impl CommitWork {
+/// What the detector threads scan: a commit (its object, message and
+/// paths) or one file's content, each holding its bytes of the budget
+/// until it is scanned and dropped.
+enum Work {
+    Commit(CommitWork),
+    Blob {
+        blob: String,
+        content: Vec<u8>,
+        _held: Held,
+    },
+}
+
+impl Work {
     fn bytes(&self) -> usize {
-        self.raw.len()
-            + self.message.len()
-            + self.paths.iter().map(String::len).sum::<usize>()
-            + self
-                .files
-                .iter()
-                .filter_map(|(_, _, content)| content.as_ref().map(Vec::len))
-                .sum::<usize>()
+        match self {
+            Self::Commit(work) => {
+                work.raw.len()
+                    + work.message.len()
+                    + work.paths.iter().map(String::len).sum::<usize>()
+            }
+            Self::Blob { content, .. } => content.len(),
+        }
+    }
+}
+
+/// What one detector thread scanned.
+#[derive(Default)]
+struct Done {
+    commits: Vec<ScannedCommit>,
+    /// The findings of each file content scanned.
+    blobs: Vec<(String, Vec<BlobFinding>)>,
+}
+
+/// Bytes the scan may hold at once, as semaphore permits (one per byte).
+/// A request is cut to the whole budget, so one object larger than it is
+/// read when nothing else is held, never waits forever.
+struct Budget {
+    permits: Arc<tokio::sync::Semaphore>,
+    capacity: u32,
+}
+
+/// Bytes held of a [`Budget`], given back when dropped.
+#[derive(Debug)]
+struct Held {
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl Budget {
+    fn new(bytes: u64) -> Self {
+        let capacity = u32::try_from(bytes.max(1)).unwrap_or(u32::MAX);
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(capacity as usize)),
+            capacity,
+        }
+    }
+
+    fn share(&self, bytes: u64) -> u32 {
+        u32::try_from(bytes).unwrap_or(u32::MAX).min(self.capacity)
+    }
+
+    /// Take `bytes` if they are free now.
+    fn try_take(&self, bytes: u64) -> Option<Held> {
+        match self.share(bytes) {
+            0 => Some(Held { _permit: None }),
+            share => Arc::clone(&self.permits)
+                .try_acquire_many_owned(share)
+                .ok()
+                .map(|permit| Held {
+                    _permit: Some(permit),
+                }),
+        }
+    }
+
+    /// Take `bytes`, waiting until they are free.
+    async fn take(&self, bytes: u64) -> Held {
+        match self.share(bytes) {
+            0 => Held { _permit: None },
+            share => Held {
+                _permit: Arc::clone(&self.permits)
+                    .acquire_many_owned(share)
+                    .await
+                    .ok(),
+            },
+        }
+    }
+}
+
+/// The object reader's batches for the detector threads: what has arrived,
+/// handed on at a size (a thread wake-up per small commit costs more than
+/// scanning it).
+struct Batcher {
+    batch: Vec<Work>,
+    bytes: usize,
+    sender: tokio::sync::mpsc::Sender<Vec<Work>>,
+}
+
+impl Batcher {
+    /// Add one item; `false`: the threads are gone.
+    async fn push(&mut self, item: Work) -> bool {
+        self.bytes += item.bytes();
+        self.batch.push(item);
+        if self.batch.len() >= SCAN_BATCH_COMMITS || self.bytes >= SCAN_BATCH_BYTES {
+            return self.flush().await;
+        }
+        true
+    }
+
+    /// Hand on what is batched; `false`: the threads are gone.
+    async fn flush(&mut self) -> bool {
+        if self.batch.is_empty() {
+            return true;
+        }
+        self.bytes = 0;
+        self.sender
+            .send(std::mem::take(&mut self.batch))
+            .await
+            .is_ok()
+    }
+
+    /// Hold `bytes` of `budget` for the next object: at once when free,
+    /// else after handing on the batch (what it holds must reach the
+    /// threads to be given back). `None`: the threads are gone.
+    async fn hold(&mut self, budget: &Budget, bytes: u64) -> Option<Held> {
+        if let Some(held) = budget.try_take(bytes) {
+            return Some(held);
+        }
+        if !self.flush().await {
+            return None;
+        }
+        Some(budget.take(bytes).await)
     }
 }
 
@@ -281,8 +457,6 @@ struct ScannedCommit {
     message: Vec<CommitFinding>,
     /// `(blob id, path)` of each file added or changed, in the log's order.
     files: Vec<(String, String)>,
-    /// The findings of each blob scanned here (first seen in this commit).
-    scanned: Vec<(String, Vec<BlobFinding>)>,
     /// Findings in the paths.
     paths: Vec<CommitFinding>,
     /// Each path with a finding, masked (how a finding in its file's
@@ -343,7 +517,14 @@ pub async fn scan_push(
     scanner: Arc<dyn CommitScanner>,
     timeout: Duration,
 ) -> Result<Vec<CommitFinding>, ScanError> {
-    scan_push_with(access, updates, async { scanner }, timeout).await
+    scan_push_with(
+        access,
+        updates,
+        async { scanner },
+        timeout,
+        &ScanLimits::default(),
+    )
+    .await
 }
 
 /// [`scan_push`] with the scanner still being made (the repo's own rules
@@ -353,6 +534,7 @@ pub async fn scan_push_with(
     updates: &[RefUpdate],
     scanner: impl std::future::Future<Output = Arc<dyn CommitScanner>>,
     timeout: Duration,
+    limits: &ScanLimits,
 ) -> Result<Vec<CommitFinding>, ScanError> {
     let pushed: Vec<&RefUpdate> = updates
         .iter()
@@ -394,6 +576,7 @@ pub async fn scan_push_with(
         input.into_bytes(),
     )?;
     let mut objects = BlobReader::start(access)?;
+    objects.limit(limits.bytes_per_push);
     let scanner = scanner.await;
 
     // Which ref brings each commit: with one pushed ref, that ref; with
@@ -470,10 +653,18 @@ pub async fn scan_push_with(
         .await?;
     }
 
-    // The pipeline: log reader → object reader → detector threads.
+    // The pipeline: log reader → object reader → detector threads. The
+    // bytes in flight are bounded: the object reader holds each object's
+    // size of `budget` before reading it, and the threads give it back once
+    // it is scanned; the log's parts waiting for their objects hold
+    // `log_budget` the same way. Neither reader ever waits while holding
+    // bytes that only its own progress would give back, so a commit whose
+    // files together exceed the budget streams through, a file at a time.
+    let budget = Budget::new(limits.bytes_in_flight);
+    let log_budget = Budget::new(limits.bytes_in_flight / LOG_BUDGET_SHARE);
     let (chunk_sender, mut chunks) = tokio::sync::mpsc::channel::<OwnedChunk>(SCAN_QUEUE_COMMITS);
     let (work_sender, work) =
-        tokio::sync::mpsc::channel::<Vec<CommitWork>>(SCAN_QUEUE_COMMITS / SCAN_BATCH_COMMITS);
+        tokio::sync::mpsc::channel::<Vec<Work>>(SCAN_QUEUE_COMMITS / SCAN_BATCH_COMMITS);
     let work = Arc::new(std::sync::Mutex::new(work));
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZeroUsize::get)
@@ -483,15 +674,24 @@ pub async fn scan_push_with(
         let work = Arc::clone(&work);
         let scanner = Arc::clone(&scanner);
         workers.push(tokio::task::spawn_blocking(move || {
-            let mut done = Vec::new();
+            let mut done = Done::default();
             loop {
                 let next = match work.lock() {
                     Ok(mut receiver) => receiver.blocking_recv(),
                     Err(_) => None,
                 };
                 let Some(items) = next else { break };
+                // Each item's bytes are given back as soon as it is scanned.
                 for item in items {
-                    done.push(scan_commit(item, scanner.as_ref()));
+                    match item {
+                        Work::Commit(item) => {
+                            done.commits.push(scan_commit(item, scanner.as_ref()));
+                        }
+                        Work::Blob { blob, content, .. } => {
+                            let found = scan_blob(&content, scanner.as_ref());
+                            done.blobs.push((blob, found));
+                        }
+                    }
                 }
             }
             done
@@ -508,13 +708,20 @@ pub async fn scan_push_with(
             let Some(bytes) = log.read(timeout).await? else {
                 break;
             };
-            for chunk in pending.push(&bytes) {
+            let complete = pending.push(&bytes);
+            if pending.pending_bytes() > MAX_LOG_COMMIT_BYTES {
+                return Err(ScanError::CommitTooLarge {
+                    commit: pending.pending_commit(),
+                });
+            }
+            for chunk in complete {
                 if !send_chunk(
                     chunk,
                     &mut index,
                     &feeder,
                     &chunk_sender,
                     &mut scanned_blobs,
+                    &log_budget,
                 )
                 .await
                 {
@@ -531,6 +738,7 @@ pub async fn scan_push_with(
                 &feeder,
                 &chunk_sender,
                 &mut scanned_blobs,
+                &log_budget,
             )
             .await
             {
@@ -542,20 +750,19 @@ pub async fn scan_push_with(
         Ok::<(), ScanError>(())
     };
     let read_objects = async move {
-        // Commits go to the threads in batches (what has arrived, up to a
-        // size), not one by one: a thread wake-up per small commit costs
-        // more than scanning it.
-        let mut batch: Vec<CommitWork> = Vec::new();
-        let mut batch_bytes = 0;
+        // Items go to the threads in batches (what has arrived, up to a
+        // size), not one by one.
+        let mut batcher = Batcher {
+            batch: Vec::new(),
+            bytes: 0,
+            sender: work_sender,
+        };
         loop {
             let chunk = match chunks.try_recv() {
                 Ok(chunk) => chunk,
                 Err(tokio::sync::mpsc::error::TryRecvError::Empty) => {
-                    if !batch.is_empty() {
-                        batch_bytes = 0;
-                        if work_sender.send(std::mem::take(&mut batch)).await.is_err() {
-                            break;
-                        }
+                    if !batcher.flush().await {
+                        break;
                     }
                     match chunks.recv().await {
                         Some(chunk) => chunk,
@@ -564,9 +771,10 @@ pub async fn scan_push_with(
                 }
                 Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
             };
-            // The commit object itself, asked for before its blobs.
-            let raw = match read_bounded(&mut objects, &chunk.commit, timeout).await? {
-                Some((kind, raw)) if kind == "commit" => raw,
+            // The commit object itself, asked for before its blobs, handed
+            // on before them (nothing is held while the blobs are read).
+            let size = match next_header(&mut objects, &chunk.commit, timeout).await? {
+                Some((kind, size)) if kind == "commit" => size,
                 Some((kind, _)) => {
                     return Err(ScanError::Git(GateError::UnexpectedOutput {
                         command: "git cat-file --batch".into(),
@@ -580,21 +788,17 @@ pub async fn scan_push_with(
                     });
                 }
             };
+            let Some(held) = batcher.hold(&budget, size).await else {
+                break;
+            };
+            let raw = next_body(&mut objects, size, timeout).await?;
             let mut files = Vec::with_capacity(chunk.changed.len());
+            let mut fresh_files = Vec::new();
             for (blob, path, fresh) in chunk.changed {
-                if !fresh {
-                    files.push((blob, path, None));
-                    continue;
+                if fresh {
+                    fresh_files.push((blob.clone(), path.clone()));
                 }
-                match read_bounded(&mut objects, &blob, timeout).await? {
-                    Some((_, content)) => files.push((blob, path, Some(content))),
-                    None => {
-                        return Err(ScanError::TooLarge {
-                            commit: chunk.commit,
-                            file: shown_path(&path, reader_scanner.as_ref()),
-                        });
-                    }
-                }
+                files.push((blob, path));
             }
             let item = CommitWork {
                 index: chunk.index,
@@ -603,20 +807,34 @@ pub async fn scan_push_with(
                 message: chunk.message,
                 paths: chunk.paths,
                 files,
+                _held: (held, chunk.held),
             };
-            batch_bytes += item.bytes();
-            batch.push(item);
-            if batch.len() >= SCAN_BATCH_COMMITS || batch_bytes >= SCAN_BATCH_BYTES {
-                batch_bytes = 0;
-                if work_sender.send(std::mem::take(&mut batch)).await.is_err() {
-                    break;
+            let commit = item.commit.clone();
+            if !batcher.push(Work::Commit(item)).await {
+                break;
+            }
+            for (blob, path) in fresh_files {
+                let Some((_, size)) = next_header(&mut objects, &blob, timeout).await? else {
+                    return Err(ScanError::TooLarge {
+                        commit,
+                        file: shown_path(&path, reader_scanner.as_ref()),
+                    });
+                };
+                let Some(held) = batcher.hold(&budget, size).await else {
+                    return Ok(());
+                };
+                let content = next_body(&mut objects, size, timeout).await?;
+                let item = Work::Blob {
+                    blob,
+                    content,
+                    _held: held,
+                };
+                if !batcher.push(item).await {
+                    return Ok(());
                 }
             }
         }
-        if !batch.is_empty() {
-            let _ = work_sender.send(batch).await;
-        }
-        drop(work_sender);
+        let _ = batcher.flush().await;
         Ok::<(), ScanError>(())
     };
     let (logged, read, attributed) = tokio::join!(read_log, read_objects, attribution);
@@ -631,16 +849,14 @@ pub async fn scan_push_with(
                 detail: format!("a scanning thread failed: {error}"),
             })
         })?;
-        per_commit.extend(done);
-    }
-    per_commit.sort_by_key(|scanned| scanned.index);
-    for scanned in &mut per_commit {
-        for (blob, found) in std::mem::take(&mut scanned.scanned) {
+        per_commit.extend(done.commits);
+        for (blob, found) in done.blobs {
             if !found.is_empty() {
                 blob_findings.insert(blob, found);
             }
         }
     }
+    per_commit.sort_by_key(|scanned| scanned.index);
     // In log order, each commit's message, then its files (a blob's
     // findings under each path and commit that adds it, whichever commit
     // scanned it), then its paths.
@@ -685,7 +901,10 @@ async fn send_chunk(
     feeder: &tokio::sync::mpsc::UnboundedSender<String>,
     chunks: &tokio::sync::mpsc::Sender<OwnedChunk>,
     scanned: &mut HashSet<String>,
+    log_budget: &Budget,
 ) -> bool {
+    // Its message and paths wait in the queue: bounded in bytes too.
+    chunk.held = log_budget.take(chunk.bytes() as u64).await;
     chunk.index = *index;
     *index += 1;
     // The raw commit object first (its headers and message bytes as
@@ -735,22 +954,13 @@ fn scan_commit(work: CommitWork, scanner: &dyn CommitScanner) -> ScannedCommit {
             &mut message,
         );
     }
-    let mut files = Vec::with_capacity(work.files.len());
-    let mut scanned = Vec::new();
-    for (blob, path, content) in work.files {
-        if let Some(content) = content {
-            scanned.push((blob.clone(), scan_blob(&content, scanner)));
-        }
-        files.push((blob, path));
-    }
     let mut paths = Vec::new();
     let masked_paths = scan_paths(&work.paths, scanner, commit, "", &mut paths);
     ScannedCommit {
         index: work.index,
         commit: work.commit,
         message,
-        files,
-        scanned,
+        files: work.files,
         paths,
         masked_paths,
     }
@@ -1002,16 +1212,42 @@ async fn fetch_bounded(
     timeout: Duration,
 ) -> Result<Option<(String, Vec<u8>)>, ScanError> {
     objects.request(id);
-    read_bounded(objects, id, timeout).await
+    let Some((kind, size)) = next_header(objects, id, timeout).await? else {
+        return Ok(None);
+    };
+    Ok(Some((kind, next_body(objects, size, timeout).await?)))
 }
 
-/// Read the answer for `id`, already asked for, within `timeout`.
-async fn read_bounded(
+/// The type and size of `id`, already asked for, read within `timeout`
+/// and counted against the push's limit; `None` when it is larger than
+/// [`MAX_SCANNED_BLOB_BYTES`] (its content is not read: the push is
+/// refused).
+async fn next_header(
     objects: &mut BlobReader,
     id: &str,
     timeout: Duration,
-) -> Result<Option<(String, Vec<u8>)>, ScanError> {
-    tokio::time::timeout(timeout, objects.read_next(id))
+) -> Result<Option<(String, u64)>, ScanError> {
+    let (kind, size) = tokio::time::timeout(timeout, objects.read_header(id))
+        .await
+        .map_err(|_| GateError::Timeout {
+            command: "git cat-file --batch".to_string(),
+            timeout,
+        })??;
+    if size > MAX_SCANNED_BLOB_BYTES {
+        return Ok(None);
+    }
+    objects.count(size)?;
+    Ok(Some((kind, size)))
+}
+
+/// The `size` bytes of the object whose header was just read, within
+/// `timeout`.
+async fn next_body(
+    objects: &mut BlobReader,
+    size: u64,
+    timeout: Duration,
+) -> Result<Vec<u8>, ScanError> {
+    tokio::time::timeout(timeout, objects.read_body(size))
         .await
         .map_err(|_| GateError::Timeout {
             command: "git cat-file --batch".to_string(),
@@ -1232,6 +1468,21 @@ struct OwnedChunk {
     /// (set once queued on the object reader): not scanned before in this
     /// push, to be read.
     changed: Vec<(String, String, bool)>,
+    /// Its bytes of the log's budget while it waits.
+    held: Held,
+}
+
+impl OwnedChunk {
+    fn bytes(&self) -> usize {
+        self.commit.len()
+            + self.message.len()
+            + self.paths.iter().map(String::len).sum::<usize>()
+            + self
+                .changed
+                .iter()
+                .map(|(blob, path, _)| blob.len() + path.len())
+                .sum::<usize>()
+    }
 }
 
 impl From<LogChunk<'_>> for OwnedChunk {
@@ -1246,6 +1497,7 @@ impl From<LogChunk<'_>> for OwnedChunk {
                 .into_iter()
                 .map(|(blob, path)| (blob, path, false))
                 .collect(),
+            held: Held { _permit: None },
         }
     }
 }
@@ -1301,6 +1553,22 @@ impl LogSplitter {
         self.buffer.drain(..start);
         self.searched = self.buffer.len().max(2);
         complete
+    }
+
+    /// Bytes kept of a commit not complete yet.
+    fn pending_bytes(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// The id of the commit not complete yet (as far as it has come).
+    fn pending_commit(&self) -> String {
+        let id = self.buffer.get(2..).unwrap_or_default();
+        let end = id
+            .iter()
+            .position(|byte| !byte.is_ascii_hexdigit())
+            .unwrap_or(id.len())
+            .min(64);
+        String::from_utf8_lossy(&id[..end]).into_owned()
     }
 
     /// The end of the stream: the last commit.
@@ -1384,6 +1652,9 @@ struct BlobReader {
     sender: tokio::sync::mpsc::UnboundedSender<String>,
     stdout: BufReader<tokio::process::ChildStdout>,
     writer: tokio::task::JoinHandle<()>,
+    /// Bytes of objects read so far, and the most the push may bring.
+    counted: u64,
+    limit: u64,
 }
 
 impl Drop for BlobReader {
@@ -1425,6 +1696,8 @@ impl BlobReader {
             sender,
             stdout: BufReader::with_capacity(LOG_READ_CHUNK_BYTES, stdout),
             writer,
+            counted: 0,
+            limit: MAX_SCANNED_BYTES_PER_PUSH,
         })
     }
 
@@ -1438,42 +1711,62 @@ impl BlobReader {
         self.sender.clone()
     }
 
-    /// The next asked-for object's type and bytes (`id` must be the next
-    /// one asked for), or `None` when it is larger than
-    /// [`MAX_SCANNED_BLOB_BYTES`].
-    async fn read_next(&mut self, id: &str) -> Result<Option<(String, Vec<u8>)>> {
+    /// Set the most bytes of objects the push may bring to be scanned.
+    fn limit(&mut self, bytes: u64) {
+        self.limit = bytes;
+    }
+
+    /// Count an object of `size` bytes about to be read against the limit.
+    fn count(&mut self, size: u64) -> Result<(), ScanError> {
+        self.counted = self.counted.saturating_add(size);
+        if self.counted > self.limit {
+            return Err(ScanError::PushTooLarge { limit: self.limit });
+        }
+        Ok(())
+    }
+
+    /// The next asked-for object's type and size (`id` must be the next
+    /// one asked for); its content is read with [`Self::read_body`].
+    async fn read_header(&mut self, id: &str) -> Result<(String, u64)> {
+        let mut header = String::new();
+        self.stdout
+            .read_line(&mut header)
+            .await
+            .map_err(|source| GateError::Io {
+                command: "git cat-file --batch".into(),
+                source,
+            })?;
+        let fields: Vec<&str> = header.trim_end().split(' ').collect();
+        match fields.as_slice() {
+            [answered, kind, size] if *answered == id => match size.parse::<u64>() {
+                Ok(size) => Ok(((*kind).to_string(), size)),
+                Err(_) => Err(GateError::UnexpectedOutput {
+                    command: "git cat-file --batch".into(),
+                    detail: header.trim_end().to_string(),
+                }),
+            },
+            _ => Err(GateError::UnexpectedOutput {
+                command: "git cat-file --batch".into(),
+                detail: header.trim_end().to_string(),
+            }),
+        }
+    }
+
+    /// The content of the object whose header was just read.
+    async fn read_body(&mut self, size: u64) -> Result<Vec<u8>> {
         let io = |source| GateError::Io {
             command: "git cat-file --batch".into(),
             source,
         };
-        let mut header = String::new();
-        self.stdout.read_line(&mut header).await.map_err(io)?;
-        let fields: Vec<&str> = header.trim_end().split(' ').collect();
-        let answer = match fields.as_slice() {
-            [answered, kind, size] if *answered == id => size
-                .parse::<u64>()
-                .ok()
-                .map(|size| ((*kind).to_string(), size)),
-            _ => None,
-        };
-        let Some((kind, size)) = answer else {
-            return Err(GateError::UnexpectedOutput {
-                command: "git cat-file --batch".into(),
-                detail: header.trim_end().to_string(),
-            });
-        };
-        if size > MAX_SCANNED_BLOB_BYTES {
-            // Drain it so the stream stays in step; the push is refused anyway.
-            let mut sink = tokio::io::sink();
-            let mut limited = (&mut self.stdout).take(size + 1);
-            tokio::io::copy(&mut limited, &mut sink).await.map_err(io)?;
-            return Ok(None);
-        }
-        let mut content = vec![0u8; usize::try_from(size).unwrap_or(0)];
+        let size = usize::try_from(size).map_err(|_| GateError::UnexpectedOutput {
+            command: "git cat-file --batch".into(),
+            detail: format!("an object of {size} bytes"),
+        })?;
+        let mut content = vec![0u8; size];
         self.stdout.read_exact(&mut content).await.map_err(io)?;
         let mut newline = [0u8; 1];
         self.stdout.read_exact(&mut newline).await.map_err(io)?;
-        Ok(Some((kind, content)))
+        Ok(content)
     }
 }
 

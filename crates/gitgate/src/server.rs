@@ -439,6 +439,7 @@ async fn handle(
                 scanner: Arc::clone(&shared.config.scanner),
                 approver: Arc::clone(&shared.config.approver),
                 timeouts: timeouts.clone(),
+                scan_limits: shared.config.scan_limits,
                 rules_cache: Arc::clone(&shared.rules_cache),
             };
             let lock = Arc::clone(&repo.lock);

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bot_bottle_dlp::{Scanner, ScannerConfig};
 use bot_bottle_gitgate::{
-    Approver, Config, Credential, Deciding, DlpScanner, FindingReport, Repo, Timeouts, Verdict,
-    policy::PushRules, server::MAX_RECEIVING_PUSHES_PER_REPO,
+    Approver, Config, Credential, Deciding, DlpScanner, FindingReport, Repo, ScanLimits, Timeouts,
+    Verdict, policy::PushRules, server::MAX_RECEIVING_PUSHES_PER_REPO,
 };
 use bot_bottle_manifest::model::PushPolicy;
 use tokio::net::TcpListener;
@@ -179,6 +179,50 @@ impl Fixture {
         approver: Arc<dyn Approver>,
         timeouts: Timeouts,
     ) -> Self {
+        Self::start_with_limits(
+            temp,
+            root,
+            upstream,
+            upstream_url,
+            credential,
+            policy,
+            approver,
+            timeouts,
+            ScanLimits::default(),
+        )
+        .await
+    }
+
+    /// A gate over a `file://` upstream with these scan limits.
+    async fn start_scan_limited(approver: Arc<dyn Approver>, scan_limits: ScanLimits) -> Self {
+        let (temp, root, upstream) = Self::upstream().await;
+        let upstream_url = format!("file://{}", upstream.display());
+        Self::start_with_limits(
+            temp,
+            root,
+            upstream,
+            upstream_url,
+            Credential::None,
+            None,
+            approver,
+            Timeouts::default(),
+            scan_limits,
+        )
+        .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn start_with_limits(
+        temp: tempfile::TempDir,
+        root: PathBuf,
+        upstream: PathBuf,
+        upstream_url: String,
+        credential: Credential,
+        policy: Option<PushPolicy>,
+        approver: Arc<dyn Approver>,
+        timeouts: Timeouts,
+        scan_limits: ScanLimits,
+    ) -> Self {
         let repo = Repo {
             name: "app".into(),
             upstream: upstream_url,
@@ -191,6 +235,7 @@ impl Fixture {
             scanner: Arc::new(DlpScanner(Scanner::new(ScannerConfig::default()).unwrap())),
             approver,
             timeouts,
+            scan_limits,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -1915,6 +1960,104 @@ async fn a_file_over_the_scan_limit_refuses_the_push() {
     gate.stop().await;
 }
 
+/// Small scan limits for the tests below: 1 MiB in flight, 4 MiB a push.
+fn small_scan_limits() -> ScanLimits {
+    ScanLimits {
+        bytes_in_flight: 1024 * 1024,
+        bytes_per_push: 4 * 1024 * 1024,
+    }
+}
+
+/// Commit files of `sizes` bytes each (`big-<n>.txt`, highly compressible:
+/// the pack is small, the content is not), the last one ending in `tail`.
+async fn commit_big_files(work: &Path, sizes: &[usize], tail: &str) -> String {
+    for (index, size) in sizes.iter().enumerate() {
+        let mut content = format!("file {index}\n").into_bytes();
+        content.resize(size - tail.len().min(*size), b'a');
+        if index + 1 == sizes.len() {
+            content.extend_from_slice(tail.as_bytes());
+        }
+        content.truncate(*size);
+        std::fs::write(work.join(format!("big-{index}.txt")), content).unwrap();
+    }
+    git_ok(work, &["add", "-A"]).await;
+    git_ok(work, &["commit", "--quiet", "-m", "big files"]).await;
+    git_ok(work, &["rev-parse", "HEAD"]).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_bringing_more_than_the_scan_allows_is_refused() {
+    // Before the bound, one small push of well-compressing files made the
+    // gate hold every file of a commit in memory (and several commits'
+    // worth): 40 files of 99 MiB in an 18 MB pack took it past 3.7 GB.
+    let approver = approve();
+    let limits = small_scan_limits();
+    let gate = Fixture::start_scan_limited(approver.clone(), limits).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let mib = 1024 * 1024;
+    commit_big_files(&work, &[mib, mib, mib, mib, mib], "\n").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        push.stderr.contains(&format!(
+            "the push brings more than {} bytes to scan",
+            limits.bytes_per_push
+        )),
+        "{}",
+        push.stderr
+    );
+    assert!(
+        push.stderr.contains("push fewer commits"),
+        "{}",
+        push.stderr
+    );
+    // A pack too large is refused by git while it is received.
+    assert_eq!(
+        git_ok(&gate.mirror(), &["config", "receive.maxInputSize"]).await,
+        bot_bottle_gitgate::mirror::MAX_PUSH_PACK_BYTES.to_string()
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, before);
+    assert!(approver.seen().is_empty());
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_just_under_the_scan_limit_is_scanned_whole() {
+    // 3.5 MiB of files in one commit, under the 4 MiB a push may bring but
+    // more than the 1 MiB held at once, one file larger than that alone:
+    // read and scanned a file at a time, no deadlock, the secret at the end
+    // of the last file found.
+    let approver = reject();
+    let gate = Fixture::start_scan_limited(approver.clone(), small_scan_limits()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let mib = 1024 * 1024;
+    let commit = commit_big_files(
+        &work,
+        &[mib, mib, mib + mib / 2],
+        &format!("\naws_access_key_id = {}\n", aws_key()),
+    )
+    .await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    assert!(
+        push.stderr.contains("the operator rejected it"),
+        "{}",
+        push.stderr
+    );
+    let seen = approver.seen();
+    assert!(
+        seen.iter().any(|report| report.finding.commit == commit
+            && report.finding.file == "big-2.txt"
+            && report.finding.line == 3),
+        "{seen:?}"
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    gate.stop().await;
+}
+
 /// Finds `SECRET` and counts the scans that saw it.
 struct CountingScanner(std::sync::atomic::AtomicUsize);
 
@@ -2605,6 +2748,7 @@ async fn a_state_directory_that_cannot_run_the_hook_stops_the_gate() {
             scanner: Arc::new(bot_bottle_gitgate::NoScanner),
             approver: reject(),
             timeouts: Timeouts::default(),
+            scan_limits: ScanLimits::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ran = tokio::time::timeout(

@@ -230,6 +230,7 @@ pub fn sidecar(arguments: SidecarArgs) -> anyhow::Result<u8> {
         scanner: Arc::new(DlpScanner(scanner)),
         approver,
         timeouts: Timeouts::default(),
+        scan_limits: Default::default(),
     };
     super::sidecar::block_on(async move {
         let listener = super::sidecar::bind(arguments.listen).await?;
