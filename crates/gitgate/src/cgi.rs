@@ -1,8 +1,9 @@
 //! Running `git http-backend` as a CGI program and parsing what it prints.
 //!
-//! The request body is streamed into the program's stdin (a gzip body is
-//! passed through with `HTTP_CONTENT_ENCODING`: http-backend inflates it
-//! itself), and its stdout is parsed as a CGI response: header lines up to
+//! The request body is streamed into the program's stdin, after any bytes
+//! the gate has already read of it ([`RequestBody`]: a push's command
+//! section, see [`crate::push_request`]) (a gzip body is passed through
+//! with `HTTP_CONTENT_ENCODING`: http-backend inflates it itself), and its stdout is parsed as a CGI response: header lines up to
 //! the first blank line, then the body, streamed to the client as it comes.
 //! A `Status:` header that is empty, non-numeric or out of range, a header
 //! block that never ends or is too long, or no output at all becomes an HTTP
@@ -174,6 +175,22 @@ pub struct CgiRequest {
     pub body_idle: Duration,
 }
 
+/// A request body: bytes already read (see [`crate::push_request`]),
+/// then whatever is left of the client's body.
+pub struct RequestBody {
+    pub prefix: Bytes,
+    pub rest: Option<Incoming>,
+}
+
+impl From<Incoming> for RequestBody {
+    fn from(body: Incoming) -> Self {
+        Self {
+            prefix: Bytes::new(),
+            rest: Some(body),
+        }
+    }
+}
+
 /// What came back: the parsed head (or why it was refused) and the body.
 pub struct CgiResponse {
     pub head: Result<CgiHead, CgiHeadError>,
@@ -203,7 +220,16 @@ fn kill_group(child: &mut tokio::process::Child) {
 /// exited (use it to hold a lock for exactly that long).
 pub async fn run<G: Send + 'static>(
     request: CgiRequest,
-    body: Incoming,
+    body: impl Into<RequestBody>,
+    on_exit: G,
+) -> Result<CgiResponse, std::io::Error> {
+    let body: RequestBody = body.into();
+    run_body(request, body, on_exit).await
+}
+
+async fn run_body<G: Send + 'static>(
+    request: CgiRequest,
+    body: RequestBody,
     on_exit: G,
 ) -> Result<CgiResponse, std::io::Error> {
     let mut command = Command::new("git");
@@ -261,7 +287,15 @@ pub async fn run<G: Send + 'static>(
     let body_idle = request.body_idle;
     let idle_path = request.path_info.clone();
     let feeder = tokio::spawn(async move {
-        let mut body = body;
+        let RequestBody { prefix, rest } = body;
+        if !prefix.is_empty() && stdin.write_all(&prefix).await.is_err() {
+            let _ = stdin.shutdown().await;
+            return;
+        }
+        let Some(mut body) = rest else {
+            let _ = stdin.shutdown().await;
+            return;
+        };
         loop {
             let frame = match tokio::time::timeout(body_idle, body.frame()).await {
                 Ok(Some(Ok(frame))) => frame,

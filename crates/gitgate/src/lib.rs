@@ -47,6 +47,7 @@ pub mod gitconfig;
 pub mod hook;
 pub mod mirror;
 pub mod policy;
+pub mod push_request;
 pub mod receive;
 pub mod scan;
 pub mod server;

@@ -14,6 +14,10 @@
 //!    upstream is contacted); a non-fast-forward update needs `force`; and
 //!    each ref must still be where the agent last saw it in the mirror
 //!    (else "fetch first"). All problems of a step are reported together.
+//!    Beside it, every new commit must be whole down to the mirror's refs
+//!    (`check_connected`): receive-pack fails a command that is not
+//!    ("missing necessary objects") before this hook, yet hands it over
+//!    unmarked, and forwarding it would half-land the push.
 //! 2. **Scan.** Every new commit on its own (see [`crate::scan`]).
 //! 3. **Approval.** Findings go to the [`Approver`]; the push waits for the
 //!    verdict. Anything but approval refuses it.
@@ -146,9 +150,15 @@ pub async fn decide(
     // findings count only for a push policy allows.
     let timeout = context.timeouts.local_git;
     let policy = async {
-        let problems = check_policy(context, &access, &request.updates).await;
+        let (connected, problems) = tokio::join!(
+            check_connected(&access, &request.updates, timeout),
+            check_policy(context, &access, &request.updates)
+        );
         tracing::debug!(repo = %repo, elapsed_ms = started.elapsed().as_millis() as u64, "policy checked");
-        problems
+        match connected {
+            Ok(()) => problems,
+            Err(problem) => Ok(vec![problem]),
+        }
     };
     let mut scan = Box::pin(async {
         let mut warnings = Vec::new();
@@ -366,6 +376,47 @@ fn rule_problem(rules: &PushRules, update: &RefUpdate) -> Option<String> {
         return Some(format!("{name}: deleting refs is not allowed"));
     }
     None
+}
+
+/// receive-pack's own connectivity check failing marks a command
+/// "missing necessary objects" *before* this hook and still hands it over
+/// unmarked; forwarded, upstream (which may hold the missing objects
+/// already) could accept what the mirror then refuses. So every update's
+/// new commit must exist, and its history down to the mirror's refs
+/// (`rev-list <new>… --not --all`, the same bound as receive-pack's) must
+/// be whole: a commit whose parent is missing anywhere fails. Commits only:
+/// that every tree and blob a received object names is in the push or the
+/// mirror, `index-pack --strict` (`receive.fsckObjects`) has checked before
+/// the hook ran (the gate drops `shallow` lines, which would let it take
+/// the client's shallow commits as parentless: [`crate::push_request`]).
+/// Runs in the gate's own environment: no shallow file hides a parent.
+async fn check_connected(
+    access: &ObjectAccess,
+    updates: &[RefUpdate],
+    timeout: std::time::Duration,
+) -> Result<(), String> {
+    let mut input = String::new();
+    for update in updates.iter().filter(|update| !update.is_delete()) {
+        input.push_str(&update.new);
+        input.push('\n');
+    }
+    if input.is_empty() {
+        return Ok(());
+    }
+    let refused = |detail: String| {
+        format!(
+            "the pushed commits are not whole: {detail} (push the missing history, e.g. `git fetch --unshallow` in a shallow clone, and push again)"
+        )
+    };
+    match access
+        .git(["rev-list", "--quiet", "--stdin", "--not", "--all"])
+        .output(input.as_bytes(), timeout)
+        .await
+    {
+        Ok(output) if output.success => Ok(()),
+        Ok(output) => Err(refused(stderr_excerpt(&output.stderr))),
+        Err(error) => Err(refused(error.to_string())),
+    }
 }
 
 /// The part of step 1 that needs git: each ref still where the agent saw

@@ -25,6 +25,12 @@
 //! for the advertisement) refreshes it under the lock before its checks,
 //! and is refused if upstream cannot be reached.
 //!
+//! A push's command section (the pkt-lines before its pack) is read by
+//! the gate before git starts ([`crate::push_request`]): `shallow` lines
+//! are dropped and a signed push is refused, because receive-pack would
+//! fail such commands before its pre-receive hook yet still show them to
+//! it, and the gate would forward what the mirror then refuses.
+//!
 //! One task per connection, at most [`MAX_CONNECTIONS`]. When `shutdown`
 //! completes the listener closes and in-flight requests get
 //! [`SHUTDOWN_GRACE_PERIOD`] to finish.
@@ -44,10 +50,13 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::cgi::{self, CgiRequest, ChannelBody};
+use bytes::Bytes;
+
+use crate::cgi::{self, CgiRequest, ChannelBody, RequestBody};
 use crate::config::Repo;
 use crate::error::{GateError, Result};
 use crate::hook::HookSession;
+use crate::push_request::{self, Inspection};
 use crate::receive::{self, PushContext};
 use crate::{Config, daemon, mirror};
 
@@ -255,6 +264,21 @@ fn gate_response(status: StatusCode, message: &str) -> Response<ChannelBody> {
     response
 }
 
+/// A push refused by the gate before git saw it, answered as
+/// receive-pack would (`report` from [`push_request::refusal_report`]), so
+/// the agent's `git push` prints the reason.
+fn receive_pack_refusal(report: Bytes) -> Response<ChannelBody> {
+    let mut response = Response::new(ChannelBody::full(report));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-git-receive-pack-result"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    headers.insert(GATE_HEADER, HeaderValue::from_static("1"));
+    response
+}
+
 /// Which smart-HTTP endpoint a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
@@ -398,6 +422,43 @@ async fn handle(
         }
         Endpoint::UploadPack => cgi::run(cgi_request, body, ()).await,
         Endpoint::ReceivePack => {
+            // The command section first: what receive-pack would fail
+            // before its hook (and still show the hook) is dealt with
+            // here, see [`push_request`].
+            let gzip = cgi_request.content_encoding.is_some();
+            let inspected = tokio::time::timeout(
+                timeouts.receive_pack(),
+                push_request::inspect(body, gzip, timeouts.request_body_idle),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Inspection::Malformed("the commands did not arrive in time".to_string())
+            });
+            let body = match inspected {
+                Inspection::Pass {
+                    prefix,
+                    rest,
+                    section,
+                } => {
+                    if let Some(section) = section.filter(|section| !section.shallow.is_empty()) {
+                        tracing::info!(repo = %name, shallow = section.shallow.len(), "a push from a shallow clone: its shallow lines are dropped, git checks it as a complete push");
+                    }
+                    RequestBody { prefix, rest }
+                }
+                Inspection::Refuse { why, report, rest } => {
+                    tracing::warn!(repo = %name, "push refused: {why}");
+                    push_request::drain(rest, timeouts.request_body_idle, timeouts.receive_pack())
+                        .await;
+                    return receive_pack_refusal(report);
+                }
+                Inspection::Malformed(why) => {
+                    tracing::warn!(repo = %name, "push refused: malformed request: {why}");
+                    return gate_response(
+                        StatusCode::BAD_REQUEST,
+                        &format!("malformed push request: {why}"),
+                    );
+                }
+            };
             // The repo lock is taken when the hook hands the push over, not
             // here: receiving and indexing the pack (into git's quarantine,
             // touching no ref) runs beside a refresh still in flight from

@@ -964,23 +964,36 @@ async fn stalled_uploads_give_their_receive_slots_back() {
     let work = gate.clone("work").await;
     let pushed = commit_file(&work, "clean.txt", "clean\n", "clean").await;
 
-    // Two uploads take both of the repo's receive slots, send the start of
-    // a command and stop, their connections left open.
+    // Two uploads take both of the repo's receive slots, send a command
+    // and the start of a pack and stop, their connections left open (the
+    // gate reads the commands itself before git starts: see
+    // `push_request`).
     let address = gate
         .url
         .trim_start_matches("http://")
         .trim_end_matches("/app.git");
+    let mut start = pkt_line(
+        format!(
+            "{} {} refs/heads/stalled\0report-status\n",
+            "0".repeat(40),
+            "1".repeat(40)
+        )
+        .as_bytes(),
+    );
+    start.extend_from_slice(b"0000PACK");
+    let mut request = format!(
+        "POST /app.git/git-receive-pack HTTP/1.1\r\nHost: gate\r\n\
+         Content-Type: application/x-git-receive-pack-request\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n",
+        start.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&start);
+    request.extend_from_slice(b"\r\n");
     let mut stalled = Vec::new();
     for _ in 0..MAX_RECEIVING_PUSHES_PER_REPO {
         let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-        stream
-            .write_all(
-                b"POST /app.git/git-receive-pack HTTP/1.1\r\nHost: gate\r\n\
-                  Content-Type: application/x-git-receive-pack-request\r\n\
-                  Transfer-Encoding: chunked\r\n\r\n4\r\n0098\r\n",
-            )
-            .await
-            .unwrap();
+        stream.write_all(&request).await.unwrap();
         stalled.push(stream);
     }
     // Time for both to take their slots (a loaded machine included).
@@ -2999,5 +3012,234 @@ async fn the_policy_looks_a_ref_up_by_its_exact_name() {
         commit,
         "{answer}"
     );
+    gate.stop().await;
+}
+
+/// The push rules of the shallow-push tests: branches and notes.
+fn heads_and_notes() -> PushPolicy {
+    PushPolicy {
+        refs: Some(vec!["refs/heads/**".into(), "refs/notes/*".into()]),
+        force: None,
+        delete: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_from_a_shallow_clone_lands_upstream_and_in_the_mirror_alike() {
+    // A shallow client sends `shallow <id>` lines. receive-pack refused
+    // ("shallow update not allowed") every command reaching one it could
+    // not connect to its refs — before the pre-receive hook, which still
+    // saw them unmarked: the gate forwarded both refs, upstream took them,
+    // the mirror did not (and a refresh never repairs refs/notes/*). The
+    // gate now drops the lines; git checks the push as a complete one.
+    let gate = Fixture::start(Some(heads_and_notes()), reject()).await;
+    let work = gate.clone("work").await;
+    let commit = commit_file(&work, "f.txt", "change\n", "clean change").await;
+    // The agent's clone declares its own new commit a shallow root.
+    std::fs::write(work.join(".git/shallow"), format!("{commit}\n")).unwrap();
+    let pushed = git(
+        &work,
+        &[
+            "push",
+            "origin",
+            "HEAD:refs/heads/feature",
+            "HEAD:refs/notes/x",
+        ],
+    )
+    .await;
+    for name in ["refs/heads/feature", "refs/notes/x"] {
+        let upstream = rev(&gate.upstream, name).await;
+        let mirror = rev(&gate.mirror(), name).await;
+        assert_eq!(upstream, mirror, "{name}: half-landed\n{}", pushed.stderr);
+        assert_eq!(upstream, commit, "{name}\n{}", pushed.stderr);
+    }
+    assert!(pushed.success, "{}", pushed.stderr);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_shallow_push_whose_history_the_mirror_lacks_is_refused_everywhere() {
+    // The client's shallow root is a commit of its own whose parent it
+    // never sends: without the shallow lines git wants that parent, so the
+    // push is refused before the hook and nothing is forwarded.
+    let gate = Fixture::start(Some(heads_and_notes()), reject()).await;
+    let work = gate.clone("work").await;
+    let main = rev(&gate.upstream, "refs/heads/main").await;
+    commit_file(&work, "private.txt", "never pushed\n", "parent").await;
+    let commit = commit_file(&work, "f.txt", "change\n", "child").await;
+    std::fs::write(work.join(".git/shallow"), format!("{commit}\n")).unwrap();
+    let pushed = git(
+        &work,
+        &[
+            "push",
+            "origin",
+            "HEAD:refs/heads/feature",
+            "HEAD:refs/notes/x",
+        ],
+    )
+    .await;
+    assert!(!pushed.success, "{}", pushed.stderr);
+    for name in ["refs/heads/feature", "refs/notes/x"] {
+        assert_eq!(rev(&gate.upstream, name).await, "", "{name}");
+        assert_eq!(rev(&gate.mirror(), name).await, "", "{name}");
+    }
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, main);
+    assert!(
+        !git(&gate.upstream, &["cat-file", "-e", &commit])
+            .await
+            .success,
+        "the commit reached upstream"
+    );
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_depth_one_clone_pushes_as_before() {
+    let gate = Fixture::start(None, reject()).await;
+    let work = gate.root.join("shallow");
+    git_ok(
+        &gate.root,
+        &[
+            "clone",
+            "--quiet",
+            "--depth",
+            "1",
+            &gate.url,
+            work.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(work.join(".git/shallow").exists());
+    let commit = commit_file(&work, "f.txt", "change\n", "on a shallow clone").await;
+    git_ok(
+        &work,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/feature"],
+    )
+    .await;
+    assert_eq!(rev(&gate.upstream, "refs/heads/feature").await, commit);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/feature").await, commit);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn signed_pushes_and_compressed_shallow_pushes_are_refused_with_a_reason() {
+    use std::io::Write;
+    let gate = Fixture::start(None, reject()).await;
+    let base = gate.url.trim_end_matches("/app.git").to_string();
+    let main = rev(&gate.upstream, "refs/heads/main").await;
+    let zero = "0".repeat(40);
+    // The mirror refreshed, as a push's advertisement does.
+    raw_http(
+        &base,
+        b"GET /app.git/info/refs?service=git-receive-pack HTTP/1.0\r\nHost: x\r\n\r\n",
+    )
+    .await;
+    // A push certificate: fails every command before the hook when its
+    // push options disagree with the request's.
+    let mut certificate = pkt_line(b"push-cert\0report-status side-band-64k\n");
+    for line in [
+        "certificate version 0.1\n".to_string(),
+        "pusher Agent <agent@example.com> 0 +0000\n".to_string(),
+        "push-option x\n".to_string(),
+        "\n".to_string(),
+        format!("{zero} {main} refs/heads/signed\n"),
+        "push-cert-end\n".to_string(),
+    ] {
+        certificate.extend(pkt_line(line.as_bytes()));
+    }
+    certificate.extend_from_slice(b"0000");
+    // An empty pack: the command points at a commit the mirror has.
+    certificate.extend(git_with_input(
+        &gate.upstream,
+        &["pack-objects", "--stdout", "--revs", "--quiet"],
+        b"",
+    ));
+    // A gzip body with a shallow line.
+    let mut shallow = pkt_line(format!("shallow {main}\n").as_bytes());
+    shallow.extend(pkt_line(
+        format!("{zero} {main} refs/heads/gz\0report-status side-band-64k\n").as_bytes(),
+    ));
+    shallow.extend_from_slice(b"0000");
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(&shallow).unwrap();
+    let gzipped = encoder.finish().unwrap();
+    for (body, encoding, reason, name) in [
+        (certificate, "", "signed pushes", "refs/heads/signed"),
+        (
+            gzipped,
+            "Content-Encoding: gzip\r\n",
+            "a compressed push from a shallow clone",
+            "refs/heads/gz",
+        ),
+    ] {
+        let mut request = format!(
+            "POST /app.git/git-receive-pack HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-git-receive-pack-request\r\n{encoding}Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        let answer = raw_http(&base, &request).await;
+        assert_eq!(rev(&gate.upstream, name).await, "", "{answer}");
+        assert_eq!(rev(&gate.mirror(), name).await, "", "{answer}");
+        assert!(answer.starts_with("HTTP/1.0 200"), "{answer}");
+        assert!(
+            answer.contains(&format!("git-gate: push refused: {reason}")),
+            "{answer}"
+        );
+    }
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_whose_new_commit_is_not_whole_is_refused_before_it_is_forwarded() {
+    // receive-pack's connectivity check marks such a command "missing
+    // necessary objects" before the hook, and still shows it to the hook.
+    // Here the commit exists but its parent is nowhere: it reaches the
+    // mirror's objects through an earlier push that git refused to apply
+    // but whose objects it kept (another ref of that push landed).
+    let gate = Fixture::start(None, reject()).await;
+    let work = gate.clone("work").await;
+    let main = rev(&gate.upstream, "refs/heads/main").await;
+    let parent = commit_file(&work, "p.txt", "parent\n", "parent").await;
+    let orphan = commit_file(&work, "c.txt", "child\n", "child").await;
+    // A pack with only the child commit and its new objects, none of the
+    // parent's: index-pack's link check sees the parent missing, so the
+    // object is placed in the mirror straight (as an old shallow push could
+    // have left it).
+    let pack = git_with_input(
+        &work,
+        &["pack-objects", "--stdout", "--revs", "--quiet"],
+        format!("{orphan}\n^{parent}\n").as_bytes(),
+    );
+    let loose = git_with_input(&gate.mirror(), &["unpack-objects", "-q"], &pack);
+    assert!(loose.is_empty());
+    assert!(
+        git(&gate.mirror(), &["cat-file", "-e", &orphan])
+            .await
+            .success
+    );
+    // An empty pack: the push names only the orphan.
+    let empty = git_with_input(
+        &work,
+        &["pack-objects", "--stdout", "--revs", "--quiet"],
+        b"",
+    );
+    let zero = "0".repeat(40);
+    let answer = raw_receive_pack(&gate, &[(&zero, &orphan, "refs/heads/feature")], &empty).await;
+    assert_eq!(
+        rev(&gate.upstream, "refs/heads/feature").await,
+        "",
+        "{answer}"
+    );
+    assert_eq!(
+        rev(&gate.mirror(), "refs/heads/feature").await,
+        "",
+        "{answer}"
+    );
+    assert!(
+        answer.contains("push refused: the pushed commits are not whole"),
+        "{answer}"
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, main);
     gate.stop().await;
 }
