@@ -75,6 +75,35 @@ pub enum Parsed {
     Malformed(String),
 }
 
+/// A pkt-line's length from its four hex digits.
+fn pkt_length(header: &[u8]) -> Option<usize> {
+    std::str::from_utf8(header)
+        .ok()
+        .filter(|text| text.bytes().all(|byte| byte.is_ascii_hexdigit()))
+        .and_then(|text| usize::from_str_radix(text, 16).ok())
+}
+
+/// Walk whole pkt-lines of `bytes` from `from` (a line boundary, moved
+/// on): whether [`parse`] can decide now (a flush, delimiter or response
+/// end packet, or a length that is not one).
+pub fn walk(bytes: &[u8], from: &mut usize) -> bool {
+    loop {
+        let Some(header) = bytes.get(*from..*from + 4) else {
+            return false;
+        };
+        let Some(length) = pkt_length(header) else {
+            return true;
+        };
+        if length < 4 {
+            return true;
+        }
+        if bytes.len() < *from + length {
+            return false;
+        }
+        *from += length;
+    }
+}
+
 /// Parse the command section at the start of `bytes`.
 pub fn parse(bytes: &[u8]) -> Parsed {
     let mut section = CommandSection::default();
@@ -85,11 +114,7 @@ pub fn parse(bytes: &[u8]) -> Parsed {
         let Some(header) = bytes.get(at..at + 4) else {
             return Parsed::Incomplete;
         };
-        let Some(length) = std::str::from_utf8(header)
-            .ok()
-            .filter(|text| text.bytes().all(|byte| byte.is_ascii_hexdigit()))
-            .and_then(|text| usize::from_str_radix(text, 16).ok())
-        else {
+        let Some(length) = pkt_length(header) else {
             return Parsed::Malformed(format!("bad pkt-line length {:?}", header.escape_ascii()));
         };
         if length < 4 {
@@ -181,12 +206,20 @@ pub async fn inspect(body: Incoming, gzip: bool, idle: std::time::Duration) -> I
     let mut body = Some(body);
     let mut raw = Vec::new();
     let mut inflater = gzip.then(|| flate2::write::GzDecoder::new(Vec::new()));
+    // Whole pkt-lines already walked: each piece of the body costs only its
+    // own bytes, and the full parse runs once the section has ended.
+    let mut walked = 0;
     loop {
         let plain: &[u8] = match &inflater {
             Some(decoder) => decoder.get_ref(),
             None => &raw,
         };
-        match parse(plain) {
+        let parsed = if walk(plain, &mut walked) {
+            parse(plain)
+        } else {
+            Parsed::Incomplete
+        };
+        match parsed {
             Parsed::Malformed(why) => return Inspection::Malformed(why),
             Parsed::Complete { section, end, kept } => {
                 return decide(section, raw, end, kept, gzip, body);
@@ -379,6 +412,31 @@ mod tests {
         expected.extend(line(&format!("{A} {B} refs/notes/y\n")));
         expected.extend_from_slice(b"0000");
         assert_eq!(kept, expected);
+    }
+
+    #[test]
+    fn walking_piece_by_piece_decides_when_a_whole_parse_does() {
+        let mut body = line(&format!("shallow {A}\n"));
+        body.extend(line(&format!("{A} {B} refs/heads/x\0report-status\n")));
+        body.extend(line("push-cert\0x\n"));
+        body.extend(line("push-cert-end\n"));
+        body.extend_from_slice(b"0000PACK");
+        let mut walked = 0;
+        for end in 0..=body.len() {
+            let prefix = &body[..end];
+            let decided = walk(prefix, &mut walked);
+            assert_eq!(
+                decided,
+                parse(prefix) != Parsed::Incomplete,
+                "at {end} of {}",
+                body.len()
+            );
+            if decided {
+                walked = 0;
+            }
+        }
+        let mut walked = 0;
+        assert!(walk(b"00zz", &mut walked), "a bad length decides at once");
     }
 
     #[test]

@@ -14,6 +14,9 @@
 //!    identities: either refused, or every line is one the renderer means
 //!    to write and every value reads back as given (no injected key).
 //! 5. A whole `--config` YAML file, then rendered as in 4.
+//! 6. A push request's command section: walking it in pieces decides when
+//!    a whole parse does; a complete one ends inside the input and keeps
+//!    no `shallow` line.
 //!
 //! Run: `cargo +nightly fuzz run --fuzz-dir crates/gitgate/fuzz parsers`
 //! (from the workspace root; new inputs go to `crates/gitgate/fuzz/corpus`,
@@ -26,6 +29,7 @@ use std::path::Path;
 use bot_bottle_gitgate::config::{CredentialSource, RepoEntry};
 use bot_bottle_gitgate::policy::PushRules;
 use bot_bottle_gitgate::scan::{LogSplitter, split_log, unquote_path};
+use bot_bottle_gitgate::push_request::{self, Parsed};
 use bot_bottle_gitgate::{GateFile, User, cgi, daemon, gitconfig, hook};
 use libfuzzer_sys::fuzz_target;
 
@@ -33,13 +37,14 @@ fuzz_target!(|data: &[u8]| {
     let Some((&selector, input)) = data.split_first() else {
         return;
     };
-    match selector % 6 {
+    match selector % 7 {
         0 => cgi_head(input),
         1 => hook_request(input),
         2 => daemon_request(input),
         3 => log_stream(input),
         4 => gitconfig_fields(input),
-        _ => config_file(input),
+        5 => config_file(input),
+        _ => push_request(input),
     }
 });
 
@@ -190,4 +195,24 @@ fn unquote(quoted: &str) -> String {
         }
     }
     out
+}
+
+fn push_request(input: &[u8]) {
+    let whole = push_request::parse(input);
+    let mut walked = 0;
+    let mut decided = false;
+    // The body arriving 7 bytes at a time.
+    for end in (1..=input.len().div_ceil(7)).map(|pieces| (pieces * 7).min(input.len())) {
+        if push_request::walk(&input[..end], &mut walked) {
+            decided = true;
+            assert_ne!(push_request::parse(&input[..end]), Parsed::Incomplete);
+            break;
+        }
+    }
+    assert_eq!(decided, whole != Parsed::Incomplete, "{whole:?}");
+    if let Parsed::Complete { section, end, kept } = whole {
+        assert!(end <= input.len());
+        assert!(kept.len() <= end);
+        assert!(section.shallow.is_empty() || kept.len() < end);
+    }
 }
