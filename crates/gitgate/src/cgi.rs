@@ -2,9 +2,10 @@
 //!
 //! The request body is streamed into the program's stdin, after any bytes
 //! the gate has already read of it ([`RequestBody`]: a push's command
-//! section, see [`crate::push_request`]) (a gzip body is passed through
-//! with `HTTP_CONTENT_ENCODING`: http-backend inflates it itself), and its stdout is parsed as a CGI response: header lines up to
-//! the first blank line, then the body, streamed to the client as it comes.
+//! section, see [`crate::push_request`]); a gzip body is passed through
+//! with `HTTP_CONTENT_ENCODING` (http-backend inflates it itself). Its
+//! stdout is parsed as a CGI response: header lines up to the first blank
+//! line, then the body, streamed to the client as it comes.
 //! A `Status:` header that is empty, non-numeric or out of range, a header
 //! block that never ends or is too long, or no output at all becomes an HTTP
 //! 500, never a panic (the seed crashed its handler thread on an empty
