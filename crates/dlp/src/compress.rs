@@ -31,9 +31,12 @@ pub const DECOMPRESS_ATTEMPT_COST: usize = 1024;
 /// limit); a frame's window must also fit [`zstd_window_allowed`].
 const ZSTD_WINDOW_LOG_MAX: u32 = 27;
 
-/// A zstd window always accepted whatever the budget left (zstd's default
-/// levels use windows up to 2 MiB).
-const ZSTD_WINDOW_FLOOR: u64 = 2 * 1024 * 1024;
+/// A zstd window always accepted whatever the budget left: 8 MiB, what
+/// `zstd -19` writes when it does not know the input's size (a pipe);
+/// the default levels use 2 MiB at most. The decoder's window is memory
+/// for the length of one decode, not output: the output stays within the
+/// budget.
+const ZSTD_WINDOW_FLOOR: u64 = 8 * 1024 * 1024;
 
 /// The largest zstd window a frame may declare: what is left of the budget
 /// (at least [`ZSTD_WINDOW_FLOOR`], at most 2^[`ZSTD_WINDOW_LOG_MAX`]).
@@ -69,21 +72,144 @@ fn zstd_window(frame: &[u8]) -> Option<u64> {
     Some(if size_bytes == 2 { value + 256 } else { value })
 }
 
+/// Largest window log a zstd decoder supports at all (zstd's
+/// `ZSTD_WINDOWLOG_MAX_64`): a frame declaring more is not one.
+const ZSTD_WINDOW_LOG_LIMIT: u32 = 31;
+
+/// Largest zstd block (`Block_Maximum_Size`).
+const ZSTD_BLOCK_MAX: u32 = 128 * 1024;
+
+/// Whether `frame` (starting with the zstd magic) begins like a real frame:
+/// a window zstd can have at all, and a first block header that is not
+/// the reserved type and not larger than a block may be. Random bytes after
+/// an accidental magic pass about one time in forty.
+fn zstd_frame_plausible(frame: &[u8]) -> bool {
+    let Some(&descriptor) = frame.get(4) else {
+        return false;
+    };
+    if descriptor & 0x08 != 0 {
+        return false;
+    }
+    let single_segment = descriptor & 0x20 != 0;
+    let mut at = 5;
+    if !single_segment {
+        let Some(&window) = frame.get(5) else {
+            return false;
+        };
+        if 10 + u32::from(window >> 3) > ZSTD_WINDOW_LOG_LIMIT {
+            return false;
+        }
+        at += 1;
+    }
+    at += [0usize, 1, 2, 4][usize::from(descriptor & 3)];
+    at += match descriptor >> 6 {
+        0 if single_segment => 1,
+        0 => 0,
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    let Some(header) = frame.get(at..at + 3) else {
+        return false;
+    };
+    let header = u32::from(header[0]) | u32::from(header[1]) << 8 | u32::from(header[2]) << 16;
+    let block_type = (header >> 1) & 3;
+    block_type != 3 && header >> 3 <= ZSTD_BLOCK_MAX
+}
+
+/// What the header of a gzip member (at `member`, with its magic and
+/// deflate method) says about inflating it.
+#[derive(Debug, PartialEq, Eq)]
+enum GzipHeader {
+    /// Complete, and a first deflate block that is not the reserved type.
+    Plausible,
+    /// Not a member: a reserved flag, a field running past the input, the
+    /// reserved block type. Nothing to inflate.
+    Not,
+    /// A file name or comment with no end within
+    /// [`GZIP_HEADER_FIELD_MAX`] bytes while the input goes on: reading it
+    /// is unbounded work per member, so the input is refused (a run of
+    /// magic numbers with such flags took 14 s for 16 MB before).
+    Unbounded,
+}
+
+fn gzip_header(member: &[u8]) -> GzipHeader {
+    const FHCRC: u8 = 0x02;
+    const FEXTRA: u8 = 0x04;
+    const FNAME: u8 = 0x08;
+    const FCOMMENT: u8 = 0x10;
+    let Some(&flags) = member.get(3) else {
+        return GzipHeader::Not;
+    };
+    if flags & 0xe0 != 0 {
+        return GzipHeader::Not;
+    }
+    let mut at = 10;
+    if flags & FEXTRA != 0 {
+        let Some(length) = member.get(at..at + 2) else {
+            return GzipHeader::Not;
+        };
+        at += 2 + usize::from(u16::from_le_bytes([length[0], length[1]]));
+    }
+    for field in [FNAME, FCOMMENT] {
+        if flags & field != 0 {
+            let Some(rest) = member.get(at..) else {
+                return GzipHeader::Not;
+            };
+            let window = &rest[..rest.len().min(GZIP_HEADER_FIELD_MAX)];
+            match memchr::memchr(0, window) {
+                Some(end) => at += end + 1,
+                None if rest.len() > GZIP_HEADER_FIELD_MAX => return GzipHeader::Unbounded,
+                None => return GzipHeader::Not,
+            }
+        }
+    }
+    if flags & FHCRC != 0 {
+        at += 2;
+    }
+    match member.get(at) {
+        Some(&block) if (block >> 1) & 3 != 3 => GzipHeader::Plausible,
+        _ => GzipHeader::Not,
+    }
+}
+
+/// Longest gzip file name or comment looked through for its end before a
+/// member counts as not one.
+const GZIP_HEADER_FIELD_MAX: usize = 64 * 1024;
+
 /// Bytes read from a decompressor at a time.
 const READ_CHUNK: usize = 64 * 1024;
 
 /// Inflate the compressed data of `input` into `out`, within `budget`;
 /// `false` once the budget is spent.
 pub(crate) fn layers(input: &[u8], budget: &mut Budget, out: &mut Vec<Decoded>) -> bool {
+    // One read buffer for every stream of this input, made at the first.
+    let mut chunk = Vec::new();
     if input.len() >= 2 && is_zlib_header(input[0], input[1]) {
         let decoder = flate2::bufread::ZlibDecoder::new(input);
-        if !inflate(input, 0, decoder, DecodeKind::Zlib, budget, out) {
+        if !inflate(input, 0, decoder, DecodeKind::Zlib, budget, &mut chunk, out) {
             return false;
         }
     }
     for offset in memmem::find_iter(input, GZIP_MAGIC) {
+        match gzip_header(&input[offset..]) {
+            GzipHeader::Plausible => {}
+            GzipHeader::Not => continue,
+            GzipHeader::Unbounded => {
+                budget.exhausted = true;
+                return false;
+            }
+        }
         let decoder = flate2::bufread::GzDecoder::new(&input[offset..]);
-        if !inflate(input, offset, decoder, DecodeKind::Gzip, budget, out) {
+        if !inflate(
+            input,
+            offset,
+            decoder,
+            DecodeKind::Gzip,
+            budget,
+            &mut chunk,
+            out,
+        ) {
             return false;
         }
     }
@@ -94,12 +220,14 @@ pub(crate) fn layers(input: &[u8], budget: &mut Budget, out: &mut Vec<Decoded>) 
         // The decoder allocates the frame's window: one larger than the
         // budget allows (a frame may declare gigabytes) is refused like
         // output past the budget when the frame starts the input (a zstd
-        // body, base64 of one), and skipped inside other data: four bytes
-        // of binary (an image in a pushed repo) match the magic by chance
-        // about once per 4 GiB of positions, and what follows then
-        // declares a random window, usually a huge one.
+        // body, base64 of one) or begins like a real frame anywhere (a
+        // `zstd -19` file in a multipart upload: an 8 MiB window), and
+        // skipped when it does not: four bytes of binary (an image in a
+        // pushed repo) match the magic by chance about once per 4 GiB of
+        // positions, and what follows then declares a random window,
+        // usually a huge one, and rarely a plausible first block.
         if window > zstd_window_allowed(budget) {
-            if offset == 0 {
+            if offset == 0 || zstd_frame_plausible(&input[offset..]) {
                 budget.exhausted = true;
                 return false;
             }
@@ -111,7 +239,15 @@ pub(crate) fn layers(input: &[u8], budget: &mut Budget, out: &mut Vec<Decoded>) 
         if decoder.window_log_max(ZSTD_WINDOW_LOG_MAX).is_err() {
             continue;
         }
-        if !inflate(input, offset, decoder, DecodeKind::Zstd, budget, out) {
+        if !inflate(
+            input,
+            offset,
+            decoder,
+            DecodeKind::Zstd,
+            budget,
+            &mut chunk,
+            out,
+        ) {
             return false;
         }
     }
@@ -149,23 +285,29 @@ impl Consumed for zstd::stream::read::Decoder<'_, &[u8]> {
 
 /// Read `decoder` (started at `input[offset..]`) to its end or to the
 /// budget, and push what it produced as a layer mapped to the compressed
-/// region. `false` once the budget is spent.
+/// region. `chunk` is the read buffer (kept between calls). `false` once
+/// the budget is spent.
 fn inflate(
     input: &[u8],
     offset: usize,
     mut decoder: impl Consumed,
     kind: DecodeKind,
     budget: &mut Budget,
+    chunk: &mut Vec<u8>,
     out: &mut Vec<Decoded>,
 ) -> bool {
     if !budget.take(DECOMPRESS_ATTEMPT_COST) {
         return false;
     }
     let mut bytes: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; READ_CHUNK.min(budget.left.max(1))];
+    let size = READ_CHUNK.min(budget.left.max(1));
+    if chunk.len() < size {
+        chunk.resize(size, 0);
+    }
+    let chunk = &mut chunk[..size];
     let mut over = false;
     loop {
-        match decoder.read(&mut chunk) {
+        match decoder.read(chunk) {
             Ok(0) | Err(_) => break,
             Ok(read) => {
                 if bytes.len() + read > budget.left {
@@ -237,6 +379,104 @@ mod tests {
         // Cut short, or the reserved bit set.
         assert_eq!(zstd_window(&[0x28, 0xb5, 0x2f, 0xfd]), None);
         assert_eq!(zstd_window(&[0x28, 0xb5, 0x2f, 0xfd, 0x08, 0x00]), None);
+    }
+
+    /// What `zstd -19` writes for a pipe: an 8 MiB window (log 23).
+    fn zstd_19_pipe(data: &[u8]) -> Vec<u8> {
+        use std::io::Write;
+        let mut encoder = zstd::stream::Encoder::new(Vec::new(), 19).unwrap();
+        encoder.include_contentsize(false).unwrap();
+        encoder.window_log(23).unwrap();
+        encoder.write_all(data).unwrap();
+        encoder.finish().unwrap()
+    }
+
+    /// An 8 MiB window, as `zstd -19` declares it for a pipe, is decoded
+    /// wherever the frame is (it was refused at the start of the input and
+    /// silently skipped elsewhere).
+    #[test]
+    fn a_zstd_19_frame_is_decoded_anywhere() {
+        let frame = zstd_19_pipe(b"the token is tok-9fK2mQ7xLp4RvT8wZb3Nq6Hd, keep it");
+        assert_eq!(zstd_window(&frame), Some(8 << 20));
+        assert!(zstd_frame_plausible(&frame));
+        let mut input = b"--boundary\r\nContent-Type: application/zstd\r\n\r\n".to_vec();
+        input.extend_from_slice(&frame);
+        for input in [&frame[..], &input[..]] {
+            let mut budget = crate::decode::budget_for(input.len());
+            let mut out = Vec::new();
+            assert!(layers(input, &mut budget, &mut out));
+            assert!(!budget.exhausted);
+            assert!(
+                out.iter().any(
+                    |layer| memmem::find(&layer.bytes, b"tok-9fK2mQ7xLp4RvT8wZb3Nq6Hd").is_some()
+                ),
+                "{out:?}"
+            );
+        }
+    }
+
+    /// A frame beyond the floor that begins like a real one fails closed
+    /// anywhere; one that cannot be a frame is skipped inside other data.
+    #[test]
+    fn an_oversized_plausible_zstd_frame_fails_closed_anywhere() {
+        // Window log 27 (128 MiB), then a raw block of 5 bytes, last.
+        let mut frame = vec![0x28, 0xb5, 0x2f, 0xfd, 0x00, 17 << 3];
+        frame.extend_from_slice(&[(5 << 3) | 1, 0, 0]);
+        frame.extend_from_slice(b"hello");
+        assert!(zstd_frame_plausible(&frame));
+        let mut input = vec![b'x'; 100];
+        input.extend_from_slice(&frame);
+        let mut budget = crate::decode::budget_for(input.len());
+        assert!(!layers(&input, &mut budget, &mut Vec::new()));
+        assert!(budget.exhausted);
+        // The reserved block type: not a frame.
+        let mut noise = input.clone();
+        noise[100 + 6] = 0b110;
+        let mut budget = crate::decode::budget_for(noise.len());
+        assert!(layers(&noise, &mut budget, &mut Vec::new()));
+        assert!(!budget.exhausted);
+    }
+
+    /// A run of gzip magic numbers: each one used to start a decoder that
+    /// read its unterminated file name to the end of the input (a 16 MB
+    /// run took 14 s before the budget ran out). Refused at the first.
+    #[test]
+    fn a_run_of_gzip_magic_numbers_is_refused_at_once() {
+        let input = [0x1f, 0x8b, 0x08].repeat(100_000);
+        let mut budget = crate::decode::budget_for(input.len());
+        let left = budget.left;
+        let mut out = Vec::new();
+        assert!(!layers(&input, &mut budget, &mut out));
+        assert!(budget.exhausted);
+        assert_eq!(budget.left, left, "a decompressor was started");
+    }
+
+    #[test]
+    fn gzip_headers_are_read_as_far_as_they_go() {
+        let member = |flags: u8, rest: &[u8]| {
+            let mut member = vec![0x1f, 0x8b, 0x08, flags, 0, 0, 0, 0, 0, 3];
+            member.extend_from_slice(rest);
+            member
+        };
+        // No flags, then a fixed-Huffman block (type 1).
+        assert_eq!(gzip_header(&member(0, &[0b011])), GzipHeader::Plausible);
+        // The reserved block type, a reserved flag, a header cut short.
+        assert_eq!(gzip_header(&member(0, &[0b111])), GzipHeader::Not);
+        assert_eq!(gzip_header(&member(0x20, &[0b011])), GzipHeader::Not);
+        assert_eq!(gzip_header(&member(0, &[])), GzipHeader::Not);
+        // A name, ended; one that never ends, in a short input and a long one.
+        assert_eq!(
+            gzip_header(&member(0x08, b"a.txt\0\x03")),
+            GzipHeader::Plausible
+        );
+        assert_eq!(gzip_header(&member(0x08, b"a.txt")), GzipHeader::Not);
+        let long = vec![b'a'; GZIP_HEADER_FIELD_MAX + 1];
+        assert_eq!(gzip_header(&member(0x10, &long)), GzipHeader::Unbounded);
+        // An extra field longer than the input.
+        assert_eq!(
+            gzip_header(&member(0x04, &[0xff, 0xff, 1])),
+            GzipHeader::Not
+        );
     }
 
     /// A frame declaring a window larger than the budget allows is
