@@ -80,8 +80,8 @@ pub const LOCAL_GIT_TIMEOUT: Duration = Duration::from_secs(30);
 /// of its repo's receive slots for the whole run's bound.
 pub const REQUEST_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// A push is checked against a mirror refreshed from upstream at most this
-/// long before the push arrived (its own advertisement's refresh, as a
-/// rule). An older mirror is refreshed first, and the push refused if
+/// long before the check (its own advertisement's refresh, as a rule).
+/// An older mirror is refreshed first, and the push refused if
 /// upstream cannot be reached: a commit upstream dropped since (a secret
 /// cleaned out of its history) is then new again and scanned, never
 /// "already upstream" by a stale mirror ref.

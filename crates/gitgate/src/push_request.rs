@@ -38,7 +38,7 @@ use hyper::body::Incoming;
 
 /// The most bytes of command section (shallow lines, commands) read
 /// before the pack; a longer one refuses the push.
-pub const MAX_COMMAND_SECTION_BYTES: usize = 8 * 1024 * 1024;
+pub const MAX_COMMAND_SECTION_BYTES: usize = 1024 * 1024;
 
 /// What the section holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

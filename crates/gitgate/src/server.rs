@@ -20,10 +20,10 @@
 //! once) and holds it until receive-pack has moved the mirror's refs,
 //! including the operator's answer; a refresh that cannot get the lock
 //! within [`REFRESH_LOCK_WAIT`] serves the mirror as it is. A push whose
-//! mirror was last refreshed longer than `push_mirror_max_age` before it
-//! arrived (that refresh failed or was skipped, or the client never asked
-//! for the advertisement) refreshes it under the lock before its checks,
-//! and is refused if upstream cannot be reached.
+//! mirror was last refreshed longer than `push_mirror_max_age` before its
+//! check (that refresh failed or was skipped, the client never asked for
+//! the advertisement, or it took its time since) refreshes it under the
+//! lock before its checks, and is refused if upstream cannot be reached.
 //!
 //! A push's command section (the pkt-lines before its pack) is read by
 //! the gate before git starts ([`crate::push_request`]): `shallow` lines
@@ -97,11 +97,13 @@ struct MirrorSync {
 }
 
 impl MirrorSync {
-    /// Whether a push that arrived at `arrived` may be checked against the
-    /// mirror as it is: refreshed at most `max_age` before the push came.
-    fn fresh_for(&self, arrived: Instant, max_age: Duration) -> bool {
-        self.refreshed
-            .is_some_and(|at| arrived.saturating_duration_since(at) <= max_age)
+    /// Whether a push may be checked against the mirror as it is now:
+    /// refreshed at most `max_age` ago. Counted when the push is checked
+    /// (its hook holds the lock), not when it arrived: a push can trickle
+    /// its pack for minutes, or wait for the lock behind a push the
+    /// operator is deciding, and upstream may drop a commit meanwhile.
+    fn fresh(&self, max_age: Duration) -> bool {
+        self.refreshed.is_some_and(|at| at.elapsed() <= max_age)
     }
 }
 
@@ -422,6 +424,23 @@ async fn handle(
         }
         Endpoint::UploadPack => cgi::run(cgi_request, body, ()).await,
         Endpoint::ReceivePack => {
+            // A receive slot first: at most `MAX_RECEIVING_PUSHES_PER_REPO`
+            // pushes per repo are read (their command sections buffered)
+            // or inside git at once.
+            let receiving = match tokio::time::timeout(
+                timeouts.receive_pack(),
+                Arc::clone(&repo.receiving).acquire_owned(),
+            )
+            .await
+            {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) | Err(_) => {
+                    return gate_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "other pushes to this repository are still running; try again",
+                    );
+                }
+            };
             // The command section first: what receive-pack would fail
             // before its hook (and still show the hook) is dealt with
             // here, see [`push_request`].
@@ -465,22 +484,7 @@ async fn handle(
             // this push's own advertisement. The guard is then kept until
             // receive-pack has finished (it moves the mirror's refs after
             // the hook accepts), in `held`, dropped with the CGI run.
-            let arrived = Instant::now();
             let held: Arc<std::sync::Mutex<Option<OwnedMutexGuard<MirrorSync>>>> = Arc::default();
-            let receiving = match tokio::time::timeout(
-                timeouts.receive_pack(),
-                Arc::clone(&repo.receiving).acquire_owned(),
-            )
-            .await
-            {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) | Err(_) => {
-                    return gate_response(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "other pushes to this repository are still running; try again",
-                    );
-                }
-            };
             let mut session = match HookSession::create(&shared.hooks_dir) {
                 Ok(session) => session,
                 Err(error) => {
@@ -521,7 +525,7 @@ async fn handle(
                         };
                         // What counts as already upstream is what the
                         // mirror's refs reach: they must be recent.
-                        if !guard.fresh_for(arrived, context.timeouts.push_mirror_max_age) {
+                        if !guard.fresh(context.timeouts.push_mirror_max_age) {
                             let started = Instant::now();
                             if let Err(error) =
                                 mirror::refresh(&context.state, &context.repo, &context.timeouts)

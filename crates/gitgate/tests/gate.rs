@@ -2400,6 +2400,18 @@ async fn raw_receive_pack_only(
     commands: &[(&str, &str, &str)],
     pack: &[u8],
 ) -> String {
+    raw_receive_pack_paused(gate, commands, pack, Duration::ZERO).await
+}
+
+/// [`raw_receive_pack_only`], pausing `pause` between the commands and
+/// the pack (a client trickling its upload).
+async fn raw_receive_pack_paused(
+    gate: &Fixture,
+    commands: &[(&str, &str, &str)],
+    pack: &[u8],
+    pause: Duration,
+) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let base = gate.url.trim_end_matches("/app.git").to_string();
     let mut body = Vec::new();
     for (index, (old, new, name)) in commands.iter().enumerate() {
@@ -2411,14 +2423,21 @@ async fn raw_receive_pack_only(
         body.extend(pkt_line(&payload));
     }
     body.extend_from_slice(b"0000");
-    body.extend_from_slice(pack);
     let mut request = format!(
         "POST /app.git/git-receive-pack HTTP/1.0\r\nHost: x\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: {}\r\n\r\n",
-        body.len()
+        body.len() + pack.len()
     )
     .into_bytes();
     request.extend_from_slice(&body);
-    raw_http(&base, &request).await
+    let mut stream = tokio::net::TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(&request).await.unwrap();
+    tokio::time::sleep(pause).await;
+    stream.write_all(pack).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -2547,6 +2566,61 @@ async fn a_commit_upstream_dropped_is_scanned_even_if_the_mirror_still_has_it() 
         "the dropped commit was not scanned: {answer}"
     );
     assert!(answer.contains("push refused"), "{answer}");
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_is_checked_against_the_mirror_as_it_is_when_checked() {
+    // The mirror's age counts when the push is checked, not when it
+    // arrived: a push that arrives just after a refresh and then trickles
+    // its pack (or waits for the repo lock) is checked much later, by
+    // when upstream may have dropped what it names.
+    let approver = reject();
+    let gate = Fixture::start_timed(
+        None,
+        approver.clone(),
+        Timeouts {
+            push_mirror_max_age: Duration::from_secs(1),
+            ..Timeouts::default()
+        },
+    )
+    .await;
+    let outside = gate.root.join("outside");
+    git_ok(
+        &gate.root,
+        &[
+            "clone",
+            "--quiet",
+            gate.upstream.to_str().unwrap(),
+            outside.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let secret = commit_file(
+        &outside,
+        "leak.txt",
+        &format!("aws_access_key_id = {}\n", aws_key()),
+        "oops",
+    )
+    .await;
+    git_ok(
+        &outside,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/leak"],
+    )
+    .await;
+    let _work = gate.clone("work").await;
+    git_ok(&gate.upstream, &["update-ref", "-d", "refs/heads/leak"]).await;
+    let empty = git_with_input(&outside, &["pack-objects", "--stdout", "--quiet"], b"");
+    let zero = "0".repeat(40);
+    let answer = raw_receive_pack_paused(
+        &gate,
+        &[(&zero, &secret, "refs/heads/x")],
+        &empty,
+        Duration::from_secs(2),
+    )
+    .await;
+    assert_eq!(rev(&gate.upstream, "refs/heads/x").await, "", "{answer}");
+    assert_eq!(approver.seen().len(), 1, "not scanned: {answer}");
     gate.stop().await;
 }
 
