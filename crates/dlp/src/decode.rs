@@ -685,10 +685,9 @@ fn base32_value(byte: u8) -> Option<u32> {
     }
 }
 
-/// Decode one run of blob alphabet if it looks like an encoding: the
-/// kind, the decoded bytes and the bits each character carries. `any` and
-/// `all` are the OR and AND of the run's byte classes.
-fn decode_run(run: &[u8], any: u8, all: u8) -> Option<(DecodeKind, Vec<u8>, usize)> {
+/// The encoding a run of `len` characters whose classes are `any` (OR)
+/// and `all` (AND) is decoded as, if it looks like one.
+fn run_kind(len: usize, any: u8, all: u8) -> Option<DecodeKind> {
     let upper = any & CLASS_UPPER != 0;
     let lower = any & CLASS_LOWER != 0;
     let digit = any & CLASS_DIGIT != 0;
@@ -699,18 +698,101 @@ fn decode_run(run: &[u8], any: u8, all: u8) -> Option<(DecodeKind, Vec<u8>, usiz
     // Binary content is decoded and scanned too: a secret's encoding
     // behind a few hundred bytes of noise is still there (an earlier
     // version skipped blobs that did not decode to text, and missed it).
-    if hex_only && run.len() >= MIN_HEX_BLOB_LEN && digit && !(upper && lower) {
-        let decoded = decode_bits(run, 4, |byte| hex_value(byte).map(u32::from));
-        return Some((DecodeKind::Hex, decoded, 4));
+    if hex_only && len >= MIN_HEX_BLOB_LEN && digit && !(upper && lower) {
+        return Some(DecodeKind::Hex);
     }
     if base32_only && upper && digit {
-        return Some((DecodeKind::Base32, decode_bits(run, 5, base32_value), 5));
+        return Some(DecodeKind::Base32);
     }
     if std_only && url_only || !(upper && lower && digit) {
         return None;
     }
-    let decoded = decode_bits(run, 6, |byte| base64_value(byte, url_only));
-    Some((DecodeKind::Base64, decoded, 6))
+    Some(DecodeKind::Base64)
+}
+
+/// Decode one run of blob alphabet if it looks like an encoding: the
+/// kind, the decoded bytes and the bits each character carries. `any` and
+/// `all` are the OR and AND of the run's byte classes.
+fn decode_run(run: &[u8], any: u8, all: u8) -> Option<(DecodeKind, Vec<u8>, usize)> {
+    match run_kind(run.len(), any, all)? {
+        DecodeKind::Hex => {
+            let decoded = decode_bits(run, 4, |byte| hex_value(byte).map(u32::from));
+            Some((DecodeKind::Hex, decoded, 4))
+        }
+        DecodeKind::Base32 => Some((DecodeKind::Base32, decode_bits(run, 5, base32_value), 5)),
+        _ => {
+            let url_only = any & CLASS_URL != 0;
+            let decoded = decode_bits(run, 6, |byte| base64_value(byte, url_only));
+            Some((DecodeKind::Base64, decoded, 6))
+        }
+    }
+}
+
+/// How far into a run of blob alphabet its encoding may start: the run is
+/// decoded from every start in its first `BLOB_HEAD` characters that
+/// gives a new (encoding, alignment), so a prefix that joined the run (a
+/// URL path's `/`, `files/`, `id-`, `ab_`, `0x`, a heading of the lines'
+/// width) neither shifts the alignment nor, being of another alphabet,
+/// spoils the classification.
+pub const BLOB_HEAD: usize = 72;
+
+/// Decode `run` at every alignment its first [`BLOB_HEAD`] characters
+/// allow, calling `each(skip, kind, bytes, bits_per_char)` for each
+/// decoding of `run[skip..]` (in order of `skip`) until it returns
+/// `false`; returns `false` then.
+///
+/// Each start `skip` is classified by the classes of `run[skip..]` (as
+/// [`decode_run`] does the whole run) and keyed by its encoding and its
+/// alignment (`skip` modulo 4 characters for base64, 2 for hex, 8 for
+/// base32: the bit offsets a character can start a byte at). Only the
+/// first start of each key is decoded: a later start of the same key
+/// decodes to a suffix of the same bytes (a run that classifies at an
+/// earlier start does not mix the base64 alphabets, so both read the
+/// shared characters alike). So a run is decoded at most 4 times as
+/// base64 (each alignment), twice as hex and 8 times as base32, however
+/// long its head; a start after the first must leave at least
+/// [`MIN_BLOB_LEN`] characters.
+fn each_alignment(
+    run: &[u8],
+    mut each: impl FnMut(usize, DecodeKind, Vec<u8>, usize) -> bool,
+) -> bool {
+    let head = run.len().min(BLOB_HEAD);
+    // The classes of `run[skip..]` for every start in the head.
+    let mut suffix = [(0u8, u8::MAX); BLOB_HEAD + 1];
+    suffix[head] = classes(&run[head..]);
+    for index in (0..head).rev() {
+        let class = BLOB_CLASS[usize::from(run[index])];
+        let (any, all) = suffix[index + 1];
+        suffix[index] = (any | class, all & class);
+    }
+    // Alignments decoded so far: one bit per alignment, per encoding.
+    let (mut base64, mut hex, mut base32) = (0u8, 0u8, 0u8);
+    for skip in 0..head {
+        if skip > 0 && run.len() - skip < MIN_BLOB_LEN {
+            break;
+        }
+        let (any, all) = suffix[skip];
+        let Some(kind) = run_kind(run.len() - skip, any, all) else {
+            continue;
+        };
+        let (seen, period) = match kind {
+            DecodeKind::Hex => (&mut hex, 2),
+            DecodeKind::Base32 => (&mut base32, 8),
+            _ => (&mut base64, 4),
+        };
+        let bit = 1u8 << (skip % period);
+        if *seen & bit != 0 {
+            continue;
+        }
+        *seen |= bit;
+        let Some((kind, bytes, bits_per_char)) = decode_run(&run[skip..], any, all) else {
+            continue;
+        };
+        if !bytes.is_empty() && !each(skip, kind, bytes, bits_per_char) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The encoding a run's classes (`any`, `all`) point to, before its length
@@ -1071,11 +1153,12 @@ impl<'a> BlobPass<'a> {
 ///
 /// A run that a percent, JSON or HTML layer (`parent`) copied verbatim
 /// from its own input is skipped: that input holds the same characters
-/// and its blob pass decoded them, one layer less deep. (Only the
-/// alignment can differ, where the input's run goes on into an escape's
-/// hex digits or past the decoded region; no blob is decoded at another
-/// alignment than its run's start anywhere.) A run with any byte that
-/// decoding made is decoded.
+/// and its blob pass decoded them, one layer less deep. (The input's run
+/// may start earlier, with an escape's hex digits, or a region's cut:
+/// it is decoded at every alignment of its head, see [`each_alignment`],
+/// and regions are widened not to cut a blob, see [`regions`].) A run
+/// with any byte that decoding made is decoded, at every alignment of its
+/// head too.
 fn blob(
     input: &[u8],
     start: usize,
@@ -1087,25 +1170,20 @@ fn blob(
     if parent.is_some_and(|layer| layer.copied_run(start, end)) {
         return true;
     }
-    let (any, all) = classes(&input[start..end]);
-    let Some((kind, bytes, bits_per_char)) = decode_run(&input[start..end], any, all) else {
-        return true;
-    };
-    if bytes.is_empty() {
-        return true;
-    }
-    if !budget.take(bytes.len()) {
-        return false;
-    }
-    out.push(Decoded {
-        kind,
-        bytes,
-        map: SpanMap::Blob {
-            offset: start,
-            bits_per_char,
-        },
-    });
-    true
+    each_alignment(&input[start..end], |skip, kind, bytes, bits_per_char| {
+        if !budget.take(bytes.len()) {
+            return false;
+        }
+        out.push(Decoded {
+            kind,
+            bytes,
+            map: SpanMap::Blob {
+                offset: start + skip,
+                bits_per_char,
+            },
+        });
+        true
+    })
 }
 
 /// [`blob`] for a blob wrapped into lines: its lines' characters are
@@ -1130,26 +1208,40 @@ fn wrapped_blob(
         lines.push((joined.len(), from));
         joined.extend_from_slice(&input[from..to]);
     }
-    let Some((kind, bytes, bits_per_char)) = decode_run(&joined, run.any, run.all) else {
-        return true;
-    };
-    if bytes.is_empty() {
-        return true;
+    each_alignment(&joined, |skip, kind, bytes, bits_per_char| {
+        if !budget.take(bytes.len()) {
+            return false;
+        }
+        out.push(Decoded {
+            kind,
+            bytes,
+            map: SpanMap::Wrapped {
+                base: 0,
+                bits_per_char,
+                lines: skipped_lines(&lines, skip),
+                chars: joined.len() - skip,
+            },
+        });
+        true
+    })
+}
+
+/// The line map of a wrapped blob's characters (`lines`: each line's first
+/// character in the concatenation and its input offset) without its first
+/// `skip` characters.
+fn skipped_lines(lines: &[(usize, usize)], skip: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(lines.len());
+    for (index, &(first, offset)) in lines.iter().enumerate() {
+        let next = lines.get(index + 1).map_or(usize::MAX, |line| line.0);
+        if next <= skip {
+            continue;
+        }
+        out.push((
+            first.saturating_sub(skip),
+            offset + skip.saturating_sub(first),
+        ));
     }
-    if !budget.take(bytes.len()) {
-        return false;
-    }
-    out.push(Decoded {
-        kind,
-        bytes,
-        map: SpanMap::Wrapped {
-            base: 0,
-            bits_per_char,
-            lines,
-            chars: joined.len(),
-        },
-    });
-    true
+    out
 }
 
 /// The long runs of blob alphabet without vector instructions, in order,
@@ -1248,12 +1340,33 @@ fn triggers(input: &[u8], parent: Option<&Decoded>) -> [Vec<usize>; 3] {
     [percent, json, html]
 }
 
-/// Regions of `DECODE_CONTEXT` around every trigger, merged.
-fn regions(input_len: usize, triggers: &[usize]) -> Vec<(usize, usize)> {
+/// Whether `byte` may belong to a run of blob alphabet in a percent, JSON
+/// or HTML layer: blob alphabet, or a character of an escape that may
+/// decode to some (`%2F`, `\/`, `\u002B`, `&#x2F;`).
+fn continues_blob(byte: u8) -> bool {
+    is_blob_byte(byte) || matches!(byte, b'%' | b'\\' | b'&' | b'#' | b';')
+}
+
+/// Regions of `DECODE_CONTEXT` around every trigger, merged, each widened
+/// to the bounds of a run of blob alphabet (with escapes) it would cut: a
+/// layer that started or ended mid-blob would decode the blob's rest at the
+/// wrong alignment, or a compressed stream without its header. Each byte
+/// is read at most once by the widening (a region widens back only to the
+/// previous region's end, and forward only past it), so it stays linear.
+fn regions(input: &[u8], triggers: &[usize]) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::new();
     for &trigger in triggers {
-        let start = trigger.saturating_sub(DECODE_CONTEXT);
-        let end = (trigger + DECODE_CONTEXT).min(input_len);
+        let floor = out.last().map_or(0, |last| last.1);
+        let mut start = trigger.saturating_sub(DECODE_CONTEXT);
+        while start > floor && continues_blob(input[start - 1]) {
+            start -= 1;
+        }
+        let mut end = (trigger + DECODE_CONTEXT).min(input.len());
+        if end > floor {
+            while end < input.len() && continues_blob(input[end]) {
+                end += 1;
+            }
+        }
         match out.last_mut() {
             Some(last) if start <= last.1 => last.1 = last.1.max(end),
             _ => out.push((start, end)),
@@ -1311,7 +1424,7 @@ pub(crate) fn decode_layer(
         return out;
     }
     for (triggers, decoder) in triggers(input, parent).into_iter().zip(decoders) {
-        for (start, end) in regions(input.len(), &triggers) {
+        for (start, end) in regions(input, &triggers) {
             let Some(mut decoded) = decoder(&input[start..end]) else {
                 continue;
             };
@@ -1330,12 +1443,64 @@ pub(crate) fn decode_layer(
 mod tests {
     use super::*;
 
+    /// Whether a blob layer was decoded from a later start than its run's
+    /// first character (another alignment, see [`each_alignment`]).
+    fn realigned(input: &[u8], layer: &Decoded) -> bool {
+        matches!(layer.map, SpanMap::Blob { .. } | SpanMap::Wrapped { .. }) && {
+            let first = layer.input_span(0, 0).0;
+            first > 0 && is_line_alphabet(input, first - 1)
+        }
+    }
+
+    /// The layers of `input` decoded from where their runs start.
     fn decoded(input: &[u8]) -> Vec<(DecodeKind, Vec<u8>)> {
         let mut budget = budget_for(input.len());
         decode_all(input, &mut budget)
             .into_iter()
+            .filter(|layer| !realigned(input, layer))
             .map(|layer| (layer.kind, layer.bytes))
             .collect()
+    }
+
+    /// A run is decoded at every alignment of its head: a prefix of
+    /// alphabet before a blob (`/`, `ab_`, `0x`) does not hide it, and no
+    /// alignment is decoded twice.
+    #[test]
+    fn runs_are_decoded_at_every_alignment_of_their_head() {
+        use base64::Engine;
+        let text = b"password=hunter2026! and some more";
+        let encoded = base64::engine::general_purpose::STANDARD.encode(text);
+        let all = |input: &[u8]| -> Vec<(DecodeKind, Vec<u8>)> {
+            let mut budget = budget_for(input.len());
+            decode_all(input, &mut budget)
+                .into_iter()
+                .map(|layer| (layer.kind, layer.bytes))
+                .collect()
+        };
+        for prefix in ["", "/", "ab", "ab_", "files/", "id-x/", "abcdefg"] {
+            let input = format!("{prefix}{encoded}");
+            let layers = all(input.as_bytes());
+            // Decoded from the earliest start of its alignment: the
+            // prefix's bits come first.
+            assert!(
+                layers
+                    .iter()
+                    .any(|(kind, bytes)| *kind == DecodeKind::Base64 && bytes.ends_with(text)),
+                "{prefix:?}: {layers:?}"
+            );
+            assert!(layers.len() <= 4, "{prefix:?}: {layers:?}");
+        }
+        let hex: String = text.iter().map(|byte| format!("{byte:02x}")).collect();
+        for prefix in ["", "0x", "0X", "a", "id-", "x"] {
+            let input = format!("{prefix}{hex}");
+            let layers = all(input.as_bytes());
+            assert!(
+                layers
+                    .iter()
+                    .any(|(kind, bytes)| *kind == DecodeKind::Hex && bytes.ends_with(text)),
+                "{prefix:?}: {layers:?}"
+            );
+        }
     }
 
     #[test]
@@ -1482,7 +1647,8 @@ mod tests {
         );
         assert_eq!(
             kinds(br"\u0041 cGFzc3dvcmQ9aHVudGVyMjAy\u004eiE="),
-            vec![vec![DecodeKind::Base64]]
+            // At each of the 4 alignments of its head (27 characters).
+            vec![vec![DecodeKind::Base64; 4]]
         );
     }
 
@@ -1679,7 +1845,10 @@ mod tests {
         // "password=hunter2026!" in base64, wrapped at 8 with CRLF.
         let input = b"xx\r\ncGFzc3dv\r\ncmQ9aHVu\r\ndGVyMjAy\r\nNiE=\r\n";
         let mut budget = budget_for(input.len());
-        let layers = decode_all(input, &mut budget);
+        let layers: Vec<Decoded> = decode_all(input, &mut budget)
+            .into_iter()
+            .filter(|layer| !realigned(input, layer))
+            .collect();
         assert_eq!(layers.len(), 1);
         assert_eq!(layers[0].bytes, b"password=hunter2026!");
         // "hunter" is decoded bytes 9..15: characters 12..20, the last four
