@@ -1,10 +1,11 @@
 //! The [`Scanner`]: built once from a [`ScannerConfig`], shared by
 //! reference across threads, and the only entry point to the detectors.
 //!
-//! One scan is: the `known` and `patterns` detectors over the input; the
-//! decoding passes (UTF-16 text among them), each decoded layer scanned the
-//! same way (to [`crate::decode::MAX_DECODE_DEPTH`]); Unicode folding and a
-//! scan of the folded text; entropy if listed. Approved (safe) values are applied per
+//! One scan is: the `known` and `patterns` detectors over the input;
+//! Unicode folding of the input and a scan of the folded text; the decoding
+//! passes (UTF-16 text among them), each decoded layer scanned and folded
+//! the same way (to [`crate::decode::MAX_DECODE_DEPTH`]); entropy if
+//! listed. Approved (safe) values are applied per
 //! layer: a finding lying inside an occurrence of an approved value is
 //! dropped and the scan goes on, so a second secret is still found.
 
@@ -179,10 +180,15 @@ fn unread_finding(len: usize, known: bool, rule: &str, preview: String) -> Findi
     finding
 }
 
-/// The findings of one layer before safe-value filtering.
+/// What a scan of a layer and its decoded layers runs.
 struct Layer<'a> {
+    /// The held-secret matcher on each layer.
     known: bool,
+    /// The credential-shape rules on each layer.
     patterns: bool,
+    /// Unicode folding of each layer that holds non-ASCII bytes (see
+    /// [`Scanner::scan_folded`]).
+    unicode: bool,
     budget: &'a mut decode::Budget,
 }
 
@@ -291,16 +297,15 @@ impl Scanner {
         let mut budget = decode::budget_for(input.len());
         let wants_known = detectors.contains(Detector::Known) && !self.known.is_empty();
         let wants_patterns = detectors.contains(Detector::Patterns);
-        if wants_known || wants_patterns {
+        let wants_unicode = detectors.contains(Detector::Unicode);
+        if wants_known || wants_patterns || wants_unicode {
             let mut layer = Layer {
                 known: wants_known,
                 patterns: wants_patterns,
+                unicode: wants_unicode,
                 budget: &mut budget,
             };
             self.scan_layer(input, None, 0, &mut layer, &mut out);
-        }
-        if detectors.contains(Detector::Unicode) {
-            self.scan_unicode(input, &mut budget, &mut out);
         }
         if budget.exhausted {
             out.push(budget_finding(input.len(), wants_known));
@@ -338,6 +343,12 @@ impl Scanner {
         }
         if let Some(safe) = &self.safe {
             safe.filter(input, &mut found);
+        }
+        // Every layer is folded, the input and each decoded one (a
+        // full-width secret written as JSON `\u` escapes is ASCII until
+        // decoded), but not a folded layer again.
+        if layer.unicode && parent.is_none_or(|parent| parent.kind != decode::DecodeKind::Unicode) {
+            self.scan_folded(input, parent.is_some(), depth, layer, &mut found);
         }
         for decoded in decode::decode_layer(input, parent, layer.budget) {
             // Percent, JSON and HTML layers taken in their commuting order
@@ -377,19 +388,75 @@ impl Scanner {
         out.extend(found);
     }
 
-    fn scan_unicode(&self, input: &[u8], budget: &mut decode::Budget, out: &mut Vec<Finding>) {
-        let (layers, changed) = unicode::fold(input);
-        for folded in layers {
+    /// Fold `input` (a layer at `depth`; `decoded` says whether it is a
+    /// decoded layer) and scan the folded regions with the held-secret
+    /// matcher and the rules, whatever the detector list. A match is kept
+    /// only if its span touches a character that folding changed; it
+    /// becomes an unredactable `unicode-evasion` finding at `input`'s
+    /// offsets.
+    ///
+    /// The input's folded regions are also decoded again (a full-width
+    /// `％７４`, a base64 run broken by zero-width spaces); a decoded
+    /// layer's are not: every decoded layer is folded in turn, so only an
+    /// encoding whose own syntax is disguised inside another encoding is
+    /// missed, and decoding each folded layer again would double the
+    /// decoding of escape-dense non-ASCII text. What folding adds to a
+    /// region's size (NFKC expands some characters up to 11 times) counts
+    /// against the decoding budget. An all-ASCII layer costs one
+    /// `is_ascii` pass.
+    fn scan_folded(
+        &self,
+        input: &[u8],
+        decoded: bool,
+        depth: usize,
+        layer: &mut Layer<'_>,
+        out: &mut Vec<Finding>,
+    ) {
+        let folding = unicode::fold(input);
+        for (folded, region) in &folding.layers {
+            let growth = folded.bytes.len().saturating_sub(region.1 - region.0);
+            if !layer.budget.take(growth) {
+                return;
+            }
             let mut inner = Vec::new();
-            let mut layer = Layer {
-                known: !self.known.is_empty(),
-                patterns: true,
-                budget,
-            };
-            self.scan_layer(&folded.bytes, Some(&folded), 1, &mut layer, &mut inner);
+            if decoded {
+                if !self.known.is_empty() {
+                    self.known.scan(&folded.bytes, &mut inner);
+                }
+                self.patterns.scan(&folded.bytes, &mut inner);
+                if let Some(safe) = &self.safe {
+                    safe.filter(&folded.bytes, &mut inner);
+                }
+            } else {
+                let mut inner_layer = Layer {
+                    known: !self.known.is_empty(),
+                    patterns: true,
+                    unicode: true,
+                    budget: &mut *layer.budget,
+                };
+                // Folding is not a layer of depth: a folded layer is never
+                // folded again, and what it decodes into is one layer
+                // deeper.
+                self.scan_layer(
+                    &folded.bytes,
+                    Some(folded),
+                    depth,
+                    &mut inner_layer,
+                    &mut inner,
+                );
+            }
             for finding in inner {
-                let mapped = map_finding(finding, &folded, Some(Detector::Unicode));
-                let touches_folded = changed
+                if finding.detector == Detector::Unicode {
+                    // Found by folding a layer decoded from the folded
+                    // text: it touched a folded character there.
+                    let mut finding = finding;
+                    (finding.start, finding.end) = folded.input_span(finding.start, finding.end);
+                    out.push(finding);
+                    continue;
+                }
+                let mapped = map_finding(finding, folded, Some(Detector::Unicode));
+                let touches_folded = folding
+                    .changed
                     .iter()
                     .any(|(start, end)| *start < mapped.end && mapped.start < *end);
                 if touches_folded {

@@ -211,14 +211,24 @@ fn fold_region(input: &[u8], offset: usize, changed: &mut Vec<(usize, usize)>) -
     Decoded::with_units(DecodeKind::Unicode, bytes, units)
 }
 
+/// What [`fold`] makes of an input.
+#[derive(Debug, Default)]
+pub(crate) struct Folding {
+    /// The folded form of every region of the input around a character
+    /// that folding changes, with the region (input offsets).
+    pub(crate) layers: Vec<(Decoded, (usize, usize))>,
+    /// The input span of every character that folding changed.
+    pub(crate) changed: Vec<(usize, usize)>,
+}
+
 /// The folded form of every region of `input` around a character that
 /// folding changes (within [`DECODE_CONTEXT`] bytes), with the input spans
 /// of every folded character; empty when folding changes nothing. Bytes
 /// that are not valid UTF-8 are kept as they are.
-pub(crate) fn fold(input: &[u8]) -> (Vec<Decoded>, Vec<(usize, usize)>) {
-    let mut changed = Vec::new();
+pub(crate) fn fold(input: &[u8]) -> Folding {
+    let mut folding = Folding::default();
     if input.is_ascii() {
-        return (Vec::new(), changed);
+        return folding;
     }
     let triggers = triggers(input);
     let mut regions: Vec<(usize, usize)> = Vec::new();
@@ -230,21 +240,19 @@ pub(crate) fn fold(input: &[u8]) -> (Vec<Decoded>, Vec<(usize, usize)>) {
             _ => regions.push((start, end)),
         }
     }
-    let layers = regions
-        .into_iter()
-        .map(|(start, end)| {
-            // Widen to character boundaries so no character is cut in two.
-            let start = (0..=start)
-                .rev()
-                .find(|&index| index == 0 || (input[index] & 0xC0) != 0x80)
-                .unwrap_or(0);
-            let end = (end..=input.len())
-                .find(|&index| index == input.len() || (input[index] & 0xC0) != 0x80)
-                .unwrap_or(input.len());
-            fold_region(&input[start..end], start, &mut changed)
-        })
-        .collect();
-    (layers, changed)
+    for (start, end) in regions {
+        // Widen to character boundaries so no character is cut in two.
+        let start = (0..=start)
+            .rev()
+            .find(|&index| index == 0 || (input[index] & 0xC0) != 0x80)
+            .unwrap_or(0);
+        let end = (end..=input.len())
+            .find(|&index| index == input.len() || (input[index] & 0xC0) != 0x80)
+            .unwrap_or(input.len());
+        let folded = fold_region(&input[start..end], start, &mut folding.changed);
+        folding.layers.push((folded, (start, end)));
+    }
+    folding
 }
 
 #[cfg(test)]
@@ -252,10 +260,10 @@ mod tests {
     use super::*;
 
     fn folded(text: &str) -> Option<String> {
-        let (layers, _) = fold(text.as_bytes());
-        layers
+        fold(text.as_bytes())
+            .layers
             .first()
-            .map(|decoded| String::from_utf8_lossy(&decoded.bytes).into_owned())
+            .map(|(decoded, _)| String::from_utf8_lossy(&decoded.bytes).into_owned())
     }
 
     #[test]
@@ -275,10 +283,10 @@ mod tests {
     #[test]
     fn folded_spans_map_to_the_original_characters() {
         let input = "x\u{200B}ｙz";
-        let (layers, changed) = fold(input.as_bytes());
-        let decoded = &layers[0];
+        let folding = fold(input.as_bytes());
+        let decoded = &folding.layers[0].0;
         assert_eq!(decoded.bytes, b"xyz");
-        assert_eq!(changed, vec![(1, 4), (4, 7)]);
+        assert_eq!(folding.changed, vec![(1, 4), (4, 7)]);
         assert_eq!(decoded.input_span(1, 2), (4, 7));
     }
 }
