@@ -135,6 +135,29 @@ pub const DECODE_BUDGET_RULE: &str = "decode-budget-exceeded";
 /// ([`decode::MAX_DECODE_DEPTH`]) would still decode into something.
 pub const DECODE_DEPTH_RULE: &str = "decode-depth-exceeded";
 
+/// The rule of the finding made for a run of at least
+/// [`unicode::HIDDEN_RUN_MIN`] Unicode tag characters or variation
+/// selectors: text that renders as nothing ("ASCII smuggling", "emoji
+/// smuggling"), whatever it says.
+const HIDDEN_TEXT_RULE: &str = "unicode-hidden-text";
+
+/// The finding for a run of hidden characters (`bytes`: the run). Its
+/// preview says what the run is, never what it hides.
+fn hidden_finding(run: &unicode::HiddenRun, bytes: &[u8]) -> Finding {
+    let matched = bytes
+        .get(run.span.0..run.span.1)
+        .map_or_else(Vec::new, <[u8]>::to_vec);
+    let mut finding = Finding::new(
+        Detector::Unicode,
+        HIDDEN_TEXT_RULE,
+        format!("hidden text in {}", run.kind.label()),
+        run.span,
+        matched,
+    );
+    finding.preview = format!("{} {}", run.chars, run.kind.label());
+    finding
+}
+
 /// An input whose decoding ran out of budget was not read whole: layers
 /// past the budget might hide anything. It is reported, blocking and
 /// unredactable, over the whole input, so no caller takes it for clean
@@ -413,6 +436,9 @@ impl Scanner {
         out: &mut Vec<Finding>,
     ) {
         let folding = unicode::fold(input);
+        for run in &folding.hidden {
+            out.push(hidden_finding(run, input));
+        }
         for (folded, region) in &folding.layers {
             let growth = folded.bytes.len().saturating_sub(region.1 - region.0);
             if !layer.budget.take(growth) {

@@ -2,7 +2,10 @@
 //!
 //! An agent can hide `ghp_…` as `ｇｈｐ＿…` (full-width), with Cyrillic or
 //! Greek look-alikes, or with zero-width and bidi characters between the
-//! letters. Folding removes invisible and format characters, applies NFKC
+//! letters, or write it in invisible tag characters or variation
+//! selectors. Folding decodes tag characters to the ASCII they mirror and
+//! runs of variation selectors to the bytes they carry, removes the other
+//! invisible and format characters, applies NFKC
 //! (full-width forms, mathematical alphanumerics, ligatures) and a map of
 //! common Cyrillic/Greek/Latin look-alikes. The scanner re-runs the `known`
 //! and `patterns` detectors on the folded text; a match whose span contains
@@ -166,17 +169,152 @@ fn triggers(input: &[u8]) -> Vec<usize> {
     out
 }
 
-/// Fold one region of the input; `offset` is where it starts.
-fn fold_region(input: &[u8], offset: usize, changed: &mut Vec<(usize, usize)>) -> Decoded {
+/// A run of at least this many tag characters, or of variation selectors,
+/// is hidden text in itself (see [`HiddenRun`]).
+pub(crate) const HIDDEN_RUN_MIN: usize = 8;
+
+/// The ASCII character a Unicode tag character (U+E0020–U+E007E) stands
+/// for: tags mirror printable ASCII, and "ASCII smuggling" writes text in
+/// them, which renders as nothing.
+fn tag_ascii(character: char) -> Option<u8> {
+    let code = u32::from(character);
+    (0xE0020..=0xE007E)
+        .contains(&code)
+        .then(|| u8::try_from(code - 0xE0000).ok())
+        .flatten()
+}
+
+/// Whether `character` is a Unicode tag character (U+E0000–U+E007F).
+fn is_tag(character: char) -> bool {
+    ('\u{E0000}'..='\u{E007F}').contains(&character)
+}
+
+/// The byte a variation selector carries in "emoji smuggling": U+FE00 +
+/// b for b below 16, U+E0100 + (b − 16) for the others.
+fn selector_byte(character: char) -> Option<u8> {
+    let code = u32::from(character);
+    match code {
+        0xFE00..=0xFE0F => u8::try_from(code - 0xFE00).ok(),
+        0xE0100..=0xE01EF => u8::try_from(code - 0xE0100 + 16).ok(),
+        _ => None,
+    }
+}
+
+/// What a run of hidden characters was written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HiddenKind {
+    Tags,
+    Selectors,
+}
+
+impl HiddenKind {
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            HiddenKind::Tags => "Unicode tag characters",
+            HiddenKind::Selectors => "variation selectors",
+        }
+    }
+}
+
+/// A run of at least [`HIDDEN_RUN_MIN`] tag characters or variation
+/// selectors: text nobody sees. No script needs one (an emoji flag's tag
+/// sequence is at most 7 tags, a character takes one selector).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HiddenRun {
+    pub(crate) kind: HiddenKind,
+    /// Input offsets of the run.
+    pub(crate) span: (usize, usize),
+    /// How many characters it has.
+    pub(crate) chars: usize,
+}
+
+/// The run of hidden characters being read by [`fold_region`].
+#[derive(Default)]
+struct RunTracker {
+    current: Option<HiddenRun>,
+}
+
+impl RunTracker {
+    /// `unit` holds a character of `kind` (or of neither, `None`).
+    fn step(&mut self, kind: Option<HiddenKind>, unit: (usize, usize), out: &mut Vec<HiddenRun>) {
+        match (&mut self.current, kind) {
+            (Some(run), Some(kind)) if run.kind == kind && run.span.1 == unit.0 => {
+                run.span.1 = unit.1;
+                run.chars += 1;
+                return;
+            }
+            _ => {}
+        }
+        self.finish(out);
+        self.current = kind.map(|kind| HiddenRun {
+            kind,
+            span: unit,
+            chars: 1,
+        });
+    }
+
+    fn finish(&mut self, out: &mut Vec<HiddenRun>) {
+        if let Some(run) = self.current.take()
+            && run.chars >= HIDDEN_RUN_MIN
+        {
+            out.push(run);
+        }
+    }
+}
+
+/// Fold one region of the input; `offset` is where it starts. Tag
+/// characters become the ASCII they stand for and a run of two variation
+/// selectors or more becomes the bytes they carry, in place (a lone
+/// selector, as after an emoji, is dropped); long runs of either go to
+/// `hidden`.
+fn fold_region(
+    input: &[u8],
+    offset: usize,
+    changed: &mut Vec<(usize, usize)>,
+    hidden: &mut Vec<HiddenRun>,
+) -> Decoded {
     let mut bytes = Vec::with_capacity(input.len());
     let mut units = Vec::with_capacity(input.len());
     let mut base = offset;
     let mut buffer = [0u8; 4];
+    let mut runs = RunTracker::default();
     for chunk in input.utf8_chunks() {
-        for (position, character) in chunk.valid().char_indices() {
+        let mut characters = chunk.valid().char_indices().peekable();
+        let mut after_selector = false;
+        while let Some((position, character)) = characters.next() {
             let unit = (base + position, base + position + character.len_utf8());
+            let selector = selector_byte(character);
+            let kind = if is_tag(character) {
+                Some(HiddenKind::Tags)
+            } else if selector.is_some() {
+                Some(HiddenKind::Selectors)
+            } else {
+                None
+            };
+            runs.step(kind, unit, hidden);
             if character.is_ascii() {
+                after_selector = false;
                 bytes.push(character as u8);
+                units.push(unit);
+                continue;
+            }
+            if let Some(byte) = selector {
+                let in_run = after_selector
+                    || characters
+                        .peek()
+                        .is_some_and(|(_, next)| selector_byte(*next).is_some());
+                after_selector = true;
+                changed.push(unit);
+                if in_run {
+                    bytes.push(byte);
+                    units.push(unit);
+                }
+                continue;
+            }
+            after_selector = false;
+            if let Some(ascii) = tag_ascii(character) {
+                changed.push(unit);
+                bytes.push(ascii);
                 units.push(unit);
                 continue;
             }
@@ -203,11 +341,13 @@ fn fold_region(input: &[u8], offset: usize, changed: &mut Vec<(usize, usize)>) -
         }
         base += chunk.valid().len();
         for (position, &byte) in chunk.invalid().iter().enumerate() {
+            runs.step(None, (base + position, base + position + 1), hidden);
             bytes.push(byte);
             units.push((base + position, base + position + 1));
         }
         base += chunk.invalid().len();
     }
+    runs.finish(hidden);
     Decoded::with_units(DecodeKind::Unicode, bytes, units)
 }
 
@@ -219,6 +359,8 @@ pub(crate) struct Folding {
     pub(crate) layers: Vec<(Decoded, (usize, usize))>,
     /// The input span of every character that folding changed.
     pub(crate) changed: Vec<(usize, usize)>,
+    /// Long runs of tag characters or variation selectors.
+    pub(crate) hidden: Vec<HiddenRun>,
 }
 
 /// The folded form of every region of `input` around a character that
@@ -249,7 +391,12 @@ pub(crate) fn fold(input: &[u8]) -> Folding {
         let end = (end..=input.len())
             .find(|&index| index == input.len() || (input[index] & 0xC0) != 0x80)
             .unwrap_or(input.len());
-        let folded = fold_region(&input[start..end], start, &mut folding.changed);
+        let folded = fold_region(
+            &input[start..end],
+            start,
+            &mut folding.changed,
+            &mut folding.hidden,
+        );
         folding.layers.push((folded, (start, end)));
     }
     folding
@@ -272,6 +419,29 @@ mod tests {
         assert_eq!(folded("gh\u{200B}p_a\u{202E}b").as_deref(), Some("ghp_ab"));
         assert_eq!(folded("ghр_аbc").as_deref(), Some("ghp_abc"));
         assert_eq!(folded("𝐠𝐡𝐩").as_deref(), Some("ghp"));
+    }
+
+    #[test]
+    fn tags_and_selector_runs_are_decoded_in_place() {
+        let tags: String = "key1"
+            .bytes()
+            .filter_map(|byte| char::from_u32(0xE0000 + u32::from(byte)))
+            .collect();
+        assert_eq!(folded(&format!("a{tags}b")).as_deref(), Some("akey1b"));
+        // Two selectors or more carry bytes; a lone one is dropped.
+        assert_eq!(
+            folded("x\u{FE01}\u{E0100}\u{E0141}y").as_deref(),
+            Some("x\u{1}\u{10}Qy")
+        );
+        assert_eq!(folded("\u{2764}\u{FE0F}!").as_deref(), Some("\u{2764}!"));
+        // Long runs are reported, short ones are not.
+        let eight: String = std::iter::repeat_n('\u{E0061}', 8).collect();
+        let folding = fold(format!("ab{eight}c").as_bytes());
+        assert_eq!(folding.hidden.len(), 1);
+        assert_eq!(folding.hidden[0].span, (2, 34));
+        assert_eq!(folding.hidden[0].chars, 8);
+        let seven: String = std::iter::repeat_n('\u{E0061}', 7).collect();
+        assert!(fold(format!("ab{seven}c").as_bytes()).hidden.is_empty());
     }
 
     #[test]
