@@ -13,7 +13,8 @@
 //! redacted (a partial scrub of a disguised value is not trustworthy), so
 //! callers block them.
 
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkd_quick};
 
 use crate::decode::{DECODE_CONTEXT, DecodeKind, Decoded};
 
@@ -48,8 +49,23 @@ pub fn is_invisible(character: char) -> bool {
     )
 }
 
-/// The ASCII letter a common look-alike stands for.
+/// The ASCII letter a common look-alike stands for: Cyrillic, Greek,
+/// Coptic, Armenian, Cherokee (both cases), Lisu, Latin small capitals and
+/// letters with a stroke, dashes and low lines. Hand-written from Unicode's
+/// confusables data (no dependency carries it); NFKC covers the full-width,
+/// mathematical, circled and other compatibility forms before this map.
 pub fn confusable(character: char) -> Option<char> {
+    // Cherokee small letters mirror the capitals (U+AB70 is U+13A0's,
+    // U+13F8 is U+13F0's) and look like their small capitals.
+    let code = u32::from(character);
+    let capital = match code {
+        0xAB70..=0xABBF => char::from_u32(code - 0xAB70 + 0x13A0),
+        0x13F8..=0x13FD => char::from_u32(code - 0x13F8 + 0x13F0),
+        _ => None,
+    };
+    if let Some(capital) = capital {
+        return confusable(capital).map(|ascii| ascii.to_ascii_lowercase());
+    }
     let ascii = match character {
         // Cyrillic lower case
         'а' => 'a',
@@ -122,17 +138,182 @@ pub fn confusable(character: char) -> Option<char> {
         'ɑ' => 'a',
         'ʟ' => 'L',
         'ǀ' => 'l',
-        '‐' | '‑' | '‒' | '–' | '—' | '−' => '-',
+        '‐' | '‑' | '‒' | '–' | '—' | '−' | '⁃' | '˗' => '-',
+        'ˍ' | 'ߺ' => '_',
+        // More Cyrillic
+        'ь' | 'Ь' => 'b',
+        'ӏ' | 'Ӏ' => 'l',
+        'ү' => 'y',
+        'Ү' => 'Y',
+        'ѵ' => 'v',
+        'Ѵ' => 'V',
+        'ѡ' => 'w',
+        'ҽ' => 'e',
+        'б' => '6',
+        // More Greek and Coptic
+        'ϲ' => 'c',
+        'Ϲ' => 'C',
+        'ϳ' => 'j',
+        'Ϳ' => 'J',
+        'γ' => 'y',
+        'η' => 'n',
+        'ω' => 'w',
+        'Ϝ' => 'F',
+        'ⲟ' => 'o',
+        'Ⲟ' => 'O',
+        'ⲣ' => 'p',
+        'Ⲣ' => 'P',
+        'ⲥ' => 'c',
+        'Ⲥ' => 'C',
+        // Armenian
+        'ս' => 'u',
+        'Ս' => 'U',
+        'օ' => 'o',
+        'Օ' => 'O',
+        'զ' => 'q',
+        'ց' => 'g',
+        'ո' => 'n',
+        'հ' => 'h',
+        'ա' => 'w',
+        'Տ' => 'S',
+        'Լ' => 'L',
+        // Cherokee capitals
+        'Ꭰ' => 'D',
+        'Ꭱ' | 'Ꮢ' => 'R',
+        'Ꭲ' => 'T',
+        'Ꭵ' => 'i',
+        'Ꭹ' => 'Y',
+        'Ꭺ' => 'A',
+        'Ꭻ' => 'J',
+        'Ꭼ' => 'E',
+        'Ꮃ' | 'Ꮤ' => 'W',
+        'Ꮇ' => 'M',
+        'Ꮋ' => 'H',
+        'Ꮐ' => 'G',
+        'Ꮒ' => 'h',
+        'Ꮓ' => 'Z',
+        'Ꮞ' => '4',
+        'Ꮟ' => 'b',
+        'Ꮥ' | 'Ꮪ' => 'S',
+        'Ꮩ' => 'V',
+        'Ꮮ' => 'L',
+        'Ꮯ' => 'C',
+        'Ꮲ' => 'P',
+        'Ꮶ' => 'K',
+        'Ᏼ' => 'B',
+        // Lisu
+        'ꓐ' => 'B',
+        'ꓑ' => 'P',
+        'ꓓ' => 'D',
+        'ꓔ' => 'T',
+        'ꓖ' => 'G',
+        'ꓗ' => 'K',
+        'ꓙ' => 'J',
+        'ꓚ' => 'C',
+        'ꓜ' => 'Z',
+        'ꓝ' => 'F',
+        'ꓟ' => 'M',
+        'ꓠ' => 'N',
+        'ꓡ' => 'L',
+        'ꓢ' => 'S',
+        'ꓣ' => 'R',
+        'ꓦ' => 'V',
+        'ꓧ' => 'H',
+        'ꓪ' => 'W',
+        'ꓫ' => 'X',
+        'ꓬ' => 'Y',
+        'ꓮ' => 'A',
+        'ꓰ' => 'E',
+        'ꓲ' => 'I',
+        'ꓳ' => 'O',
+        'ꓴ' => 'U',
+        // Latin small capitals
+        'ᴀ' => 'a',
+        'ʙ' => 'b',
+        'ᴄ' => 'c',
+        'ᴅ' => 'd',
+        'ᴇ' => 'e',
+        'ꜰ' => 'f',
+        'ɢ' => 'g',
+        'ʜ' => 'h',
+        'ɪ' => 'i',
+        'ᴊ' => 'j',
+        'ᴋ' => 'k',
+        'ᴍ' => 'm',
+        'ɴ' => 'n',
+        'ᴏ' => 'o',
+        'ᴘ' => 'p',
+        'ʀ' => 'r',
+        'ꜱ' => 's',
+        'ᴛ' => 't',
+        'ᴜ' => 'u',
+        'ᴠ' => 'v',
+        'ᴡ' => 'w',
+        'ʏ' => 'y',
+        'ᴢ' => 'z',
+        // Latin letters with a stroke or hook (no decomposition)
+        'ø' => 'o',
+        'Ø' => 'O',
+        'đ' => 'd',
+        'Đ' => 'D',
+        'ħ' => 'h',
+        'Ħ' => 'H',
+        'ł' => 'l',
+        'Ł' => 'L',
+        'ŧ' => 't',
+        'Ŧ' => 'T',
+        'ƀ' => 'b',
+        'ƅ' => 'b',
+        'ɨ' => 'i',
+        'ɩ' => 'i',
+        'ʉ' => 'u',
+        'ǥ' => 'g',
+        'Ǥ' => 'G',
+        'ƚ' => 'l',
+        'Ɩ' => 'l',
+        'ȷ' => 'j',
+        'ɵ' => 'o',
         _ => return None,
     };
     Some(ascii)
 }
 
+/// `character` folded, into `out`: its look-alike's ASCII letter, or its
+/// compatibility decomposition (NFKD) without combining marks (general
+/// category M: `unicode-normalization` tells marks apart, not Mn and Me
+/// from the spacing Mc, so all three are dropped), each character of it
+/// mapped through [`confusable`], recomposed (NFC: Hangul syllables).
+/// NFKC alone composed a combining mark into the letter before it
+/// (`g` + U+0301 is `ǵ`), so one mark defeated every rule.
+fn fold_char(character: char, out: &mut Vec<char>) {
+    if let Some(ascii) = confusable(character) {
+        out.push(ascii);
+        return;
+    }
+    // Most characters (CJK, Arabic, Hebrew letters, ...) are their own
+    // NFKD and not marks: nothing to do.
+    if !is_combining_mark(character)
+        && is_nfkd_quick(std::iter::once(character)) == IsNormalized::Yes
+    {
+        out.push(character);
+        return;
+    }
+    let stripped: String = character
+        .nfkd()
+        .filter(|part| !is_combining_mark(*part))
+        .map(|part| confusable(part).unwrap_or(part))
+        .collect();
+    out.extend(stripped.nfc());
+}
+
 /// Whether folding changes `character`.
 fn folds(character: char) -> bool {
-    is_invisible(character)
-        || confusable(character).is_some()
-        || character.nfkc().ne(std::iter::once(character))
+    if is_invisible(character) || confusable(character).is_some() {
+        return true;
+    }
+    let mut folded = Vec::with_capacity(4);
+    fold_char(character, &mut folded);
+    folded.len() != 1 || folded[0] != character
 }
 
 /// Offsets of every character that folding changes. ASCII blocks are
@@ -278,6 +459,7 @@ fn fold_region(
     let mut base = offset;
     let mut buffer = [0u8; 4];
     let mut runs = RunTracker::default();
+    let mut replacement = Vec::with_capacity(4);
     for chunk in input.utf8_chunks() {
         let mut characters = chunk.valid().char_indices().peekable();
         let mut after_selector = false;
@@ -322,17 +504,12 @@ fn fold_region(
                 changed.push(unit);
                 continue;
             }
-            let replacement: Vec<char> = match confusable(character) {
-                Some(ascii) => vec![ascii],
-                None => character
-                    .nfkc()
-                    .map(|folded| confusable(folded).unwrap_or(folded))
-                    .collect(),
-            };
+            replacement.clear();
+            fold_char(character, &mut replacement);
             if replacement.len() != 1 || replacement[0] != character {
                 changed.push(unit);
             }
-            for replaced in replacement {
+            for &replaced in &replacement {
                 for &byte in replaced.encode_utf8(&mut buffer).as_bytes() {
                     bytes.push(byte);
                     units.push(unit);
@@ -445,9 +622,25 @@ mod tests {
     }
 
     #[test]
-    fn plain_text_and_ordinary_accents_are_left_alone() {
+    fn plain_text_is_left_alone_and_marks_are_dropped() {
         assert_eq!(folded("plain ascii"), None);
-        assert_eq!(folded("café naïve"), None);
+        // Precomposed or not, a letter loses its marks (the scanner keeps
+        // a match only if it touches a folded character, and ordinary
+        // words match nothing: `tests/unicode_layers.rs`).
+        assert_eq!(folded("café naïve").as_deref(), Some("cafe naive"));
+        assert_eq!(
+            folded("g\u{301}h\u{332}p\u{20DD}_").as_deref(),
+            Some("ghp_")
+        );
+        // Text of other scripts keeps its letters; Hangul is recomposed.
+        assert_eq!(folded("中文，한국어").as_deref(), Some("中文,한국어"));
+        assert_eq!(folded("중"), None);
+    }
+
+    #[test]
+    fn extended_look_alikes_fold() {
+        assert_eq!(folded("սօզᏚЬӏᴜ").as_deref(), Some("uoqSblu"));
+        assert_eq!(folded("\u{ABAA}ꓢ").as_deref(), Some("sS"));
     }
 
     #[test]

@@ -502,3 +502,84 @@ fn emoji_with_selectors_and_flag_tags_are_clean() {
     assert_clean(&scanner, text.as_bytes(), "raw");
     assert_clean(&scanner, chat_request(text).as_bytes(), "escaped");
 }
+
+/// `token` with `replacement` in place of the first `original` after its
+/// prefix.
+fn swap(token: &str, original: char, replacement: char) -> String {
+    let at = token[4..]
+        .find(original)
+        .map(|offset| offset + 4)
+        .expect("the character is in the token");
+    let mut out = token[..at].to_string();
+    out.push(replacement);
+    out.push_str(&token[at + original.len_utf8()..]);
+    out
+}
+
+#[test]
+fn combining_marks_in_a_token_are_found() {
+    let scanner = scanner();
+    let token = github_token();
+    let one = format!("{}\u{0301}{}", &token[..10], &token[10..]);
+    let mut inputs = vec![one];
+    for mark in ['\u{0301}', '\u{0332}', '\u{0336}', '\u{20DD}'] {
+        inputs.push(
+            token
+                .chars()
+                .flat_map(|character| [character, mark])
+                .collect(),
+        );
+    }
+    inputs.push(
+        HELD.chars()
+            .flat_map(|character| [character, '\u{0308}'])
+            .collect(),
+    );
+    for disguised in inputs {
+        let input = format!("token: {disguised}\n");
+        assert!(
+            !evasion(&scanner, input.as_bytes()).is_empty(),
+            "{input}: {:?}",
+            describe(&scanner.scan(input.as_bytes()))
+        );
+        let body = chat_request(&input);
+        assert!(
+            !evasion(&scanner, body.as_bytes()).is_empty(),
+            "{input} in JSON: {:?}",
+            describe(&scanner.scan(body.as_bytes()))
+        );
+    }
+}
+
+#[test]
+fn look_alikes_in_a_token_are_found() {
+    let scanner = scanner();
+    // The token with u, S, b, o, q, l and k in it.
+    let token = ["gh", "p_", "Zq8Lm3Nv7Rt2Wx5Yb9Kc4Hd6Fj1Gs0PaE3uS"].concat();
+    let token = token.replace("Wx", "ol").replace("Kc", "kc");
+    let cases = [
+        ('u', '\u{057D}'), // Armenian small seh
+        ('o', '\u{0585}'), // Armenian small oh
+        ('q', '\u{0566}'), // Armenian small za
+        ('S', '\u{13DA}'), // Cherokee du
+        ('b', '\u{042C}'), // Cyrillic capital soft sign
+        ('b', '\u{044C}'), // Cyrillic small soft sign
+        ('l', '\u{04CF}'), // Cyrillic small palochka
+        ('u', '\u{1D1C}'), // Latin letter small capital u
+        ('k', '\u{03BA}'), // Greek kappa (mapped before)
+        ('a', '\u{0430}'), // Cyrillic a (mapped before)
+    ];
+    assert!(
+        !scanner
+            .scan(format!("token: {token}\n").as_bytes())
+            .is_empty()
+    );
+    for (original, replacement) in cases {
+        let input = format!("token: {}\n", swap(&token, original, replacement));
+        assert!(
+            !evasion(&scanner, input.as_bytes()).is_empty(),
+            "{original} -> {replacement}: {:?}",
+            describe(&scanner.scan(input.as_bytes()))
+        );
+    }
+}
