@@ -13,6 +13,8 @@
 //! redacted (a partial scrub of a disguised value is not trustworthy), so
 //! callers block them.
 
+use std::sync::LazyLock;
+
 use unicode_normalization::char::is_combining_mark;
 use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkd_quick};
 
@@ -278,6 +280,16 @@ pub fn confusable(character: char) -> Option<char> {
     Some(ascii)
 }
 
+/// CJK unified ideographs and Hangul syllables, which folding leaves as
+/// they are: the bulk of Chinese, Japanese and Korean text, told apart by
+/// range before any table lookup.
+fn is_plain_ideograph(character: char) -> bool {
+    matches!(
+        character,
+        '\u{3400}'..='\u{4DBF}' | '\u{4E00}'..='\u{9FFF}' | '\u{AC00}'..='\u{D7A3}'
+    )
+}
+
 /// `character` folded, into `out`: its look-alike's ASCII letter, or its
 /// compatibility decomposition (NFKD) without combining marks (general
 /// category M: `unicode-normalization` tells marks apart, not Mn and Me
@@ -286,34 +298,90 @@ pub fn confusable(character: char) -> Option<char> {
 /// NFKC alone composed a combining mark into the letter before it
 /// (`g` + U+0301 is `ǵ`), so one mark defeated every rule.
 fn fold_char(character: char, out: &mut Vec<char>) {
+    let code = u32::from(character);
+    if (LATIN_START..LATIN_END).contains(&code)
+        && let Some(&(length, folded)) = usize::try_from(code - LATIN_START)
+            .ok()
+            .and_then(|index| LATIN.get(index))
+        && let Some(folded) = folded.get(..usize::from(length))
+    {
+        out.extend_from_slice(folded);
+        return;
+    }
+    fold_char_slowly(character, out);
+}
+
+/// The Latin-1 supplement and Latin Extended-A and -B (accented European
+/// text), folded once: [`fold_char`] looks them up.
+const LATIN_START: u32 = 0x80;
+const LATIN_END: u32 = 0x250;
+
+/// [`fold_char_slowly`] of every character from [`LATIN_START`] to
+/// [`LATIN_END`], as a length and the folded characters (a length past 3:
+/// not in the table).
+static LATIN: LazyLock<Vec<(u8, [char; 3])>> = LazyLock::new(|| {
+    let mut scratch = Vec::with_capacity(4);
+    (LATIN_START..LATIN_END)
+        .map(|code| {
+            scratch.clear();
+            if let Some(character) = char::from_u32(code) {
+                fold_char_slowly(character, &mut scratch);
+            }
+            let mut folded = ['\0'; 3];
+            for (slot, &part) in folded.iter_mut().zip(&scratch) {
+                *slot = part;
+            }
+            (u8::try_from(scratch.len()).unwrap_or(u8::MAX), folded)
+        })
+        .collect()
+});
+
+/// [`fold_char`] without the table.
+fn fold_char_slowly(character: char, out: &mut Vec<char>) {
     if let Some(ascii) = confusable(character) {
         out.push(ascii);
         return;
     }
     // Most characters (CJK, Arabic, Hebrew letters, ...) are their own
-    // NFKD and not marks: nothing to do.
-    if !is_combining_mark(character)
-        && is_nfkd_quick(std::iter::once(character)) == IsNormalized::Yes
+    // NFKD and not marks, and a Hangul syllable recomposes to itself:
+    // nothing to do.
+    if is_plain_ideograph(character)
+        || (!is_combining_mark(character)
+            && is_nfkd_quick(std::iter::once(character)) == IsNormalized::Yes)
     {
         out.push(character);
         return;
     }
-    let stripped: String = character
-        .nfkd()
-        .filter(|part| !is_combining_mark(*part))
-        .map(|part| confusable(part).unwrap_or(part))
-        .collect();
-    out.extend(stripped.nfc());
+    let start = out.len();
+    out.extend(
+        character
+            .nfkd()
+            .filter(|part| !is_combining_mark(*part))
+            .map(|part| confusable(part).unwrap_or(part)),
+    );
+    // Once the marks are gone, only Hangul jamo compose (a compatibility
+    // syllable such as U+3200's parenthesised one).
+    if out[start..]
+        .iter()
+        .any(|part| ('\u{1100}'..='\u{11FF}').contains(part))
+    {
+        let composed: Vec<char> = out[start..].iter().copied().nfc().collect();
+        out.truncate(start);
+        out.extend(composed);
+    }
 }
 
-/// Whether folding changes `character`.
-fn folds(character: char) -> bool {
+/// Whether folding changes `character` (`scratch`: a buffer to reuse).
+fn folds(character: char, scratch: &mut Vec<char>) -> bool {
+    if is_plain_ideograph(character) {
+        return false;
+    }
     if is_invisible(character) || confusable(character).is_some() {
         return true;
     }
-    let mut folded = Vec::with_capacity(4);
-    fold_char(character, &mut folded);
-    folded.len() != 1 || folded[0] != character
+    scratch.clear();
+    fold_char(character, scratch);
+    scratch.len() != 1 || scratch[0] != character
 }
 
 /// Offsets of every character that folding changes. ASCII blocks are
@@ -321,6 +389,7 @@ fn folds(character: char) -> bool {
 /// decoded and checked.
 fn triggers(input: &[u8]) -> Vec<usize> {
     let mut out = Vec::new();
+    let mut scratch = Vec::with_capacity(4);
     for (block_index, block) in input.chunks(64).enumerate() {
         if block.is_ascii() {
             continue;
@@ -341,7 +410,7 @@ fn triggers(input: &[u8]) -> Vec<usize> {
             };
             if let Ok(text) = std::str::from_utf8(sequence)
                 && let Some(character) = text.chars().next()
-                && folds(character)
+                && folds(character, &mut scratch)
             {
                 out.push(start);
             }
