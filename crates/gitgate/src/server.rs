@@ -80,6 +80,10 @@ pub const GATE_HEADER: &str = "x-bot-bottle-git-gate";
 /// Further pushes wait before git starts, so a burst of pushes cannot run
 /// a pile of `index-pack`s.
 pub const MAX_RECEIVING_PUSHES_PER_REPO: usize = 2;
+/// Most push command sections read at once, over every repo: each is held
+/// in memory (up to `push_request::MAX_COMMAND_SECTION_BYTES`) until it
+/// has ended.
+pub const MAX_INSPECTING_PUSHES: usize = 16;
 
 struct RepoState {
     repo: Repo,
@@ -111,6 +115,8 @@ struct Shared {
     repos: HashMap<String, RepoState>,
     project_root: PathBuf,
     hooks_dir: PathBuf,
+    /// Permits to read a push's command section (`MAX_INSPECTING_PUSHES`).
+    inspecting: Arc<Semaphore>,
     state: PathBuf,
     config: Config,
     rules_cache: Arc<receive::RulesCache>,
@@ -165,6 +171,7 @@ pub async fn run_with_daemon(
         repos,
         project_root: state.join("mirrors"),
         hooks_dir,
+        inspecting: Arc::new(Semaphore::new(MAX_INSPECTING_PUSHES)),
         state,
         config,
         rules_cache: Arc::new(receive::RulesCache::default()),
@@ -424,26 +431,22 @@ async fn handle(
         }
         Endpoint::UploadPack => cgi::run(cgi_request, body, ()).await,
         Endpoint::ReceivePack => {
-            // A receive slot first: at most `MAX_RECEIVING_PUSHES_PER_REPO`
-            // pushes per repo are read (their command sections buffered)
-            // or inside git at once.
-            let receiving = match tokio::time::timeout(
-                timeouts.receive_pack(),
-                Arc::clone(&repo.receiving).acquire_owned(),
-            )
-            .await
-            {
-                Ok(Ok(permit)) => permit,
-                Ok(Err(_)) | Err(_) => {
-                    return gate_response(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "other pushes to this repository are still running; try again",
-                    );
-                }
-            };
             // The command section first: what receive-pack would fail
             // before its hook (and still show the hook) is dealt with
             // here, see [`push_request`].
+            // At most `MAX_INSPECTING_PUSHES` command sections are read (and
+            // held in memory, up to `MAX_COMMAND_SECTION_BYTES` each) at once.
+            let Ok(Ok(inspecting)) = tokio::time::timeout(
+                timeouts.receive_pack(),
+                Arc::clone(&shared.inspecting).acquire_owned(),
+            )
+            .await
+            else {
+                return gate_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many pushes are being received; try again",
+                );
+            };
             let gzip = cgi_request.content_encoding.is_some();
             let inspected = tokio::time::timeout(
                 timeouts.receive_pack(),
@@ -453,6 +456,7 @@ async fn handle(
             .unwrap_or_else(|_| {
                 Inspection::Malformed("the commands did not arrive in time".to_string())
             });
+            drop(inspecting);
             let body = match inspected {
                 Inspection::Pass {
                     prefix,
@@ -475,6 +479,20 @@ async fn handle(
                     return gate_response(
                         StatusCode::BAD_REQUEST,
                         &format!("malformed push request: {why}"),
+                    );
+                }
+            };
+            let receiving = match tokio::time::timeout(
+                timeouts.receive_pack(),
+                Arc::clone(&repo.receiving).acquire_owned(),
+            )
+            .await
+            {
+                Ok(Ok(permit)) => permit,
+                Ok(Err(_)) | Err(_) => {
+                    return gate_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "other pushes to this repository are still running; try again",
                     );
                 }
             };
