@@ -43,7 +43,9 @@ use crate::forward::{EarlyForward, forward};
 use crate::git::stderr_excerpt;
 use crate::hook::{HookSession, PushRequest, RefUpdate};
 use crate::policy::{PushRules, check_ref_name};
-use crate::scan::{CommitScanner, ObjectAccess, REPO_RULES_FILE, scan_push_with};
+use crate::scan::{
+    CommitScanner, NewCommit, ObjectAccess, REPO_RULES_FILE, new_commits, scan_push_with,
+};
 
 /// The most findings filed for one push; a push with more is refused
 /// outright (it is a mistake, not something to approve line by line).
@@ -260,11 +262,28 @@ pub async fn decide(
         if let Some(early) = early.take() {
             early.stop().await;
         }
+        // What counted as already upstream, as checked: the operator may
+        // take minutes, and upstream may drop one of those commits meanwhile.
+        let checked = match new_commits(&access, &request.updates, timeout).await {
+            Ok(commits) => commits,
+            Err(error) => {
+                tracing::warn!(repo = %repo, error = %error, "push refused: cannot list its commits");
+                say(session, "push refused: internal error (see the gate's log)").await;
+                return false;
+            }
+        };
         let verdict = ask(context, session, reports).await;
         match verdict {
             Verdict::Approved { reason } => {
                 tracing::info!(repo = %repo, reason = %reason, "findings approved by the operator");
                 say(session, &format!("the operator approved: {reason}")).await;
+                if let Err(why) =
+                    still_as_checked(context, &access, &request.updates, &checked).await
+                {
+                    tracing::warn!(repo = %repo, "push refused: {why}");
+                    say(session, &format!("push refused: {why}")).await;
+                    return false;
+                }
             }
             refused => {
                 let why = match refused {
@@ -376,6 +395,37 @@ fn rule_problem(rules: &PushRules, update: &RefUpdate) -> Option<String> {
         return Some(format!("{name}: deleting refs is not allowed"));
     }
     None
+}
+
+/// After the operator's answer: refresh the mirror (the push holds the
+/// repo lock) and make sure the push brings no commit beyond those it
+/// brought when it was checked (`checked`). One that upstream dropped
+/// while the operator decided would otherwise go back unscanned.
+async fn still_as_checked(
+    context: &PushContext,
+    access: &ObjectAccess,
+    updates: &[RefUpdate],
+    checked: &[NewCommit],
+) -> Result<(), String> {
+    crate::mirror::refresh(&context.state, &context.repo, &context.timeouts)
+        .await
+        .map_err(|error| {
+            tracing::warn!(repo = %context.repo.name, error = %error, "cannot refresh the mirror after the operator's answer");
+            "upstream could not be reached to check the push again after the operator's answer; try again".to_string()
+        })?;
+    let now = new_commits(access, updates, context.timeouts.local_git)
+        .await
+        .map_err(|error| format!("cannot list the push's commits again: {error}"))?;
+    match now
+        .iter()
+        .find(|commit| !checked.iter().any(|seen| seen.id == commit.id))
+    {
+        Some(commit) => Err(format!(
+            "upstream no longer has commit {} while the operator decided; it was not scanned. Fetch and push again",
+            short(&commit.id)
+        )),
+        None => Ok(()),
+    }
 }
 
 /// receive-pack's own connectivity check failing marks a command

@@ -2624,6 +2624,114 @@ async fn a_push_is_checked_against_the_mirror_as_it_is_when_checked() {
     gate.stop().await;
 }
 
+/// An operator who, while deciding, has upstream drop a branch (a secret
+/// cleaned out of its history), then approves.
+struct DroppingOperator {
+    upstream: PathBuf,
+    branch: &'static str,
+    seen: Mutex<Vec<FindingReport>>,
+}
+
+impl Approver for DroppingOperator {
+    fn decide<'a>(
+        &'a self,
+        reports: &'a [FindingReport],
+        _: Duration,
+        on_filed: &'a mut (dyn FnMut(&str) + Send),
+    ) -> Deciding<'a> {
+        self.seen.lock().unwrap().extend_from_slice(reports);
+        on_filed("test-proposal-1");
+        let status = std::process::Command::new("git")
+            .args(["update-ref", "-d", &format!("refs/heads/{}", self.branch)])
+            .current_dir(&self.upstream)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Box::pin(std::future::ready(Verdict::Approved {
+            reason: "that one is a test key".into(),
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_commit_upstream_drops_while_the_operator_decides_is_not_forwarded_unscanned() {
+    // The push builds on a commit carrying a secret that upstream had when
+    // the push was checked (so it was not new, not scanned); while the
+    // operator decides about another finding, upstream drops it. Approving
+    // what the operator saw must not put the dropped commit back.
+    let (temp, root, upstream) = Fixture::upstream().await;
+    let operator = Arc::new(DroppingOperator {
+        upstream: upstream.clone(),
+        branch: "leak",
+        seen: Mutex::new(Vec::new()),
+    });
+    let upstream_url = format!("file://{}", upstream.display());
+    let gate = Fixture::start_with(
+        temp,
+        root,
+        upstream,
+        upstream_url,
+        Credential::None,
+        None,
+        operator.clone(),
+        Timeouts::default(),
+    )
+    .await;
+    let outside = gate.root.join("outside");
+    git_ok(
+        &gate.root,
+        &[
+            "clone",
+            "--quiet",
+            gate.upstream.to_str().unwrap(),
+            outside.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let dropped = commit_file(
+        &outside,
+        "leak.txt",
+        &format!("aws_access_key_id = {}\n", aws_key()),
+        "oops",
+    )
+    .await;
+    git_ok(
+        &outside,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/leak"],
+    )
+    .await;
+    let work = gate.clone("work").await;
+    git_ok(&work, &["reset", "--quiet", "--hard", &dropped]).await;
+    commit_file(
+        &work,
+        "more.txt",
+        &format!("aws_access_key_id = AKIA{}\n", "Q7XZ4PLM2RTN6BVW"),
+        "another",
+    )
+    .await;
+    let push = git(&work, &["push", "origin", "HEAD:refs/heads/x"]).await;
+    let seen = operator.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert!(seen.iter().all(|report| report.finding.commit != dropped));
+    assert!(!push.success, "{}", push.stderr);
+    assert_eq!(
+        rev(&gate.upstream, "refs/heads/x").await,
+        "",
+        "{}",
+        push.stderr
+    );
+    assert!(
+        push.stderr
+            .contains("while the operator decided; it was not scanned"),
+        "{}",
+        push.stderr
+    );
+    // No ref upstream reaches the dropped commit again.
+    let reaching = git_ok(&gate.upstream, &["for-each-ref", "--contains", &dropped]).await;
+    assert_eq!(reaching, "", "the dropped commit is upstream again");
+    gate.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_commit_only_a_stale_ref_outside_branches_and_tags_reaches_is_scanned_again() {
     // The refresh prunes only branches and tags. A ref elsewhere (here
