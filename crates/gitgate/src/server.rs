@@ -109,6 +109,20 @@ impl MirrorSync {
     fn fresh(&self, max_age: Duration) -> bool {
         self.refreshed.is_some_and(|at| at.elapsed() <= max_age)
     }
+
+    /// Refresh the mirror from upstream (the caller holds the lock this
+    /// guards), recording when a refresh that succeeded started.
+    async fn refresh(
+        &mut self,
+        state: &std::path::Path,
+        repo: &Repo,
+        timeouts: &crate::Timeouts,
+    ) -> Result<()> {
+        let started = Instant::now();
+        mirror::refresh(state, repo, timeouts).await?;
+        self.refreshed = Some(started);
+        Ok(())
+    }
 }
 
 struct Shared {
@@ -545,9 +559,9 @@ async fn handle(
                         // mirror's refs reach: they must be recent.
                         if !guard.fresh(context.timeouts.push_mirror_max_age) {
                             let started = Instant::now();
-                            if let Err(error) =
-                                mirror::refresh(&context.state, &context.repo, &context.timeouts)
-                                    .await
+                            if let Err(error) = guard
+                                .refresh(&context.state, &context.repo, &context.timeouts)
+                                .await
                             {
                                 tracing::warn!(repo = %context.repo.name, error = %error, "push refused: the mirror is stale and upstream unreachable");
                                 // Upstream's own words, as a forward's
@@ -565,7 +579,6 @@ async fn handle(
                                 session.finish(false).await;
                                 return;
                             }
-                            guard.refreshed = Some(started);
                             tracing::debug!(repo = %context.repo.name, elapsed_ms = started.elapsed().as_millis() as u64, "mirror refreshed before a push");
                         }
                         *holder
@@ -691,12 +704,11 @@ async fn refresh(shared: &Shared, repo: &RepoState) {
         tracing::info!(repo = %repo.repo.name, "a push is in progress; serving the mirror without refreshing");
         return;
     };
-    let refreshing = Instant::now();
-    match mirror::refresh(&shared.state, &repo.repo, &shared.config.timeouts).await {
-        Ok(()) => guard.refreshed = Some(refreshing),
-        Err(error) => {
-            tracing::warn!(repo = %repo.repo.name, error = %error, "upstream unreachable; serving the mirror as it is");
-        }
+    if let Err(error) = guard
+        .refresh(&shared.state, &repo.repo, &shared.config.timeouts)
+        .await
+    {
+        tracing::warn!(repo = %repo.repo.name, error = %error, "upstream unreachable; serving the mirror as it is");
     }
     tracing::debug!(repo = %repo.repo.name, elapsed_ms = started.elapsed().as_millis() as u64, "mirror refreshed");
 }
@@ -721,11 +733,8 @@ async fn refresh_behind(shared: &Shared, repo: &RepoState) {
     tokio::spawn(async move {
         let mut guard = guard;
         let started = Instant::now();
-        match mirror::refresh(&state, &config, &timeouts).await {
-            Ok(()) => guard.refreshed = Some(started),
-            Err(error) => {
-                tracing::warn!(repo = %config.name, error = %error, "upstream unreachable; serving the mirror as it is");
-            }
+        if let Err(error) = guard.refresh(&state, &config, &timeouts).await {
+            tracing::warn!(repo = %config.name, error = %error, "upstream unreachable; serving the mirror as it is");
         }
         tracing::debug!(repo = %config.name, elapsed_ms = started.elapsed().as_millis() as u64, "mirror refreshed (behind a push advertisement)");
     });
