@@ -297,6 +297,41 @@ impl Fixture {
         .await
     }
 
+    /// A commit carrying an AWS key pushed straight to upstream (not
+    /// through the gate) as `branch`, from a clone of upstream's own: the
+    /// clone and the commit.
+    async fn secret_pushed_straight_upstream(&self, branch: &str) -> (PathBuf, String) {
+        let outside = self.root.join("outside");
+        git_ok(
+            &self.root,
+            &[
+                "clone",
+                "--quiet",
+                self.upstream.to_str().unwrap(),
+                outside.to_str().unwrap(),
+            ],
+        )
+        .await;
+        let secret = commit_file(
+            &outside,
+            "leak.txt",
+            &format!("aws_access_key_id = {}\n", aws_key()),
+            "oops",
+        )
+        .await;
+        git_ok(
+            &outside,
+            &[
+                "push",
+                "--quiet",
+                "origin",
+                &format!("HEAD:refs/heads/{branch}"),
+            ],
+        )
+        .await;
+        (outside, secret)
+    }
+
     fn mirror(&self) -> PathBuf {
         self.root.join("state/mirrors/app.git")
     }
@@ -2528,29 +2563,7 @@ async fn a_commit_upstream_dropped_is_scanned_even_if_the_mirror_still_has_it() 
         },
     )
     .await;
-    let outside = gate.root.join("outside");
-    git_ok(
-        &gate.root,
-        &[
-            "clone",
-            "--quiet",
-            gate.upstream.to_str().unwrap(),
-            outside.to_str().unwrap(),
-        ],
-    )
-    .await;
-    let secret = commit_file(
-        &outside,
-        "leak.txt",
-        &format!("aws_access_key_id = {}\n", aws_key()),
-        "oops",
-    )
-    .await;
-    git_ok(
-        &outside,
-        &["push", "--quiet", "origin", "HEAD:refs/heads/leak"],
-    )
-    .await;
+    let (outside, secret) = gate.secret_pushed_straight_upstream("leak").await;
     let _work = gate.clone("work").await;
     assert_eq!(rev(&gate.mirror(), "refs/heads/leak").await, secret);
     git_ok(&gate.upstream, &["update-ref", "-d", "refs/heads/leak"]).await;
@@ -2585,29 +2598,7 @@ async fn a_push_is_checked_against_the_mirror_as_it_is_when_checked() {
         },
     )
     .await;
-    let outside = gate.root.join("outside");
-    git_ok(
-        &gate.root,
-        &[
-            "clone",
-            "--quiet",
-            gate.upstream.to_str().unwrap(),
-            outside.to_str().unwrap(),
-        ],
-    )
-    .await;
-    let secret = commit_file(
-        &outside,
-        "leak.txt",
-        &format!("aws_access_key_id = {}\n", aws_key()),
-        "oops",
-    )
-    .await;
-    git_ok(
-        &outside,
-        &["push", "--quiet", "origin", "HEAD:refs/heads/leak"],
-    )
-    .await;
+    let (outside, secret) = gate.secret_pushed_straight_upstream("leak").await;
     let _work = gate.clone("work").await;
     git_ok(&gate.upstream, &["update-ref", "-d", "refs/heads/leak"]).await;
     let empty = git_with_input(&outside, &["pack-objects", "--stdout", "--quiet"], b"");
@@ -2677,29 +2668,7 @@ async fn a_commit_upstream_drops_while_the_operator_decides_is_not_forwarded_uns
         Timeouts::default(),
     )
     .await;
-    let outside = gate.root.join("outside");
-    git_ok(
-        &gate.root,
-        &[
-            "clone",
-            "--quiet",
-            gate.upstream.to_str().unwrap(),
-            outside.to_str().unwrap(),
-        ],
-    )
-    .await;
-    let dropped = commit_file(
-        &outside,
-        "leak.txt",
-        &format!("aws_access_key_id = {}\n", aws_key()),
-        "oops",
-    )
-    .await;
-    git_ok(
-        &outside,
-        &["push", "--quiet", "origin", "HEAD:refs/heads/leak"],
-    )
-    .await;
+    let (_, dropped) = gate.secret_pushed_straight_upstream("leak").await;
     let work = gate.clone("work").await;
     git_ok(&work, &["reset", "--quiet", "--hard", &dropped]).await;
     commit_file(
