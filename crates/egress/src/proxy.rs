@@ -637,11 +637,7 @@ async fn forward(
     )
     .await
     else {
-        return refusal(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "error",
-            "cannot inspect the request body",
-        );
+        return uninspectable_body();
     };
     let mut redacted = false;
     match verdict {
@@ -670,11 +666,7 @@ async fn forward(
         )
         .await
         else {
-            return refusal(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error",
-                "cannot inspect the request body",
-            );
+            return uninspectable_body();
         };
         match verdict {
             Verdict::Pass => {}
@@ -1006,6 +998,15 @@ fn coding_other_than(
 /// are inspected on a blocking thread rather than on a runtime worker (the
 /// DLP scan takes about 3.5 ms per MiB).
 pub const BLOCKING_SCAN_BYTES: usize = 256 * 1024;
+
+/// The answer when a body inspection's thread failed (it is logged).
+fn uninspectable_body() -> Response<ProxyBody> {
+    refusal(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "error",
+        "cannot inspect the request body",
+    )
+}
 
 /// One inspection of `data`: here when it is small, on a blocking thread
 /// from [`BLOCKING_SCAN_BYTES`] (milliseconds of scanning), so the runtime
