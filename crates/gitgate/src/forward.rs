@@ -103,7 +103,8 @@ pub fn push_invocation(
     args.extend(refspecs.into_iter().map(OsString::from));
     Ok(Invocation::git(args)
         .envs(&access.env)
-        .envs(&credential_env(&context.repo, &context.state)))
+        .envs(&credential_env(&context.repo, &context.state))
+        .own_group())
 }
 
 /// Forward now; upstream's message on a refusal.
@@ -246,6 +247,7 @@ mod tests {
             timeouts: crate::Timeouts::default(),
             scan_limits: crate::ScanLimits::default(),
             rules_cache: Default::default(),
+            forwarding: Default::default(),
         };
         let access = ObjectAccess::new(Path::new("/nowhere/mirror.git"), None);
         let update = |reference: &str| RefUpdate {

@@ -33,6 +33,9 @@ pub struct Invocation {
     args: Vec<OsString>,
     env: BTreeMap<String, OsString>,
     description: String,
+    /// Run in a process group of its own, killed whole on the timeout or
+    /// when the caller goes away ([`Invocation::own_group`]).
+    group: bool,
 }
 
 impl std::fmt::Debug for Invocation {
@@ -82,6 +85,7 @@ impl Invocation {
             args,
             env,
             description,
+            group: false,
         }
     }
 
@@ -96,6 +100,7 @@ impl Invocation {
             args: args.into_iter().map(Into::into).collect(),
             env: BTreeMap::new(),
             description: program.to_string(),
+            group: false,
         }
     }
 
@@ -118,6 +123,15 @@ impl Invocation {
         self
     }
 
+    /// Run in a process group of its own, and kill the whole group (not
+    /// only the program) on the timeout or when the caller goes away: a
+    /// `git push` leaves its transport (`pack-objects`, a remote helper, a
+    /// local `receive-pack`, ssh) running when only it is killed.
+    pub fn own_group(mut self) -> Self {
+        self.group = true;
+        self
+    }
+
     /// The short description used in errors and logs (`git fetch --prune`).
     pub fn description(&self) -> &str {
         &self.description
@@ -132,6 +146,9 @@ impl Invocation {
             }
         }
         command.envs(&self.env).kill_on_drop(true);
+        if self.group {
+            command.process_group(0);
+        }
         command
     }
 
@@ -146,6 +163,13 @@ impl Invocation {
             command: self.description.clone(),
             source,
         })?;
+        // Armed until the program has exited on its own.
+        let mut group = GroupKill(
+            self.group
+                .then(|| child.id())
+                .flatten()
+                .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
+        );
         let input = stdin.to_vec();
         let mut pipe = child.stdin.take();
         let run = async move {
@@ -157,6 +181,7 @@ impl Invocation {
             child.wait_with_output().await
         };
         let output = within(&self.description, timeout, run).await?;
+        group.0 = None;
         Ok(Output {
             success: output.status.success(),
             code: output.status.code(),
@@ -311,6 +336,21 @@ pub fn is_oid(oid: &str) -> bool {
 }
 
 /// `work` bounded by `timeout`: a timeout or an I/O error names `command`.
+/// Kills a process group when dropped, if still armed.
+struct GroupKill(Option<rustix::process::Pid>);
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        if let Some(group) = self.0.take()
+            && let Err(error) =
+                rustix::process::kill_process_group(group, rustix::process::Signal::KILL)
+            && error != rustix::io::Errno::SRCH
+        {
+            tracing::warn!(error = %error, "cannot kill a git process group");
+        }
+    }
+}
+
 async fn within<T>(
     command: &str,
     timeout: Duration,

@@ -296,6 +296,107 @@ async fn check_hook_runs(hook: &Path, timeouts: &Timeouts) -> Result<()> {
     }
 }
 
+/// What the mirror's `refs` point at now: name → object id, for those
+/// that exist.
+pub async fn mirror_refs(
+    mirror: &Path,
+    refs: &[String],
+    timeouts: &Timeouts,
+) -> Result<std::collections::HashMap<String, String>> {
+    if refs.is_empty() {
+        return Ok(Default::default());
+    }
+    let mut args = vec![
+        "for-each-ref".to_string(),
+        "--format=%(objectname) %(refname)".into(),
+        "--".into(),
+    ];
+    args.extend(refs.iter().cloned());
+    let listing = Invocation::git(args)
+        .git_dir(mirror)
+        .checked(b"", timeouts.local_git)
+        .await?;
+    Ok(exact_refs(&String::from_utf8_lossy(&listing), refs, ' '))
+}
+
+/// The lines `<id><separator><name>` of a listing whose name is one of
+/// `refs` exactly (for-each-ref and ls-remote also match a pattern as a
+/// prefix or a suffix).
+fn exact_refs(
+    listing: &str,
+    refs: &[String],
+    separator: char,
+) -> std::collections::HashMap<String, String> {
+    listing
+        .lines()
+        .filter_map(|line| line.split_once(separator))
+        .filter(|(_, name)| refs.iter().any(|wanted| wanted == name))
+        .map(|(id, name)| (name.to_string(), id.to_string()))
+        .collect()
+}
+
+/// Make the mirror's `refs` what upstream has now: those upstream has are
+/// fetched (forced), those it lacks are deleted. For a push whose forward
+/// began and whose own ref update in the mirror did not happen (the agent
+/// hung up and receive-pack was killed, or the forward ended in a way that
+/// leaves upstream's answer unknown): upstream is the truth. Returns the
+/// refs that changed. The caller holds the repo's lock.
+pub async fn settle_refs(
+    state: &Path,
+    repo: &Repo,
+    timeouts: &Timeouts,
+    refs: &[String],
+) -> Result<Vec<String>> {
+    if refs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let path = mirror_path(state, &repo.name);
+    let credentials = credential_env(repo, state);
+    let mut args = vec!["ls-remote".to_string(), "--".into(), repo.upstream.clone()];
+    args.extend(refs.iter().cloned());
+    let listing = Invocation::git(args)
+        .git_dir(&path)
+        .envs(&credentials)
+        .checked(b"", timeouts.upstream_fetch)
+        .await?;
+    let upstream = exact_refs(&String::from_utf8_lossy(&listing), refs, '\t');
+    let mirror = mirror_refs(&path, refs, timeouts).await?;
+    let mut fetch = Vec::new();
+    let mut changed = Vec::new();
+    for name in refs {
+        match (upstream.get(name), mirror.get(name)) {
+            (Some(there), here) if here != Some(there) => {
+                fetch.push(format!("+{name}:{name}"));
+                changed.push(name.clone());
+            }
+            (None, Some(here)) => {
+                Invocation::git(["update-ref", "-d", name.as_str(), here.as_str()])
+                    .git_dir(&path)
+                    .checked(b"", timeouts.local_git)
+                    .await?;
+                changed.push(name.clone());
+            }
+            _ => {}
+        }
+    }
+    if !fetch.is_empty() {
+        let mut args = vec![
+            "fetch".to_string(),
+            "--quiet".into(),
+            "--no-write-fetch-head".into(),
+            "--".into(),
+            repo.upstream.clone(),
+        ];
+        args.extend(fetch);
+        Invocation::git(args)
+            .git_dir(&path)
+            .envs(&credentials)
+            .checked(b"", timeouts.upstream_fetch)
+            .await?;
+    }
+    Ok(changed)
+}
+
 /// Refresh a mirror from upstream. Errors are the caller's to log: the
 /// mirror is still served.
 pub async fn refresh(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<()> {

@@ -64,6 +64,10 @@ pub struct PushContext {
     pub scan_limits: crate::scan::ScanLimits,
     /// Scanners with a repo's own rules, by repo and rules-file blob id.
     pub rules_cache: Arc<RulesCache>,
+    /// Set once the push is released to upstream: from then on the
+    /// decision is seen through whatever the agent's connection does (see
+    /// `crate::server`), since upstream may take the push.
+    pub forwarding: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// gitleaks' config file, read like [`REPO_RULES_FILE`] from the root of
@@ -314,7 +318,11 @@ pub async fn decide(
         }
     }
 
-    // 4. Upstream.
+    // 4. Upstream. Marked first: a forward released is never killed half
+    // way (see `PushContext::forwarding`).
+    context
+        .forwarding
+        .store(true, std::sync::atomic::Ordering::SeqCst);
     let forwarded = match early.take() {
         Some(early) => match early.release().await {
             Some(answer) => answer,

@@ -40,6 +40,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, Method, Request, Response, StatusCode, header};
@@ -538,10 +539,14 @@ async fn handle(
                 timeouts: timeouts.clone(),
                 scan_limits: shared.config.scan_limits,
                 rules_cache: Arc::clone(&shared.rules_cache),
+                forwarding: Arc::default(),
             };
+            let forwarding = Arc::clone(&context.forwarding);
             let lock = Arc::clone(&repo.lock);
             let holder = Arc::clone(&held);
             let lock_wait = timeouts.receive_pack();
+            // Dropped when the CGI run (receive-pack) is over.
+            let (ended, run_over) = tokio::sync::oneshot::channel::<()>();
             let hook = tokio::spawn(async move {
                 match session.read_request().await {
                     Ok(push) => {
@@ -584,8 +589,25 @@ async fn handle(
                         *holder
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(guard);
+                        let pushed: Vec<String> =
+                            push.updates.iter().map(|u| u.reference.clone()).collect();
+                        let expected: HashMap<String, String> = push
+                            .updates
+                            .iter()
+                            .filter(|update| !update.is_delete())
+                            .map(|update| (update.reference.clone(), update.new.clone()))
+                            .collect();
                         let accepted = receive::decide(&context, &mut session, push).await;
                         session.finish(accepted).await;
+                        if context.forwarding.load(Ordering::SeqCst) {
+                            // Upstream was sent the push: once receive-pack
+                            // is over, the mirror must show what upstream
+                            // has (the lock is still held, in `holder`).
+                            let _ = tokio::time::timeout(lock_wait * 2, run_over).await;
+                            settle_after_forward(&context, &pushed, accepted.then_some(&expected))
+                                .await;
+                        }
+                        drop(holder);
                     }
                     Err(message) => {
                         tracing::warn!(repo = %context.repo.name, "bad hook request: {message}");
@@ -593,7 +615,20 @@ async fn handle(
                     }
                 }
             });
-            cgi::run(cgi_request, body, (held, receiving, AbortOnDrop(hook))).await
+            cgi::run(
+                cgi_request,
+                body,
+                (
+                    held,
+                    receiving,
+                    ended,
+                    AbortUnlessForwarding {
+                        task: hook,
+                        forwarding,
+                    },
+                ),
+            )
+            .await
         }
     };
     match result {
@@ -740,12 +775,55 @@ async fn refresh_behind(shared: &Shared, repo: &RepoState) {
     });
 }
 
-/// Aborts a task when dropped (the hook conversation ends with the CGI run).
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// After a push was forwarded: when it was accepted (`expected`: the new
+/// id of each ref it sets; a ref missing from it is deleted) and the
+/// mirror shows exactly that, nothing to do. Otherwise (receive-pack was
+/// killed because the agent hung up, its ref update failed, or the forward
+/// failed and upstream's state is unknown) the pushed refs are settled
+/// from upstream ([`mirror::settle_refs`]).
+async fn settle_after_forward(
+    context: &receive::PushContext,
+    pushed: &[String],
+    expected: Option<&HashMap<String, String>>,
+) {
+    let repo = &context.repo.name;
+    if let Some(expected) = expected {
+        match mirror::mirror_refs(&context.mirror, pushed, &context.timeouts).await {
+            Ok(now) if &now == expected => return,
+            Ok(_) => {
+                tracing::warn!(repo = %repo, "upstream took a push the mirror did not record (the agent hung up?); settling the mirror from upstream");
+            }
+            Err(error) => {
+                tracing::warn!(repo = %repo, error = %error, "cannot read the mirror's refs after a push; settling them from upstream");
+            }
+        }
+    }
+    match mirror::settle_refs(&context.state, &context.repo, &context.timeouts, pushed).await {
+        Ok(changed) if changed.is_empty() => {}
+        Ok(changed) => {
+            tracing::warn!(repo = %repo, refs = ?changed, "mirror refs settled to upstream's after a forward");
+        }
+        Err(error) => {
+            tracing::error!(repo = %repo, error = %error, refs = ?pushed, "cannot settle the mirror's refs from upstream after a forward; the next refresh repairs branches and tags");
+        }
+    }
+}
 
-impl Drop for AbortOnDrop {
+/// The hook conversation's task, ended with the CGI run (the agent hung up,
+/// or the run is over) — unless its push was released to upstream: that
+/// decision is seen through (upstream's answer awaited, the mirror settled),
+/// within the forward's own bound, since killing a forward half way does
+/// not stop upstream from taking it.
+struct AbortUnlessForwarding {
+    task: tokio::task::JoinHandle<()>,
+    forwarding: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for AbortUnlessForwarding {
     fn drop(&mut self) {
-        self.0.abort();
+        if !self.forwarding.load(Ordering::SeqCst) {
+            self.task.abort();
+        }
     }
 }
 

@@ -3394,3 +3394,134 @@ async fn a_push_whose_new_commit_is_not_whole_is_refused_before_it_is_forwarded(
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, main);
     gate.stop().await;
 }
+
+/// `git` as [`git`] runs it, started in its own process group and left
+/// running.
+fn spawn_git(dir: &Path, args: &[&str]) -> tokio::process::Child {
+    tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+/// Install `script` as upstream's `pre-receive` hook.
+fn upstream_hook(gate: &Fixture, script: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let hook = gate.upstream.join("hooks/pre-receive");
+    std::fs::write(&hook, script).unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Poll `check` every 100 ms for at most `within`.
+async fn eventually(within: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < within {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_hangs_up_during_the_forward_leaves_no_half_landed_push() {
+    // The agent's `git push` goes away while the gate forwards its push
+    // (upstream is still running its own checks). The gate noticed at its
+    // next keepalive to the client and killed the decision and the forward's
+    // `git push` with it, but not upstream's side, which took the push: the
+    // mirror never moved (and a refresh never repairs refs/notes/*).
+    let gate = Fixture::start(Some(heads_and_notes()), reject()).await;
+    let work = gate.clone("work").await;
+    let commit = commit_file(&work, "f.txt", "change\n", "clean change").await;
+    let started = gate.root.join("upstream-hook-started");
+    // No keepalives from upstream: its receive-pack must not notice that
+    // the forward's `git push` is gone before it has moved its refs.
+    git_ok(&gate.upstream, &["config", "receive.keepAlive", "0"]).await;
+    upstream_hook(
+        &gate,
+        &format!("#!/bin/sh\n: > '{}'\nsleep 14\nexit 0\n", started.display()),
+    );
+    let mut client = spawn_git(
+        &work,
+        &[
+            "push",
+            "origin",
+            "HEAD:refs/heads/feature",
+            "HEAD:refs/notes/x",
+        ],
+    );
+    assert!(
+        eventually(Duration::from_secs(30), async || started.exists()).await,
+        "the forward never reached upstream's hook"
+    );
+    let group = client.id().unwrap() as i32;
+    rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(group).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    let _ = client.wait().await;
+    // Upstream takes the push once its hook is done…
+    assert!(
+        eventually(Duration::from_secs(30), async || {
+            rev(&gate.upstream, "refs/notes/x").await == commit
+        })
+        .await,
+        "upstream never took the push"
+    );
+    // …and the mirror follows, with no fetch through the gate to refresh it.
+    for name in ["refs/heads/feature", "refs/notes/x"] {
+        assert!(
+            eventually(Duration::from_secs(20), async || {
+                rev(&gate.mirror(), name).await == commit
+            })
+            .await,
+            "{name}: upstream has the push, the mirror does not (half-landed)"
+        );
+    }
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_forward_past_its_timeout_never_lands_upstream_later() {
+    // The forward's `git push` was killed at its bound, but only it: the
+    // local transport it started (here upstream's own receive-pack, for a
+    // file:// upstream) went on and moved upstream's ref after the agent
+    // had been told the push failed. The gate now kills the forward's
+    // whole process group.
+    let timeouts = Timeouts {
+        upstream_push: Duration::from_secs(2),
+        local_git: Duration::from_secs(3),
+        ..Timeouts::default()
+    };
+    let gate = Fixture::start_timed(None, reject(), timeouts).await;
+    let work = gate.clone("work").await;
+    commit_file(&work, "f.txt", "change\n", "clean change").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    git_ok(&gate.upstream, &["config", "receive.keepAlive", "0"]).await;
+    upstream_hook(&gate, "#!/bin/sh\nsleep 12\nexit 0\n");
+    let pushed = git(&work, &["push", "origin", "main"]).await;
+    assert!(!pushed.success, "{}", pushed.stderr);
+    assert!(
+        pushed.stderr.contains("upstream did not accept it"),
+        "{}",
+        pushed.stderr
+    );
+    // Long enough for upstream's hook to have finished, had it survived.
+    tokio::time::sleep(Duration::from_secs(13)).await;
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, before);
+    gate.stop().await;
+}
