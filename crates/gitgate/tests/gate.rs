@@ -61,9 +61,10 @@ struct Output {
     stderr: String,
 }
 
-/// Run git with a clean, deterministic environment.
-async fn git(dir: &Path, args: &[&str]) -> Output {
-    let output = tokio::process::Command::new("git")
+/// git in `dir` with a clean, deterministic environment.
+fn git_command(dir: &Path, args: &[&str]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new("git");
+    command
         .args(args)
         .current_dir(dir)
         .env_clear()
@@ -75,10 +76,13 @@ async fn git(dir: &Path, args: &[&str]) -> Output {
         .env("GIT_AUTHOR_EMAIL", "agent@example.com")
         .env("GIT_COMMITTER_NAME", "Agent")
         .env("GIT_COMMITTER_EMAIL", "agent@example.com")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .output()
-        .await
-        .unwrap();
+        .env("GIT_TERMINAL_PROMPT", "0");
+    command
+}
+
+/// Run git with a clean, deterministic environment.
+async fn git(dir: &Path, args: &[&str]) -> Output {
+    let output = git_command(dir, args).output().await.unwrap();
     Output {
         success: output.status.success(),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -738,16 +742,10 @@ async fn an_upstream_rejection_fails_the_push_and_leaves_the_mirror() {
     let gate = Fixture::start(None, reject()).await;
     let work = gate.clone("work").await;
     let before = rev(&gate.upstream, "refs/heads/main").await;
-    let hook = gate.upstream.join("hooks/pre-receive");
-    std::fs::write(
-        &hook,
+    upstream_hook(
+        &gate,
         "#!/bin/sh\necho 'upstream policy says no' >&2\nexit 1\n",
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    );
     commit_file(&work, "a.txt", "a\n", "a").await;
     let push = git(&work, &["push", "origin", "main"]).await;
     assert!(!push.success);
@@ -3398,15 +3396,7 @@ async fn a_push_whose_new_commit_is_not_whole_is_refused_before_it_is_forwarded(
 /// `git` as [`git`] runs it, started in its own process group and left
 /// running.
 fn spawn_git(dir: &Path, args: &[&str]) -> tokio::process::Child {
-    tokio::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap())
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
+    git_command(dir, args)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .process_group(0)
