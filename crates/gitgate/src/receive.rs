@@ -389,6 +389,22 @@ fn checked_quarantine(
     }
 }
 
+/// The quarantine directory of a push, when it is one git made for it
+/// (`<mirror>/objects/tmp_objdir-incoming-*`): what to remove if receive-pack was
+/// killed and left it behind.
+pub fn sweepable_quarantine(
+    mirror: &Path,
+    quarantine: Option<&Path>,
+) -> Option<std::path::PathBuf> {
+    let resolved = checked_quarantine(mirror, quarantine).ok()??;
+    let objects = mirror.join("objects").canonicalize().ok()?;
+    let named = resolved
+        .file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name.starts_with("tmp_objdir-incoming-"));
+    (resolved.parent() == Some(objects.as_path()) && named).then_some(resolved)
+}
+
 /// What the repo's rules alone say against `update` (a ref it may not
 /// push, a deletion it may not make): no git needed.
 fn rule_problem(rules: &PushRules, update: &RefUpdate) -> Option<String> {
@@ -724,4 +740,46 @@ fn compile_repo_rules(
         }
     }
     (scanner, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_quarantine_git_made_in_the_mirror_is_swept() {
+        let temp = tempfile::tempdir().unwrap();
+        let mirror = temp.path().join("m.git");
+        let objects = mirror.join("objects");
+        for dir in [
+            "tmp_objdir-incoming-a1",
+            "pack",
+            "tmp_objdir-incoming-a1/nested",
+        ] {
+            std::fs::create_dir_all(objects.join(dir)).unwrap();
+        }
+        let outside = temp.path().join("tmp_objdir-incoming-b2");
+        std::fs::create_dir_all(&outside).unwrap();
+        let swept = |path: &Path| sweepable_quarantine(&mirror, Some(path));
+        assert_eq!(
+            swept(&objects.join("tmp_objdir-incoming-a1")),
+            Some(
+                objects
+                    .join("tmp_objdir-incoming-a1")
+                    .canonicalize()
+                    .unwrap()
+            )
+        );
+        for kept in [
+            objects.join("pack"),
+            objects.join("tmp_objdir-incoming-a1/nested"),
+            objects.clone(),
+            outside.clone(),
+            objects.join("../../tmp_objdir-incoming-b2"),
+            objects.join("tmp_objdir-incoming-missing"),
+        ] {
+            assert_eq!(swept(&kept), None, "{}", kept.display());
+        }
+        assert_eq!(sweepable_quarantine(&mirror, None), None);
+    }
 }

@@ -547,9 +547,19 @@ async fn handle(
             let lock_wait = timeouts.receive_pack();
             // Dropped when the CGI run (receive-pack) is over.
             let (ended, run_over) = tokio::sync::oneshot::channel::<()>();
+            let sweep = Arc::new(QuarantineSweep::default());
+            let sweep_path = Arc::clone(&sweep);
             let hook = tokio::spawn(async move {
                 match session.read_request().await {
                     Ok(push) => {
+                        *sweep_path
+                            .0
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                            receive::sweepable_quarantine(
+                                &context.mirror,
+                                push.quarantine.as_deref(),
+                            );
                         let Ok(mut guard) =
                             tokio::time::timeout(lock_wait, lock.lock_owned()).await
                         else {
@@ -608,6 +618,7 @@ async fn handle(
                                 .await;
                         }
                         drop(holder);
+                        drop(sweep_path);
                     }
                     Err(message) => {
                         tracing::warn!(repo = %context.repo.name, "bad hook request: {message}");
@@ -622,6 +633,7 @@ async fn handle(
                     held,
                     receiving,
                     ended,
+                    sweep,
                     AbortUnlessForwarding {
                         task: hook,
                         forwarding,
@@ -805,6 +817,35 @@ async fn settle_after_forward(
         }
         Err(error) => {
             tracing::error!(repo = %repo, error = %error, refs = ?pushed, "cannot settle the mirror's refs from upstream after a forward; the next refresh repairs branches and tags");
+        }
+    }
+}
+
+/// The quarantine directory of a push (set once the hook names it),
+/// removed when both the CGI run and the hook conversation are over: git
+/// removes it itself unless receive-pack was killed (the agent hung up, a
+/// bound ran out), and a forward still in flight reads from it.
+#[derive(Default)]
+struct QuarantineSweep(std::sync::Mutex<Option<PathBuf>>);
+
+impl Drop for QuarantineSweep {
+    fn drop(&mut self) {
+        let path = self
+            .0
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(path) = path
+            && path.exists()
+        {
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed the quarantine a killed receive-pack left");
+                }
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), error = %error, "cannot remove a quarantine a killed receive-pack left");
+                }
+            }
         }
     }
 }

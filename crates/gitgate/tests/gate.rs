@@ -3481,6 +3481,20 @@ async fn a_client_that_hangs_up_during_the_forward_leaves_no_half_landed_push() 
             "{name}: upstream has the push, the mirror does not (half-landed)"
         );
     }
+    // The quarantine the killed receive-pack left is removed.
+    let leftover = || {
+        std::fs::read_dir(gate.mirror().join("objects"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|entry| entry.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.starts_with("tmp_objdir-"))
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        eventually(Duration::from_secs(10), async || leftover().is_empty()).await,
+        "{:?}",
+        leftover()
+    );
     gate.stop().await;
 }
 
