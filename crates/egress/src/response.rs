@@ -68,23 +68,103 @@ impl Drop for Excerpt {
 /// in a stream of chunks, with as many `*`, so the length is unchanged (a
 /// `Content-Length` stays true). An upstream that echoes the request's
 /// `Authorization` (a debug endpoint, an error page) would otherwise hand
-/// the agent the very credential it must never hold. Only the longest tail
-/// of a chunk that could begin the value is held back until the next
-/// chunk, so a stream (server-sent events) is not delayed otherwise.
+/// the agent the very credential it must never hold. The value is masked
+/// as it is and as such pages transform it ([`Mask::variants`]): base64
+/// (standard and URL-safe, at each of the three byte alignments, so inside
+/// `base64("user:" + token)` too), hex in either case, percent-encoded and
+/// JSON-escaped. Only the longest tail of a chunk that could begin one of
+/// them is held back until the next chunk, so a stream (server-sent events)
+/// is not delayed otherwise.
 pub struct Mask {
-    value: Vec<u8>,
-    finder: memchr::memmem::Finder<'static>,
+    /// The longest variant's length.
+    longest: usize,
+    variants: Vec<Vec<u8>>,
+    finder: aho_corasick::AhoCorasick,
     carry: BytesMut,
 }
+
+/// The shortest transformed form of the value that is masked: a shorter
+/// one (a short token's base64 core) could match unrelated text.
+pub const MIN_MASKED_VARIANT_LEN: usize = 16;
 
 impl Mask {
     /// A mask for `value`; `None` for an empty value.
     pub fn new(value: &[u8]) -> Option<Self> {
-        (!value.is_empty()).then(|| Self {
-            value: value.to_vec(),
-            finder: memchr::memmem::Finder::new(value).into_owned(),
+        if value.is_empty() {
+            return None;
+        }
+        let variants = Self::variants(value);
+        let finder = aho_corasick::AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostLongest)
+            .build(&variants)
+            .ok()?;
+        Some(Self {
+            longest: variants.iter().map(Vec::len).max().unwrap_or(0),
+            variants,
+            finder,
             carry: BytesMut::new(),
         })
+    }
+
+    /// `value` and the forms an echo may show it in, each at least
+    /// [`MIN_MASKED_VARIANT_LEN`] long (the value itself always).
+    pub fn variants(value: &[u8]) -> Vec<Vec<u8>> {
+        use base64::Engine as _;
+        let mut variants = vec![value.to_vec()];
+        let mut more = Vec::new();
+        // base64: the characters that carry only the value's bits, with
+        // the value starting at each byte alignment.
+        for offset in 0..3usize {
+            let mut shifted = vec![0u8; offset];
+            shifted.extend_from_slice(value);
+            let first = (offset * 8).div_ceil(6);
+            let end = (offset + value.len()) * 8 / 6;
+            for engine in [
+                base64::engine::general_purpose::STANDARD_NO_PAD,
+                base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            ] {
+                let encoded = engine.encode(&shifted).into_bytes();
+                if let Some(core) = encoded.get(first..end) {
+                    more.push(core.to_vec());
+                }
+            }
+        }
+        let hex: Vec<u8> = value
+            .iter()
+            .flat_map(|byte| format!("{byte:02x}").into_bytes())
+            .collect();
+        more.push(hex.to_ascii_uppercase());
+        more.push(hex);
+        let percent: Vec<u8> = value
+            .iter()
+            .flat_map(|&byte| {
+                if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                    vec![byte]
+                } else {
+                    format!("%{byte:02X}").into_bytes()
+                }
+            })
+            .collect();
+        more.push(percent.to_ascii_lowercase());
+        more.push(percent);
+        more.push(
+            value
+                .iter()
+                .flat_map(|&byte| {
+                    if byte == b'/' {
+                        b"\\/".to_vec()
+                    } else {
+                        vec![byte]
+                    }
+                })
+                .collect(),
+        );
+        for variant in more {
+            if variant.len() >= MIN_MASKED_VARIANT_LEN && !variants.contains(&variant) {
+                variants.push(variant);
+            }
+        }
+        variants
     }
 
     /// Every value of `headers` with the value masked.
@@ -102,11 +182,13 @@ impl Mask {
 
     /// Mask `text` in place (a whole value: a header).
     pub fn mask_all(&self, text: &mut [u8]) {
-        let mut from = 0;
-        while let Some(found) = self.finder.find(&text[from..]) {
-            let start = from + found;
-            text[start..start + self.value.len()].fill(b'*');
-            from = start + self.value.len();
+        let found: Vec<std::ops::Range<usize>> = self
+            .finder
+            .find_iter(&*text)
+            .map(|found| found.range())
+            .collect();
+        for range in found {
+            text[range].fill(b'*');
         }
     }
 
@@ -115,11 +197,16 @@ impl Mask {
         self.carry.extend_from_slice(data);
         let mut buffer = std::mem::take(&mut self.carry);
         self.mask_all(&mut buffer);
-        // Hold back the longest tail that is a proper prefix of the value.
-        let longest = (self.value.len() - 1).min(buffer.len());
+        // Hold back the longest tail that is a proper prefix of a variant.
+        let longest = self.longest.saturating_sub(1).min(buffer.len());
         let held = (1..=longest)
             .rev()
-            .find(|&length| buffer[buffer.len() - length..] == self.value[..length])
+            .find(|&length| {
+                let tail = &buffer[buffer.len() - length..];
+                self.variants
+                    .iter()
+                    .any(|variant| variant.len() > length && variant.starts_with(tail))
+            })
             .unwrap_or(0);
         self.carry = buffer.split_off(buffer.len() - held);
         buffer.freeze()
@@ -388,6 +475,90 @@ mod tests {
                 assert_eq!(collected, whole, "cut at {first} and {second}");
             }
         }
+    }
+
+    /// An echo of the value transformed — base64 at any alignment and in
+    /// either alphabet, hex, percent-encoded, JSON-escaped — is masked too,
+    /// wherever a chunk boundary cuts it; the text around is left alone.
+    #[tokio::test]
+    async fn transformed_echoes_of_the_value_are_masked_across_chunks() {
+        use base64::Engine as _;
+        let value = b"ab/cd+ef=gh_ij-kl/mnopq~9";
+        let engines = [
+            base64::engine::general_purpose::STANDARD,
+            base64::engine::general_purpose::URL_SAFE,
+        ];
+        let mut forms: Vec<Vec<u8>> = Vec::new();
+        for engine in &engines {
+            for prefix in [&b""[..], b"u:", b"user:", b"Bearer "] {
+                forms.push(engine.encode([prefix, &value[..]].concat()).into_bytes());
+            }
+        }
+        let hex: String = value.iter().map(|byte| format!("{byte:02x}")).collect();
+        forms.push(hex.clone().into_bytes());
+        forms.push(hex.to_uppercase().into_bytes());
+        forms.push(
+            percent_encoding::percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
+                .to_string()
+                .into_bytes(),
+        );
+        forms.push(b"ab\\/cd+ef=gh_ij-kl\\/mnopq~9".to_vec());
+        let mut body = b"{".to_vec();
+        for form in &forms {
+            body.extend_from_slice(b"\"x\": \"");
+            body.extend_from_slice(form);
+            body.extend_from_slice(b"\", ");
+        }
+        body.extend_from_slice(b"}");
+        let mut whole = body.clone();
+        Mask::new(value).unwrap().mask_all(&mut whole);
+        assert_eq!(whole.len(), body.len());
+        // What is left of each form cannot give the value back.
+        let text = String::from_utf8(whole.clone()).unwrap();
+        for piece in text.split(|c: char| !(c.is_ascii_alphanumeric() || "+/-_=".contains(c))) {
+            for engine in &engines {
+                let decoded = engine.decode(piece).unwrap_or_default();
+                assert!(
+                    !decoded
+                        .windows(6)
+                        .any(|window| value.windows(6).any(|part| part == window)),
+                    "{piece} decodes to part of the value: {text}"
+                );
+            }
+            assert!(
+                piece.len() < 12 || !hex.contains(&piece.to_lowercase()),
+                "{text}"
+            );
+        }
+        assert!(text.starts_with("{\"x\": \""), "{text}");
+        for cut in 0..=body.len() {
+            let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
+                Ok(Frame::data(Bytes::copy_from_slice(&body[..cut]))),
+                Ok(Frame::data(Bytes::copy_from_slice(&body[cut..]))),
+            ];
+            let inner = StreamBody::new(futures_util::stream::iter(chunks));
+            let masked =
+                StreamedBody::new(inner, Duration::from_secs(5)).with_mask(Mask::new(value));
+            let collected = masked.collect().await.unwrap().to_bytes();
+            assert_eq!(collected, whole, "cut at {cut}");
+        }
+    }
+
+    /// A short value is masked as it is; its transformed forms are not
+    /// (too short to tell from other text).
+    #[test]
+    fn short_values_have_no_short_variants() {
+        let variants = Mask::variants(b"tok-12345");
+        assert_eq!(variants[0], b"tok-12345");
+        assert!(
+            variants
+                .iter()
+                .skip(1)
+                .all(|variant| variant.len() >= MIN_MASKED_VARIANT_LEN)
+        );
+        let mut text = b"dG9rLTEyMzQ1 tok-12345".to_vec();
+        Mask::new(b"tok-12345").unwrap().mask_all(&mut text);
+        assert_eq!(text, b"dG9rLTEyMzQ1 *********");
     }
 
     /// A chunk with no tail that could begin the value is passed on whole

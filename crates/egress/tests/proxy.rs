@@ -422,6 +422,41 @@ async fn the_injected_credential_never_comes_back_to_the_agent() {
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let echoed = answer.headers["x-echo"].to_str().unwrap().to_string();
     assert_eq!(echoed, format!("Bearer {}", "*".repeat(token.len())));
+    // Echoed transformed: base64, base64url, hex, at any alignment.
+    let answer = client
+        .send(get(&authority, "/echo-transformed").body(empty()).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    {
+        use base64::Engine as _;
+        let whole = format!("Bearer {token}");
+        let header = answer.headers["x-echo-b64"].to_str().unwrap().to_string();
+        let seen = format!("{header}\n{}", answer.body);
+        let plain: Vec<u8> = seen
+            .split(|c: char| !(c.is_ascii_alphanumeric() || "+/-_=".contains(c)))
+            .flat_map(|piece| {
+                [
+                    base64::engine::general_purpose::STANDARD.decode(piece),
+                    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(piece),
+                    base64::engine::general_purpose::STANDARD.decode(piece.trim_end_matches('=')),
+                ]
+                .into_iter()
+                .flatten()
+                .flatten()
+                .chain(b" ".iter().copied())
+                .collect::<Vec<u8>>()
+            })
+            .collect();
+        let hex: String = token.bytes().map(|byte| format!("{byte:02x}")).collect();
+        let lowered = seen.to_lowercase();
+        assert!(
+            !String::from_utf8_lossy(&plain).contains(&token[2..]),
+            "a base64 echo decodes to the token: {seen}"
+        );
+        assert!(!lowered.contains(&hex[4..]), "a hex echo: {seen}");
+        assert!(!seen.contains(&whole), "{seen}");
+        assert!(seen.contains("*****"), "nothing was masked: {seen}");
+    }
     // Compressed plainly, in a second Content-Encoding line after an
     // `identity` one, or as a transfer coding (which hyper's client leaves
     // in the body once it has removed the chunked framing).

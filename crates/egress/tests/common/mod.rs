@@ -174,6 +174,38 @@ async fn upstream_handler(
             .unwrap();
         return Ok(response);
     }
+    if path == "/echo-transformed" {
+        // Echoes the request's Authorization back transformed, as debug
+        // pages and error reports do: base64 of the whole value (Basic-like),
+        // base64url and hex of the token after the scheme.
+        use base64::Engine as _;
+        let value = parts
+            .headers
+            .get("authorization")
+            .map(|value| value.as_bytes().to_vec())
+            .unwrap_or_default();
+        let token = value
+            .iter()
+            .rposition(|byte| *byte == b' ')
+            .map_or(&value[..], |space| &value[space + 1..]);
+        let hex: String = token.iter().map(|byte| format!("{byte:02x}")).collect();
+        let body = serde_json::json!({
+            "whole_b64": base64::engine::general_purpose::STANDARD.encode(&value),
+            "token_b64url": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token),
+            "token_hex": hex,
+            "token_HEX": hex.to_uppercase(),
+            "shifted_b64": base64::engine::general_purpose::STANDARD.encode([b"x:".as_slice(), token].concat()),
+        });
+        let response = Response::builder()
+            .header("content-type", "application/json")
+            .header(
+                "x-echo-b64",
+                base64::engine::general_purpose::STANDARD.encode(&value),
+            )
+            .body(Full::new(Bytes::from(body.to_string())).boxed())
+            .unwrap();
+        return Ok(response);
+    }
     if path == "/echo-header" {
         // Echoes the request's Authorization back as a response header.
         let echoed = parts
