@@ -296,6 +296,32 @@ async fn check_hook_runs(hook: &Path, timeouts: &Timeouts) -> Result<()> {
     }
 }
 
+/// Remove every quarantine directory (`objects/tmp_objdir-incoming-*`)
+/// from `mirror`: at start-up, when no receive-pack can be using one.
+pub fn sweep_quarantines(mirror: &Path) {
+    let objects = mirror.join("objects");
+    let Ok(entries) = std::fs::read_dir(&objects) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let leftover = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with("tmp_objdir-incoming-"));
+        if leftover && entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            let path = entry.path();
+            match std::fs::remove_dir_all(&path) {
+                Ok(()) => {
+                    tracing::info!(path = %path.display(), "removed a quarantine left by an earlier run")
+                }
+                Err(error) => {
+                    tracing::warn!(path = %path.display(), error = %error, "cannot remove a quarantine left by an earlier run")
+                }
+            }
+        }
+    }
+}
+
 /// What the mirror's `refs` point at now: name → object id, for those
 /// that exist.
 pub async fn mirror_refs(
@@ -456,6 +482,30 @@ mod tests {
     use super::*;
     use crate::policy::PushRules;
     use bot_bottle_secret::Redacted;
+
+    #[test]
+    fn leftover_quarantines_are_swept_and_nothing_else() {
+        let temp = tempfile::tempdir().unwrap();
+        let objects = temp.path().join("objects");
+        for dir in [
+            "tmp_objdir-incoming-a",
+            "tmp_objdir-incoming-b/pack",
+            "pack",
+            "ab",
+        ] {
+            std::fs::create_dir_all(objects.join(dir)).unwrap();
+        }
+        std::fs::write(objects.join("tmp_objdir-incoming-file"), "x").unwrap();
+        sweep_quarantines(temp.path());
+        let mut left: Vec<String> = std::fs::read_dir(&objects)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["ab", "pack", "tmp_objdir-incoming-file"]);
+        // A mirror with no objects directory is left alone.
+        sweep_quarantines(&temp.path().join("missing"));
+    }
 
     fn repo(upstream: &str, credential: Credential) -> Repo {
         Repo {

@@ -135,6 +135,10 @@ struct Shared {
     state: PathBuf,
     config: Config,
     rules_cache: Arc<receive::RulesCache>,
+    /// Read-held by every hook conversation's task for its life: shutdown
+    /// waits (within the grace period) for a write hold, so a forward whose
+    /// agent hung up is still seen through.
+    hook_tasks: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// Serve until `shutdown` completes. Prepares every mirror first.
@@ -158,6 +162,9 @@ pub async fn run_with_daemon(
     let mut repos = HashMap::new();
     for repo in &config.repos {
         let mirror = mirror::prepare(&state, repo, &config.timeouts).await?;
+        // Quarantines left by a crash (or a kill) belong to pushes that are
+        // gone: nothing of them was in the mirror's store.
+        mirror::sweep_quarantines(&mirror);
         repos.insert(
             repo.name.clone(),
             RepoState {
@@ -190,6 +197,7 @@ pub async fn run_with_daemon(
         state,
         config,
         rules_cache: Arc::new(receive::RulesCache::default()),
+        hook_tasks: Arc::default(),
     });
     tracing::info!(address = %local, repos = shared.repos.len(), "git-gate listening");
     let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
@@ -265,12 +273,16 @@ pub async fn run_with_daemon(
     drop(listener);
     let _ = stop_daemon.send(true);
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(SHUTDOWN_GRACE_PERIOD, drain)
+    let grace = tokio::time::Instant::now() + SHUTDOWN_GRACE_PERIOD;
+    if tokio::time::timeout_at(grace, drain).await.is_err() {
+        tracing::warn!("connections still open after the grace period; closing them");
+        connections.abort_all();
+    }
+    if tokio::time::timeout_at(grace, shared.hook_tasks.write())
         .await
         .is_err()
     {
-        tracing::warn!("connections still open after the grace period; closing them");
-        connections.abort_all();
+        tracing::warn!("a push is still being decided or forwarded after the grace period");
     }
     Ok(())
 }
@@ -549,7 +561,9 @@ async fn handle(
             let (ended, run_over) = tokio::sync::oneshot::channel::<()>();
             let sweep = Arc::new(QuarantineSweep::default());
             let sweep_path = Arc::clone(&sweep);
+            let alive = Arc::clone(&shared.hook_tasks).read_owned().await;
             let hook = tokio::spawn(async move {
+                let _alive = alive;
                 match session.read_request().await {
                     Ok(push) => {
                         *sweep_path
