@@ -57,6 +57,9 @@ pub struct RequestContext {
     pub scheme: Scheme,
     /// Normalised host (lower case, no trailing dot; IPv6 in brackets).
     pub host: String,
+    /// `host` as log lines show it: held tokens and findings masked (a host
+    /// can carry one: a held request's host is forwarded once approved).
+    pub log_host: String,
     pub port: u16,
     /// Index of the matched route in the routes file.
     pub route_index: usize,

@@ -99,6 +99,52 @@ pub(crate) struct Shared {
     pub request_body_idle_timeout: Duration,
     /// Every held token value, scrubbed from `log: full` lines.
     pub secrets: Vec<bot_bottle_secret::Redacted<String>>,
+    /// Memory for decoding and inspecting large bodies, in bytes, shared by
+    /// every request ([`INSPECTION_BUDGET_BYTES`]).
+    pub inspection_budget: Arc<tokio::sync::Semaphore>,
+}
+
+/// The most memory, in bytes, that decoding request bodies and inspecting
+/// large ones may take at once, over every request and WebSocket. A few
+/// hundred bytes of brotli decode to 64 MiB, and the DLP engine may decode
+/// layers of up to 16 times what it scans; without a shared bound a
+/// handful of tiny requests on one HTTP/2 connection took gigabytes (and a
+/// held one kept its decoded copy while the operator decided). A body is
+/// decoded once [`crate::body::MAX_DECODED_BODY_BYTES`] of this is free,
+/// and a body or message of [`BLOCKING_SCAN_BYTES`] or more is inspected
+/// once 17 times its size (itself and the engine's layers; at most the
+/// whole budget) is free; each share is given back as soon as that step is
+/// done, before any hold for the operator.
+pub const INSPECTION_BUDGET_BYTES: usize = 512 * 1024 * 1024;
+
+/// How long a decode or an inspection may wait for its share of
+/// [`INSPECTION_BUDGET_BYTES`]; past it the request is refused (503).
+pub const INSPECTION_BUDGET_WAIT: Duration = Duration::from_secs(30);
+
+/// Take `bytes` (at most the whole budget) of the inspection budget,
+/// waiting at most [`INSPECTION_BUDGET_WAIT`].
+pub(crate) async fn reserve(
+    budget: &Arc<tokio::sync::Semaphore>,
+    bytes: usize,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    let bytes = u32::try_from(bytes.min(INSPECTION_BUDGET_BYTES)).unwrap_or(u32::MAX);
+    tokio::time::timeout(
+        INSPECTION_BUDGET_WAIT,
+        Arc::clone(budget).acquire_many_owned(bytes),
+    )
+    .await
+    .ok()?
+    .ok()
+}
+
+/// The answer when a body cannot get its share of the inspection budget.
+fn no_inspection_room(context: &RequestContext) -> Response<ProxyBody> {
+    tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.log_host, "no room to decode or inspect a request body in time");
+    refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "error",
+        "too many large or compressed request bodies are being inspected at once; try again",
+    )
 }
 
 /// Where a request is going, as established by the proxy (CONNECT target or
@@ -337,6 +383,7 @@ fn context(
         client,
         scheme: target.scheme,
         host: target.host.to_string(),
+        log_host: for_log(shared, target.host.to_string().as_bytes()),
         port: target.port,
         route_index: route.index,
         route_host: route.spec.host.clone(),
@@ -356,7 +403,7 @@ async fn settle_hold(
     tracing::info!(
         decision = "hold",
         request_id = context.request_id,
-        host = %for_log(shared, context.host.as_bytes()),
+        host = %context.log_host,
         detector = %hold.detector,
         location = %hold.location,
         "request held for the operator"
@@ -364,7 +411,7 @@ async fn settle_hold(
     match shared.holds.resolve(context, hold).await {
         HoldOutcome::Approve => Ok(()),
         HoldOutcome::Reject(reason) => {
-            tracing::warn!(decision = "deny", request_id = context.request_id, host = %for_log(shared, context.host.as_bytes()), %reason, "held request refused");
+            tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.log_host, %reason, "held request refused");
             Err(refusal(
                 StatusCode::FORBIDDEN,
                 "blocked",
@@ -374,8 +421,8 @@ async fn settle_hold(
     }
 }
 
-fn blocked(shared: &Shared, context: &RequestContext, reason: &str) -> Response<ProxyBody> {
-    tracing::warn!(decision = "block", request_id = context.request_id, host = %for_log(shared, context.host.as_bytes()), %reason, "request blocked by outbound inspection");
+fn blocked(context: &RequestContext, reason: &str) -> Response<ProxyBody> {
+    tracing::warn!(decision = "block", request_id = context.request_id, host = %context.log_host, %reason, "request blocked by outbound inspection");
     refusal(
         StatusCode::FORBIDDEN,
         "blocked",
@@ -470,7 +517,7 @@ async fn forward(
             scheme = target.scheme.as_str(),
             host = %for_log(&shared, host_text.as_bytes()),
             port = target.port,
-            method = %parts.method,
+            method = %for_log(&shared, parts.method.as_str().as_bytes()),
             path = %for_log(&shared, path_and_query.split('?').next().unwrap_or("/").as_bytes()),
             reason = %for_log(&shared, reason.to_string().as_bytes()),
             "egress request denied"
@@ -513,7 +560,7 @@ async fn forward(
     );
     match head_verdict {
         Verdict::Pass => {}
-        Verdict::Block(reason) => return blocked(&shared, &context, &reason),
+        Verdict::Block(reason) => return blocked(&context, &reason),
         Verdict::Hold(hold) => {
             if let Err(response) = settle_hold(&shared, &context, &hold).await {
                 return response;
@@ -525,7 +572,7 @@ async fn forward(
         }) => {
             if let Some(new_path) = new_path {
                 if PathAndQuery::from_str(&new_path).is_err() || !new_path.starts_with('/') {
-                    return blocked(&shared, &context, "the redacted path is not a valid path");
+                    return blocked(&context, "the redacted path is not a valid path");
                 }
                 path_and_query = new_path;
             }
@@ -553,7 +600,7 @@ async fn forward(
         .and_then(|value| value.parse::<u64>().ok())
         && length > MAX_REQUEST_BODY_BYTES as u64
     {
-        return too_large(&shared, &context);
+        return too_large(&context);
     }
     // A body that stops arriving does not hold its connection (and slot)
     // for good: each piece must come within REQUEST_BODY_IDLE_TIMEOUT.
@@ -564,7 +611,7 @@ async fn forward(
     {
         Ok(collected) => collected.to_bytes(),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            return too_large(&shared, &context);
+            return too_large(&context);
         }
         Err(error) if error.is::<IdleTimeout>() => {
             tracing::warn!(
@@ -591,14 +638,24 @@ async fn forward(
         }
     };
     let encoded = body::is_encoded(&parts.headers);
+    let mut reserved = None;
     let decoded = if encoded {
+        // The whole budget while decoding (one decode at a time: what it
+        // will take is not known before), then the decoded body's share,
+        // carried into its inspection.
+        let Some(permit) = reserve(&shared.inspection_budget, INSPECTION_BUDGET_BYTES).await else {
+            return no_inspection_room(&context);
+        };
         let headers = parts.headers.clone();
         let raw = body_bytes.clone();
         match tokio::task::spawn_blocking(move || body::decode(&headers, &raw)).await {
-            Ok(Ok(decoded)) => decoded,
-            Ok(Err(DecodeError::TooLarge)) => return too_large(&shared, &context),
+            Ok(Ok(decoded)) => {
+                reserved = Some(shrunk(permit, inspection_share(decoded.len())));
+                decoded
+            }
+            Ok(Err(DecodeError::TooLarge)) => return too_large(&context),
             Ok(Err(error)) => {
-                tracing::warn!(decision = "deny", request_id = context.request_id, host = %for_log(&shared, context.host.as_bytes()), %error, "undecodable request body");
+                tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.log_host, %error, "undecodable request body");
                 return refusal(
                     StatusCode::BAD_REQUEST,
                     "denied",
@@ -619,6 +676,21 @@ async fn forward(
     } else {
         body_bytes.clone()
     };
+    if route.limits_methods()
+        && crate::routes::body_overrides_method(
+            parts
+                .headers
+                .get(header::CONTENT_TYPE)
+                .map(HeaderValue::as_bytes),
+            &decoded,
+        )
+    {
+        let reason = format!(
+            "the route for {host_text} limits methods, and the request body's field {METHOD_OVERRIDE_PARAMETER} asks the upstream for another method"
+        );
+        log_denial(&reason, &path_and_query);
+        return denied(&host_text, &reason);
+    }
     if table.log() == EgressLog::Full {
         log_full(
             &shared,
@@ -629,20 +701,26 @@ async fn forward(
             &decoded,
         );
     }
-    let Some(verdict) = inspect_sized(
-        &shared.inspector,
+    let verdict = match inspect_sized(
+        &shared,
         &context,
         &decoded,
         |inspector, context, body| inspector.inspect_body(context, body),
+        reserved,
     )
     .await
-    else {
-        return uninspectable_body();
+    {
+        Ok(verdict) => verdict,
+        Err(why) => return uninspectable_body(&context, why),
     };
+    // Inspected: what the operator may be asked about is the request as
+    // sent, so the decoded copy (and its share of the budget) goes now,
+    // not after a hold of up to minutes.
+    drop(decoded);
     let mut redacted = false;
     match verdict {
         Verdict::Pass => {}
-        Verdict::Block(reason) => return blocked(&shared, &context, &reason),
+        Verdict::Block(reason) => return blocked(&context, &reason),
         Verdict::Hold(hold) => {
             if let Err(response) = settle_hold(&shared, &context, &hold).await {
                 return response;
@@ -654,29 +732,26 @@ async fn forward(
             redacted = true;
         }
     }
-    drop(decoded);
     if encoded && !redacted {
         // Forwarded as sent: what rides in the container outside the
         // compressed stream is scanned too. (A redacted body goes decoded.)
-        let Some(verdict) = inspect_sized(
-            &shared.inspector,
+        let verdict = match inspect_sized(
+            &shared,
             &context,
             &body_bytes,
             |inspector, context, raw| inspector.inspect_encoded_body(context, raw),
+            None,
         )
         .await
-        else {
-            return uninspectable_body();
+        {
+            Ok(verdict) => verdict,
+            Err(why) => return uninspectable_body(&context, why),
         };
         match verdict {
             Verdict::Pass => {}
-            Verdict::Block(reason) => return blocked(&shared, &context, &reason),
+            Verdict::Block(reason) => return blocked(&context, &reason),
             Verdict::Redact(_) => {
-                return blocked(
-                    &shared,
-                    &context,
-                    "a finding in the encoded body cannot be redacted",
-                );
+                return blocked(&context, "a finding in the encoded body cannot be redacted");
             }
             Verdict::Hold(hold) => {
                 if let Err(response) = settle_hold(&shared, &context, &hold).await {
@@ -690,7 +765,7 @@ async fn forward(
     let mut mask = None;
     if let Some(credential) = &route.credential {
         if target.scheme == Scheme::Http {
-            tracing::warn!(decision = "deny", request_id = context.request_id, host = %for_log(&shared, context.host.as_bytes()), "credential route over plain http");
+            tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.log_host, "credential route over plain http");
             return refusal(
                 StatusCode::FORBIDDEN,
                 "denied",
@@ -703,7 +778,7 @@ async fn forward(
         let Some(value) = &credential.value else {
             tracing::error!(
                 request_id = context.request_id,
-                host = %context.host,
+                host = %context.log_host,
                 token_env = %credential.token_env,
                 "route needs a token the sidecar does not hold"
             );
@@ -817,8 +892,11 @@ async fn forward(
     } else {
         None
     };
-    let method = parts.method.clone();
-    let path_for_log = path_and_query.split('?').next().unwrap_or("/").to_string();
+    let method_for_log = for_log(&shared, parts.method.as_str().as_bytes());
+    let path_for_log = for_log(
+        &shared,
+        path_and_query.split('?').next().unwrap_or("/").as_bytes(),
+    );
     let log_level = table.log();
     let route_index = route.index;
     drop(table);
@@ -841,7 +919,7 @@ async fn forward(
         Ok(Ok(response)) => response,
         Ok(Err(error)) => return upstream_failure(&context, &error),
         Err(_) => {
-            tracing::warn!(request_id = context.request_id, host = %context.host, "upstream response timed out");
+            tracing::warn!(request_id = context.request_id, host = %context.log_host, "upstream response timed out");
             return refusal(
                 StatusCode::GATEWAY_TIMEOUT,
                 "error",
@@ -854,8 +932,8 @@ async fn forward(
             decision = "allow",
             request_id = context.request_id,
             route = route_index,
-            %method,
-            host = %context.host,
+            method = %method_for_log,
+            host = %context.log_host,
             port = context.port,
             path = %path_for_log,
             status = response.status().as_u16(),
@@ -868,7 +946,7 @@ async fn forward(
         if let Some(key) = &websocket_key
             && !websocket::accepts(response.headers(), key)
         {
-            tracing::warn!(request_id = context.request_id, host = %context.host, "upstream's WebSocket accept key is wrong");
+            tracing::warn!(request_id = context.request_id, host = %context.log_host, "upstream's WebSocket accept key is wrong");
             return refusal(
                 StatusCode::BAD_GATEWAY,
                 "error",
@@ -942,7 +1020,7 @@ async fn forward(
     if let Some(mask) = &mask {
         mask.mask_headers(&mut response_parts.headers);
         if let Some(coding) = compressed {
-            tracing::warn!(request_id = context.request_id, host = %context.host, coding, "compressed response on a credential route refused");
+            tracing::warn!(request_id = context.request_id, host = %context.log_host, coding, "compressed response on a credential route refused");
             return refusal(
                 StatusCode::BAD_GATEWAY,
                 "error",
@@ -954,7 +1032,7 @@ async fn forward(
         }
     }
     let request_id = context.request_id;
-    let idle_host = context.host.clone();
+    let idle_host = context.log_host.clone();
     let mut body = StreamedBody::new(response_body, shared.upstream_idle_timeout)
         .with_mask(mask)
         .on_idle(
@@ -966,7 +1044,7 @@ async fn forward(
         let status = response_parts.status;
         let headers = response_parts.headers.clone();
         let shared = Arc::clone(&shared);
-        let host = context.host;
+        let host = context.log_host;
         body = body.with_excerpt(
             FULL_LOG_BODY_CHARS + FULL_LOG_SCRUB_MARGIN,
             Box::new(move |kept, total| {
@@ -999,38 +1077,83 @@ fn coding_other_than(
 /// DLP scan takes about 3.5 ms per MiB).
 pub const BLOCKING_SCAN_BYTES: usize = 256 * 1024;
 
-/// The answer when a body inspection's thread failed (it is logged).
-fn uninspectable_body() -> Response<ProxyBody> {
-    refusal(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "error",
-        "cannot inspect the request body",
-    )
+/// The answer when a body could not be inspected (a failed thread is
+/// logged where it failed).
+fn uninspectable_body(context: &RequestContext, why: Uninspected) -> Response<ProxyBody> {
+    match why {
+        Uninspected::NoRoom => no_inspection_room(context),
+        Uninspected::Failed => refusal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error",
+            "cannot inspect the request body",
+        ),
+    }
 }
 
 /// One inspection of `data`: here when it is small, on a blocking thread
 /// from [`BLOCKING_SCAN_BYTES`] (milliseconds of scanning), so the runtime
-/// workers keep serving everyone else meanwhile. `None` if that thread
-/// failed (logged; the caller refuses).
+/// workers keep serving everyone else meanwhile — once its share of
+/// [`INSPECTION_BUDGET_BYTES`] is free. An error when there was no room in
+/// time or that thread failed (the caller refuses).
 pub(crate) async fn inspect_sized(
-    inspector: &Arc<dyn Inspector>,
+    shared: &Shared,
     context: &RequestContext,
     data: &Bytes,
     inspect: fn(&dyn Inspector, &RequestContext, &[u8]) -> Verdict<Bytes>,
-) -> Option<Verdict<Bytes>> {
+    reserved: Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<Verdict<Bytes>, Uninspected> {
     if data.len() < BLOCKING_SCAN_BYTES {
-        return Some(inspect(inspector.as_ref(), context, data));
+        return Ok(inspect(shared.inspector.as_ref(), context, data));
     }
-    let (inspector, scan_context, data) = (Arc::clone(inspector), context.clone(), data.clone());
-    match tokio::task::spawn_blocking(move || inspect(inspector.as_ref(), &scan_context, &data))
-        .await
-    {
-        Ok(verdict) => Some(verdict),
-        Err(error) => {
-            tracing::error!(request_id = context.request_id, %error, "inspection task failed");
-            None
-        }
+    let permit = match reserved {
+        Some(permit) => permit,
+        None => match reserve(&shared.inspection_budget, inspection_share(data.len())).await {
+            Some(permit) => permit,
+            None => return Err(Uninspected::NoRoom),
+        },
+    };
+    let (inspector, scan_context, data) =
+        (Arc::clone(&shared.inspector), context.clone(), data.clone());
+    let verdict =
+        tokio::task::spawn_blocking(move || inspect(inspector.as_ref(), &scan_context, &data))
+            .await;
+    drop(permit);
+    verdict.map_err(|error| {
+        tracing::error!(request_id = context.request_id, %error, "inspection task failed");
+        Uninspected::Failed
+    })
+}
+
+/// A large body's (or message's) share of [`INSPECTION_BUDGET_BYTES`],
+/// per byte: itself and up to 16 times it in the DLP engine's decoded
+/// layers (`bot_bottle_dlp`'s decode budget factor).
+pub const INSPECTION_SHARE_FACTOR: usize = 17;
+
+/// The share of the budget inspecting `len` bytes takes (at most all of it).
+fn inspection_share(len: usize) -> usize {
+    len.saturating_mul(INSPECTION_SHARE_FACTOR)
+        .min(INSPECTION_BUDGET_BYTES)
+}
+
+/// `permit` given back down to `keep` bytes.
+fn shrunk(
+    mut permit: tokio::sync::OwnedSemaphorePermit,
+    keep: usize,
+) -> tokio::sync::OwnedSemaphorePermit {
+    let excess = permit.num_permits().saturating_sub(keep);
+    if excess > 0 {
+        drop(permit.split(excess));
     }
+    permit
+}
+
+/// Why [`inspect_sized`] gave no verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Uninspected {
+    /// No room in the inspection budget in time.
+    NoRoom,
+    /// The inspection's thread failed.
+    Failed,
 }
 
 /// The most of a body one `log: full` line shows.
@@ -1088,8 +1211,8 @@ fn log_full(
         .collect();
     tracing::info!(
         request_id = context.request_id,
-        host = %context.host,
-        method = %method,
+        host = %context.log_host,
+        method = %for_log(shared, method.as_str().as_bytes()),
         path = %for_log(shared, path_and_query.as_bytes()),
         headers = %headers_for_log(shared, headers),
         body_bytes = body.len(),
@@ -1125,8 +1248,8 @@ fn log_full_response(
     );
 }
 
-fn too_large(shared: &Shared, context: &RequestContext) -> Response<ProxyBody> {
-    tracing::warn!(decision = "deny", request_id = context.request_id, host = %for_log(shared, context.host.as_bytes()), "request body over the limit");
+fn too_large(context: &RequestContext) -> Response<ProxyBody> {
+    tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.log_host, "request body over the limit");
     refusal(
         StatusCode::PAYLOAD_TOO_LARGE,
         "denied",
@@ -1158,7 +1281,7 @@ fn upstream_failure(
             tracing::warn!(
                 decision = if kind == "denied" { "deny" } else { "error" },
                 request_id = context.request_id,
-                host = %context.host,
+                host = %context.log_host,
                 error = %detail,
                 "upstream connection refused or failed"
             );
@@ -1167,7 +1290,7 @@ fn upstream_failure(
         source = current.source();
     }
     let detail = chain(error);
-    tracing::warn!(request_id = context.request_id, host = %context.host, error = %detail, "upstream request failed");
+    tracing::warn!(request_id = context.request_id, host = %context.log_host, error = %detail, "upstream request failed");
     refusal(
         StatusCode::BAD_GATEWAY,
         "error",

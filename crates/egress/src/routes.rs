@@ -420,6 +420,78 @@ pub const OVERRIDE_HEADERS: &[&str] = &[
 /// that limits methods.
 pub const METHOD_OVERRIDE_PARAMETER: &str = "_method";
 
+/// Whether a request body names [`METHOD_OVERRIDE_PARAMETER`] as a field
+/// the frameworks read: Rails (Rack) reads it from a form body (a
+/// `application/x-www-form-urlencoded` one, or one with no content type)
+/// and from `multipart/form-data`; Symfony from the form body before the
+/// query; Laravel from a JSON body's top-level key too. `body` is the
+/// decoded body; names are compared ignoring ASCII case (stricter than the
+/// frameworks).
+pub fn body_overrides_method(content_type: Option<&[u8]>, body: &[u8]) -> bool {
+    let media = content_type
+        .map(|value| {
+            let text = String::from_utf8_lossy(value);
+            text.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let named = |name: &[u8]| name.eq_ignore_ascii_case(METHOD_OVERRIDE_PARAMETER.as_bytes());
+    if media.is_empty() || media == "application/x-www-form-urlencoded" {
+        return body.split(|byte| *byte == b'&').any(|pair| {
+            let name = pair.split(|byte| *byte == b'=').next().unwrap_or(b"");
+            let spaced: Vec<u8> = name
+                .iter()
+                .map(|byte| if *byte == b'+' { b' ' } else { *byte })
+                .collect();
+            let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+            named(decoded.trim_ascii())
+        });
+    }
+    if media == "multipart/form-data" {
+        // Each part's `Content-Disposition: form-data; name="…"`.
+        return body
+            .split(|byte| *byte == b'\n')
+            .filter(|line| {
+                line.len() > 20 && line[..20].eq_ignore_ascii_case(b"content-disposition:")
+            })
+            .any(|line| {
+                let lower = line.to_ascii_lowercase();
+                let mut rest = &lower[..];
+                while let Some(at) = rest.windows(5).position(|window| window == b"name=") {
+                    // `filename=` is not the field's name.
+                    let is_name = at == 0 || !rest[at - 1].is_ascii_alphanumeric();
+                    let after = &rest[at + 5..];
+                    let value = match after.strip_prefix(b"\"") {
+                        Some(quoted) => quoted.split(|byte| *byte == b'"').next().unwrap_or(b""),
+                        None => after
+                            .split(|byte| matches!(byte, b';' | b'\r' | b' '))
+                            .next()
+                            .unwrap_or(b""),
+                    };
+                    if is_name && named(value) {
+                        return true;
+                    }
+                    rest = after;
+                }
+                false
+            });
+    }
+    if media == "application/json" || media.ends_with("+json") {
+        return serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|value| {
+                value
+                    .as_object()
+                    .map(|object| object.keys().any(|key| named(key.as_bytes())))
+            })
+            .unwrap_or(false);
+    }
+    false
+}
+
 /// The compiled `--routes` file.
 #[derive(Debug, Clone)]
 pub struct RouteTable {
@@ -877,6 +949,53 @@ impl RouteTable {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_method_override_field_is_found_in_form_multipart_and_json_bodies() {
+        use super::body_overrides_method as overrides;
+        let form = Some(&b"application/x-www-form-urlencoded; charset=utf-8"[..]);
+        for body in [
+            &b"_method=DELETE"[..],
+            b"a=1&_method=PUT",
+            b"a=1&%5Fmethod=PUT",
+            b"a=1&_METHOD=PUT",
+            b"a=1&+_method+=PUT",
+            b"_method",
+        ] {
+            assert!(overrides(form, body), "{}", String::from_utf8_lossy(body));
+            assert!(overrides(None, body), "{}", String::from_utf8_lossy(body));
+        }
+        for body in [&b"a=_method"[..], b"x_method=1", b"", b"&&&"] {
+            assert!(!overrides(form, body), "{}", String::from_utf8_lossy(body));
+        }
+        let multipart = Some(&b"multipart/form-data; boundary=XyZ"[..]);
+        let part = |disposition: &str| {
+            format!("--XyZ\r\n{disposition}\r\n\r\nDELETE\r\n--XyZ--\r\n").into_bytes()
+        };
+        for disposition in [
+            "Content-Disposition: form-data; name=\"_method\"",
+            "content-disposition: form-data; name=_method",
+            "Content-Disposition: form-data; filename=\"a\"; name=\"_METHOD\"",
+        ] {
+            assert!(overrides(multipart, &part(disposition)), "{disposition}");
+        }
+        for disposition in [
+            "Content-Disposition: form-data; name=\"method\"",
+            "Content-Disposition: form-data; name=\"f\"; filename=\"_method\"",
+        ] {
+            assert!(!overrides(multipart, &part(disposition)), "{disposition}");
+        }
+        let json = Some(&b"application/json"[..]);
+        assert!(overrides(json, br#"{"_method": "DELETE", "a": 1}"#));
+        assert!(overrides(
+            Some(b"application/vnd.api+json"),
+            br#"{"_Method": "PUT"}"#
+        ));
+        assert!(!overrides(json, br#"{"text": "self._method = x"}"#));
+        assert!(!overrides(json, br#"[{"_method": "PUT"}]"#));
+        assert!(!overrides(json, b"not json"));
+        assert!(!overrides(Some(b"text/plain"), b"_method=DELETE"));
+    }
+
     use super::*;
 
     fn table(yaml: &str) -> RouteTable {

@@ -191,6 +191,9 @@ pub async fn run(
             secrets.sort_by_key(|secret| std::cmp::Reverse(secret.expose().len()));
             secrets
         },
+        inspection_budget: Arc::new(tokio::sync::Semaphore::new(
+            crate::proxy::INSPECTION_BUDGET_BYTES,
+        )),
     });
 
     let (stop_sender, stop_receiver) = watch::channel(false);

@@ -227,11 +227,12 @@ async fn inspect(shared: &Shared, context: &RequestContext, message: Message) ->
     let Some(payload) = payload(&message) else {
         return Decision::Forward(message);
     };
-    let Some(verdict) = crate::proxy::inspect_sized(
-        &shared.inspector,
+    let Ok(verdict) = crate::proxy::inspect_sized(
+        shared,
         context,
         &payload,
         |inspector, context, payload| inspector.inspect_frame(context, payload),
+        None,
     )
     .await
     else {
@@ -306,7 +307,7 @@ pub(crate) async fn relay(
                 }
                 tracing::warn!(
                     request_id = context.request_id,
-                    host = %context.host,
+                    host = %context.log_host,
                     idle_seconds = idle.as_secs_f64(),
                     "WebSocket idle: no message either way; closed"
                 );
@@ -337,7 +338,7 @@ pub(crate) async fn relay(
                         tracing::warn!(
                             decision = "block",
                             request_id = context.request_id,
-                            host = %context.host,
+                            host = %context.log_host,
                             %reason,
                             "WebSocket message blocked by outbound inspection"
                         );

@@ -1858,6 +1858,7 @@ fn context(request_id: u64) -> bot_bottle_egress::inspect::RequestContext {
         client: ([127, 0, 0, 1], 40000).into(),
         scheme: bot_bottle_egress::routes::Scheme::Https,
         host: "api.example.com".into(),
+        log_host: "api.example.com".into(),
         port: 443,
         route_index: 0,
         route_host: "api.example.com".into(),

@@ -501,7 +501,7 @@ async fn the_injected_credential_never_comes_back_to_the_agent() {
 async fn a_method_override_parameter_is_refused_where_methods_are_limited() {
     let upstream = start_upstream().await;
     let authority = upstream_authority(&upstream);
-    let routes = format!("routes:\n  - host: \"{authority}\"\n    methods: [GET]\n");
+    let routes = format!("routes:\n  - host: \"{authority}\"\n    methods: [GET, POST]\n");
     let proxy = start_proxy(&routes, &upstream, ProxyOptions::default()).await;
     let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
     for path in [
@@ -520,6 +520,33 @@ async fn a_method_override_parameter_is_refused_where_methods_are_limited() {
         );
         assert!(answer.body.contains("_method"), "{path}: {}", answer.body);
     }
+    // In the body, where Rails, Symfony and Laravel read it on a POST.
+    for (content_type, body) in [
+        ("application/x-www-form-urlencoded", "a=1&_method=DELETE"),
+        ("", "_method=DELETE"),
+        (
+            "multipart/form-data; boundary=XyZ",
+            "--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--\r\n",
+        ),
+        ("application/json", "{\"_method\":\"DELETE\"}"),
+    ] {
+        let mut request = post(&authority, "/echo", body.to_string());
+        if content_type.is_empty() {
+            request.headers_mut().remove("content-type");
+        } else {
+            request
+                .headers_mut()
+                .insert("content-type", content_type.parse().unwrap());
+        }
+        let answer = client.send(request).await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{content_type} {body}: {}",
+            answer.body
+        );
+        assert!(answer.body.contains("_method"), "{}", answer.body);
+    }
     assert!(upstream.seen().is_empty());
     let answer = client
         .send(
@@ -528,6 +555,16 @@ async fn a_method_override_parameter_is_refused_where_methods_are_limited() {
                 .unwrap(),
         )
         .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let mut request = post(
+        &authority,
+        "/echo",
+        "{\"code\":\"self._method = 1\"}".to_string(),
+    );
+    request
+        .headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    let answer = client.send(request).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     proxy.stop().await;
 }
@@ -1515,6 +1552,142 @@ async fn no_held_token_reaches_any_log_line() {
         !log.contains("tok-9f8e"),
         "part of a held token reached the log:\n{log}"
     );
+}
+
+/// A held token in the request's method (denied before any inspection:
+/// no route allows the path) or in a path the operator approved (then
+/// remembered and forwarded) is masked in every log line too, as it is in
+/// the path and reason of a denial.
+#[tokio::test]
+async fn a_held_token_in_a_method_or_an_approved_path_is_not_logged() {
+    let logs = common::LogCapture::start();
+    const OTHER: &str = "oth-5c4b3a2918f7e6d5c4b3";
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("routes:\n  - host: \"{authority}\"\n    paths: [\"/echo\"]\n");
+    let inspector = ScriptedInspector::default().with_head(Verdict::Hold(Hold {
+        detector: "known-secret".into(),
+        location: "path".into(),
+        preview: "oth***b3".into(),
+    }));
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_OTHER", OTHER)],
+        inspector: Some(Arc::new(inspector)),
+        holds: Some(Arc::new(ScriptedHolds::answering(HoldOutcome::Approve))),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            Request::builder()
+                .method(OTHER)
+                .uri(format!("https://{authority}/denied"))
+                .header("host", &authority)
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    let answer = client
+        .send(
+            get(&authority, &format!("/echo/{OTHER}"))
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    proxy.stop().await;
+    let log = logs.text();
+    assert!(log.contains("egress request denied"), "{log}");
+    assert!(
+        log.contains("decision=\"allow\"") || log.contains("egress request"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&OTHER[..8]),
+        "a held token reached the log:\n{log}"
+    );
+}
+
+/// Holds that wait until told, then reject; each hold counted as filed.
+struct GatedHolds {
+    filed: std::sync::atomic::AtomicUsize,
+    go: Arc<tokio::sync::Semaphore>,
+}
+
+impl bot_bottle_egress::inspect::HoldResolver for GatedHolds {
+    fn resolve<'a>(
+        &'a self,
+        _: &'a bot_bottle_egress::inspect::RequestContext,
+        _: &'a Hold,
+    ) -> futures_util::future::BoxFuture<'a, HoldOutcome> {
+        self.filed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Box::pin(async move {
+            let _ = self.go.acquire().await;
+            HoldOutcome::Reject("not now".into())
+        })
+    }
+}
+
+/// Compressed bodies decoding to tens of MiB share one inspection budget;
+/// a request held for the operator gives its share back first, so three
+/// such requests held at once are all filed (none waits for the budget,
+/// none is refused for want of it) and each is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_compressed_requests_do_not_keep_the_inspection_budget() {
+    use std::io::Write as _;
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let holds = Arc::new(GatedHolds {
+        filed: Default::default(),
+        go: Arc::new(tokio::sync::Semaphore::new(0)),
+    });
+    let inspector = ScriptedInspector::default().with_body(Verdict::Hold(Hold {
+        detector: "known-secret".into(),
+        location: "body".into(),
+        preview: "gh***89".into(),
+    }));
+    let options = ProxyOptions {
+        inspector: Some(Arc::new(inspector)),
+        holds: Some(holds.clone()),
+        ..ProxyOptions::default()
+    };
+    let proxy = Arc::new(start_proxy(&routes_for(&upstream, ""), &upstream, options).await);
+    // 20 MiB each decoded: its inspection's share (17 × 20 MiB) leaves no
+    // room for a second one at once.
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    encoder.write_all(&vec![b' '; 20 << 20]).unwrap();
+    let gzipped = Bytes::from(encoder.finish().unwrap());
+    let mut sent = tokio::task::JoinSet::new();
+    for _ in 0..3 {
+        let (proxy, authority, gzipped) = (Arc::clone(&proxy), authority.clone(), gzipped.clone());
+        sent.spawn(async move {
+            let mut client =
+                tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+            let mut request = post(&authority, "/echo", gzipped);
+            request
+                .headers_mut()
+                .insert("content-encoding", "gzip".parse().unwrap());
+            client.send(request).await
+        });
+    }
+    let started = std::time::Instant::now();
+    while holds.filed.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(25),
+            "only {} of 3 held requests were filed",
+            holds.filed.load(std::sync::atomic::Ordering::SeqCst)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    holds.go.add_permits(3);
+    while let Some(answer) = sent.join_next().await {
+        let answer = answer.unwrap();
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+        assert!(answer.body.contains("not now"), "{}", answer.body);
+    }
+    assert!(upstream.seen().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
