@@ -27,6 +27,11 @@ use crate::inspect::{BoxFuture, Hold, HoldOutcome, HoldResolver, RequestContext}
 /// told otherwise (`EGRESS_TOKEN_ALLOW_TIMEOUT_SECONDS`).
 pub const DEFAULT_HOLD_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// The most requests held for the operator at once; one more is refused
+/// at once, with nothing filed, so an agent cannot bury the operator's
+/// queue (each hold is a proposal) or pile up held requests.
+pub const MAX_PENDING_HOLDS: usize = 64;
+
 /// Files holds in a queue directory and waits for the operator.
 #[derive(Debug, Clone)]
 pub struct QueueHolds {
@@ -34,6 +39,8 @@ pub struct QueueHolds {
     bottle: String,
     timeout: Duration,
     state: Arc<DlpState>,
+    /// One permit per hold waiting ([`MAX_PENDING_HOLDS`]).
+    pending: Arc<tokio::sync::Semaphore>,
 }
 
 impl QueueHolds {
@@ -50,7 +57,15 @@ impl QueueHolds {
             bottle: bottle.into(),
             timeout,
             state,
+            pending: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HOLDS)),
         }
+    }
+
+    /// At most `holds` requests held at once (default [`MAX_PENDING_HOLDS`]).
+    #[must_use]
+    pub fn with_max_pending(mut self, holds: usize) -> Self {
+        self.pending = Arc::new(tokio::sync::Semaphore::new(holds));
+        self
     }
 }
 
@@ -148,6 +163,12 @@ impl HoldResolver for QueueHolds {
                     "held for the operator, but the request's details were lost before the proposal could be filed; refused".into(),
                 );
             };
+            let Ok(slot) = Arc::clone(&self.pending).try_acquire_owned() else {
+                tracing::warn!(detector = %hold.detector, "too many requests held for the operator; refusing without filing");
+                return HoldOutcome::Reject(
+                    "too many requests are already waiting for the operator; refused without asking (try again once they are answered)".into(),
+                );
+            };
             // The hostname may itself be the finding (a wildcard route).
             let host = String::from_utf8_lossy(
                 &self.state.scanner().redact(context.host.as_bytes()).bytes,
@@ -172,6 +193,7 @@ impl HoldResolver for QueueHolds {
             // not left pending for an operator to answer into the void.
             let settling = tokio::spawn(
                 async move {
+                    let _slot = slot;
                     let (settled, id) = settle(&queue, &bottle, timeout, payload).await;
                     // Act (remember the approved value), then archive.
                     if matches!(settled, Settled::Approved) {

@@ -1900,3 +1900,50 @@ async fn a_hold_whose_method_and_path_were_forgotten_is_refused_never_filed_blan
     }
     assert!(queue.list(Scope::All).unwrap().entries.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_pending_holds_bound_a_hold_is_refused_without_filing() {
+    use bot_bottle_egress::inspect::{HoldOutcome, HoldResolver, Inspector, RequestHead, Verdict};
+    let state = DlpState::new(scanner());
+    let inspector = DlpInspector::new(state.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::create(dir.path()).unwrap();
+    let holds = Arc::new(
+        QueueHolds::new(queue.clone(), "test-bottle", OPERATOR_WAIT, state).with_max_pending(1),
+    );
+    let path = format!("/v1/x?k={DEPLOY_TOKEN}");
+    let headers = http::HeaderMap::new();
+    let held = |id: u64| {
+        let verdict = inspector.inspect_head(
+            &context(id),
+            &RequestHead {
+                method: &http::Method::GET,
+                path_and_query: &path,
+                headers: &headers,
+            },
+        );
+        match verdict {
+            Verdict::Hold(hold) => hold,
+            other => panic!("expected a hold, got {other:?}"),
+        }
+    };
+    let first = held(1);
+    let waiting = {
+        let holds = Arc::clone(&holds);
+        tokio::spawn(async move { holds.resolve(&context(1), &first).await })
+    };
+    let started = std::time::Instant::now();
+    while queue.list(Scope::All).unwrap().entries.is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(10), "never filed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let second = held(2);
+    match holds.resolve(&context(2), &second).await {
+        HoldOutcome::Reject(reason) => {
+            assert!(reason.contains("too many requests"), "{reason}")
+        }
+        HoldOutcome::Approve => panic!("approved past the bound"),
+    }
+    assert_eq!(queue.list(Scope::All).unwrap().entries.len(), 1);
+    waiting.abort();
+}
