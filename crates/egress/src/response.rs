@@ -135,18 +135,28 @@ impl Mask {
             .collect();
         more.push(hex.to_ascii_uppercase());
         more.push(hex);
-        let percent: Vec<u8> = value
-            .iter()
-            .flat_map(|&byte| {
-                if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-                    vec![byte]
-                } else {
-                    format!("%{byte:02X}").into_bytes()
-                }
-            })
-            .collect();
-        more.push(percent.to_ascii_lowercase());
-        more.push(percent);
+        // Percent-encoded as the common encoders do: RFC 3986 (`-._~`
+        // kept), every byte but letters and digits, Python's `quote`
+        // (`/` kept too), JavaScript's `encodeURIComponent`; hex digits in
+        // either case.
+        for safe in [&b"-._~"[..], b"", b"-._~/", b"-_.!~*'()"] {
+            for upper in [true, false] {
+                more.push(
+                    value
+                        .iter()
+                        .flat_map(|&byte| {
+                            if byte.is_ascii_alphanumeric() || safe.contains(&byte) {
+                                vec![byte]
+                            } else if upper {
+                                format!("%{byte:02X}").into_bytes()
+                            } else {
+                                format!("%{byte:02x}").into_bytes()
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
         more.push(
             value
                 .iter()
@@ -483,7 +493,7 @@ mod tests {
     #[tokio::test]
     async fn transformed_echoes_of_the_value_are_masked_across_chunks() {
         use base64::Engine as _;
-        let value = b"ab/cd+ef=gh_ij-kl/mnopq~9";
+        let value = b"aB/cd+Ef=gh_ij-kl/mnopQ~9";
         let engines = [
             base64::engine::general_purpose::STANDARD,
             base64::engine::general_purpose::URL_SAFE,
@@ -497,12 +507,20 @@ mod tests {
         let hex: String = value.iter().map(|byte| format!("{byte:02x}")).collect();
         forms.push(hex.clone().into_bytes());
         forms.push(hex.to_uppercase().into_bytes());
-        forms.push(
-            percent_encoding::percent_encode(value, percent_encoding::NON_ALPHANUMERIC)
-                .to_string()
-                .into_bytes(),
-        );
-        forms.push(b"ab\\/cd+ef=gh_ij-kl\\/mnopq~9".to_vec());
+        let percent =
+            percent_encoding::percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string();
+        forms.push(percent.clone().into_bytes());
+        // Lower-case hex digits, the token's own letters as they are.
+        let mut lower_hex = String::new();
+        let mut rest = percent.as_str();
+        while let Some(at) = rest.find('%') {
+            lower_hex.push_str(&rest[..at]);
+            lower_hex.push_str(&rest[at..at + 3].to_ascii_lowercase());
+            rest = &rest[at + 3..];
+        }
+        lower_hex.push_str(rest);
+        forms.push(lower_hex.into_bytes());
+        forms.push(b"aB\\/cd+Ef=gh_ij-kl\\/mnopQ~9".to_vec());
         let mut body = b"{".to_vec();
         for form in &forms {
             body.extend_from_slice(b"\"x\": \"");
@@ -531,6 +549,26 @@ mod tests {
             );
         }
         assert!(text.starts_with("{\"x\": \""), "{text}");
+        for form in &forms {
+            assert!(
+                !text.contains(std::str::from_utf8(form).unwrap()),
+                "{} is left: {text}",
+                String::from_utf8_lossy(form)
+            );
+        }
+        // Python's quote keeps `/`; encodeURIComponent keeps `~` and `!*'()`.
+        const PYTHON_SAFE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+            .remove(b'-')
+            .remove(b'.')
+            .remove(b'_')
+            .remove(b'~')
+            .remove(b'/');
+        let quoted =
+            percent_encoding::utf8_percent_encode(std::str::from_utf8(value).unwrap(), PYTHON_SAFE)
+                .to_string();
+        let mut python = quoted.clone().into_bytes();
+        Mask::new(value).unwrap().mask_all(&mut python);
+        assert_eq!(python, vec![b'*'; quoted.len()], "{quoted}");
         for cut in 0..=body.len() {
             let chunks: Vec<Result<Frame<Bytes>, std::convert::Infallible>> = vec![
                 Ok(Frame::data(Bytes::copy_from_slice(&body[..cut]))),
