@@ -29,6 +29,7 @@ mod decode;
 mod entropy;
 mod error;
 mod finding;
+mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
 mod gitleaks;
