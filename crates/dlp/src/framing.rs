@@ -6,17 +6,18 @@
 //!
 //! - a **line break** (`\n`, `\r\n`, or their JSON escapes `\\n`,
 //!   `\\r\\n`), with around it: blanks trailing the line, a closing quote
-//!   (`"`, `'`, or `\"`, `\'` in a JSON string) and after it `+`, `,` or
-//!   a `\` continuation; then blank lines, each line's indentation, a
-//!   comment or quoting prefix (`#`, `//`, `--` or `///` followed by a
-//!   blank, `;`, `%`, `>` (nested `> >` too), a block comment's `*`),
-//!   a leading `+` or `,` before a quote, and an opening quote. So `base64`
-//!   output in a comment block, a JS/Java concatenation (`"…" +` / `+ "…"`),
-//!   Python's implicit concatenation, a shell continuation, a pretty-printed
-//!   JSON array of lines and blocks separated by blank lines all read as
-//!   one blob;
+//!   (`"`, `'`, `` ` ``, or a quote escaped with `\` in a JSON string) and
+//!   after it an operator (`,`, `+`, `.`, `..`, `&`, `||`), or a `\`
+//!   continuation; then blank lines, each line's indentation, a comment or
+//!   quoting prefix (`#`, `;`, `%`, `>` and nested `> >`, a block
+//!   comment's `*`, and `//`, `///` or `--` followed by a blank), a leading
+//!   operator before a quote, and an opening quote. So `base64` output in a
+//!   comment block or a quoted mail, a JS/Java/PHP/Lua/SQL concatenation
+//!   (`"…" +` or `+ "…"`), Python's implicit concatenation, a shell
+//!   continuation, a pretty-printed JSON array of lines and blocks
+//!   separated by blank lines all read as one blob;
 //! - **inline**, on one line: blanks alone (`echo $(base64 f)` joins the
-//!   lines with single spaces), or a closing quote, blanks, `,` or `+`,
+//!   lines with single spaces), or a closing quote, blanks, operators,
 //!   blanks and an opening quote (`["…","…"]`, `"…" "…"`, `"…" + "…"`).
 //!   Inline cuts are read only next to a long run of alphabet (at least
 //!   `MIN_BLOB_LEN` characters, as the run finders report them): after
@@ -25,8 +26,8 @@
 //!   `MIN_BLOB_LEN` on one line do not join.
 //!
 //! Each function reads a bounded stretch at one cut (blanks, at most two
-//! quotes, one operator, a prefix), except blank lines, which are read
-//! once by the one cut before them. None indexes past the input.
+//! quotes, two operator bytes, a prefix), except blank lines, which are
+//! read once by the one cut before them. None indexes past the input.
 
 use crate::decode::{break_len, is_blob_byte, is_line_alphabet};
 
@@ -50,7 +51,31 @@ fn skip_blanks_back(input: &[u8], mut at: usize) -> usize {
 }
 
 fn is_quote(byte: u8) -> bool {
-    byte == b'"' || byte == b'\''
+    matches!(byte, b'"' | b'\'' | b'`')
+}
+
+/// Whether `byte` joins string pieces (`,` in a list; `+`, `.`, `..`, `&`,
+/// `||` concatenate in JS/Java, PHP, Lua, VB, SQL).
+fn is_operator(byte: u8) -> bool {
+    matches!(byte, b',' | b'+' | b'.' | b'&' | b'|')
+}
+
+/// Past at most two operator bytes at `at`.
+fn skip_operators(input: &[u8], at: usize) -> usize {
+    let mut end = at;
+    while end < at + 2 && input.get(end).copied().is_some_and(is_operator) {
+        end += 1;
+    }
+    end
+}
+
+/// Before at most two operator bytes ending at `at`.
+fn skip_operators_back(input: &[u8], at: usize) -> usize {
+    let mut start = at;
+    while start + 2 > at && start > 0 && input.get(start - 1).copied().is_some_and(is_operator) {
+        start -= 1;
+    }
+    start
 }
 
 /// Past the quote at `at` (`"`, `'`, or either escaped with `\`), if one is
@@ -61,6 +86,40 @@ fn quote_at(input: &[u8], at: usize) -> Option<usize> {
         [b'\\', quote, ..] if is_quote(*quote) => Some(at + 2),
         _ => None,
     }
+}
+
+/// Whether `byte` may prefix a string literal's opening quote (Python's
+/// `b"…"`, `r"…"`, `f"…"`, `u"…"`, `rb"…"`).
+fn is_string_prefix(byte: u8) -> bool {
+    matches!(byte, b'b' | b'B' | b'r' | b'R' | b'f' | b'F' | b'u' | b'U')
+}
+
+/// Past the opening quote at `at`, with up to two string prefix letters
+/// before it, if one is there.
+fn open_quote_at(input: &[u8], at: usize) -> Option<usize> {
+    let mut quote = at;
+    while quote < at + 2 && input.get(quote).copied().is_some_and(is_string_prefix) {
+        quote += 1;
+    }
+    quote_at(input, quote).or_else(|| quote_at(input, at))
+}
+
+/// Where the opening quote ending just before `at` starts, with up to two
+/// string prefix letters before it (when no other alphabet precedes them).
+fn open_quote_before(input: &[u8], at: usize) -> Option<usize> {
+    let quote = quote_before(input, at)?;
+    let mut start = quote;
+    while start + 2 > quote
+        && start > 0
+        && input.get(start - 1).copied().is_some_and(is_string_prefix)
+    {
+        start -= 1;
+    }
+    Some(if start > 0 && is_line_alphabet(input, start - 1) {
+        quote
+    } else {
+        start
+    })
 }
 
 /// Where the quote ending just before `at` starts (its `\` included when
@@ -76,24 +135,40 @@ fn quote_before(input: &[u8], at: usize) -> Option<usize> {
     })
 }
 
+/// Before a `\\n` or `\\r\\n` escape ending at `at` (a C string's
+/// `"…\\n"`), or `at`.
+fn escaped_break_before(input: &[u8], at: usize) -> usize {
+    let before = |suffix: &[u8]| {
+        at.checked_sub(suffix.len())
+            .filter(|&start| input.get(start..at) == Some(suffix))
+    };
+    before(b"\\r\\n").or_else(|| before(b"\\n")).unwrap_or(at)
+}
+
 /// Where a piece's alphabet ends on the line whose break starts at `at`:
 /// before trailing blanks, a closing quote and an operator after it
-/// (`"…" +`, `"…",`, `"…" \`), or a bare `\` continuation. `None` unless
-/// blob alphabet is there.
+/// (`"…" +`, `"…",`, `"…" .`, `"…" \`), or a bare `\` continuation.
+/// `None` unless blob alphabet is there.
 pub(crate) fn piece_end_before(input: &[u8], at: usize) -> Option<usize> {
     let mut end = skip_blanks_back(input, at);
     let last = *input.get(end.checked_sub(1)?)?;
-    if matches!(last, b',' | b'+' | b'\\') {
-        let before = skip_blanks_back(input, end - 1);
+    if is_operator(last) || last == b'\\' {
+        let operators = if last == b'\\' {
+            end - 1
+        } else {
+            skip_operators_back(input, end)
+        };
+        let before = skip_blanks_back(input, operators);
         if let Some(quote) = quote_before(input, before) {
-            end = quote;
-        } else if last != b'+' {
-            // A `\` continuation of an unquoted line (`,` fails below).
+            end = escaped_break_before(input, quote);
+        } else if last == b'\\' {
+            // A `\` continuation of an unquoted line.
             end = before;
         }
-        // `+` with no quote before it is the line's last alphabet byte.
+        // `+` with no quote before it is the line's last alphabet byte;
+        // another operator fails below.
     } else if let Some(quote) = quote_before(input, end) {
-        end = quote;
+        end = escaped_break_before(input, quote);
     }
     (end > 0 && is_line_alphabet(input, end - 1)).then_some(end)
 }
@@ -116,17 +191,17 @@ pub(crate) fn line_ends_after(input: &[u8], at: usize) -> bool {
     } else {
         false
     };
-    match input.get(at) {
-        Some(b',' | b'+') if quoted => {}
-        Some(b'\\') => {}
+    let after = match input.get(at) {
+        Some(&byte) if quoted && is_operator(byte) => skip_operators(input, at),
+        Some(b'\\') => at + 1,
         _ => return false,
-    }
-    break_len(input, skip_blanks(input, at + 1)).is_some()
+    };
+    break_len(input, skip_blanks(input, after)).is_some()
 }
 
-/// Past a comment or quoting prefix at `at` (`#`, `//`, `///` or `--`
-/// followed by a blank, `;`, `%`, `>` and nested `> >`, a block comment's
-/// `*` not closing it); `at` if there is none.
+/// Past a comment, quoting or list prefix at `at` (`#`, `//`, `///`,
+/// `--` or `-` followed by a blank, `;`, `%`, `>` and nested `> >`, a
+/// block comment's `*` not closing it); `at` if there is none.
 fn skip_prefix(input: &[u8], at: usize) -> usize {
     let Some(&first) = input.get(at) else {
         return at;
@@ -148,8 +223,10 @@ fn skip_prefix(input: &[u8], at: usize) -> usize {
             while input.get(end) == Some(&first) {
                 end += 1;
             }
-            // Both are alphabet: a prefix only when a blank follows.
-            if end - at < 2 || !input.get(end).copied().is_some_and(is_blank) {
+            // Both are alphabet: a prefix only when a blank follows (a
+            // YAML or Markdown list's `- `, `//`, `--`).
+            let least = if first == b'/' { 2 } else { 1 };
+            if end - at < least || !input.get(end).copied().is_some_and(is_blank) {
                 return at;
             }
         }
@@ -160,7 +237,7 @@ fn skip_prefix(input: &[u8], at: usize) -> usize {
 
 /// Where the next piece's alphabet starts after a line break ending at
 /// `at`: past blank lines (blank but for a prefix), indentation, a comment
-/// or quoting prefix, a leading `+` or `,` before a quote, and an opening
+/// or quoting prefix, a leading operator before a quote, and an opening
 /// quote. `None` unless blob alphabet is there.
 pub(crate) fn piece_start_after(input: &[u8], at: usize) -> Option<usize> {
     let mut at = at;
@@ -172,13 +249,13 @@ pub(crate) fn piece_start_after(input: &[u8], at: usize) -> Option<usize> {
             _ => break,
         }
     }
-    if matches!(input.get(at), Some(b'+' | b',')) {
-        let after = skip_blanks(input, at + 1);
-        if quote_at(input, after).is_some() {
+    if input.get(at).copied().is_some_and(is_operator) {
+        let after = skip_blanks(input, skip_operators(input, at));
+        if open_quote_at(input, after).is_some() {
             at = after;
         }
     }
-    if let Some(after) = quote_at(input, at) {
+    if let Some(after) = open_quote_at(input, at) {
         at = after;
     }
     input
@@ -196,11 +273,9 @@ pub(crate) fn inline_next(input: &[u8], at: usize) -> Option<usize> {
     let next = if after > at {
         after
     } else {
-        let mut next = skip_blanks(input, quote_at(input, at)?);
-        if matches!(input.get(next), Some(b',' | b'+')) {
-            next = skip_blanks(input, next + 1);
-        }
-        quote_at(input, next)?
+        let next = skip_blanks(input, quote_at(input, at)?);
+        let next = skip_blanks(input, skip_operators(input, next));
+        open_quote_at(input, next)?
     };
     input
         .get(next)
@@ -215,10 +290,8 @@ pub(crate) fn inline_next(input: &[u8], at: usize) -> Option<usize> {
 /// too common to join. `None` unless there is one and blob alphabet
 /// precedes it.
 pub(crate) fn inline_previous(input: &[u8], at: usize) -> Option<usize> {
-    let mut end = skip_blanks_back(input, quote_before(input, at)?);
-    if end > 0 && matches!(input.get(end - 1), Some(b',' | b'+')) {
-        end = skip_blanks_back(input, end - 1);
-    }
+    let end = skip_blanks_back(input, open_quote_before(input, at)?);
+    let end = skip_blanks_back(input, skip_operators_back(input, end));
     let end = quote_before(input, end)?;
     (end > 0 && is_line_alphabet(input, end - 1) && inline_next(input, end) == Some(at))
         .then_some(end)
@@ -275,6 +348,33 @@ mod tests {
         assert_eq!(inline_next(input, end), Some(at("LLLL")));
         assert_eq!(inline_previous(input, at("LLLL")), None);
         assert_eq!(inline_next(input, at("JJJJ") + 4), None);
+        // Other operators and quotes.
+        let input = b"$k = 'AAAA' .\n  'BBBB' ..\n `CCCC` ||\n \"DDDD\" &\n \"EEEE\"";
+        let at = |text: &str| {
+            input
+                .windows(text.len())
+                .position(|window| window == text.as_bytes())
+                .unwrap_or(usize::MAX)
+        };
+        for (piece, next) in [
+            ("AAAA", "BBBB"),
+            ("BBBB", "CCCC"),
+            ("CCCC", "DDDD"),
+            ("DDDD", "EEEE"),
+        ] {
+            let end = at(piece) + 4;
+            let line = end + input[end..].iter().position(|&b| b == b'\n').unwrap_or(0);
+            assert_eq!(piece_end_before(input, line), Some(end), "{piece}");
+            assert!(line_ends_after(input, end), "{piece}");
+            assert_eq!(
+                piece_start_after(input, line + 1),
+                Some(at(next)),
+                "{piece}"
+            );
+        }
+        assert_eq!(inline_next(b"'AAAA' . 'BBBB'", 5), Some(10));
+        assert_eq!(inline_previous(b"'AAAA' || 'BBBB'", 11), Some(5));
+        assert_eq!(inline_next(b"'AAAA' +++ 'BBBB'", 5), None);
         // `+` with no quote is alphabet; `*/` closes a comment; `//` is a
         // prefix only before a blank.
         assert_eq!(piece_end_before(b"AAAA+\n", 5), Some(5));

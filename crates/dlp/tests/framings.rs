@@ -161,6 +161,29 @@ fn frames() -> Vec<Frame> {
         Frame::new("single-quoted concatenation", "'", "'")
             .between(" +\n")
             .around("k = ", "\n"),
+        Frame::new("php concatenation", "'", "'")
+            .between(" .\n    ")
+            .around("$key = ", ";\n"),
+        Frame::new("lua concatenation", "\"", "\"")
+            .between(" ..\n  ")
+            .around("local key = ", "\n"),
+        Frame::new("sql concatenation", "'", "'")
+            .between(" ||\n  ")
+            .around("SELECT ", ";\n"),
+        Frame::new("go raw strings", "`", "`")
+            .between(" +\n\t")
+            .around("const key = ", "\n"),
+        Frame::new("yaml list", "- ", "").around("lines:\n", "\n"),
+        Frame::new("yaml list, quoted", "  - \"", "\"").around("lines:\n", "\n"),
+        Frame::new("python bytes", "b\"", "\"")
+            .between("\n    ")
+            .around("key = (\n    ", "\n)\n"),
+        Frame::new("python bytes one line", "rb'", "'")
+            .between(" ")
+            .around("key = (", ")\n"),
+        Frame::new("c strings ending in \\n", "\"", "\\n\"")
+            .widths(64, 64)
+            .around("const char *key =\n", ";\n"),
         Frame::new("shell continuation", "\"", "\"")
             .between(" \\\n")
             .around("KEY=", "\n"),
