@@ -922,8 +922,11 @@ impl WrappedRun {
             padding_end += 1;
         }
         let padded = padding_end > alphabet_end;
+        // An inline cut is read only after a long run (see `cuts`).
         let cut = framing::line_ends_after(input, padding_end)
-            || !padded && framing::inline_next(input, alphabet_end).is_some();
+            || !padded
+                && len >= MIN_BLOB_LEN
+                && framing::inline_next(input, alphabet_end).is_some();
         let whole = cut.then_some(alphabet_end);
         let head = len > self.width;
         let full = cut && !padded && (head || len == self.width);
