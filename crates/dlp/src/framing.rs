@@ -199,15 +199,28 @@ pub(crate) fn line_ends_after(input: &[u8], at: usize) -> bool {
     break_len(input, skip_blanks(input, after)).is_some()
 }
 
-/// Past a comment, quoting or list prefix at `at` (`#`, `//`, `///`,
-/// `--` or `-` followed by a blank, `;`, `%`, `>` and nested `> >`, a
-/// block comment's `*` not closing it); `at` if there is none.
+/// Past a comment, quoting, list or line-number prefix at `at` (`#`,
+/// `//`, `///`, `--` or `-` followed by a blank, `;`, `%`, `>` and nested
+/// `> >`, a block comment's `*` not closing it, digits followed by a tab,
+/// `→`, `:` or `|`); `at` if there is none.
 fn skip_prefix(input: &[u8], at: usize) -> usize {
     let Some(&first) = input.get(at) else {
         return at;
     };
     let mut end = at;
     match first {
+        b'0'..=b'9' => {
+            // A line number (`cat -n`, `nl`, a tool's listing): digits,
+            // then a tab, `→`, or `:` or `|` (and blanks).
+            while end < at + 9 && input.get(end).is_some_and(u8::is_ascii_digit) {
+                end += 1;
+            }
+            return match input.get(end..) {
+                Some([b'\t' | b':' | b'|', ..]) => end + 1,
+                Some([0xE2, 0x86, 0x92, ..]) => end + 3,
+                _ => at,
+            };
+        }
         b'#' | b';' | b'%' => {
             while input.get(end) == Some(&first) {
                 end += 1;
@@ -265,12 +278,15 @@ pub(crate) fn piece_start_after(input: &[u8], at: usize) -> Option<usize> {
 }
 
 /// Where the next piece's alphabet starts after an inline cut at `at` (the
-/// end of a piece's alphabet): blanks alone, or a closing quote, blanks,
-/// `,` or `+`, blanks and an opening quote. `None` unless there is one and
-/// blob alphabet follows.
+/// end of a piece's alphabet): blanks alone, a bare `,`, `;` or `|` with
+/// blanks around it (`paste -sd,`, `tr '\n' ';'`), or a closing quote,
+/// blanks, operators, blanks and an opening quote. `None` unless there is
+/// one and blob alphabet follows.
 pub(crate) fn inline_next(input: &[u8], at: usize) -> Option<usize> {
     let after = skip_blanks(input, at);
-    let next = if after > at {
+    let next = if matches!(input.get(after), Some(b',' | b';' | b'|')) {
+        skip_blanks(input, after + 1)
+    } else if after > at {
         after
     } else {
         let next = skip_blanks(input, quote_at(input, at)?);
@@ -375,6 +391,18 @@ mod tests {
         assert_eq!(inline_next(b"'AAAA' . 'BBBB'", 5), Some(10));
         assert_eq!(inline_previous(b"'AAAA' || 'BBBB'", 11), Some(5));
         assert_eq!(inline_next(b"'AAAA' +++ 'BBBB'", 5), None);
+        assert_eq!(inline_next(b"AAAA,BBBB", 4), Some(5));
+        assert_eq!(inline_next(b"AAAA ; BBBB", 4), Some(7));
+        assert_eq!(inline_next(b"AAAA ,, BBBB", 4), None);
+        // Line numbers.
+        for (line, at) in [
+            (&b"    12\tAAAA"[..], 7),
+            ("    12\u{2192}AAAA".as_bytes(), 9),
+            (b"12:AAAA", 3),
+            (b"12 AAAA", 0),
+        ] {
+            assert_eq!(piece_start_after(line, 0), Some(at), "{line:?}");
+        }
         // `+` with no quote is alphabet; `*/` closes a comment; `//` is a
         // prefix only before a blank.
         assert_eq!(piece_end_before(b"AAAA+\n", 5), Some(5));

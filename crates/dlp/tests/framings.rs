@@ -123,7 +123,8 @@ impl Frame {
                 out.extend_from_slice(self.between.as_bytes());
             }
             let (piece, after) = rest.split_at(width.min(rest.len()));
-            out.extend_from_slice(self.start.as_bytes());
+            let number = format!("{:>6}", offsets.len() / self.width.max(1) + 1);
+            out.extend_from_slice(self.start.replace("{n}", &number).as_bytes());
             for &byte in piece {
                 offsets.push(out.len());
                 out.push(byte);
@@ -144,6 +145,12 @@ fn frames() -> Vec<Frame> {
         // `echo $(base64 f)`: the lines joined by single spaces.
         Frame::new("spaces", "", "").between(" "),
         Frame::new("spaces-64", "", "").between(" ").widths(64, 64),
+        Frame::new("paste -sd,", "", "").between(","),
+        Frame::new("semicolons", "", "").between(";"),
+        Frame::new("pipes", "", "").between(" | "),
+        Frame::new("cat -n", "{n}\t", ""),
+        Frame::new("listing with arrows", "{n}\u{2192}", ""),
+        Frame::new("grep -n", "{n}:", ""),
         Frame::new("hash comment", "# ", ""),
         Frame::new("hash comment, no blank", "#", ""),
         Frame::new("slash comment", "// ", ""),
@@ -466,6 +473,17 @@ fn benign_text_in_the_same_layouts_is_clean() {
     ] {
         let text = format!("{start}{}\n", lines.repeat(500).join(between));
         inputs.push(text.into_bytes());
+    }
+    inputs.push(hashes.join(",").into_bytes());
+    inputs.push(hashes.join(";").into_bytes());
+    // Source listed with line numbers, as a tool shows a file.
+    for separator in ["\t", "\u{2192}", ":"] {
+        let listing: String = String::from_utf8_lossy(include_bytes!("../src/scanner.rs"))
+            .lines()
+            .enumerate()
+            .map(|(index, line)| format!("{:>6}{separator}{line}\n", index + 1))
+            .collect();
+        inputs.push(listing.into_bytes());
     }
     inputs.push(include_bytes!("../src/decode.rs").to_vec());
     inputs.push(include_bytes!("../../../docs/dlp.md").to_vec());
