@@ -39,6 +39,30 @@ pub fn parse_level(value: &str) -> Option<LevelFilter> {
     }
 }
 
+/// The libraries under the sidecars, shown at `info` at most: their
+/// `debug` lines name connections as they are (hyper's pool logs each
+/// upstream host, which a wildcard route lets the agent choose, a held
+/// token included once the operator approved it), and the sidecars log
+/// what matters of them themselves, scrubbed.
+pub const QUIET_LIBRARIES: [&str; 7] = [
+    "hyper",
+    "hyper_util",
+    "h2",
+    "rustls",
+    "tungstenite",
+    "tokio_tungstenite",
+    "reqwest",
+];
+
+/// `level` for this crate's lines; at most `info` for [`QUIET_LIBRARIES`].
+pub fn filter(level: LevelFilter) -> tracing_subscriber::filter::Targets {
+    let quiet = level.min(LevelFilter::INFO);
+    QUIET_LIBRARIES.iter().fold(
+        tracing_subscriber::filter::Targets::new().with_default(level),
+        |targets, library| targets.with_target(*library, quiet),
+    )
+}
+
 /// Install the global subscriber. Call once, first thing in `main`.
 pub fn init() {
     let requested = environment::log_level();
@@ -46,7 +70,7 @@ pub fn init() {
         .as_deref()
         .and_then(parse_level)
         .unwrap_or(LevelFilter::INFO);
-    let layer = ContextLayer::new(Sink::Stderr).with_filter(level);
+    let layer = ContextLayer::new(Sink::Stderr).with_filter(filter(level));
     // A second init (tests) keeps the first subscriber.
     let _ = tracing_subscriber::registry().with(layer).try_init();
     if let Some(value) = requested.filter(|value| parse_level(value).is_none()) {
@@ -264,6 +288,22 @@ mod tests {
         assert_eq!(lines, vec!["info: i"]);
         let lines = capture(LevelFilter::DEBUG, || tracing::debug!("d"));
         assert_eq!(lines, vec!["debug: d"]);
+    }
+
+    #[test]
+    fn libraries_show_info_at_most_and_the_sidecars_debug() {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let layer =
+            ContextLayer::new(Sink::Memory(lines.clone())).with_filter(filter(LevelFilter::DEBUG));
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "hyper_util::client::legacy::pool", "pooling idle connection for tok-123.example.test");
+            tracing::debug!(target: "h2::codec", "frame");
+            tracing::info!(target: "hyper_util::client", "kept");
+            tracing::debug!(target: "bot_bottle_egress::proxy", "ours");
+        });
+        let lines = lines.lock().map(|lines| lines.clone()).unwrap_or_default();
+        assert_eq!(lines, vec!["info: kept", "debug: ours"]);
     }
 
     #[test]

@@ -69,6 +69,18 @@ pub struct RequestContext {
     pub on_match: OnMatch,
 }
 
+impl RequestContext {
+    /// `text` (an error naming the host) with the host as log lines show
+    /// it ([`RequestContext::log_host`]).
+    pub fn for_log(&self, text: &str) -> String {
+        if self.host == self.log_host {
+            text.to_string()
+        } else {
+            text.replace(&self.host, &self.log_host)
+        }
+    }
+}
+
 /// The request line and headers, as the agent sent them (hop-by-hop headers
 /// already removed; no injected credential).
 #[derive(Debug, Clone, Copy)]

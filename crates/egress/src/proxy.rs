@@ -383,7 +383,12 @@ fn context(
         client,
         scheme: target.scheme,
         host: target.host.to_string(),
-        log_host: for_log(shared, target.host.to_string().as_bytes()),
+        // Only a wildcard route lets the agent choose (part of) the host.
+        log_host: if route.spec.host.starts_with("*.") {
+            for_log(shared, target.host.to_string().as_bytes())
+        } else {
+            target.host.to_string()
+        },
         port: target.port,
         route_index: route.index,
         route_host: route.spec.host.clone(),
@@ -892,12 +897,10 @@ async fn forward(
     } else {
         None
     };
-    let method_for_log = for_log(&shared, parts.method.as_str().as_bytes());
-    let path_for_log = for_log(
-        &shared,
-        path_and_query.split('?').next().unwrap_or("/").as_bytes(),
-    );
     let log_level = table.log();
+    // For the allow line (scrubbed there, only if it is logged).
+    let method = parts.method.clone();
+    let path_only = path_and_query.split('?').next().unwrap_or("/").to_string();
     let route_index = route.index;
     drop(table);
 
@@ -932,10 +935,10 @@ async fn forward(
             decision = "allow",
             request_id = context.request_id,
             route = route_index,
-            method = %method_for_log,
+            method = %for_log(&shared, method.as_str().as_bytes()),
             host = %context.log_host,
             port = context.port,
-            path = %path_for_log,
+            path = %for_log(&shared, path_only.as_bytes()),
             status = response.status().as_u16(),
             "egress request"
         );
@@ -1282,7 +1285,7 @@ fn upstream_failure(
                 decision = if kind == "denied" { "deny" } else { "error" },
                 request_id = context.request_id,
                 host = %context.log_host,
-                error = %detail,
+                error = %context.for_log(&detail),
                 "upstream connection refused or failed"
             );
             return refusal(status, kind, &detail);
@@ -1290,7 +1293,7 @@ fn upstream_failure(
         source = current.source();
     }
     let detail = chain(error);
-    tracing::warn!(request_id = context.request_id, host = %context.log_host, error = %detail, "upstream request failed");
+    tracing::warn!(request_id = context.request_id, host = %context.log_host, error = %context.for_log(&detail), "upstream request failed");
     refusal(
         StatusCode::BAD_GATEWAY,
         "error",

@@ -335,7 +335,6 @@ pub fn is_oid(oid: &str) -> bool {
     (oid.len() == 40 || oid.len() == 64) && oid.bytes().all(|byte| byte.is_ascii_hexdigit())
 }
 
-/// `work` bounded by `timeout`: a timeout or an I/O error names `command`.
 /// Kills a process group when dropped, if still armed.
 struct GroupKill(Option<rustix::process::Pid>);
 
@@ -351,6 +350,7 @@ impl Drop for GroupKill {
     }
 }
 
+/// `work` bounded by `timeout`: a timeout or an I/O error names `command`.
 async fn within<T>(
     command: &str,
     timeout: Duration,
