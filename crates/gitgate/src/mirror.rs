@@ -414,10 +414,11 @@ pub async fn settle_refs(
             repo.upstream.clone(),
         ];
         args.extend(fetch);
+        // It brings back what the forward sent, which had the push's bound.
         Invocation::git(args)
             .git_dir(&path)
             .envs(&credentials)
-            .checked(b"", timeouts.upstream_fetch)
+            .checked(b"", timeouts.upstream_fetch + timeouts.upstream_push)
             .await?;
     }
     Ok(changed)
