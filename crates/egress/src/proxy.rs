@@ -809,6 +809,15 @@ async fn forward(
             .rposition(|byte| *byte == b' ')
             .map_or(bytes, |space| &bytes[space + 1..]);
         mask = Mask::new(token);
+        if mask.is_none() && !token.is_empty() {
+            // Never forward a credential whose echo could not be masked.
+            tracing::error!(request_id = context.request_id, host = %context.log_host, "cannot build the response mask for the route's credential");
+            return refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error",
+                "the proxy cannot prepare the masking of this route's credential",
+            );
+        }
         parts.headers.insert(
             header::ACCEPT_ENCODING,
             HeaderValue::from_static("identity"),
