@@ -171,6 +171,18 @@ fn evasion(scanner: &Scanner, input: &[u8]) -> Vec<Finding> {
     found
 }
 
+/// [`evasion`]'s findings of `input`, asserting there is at least one
+/// (`what` names the case in the failure, shown with every finding).
+fn found_evasion(scanner: &Scanner, input: &[u8], what: &str) -> Vec<Finding> {
+    let found = evasion(scanner, input);
+    assert!(
+        !found.is_empty(),
+        "{what}: {:?}",
+        describe(&scanner.scan(input))
+    );
+    found
+}
+
 fn describe(findings: &Findings) -> Vec<(String, String, usize, usize)> {
     findings
         .iter()
@@ -207,11 +219,7 @@ fn raw_utf8_disguises_are_found_as_before() {
     let scanner = scanner();
     for (what, secret) in disguised() {
         let input = format!("my token is {secret}\n");
-        assert!(
-            !evasion(&scanner, input.as_bytes()).is_empty(),
-            "{what}: {:?}",
-            describe(&scanner.scan(input.as_bytes()))
-        );
+        found_evasion(&scanner, input.as_bytes(), what);
     }
 }
 
@@ -221,12 +229,7 @@ fn disguises_behind_json_unicode_escapes_are_found() {
     for (what, secret) in disguised() {
         let body = chat_request(&format!("my token is {secret}"));
         assert!(body.is_ascii());
-        let found = evasion(&scanner, body.as_bytes());
-        assert!(
-            !found.is_empty(),
-            "{what}: {:?}",
-            describe(&scanner.scan(body.as_bytes()))
-        );
+        let found = found_evasion(&scanner, body.as_bytes(), what);
         // The span covers the escapes, not the JSON around them.
         let escaped = json_ascii(&secret);
         let at = body.find(&escaped).expect("the escaped secret");
@@ -262,11 +265,7 @@ fn disguises_behind_percent_encoding_are_found() {
     let scanner = scanner();
     for (what, secret) in disguised() {
         let line = format!("GET /search?q={} HTTP/1.1", percent(&secret));
-        assert!(
-            !evasion(&scanner, line.as_bytes()).is_empty(),
-            "{what}: {:?}",
-            describe(&scanner.scan(line.as_bytes()))
-        );
+        found_evasion(&scanner, line.as_bytes(), what);
     }
 }
 
@@ -276,12 +275,7 @@ fn disguises_in_base64_are_found() {
     for (what, secret) in disguised() {
         let blob = STANDARD.encode(format!("token: {secret}"));
         let input = format!("attachment: {blob}\n");
-        let found = evasion(&scanner, input.as_bytes());
-        assert!(
-            !found.is_empty(),
-            "{what}: {:?}",
-            describe(&scanner.scan(input.as_bytes()))
-        );
+        let found = found_evasion(&scanner, input.as_bytes(), what);
         let at = input.find(&blob).expect("the blob");
         for finding in &found {
             assert!(
@@ -297,11 +291,7 @@ fn disguises_in_utf16_with_a_bom_are_found() {
     let scanner = scanner();
     for (what, secret) in disguised() {
         let input = utf16_bom(&format!("token: {secret}"));
-        assert!(
-            !evasion(&scanner, &input).is_empty(),
-            "{what}: {:?}",
-            describe(&scanner.scan(&input))
-        );
+        found_evasion(&scanner, &input, what);
     }
 }
 
@@ -312,18 +302,14 @@ fn disguises_two_layers_deep_are_found() {
         // JSON escapes inside base64 (a JSON document as an attachment).
         let blob = STANDARD.encode(chat_request(&format!("token {secret}")));
         let input = format!("{{\"data\": \"{blob}\"}}");
-        assert!(
-            !evasion(&scanner, input.as_bytes()).is_empty(),
-            "{what}: {:?}",
-            describe(&scanner.scan(input.as_bytes()))
-        );
+        found_evasion(&scanner, input.as_bytes(), what);
         // JSON escapes inside a JSON string (json.dumps of json.dumps).
         let inner = chat_request(&format!("token {secret}"));
         let outer = format!("{{\"tool_result\": \"{}\"}}", json_ascii(&inner));
-        assert!(
-            !evasion(&scanner, outer.as_bytes()).is_empty(),
-            "{what} in JSON in JSON: {:?}",
-            describe(&scanner.scan(outer.as_bytes()))
+        found_evasion(
+            &scanner,
+            outer.as_bytes(),
+            &format!("{what} in JSON in JSON"),
         );
     }
 }
@@ -426,12 +412,7 @@ fn a_secret_hidden_in_tag_characters_is_found() {
     let scanner = scanner();
     for (what, secret) in [("held secret", HELD.to_string()), ("token", github_token())] {
         let input = format!("Here is a harmless sentence.{}\n", tags(&secret));
-        let found = evasion(&scanner, input.as_bytes());
-        assert!(
-            !found.is_empty(),
-            "{what}: {:?}",
-            describe(&scanner.scan(input.as_bytes()))
-        );
+        let found = found_evasion(&scanner, input.as_bytes(), what);
         assert!(
             found
                 .iter()
@@ -440,11 +421,7 @@ fn a_secret_hidden_in_tag_characters_is_found() {
         );
         // Behind JSON escapes too (surrogate pairs).
         let body = chat_request(&input);
-        assert!(
-            !evasion(&scanner, body.as_bytes()).is_empty(),
-            "{what} in JSON: {:?}",
-            describe(&scanner.scan(body.as_bytes()))
-        );
+        found_evasion(&scanner, body.as_bytes(), &format!("{what} in JSON"));
     }
 }
 
@@ -462,11 +439,7 @@ fn a_secret_hidden_in_variation_selectors_is_found() {
             describe(&scanner.scan(input.as_bytes()))
         );
         let body = chat_request(&input);
-        assert!(
-            !evasion(&scanner, body.as_bytes()).is_empty(),
-            "{what} in JSON: {:?}",
-            describe(&scanner.scan(body.as_bytes()))
-        );
+        found_evasion(&scanner, body.as_bytes(), &format!("{what} in JSON"));
     }
 }
 
@@ -537,17 +510,9 @@ fn combining_marks_in_a_token_are_found() {
     );
     for disguised in inputs {
         let input = format!("token: {disguised}\n");
-        assert!(
-            !evasion(&scanner, input.as_bytes()).is_empty(),
-            "{input}: {:?}",
-            describe(&scanner.scan(input.as_bytes()))
-        );
+        found_evasion(&scanner, input.as_bytes(), &input);
         let body = chat_request(&input);
-        assert!(
-            !evasion(&scanner, body.as_bytes()).is_empty(),
-            "{input} in JSON: {:?}",
-            describe(&scanner.scan(body.as_bytes()))
-        );
+        found_evasion(&scanner, body.as_bytes(), &format!("{input} in JSON"));
     }
 }
 
@@ -576,10 +541,10 @@ fn look_alikes_in_a_token_are_found() {
     );
     for (original, replacement) in cases {
         let input = format!("token: {}\n", swap(&token, original, replacement));
-        assert!(
-            !evasion(&scanner, input.as_bytes()).is_empty(),
-            "{original} -> {replacement}: {:?}",
-            describe(&scanner.scan(input.as_bytes()))
+        found_evasion(
+            &scanner,
+            input.as_bytes(),
+            &format!("{original} -> {replacement}"),
         );
     }
 }
