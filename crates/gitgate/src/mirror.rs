@@ -296,6 +296,10 @@ async fn check_hook_runs(hook: &Path, timeouts: &Timeouts) -> Result<()> {
     }
 }
 
+/// How git names the quarantine directory of a push it is receiving,
+/// inside the repository's `objects` directory.
+pub const QUARANTINE_PREFIX: &str = "tmp_objdir-incoming-";
+
 /// Remove every quarantine directory (`objects/tmp_objdir-incoming-*`)
 /// from `mirror`: at start-up, when no receive-pack can be using one.
 pub fn sweep_quarantines(mirror: &Path) {
@@ -307,7 +311,7 @@ pub fn sweep_quarantines(mirror: &Path) {
         let leftover = entry
             .file_name()
             .to_str()
-            .is_some_and(|name| name.starts_with("tmp_objdir-incoming-"));
+            .is_some_and(|name| name.starts_with(QUARANTINE_PREFIX));
         if leftover && entry.file_type().is_ok_and(|kind| kind.is_dir()) {
             let path = entry.path();
             match std::fs::remove_dir_all(&path) {

@@ -401,7 +401,7 @@ pub fn sweepable_quarantine(
     let named = resolved
         .file_name()
         .and_then(|name| name.to_str())
-        .is_some_and(|name| name.starts_with("tmp_objdir-incoming-"));
+        .is_some_and(|name| name.starts_with(crate::mirror::QUARANTINE_PREFIX));
     (resolved.parent() == Some(objects.as_path()) && named).then_some(resolved)
 }
 
