@@ -359,6 +359,12 @@ impl Fixture {
     }
 
     async fn stop(mut self) {
+        self.shut_down().await;
+    }
+
+    /// Tell the gate to stop and wait until its `run` has returned, keeping
+    /// the fixture's directories to look at.
+    async fn shut_down(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -3528,4 +3534,61 @@ async fn a_forward_past_its_timeout_never_lands_upstream_later() {
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
     assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, before);
     gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_waits_for_a_forward_whose_agent_hung_up() {
+    // The agent hangs up while its released push is with upstream, then
+    // the gate is stopped. Its connection is gone (the gate notices at
+    // its next keepalive, within 5 s), so the connection drain is over
+    // long before upstream answers; had `run` returned then, the sidecar
+    // would exit with upstream taking the push and the mirror never
+    // following. `run` returns only after the forward is over and the
+    // mirror settled (within the grace period).
+    let mut gate = Fixture::start(Some(heads_and_notes()), reject()).await;
+    let work = gate.clone("work").await;
+    let commit = commit_file(&work, "f.txt", "change\n", "clean change").await;
+    let started = gate.root.join("upstream-hook-started");
+    git_ok(&gate.upstream, &["config", "receive.keepAlive", "0"]).await;
+    upstream_hook(
+        &gate,
+        &format!("#!/bin/sh\n: > '{}'\nsleep 7\nexit 0\n", started.display()),
+    );
+    let mut client = spawn_git(
+        &work,
+        &[
+            "push",
+            "origin",
+            "HEAD:refs/heads/feature",
+            "HEAD:refs/notes/x",
+        ],
+    );
+    assert!(
+        eventually(Duration::from_secs(30), async || started.exists()).await,
+        "the forward never reached upstream's hook"
+    );
+    let group = client.id().unwrap() as i32;
+    rustix::process::kill_process_group(
+        rustix::process::Pid::from_raw(group).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    let _ = client.wait().await;
+    let stopping = std::time::Instant::now();
+    gate.shut_down().await;
+    let waited = stopping.elapsed();
+    // Upstream took the push, and the mirror already shows it: nothing was
+    // left running when the gate returned.
+    assert_eq!(
+        rev(&gate.upstream, "refs/notes/x").await,
+        commit,
+        "the gate stopped (after {waited:?}) before upstream had answered its forward"
+    );
+    for name in ["refs/heads/feature", "refs/notes/x"] {
+        assert_eq!(
+            rev(&gate.mirror(), name).await,
+            commit,
+            "{name}: the gate stopped (after {waited:?}) before the mirror followed upstream"
+        );
+    }
 }
