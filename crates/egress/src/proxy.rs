@@ -28,7 +28,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use tracing::Instrument;
@@ -102,6 +102,12 @@ pub(crate) struct Shared {
     /// Memory for decoding and inspecting large bodies, in bytes, shared by
     /// every request ([`INSPECTION_BUDGET_BYTES`]).
     pub inspection_budget: Arc<tokio::sync::Semaphore>,
+    /// Memory for request bodies while they are buffered, in bytes, shared
+    /// by every request ([`BUFFERED_BODIES_BUDGET_BYTES`]).
+    pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// How long a request may wait for its share of either budget
+    /// ([`INSPECTION_BUDGET_WAIT`]).
+    pub budget_wait: Duration,
 }
 
 /// The most memory, in bytes, that decoding request bodies and inspecting
@@ -121,20 +127,46 @@ pub const INSPECTION_BUDGET_BYTES: usize = 512 * 1024 * 1024;
 /// [`INSPECTION_BUDGET_BYTES`]; past it the request is refused (503).
 pub const INSPECTION_BUDGET_WAIT: Duration = Duration::from_secs(30);
 
-/// Take `bytes` (at most the whole budget) of the inspection budget,
-/// waiting at most [`INSPECTION_BUDGET_WAIT`].
-pub(crate) async fn reserve(
+/// The most memory, in bytes, that request bodies may take while they are
+/// buffered — received, inspected, held for the operator, until the
+/// upstream's answer begins — over every request at once. Each body takes
+/// its share as it arrives (its `Content-Length` up front when it has
+/// one); a body that finds no room within [`INSPECTION_BUDGET_WAIT`] is
+/// refused (503) and its share given back. Without it, requests buffering
+/// up to [`MAX_REQUEST_BODY_BYTES`] each on every connection and HTTP/2
+/// stream (and up to [`crate::queue_holds::MAX_PENDING_HOLDS`] of them kept
+/// while the operator decides) could take the proxy's memory for
+/// everyone. The decoded copy and the DLP engine's layers are counted in
+/// [`INSPECTION_BUDGET_BYTES`] instead.
+pub const BUFFERED_BODIES_BUDGET_BYTES: usize = 1024 * 1024 * 1024;
+
+/// Take `bytes` (at most `cap`) of `budget`, waiting at most `wait`.
+pub(crate) async fn reserve_within(
     budget: &Arc<tokio::sync::Semaphore>,
     bytes: usize,
+    cap: usize,
+    wait: Duration,
 ) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    let bytes = u32::try_from(bytes.min(INSPECTION_BUDGET_BYTES)).unwrap_or(u32::MAX);
-    tokio::time::timeout(
-        INSPECTION_BUDGET_WAIT,
-        Arc::clone(budget).acquire_many_owned(bytes),
+    let bytes = u32::try_from(bytes.min(cap)).unwrap_or(u32::MAX);
+    tokio::time::timeout(wait, Arc::clone(budget).acquire_many_owned(bytes))
+        .await
+        .ok()?
+        .ok()
+}
+
+/// Take `bytes` (at most the whole budget) of the inspection budget,
+/// waiting at most the configured wait ([`INSPECTION_BUDGET_WAIT`]).
+pub(crate) async fn reserve(
+    shared: &Shared,
+    bytes: usize,
+) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    reserve_within(
+        &shared.inspection_budget,
+        bytes,
+        INSPECTION_BUDGET_BYTES,
+        shared.budget_wait,
     )
     .await
-    .ok()?
-    .ok()
 }
 
 /// The answer when a body cannot get its share of the inspection budget.
@@ -399,6 +431,79 @@ fn context(
 /// How long the agent may pause in the middle of a request body.
 pub const REQUEST_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Why [`buffer_body`] gave no body.
+enum BufferError {
+    /// Over [`MAX_REQUEST_BODY_BYTES`].
+    TooLarge,
+    /// No room in the buffered-bodies budget in time.
+    NoRoom,
+    /// Nothing came for the idle deadline.
+    Stalled,
+    /// The connection failed.
+    Read(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// Bytes taken from the buffered-bodies budget at a time while a body of
+/// unknown length arrives (fewer semaphore calls; at most this much is
+/// reserved beyond what has come).
+const BODY_BUDGET_STEP: usize = 256 * 1024;
+
+/// The whole request body, at most [`MAX_REQUEST_BODY_BYTES`], each byte
+/// counted in [`BUFFERED_BODIES_BUDGET_BYTES`] before it is kept
+/// (`expected`, the `Content-Length`, is taken up front), with the share
+/// it holds.
+async fn buffer_body<B>(
+    shared: &Shared,
+    body: B,
+    expected: Option<usize>,
+) -> Result<(Bytes, Option<tokio::sync::OwnedSemaphorePermit>), BufferError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let take =
+        |bytes: usize| reserve_within(&shared.body_budget, bytes, usize::MAX, shared.budget_wait);
+    let mut share: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let mut reserved = 0;
+    let expected = expected.filter(|length| *length <= MAX_REQUEST_BODY_BYTES);
+    if let Some(length) = expected.filter(|length| *length > 0) {
+        share = Some(take(length).await.ok_or(BufferError::NoRoom)?);
+        reserved = length;
+    }
+    let mut buffer = bytes::BytesMut::with_capacity(expected.unwrap_or(0));
+    let mut body = std::pin::pin!(body);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|error| {
+            let error = error.into();
+            if error.is::<IdleTimeout>() {
+                BufferError::Stalled
+            } else {
+                BufferError::Read(error)
+            }
+        })?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let total = buffer.len() + data.len();
+        if total > MAX_REQUEST_BODY_BYTES {
+            return Err(BufferError::TooLarge);
+        }
+        if total > reserved {
+            let more = (total - reserved)
+                .max(BODY_BUDGET_STEP)
+                .min(MAX_REQUEST_BODY_BYTES - reserved);
+            let permit = take(more).await.ok_or(BufferError::NoRoom)?;
+            match &mut share {
+                Some(share) => share.merge(permit),
+                None => share = Some(permit),
+            }
+            reserved += more;
+        }
+        buffer.extend_from_slice(&data);
+    }
+    Ok((buffer.freeze(), share))
+}
+
 /// Turn a hold into a go/no-go.
 async fn settle_hold(
     shared: &Shared,
@@ -610,15 +715,25 @@ async fn forward(
     // A body that stops arriving does not hold its connection (and slot)
     // for good: each piece must come within REQUEST_BODY_IDLE_TIMEOUT.
     let incoming = StreamedBody::new(incoming, shared.request_body_idle_timeout);
-    let mut body_bytes = match Limited::new(incoming, MAX_REQUEST_BODY_BYTES)
-        .collect()
-        .await
-    {
-        Ok(collected) => collected.to_bytes(),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => {
-            return too_large(&context);
+    let expected = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok());
+    // Its share of the buffered-bodies budget is kept until this request is
+    // answered (through any hold), then given back.
+    let (mut body_bytes, _buffered) = match buffer_body(&shared, incoming, expected).await {
+        Ok(buffered) => buffered,
+        Err(BufferError::TooLarge) => return too_large(&context),
+        Err(BufferError::NoRoom) => {
+            tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.log_host, "no room to buffer a request body in time");
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error",
+                "too many request bodies are buffered at once (being inspected or held for the operator); try again",
+            );
         }
-        Err(error) if error.is::<IdleTimeout>() => {
+        Err(BufferError::Stalled) => {
             tracing::warn!(
                 decision = "deny",
                 request_id = context.request_id,
@@ -633,7 +748,7 @@ async fn forward(
                 ),
             );
         }
-        Err(error) => {
+        Err(BufferError::Read(error)) => {
             tracing::warn!(request_id = context.request_id, %error, "cannot read the request body");
             return refusal(
                 StatusCode::BAD_REQUEST,
@@ -648,7 +763,7 @@ async fn forward(
         // The whole budget while decoding (one decode at a time: what it
         // will take is not known before), then the decoded body's share,
         // carried into its inspection.
-        let Some(permit) = reserve(&shared.inspection_budget, INSPECTION_BUDGET_BYTES).await else {
+        let Some(permit) = reserve(&shared, INSPECTION_BUDGET_BYTES).await else {
             return no_inspection_room(&context);
         };
         let headers = parts.headers.clone();
@@ -1119,7 +1234,7 @@ pub(crate) async fn inspect_sized(
     }
     let permit = match reserved {
         Some(permit) => permit,
-        None => match reserve(&shared.inspection_budget, inspection_share(data.len())).await {
+        None => match reserve(shared, inspection_share(data.len())).await {
             Some(permit) => permit,
             None => return Err(Uninspected::NoRoom),
         },

@@ -109,6 +109,12 @@ pub struct Config {
     /// How long the agent may pause in the middle of a request body
     /// (default [`proxy::REQUEST_BODY_IDLE_TIMEOUT`]).
     pub request_body_idle_timeout: Duration,
+    /// Bytes of request bodies buffered at once, over every request
+    /// (default [`proxy::BUFFERED_BODIES_BUDGET_BYTES`]).
+    pub buffered_bodies_budget: usize,
+    /// How long a request may wait for room in the buffered-bodies or the
+    /// inspection budget (default [`proxy::INSPECTION_BUDGET_WAIT`]).
+    pub budget_wait: Duration,
 }
 
 impl Config {
@@ -132,6 +138,8 @@ impl Config {
             websocket_idle_timeout: WEBSOCKET_IDLE_TIMEOUT,
             client_idle_timeout: CLIENT_IDLE_TIMEOUT,
             request_body_idle_timeout: proxy::REQUEST_BODY_IDLE_TIMEOUT,
+            buffered_bodies_budget: proxy::BUFFERED_BODIES_BUDGET_BYTES,
+            budget_wait: proxy::INSPECTION_BUDGET_WAIT,
         }
     }
 }
@@ -194,6 +202,8 @@ pub async fn run(
         inspection_budget: Arc::new(tokio::sync::Semaphore::new(
             crate::proxy::INSPECTION_BUDGET_BYTES,
         )),
+        body_budget: Arc::new(tokio::sync::Semaphore::new(config.buffered_bodies_budget)),
+        budget_wait: config.budget_wait,
     });
 
     let (stop_sender, stop_receiver) = watch::channel(false);

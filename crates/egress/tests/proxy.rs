@@ -1717,6 +1717,88 @@ async fn held_compressed_requests_do_not_keep_the_inspection_budget() {
     assert!(upstream.seen().is_empty());
 }
 
+/// Request bodies count against one buffered-bodies budget from the
+/// moment they arrive until their request is answered, through a hold: a
+/// body that finds no room in time is refused (503) rather than buffered,
+/// whether it announced its length or came chunked, and the room comes
+/// back when the held request is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buffered_request_bodies_share_one_budget_through_holds() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let holds = Arc::new(GatedHolds {
+        filed: Default::default(),
+        go: Arc::new(tokio::sync::Semaphore::new(0)),
+    });
+    let inspector = ScriptedInspector::default().with_body(Verdict::Hold(Hold {
+        detector: "known-secret".into(),
+        location: "body".into(),
+        preview: "gh***89".into(),
+    }));
+    let options = ProxyOptions {
+        inspector: Some(Arc::new(inspector)),
+        holds: Some(holds.clone()),
+        buffered_bodies_budget: Some(1 << 20),
+        budget_wait: Some(std::time::Duration::from_millis(500)),
+        ..ProxyOptions::default()
+    };
+    let proxy = Arc::new(start_proxy(&routes_for(&upstream, ""), &upstream, options).await);
+    let body = Bytes::from(vec![b'a'; 700 << 10]);
+    // The first is held for the operator, keeping its 700 KiB.
+    let held = {
+        let (proxy, authority, body) = (Arc::clone(&proxy), authority.clone(), body.clone());
+        tokio::spawn(async move {
+            let mut client =
+                tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+            client.send(post(&authority, "/echo", body)).await
+        })
+    };
+    let started = std::time::Instant::now();
+    while holds.filed.load(std::sync::atomic::Ordering::SeqCst) < 1 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // A second body, with a Content-Length and chunked alike, finds no room.
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client.send(post(&authority, "/echo", body.clone())).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("too many request bodies are buffered"),
+        "{}",
+        answer.body
+    );
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let mut chunked = post(&authority, "/echo", body.clone());
+    chunked.headers_mut().remove("content-length");
+    chunked
+        .headers_mut()
+        .insert("transfer-encoding", "chunked".parse().unwrap());
+    let answer = client.send(chunked).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{}",
+        answer.body
+    );
+    assert_eq!(holds.filed.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The held request is answered; its room comes back.
+    holds.go.add_permits(1);
+    let answer = held.await.unwrap();
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    holds.go.add_permits(1);
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client.send(post(&authority, "/echo", body)).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert!(answer.body.contains("not now"), "{}", answer.body);
+    assert_eq!(holds.filed.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(upstream.seen().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_connections_are_held_and_served() {
     const CONNECTIONS: usize = 1000;

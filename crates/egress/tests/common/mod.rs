@@ -413,6 +413,10 @@ pub struct ProxyOptions {
     pub client_idle_timeout: Option<std::time::Duration>,
     /// How long a request body may pause (default: the sidecar's).
     pub request_body_idle_timeout: Option<std::time::Duration>,
+    /// Bytes of request bodies buffered at once (default: the sidecar's).
+    pub buffered_bodies_budget: Option<usize>,
+    /// How long a request waits for budget room (default: the sidecar's).
+    pub budget_wait: Option<std::time::Duration>,
 }
 
 pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyOptions) -> Proxy {
@@ -464,6 +468,12 @@ pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyO
     }
     if let Some(idle) = options.request_body_idle_timeout {
         config.request_body_idle_timeout = idle;
+    }
+    if let Some(budget) = options.buffered_bodies_budget {
+        config.buffered_bodies_budget = budget;
+    }
+    if let Some(wait) = options.budget_wait {
+        config.budget_wait = wait;
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
