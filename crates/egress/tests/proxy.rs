@@ -1657,15 +1657,10 @@ impl bot_bottle_egress::inspect::HoldResolver for GatedHolds {
     }
 }
 
-/// Compressed bodies decoding to tens of MiB share one inspection budget;
-/// a request held for the operator gives its share back first, so three
-/// such requests held at once are all filed (none waits for the budget,
-/// none is refused for want of it) and each is answered.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn held_compressed_requests_do_not_keep_the_inspection_budget() {
-    use std::io::Write as _;
+/// An upstream and a proxy (with `options`) whose inspector holds every
+/// body, its holds answered by the returned [`GatedHolds`].
+async fn holding_every_body(options: ProxyOptions) -> (Upstream, Arc<Proxy>, Arc<GatedHolds>) {
     let upstream = start_upstream().await;
-    let authority = upstream_authority(&upstream);
     let holds = Arc::new(GatedHolds {
         filed: Default::default(),
         go: Arc::new(tokio::sync::Semaphore::new(0)),
@@ -1678,9 +1673,21 @@ async fn held_compressed_requests_do_not_keep_the_inspection_budget() {
     let options = ProxyOptions {
         inspector: Some(Arc::new(inspector)),
         holds: Some(holds.clone()),
-        ..ProxyOptions::default()
+        ..options
     };
     let proxy = Arc::new(start_proxy(&routes_for(&upstream, ""), &upstream, options).await);
+    (upstream, proxy, holds)
+}
+
+/// Compressed bodies decoding to tens of MiB share one inspection budget;
+/// a request held for the operator gives its share back first, so three
+/// such requests held at once are all filed (none waits for the budget,
+/// none is refused for want of it) and each is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn held_compressed_requests_do_not_keep_the_inspection_budget() {
+    use std::io::Write as _;
+    let (upstream, proxy, holds) = holding_every_body(ProxyOptions::default()).await;
+    let authority = upstream_authority(&upstream);
     // 20 MiB each decoded: its inspection's share (17 × 20 MiB) leaves no
     // room for a second one at once.
     let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
@@ -1724,25 +1731,13 @@ async fn held_compressed_requests_do_not_keep_the_inspection_budget() {
 /// back when the held request is answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn buffered_request_bodies_share_one_budget_through_holds() {
-    let upstream = start_upstream().await;
-    let authority = upstream_authority(&upstream);
-    let holds = Arc::new(GatedHolds {
-        filed: Default::default(),
-        go: Arc::new(tokio::sync::Semaphore::new(0)),
-    });
-    let inspector = ScriptedInspector::default().with_body(Verdict::Hold(Hold {
-        detector: "known-secret".into(),
-        location: "body".into(),
-        preview: "gh***89".into(),
-    }));
-    let options = ProxyOptions {
-        inspector: Some(Arc::new(inspector)),
-        holds: Some(holds.clone()),
+    let (upstream, proxy, holds) = holding_every_body(ProxyOptions {
         buffered_bodies_budget: Some(1 << 20),
         budget_wait: Some(std::time::Duration::from_millis(500)),
         ..ProxyOptions::default()
-    };
-    let proxy = Arc::new(start_proxy(&routes_for(&upstream, ""), &upstream, options).await);
+    })
+    .await;
+    let authority = upstream_authority(&upstream);
     let body = Bytes::from(vec![b'a'; 700 << 10]);
     // The first is held for the operator, keeping its 700 KiB.
     let held = {
@@ -1759,32 +1754,20 @@ async fn buffered_request_bodies_share_one_budget_through_holds() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     // A second body, with a Content-Length and chunked alike, finds no room.
-    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
-    let answer = client.send(post(&authority, "/echo", body.clone())).await;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.body
-    );
-    assert!(
-        answer.body.contains("too many request bodies are buffered"),
-        "{}",
-        answer.body
-    );
-    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
     let mut chunked = post(&authority, "/echo", body.clone());
-    chunked.headers_mut().remove("content-length");
     chunked
         .headers_mut()
         .insert("transfer-encoding", "chunked".parse().unwrap());
-    let answer = client.send(chunked).await;
-    assert_eq!(
-        answer.status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{}",
-        answer.body
-    );
+    for request in [post(&authority, "/echo", body.clone()), chunked] {
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+        let answer = client.send(request).await;
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            answer.body.contains("too many request bodies are buffered"),
+            "{}",
+            answer.body
+        );
+    }
     assert_eq!(holds.filed.load(std::sync::atomic::Ordering::SeqCst), 1);
     // The held request is answered; its room comes back.
     holds.go.add_permits(1);

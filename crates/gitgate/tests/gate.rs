@@ -3431,23 +3431,23 @@ async fn eventually(within: Duration, mut check: impl AsyncFnMut() -> bool) -> b
     check().await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_client_that_hangs_up_during_the_forward_leaves_no_half_landed_push() {
-    // The agent's `git push` goes away while the gate forwards its push
-    // (upstream is still running its own checks). The gate noticed at its
-    // next keepalive to the client and killed the decision and the forward's
-    // `git push` with it, but not upstream's side, which took the push: the
-    // mirror never moved (and a refresh never repairs refs/notes/*).
-    let gate = Fixture::start(Some(heads_and_notes()), reject()).await;
+/// Push a clean commit to `refs/heads/feature` and `refs/notes/x`, and
+/// kill the agent's `git push` once the forward is inside upstream's
+/// `pre-receive` hook, which then sleeps `upstream_sleep` seconds before
+/// accepting. Upstream sends no keepalives, so its receive-pack does not
+/// notice that the forward's `git push` is gone before it moves its refs.
+/// The pushed commit.
+async fn push_and_hang_up_during_the_forward(gate: &Fixture, upstream_sleep: u64) -> String {
     let work = gate.clone("work").await;
     let commit = commit_file(&work, "f.txt", "change\n", "clean change").await;
     let started = gate.root.join("upstream-hook-started");
-    // No keepalives from upstream: its receive-pack must not notice that
-    // the forward's `git push` is gone before it has moved its refs.
     git_ok(&gate.upstream, &["config", "receive.keepAlive", "0"]).await;
     upstream_hook(
-        &gate,
-        &format!("#!/bin/sh\n: > '{}'\nsleep 14\nexit 0\n", started.display()),
+        gate,
+        &format!(
+            "#!/bin/sh\n: > '{}'\nsleep {upstream_sleep}\nexit 0\n",
+            started.display()
+        ),
     );
     let mut client = spawn_git(
         &work,
@@ -3469,6 +3469,18 @@ async fn a_client_that_hangs_up_during_the_forward_leaves_no_half_landed_push() 
     )
     .unwrap();
     let _ = client.wait().await;
+    commit
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_client_that_hangs_up_during_the_forward_leaves_no_half_landed_push() {
+    // The agent's `git push` goes away while the gate forwards its push
+    // (upstream is still running its own checks). The gate noticed at its
+    // next keepalive to the client and killed the decision and the forward's
+    // `git push` with it, but not upstream's side, which took the push: the
+    // mirror never moved (and a refresh never repairs refs/notes/*).
+    let gate = Fixture::start(Some(heads_and_notes()), reject()).await;
+    let commit = push_and_hang_up_during_the_forward(&gate, 14).await;
     // Upstream takes the push once its hook is done…
     assert!(
         eventually(Duration::from_secs(30), async || {
@@ -3546,34 +3558,7 @@ async fn shutdown_waits_for_a_forward_whose_agent_hung_up() {
     // following. `run` returns only after the forward is over and the
     // mirror settled (within the grace period).
     let mut gate = Fixture::start(Some(heads_and_notes()), reject()).await;
-    let work = gate.clone("work").await;
-    let commit = commit_file(&work, "f.txt", "change\n", "clean change").await;
-    let started = gate.root.join("upstream-hook-started");
-    git_ok(&gate.upstream, &["config", "receive.keepAlive", "0"]).await;
-    upstream_hook(
-        &gate,
-        &format!("#!/bin/sh\n: > '{}'\nsleep 7\nexit 0\n", started.display()),
-    );
-    let mut client = spawn_git(
-        &work,
-        &[
-            "push",
-            "origin",
-            "HEAD:refs/heads/feature",
-            "HEAD:refs/notes/x",
-        ],
-    );
-    assert!(
-        eventually(Duration::from_secs(30), async || started.exists()).await,
-        "the forward never reached upstream's hook"
-    );
-    let group = client.id().unwrap() as i32;
-    rustix::process::kill_process_group(
-        rustix::process::Pid::from_raw(group).unwrap(),
-        rustix::process::Signal::KILL,
-    )
-    .unwrap();
-    let _ = client.wait().await;
+    let commit = push_and_hang_up_during_the_forward(&gate, 7).await;
     let stopping = std::time::Instant::now();
     gate.shut_down().await;
     let waited = stopping.elapsed();
