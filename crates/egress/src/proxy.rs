@@ -105,6 +105,9 @@ pub(crate) struct Shared {
     /// Memory for request bodies while they are buffered, in bytes, shared
     /// by every request ([`BUFFERED_BODIES_BUDGET_BYTES`]).
     pub body_budget: Arc<tokio::sync::Semaphore>,
+    /// One per client connection and CONNECT tunnel being served
+    /// ([`crate::server::MAX_CONNECTIONS`]).
+    pub slots: Arc<tokio::sync::Semaphore>,
     /// How long a request may wait for its share of either budget
     /// ([`INSPECTION_BUDGET_WAIT`]).
     pub budget_wait: Duration,

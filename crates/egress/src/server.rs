@@ -1,7 +1,8 @@
 //! The listener: accept loop, CONNECT interception, live routes and
 //! graceful shutdown.
 //!
-//! One task per client connection (bounded by [`MAX_CONNECTIONS`]), served
+//! One task per client connection, and one per CONNECT tunnel, each
+//! holding one of [`MAX_CONNECTIONS`] slots for its life, served
 //! by hyper's automatic HTTP/1.1–HTTP/2 server. A CONNECT is answered with
 //! 200, then the tunnel's TLS is terminated with a leaf for the CONNECT
 //! target: the ClientHello's SNI must name the same host (a different SNI
@@ -23,7 +24,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
@@ -47,7 +48,13 @@ use crate::upstream::{
 };
 use crate::websocket::WEBSOCKET_IDLE_TIMEOUT;
 
-/// Most client connections served at once; further accepts wait.
+/// Most client connections and CONNECT tunnels served at once, together:
+/// further accepts wait, and a CONNECT finding no slot is refused (503).
+/// A tunnel outlives the request that opened it (an HTTP/1.1 connection is
+/// handed over to it; an HTTP/2 connection carries many), so each takes a
+/// slot of its own; before, tunnels took none, and the agent held 20,000
+/// open, up to the process's file-descriptor limit, after which nobody's
+/// connection was accepted.
 pub const MAX_CONNECTIONS: usize = 4096;
 /// Time allowed for the agent's TLS handshake inside a CONNECT tunnel.
 pub const CLIENT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -109,6 +116,9 @@ pub struct Config {
     /// How long the agent may pause in the middle of a request body
     /// (default [`proxy::REQUEST_BODY_IDLE_TIMEOUT`]).
     pub request_body_idle_timeout: Duration,
+    /// Client connections and CONNECT tunnels served at once (default
+    /// [`MAX_CONNECTIONS`]).
+    pub max_connections: usize,
     /// Bytes of request bodies buffered at once, over every request
     /// (default [`proxy::BUFFERED_BODIES_BUDGET_BYTES`]).
     pub buffered_bodies_budget: usize,
@@ -138,6 +148,7 @@ impl Config {
             websocket_idle_timeout: WEBSOCKET_IDLE_TIMEOUT,
             client_idle_timeout: CLIENT_IDLE_TIMEOUT,
             request_body_idle_timeout: proxy::REQUEST_BODY_IDLE_TIMEOUT,
+            max_connections: MAX_CONNECTIONS,
             buffered_bodies_budget: proxy::BUFFERED_BODIES_BUDGET_BYTES,
             budget_wait: proxy::INSPECTION_BUDGET_WAIT,
         }
@@ -203,6 +214,7 @@ pub async fn run(
             crate::proxy::INSPECTION_BUDGET_BYTES,
         )),
         body_budget: Arc::new(tokio::sync::Semaphore::new(config.buffered_bodies_budget)),
+        slots: Arc::new(Semaphore::new(config.max_connections)),
         budget_wait: config.budget_wait,
     });
 
@@ -225,7 +237,7 @@ pub async fn run(
     );
 
     tracing::info!(address = %listen, "egress proxy listening");
-    let limit = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let limit = Arc::clone(&shared.slots);
     tokio::pin!(shutdown);
     loop {
         let permit = tokio::select! {
@@ -249,16 +261,20 @@ pub async fn run(
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let connection_drain = drain.clone();
+        // The connection's slot; an HTTP/1.1 CONNECT hands it to its tunnel.
+        let slot = Arc::new(std::sync::Mutex::new(Some(permit)));
         tokio::spawn(
             async move {
                 let service_shared = shared.clone();
                 let service_drain = connection_drain.clone();
+                let service_slot = Arc::clone(&slot);
                 let service = service_fn(move |request: Request<Incoming>| {
                     let shared = service_shared.clone();
                     let drain = service_drain.clone();
+                    let slot = Arc::clone(&service_slot);
                     async move {
                         Ok::<_, Infallible>(
-                            handle_listener_request(shared, drain, client, request).await,
+                            handle_listener_request(shared, drain, client, &slot, request).await,
                         )
                     }
                 });
@@ -271,7 +287,7 @@ pub async fn run(
                     idle,
                 )
                 .await;
-                drop(permit);
+                let _slot = slot;
             }
             .in_current_span(),
         );
@@ -476,10 +492,11 @@ async fn handle_listener_request(
     shared: Arc<Shared>,
     drain: Drain,
     client: SocketAddr,
+    connection_slot: &ConnectionSlot,
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     if request.method() == Method::CONNECT {
-        return connect(shared, drain, client, request);
+        return connect(shared, drain, client, connection_slot, request);
     }
     if request.uri().scheme().is_some() {
         return proxy::handle_absolute(shared, client, request).await;
@@ -487,11 +504,16 @@ async fn handle_listener_request(
     proxy::introspection(&shared, &request)
 }
 
-/// Start the interception of a CONNECT tunnel.
+/// A connection's slot of [`MAX_CONNECTIONS`], until its tunnel takes it.
+type ConnectionSlot = std::sync::Mutex<Option<tokio::sync::OwnedSemaphorePermit>>;
+
+/// Start the interception of a CONNECT tunnel, which holds a slot for its
+/// life.
 fn connect(
     shared: Arc<Shared>,
     drain: Drain,
     client: SocketAddr,
+    connection_slot: &ConnectionSlot,
     request: Request<Incoming>,
 ) -> Response<ProxyBody> {
     let Some(target) = request
@@ -506,8 +528,26 @@ fn connect(
             "CONNECT needs a host:port target",
         );
     };
+    // An HTTP/1.1 connection ends where its tunnel begins: its slot goes to
+    // the tunnel. An HTTP/2 one goes on carrying other streams, so each of
+    // its tunnels takes a slot of its own.
+    let handed_over = if request.version() == Version::HTTP_2 {
+        None
+    } else {
+        connection_slot.lock().ok().and_then(|mut slot| slot.take())
+    };
+    let Some(slot) = handed_over.or_else(|| Arc::clone(&shared.slots).try_acquire_owned().ok())
+    else {
+        tracing::warn!("CONNECT refused: every connection slot is taken");
+        return proxy::refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "error",
+            "too many connections and tunnels are open through the proxy; close some and try again",
+        );
+    };
     tokio::spawn(
         async move {
+            let _slot = slot;
             match hyper::upgrade::on(request).await {
                 Ok(upgraded) => {
                     intercept(shared, drain, client, target, TokioIo::new(upgraded)).await

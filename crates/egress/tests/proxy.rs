@@ -1782,6 +1782,53 @@ async fn buffered_request_bodies_share_one_budget_through_holds() {
     assert!(upstream.seen().is_empty());
 }
 
+/// A CONNECT tunnel holds a connection slot for its life: with the bound
+/// at four and four tunnels open, a fifth connection waits, and is served
+/// once a tunnel closes. Before, the slot went back when the CONNECT was
+/// answered, and the agent held 20,000 tunnels open, up to the proxy's
+/// file-descriptor limit, after which no connection was accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tunnels_count_against_the_connection_bound() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let options = ProxyOptions {
+        max_connections: Some(4),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes_for(&upstream, ""), &upstream, options).await;
+    let mut tunnels = Vec::new();
+    for _ in 0..4 {
+        tunnels.push(tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await);
+    }
+    let waiting = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        connect_tunnel(proxy.address, &authority),
+    )
+    .await;
+    assert!(
+        waiting.is_err(),
+        "a fifth tunnel was opened past the bound of four"
+    );
+    // The tunnels open are served…
+    let answer = tunnels[0]
+        .send(
+            get(&authority, "/echo")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // …and once one closes, a new one is.
+    drop(tunnels.pop());
+    let (code, _stream) = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        connect_tunnel(proxy.address, &authority),
+    )
+    .await
+    .expect("no slot came back when a tunnel closed");
+    assert_eq!(code, 200);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_connections_are_held_and_served() {
     const CONNECTIONS: usize = 1000;

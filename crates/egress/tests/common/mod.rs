@@ -413,6 +413,8 @@ pub struct ProxyOptions {
     pub client_idle_timeout: Option<std::time::Duration>,
     /// How long a request body may pause (default: the sidecar's).
     pub request_body_idle_timeout: Option<std::time::Duration>,
+    /// Connections and tunnels served at once (default: the sidecar's).
+    pub max_connections: Option<usize>,
     /// Bytes of request bodies buffered at once (default: the sidecar's).
     pub buffered_bodies_budget: Option<usize>,
     /// How long a request waits for budget room (default: the sidecar's).
@@ -468,6 +470,9 @@ pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyO
     }
     if let Some(idle) = options.request_body_idle_timeout {
         config.request_body_idle_timeout = idle;
+    }
+    if let Some(slots) = options.max_connections {
+        config.max_connections = slots;
     }
     if let Some(budget) = options.buffered_bodies_budget {
         config.buffered_bodies_budget = budget;
