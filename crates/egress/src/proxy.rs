@@ -586,7 +586,7 @@ async fn forward(
     // (`gzip, chunked`) would reach the body still encoded, unseen by the
     // scan, and be forwarded without the header that says so.
     if let Some(coding) = coding_other_than(&parts.headers, header::TRANSFER_ENCODING, "chunked") {
-        tracing::warn!(decision = "deny", %client, host = %for_log(&shared, target.host.to_string().as_bytes()), coding = %coding.escape_default(), "unsupported transfer coding");
+        tracing::warn!(decision = "deny", %client, host = %for_log(&shared, target.host.to_string().as_bytes()), coding = %for_log(&shared, coding.as_bytes()).escape_default(), "unsupported transfer coding");
         return refusal(
             StatusCode::NOT_IMPLEMENTED,
             "denied",
@@ -778,7 +778,7 @@ async fn forward(
             }
             Ok(Err(DecodeError::TooLarge)) => return too_large(&context),
             Ok(Err(error)) => {
-                tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.log_host, %error, "undecodable request body");
+                tracing::warn!(decision = "deny", request_id = context.request_id, host = %context.log_host, error = %for_log(&shared, error.to_string().as_bytes()), "undecodable request body");
                 return refusal(
                     StatusCode::BAD_REQUEST,
                     "denied",
@@ -1149,7 +1149,17 @@ async fn forward(
     remove_hop_by_hop(&mut response_parts.headers);
     if let Some(mask) = &mask {
         mask.mask_headers(&mut response_parts.headers);
+        // A reason phrase other than the status's own is passed on by
+        // hyper as it came: an echo of the credential there is not a
+        // header the mask sees, so the agent gets the standard one.
+        response_parts
+            .extensions
+            .remove::<hyper::ext::ReasonPhrase>();
         if let Some(coding) = compressed {
+            // The upstream's own words: they may echo the credential.
+            let mut coding = coding.into_bytes();
+            mask.mask_all(&mut coding);
+            let coding = for_log(&shared, &coding);
             tracing::warn!(request_id = context.request_id, host = %context.log_host, coding, "compressed response on a credential route refused");
             return refusal(
                 StatusCode::BAD_GATEWAY,

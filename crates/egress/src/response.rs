@@ -80,6 +80,9 @@ pub struct Mask {
     longest: usize,
     variants: Vec<Vec<u8>>,
     finder: aho_corasick::AhoCorasick,
+    /// The variants in any ASCII case, for header names (which HTTP
+    /// lower-cases).
+    name_finder: aho_corasick::AhoCorasick,
     carry: BytesMut,
 }
 
@@ -98,10 +101,15 @@ impl Mask {
             .match_kind(aho_corasick::MatchKind::LeftmostLongest)
             .build(&variants)
             .ok()?;
+        let name_finder = aho_corasick::AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(&variants)
+            .ok()?;
         Some(Self {
             longest: variants.iter().map(Vec::len).max().unwrap_or(0),
             variants,
             finder,
+            name_finder,
             carry: BytesMut::new(),
         })
     }
@@ -177,8 +185,17 @@ impl Mask {
         variants
     }
 
-    /// Every value of `headers` with the value masked.
+    /// Every value of `headers` with the value masked, and every header
+    /// whose name carries the value (in any case) removed.
     pub fn mask_headers(&self, headers: &mut http::HeaderMap) {
+        let echoing: Vec<http::HeaderName> = headers
+            .keys()
+            .filter(|name| self.name_finder.is_match(name.as_str()))
+            .cloned()
+            .collect();
+        for name in echoing {
+            headers.remove(name);
+        }
         for value in headers.values_mut() {
             let mut bytes = value.as_bytes().to_vec();
             self.mask_all(&mut bytes);

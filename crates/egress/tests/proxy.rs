@@ -403,6 +403,7 @@ async fn the_credential_replaces_the_agents_placeholder() {
 /// the echo by byte ranges: the token never reaches the agent.
 #[tokio::test]
 async fn the_injected_credential_never_comes_back_to_the_agent() {
+    let logs = common::LogCapture::start();
     let upstream = start_upstream().await;
     let authority = upstream_authority(&upstream);
     let routes = format!(
@@ -457,6 +458,44 @@ async fn the_injected_credential_never_comes_back_to_the_agent() {
         assert!(!seen.contains(&whole), "{seen}");
         assert!(seen.contains("*****"), "nothing was masked: {seen}");
     }
+    // Echoed where no header value is: the reason phrase and a header's
+    // name reached the agent as they came (audit round 5), and so did a
+    // coding the proxy named when it refused the answer, in its log too.
+    let response = client
+        .send_raw(get(&authority, "/echo-in-reason").body(empty()).unwrap())
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    if let Some(phrase) = response.extensions().get::<hyper::ext::ReasonPhrase>() {
+        assert!(
+            !String::from_utf8_lossy(phrase.as_bytes()).contains(token),
+            "the reason phrase echoes the token"
+        );
+    }
+    let answer = client
+        .send(get(&authority, "/echo-in-name").body(empty()).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert!(
+        !answer
+            .headers
+            .keys()
+            .any(|name| name.as_str().contains(token)),
+        "a header's name echoes the token: {:?}",
+        answer.headers
+    );
+    for path in ["/echo-in-coding", "/echo-in-transfer"] {
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+        let answer = client
+            .send(get(&authority, path).body(empty()).unwrap())
+            .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_GATEWAY,
+            "{path}: {}",
+            answer.body
+        );
+        assert!(!answer.body.contains(token), "{path}: {}", answer.body);
+    }
     // Compressed plainly, in a second Content-Encoding line after an
     // `identity` one, or as a transfer coding (which hyper's client leaves
     // in the body once it has removed the chunked framing).
@@ -492,6 +531,14 @@ async fn the_injected_credential_never_comes_back_to_the_agent() {
     assert!(!last.headers.contains_key("range"), "{:?}", last.headers);
     assert!(!last.headers.contains_key("if-range"), "{:?}", last.headers);
     proxy.stop().await;
+    let log = logs.text();
+    assert!(log.contains("compressed response"), "{log}");
+    assert!(
+        !log.lines()
+            .filter(|line| !line.contains(" hyper") && !line.contains(" h2::"))
+            .any(|line| line.contains(token)),
+        "the injected credential reached the log:\n{log}"
+    );
 }
 
 /// On a route that limits methods, the `_method` query parameter (Rails,
@@ -1611,8 +1658,24 @@ async fn a_held_token_in_a_method_or_an_approved_path_is_not_logged() {
         .send(get(&wild, "/echo").body(Full::new(Bytes::new())).unwrap())
         .await;
     assert_ne!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    // A transfer coding the proxy refuses, named in its log line (audit
+    // round 5: the token went there as sent).
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let mut request = post(&authority, "/echo", "x");
+    request.headers_mut().insert(
+        "transfer-encoding",
+        format!("{OTHER}, chunked").parse().unwrap(),
+    );
+    let answer = client.send(request).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::NOT_IMPLEMENTED,
+        "{}",
+        answer.body
+    );
     proxy.stop().await;
     let log = logs.text();
+    assert!(log.contains("unsupported transfer coding"), "{log}");
     assert!(log.contains("egress request denied"), "{log}");
     assert!(
         log.contains("decision=\"allow\"") || log.contains("egress request"),

@@ -206,6 +206,38 @@ async fn upstream_handler(
             .unwrap();
         return Ok(response);
     }
+    if let Some(place) = path.strip_prefix("/echo-in-") {
+        // Echoes the token after the request's Authorization scheme where
+        // no header value shows it: in the reason phrase (`reason`), a
+        // header's name (`name`), or as the response's content coding
+        // (`coding`) or transfer coding (`transfer`).
+        let value = parts
+            .headers
+            .get("authorization")
+            .map(|value| value.as_bytes().to_vec())
+            .unwrap_or_default();
+        let token = value
+            .iter()
+            .rposition(|byte| *byte == b' ')
+            .map_or(value.clone(), |space| value[space + 1..].to_vec());
+        let token = String::from_utf8_lossy(&token).into_owned();
+        let mut builder = Response::builder();
+        match place {
+            "reason" => {
+                let phrase = hyper::ext::ReasonPhrase::try_from(
+                    format!("echo {}", String::from_utf8_lossy(&value)).into_bytes(),
+                )
+                .unwrap();
+                builder = builder.extension(phrase);
+            }
+            "name" => builder = builder.header(format!("x-echo-{token}"), "1"),
+            "coding" => builder = builder.header("content-encoding", token),
+            _ => builder = builder.header("transfer-encoding", format!("{token}, chunked")),
+        }
+        return Ok(builder
+            .body(Full::new(Bytes::from_static(b"ok")).boxed())
+            .unwrap());
+    }
     if path == "/echo-header" {
         // Echoes the request's Authorization back as a response header.
         let echoed = parts
