@@ -708,8 +708,19 @@ fn qp_triggers(input: &[u8]) -> Vec<usize> {
         if at < read_to {
             continue;
         }
-        if soft_break_trigger(input, at).is_some() {
+        // Most `=` in code and prose are followed by a blank or a letter
+        // and preceded by a blank (`x = y`) or a letter (`a=b`): two byte
+        // tests rule them out before anything is read further.
+        let next = input.get(at + 1).copied().unwrap_or(b' ');
+        let breaks = matches!(next, b'\n' | b'\r' | b'\\' | b' ' | b'\t')
+            && at
+                .checked_sub(1)
+                .is_some_and(|before| input[before].is_ascii_graphic() && input[before] != b'=');
+        if breaks && soft_break_trigger(input, at).is_some() {
             out.push(at);
+            continue;
+        }
+        if !next.is_ascii_hexdigit() {
             continue;
         }
         let mut end = at;
