@@ -19,8 +19,15 @@
 //!
 //! Held secrets in plain base64, hex and base32 are already found without
 //! decoding (see `known.rs`); these passes add percent-encoding, JSON/JS
-//! escapes, HTML numeric entities, nested encodings (base64 of base64, hex
-//! of base64, …) and credential shapes inside any of them.
+//! escapes, HTML numeric entities, quoted-printable, nested encodings
+//! (base64 of base64, hex of base64, …) and credential shapes inside any of
+//! them.
+//!
+//! Quoted-printable (RFC 2045: `=XX` escapes, `=` ending a line as a soft
+//! line break) is decoded only near a narrow trigger, since `=` and two hex
+//! digits are everywhere in URLs and assignments (`?color=FF0000`): a soft
+//! line break inside a word, or [`QP_ESCAPE_RUN`] escapes in a row; see
+//! [`qp_triggers`].
 //!
 //! UTF-16 text (a byte order mark at the start, or a long run of code
 //! units with a NUL byte each) is transcoded to UTF-8 as a layer too, by
@@ -48,6 +55,15 @@ pub const MIN_HEX_BLOB_LEN: usize = 32;
 /// decoded and re-scanned whole. A match in decoded text must lie within
 /// this many bytes of an escape.
 pub const DECODE_CONTEXT: usize = 512;
+
+/// Consecutive `=XX` escapes (`=67=68=70`) that trigger the
+/// quoted-printable pass without a soft line break. One or two are
+/// ordinary text: a query or an assignment with a hex-looking value
+/// (`?color=FF0000`, `page=12`, `?a=BC&d=EF`), a `key=ab=cd` pair. A mail
+/// encoder writes three or more only for bytes that must be escaped (a
+/// UTF-8 character of three bytes, `=E2=80=94`; runs of non-ASCII text),
+/// and an encoder that escapes every byte writes one per character.
+pub const QP_ESCAPE_RUN: usize = 3;
 
 /// Decoded bytes allowed per scan, as a multiple of the input's length.
 /// Text dense with percent, JSON and HTML escapes all at once (a web page
@@ -109,6 +125,7 @@ pub(crate) enum DecodeKind {
     Percent,
     JsonEscape,
     HtmlEntity,
+    QuotedPrintable,
     Base64,
     Hex,
     Base32,
@@ -125,6 +142,7 @@ impl DecodeKind {
             DecodeKind::Percent => "percent-encoding",
             DecodeKind::JsonEscape => "JSON escapes",
             DecodeKind::HtmlEntity => "HTML entities",
+            DecodeKind::QuotedPrintable => "quoted-printable",
             DecodeKind::Base64 => "base64",
             DecodeKind::Hex => "hex",
             DecodeKind::Base32 => "base32",
@@ -306,13 +324,12 @@ impl Decoded {
         }
     }
 
-    /// Whether decoded bytes `start..end` of a percent, JSON or HTML layer
-    /// were all copied verbatim from the layer's input.
+    /// Whether decoded bytes `start..end` of a percent, JSON, HTML or
+    /// quoted-printable layer were all copied verbatim from the layer's
+    /// input.
     fn copied_run(&self, start: usize, end: usize) -> bool {
-        matches!(
-            self.kind,
-            DecodeKind::Percent | DecodeKind::JsonEscape | DecodeKind::HtmlEntity
-        ) && matches!(self.map, SpanMap::Pieces { .. })
+        escape_rank(self.kind).is_some()
+            && matches!(self.map, SpanMap::Pieces { .. })
             && !self.decoded_within(start, end)
     }
 
@@ -598,6 +615,126 @@ fn html_entities(input: &[u8]) -> Option<Decoded> {
         index += 1;
     }
     out.finish(DecodeKind::HtmlEntity)
+}
+
+/// Where the soft line break whose `=` is at `at` ends: `=`, blanks
+/// (RFC 2045 lets an encoder pad a line), then `\n`, `\r\n` or their JSON
+/// escapes (`\\n`, `\\r\\n`, as a mail pasted in a JSON string has them);
+/// `None` if there is none there.
+fn soft_break_end(input: &[u8], at: usize) -> Option<usize> {
+    let mut after = at + 1;
+    while matches!(input.get(after), Some(b' ' | b'\t')) {
+        after += 1;
+    }
+    match break_len(input, after)? {
+        0 => None,
+        len => Some(after + len),
+    }
+}
+
+/// Whether `input[at..]` starts with an `=XX` escape (either hex case).
+fn qp_escape_at(input: &[u8], at: usize) -> bool {
+    input.get(at) == Some(&b'=') && is_hex(input.get(at + 1)) && is_hex(input.get(at + 2))
+}
+
+/// Quoted-printable (RFC 2045) decoded: every `=XX` escape (either hex
+/// case) becomes its byte, every soft line break (see [`soft_break_end`])
+/// disappears (a piece of the layer that decodes to no byte, so a span
+/// across it covers it), any other `=` is copied; `None` if nothing was
+/// decoded.
+fn quoted_printable(input: &[u8]) -> Option<Decoded> {
+    memchr::memchr(b'=', input)?;
+    let mut out = Builder::with_capacity(input.len());
+    let mut index = 0;
+    while index < input.len() {
+        if input[index] != b'=' {
+            let end = next_stop(input, index, b'=');
+            out.copy(input, index, end);
+            index = end;
+            continue;
+        }
+        if let Some(end) = soft_break_end(input, index) {
+            out.unit(&[], (index, end));
+            index = end;
+            continue;
+        }
+        if let Some(pair) = input.get(index + 1..index + 3)
+            && let (Some(high), Some(low)) = (hex_value(pair[0]), hex_value(pair[1]))
+        {
+            out.unit(&[high * 16 + low], (index, index + 3));
+            index += 3;
+            continue;
+        }
+        out.copy(input, index, index + 1);
+        index += 1;
+    }
+    out.finish(DecodeKind::QuotedPrintable)
+}
+
+/// Whether the `=` at `at` starts a soft line break that triggers the
+/// quoted-printable pass: one inside a word, the byte before the `=` and
+/// the byte after the break both printable and not blank, as where an
+/// encoder (or an attacker) cuts a value in two. Not one after another
+/// `=` (base64 padding `…AB==` ending a line, a `====` rule), nor one
+/// before `--` (the `-----END …` line under PEM base64 ending in `=`, a
+/// MIME boundary), nor after a blank or before an indented or blank line
+/// (code continuing an assignment, `let x =`, on the next line). A line of
+/// base64 that ends with one `=` of padding right above a line starting
+/// with alphabet does trigger: that is also exactly how a soft break cut
+/// after the fourth, eighth, … character of a value looks, so it cannot
+/// be told apart; its layer joins the two lines, and a blob run copied
+/// from the input is not decoded again there (see [`Decoded::copied_run`]).
+fn soft_break_trigger(input: &[u8], at: usize) -> Option<usize> {
+    let end = soft_break_end(input, at)?;
+    let before = *input.get(at.checked_sub(1)?)?;
+    let after = *input.get(end)?;
+    (before.is_ascii_graphic()
+        && before != b'='
+        && after.is_ascii_graphic()
+        && !input[end..].starts_with(b"--"))
+    .then_some(end)
+}
+
+/// Offsets that trigger the quoted-printable pass, in order: a soft line
+/// break inside a word ([`soft_break_trigger`]), and the first of
+/// [`QP_ESCAPE_RUN`] or more consecutive `=XX` escapes. One `memchr`
+/// pass over the `=` bytes, each looked at a few bytes on; an escape run
+/// is read once.
+fn qp_triggers(input: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    // The end of the escape run last read: the `=`s inside it are done.
+    let mut read_to = 0;
+    for at in memchr::memchr_iter(b'=', input) {
+        if at < read_to {
+            continue;
+        }
+        // Most `=` in code and prose are followed by a blank or a letter
+        // and preceded by a blank (`x = y`) or a letter (`a=b`): two byte
+        // tests rule them out before anything is read further.
+        let next = input.get(at + 1).copied().unwrap_or(b' ');
+        let breaks = matches!(next, b'\n' | b'\r' | b'\\' | b' ' | b'\t')
+            && at
+                .checked_sub(1)
+                .is_some_and(|before| input[before].is_ascii_graphic() && input[before] != b'=');
+        if breaks && soft_break_trigger(input, at).is_some() {
+            out.push(at);
+            continue;
+        }
+        if !next.is_ascii_hexdigit() {
+            continue;
+        }
+        let mut end = at;
+        let mut escapes = 0;
+        while qp_escape_at(input, end) {
+            end += 3;
+            escapes += 1;
+        }
+        if escapes >= QP_ESCAPE_RUN {
+            out.push(at);
+        }
+        read_to = end;
+    }
+    out
 }
 
 const CLASS_UPPER: u8 = 1;
@@ -1385,7 +1522,8 @@ fn is_hex(byte: Option<&u8>) -> bool {
 
 /// Offsets of the escapes each unit decoder expands: percent (`%XX`),
 /// JSON/JS (`\uXXXX`, `\xHH`, `\/`) and HTML (`&#` then a digit or `x`),
-/// found in one pass over the input.
+/// found in one pass over the input, then quoted-printable's triggers
+/// ([`qp_triggers`], a pass over the `=` bytes).
 ///
 /// `parent` is the layer `input` is (if it is one). Decodings commute when
 /// their escapes are apart, so of the orders percent, JSON, HTML only the
@@ -1393,8 +1531,9 @@ fn is_hex(byte: Option<&u8>) -> bool {
 /// from the layer's input is not decoded again (the percent layer of that
 /// input, then its JSON layer, reach the same bytes), while one that
 /// decoding made (any byte of it out of an escape, as `\u0025` makes `%`)
-/// is.
-fn triggers(input: &[u8], parent: Option<&Decoded>) -> [Vec<usize>; 3] {
+/// is. Quoted-printable comes last in that order, so its triggers are
+/// always taken.
+fn triggers(input: &[u8], parent: Option<&Decoded>) -> [Vec<usize>; 4] {
     let (mut percent, mut json, mut html) = (Vec::new(), Vec::new(), Vec::new());
     let parent_rank = parent.and_then(|layer| escape_rank(layer.kind).map(|rank| (layer, rank)));
     // `len`: the bytes of the escape at `index`.
@@ -1436,7 +1575,7 @@ fn triggers(input: &[u8], parent: Option<&Decoded>) -> [Vec<usize>; 3] {
             }
         }
     });
-    [percent, json, html]
+    [percent, json, html, qp_triggers(input)]
 }
 
 /// Whether `byte` may belong to a run of blob alphabet in a percent, JSON
@@ -1446,23 +1585,30 @@ fn continues_blob(byte: u8) -> bool {
     is_blob_byte(byte) || matches!(byte, b'%' | b'\\' | b'&' | b'#' | b';')
 }
 
+/// [`continues_blob`] for a quoted-printable layer: its escapes start
+/// with `=` (`=2F`, and a run of escapes for every character).
+fn continues_qp_blob(byte: u8) -> bool {
+    continues_blob(byte) || byte == b'='
+}
+
 /// Regions of `DECODE_CONTEXT` around every trigger, merged, each widened
-/// to the bounds of a run of blob alphabet (with escapes) it would cut: a
-/// layer that started or ended mid-blob would decode the blob's rest at the
-/// wrong alignment, or a compressed stream without its header. Each byte
-/// is read at most once by the widening (a region widens back only to the
-/// previous region's end, and forward only past it), so it stays linear.
-fn regions(input: &[u8], triggers: &[usize]) -> Vec<(usize, usize)> {
+/// to the bounds of a run of blob alphabet (with escapes: `continues`) it
+/// would cut: a layer that started or ended mid-blob would decode the
+/// blob's rest at the wrong alignment, or a compressed stream without its
+/// header. Each byte is read at most once by the widening (a region widens
+/// back only to the previous region's end, and forward only past it), so
+/// it stays linear.
+fn regions(input: &[u8], triggers: &[usize], continues: fn(u8) -> bool) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::new();
     for &trigger in triggers {
         let floor = out.last().map_or(0, |last| last.1);
         let mut start = trigger.saturating_sub(DECODE_CONTEXT);
-        while start > floor && continues_blob(input[start - 1]) {
+        while start > floor && continues(input[start - 1]) {
             start -= 1;
         }
         let mut end = (trigger + DECODE_CONTEXT).min(input.len());
         if end > floor {
-            while end < input.len() && continues_blob(input[end]) {
+            while end < input.len() && continues(input[end]) {
                 end += 1;
             }
         }
@@ -1474,20 +1620,22 @@ fn regions(input: &[u8], triggers: &[usize]) -> Vec<(usize, usize)> {
     out
 }
 
-/// Where percent, JSON and HTML decodings stand in their commuting order.
+/// Where percent, JSON, HTML and quoted-printable decodings stand in their
+/// commuting order (escapes that are apart decode alike in any order).
 fn escape_rank(kind: DecodeKind) -> Option<usize> {
     match kind {
         DecodeKind::Percent => Some(0),
         DecodeKind::JsonEscape => Some(1),
         DecodeKind::HtmlEntity => Some(2),
+        DecodeKind::QuotedPrintable => Some(3),
         _ => None,
     }
 }
 
 /// Whether `decoded`, decoded from the layer `parent`, continues a chain of
-/// percent, JSON and HTML decodings in their commuting order (percent then
-/// JSON then HTML): such a chain is at most three long and counts as one
-/// layer of depth.
+/// percent, JSON, HTML and quoted-printable decodings in their commuting
+/// order (percent, JSON, HTML, quoted-printable): such a chain is at most
+/// four long and counts as one layer of depth.
 pub(crate) fn continues_escapes(parent: Option<&Decoded>, decoded: &Decoded) -> bool {
     match (
         parent.and_then(|layer| escape_rank(layer.kind)),
@@ -1514,7 +1662,14 @@ pub(crate) fn decode_layer(
     budget: &mut Budget,
 ) -> Vec<Decoded> {
     type UnitDecoder = fn(&[u8]) -> Option<Decoded>;
-    let decoders: [UnitDecoder; 3] = [percent, json_escapes, html_entities];
+    // Each decoder, and which bytes widen its regions (see `regions`).
+    type Widens = fn(u8) -> bool;
+    let decoders: [(UnitDecoder, Widens); 4] = [
+        (percent, continues_blob),
+        (json_escapes, continues_blob),
+        (html_entities, continues_blob),
+        (quoted_printable, continues_qp_blob),
+    ];
     let mut out = Vec::new();
     if !crate::utf16::layers(input, budget, &mut out) {
         return out;
@@ -1522,8 +1677,8 @@ pub(crate) fn decode_layer(
     if !crate::compress::layers(input, budget, &mut out) {
         return out;
     }
-    for (triggers, decoder) in triggers(input, parent).into_iter().zip(decoders) {
-        for (start, end) in regions(input, &triggers) {
+    for (triggers, (decoder, continues)) in triggers(input, parent).into_iter().zip(decoders) {
+        for (start, end) in regions(input, &triggers, continues) {
             let Some(mut decoded) = decoder(&input[start..end]) else {
                 continue;
             };
@@ -1902,9 +2057,15 @@ mod tests {
             wrap(encoded.as_bytes(), 16, "\n", ""),
         ]
         .concat();
+        // One `=` of padding right above a line of alphabet is also how a
+        // quoted-printable soft line break inside a value looks: that
+        // layer is made too (see `soft_break_trigger`), and the blobs are
+        // decoded as before.
+        let layers = decoded(&two);
+        assert_eq!(layers[0].0, DecodeKind::QuotedPrintable);
         assert_eq!(
-            decoded(&two),
-            vec![
+            layers[1..],
+            [
                 (DecodeKind::Base64, text[..20].to_vec()),
                 (DecodeKind::Base64, text.to_vec())
             ]
@@ -2051,5 +2212,136 @@ mod tests {
         let layers = decode_all(input, &mut budget);
         // "hunter" is decoded bytes 9..15: base64 characters 12..20.
         assert_eq!(layers[0].input_span(9, 15), (3 + 12, 3 + 20));
+    }
+
+    /// The layers of `input` and the budget they spent.
+    fn decoded_with_budget(input: &[u8]) -> (Vec<(DecodeKind, Vec<u8>)>, usize) {
+        let mut budget = budget_for(input.len());
+        let before = budget.left;
+        let layers = decode_all(input, &mut budget)
+            .into_iter()
+            .map(|layer| (layer.kind, layer.bytes))
+            .collect();
+        (layers, before - budget.left)
+    }
+
+    /// What triggers the quoted-printable pass: a soft line break inside a
+    /// word (`\n`, `\r\n`, their JSON escapes, blanks before them), or
+    /// three escapes in a row; then every escape and soft break in the
+    /// region is decoded.
+    #[test]
+    fn quoted_printable_triggers_and_decodes() {
+        for input in [
+            b"ghp_abc=\r\ndef".as_slice(),
+            b"ghp_abc=\ndef",
+            b"ghp_abc=\\r\\ndef",
+            b"ghp_abc=\\ndef",
+            b"ghp_abc= \t\r\ndef",
+            b"gh=\n=\np_abc=\ndef",
+            b"=67=68=70_abcdef",
+            b"=67=68=70=5f=61=62=63=64=65=66",
+            b"=67=68=70=5F=61=62=63=64=65=66",
+            b"=67h=70_abc=\r\ndef",
+        ] {
+            let (layers, spent) = decoded_with_budget(input);
+            assert_eq!(
+                layers,
+                vec![(DecodeKind::QuotedPrintable, b"ghp_abcdef".to_vec())],
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
+            assert_eq!(spent, 10);
+        }
+        // An escape that is not one, or cut by the end, is copied.
+        assert_eq!(
+            decoded(b"=41=42=43 =4 =ZZ =4"),
+            vec![(DecodeKind::QuotedPrintable, b"ABC =4 =ZZ =4".to_vec())]
+        );
+    }
+
+    /// What does not trigger it, observed on the budget (nothing decoded):
+    /// query strings and assignments with hex-looking values, one or two
+    /// escapes in a row, base64 padding `==` or padding above a `-----END`
+    /// line or a MIME boundary, `=` ending a line after a blank or above an
+    /// indented or blank line, a `=` at the very end.
+    #[test]
+    fn urls_assignments_and_padding_do_not_trigger_quoted_printable() {
+        for input in [
+            b"GET /q?a=BC&d=EF&g=12 HTTP/1.1".as_slice(),
+            b"color=FF0000; page=12; x=ab=cd",
+            b"a=b\nc=d\ne==f\n",
+            b"AB==\nCDEF\n",
+            b"xyzABC=\n-----END CERTIFICATE-----\n",
+            b"xyzABC=\n--boundary42\n",
+            b"let x =\n    y;\nVAR=\n\nnext\n",
+            b"=====\n# Title=\n\nend=",
+            b"=41=42 =43",
+        ] {
+            let (layers, spent) = decoded_with_budget(input);
+            assert!(
+                layers.is_empty() && spent == 0,
+                "{:?}: {layers:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    /// Every decoded byte of a quoted-printable layer maps to the one
+    /// input byte it was copied from or to the whole escape it came from,
+    /// and the input bytes no decoded byte maps to are exactly the soft
+    /// line breaks; decoding an escape alone gives its byte.
+    fn assert_qp_units(input: &[u8]) {
+        let Some(layer) = quoted_printable(input) else {
+            return;
+        };
+        let mut position = 0;
+        let mut index = 0;
+        while index < layer.bytes.len() {
+            let unit = layer.input_span(index, index + 1);
+            assert!(unit.0 >= position, "overlap at {unit:?} in {input:?}");
+            // The gap before a unit is soft line breaks.
+            let mut at = position;
+            while at < unit.0 {
+                let end = soft_break_end(input, at);
+                assert!(
+                    input[at] == b'=' && end.is_some_and(|end| end <= unit.0),
+                    "gap {position}..{} in {input:?}",
+                    unit.0
+                );
+                at = end.unwrap_or(unit.0);
+            }
+            let piece = &input[unit.0..unit.1];
+            assert!(piece.len() == 1 || piece.len() == 3, "{piece:?}");
+            if piece.len() == 1 {
+                assert_eq!(layer.bytes[index], piece[0]);
+            } else {
+                let alone = quoted_printable(piece).map(|decoded| decoded.bytes);
+                assert_eq!(alone, Some(vec![layer.bytes[index]]), "{piece:?}");
+            }
+            position = unit.1;
+            index += 1;
+        }
+        let mut at = position;
+        while at < input.len() {
+            let end = soft_break_end(input, at);
+            assert!(end.is_some(), "tail {position}.. in {input:?}");
+            at = end.unwrap_or(input.len());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn quoted_printable_maps_every_byte_back(
+            input in proptest::collection::vec(
+                proptest::sample::select(b"==\r\n\\ \tnaF09g".to_vec()),
+                0..200,
+            )
+        ) {
+            assert_qp_units(&input);
+            // The trigger pass never panics and reports `=` bytes in order.
+            let triggers = qp_triggers(&input);
+            proptest::prop_assert!(triggers.windows(2).all(|pair| pair[0] < pair[1]));
+            proptest::prop_assert!(triggers.iter().all(|&at| input[at] == b'='));
+        }
     }
 }

@@ -49,7 +49,7 @@ pub use config::{Detector, DetectorSet, HeldSecret, ScannerConfig};
 pub use crlf::strip_crlf;
 pub use decode::{
     DECODE_BUDGET_CAP, DECODE_BUDGET_FACTOR, DECODE_BUDGET_FLOOR, MAX_DECODE_DEPTH, MIN_BLOB_LEN,
-    MIN_HEX_BLOB_LEN,
+    MIN_HEX_BLOB_LEN, QP_ESCAPE_RUN,
 };
 pub use entropy::{ENTROPY_THRESHOLD, ENTROPY_WINDOW, shannon_entropy};
 pub use error::DlpError;

@@ -401,9 +401,15 @@ impl Scanner {
             );
             // A UTF-16 layer is the text itself: its findings cover
             // whole code units, where the input's own (a held secret
-            // `separated` by the NUL bytes) stop a byte short.
-            let replaces = decoded.kind == decode::DecodeKind::Utf16;
+            // `separated` by the NUL bytes) stop a byte short. So does a
+            // quoted-printable finding that decoding made: it covers whole
+            // escapes and soft line breaks, where the input's own (`hex`
+            // through `=67=68…`, `separated` across soft breaks) start a
+            // byte late or say nothing of the encoding.
             for finding in inner {
+                let replaces = decoded.kind == decode::DecodeKind::Utf16
+                    || decoded.kind == decode::DecodeKind::QuotedPrintable
+                        && decoded.decoded_within(finding.start, finding.end);
                 let mapped = map_finding(finding, &decoded, None);
                 merge_decoded(&mut found, mapped, replaces);
             }
