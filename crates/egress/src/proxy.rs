@@ -799,14 +799,19 @@ async fn forward(
     } else {
         body_bytes.clone()
     };
+    // Every `Content-Type` the agent sent is tried (an upstream may read
+    // any of them); none is the form body of a request without one.
+    let mut content_types = parts.headers.get_all(header::CONTENT_TYPE).iter();
+    let overrides = |content_type: Option<&HeaderValue>| {
+        crate::routes::body_overrides_method(content_type.map(HeaderValue::as_bytes), &decoded)
+    };
     if route.limits_methods()
-        && crate::routes::body_overrides_method(
-            parts
-                .headers
-                .get(header::CONTENT_TYPE)
-                .map(HeaderValue::as_bytes),
-            &decoded,
-        )
+        && match content_types.next() {
+            None => overrides(None),
+            Some(first) => {
+                overrides(Some(first)) || content_types.any(|other| overrides(Some(other)))
+            }
+        }
     {
         let reason = format!(
             "the route for {host_text} limits methods, and the request body's field {METHOD_OVERRIDE_PARAMETER} asks the upstream for another method"

@@ -325,7 +325,77 @@ enum PathPattern {
 enum ValuePattern {
     Any,
     Exact(String),
+    Glob(ValueGlob),
+}
+
+impl ValuePattern {
+    /// Whether one instance of the header matches.
+    fn matches(&self, value: &HeaderValue) -> bool {
+        match self {
+            ValuePattern::Any => true,
+            ValuePattern::Exact(exact) => value.as_bytes() == exact.as_bytes(),
+            ValuePattern::Glob(glob) => value.to_str().is_ok_and(|text| glob.is_match(text)),
+        }
+    }
+}
+
+/// A header value's glob, whose wildcards (`*`, `?`, `[…]`) never match a
+/// comma: a comma in a header value separates list members (the form
+/// several instances of a header take when joined), so `2022-*` must not
+/// match `2022-11-28, 2099-01-01`. A value with commas matches only when
+/// the glob matches it whole AND, cut at every comma, the value has as many
+/// pieces as the glob and each value piece matches its glob piece.
+#[derive(Debug, Clone)]
+struct ValueGlob {
+    whole: GlobMatcher,
+    /// The glob cut at each comma; `None` when a piece is not a glob on
+    /// its own (a comma inside `{…}` or `[…]`): then no value with a comma
+    /// matches.
+    pieces: Option<Vec<ValuePiece>>,
+}
+
+#[derive(Debug, Clone)]
+enum ValuePiece {
+    Exact(String),
     Glob(GlobMatcher),
+}
+
+impl ValueGlob {
+    fn new(whole: GlobMatcher, pattern: &str) -> Self {
+        let pieces = pattern
+            .split(',')
+            .map(|piece| {
+                if has_glob_characters(piece) {
+                    route_glob(piece, false)
+                        .ok()
+                        .map(|glob| ValuePiece::Glob(glob.compile_matcher()))
+                } else {
+                    Some(ValuePiece::Exact(piece.to_string()))
+                }
+            })
+            .collect();
+        Self { whole, pieces }
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        if !self.whole.is_match(value) {
+            return false;
+        }
+        if !value.contains(',') {
+            return true;
+        }
+        let Some(pieces) = &self.pieces else {
+            return false;
+        };
+        value.split(',').count() == pieces.len()
+            && value
+                .split(',')
+                .zip(pieces)
+                .all(|(text, piece)| match piece {
+                    ValuePiece::Exact(exact) => text == exact,
+                    ValuePiece::Glob(glob) => glob.is_match(text),
+                })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -423,15 +493,21 @@ pub const METHOD_OVERRIDE_PARAMETER: &str = "_method";
 /// Whether a request body names [`METHOD_OVERRIDE_PARAMETER`] as a field
 /// the frameworks read: Rails (Rack) reads it from a form body (a
 /// `application/x-www-form-urlencoded` one, or one with no content type)
-/// and from `multipart/form-data`; Symfony from the form body before the
+/// and from any `multipart/*` body; Symfony from the form body before the
 /// query; Laravel from a JSON body's top-level key too. `body` is the
 /// decoded body; names are compared ignoring ASCII case (stricter than the
-/// frameworks).
+/// frameworks). The media type is read as Rack reads it: up to the first
+/// `;` or `,`.
+///
+/// A multipart body is judged by each part's whole header block
+/// ([`multipart_head_names_method`]), not by its `Content-Disposition`
+/// line: Rack resolves a folded header, a `Content-ID` naming the part and
+/// a backslash-escaped quoted name all to the field `_method`.
 pub fn body_overrides_method(content_type: Option<&[u8]>, body: &[u8]) -> bool {
     let media = content_type
         .map(|value| {
             let text = String::from_utf8_lossy(value);
-            text.split(';')
+            text.split([';', ','])
                 .next()
                 .unwrap_or("")
                 .trim()
@@ -450,34 +526,8 @@ pub fn body_overrides_method(content_type: Option<&[u8]>, body: &[u8]) -> bool {
             named(decoded.trim_ascii())
         });
     }
-    if media == "multipart/form-data" {
-        // Each part's `Content-Disposition: form-data; name="…"`.
-        return body
-            .split(|byte| *byte == b'\n')
-            .filter(|line| {
-                line.len() > 20 && line[..20].eq_ignore_ascii_case(b"content-disposition:")
-            })
-            .any(|line| {
-                let lower = line.to_ascii_lowercase();
-                let mut rest = &lower[..];
-                while let Some(at) = rest.windows(5).position(|window| window == b"name=") {
-                    // `filename=` is not the field's name.
-                    let is_name = at == 0 || !rest[at - 1].is_ascii_alphanumeric();
-                    let after = &rest[at + 5..];
-                    let value = match after.strip_prefix(b"\"") {
-                        Some(quoted) => quoted.split(|byte| *byte == b'"').next().unwrap_or(b""),
-                        None => after
-                            .split(|byte| matches!(byte, b';' | b'\r' | b' '))
-                            .next()
-                            .unwrap_or(b""),
-                    };
-                    if is_name && named(value) {
-                        return true;
-                    }
-                    rest = after;
-                }
-                false
-            });
+    if media.starts_with("multipart/") {
+        return multipart_names_method(body);
     }
     if media == "application/json" || media.ends_with("+json") {
         return serde_json::from_slice::<serde_json::Value>(body)
@@ -490,6 +540,96 @@ pub fn body_overrides_method(content_type: Option<&[u8]>, body: &[u8]) -> bool {
             .unwrap_or(false);
     }
     false
+}
+
+/// Whether any part of a multipart body names `_method` in its header
+/// block. Fails closed, without trusting the declared boundary: every line
+/// that contains `--` may be a boundary line (Rack 3 wants the boundary at
+/// a line's start, Rack 2 strips white space around the first one and
+/// finds later ones anywhere, even mid-line), and
+/// the header block after it runs to the first `CRLF CRLF` (Rack's end of
+/// a part's head), or to the end of the body when there is none. Linear:
+/// a boundary-looking line inside a block already read is not read again
+/// (its block is part of the one read).
+fn multipart_names_method(body: &[u8]) -> bool {
+    let mut line_start = 0;
+    while line_start < body.len() {
+        let rest = body.get(line_start..).unwrap_or_default();
+        let line_end = rest
+            .iter()
+            .position(|byte| *byte == b'\n')
+            .map_or(body.len(), |at| line_start + at);
+        let line = body.get(line_start..line_end).unwrap_or_default();
+        let next_line = line_end.saturating_add(1);
+        if !line.windows(2).any(|pair| pair == b"--") {
+            line_start = next_line;
+            continue;
+        }
+        // From the boundary line's own line end, so that an empty head
+        // (`--XyZ CRLF CRLF`) ends right there.
+        let search_from = line_end.saturating_sub(1).max(line_start);
+        let head_end = body
+            .get(search_from..)
+            .unwrap_or_default()
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")
+            .map_or(body.len(), |at| search_from + at);
+        let head = body.get(next_line..head_end).unwrap_or_default();
+        if multipart_head_names_method(head) {
+            return true;
+        }
+        line_start = head_end.max(next_line);
+    }
+    false
+}
+
+/// Whether a multipart part's header block names `_method`: the block with
+/// backslashes, quotes, white space and control characters removed (so
+/// folded lines are unfolded and quoted-pair escapes undone), `%XX` escapes
+/// decoded once, compared ignoring ASCII case, anywhere in the block — a
+/// `Content-Disposition` `name` or `filename`, a `Content-ID`, any header.
+/// Stricter than any framework: a block that merely mentions `_method`
+/// (a filename `_method.txt`) is refused on a route that limits methods.
+fn multipart_head_names_method(head: &[u8]) -> bool {
+    const NEEDLE: [u8; 7] = *b"_method";
+    let mut window = [0_u8; 7];
+    let mut push = |byte: u8| {
+        window.copy_within(1.., 0);
+        window[6] = byte.to_ascii_lowercase();
+        window == NEEDLE
+    };
+    let mut kept = head.iter().copied().filter(|byte| {
+        !(byte.is_ascii_whitespace()
+            || byte.is_ascii_control()
+            || matches!(byte, b'\\' | b'"' | b'\''))
+    });
+    while let Some(byte) = kept.next() {
+        let mut ahead = kept.clone();
+        let decoded = (byte == b'%')
+            .then(|| {
+                let high = ahead.next().and_then(hex_value)?;
+                let low = ahead.next().and_then(hex_value)?;
+                Some(high * 16 + low)
+            })
+            .flatten();
+        let found = match decoded {
+            Some(decoded) => {
+                kept = ahead;
+                push(decoded)
+            }
+            None => push(byte),
+        };
+        if found {
+            return true;
+        }
+    }
+    false
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|value| u8::try_from(value).ok())
 }
 
 /// The compiled `--routes` file.
@@ -679,22 +819,33 @@ impl CompiledRoute {
         })
     }
 
-    /// The first required header the request lacks, if any.
+    /// The first required header the request lacks, if any: a required
+    /// header must be present, and with a `value` EVERY instance of it must
+    /// match (the upstream may read any one of them, or all joined).
+    /// A name spelt with `_` for `-` counts as another instance: Rack and
+    /// CGI-style servers read `X_Tenant` as `X-Tenant` (`HTTP_X_TENANT`).
     fn missing_header(&self, headers: &HeaderMap) -> Option<String> {
         self.headers.iter().find_map(|rule| {
-            let found = headers
-                .get_all(&rule.name)
-                .iter()
-                .any(|value| match &rule.value {
-                    ValuePattern::Any => true,
-                    ValuePattern::Exact(exact) => value.as_bytes() == exact.as_bytes(),
-                    ValuePattern::Glob(glob) => {
-                        value.to_str().is_ok_and(|text| glob.is_match(text))
-                    }
-                });
-            (!found).then(|| rule.name.to_string())
+            let satisfied = headers.contains_key(&rule.name)
+                && headers
+                    .iter()
+                    .filter(|(name, _)| same_header_name(name, &rule.name))
+                    .all(|(_, value)| rule.value.matches(value));
+            (!satisfied).then(|| rule.name.to_string())
         })
     }
+}
+
+/// Whether two (lower-case) header names are the same once `_` is read
+/// as `-`.
+fn same_header_name(name: &HeaderName, wanted: &HeaderName) -> bool {
+    let dash = |byte: &u8| if *byte == b'_' { b'-' } else { *byte };
+    name.as_str().len() == wanted.as_str().len()
+        && name
+            .as_str()
+            .bytes()
+            .zip(wanted.as_str().bytes())
+            .all(|(left, right)| dash(&left) == dash(&right))
 }
 
 /// IPv4-mapped IPv6 literals compare equal to their IPv4 form.
@@ -828,16 +979,18 @@ fn compile_header_rule(
     })?;
     let value = match &entry.value {
         None => ValuePattern::Any,
-        Some(value) if has_glob_characters(value) => {
-            ValuePattern::Glob(compile_glob(value, false, index, &route.host, "headers")?)
-        }
+        Some(value) if has_glob_characters(value) => ValuePattern::Glob(ValueGlob::new(
+            compile_glob(value, false, index, &route.host, "headers")?,
+            value,
+        )),
         Some(value) => ValuePattern::Exact(value.clone()),
     };
     Ok(HeaderRule { name, value })
 }
 
 /// Compile a route's glob; `literal_separator` keeps `*` inside one path
-/// segment (paths) or lets it span anything (header values).
+/// segment (paths) or lets it span anything (header values, where
+/// [`ValueGlob`] then keeps wildcards off commas).
 fn compile_glob(
     pattern: &str,
     literal_separator: bool,
@@ -978,12 +1131,78 @@ mod tests {
         ] {
             assert!(overrides(multipart, &part(disposition)), "{disposition}");
         }
+        // Audit finding: Rack reads each part's whole header block, so a
+        // folded header, a `Content-ID` naming the part and a backslash
+        // inside the quoted name all make the field `_method`; the
+        // line-by-line `Content-Disposition` check missed them. A
+        // `filename` of `_method` (or a `name=` inside another parameter's
+        // quotes) is refused too: anywhere in the block counts.
+        for head in [
+            "Content-Disposition: form-data;\r\n name=\"_method\"",
+            "Content-Disposition: form-data;\r\n\tname=_method",
+            "Content-Disposition:\r\n form-data; name=\"_me\r\n thod\"",
+            "Content-ID: _method",
+            "Content-ID: <_method>",
+            "Content-Disposition: form-data; name=\"_met\\hod\"",
+            "Content-Disposition: form-data; name=\"\\_\\m\\e\\t\\h\\o\\d\"",
+            "Content-Disposition: form-data; filename=\"a;name=_method\"",
+            "Content-Disposition: form-data; name=\"f\"; filename=\"_method\"",
+            "Content-Disposition: form-data; name=\"%5Fmethod\"",
+            "Content-Disposition: form-data; name*=UTF-8''%5fmethod",
+            "Content-Disposition: form-data; name=\"_method[]\"",
+            "X-Other: 1\r\nContent-Disposition: form-data; name='_method'",
+        ] {
+            assert!(overrides(multipart, &part(head)), "{head}");
+        }
+        // The boundary line with leading white space (Rack 2 strips it),
+        // a header block never closed by a blank line, an LF-only body.
+        for body in [
+            &b"  --XyZ\r\nContent-ID: _method\r\n\r\nDELETE\r\n--XyZ--\r\n"[..],
+            b"--XyZ\r\nContent-ID: _method\r\n",
+            b"--XyZ\nContent-Disposition: form-data; name=\"_method\"\n\nDELETE\n--XyZ--\n",
+            // Rack 2 finds a boundary mid-line.
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\nx--XyZ\r\nContent-ID: _method\r\n\r\nDELETE\r\n--XyZ--\r\n",
+            b"preamble\r\n--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--\r\n",
+        ] {
+            assert!(
+                overrides(multipart, body),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // Rack parses every `multipart/*` body (`multipart/mixed`,
+        // `multipart/related`) and reads the media type up to a `;` or a
+        // `,`.
+        let plain = part("Content-Disposition: form-data; name=\"_method\"");
+        for content_type in [
+            &b"multipart/mixed; boundary=XyZ"[..],
+            b"multipart/related; boundary=XyZ",
+            b"Multipart/Form-Data; boundary=XyZ",
+            b"multipart/form-data, boundary=XyZ",
+            b"multipart/form-data",
+        ] {
+            assert!(
+                overrides(Some(content_type), &plain),
+                "{}",
+                String::from_utf8_lossy(content_type)
+            );
+        }
+        assert!(overrides(
+            Some(b"application/x-www-form-urlencoded, text/plain"),
+            b"_method=DELETE"
+        ));
         for disposition in [
             "Content-Disposition: form-data; name=\"method\"",
-            "Content-Disposition: form-data; name=\"f\"; filename=\"_method\"",
+            "Content-Disposition: form-data; name=\"f\"; filename=\"method.txt\"",
         ] {
             assert!(!overrides(multipart, &part(disposition)), "{disposition}");
         }
+        // A part whose body (after the blank line) merely mentions
+        // `_method` passes.
+        assert!(!overrides(
+            multipart,
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"code\"\r\n\r\nself._method = 1\r\n_method: x\r\n--XyZ--\r\n"
+        ));
         let json = Some(&b"application/json"[..]);
         assert!(overrides(json, br#"{"_method": "DELETE", "a": 1}"#));
         assert!(overrides(
@@ -1421,6 +1640,118 @@ routes:
             missing.unwrap_err().to_string(),
             "no route for headers.com matches the request's headers (needs x-present)"
         );
+    }
+
+    /// Audit finding: a constrained header was satisfied by ONE of its
+    /// instances (`X-Tenant: acme` plus `X-Tenant: evil` passed a route
+    /// scoped to `acme`; the upstream reads the last or the joined value),
+    /// and a glob's `*` spanned the commas of a joined list
+    /// (`2022-*` matched `2022-11-28, 2099-01-01`). Every instance must now
+    /// match, and a glob's wildcards never match a comma.
+    #[test]
+    fn a_scoping_header_must_match_in_every_instance_and_globs_stop_at_commas() {
+        let table = table(
+            r#"
+routes:
+  - host: tenant.com
+    headers:
+      - name: X-Tenant
+        value: acme
+  - host: version.com
+    headers:
+      - name: X-Api-Version
+        value: "2022-*"
+  - host: list.com
+    headers:
+      - name: X-List
+        value: "a, b"
+  - host: listglob.com
+    headers:
+      - name: X-List
+        value: "v*, w*"
+  - host: braces.com
+    headers:
+      - name: X-B
+        value: "{a*,b}"
+  - host: present.com
+    headers:
+      - name: X-Present
+"#,
+        );
+        let decide = |host: &str, headers: &[(&str, &str)]| {
+            check(&table, Scheme::Https, host, 443, "GET", "/", headers)
+        };
+        type Headers<'a> = &'a [(&'a str, &'a str)];
+        let allowed: &[(&str, Headers, usize)] = &[
+            ("tenant.com", &[("x-tenant", "acme")], 0),
+            (
+                "tenant.com",
+                &[("x-tenant", "acme"), ("X-Tenant", "acme")],
+                0,
+            ),
+            ("version.com", &[("x-api-version", "2022-11-28")], 1),
+            (
+                "version.com",
+                &[
+                    ("x-api-version", "2022-11-28"),
+                    ("x-api-version", "2022-01-01"),
+                ],
+                1,
+            ),
+            // A literal pattern with a comma matches exactly that value.
+            ("list.com", &[("x-list", "a, b")], 2),
+            // A glob with a comma: one value piece per glob piece.
+            ("listglob.com", &[("x-list", "v1, w2")], 3),
+            ("braces.com", &[("x-b", "a1")], 4),
+            ("braces.com", &[("x-b", "b")], 4),
+            ("present.com", &[("x-present", "1"), ("x-present", "2")], 5),
+            (
+                "tenant.com",
+                &[("x-tenant", "acme"), ("x_tenant", "acme")],
+                0,
+            ),
+        ];
+        for (host, headers, index) in allowed {
+            assert_eq!(decide(host, headers), Ok(*index), "{host} {headers:?}");
+        }
+        let denied: &[(&str, Headers)] = &[
+            ("tenant.com", &[("x-tenant", "acme"), ("x-tenant", "evil")]),
+            ("tenant.com", &[("x-tenant", "evil"), ("x-tenant", "acme")]),
+            ("tenant.com", &[("x-tenant", "acme"), ("x-tenant", "")]),
+            ("tenant.com", &[("x-tenant", "acme, evil")]),
+            ("tenant.com", &[]),
+            (
+                "version.com",
+                &[("x-api-version", "2022-11-28, 2099-01-01")],
+            ),
+            ("version.com", &[("x-api-version", "2022-11-28,2099-01-01")]),
+            ("version.com", &[("x-api-version", "2022-,")]),
+            (
+                "version.com",
+                &[
+                    ("x-api-version", "2022-11-28"),
+                    ("x-api-version", "2099-01-01"),
+                ],
+            ),
+            ("list.com", &[("x-list", "a"), ("x-list", " b")]),
+            ("list.com", &[("x-list", "a, b, c")]),
+            ("list.com", &[("x-list", "a, b"), ("x-list", "c")]),
+            ("listglob.com", &[("x-list", "v1, x, w2")]),
+            ("listglob.com", &[("x-list", "v1, w2, x")]),
+            ("listglob.com", &[("x-list", "v1")]),
+            ("braces.com", &[("x-b", "a1, evil")]),
+            ("braces.com", &[("x-b", "a,b")]),
+            // `X_Tenant` is `X-Tenant` to Rack: another instance.
+            ("tenant.com", &[("x-tenant", "acme"), ("x_tenant", "evil")]),
+            ("tenant.com", &[("x_tenant", "acme")]),
+        ];
+        for (host, headers) in denied {
+            let denial = decide(host, headers);
+            assert!(
+                matches!(denial, Err(Denial::Header { .. })),
+                "{host} {headers:?}: {denial:?}"
+            );
+        }
     }
 
     #[test]

@@ -576,6 +576,25 @@ async fn a_method_override_parameter_is_refused_where_methods_are_limited() {
             "--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--\r\n",
         ),
         ("application/json", "{\"_method\":\"DELETE\"}"),
+        // Audit finding (each failed before): forms Rack resolves to the
+        // field `_method` that a line-by-line `Content-Disposition` check
+        // missed, and a `multipart/mixed` body, which Rack parses too.
+        (
+            "multipart/form-data; boundary=XyZ",
+            "--XyZ\r\nContent-Disposition: form-data;\r\n name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--\r\n",
+        ),
+        (
+            "multipart/form-data; boundary=XyZ",
+            "--XyZ\r\nContent-ID: _method\r\n\r\nDELETE\r\n--XyZ--\r\n",
+        ),
+        (
+            "multipart/form-data; boundary=XyZ",
+            "--XyZ\r\nContent-Disposition: form-data; name=\"_met\\hod\"\r\n\r\nDELETE\r\n--XyZ--\r\n",
+        ),
+        (
+            "multipart/mixed; boundary=XyZ",
+            "--XyZ\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\nDELETE\r\n--XyZ--\r\n",
+        ),
     ] {
         let mut request = post(&authority, "/echo", body.to_string());
         if content_type.is_empty() {
@@ -613,6 +632,110 @@ async fn a_method_override_parameter_is_refused_where_methods_are_limited() {
         .insert("content-type", "application/json".parse().unwrap());
     let answer = client.send(request).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // Two `Content-Type`s: each is tried, so the multipart one behind a
+    // harmless first one is read too.
+    let mut request = post(
+        &authority,
+        "/echo",
+        "--XyZ\r\nContent-ID: _method\r\n\r\nDELETE\r\n--XyZ--\r\n".to_string(),
+    );
+    request
+        .headers_mut()
+        .append("content-type", "text/plain".parse().unwrap());
+    request.headers_mut().append(
+        "content-type",
+        "multipart/form-data; boundary=XyZ".parse().unwrap(),
+    );
+    let answer = client.send(request).await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    assert_eq!(upstream.seen().len(), 2, "{:?}", upstream.seen());
+    // A multipart part whose body merely mentions `_method` passes.
+    let mut request = post(
+        &authority,
+        "/echo",
+        "--XyZ\r\nContent-Disposition: form-data; name=\"code\"\r\n\r\nself._method = 1\r\n--XyZ--\r\n"
+            .to_string(),
+    );
+    request.headers_mut().insert(
+        "content-type",
+        "multipart/form-data; boundary=XyZ".parse().unwrap(),
+    );
+    let answer = client.send(request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    proxy.stop().await;
+}
+
+/// Audit finding: a route's header constraint scopes what the agent may
+/// do (a tenant, a project); a request repeating the header with another
+/// value passed on the one matching instance and the upstream read the
+/// other (or the joined `acme, evil`). Every instance must match, and a
+/// glob's `*` stops at a comma; such a request never reaches the upstream.
+#[tokio::test]
+async fn a_duplicated_scoping_header_is_refused_and_never_reaches_upstream() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!(
+        "routes:\n  - host: \"{authority}\"\n    headers:\n      - name: X-Tenant\n        value: acme\n      - name: X-Api-Version\n        value: \"2022-*\"\n"
+    );
+    let proxy = start_proxy(&routes, &upstream, ProxyOptions::default()).await;
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[alpn]).await;
+        for (tenants, versions) in [
+            (&["acme", "evil"][..], &["2022-11-28"][..]),
+            (&["evil", "acme"], &["2022-11-28"]),
+            (&["acme, evil"], &["2022-11-28"]),
+            (&["acme"], &["2022-11-28, 2099-01-01"]),
+            (&["acme"], &["2022-11-28", "2099-01-01"]),
+            // `X_Tenant` is `X-Tenant` to Rack (`HTTP_X_TENANT`).
+            (&["acme", "_evil"], &["2022-11-28"]),
+        ] {
+            let mut request = get(&authority, "/echo");
+            for tenant in tenants {
+                request = match tenant.strip_prefix('_') {
+                    Some(evil) => request.header("x_tenant", evil),
+                    None => request.header("x-tenant", *tenant),
+                };
+            }
+            for version in versions {
+                request = request.header("x-api-version", *version);
+            }
+            let answer = client
+                .send(request.body(Full::new(Bytes::new())).unwrap())
+                .await;
+            assert_eq!(
+                answer.status,
+                StatusCode::FORBIDDEN,
+                "{tenants:?} {versions:?}: {}",
+                answer.body
+            );
+            assert_eq!(answer.headers["x-bot-bottle-egress"], "denied");
+            assert!(
+                answer.body.contains("headers"),
+                "{tenants:?} {versions:?}: {}",
+                answer.body
+            );
+        }
+        assert!(
+            upstream.seen().is_empty(),
+            "a refused request reached the upstream: {:?}",
+            upstream.seen()
+        );
+    }
+    // The control: one matching instance of each passes, unchanged.
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get(&authority, "/echo")
+                .header("x-tenant", "acme")
+                .header("x-api-version", "2022-11-28")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].headers["x-tenant"], vec!["acme".to_string()]);
     proxy.stop().await;
 }
 
