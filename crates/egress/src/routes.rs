@@ -468,10 +468,12 @@ pub enum Denial {
 
 /// Headers some upstreams (and the frameworks behind them) honour as the
 /// request's real method or path: on a route that limits methods or paths
-/// they would let the upstream act on what the route never checked.
+/// they would let the upstream act on what the route never checked. Each
+/// is also refused spelt with `_` for any `-` (`X_Original_URL`): a server
+/// that hands headers to its application as CGI variables
+/// (`HTTP_X_ORIGINAL_URL`) maps both spellings to the same name.
 pub const OVERRIDE_HEADERS: &[&str] = &[
     "x-http-method-override",
-    "x_http_method_override",
     "x-http-method",
     "x-method-override",
     "x-original-method",
@@ -755,15 +757,17 @@ impl RouteTable {
                 }
             } else if let Some(header) = (route.methods.is_some() || route.paths.is_some())
                 .then(|| {
-                    OVERRIDE_HEADERS
-                        .iter()
-                        .find(|name| target.headers.contains_key(**name))
+                    target.headers.keys().find(|name| {
+                        OVERRIDE_HEADERS
+                            .iter()
+                            .any(|header| same_but_underscores(name.as_str(), header))
+                    })
                 })
                 .flatten()
             {
                 Denial::OverrideHeader {
                     host: host.clone(),
-                    header: (*header).to_string(),
+                    header: header.as_str().to_string(),
                 }
             } else {
                 return Ok(route);
@@ -772,6 +776,16 @@ impl RouteTable {
         }
         Err(first_failure.unwrap_or(Denial::NoRouteForHost { host }))
     }
+}
+
+/// Whether header name `name` (lower case, as `http` keeps names) is
+/// `dashed` with any of its `-` written `_`.
+fn same_but_underscores(name: &str, dashed: &str) -> bool {
+    name.len() == dashed.len()
+        && name
+            .bytes()
+            .zip(dashed.bytes())
+            .all(|(sent, wanted)| sent == wanted || (sent == b'_' && wanted == b'-'))
 }
 
 impl CompiledRoute {
@@ -1308,7 +1322,15 @@ routes:
     #[test]
     fn method_and_path_override_headers_are_refused_where_they_matter() {
         let table = table(ROUTES);
-        for header in OVERRIDE_HEADERS {
+        // Each as listed, with every `-` an `_`, and with only the first.
+        let spellings = OVERRIDE_HEADERS.iter().flat_map(|header| {
+            [
+                (*header).to_string(),
+                header.replace('-', "_"),
+                header.replacen('-', "_", 1),
+            ]
+        });
+        for header in spellings {
             let denial = check(
                 &table,
                 Scheme::Https,
@@ -1316,17 +1338,30 @@ routes:
                 443,
                 "GET",
                 "/v1",
-                &[(header, "DELETE")],
+                &[(&header, "DELETE")],
             );
             assert_eq!(
                 denial,
                 Err(Denial::OverrideHeader {
                     host: "api.allowed.com".into(),
-                    header: (*header).to_string()
+                    header: header.clone()
                 }),
                 "{header}"
             );
         }
+        // A name that only resembles one passes.
+        assert!(
+            check(
+                &table,
+                Scheme::Https,
+                "api.allowed.com",
+                443,
+                "GET",
+                "/v1",
+                &[("x-http-method-overrides", "DELETE"), ("x_http", "1")],
+            )
+            .is_ok()
+        );
         assert_eq!(
             check(
                 &table,
