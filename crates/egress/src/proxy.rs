@@ -108,6 +108,9 @@ pub(crate) struct Shared {
     /// One per client connection and CONNECT tunnel being served
     /// ([`crate::server::MAX_CONNECTIONS`]).
     pub slots: Arc<tokio::sync::Semaphore>,
+    /// One per request in flight and WebSocket relayed
+    /// ([`crate::server::MAX_REQUESTS_IN_FLIGHT`]).
+    pub requests: Arc<tokio::sync::Semaphore>,
     /// How long a request may wait for its share of either budget
     /// ([`INSPECTION_BUDGET_WAIT`]).
     pub budget_wait: Duration,
@@ -1088,18 +1091,31 @@ async fn forward(
                 &format!("{} answered the WebSocket handshake wrongly", context.host),
             );
         }
+        // The relay outlives this request: it holds a place of its own.
+        let Ok(relaying) = Arc::clone(&shared.requests).try_acquire_owned() else {
+            tracing::warn!(request_id = context.request_id, host = %context.log_host, "WebSocket refused: too many requests in flight");
+            return refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "error",
+                "too many requests and WebSockets are in flight through the proxy; try again",
+            );
+        };
         let upstream_upgrade = hyper::upgrade::on(&mut response);
         if let Some(mask) = &mask {
             mask.mask_headers(response.headers_mut());
         }
+        let relay = websocket::relay(
+            shared.clone(),
+            context,
+            client_upgrade,
+            upstream_upgrade,
+            mask,
+        );
         tokio::spawn(
-            websocket::relay(
-                shared.clone(),
-                context,
-                client_upgrade,
-                upstream_upgrade,
-                mask,
-            )
+            async move {
+                let _relaying = relaying;
+                relay.await;
+            }
             .in_current_span(),
         );
         let mut switching = Response::new(

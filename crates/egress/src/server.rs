@@ -56,6 +56,14 @@ use crate::websocket::WEBSOCKET_IDLE_TIMEOUT;
 /// open, up to the process's file-descriptor limit, after which nobody's
 /// connection was accepted.
 pub const MAX_CONNECTIONS: usize = 4096;
+
+/// Most requests in flight at once through the proxy, over every
+/// connection and tunnel (an HTTP/2 one carries up to 200 streams), each
+/// until its response body ends, and most WebSockets relayed, together:
+/// one more is answered 503 at once. Each holds an upstream connection, so
+/// this bounds the upstream sockets the agent can make the proxy hold, as
+/// [`MAX_CONNECTIONS`] bounds its own.
+pub const MAX_REQUESTS_IN_FLIGHT: usize = 4096;
 /// Time allowed for the agent's TLS handshake inside a CONNECT tunnel.
 pub const CLIENT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time allowed for an HTTP/1.1 client to send a request head.
@@ -119,6 +127,9 @@ pub struct Config {
     /// Client connections and CONNECT tunnels served at once (default
     /// [`MAX_CONNECTIONS`]).
     pub max_connections: usize,
+    /// Requests in flight and WebSockets relayed at once (default
+    /// [`MAX_REQUESTS_IN_FLIGHT`]).
+    pub max_requests_in_flight: usize,
     /// Bytes of request bodies buffered at once, over every request
     /// (default [`proxy::BUFFERED_BODIES_BUDGET_BYTES`]).
     pub buffered_bodies_budget: usize,
@@ -149,6 +160,7 @@ impl Config {
             client_idle_timeout: CLIENT_IDLE_TIMEOUT,
             request_body_idle_timeout: proxy::REQUEST_BODY_IDLE_TIMEOUT,
             max_connections: MAX_CONNECTIONS,
+            max_requests_in_flight: MAX_REQUESTS_IN_FLIGHT,
             buffered_bodies_budget: proxy::BUFFERED_BODIES_BUDGET_BYTES,
             budget_wait: proxy::INSPECTION_BUDGET_WAIT,
         }
@@ -215,6 +227,7 @@ pub async fn run(
         )),
         body_budget: Arc::new(tokio::sync::Semaphore::new(config.buffered_bodies_budget)),
         slots: Arc::new(Semaphore::new(config.max_connections)),
+        requests: Arc::new(Semaphore::new(config.max_requests_in_flight)),
         budget_wait: config.budget_wait,
     });
 
@@ -281,6 +294,7 @@ pub async fn run(
                 let idle = shared.client_idle_timeout;
                 serve(
                     TokioIo::new(stream),
+                    Arc::clone(&shared.requests),
                     service,
                     connection_drain,
                     Place::Listener,
@@ -347,9 +361,16 @@ fn server_builder(place: Place) -> auto::Builder<InSpan> {
     builder
 }
 
-/// Serve one connection until it ends or the proxy drains.
-async fn serve<I, S>(io: TokioIo<I>, service: S, mut drain: Drain, place: Place, idle: Duration)
-where
+/// Serve one connection until it ends or the proxy drains; each request
+/// takes one of `requests` until its response body ends, or is refused.
+async fn serve<I, S>(
+    io: TokioIo<I>,
+    requests: Arc<Semaphore>,
+    service: S,
+    mut drain: Drain,
+    place: Place,
+    idle: Duration,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     S: hyper::service::Service<
             Request<Incoming>,
@@ -368,7 +389,22 @@ where
         service_fn(move |request: Request<Incoming>| {
             let guard = InFlight::enter(&activity);
             let service = Arc::clone(&service);
+            // A CONNECT is answered at once; its tunnel holds a connection
+            // slot instead.
+            let permit = if request.method() == Method::CONNECT {
+                Ok(None)
+            } else {
+                Arc::clone(&requests).try_acquire_owned().map(Some)
+            };
             async move {
+                let Ok(permit) = permit else {
+                    tracing::warn!("request refused: too many requests in flight");
+                    return Ok(proxy::refusal(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "error",
+                        "too many requests are in flight through the proxy; try again",
+                    ));
+                };
                 let response = match service.call(request).await {
                     Ok(response) => response,
                     Err(never) => match never {},
@@ -378,6 +414,7 @@ where
                     http_body_util::BodyExt::boxed(Guarded {
                         inner: body,
                         _guard: guard,
+                        _permit: permit,
                     })
                 }))
             }
@@ -459,10 +496,12 @@ impl Drop for InFlightGuard {
     }
 }
 
-/// A response body that holds its request's [`InFlightGuard`].
+/// A response body that holds its request's [`InFlightGuard`] and its
+/// place among [`MAX_REQUESTS_IN_FLIGHT`].
 struct Guarded {
     inner: ProxyBody,
     _guard: InFlightGuard,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl hyper::body::Body for Guarded {
@@ -584,6 +623,7 @@ async fn intercept(
     target: Target,
     io: TokioIo<hyper::upgrade::Upgraded>,
 ) {
+    let requests = Arc::clone(&shared.requests);
     let handshake = async {
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io).await?;
         let sni = start.client_hello().server_name().map(str::to_owned);
@@ -651,7 +691,15 @@ async fn intercept(
             Ok(proxy::handle_in_target(shared, client, target, request).await)
         }
     });
-    serve(TokioIo::new(stream), service, drain, Place::Tunnel, idle).await;
+    serve(
+        TokioIo::new(stream),
+        requests,
+        service,
+        drain,
+        Place::Tunnel,
+        idle,
+    )
+    .await;
 }
 
 /// Re-read the routes file every [`ROUTES_POLL_INTERVAL`]; swap in a new

@@ -2015,6 +2015,61 @@ async fn tunnels_count_against_the_connection_bound() {
     assert_eq!(code, 200);
 }
 
+/// Requests in flight are bounded over every connection and tunnel (each
+/// holds an upstream connection): with the bound at two and two responses
+/// still streaming, a third request is answered 503 at once, and served
+/// once one of them is over. Before, an agent could keep up to 200 per
+/// HTTP/2 connection, each holding an upstream socket, on every tunnel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_in_flight_are_bounded_over_every_tunnel() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let options = ProxyOptions {
+        max_requests_in_flight: Some(2),
+        ..ProxyOptions::default()
+    };
+    let routes = format!("routes:\n  - host: \"{authority}\"\n");
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let empty = || Full::new(Bytes::new());
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+        let response = client
+            .send_raw(get(&authority, "/stall").body(empty()).unwrap())
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        stalled.push((client, response));
+    }
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(get(&authority, "/echo").body(empty()).unwrap())
+        .await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        answer.body.contains("too many requests are in flight"),
+        "{}",
+        answer.body
+    );
+    // One stalled response's agent goes away: its place comes back.
+    drop(stalled.pop());
+    let mut served = false;
+    for _ in 0..50 {
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+        let answer = client
+            .send(get(&authority, "/echo").body(empty()).unwrap())
+            .await;
+        if answer.status == StatusCode::OK {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        served,
+        "no place came back when a response's agent went away"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_connections_are_held_and_served() {
     const CONNECTIONS: usize = 1000;

@@ -447,6 +447,8 @@ pub struct ProxyOptions {
     pub request_body_idle_timeout: Option<std::time::Duration>,
     /// Connections and tunnels served at once (default: the sidecar's).
     pub max_connections: Option<usize>,
+    /// Requests in flight at once (default: the sidecar's).
+    pub max_requests_in_flight: Option<usize>,
     /// Bytes of request bodies buffered at once (default: the sidecar's).
     pub buffered_bodies_budget: Option<usize>,
     /// How long a request waits for budget room (default: the sidecar's).
@@ -505,6 +507,9 @@ pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyO
     }
     if let Some(slots) = options.max_connections {
         config.max_connections = slots;
+    }
+    if let Some(requests) = options.max_requests_in_flight {
+        config.max_requests_in_flight = requests;
     }
     if let Some(budget) = options.buffered_bodies_budget {
         config.buffered_bodies_budget = budget;
