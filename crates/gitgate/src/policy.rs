@@ -19,7 +19,9 @@
 //! `git receive-pack` checks ref names only *after* the pre-receive hook,
 //! so the gate sees names like `refs/heads/x:refs/heads/main` (and `**`
 //! matches `:`). [`check_ref_name`] refuses those first, whatever the
-//! patterns say, with git's own `check-ref-format` rules.
+//! patterns say, with git's own `check-ref-format` rules, and names longer
+//! than the mirror's ref store can hold ([`MAX_REF_NAME_BYTES`],
+//! [`MAX_REF_COMPONENT_BYTES`]).
 
 use bot_bottle_manifest::model::PushPolicy;
 use globset::{GlobSet, GlobSetBuilder};
@@ -29,12 +31,40 @@ use crate::error::{GateError, Result};
 /// The ref patterns allowed when a repo's `push.refs` is absent.
 pub const DEFAULT_PUSH_REFS: &[&str] = &["refs/heads/**"];
 
+/// The longest ref name the gate takes, in bytes. Git sets no limit, but
+/// the mirror keeps refs as files (`STATE/mirrors/NAME.git/` + the name +
+/// `.lock` must fit in a path, 4096 bytes), while an upstream may store
+/// longer ones (a reftable store, a shorter path): a push the mirror could
+/// not record was forwarded, taken upstream, refused in the mirror, and the
+/// ref then failed every refresh, refusing every later push.
+pub const MAX_REF_NAME_BYTES: usize = 1024;
+
+/// The longest component (between `/`) of a ref name, in bytes: a file
+/// name may be 255 bytes, and git locks a ref as `<component>.lock`.
+pub const MAX_REF_COMPONENT_BYTES: usize = 200;
+
 /// Why git's `check-ref-format` (as `git receive-pack` applies it: the
-/// name must start with `refs/`) would refuse `name`; `Ok` for a valid ref
-/// name. Git runs this check only after the pre-receive hook, so the gate
-/// must: a name with a `:` would otherwise be read as a refspec when the
-/// push is forwarded.
+/// name must start with `refs/`) would refuse `name`, or why the mirror
+/// could not hold it (over [`MAX_REF_NAME_BYTES`] or with a component over
+/// [`MAX_REF_COMPONENT_BYTES`]); `Ok` for a valid ref name. Git runs its
+/// check only after the pre-receive hook, so the gate must: a name with a
+/// `:` would otherwise be read as a refspec when the push is forwarded.
 pub fn check_ref_name(name: &str) -> Result<(), String> {
+    if name.len() > MAX_REF_NAME_BYTES {
+        return Err(format!(
+            "it is {} bytes long, over the gate's {MAX_REF_NAME_BYTES}",
+            name.len()
+        ));
+    }
+    if let Some(long) = name
+        .split('/')
+        .find(|component| component.len() > MAX_REF_COMPONENT_BYTES)
+    {
+        return Err(format!(
+            "a component is {} bytes long, over the gate's {MAX_REF_COMPONENT_BYTES}",
+            long.len()
+        ));
+    }
     if name == "@" {
         return Err("it is `@`".into());
     }
@@ -183,6 +213,22 @@ mod tests {
         ] {
             assert_eq!(check_ref_name(good), Ok(()), "{good:?}");
         }
+        // At the length bounds and one byte over each.
+        let component = "a".repeat(MAX_REF_COMPONENT_BYTES);
+        let at_component = format!("refs/heads/{component}");
+        assert_eq!(check_ref_name(&at_component), Ok(()));
+        let mut at_total = String::from("refs/heads");
+        while at_total.len() + 1 + MAX_REF_COMPONENT_BYTES <= MAX_REF_NAME_BYTES {
+            at_total.push('/');
+            at_total.push_str(&component);
+        }
+        let rest = MAX_REF_NAME_BYTES - at_total.len() - 1;
+        at_total.push('/');
+        at_total.push_str(&"b".repeat(rest));
+        assert_eq!(at_total.len(), MAX_REF_NAME_BYTES);
+        assert_eq!(check_ref_name(&at_total), Ok(()));
+        assert!(check_ref_name(&format!("{at_component}a")).is_err());
+        assert!(check_ref_name(&format!("{at_total}b")).is_err());
         for bad in [
             "refs/heads/x:refs/heads/main",
             "refs/heads/a..b",

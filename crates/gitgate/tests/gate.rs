@@ -3577,3 +3577,36 @@ async fn shutdown_waits_for_a_forward_whose_agent_hung_up() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ref_name_the_mirror_cannot_hold_is_refused_before_upstream_sees_it() {
+    // Upstream keeps its refs in a reftable (as GitLab's Gitaly can), where
+    // a 300-byte component is fine; the mirror keeps them as files, where
+    // it is not. Before, the push was forwarded, taken upstream, refused in
+    // the mirror (half-landed), and the ref then failed every refresh, so
+    // every later push to the repo was refused.
+    let gate = Fixture::start(None, reject()).await;
+    git_ok(
+        &gate.upstream,
+        &["refs", "migrate", "--ref-format=reftable"],
+    )
+    .await;
+    let work = gate.clone("work").await;
+    let commit = commit_file(&work, "f.txt", "change\n", "clean change").await;
+    let long = format!("refs/heads/{}", "a".repeat(300));
+    let pushed = git(&work, &["push", "origin", &format!("HEAD:{long}")]).await;
+    assert!(!pushed.success, "{}", pushed.stderr);
+    assert!(
+        pushed.stderr.contains("over the gate's"),
+        "{}",
+        pushed.stderr
+    );
+    let listed = git_ok(&gate.upstream, &["for-each-ref", "--format=%(refname)"]).await;
+    assert!(!listed.contains(&long), "upstream took it: {listed}");
+    // The repo still takes pushes, and its mirror still refreshes.
+    let pushed = git(&work, &["push", "origin", "HEAD:refs/heads/main"]).await;
+    assert!(pushed.success, "{}", pushed.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, commit);
+    gate.stop().await;
+}
