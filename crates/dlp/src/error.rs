@@ -53,6 +53,12 @@ pub enum DlpError {
         reason: String,
     },
 
+    /// A rule file holds more rules, or its rules take more memory
+    /// compiled, than one file may (`MAX_RULES_PER_FILE`,
+    /// `MAX_RULE_FILE_COMPILED_BYTES`).
+    #[error("{source_name}: {reason}")]
+    RuleFileTooLarge { source_name: String, reason: String },
+
     /// Two rules share an id.
     #[error("{source_name}: rule id {rule_id:?} is already defined in {first_source}")]
     DuplicateRule {

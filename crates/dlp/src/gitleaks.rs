@@ -23,8 +23,8 @@ use serde::Deserialize;
 
 use crate::error::DlpError;
 use crate::rules::{
-    AllowTarget, AllowlistDraft, DraftError, MAX_RULE_MATCH_LEN, RuleDraft, RuleSet, SecretGroup,
-    compile,
+    AllowTarget, AllowlistDraft, DraftError, FileBudget, MAX_RULE_MATCH_LEN, RuleDraft, RuleSet,
+    SecretGroup, compile,
 };
 
 /// Prefix of every imported rule's id, so imported rules never collide with
@@ -354,6 +354,7 @@ impl RuleSet {
             }
         }
 
+        let mut budget = FileBudget::new(source_name, file.rules.len())?;
         let mut rules = Vec::with_capacity(file.rules.len());
         for (index, spec) in file.rules.into_iter().enumerate() {
             let gitleaks_id = spec.id.clone();
@@ -517,6 +518,7 @@ impl RuleSet {
                         reason: regex_reason(&source),
                     },
                 })?;
+            budget.charge(&rule)?;
             rules.push(rule);
         }
         Ok(GitleaksImport {

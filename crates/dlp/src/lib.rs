@@ -56,7 +56,10 @@ pub use error::DlpError;
 pub use finding::{Finding, Findings, Location, Severity};
 pub use gitleaks::{GITLEAKS_ID_PREFIX, GitleaksImport};
 pub use known::{MIN_INDEXED_NEEDLE_LEN, PARTIAL_MATCH_MIN_LEN};
-pub use rules::{BUILTIN_RULES, BUILTIN_SOURCE, MAX_RULE_MATCH_LEN, Rule, RuleSet};
+pub use rules::{
+    BUILTIN_RULES, BUILTIN_SOURCE, MAX_RULE_FILE_COMPILED_BYTES, MAX_RULE_MATCH_LEN,
+    MAX_RULES_PER_FILE, Rule, RuleSet,
+};
 pub use scanner::{
     DECODE_BUDGET_RULE, DECODE_DEPTH_RULE, HeadRedaction, MAX_REDACT_ROUNDS, REDACTION_MARK,
     Redaction, Scanner,

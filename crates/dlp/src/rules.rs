@@ -28,6 +28,59 @@ pub const MAX_RULE_MATCH_LEN: usize = 32 * 1024;
 /// The largest compiled size of one rule's regex (bytes).
 const MAX_REGEX_SIZE: usize = 4 * 1024 * 1024;
 
+/// The most rules one rule file (either format) may hold. A git repo's own
+/// rules file is written by whoever can push to its default branch — the
+/// agent, through the git gate — and each rule is compiled and run on
+/// every push: an audit's 58 KB `.gitleaks.toml` of 1,000 rules took the
+/// gate to 7 GB. Gitleaks' own default config has about 200.
+pub const MAX_RULES_PER_FILE: usize = 250;
+
+/// The most heap one rule file's compiled regexes may take together, rules
+/// and allowlists (bytes; each regex is also held to 4 MiB on its own).
+pub const MAX_RULE_FILE_COMPILED_BYTES: usize = 32 * 1024 * 1024;
+
+/// One rule file's rules counted against [`MAX_RULES_PER_FILE`] and their
+/// compiled size against [`MAX_RULE_FILE_COMPILED_BYTES`], as they are
+/// compiled (so an oversized file stops within one rule of the bound).
+pub(crate) struct FileBudget {
+    source_name: String,
+    compiled: usize,
+}
+
+impl FileBudget {
+    /// A budget for a file of `rules` rules; an error past the count.
+    pub(crate) fn new(source_name: &str, rules: usize) -> Result<Self, DlpError> {
+        if rules > MAX_RULES_PER_FILE {
+            return Err(DlpError::RuleFileTooLarge {
+                source_name: source_name.to_string(),
+                reason: format!(
+                    "it has {rules} rules, more than the {MAX_RULES_PER_FILE} one file may hold"
+                ),
+            });
+        }
+        Ok(Self {
+            source_name: source_name.to_string(),
+            compiled: 0,
+        })
+    }
+
+    /// Count `rule`'s compiled size; an error past the bound.
+    pub(crate) fn charge(&mut self, rule: &Rule) -> Result<(), DlpError> {
+        self.compiled = self.compiled.saturating_add(rule.compiled_bytes());
+        if self.compiled > MAX_RULE_FILE_COMPILED_BYTES {
+            return Err(DlpError::RuleFileTooLarge {
+                source_name: self.source_name.clone(),
+                reason: format!(
+                    "its rules take more than {} MiB compiled (reached at rule {:?})",
+                    MAX_RULE_FILE_COMPILED_BYTES >> 20,
+                    rule.id
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleFile {
@@ -182,6 +235,18 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// Heap taken by the rule's compiled regexes (its own and its
+    /// allowlists'), bytes.
+    pub(crate) fn compiled_bytes(&self) -> usize {
+        self.regex.memory_usage()
+            + self
+                .allowlists
+                .iter()
+                .flat_map(|allowlist| &allowlist.regexes)
+                .map(Regex::memory_usage)
+                .sum::<usize>()
+    }
+
     /// The rule's unique id (a finding's `rule`).
     pub fn id(&self) -> &str {
         &self.id
@@ -440,9 +505,11 @@ impl RuleSet {
             source_name: source_name.to_string(),
             source,
         })?;
+        let mut budget = FileBudget::new(source_name, file.rule.len())?;
         let mut rules: Vec<Rule> = Vec::with_capacity(file.rule.len());
         for spec in file.rule {
             let rule = Self::compile_rule(spec, source_name)?;
+            budget.charge(&rule)?;
             if rules.iter().any(|existing| existing.id == rule.id) {
                 return Err(DlpError::DuplicateRule {
                     source_name: source_name.to_string(),

@@ -236,3 +236,62 @@ fn a_user_rule_may_not_reuse_a_builtin_id() {
         "mine.toml: rule id \"jwt\" is already defined in builtin.toml"
     );
 }
+
+/// A rule file is held to `MAX_RULES_PER_FILE` rules and
+/// `MAX_RULE_FILE_COMPILED_BYTES` of compiled regexes, in either format:
+/// a git repo's own rules file is the agent's to write, and an audit's
+/// 58 KB `.gitleaks.toml` of 1,000 rules like `q1z[a-z0-9]{1,32000}`
+/// took the git gate to 7 GB.
+#[test]
+fn a_rule_file_is_held_to_its_rule_count_and_compiled_size() {
+    use bot_bottle_dlp::{MAX_RULE_FILE_COMPILED_BYTES, MAX_RULES_PER_FILE};
+    let native = |count: usize, regex: &dyn Fn(usize) -> String| {
+        (0..count)
+            .map(|index| {
+                format!(
+                    "[[rule]]\nid = \"r{index}\"\ndescription = \"d\"\nkeywords = [\"q{index}z\"]\nregex = '''{}'''\n",
+                    regex(index)
+                )
+            })
+            .collect::<String>()
+    };
+    let gitleaks = |count: usize, regex: &dyn Fn(usize) -> String| {
+        (0..count)
+            .map(|index| {
+                format!(
+                    "[[rules]]\nid = \"r{index}\"\nregex = '''{}'''\n",
+                    regex(index)
+                )
+            })
+            .collect::<String>()
+    };
+    let small = |index: usize| format!("q{index}z[a-z0-9]{{8}}");
+    let big = |index: usize| format!("q{index}z[a-z0-9]{{1,32000}}");
+    // At the count: fine, both formats.
+    RuleSet::from_toml_str(&native(MAX_RULES_PER_FILE, &small), "r.toml").unwrap();
+    RuleSet::from_gitleaks_toml(&gitleaks(MAX_RULES_PER_FILE, &small), ".gitleaks.toml").unwrap();
+    // One over: refused, naming the bound.
+    let error = RuleSet::from_toml_str(&native(MAX_RULES_PER_FILE + 1, &small), "r.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("more than the 250"), "{error}");
+    let error =
+        RuleSet::from_gitleaks_toml(&gitleaks(MAX_RULES_PER_FILE + 1, &small), ".gitleaks.toml")
+            .err()
+            .unwrap()
+            .to_string();
+    assert!(error.contains("more than the 250"), "{error}");
+    // The audit's rules: refused within a few, by their compiled size.
+    let limit = format!("{} MiB", MAX_RULE_FILE_COMPILED_BYTES >> 20);
+    let error = RuleSet::from_toml_str(&native(200, &big), "r.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains(&limit), "{error}");
+    let error = RuleSet::from_gitleaks_toml(&gitleaks(200, &big), ".gitleaks.toml")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(error.contains(&limit), "{error}");
+    // The built-in rules are far inside both bounds.
+    RuleSet::builtin().unwrap();
+}

@@ -79,6 +79,14 @@ pub const GITLEAKS_RULES_FILE: &str = ".gitleaks.toml";
 /// (the full list is in the gate's log).
 const MAX_SHOWN_WARNING_CHARS: usize = 200;
 
+/// The largest repo rules file the gate reads (bytes); a larger one is
+/// ignored with a warning, as an invalid one is. Whoever can push to the
+/// default branch writes it — the agent, through this gate — and its rules
+/// are compiled and run on every push. The DLP engine bounds what one file
+/// may hold once read (`bot_bottle_dlp::MAX_RULES_PER_FILE`, and the
+/// compiled size, `MAX_RULE_FILE_COMPILED_BYTES`).
+pub const MAX_REPO_RULES_FILE_BYTES: u64 = 256 * 1024;
+
 /// Scanners built with a repo's own rules files, so the rules are compiled
 /// once per version of the files, not once per push.
 #[derive(Default)]
@@ -634,11 +642,32 @@ async fn repo_scanner(context: &PushContext) -> (Arc<dyn CommitScanner>, Vec<Str
         return (Arc::clone(scanner), warnings.clone());
     }
     let mut texts = Vec::new();
+    let mut oversized = Vec::new();
     for (file, blob) in [(REPO_RULES_FILE, native), (GITLEAKS_RULES_FILE, gitleaks)] {
         let Some(blob) = blob else {
             texts.push(None);
             continue;
         };
+        let size = match mirror
+            .git(["cat-file", "-s", blob.as_str()])
+            .checked(b"", timeout)
+            .await
+        {
+            Ok(size) => String::from_utf8_lossy(&size).trim().parse::<u64>().ok(),
+            Err(error) => {
+                tracing::warn!(repo = %repo, file, error = %error, "cannot read the repo's rules file");
+                return (base, Vec::new());
+            }
+        };
+        if size.is_none_or(|size| size > MAX_REPO_RULES_FILE_BYTES) {
+            tracing::warn!(repo = %repo, file, size, "the repo's rules file is refused: too large");
+            oversized.push(format!(
+                "warning: {file} on the default branch is invalid and was ignored: it is {} bytes, over the gate's {MAX_REPO_RULES_FILE_BYTES}",
+                size.map_or_else(|| "?".to_string(), |size| size.to_string())
+            ));
+            texts.push(None);
+            continue;
+        }
         match mirror
             .git(["cat-file", "blob", blob.as_str()])
             .checked(b"", timeout)
@@ -656,7 +685,9 @@ async fn repo_scanner(context: &PushContext) -> (Arc<dyn CommitScanner>, Vec<Str
     let compile_base = Arc::clone(&base);
     let log_repo = repo.clone();
     let built = tokio::task::spawn_blocking(move || {
-        compile_repo_rules(compile_base, native_text, gitleaks_text, &log_repo)
+        let (scanner, warnings) =
+            compile_repo_rules(compile_base, native_text, gitleaks_text, &log_repo);
+        (scanner, [oversized, warnings].concat())
     })
     .await;
     match built {

@@ -3610,3 +3610,63 @@ async fn a_ref_name_the_mirror_cannot_hold_is_refused_before_upstream_sees_it() 
     assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, commit);
     gate.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_repo_rules_file_too_large_to_compile_is_ignored_with_a_warning() {
+    // The default branch's `.gitleaks.toml` is the agent's to write. An
+    // audit's 1,000 rules like `q1z[a-z0-9]{1,32000}` (58 KB) took the
+    // gate to 7 GB on the next push, and every push after. Now such a file
+    // is refused as an invalid one is: the push is told why, the built-in
+    // rules still apply, and clean pushes land.
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let other = gate.root.join("other");
+    git_ok(
+        &gate.root,
+        &[
+            "clone",
+            "--quiet",
+            gate.upstream.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    )
+    .await;
+    let rules: String = (0..1000)
+        .map(|index| {
+            format!("[[rules]]\nid = \"r{index}\"\nregex = '''q{index}z[a-z0-9]{{1,32000}}'''\n")
+        })
+        .collect();
+    commit_file(&other, ".gitleaks.toml", &rules, "rules").await;
+    git_ok(&other, &["push", "--quiet", "origin", "main"]).await;
+    let work = gate.clone("work").await;
+    let clean = commit_file(&work, "notes.txt", "nothing secret\n", "clean").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert!(
+        push.stderr
+            .contains(".gitleaks.toml on the default branch is invalid and was ignored")
+            && push.stderr.contains("more than the 250"),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, clean);
+    // The built-in rules still hold.
+    commit_file(&work, "key.txt", &format!("aws = {}\n", aws_key()), "key").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, clean);
+    // A file over the gate's size bound is not even read.
+    commit_file(&other, ".gitleaks.toml", &"#\n".repeat(200_000), "huge").await;
+    git_ok(&other, &["pull", "--quiet", "--rebase", "origin", "main"]).await;
+    git_ok(&other, &["push", "--quiet", "origin", "main"]).await;
+    let work = gate.clone("work2").await;
+    commit_file(&work, "more.txt", "still nothing\n", "clean").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert!(
+        push.stderr.contains("over the gate's 262144"),
+        "{}",
+        push.stderr
+    );
+    gate.stop().await;
+}
