@@ -33,6 +33,11 @@
 //! units with a NUL byte each) is transcoded to UTF-8 as a layer too, by
 //! `utf16.rs`; it runs first, and only when the input starts with a byte
 //! order mark or holds a NUL byte.
+//!
+//! Character-code lists (`[99, 97, …]`, `String.fromCharCode(…)`) and
+//! EBCDIC text are layers too, made by `codes.rs` after the compressed
+//! ones; octal escapes (`\147`, [`OCTAL_ESCAPE_RUN`] in a row) are decoded
+//! by the JSON/JS escape pass.
 
 use memchr::memmem;
 
