@@ -33,6 +33,11 @@
 //! units with a NUL byte each) is transcoded to UTF-8 as a layer too, by
 //! `utf16.rs`; it runs first, and only when the input starts with a byte
 //! order mark or holds a NUL byte.
+//!
+//! Character-code lists (`[99, 97, …]`, `String.fromCharCode(…)`) and
+//! EBCDIC text are layers too, made by `codes.rs` after the compressed
+//! ones; octal escapes (`\147`, [`OCTAL_ESCAPE_RUN`] in a row) are decoded
+//! by the JSON/JS escape pass.
 
 use memchr::memmem;
 
@@ -64,6 +69,15 @@ pub const DECODE_CONTEXT: usize = 512;
 /// UTF-8 character of three bytes, `=E2=80=94`; runs of non-ASCII text),
 /// and an encoder that escapes every byte writes one per character.
 pub const QP_ESCAPE_RUN: usize = 3;
+
+/// Consecutive octal escapes (`\147\150\160\137`, as printf, bash's
+/// `$'…'`, Python and C write a byte) that trigger the JSON/JS escape pass
+/// on their own. One to three are ordinary text: a Windows path
+/// (`C:\100\200\300`), a regex's back-reference (`\1`), a C string's
+/// `\0`. Each escape is a backslash and three octal digits, the first at
+/// most `3`; a doubled backslash before one (`\\147`, the escape inside
+/// a JSON string) counts too.
+pub const OCTAL_ESCAPE_RUN: usize = 4;
 
 /// Decoded bytes allowed per scan, as a multiple of the input's length.
 /// Text dense with percent, JSON and HTML escapes all at once (a web page
@@ -134,6 +148,8 @@ pub(crate) enum DecodeKind {
     Gzip,
     Zlib,
     Zstd,
+    CharCodes,
+    Ebcdic,
 }
 
 impl DecodeKind {
@@ -151,6 +167,8 @@ impl DecodeKind {
             DecodeKind::Gzip => "gzip",
             DecodeKind::Zlib => "zlib",
             DecodeKind::Zstd => "zstd",
+            DecodeKind::CharCodes => "character codes",
+            DecodeKind::Ebcdic => "EBCDIC",
         }
     }
 }
@@ -327,7 +345,7 @@ impl Decoded {
     /// Whether decoded bytes `start..end` of a percent, JSON, HTML or
     /// quoted-printable layer were all copied verbatim from the layer's
     /// input.
-    fn copied_run(&self, start: usize, end: usize) -> bool {
+    pub(crate) fn copied_run(&self, start: usize, end: usize) -> bool {
         escape_rank(self.kind).is_some()
             && matches!(self.map, SpanMap::Pieces { .. })
             && !self.decoded_within(start, end)
@@ -500,13 +518,55 @@ fn hex4(bytes: &[u8]) -> Option<u32> {
     })
 }
 
+/// The octal escape at `at` (a backslash, then two or three octal digits,
+/// three only while the value stays a byte): its byte and its length.
+fn octal_at(input: &[u8], at: usize) -> Option<(u8, usize)> {
+    if input.get(at) != Some(&b'\\') {
+        return None;
+    }
+    let octal = |offset: usize| {
+        input
+            .get(at + offset)
+            .filter(|byte| (b'0'..=b'7').contains(byte))
+            .map(|byte| u16::from(byte - b'0'))
+    };
+    let value = octal(1)? * 8 + octal(2)?;
+    match octal(3) {
+        Some(last) if value < 0o40 => Some(((value * 8 + last) as u8, 4)),
+        _ => Some((value as u8, 3)),
+    }
+}
+
+/// The end of the run of octal escapes from `at` (each may follow a
+/// doubled backslash, `\\\\147` in a JSON string) and how many there are.
+fn octal_run(input: &[u8], at: usize) -> (usize, usize) {
+    let (mut end, mut count) = (at, 0);
+    loop {
+        let next = if input.get(end + 1) == Some(&b'\\') && input.get(end) == Some(&b'\\') {
+            end + 1
+        } else {
+            end
+        };
+        match octal_at(input, next) {
+            Some((_, len)) => {
+                end = next + len;
+                count += 1;
+            }
+            None => return (end, count),
+        }
+    }
+}
+
 /// JSON and JavaScript string escapes decoded (`\uXXXX` with surrogate
-/// pairs, `\xHH`, `\n`, `\/`, …); `None` unless a `\u`, `\x` or `\/` is
-/// present (the others are handled by the projection).
+/// pairs, `\xHH`, `\n`, `\/`, …) and octal escapes (`\147`, two or three
+/// digits, as printf, bash, Python and C write them); `None` unless a
+/// `\u`, `\x`, `\/` or octal escape is present (the others are handled by
+/// the projection).
 fn json_escapes(input: &[u8]) -> Option<Decoded> {
     if memmem::find(input, b"\\u").is_none()
         && memmem::find(input, b"\\x").is_none()
         && memmem::find(input, b"\\/").is_none()
+        && !memchr::memchr_iter(b'\\', input).any(|at| octal_at(input, at).is_some())
     {
         return None;
     }
@@ -545,6 +605,11 @@ fn json_escapes(input: &[u8]) -> Option<Decoded> {
         {
             out.unit(&[high * 16 + low], (index, index + 4));
             index += 4;
+            continue;
+        }
+        if let Some((byte, len)) = octal_at(input, index) {
+            out.unit(&[byte], (index, index + len));
+            index += len;
             continue;
         }
         if escape == b'u'
@@ -1521,7 +1586,8 @@ fn is_hex(byte: Option<&u8>) -> bool {
 }
 
 /// Offsets of the escapes each unit decoder expands: percent (`%XX`),
-/// JSON/JS (`\uXXXX`, `\xHH`, `\/`) and HTML (`&#` then a digit or `x`),
+/// JSON/JS (`\uXXXX`, `\xHH`, `\/`, [`OCTAL_ESCAPE_RUN`] octal escapes in a
+/// row) and HTML (`&#` then a digit or `x`),
 /// found in one pass over the input, then quoted-printable's triggers
 /// ([`qp_triggers`], a pass over the `=` bytes).
 ///
@@ -1541,6 +1607,9 @@ fn triggers(input: &[u8], parent: Option<&Decoded>) -> [Vec<usize>; 4] {
         Some((layer, rank)) if trigger_rank < rank => layer.decoded_within(index, index + len),
         _ => true,
     };
+    // The end of the run of octal escapes last read: the backslashes
+    // inside it are done.
+    let mut octal_read_to = 0;
     crate::simd::each_escape_start(input, |byte, index| match byte {
         b'%' => {
             if is_hex(input.get(index + 1)) && is_hex(input.get(index + 2)) && wanted(0, index, 3) {
@@ -1552,6 +1621,15 @@ fn triggers(input: &[u8], parent: Option<&Decoded>) -> [Vec<usize>; 4] {
                 Some(b'u') if (2..6).all(|offset| is_hex(input.get(index + offset))) => 6,
                 Some(b'x') if is_hex(input.get(index + 2)) && is_hex(input.get(index + 3)) => 4,
                 Some(b'/') => 2,
+                Some(b'0'..=b'7') if index >= octal_read_to => {
+                    let (end, count) = octal_run(input, index);
+                    octal_read_to = end;
+                    if count >= OCTAL_ESCAPE_RUN {
+                        end - index
+                    } else {
+                        0
+                    }
+                }
                 _ => 0,
             };
             if len > 0 && wanted(1, index, len) {
@@ -1675,6 +1753,9 @@ pub(crate) fn decode_layer(
         return out;
     }
     if !crate::compress::layers(input, budget, &mut out) {
+        return out;
+    }
+    if !crate::codes::layers(input, parent, budget, &mut out) {
         return out;
     }
     for (triggers, (decoder, continues)) in triggers(input, parent).into_iter().zip(decoders) {

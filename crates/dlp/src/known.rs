@@ -12,7 +12,13 @@
 //!    raw value; its base64 (standard and URL-safe project to the same
 //!    letters) at each of the 3 byte alignments with the edge characters that
 //!    depend on neighbouring bytes stripped; its hex (either case, since the
-//!    projection folds case); its base32 at each of the 5 alignments.
+//!    projection folds case); its base32 at each of the 5 alignments; the
+//!    value reversed and rot13'd (each projects to the reverse or the rot13
+//!    of the raw needle: the projection commutes with both); and base58
+//!    (Bitcoin alphabet) of the whole value, case folded like the rest.
+//!    Base58 is not alignment-free (it is one big number, every character
+//!    depends on every byte), so only the base58 of the value alone is a
+//!    needle, not its look inside a larger base58 blob.
 //! 3. Any run of at least [`PARTIAL_MATCH_MIN_LEN`] characters of a needle
 //!    (or the whole needle, if shorter) in the projected input is a finding.
 //!    The needles' 8-byte grams sit in a hash table behind a bit filter; the
@@ -319,6 +325,9 @@ enum NeedleEncoding {
     Base64,
     Hex,
     Base32,
+    Reversed,
+    Rot13,
+    Base58,
 }
 
 impl NeedleEncoding {
@@ -328,6 +337,9 @@ impl NeedleEncoding {
             NeedleEncoding::Base64 => "base64",
             NeedleEncoding::Hex => "hex",
             NeedleEncoding::Base32 => "base32",
+            NeedleEncoding::Reversed => "reversed",
+            NeedleEncoding::Rot13 => "rot13",
+            NeedleEncoding::Base58 => "base58",
         }
     }
 }
@@ -413,6 +425,59 @@ fn aligned_cores(
         .collect()
 }
 
+/// `bytes` with every ASCII letter rotated by 13 places (ROT13), other
+/// bytes unchanged.
+fn rot13(bytes: &[u8]) -> Vec<u8> {
+    bytes
+        .iter()
+        .map(|&byte| match byte {
+            b'a'..=b'z' => b'a' + (byte - b'a' + 13) % 26,
+            b'A'..=b'Z' => b'A' + (byte - b'A' + 13) % 26,
+            other => other,
+        })
+        .collect()
+}
+
+/// The Bitcoin base58 alphabet (no `0`, `O`, `I`, `l`).
+const BASE58_ALPHABET: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// Longest held secret whose base58 is a needle (bytes): base58 is one
+/// big number, so encoding costs the square of the length; held secrets
+/// are tokens, far shorter.
+const MAX_BASE58_SECRET: usize = 1024;
+
+/// Base58 (Bitcoin alphabet) of `bytes`, each leading zero byte a `1`, as
+/// `base58.b58encode` and `bs58` write it; `None` past
+/// [`MAX_BASE58_SECRET`].
+fn base58(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.len() > MAX_BASE58_SECRET {
+        return None;
+    }
+    let zeros = bytes.iter().take_while(|&&byte| byte == 0).count();
+    // Base-58 digits, least significant first.
+    let mut digits: Vec<u8> = Vec::with_capacity(bytes.len() * 138 / 100 + 1);
+    for &byte in &bytes[zeros..] {
+        let mut carry = u32::from(byte);
+        for digit in &mut digits {
+            carry += u32::from(*digit) << 8;
+            *digit = (carry % 58) as u8;
+            carry /= 58;
+        }
+        while carry > 0 {
+            digits.push((carry % 58) as u8);
+            carry /= 58;
+        }
+    }
+    let mut out = vec![b'1'; zeros];
+    out.extend(
+        digits
+            .iter()
+            .rev()
+            .map(|&digit| BASE58_ALPHABET[usize::from(digit)]),
+    );
+    Some(out)
+}
+
 impl KnownMatcher {
     /// Build the matcher. A held secret whose value equals an approved value
     /// keeps its encoded needles but loses its raw one (the seed's rule: an
@@ -467,6 +532,16 @@ impl KnownMatcher {
             candidates.push((NeedleEncoding::Hex, HEXLOWER.encode(value).into_bytes()));
             for core in aligned_cores(value, 5, 5, |bytes| BASE32_NOPAD.encode(bytes)) {
                 candidates.push((NeedleEncoding::Base32, project_plain(&core)));
+            }
+            // The projection commutes with reversing and with ROT13 (it
+            // keeps or drops each byte alone and folds case), so these are
+            // the raw needle reversed and rotated.
+            let mut reversed = value.to_vec();
+            reversed.reverse();
+            candidates.push((NeedleEncoding::Reversed, project_plain(&reversed)));
+            candidates.push((NeedleEncoding::Rot13, project_plain(&rot13(value))));
+            if let Some(encoded) = base58(value) {
+                candidates.push((NeedleEncoding::Base58, project_plain(&encoded)));
             }
             for (encoding, bytes) in candidates {
                 if bytes.len() < MIN_INDEXED_NEEDLE_LEN
@@ -835,6 +910,24 @@ mod tests {
         assert_eq!(projection.bytes, b"secrettail");
         assert_eq!(projection.input_span(&input, 0, 6), (1000, 1006));
         assert_eq!(projection.input_span(&input, 6, 10), (1606, 1610));
+    }
+
+    #[test]
+    fn base58_matches_the_bitcoin_reference() {
+        let cases: [(&[u8], &[u8]); 5] = [
+            (b"", b""),
+            (b"\0\0\x01", b"112"),
+            (b"hello world", b"StV1DL6CwTryKyV"),
+            (b"Hello World!", b"2NEpo7TZRRrLZSi2U"),
+            (
+                b"The quick brown fox jumps over the lazy dog.",
+                b"USm3fpXnKG5EUBx2ndxBDMPVciP5hGey2Jh4NDv6gmeo1LkMeiKrLJUUBk6Z",
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(base58(input).as_deref(), Some(expected));
+        }
+        assert_eq!(rot13(b"Hello-World_09"), b"Uryyb-Jbeyq_09");
     }
 
     #[test]

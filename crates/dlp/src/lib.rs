@@ -15,6 +15,7 @@
 //! - `gitleaks`: import of gitleaks v8 config files ([`GitleaksImport`])
 //! - `decode`: percent, JSON, HTML, base64/hex/base32 decoding passes
 //! - `unicode`: folding of look-alikes and invisible characters
+//! - `codes`: character-code lists and EBCDIC decoded as layers
 //! - `utf16`: UTF-16 text transcoded to UTF-8 as a decoded layer
 //! - `crlf`: CR/LF injection in request heads, [`strip_crlf`]
 //! - `entropy`: the warn-only entropy detector
@@ -22,6 +23,7 @@
 //!
 //! `docs/dlp.md` documents the detectors, encodings, limits and rule format.
 
+mod codes;
 mod compress;
 mod config;
 mod crlf;
@@ -44,12 +46,13 @@ mod utf16;
 
 use std::sync::LazyLock;
 
+pub use codes::{MIN_CODE_LIST, MIN_EBCDIC_RUN};
 pub use compress::DECOMPRESS_ATTEMPT_COST;
 pub use config::{Detector, DetectorSet, HeldSecret, ScannerConfig};
 pub use crlf::strip_crlf;
 pub use decode::{
     DECODE_BUDGET_CAP, DECODE_BUDGET_FACTOR, DECODE_BUDGET_FLOOR, MAX_DECODE_DEPTH, MIN_BLOB_LEN,
-    MIN_HEX_BLOB_LEN, QP_ESCAPE_RUN,
+    MIN_HEX_BLOB_LEN, OCTAL_ESCAPE_RUN, QP_ESCAPE_RUN,
 };
 pub use entropy::{ENTROPY_THRESHOLD, ENTROPY_WINDOW, shannon_entropy};
 pub use error::DlpError;

@@ -407,9 +407,13 @@ impl Scanner {
             // through `=67=68…`, `separated` across soft breaks) start a
             // byte late or say nothing of the encoding.
             for finding in inner {
+                // An EBCDIC region with a byte where code pages 037 and 500
+                // differ is read with each: the exact value, in whichever
+                // reads it so, replaces the other's `separated`.
                 let replaces = decoded.kind == decode::DecodeKind::Utf16
                     || decoded.kind == decode::DecodeKind::QuotedPrintable
-                        && decoded.decoded_within(finding.start, finding.end);
+                        && decoded.decoded_within(finding.start, finding.end)
+                    || decoded.kind == decode::DecodeKind::Ebcdic && finding.encoding == "raw";
                 let mapped = map_finding(finding, &decoded, None);
                 merge_decoded(&mut found, mapped, replaces);
             }

@@ -11,7 +11,8 @@
 //!   (AVX-512 DQ);
 //! - the rule keywords' head prefilter, 64 positions per step with byte
 //!   tables (AVX-512 VBMI);
-//! - the decoding passes' escape finder and long-blob-run finder.
+//! - the decoding passes' escape finder and long-blob-run finder, and
+//!   the character-code layers' triggers (code lists, EBCDIC runs).
 //!
 //! The only `unsafe` code of the workspace: every block is a load or store
 //! whose bounds are a slice's, or a call to a `#[target_feature]` function
@@ -24,12 +25,13 @@
 use std::arch::x86_64::{
     __m256i, __m512i, _mm_cvtsi64_si128, _mm_cvtsi128_si64, _mm_shuffle_epi8, _mm256_and_si256,
     _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_min_epu8, _mm256_movemask_epi8, _mm256_or_si256,
-    _mm256_set1_epi8, _mm256_storeu_si256, _mm256_sub_epi8, _mm512_add_epi64, _mm512_and_si512,
-    _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask, _mm512_i64gather_epi64, _mm512_loadu_si512,
-    _mm512_mask_blend_epi8, _mm512_mask_storeu_epi8, _mm512_maskz_compress_epi8,
-    _mm512_mullo_epi64, _mm512_or_si512, _mm512_permutex2var_epi8, _mm512_set_epi64,
-    _mm512_set1_epi8, _mm512_set1_epi64, _mm512_srli_epi64, _mm512_srlv_epi64, _mm512_sub_epi8,
-    _mm512_test_epi8_mask, _mm512_test_epi64_mask,
+    _mm256_set1_epi8, _mm256_shuffle_epi8, _mm256_srli_epi16, _mm256_storeu_si256, _mm256_sub_epi8,
+    _mm512_add_epi64, _mm512_and_si512, _mm512_cmpeq_epi8_mask, _mm512_cmple_epu8_mask,
+    _mm512_i64gather_epi64, _mm512_loadu_si512, _mm512_mask_blend_epi8, _mm512_mask_storeu_epi8,
+    _mm512_maskz_compress_epi8, _mm512_mullo_epi64, _mm512_or_si512, _mm512_permutex2var_epi8,
+    _mm512_set_epi64, _mm512_set1_epi8, _mm512_set1_epi64, _mm512_shuffle_epi8, _mm512_srli_epi16,
+    _mm512_srli_epi64, _mm512_srlv_epi64, _mm512_sub_epi8, _mm512_test_epi8_mask,
+    _mm512_test_epi64_mask,
 };
 
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -371,7 +373,8 @@ fn each_escape_start_avx512(input: &[u8], found: &mut impl FnMut(u8, usize)) {
         let json = _mm512_cmpeq_epi8_mask(here, splat(b'\\'))
             & (_mm512_cmpeq_epi8_mask(next, splat(b'u'))
                 | _mm512_cmpeq_epi8_mask(next, splat(b'x'))
-                | _mm512_cmpeq_epi8_mask(next, splat(b'/')));
+                | _mm512_cmpeq_epi8_mask(next, splat(b'/'))
+                | _mm512_cmple_epu8_mask(_mm512_sub_epi8(next, splat(b'0')), splat(7)));
         let html =
             _mm512_cmpeq_epi8_mask(here, splat(b'&')) & _mm512_cmpeq_epi8_mask(next, splat(b'#'));
         let mut mask = percent | json | html;
@@ -774,6 +777,287 @@ fn long_token_runs_avx512(input: &[u8], run: &mut impl FnMut(usize, usize) -> bo
         crate::entropy::is_token_byte,
         &TOKEN_SHIFTS,
     );
+}
+
+/// The shortest run of EBCDIC letters and digits [`code_triggers`]
+/// reports.
+pub(crate) const EBCDIC_ALNUM_RUN: usize = 8;
+
+/// EBCDIC letters and digits by nibble: a byte is one when the entry of
+/// its low nibble and the entry of its high nibble share a bit. Bit 0: low
+/// nibble 1–9 with high nibble 8, 9, C or D (`a–i`, `j–r`, `A–I`, `J–R`);
+/// bit 1: low 2–9 with high A or E (`s–z`, `S–Z`); bit 2: low 0–9 with
+/// high F (digits).
+const EBCDIC_LOW_NIBBLE: [u8; 16] = [4, 5, 7, 7, 7, 7, 7, 7, 7, 7, 0, 0, 0, 0, 0, 0];
+const EBCDIC_HIGH_NIBBLE: [u8; 16] = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 2, 0, 1, 1, 2, 4];
+
+/// Whether `byte` is an EBCDIC letter or digit (code pages 037 and 500),
+/// by the nibble tables the vector paths use.
+pub(crate) fn is_ebcdic_alnum(byte: u8) -> bool {
+    EBCDIC_LOW_NIBBLE[usize::from(byte & 0x0F)] & EBCDIC_HIGH_NIBBLE[usize::from(byte >> 4)] != 0
+}
+
+/// Byte padding the last block of the code masks: in no class.
+const CODE_PAD: u8 = 0xFF;
+
+/// Whether `byte` counts as a separator for a code-list trigger: `,` or
+/// any byte up to blank (the tokeniser then takes only blank, tab, CR and
+/// LF; control bytes in binary data cost a look, nothing more).
+#[inline]
+pub(crate) fn is_hint_separator(byte: u8) -> bool {
+    byte <= b' ' || byte == b','
+}
+
+/// The triggers of the character-code layers (`codes.rs`), in one pass:
+/// calls `list(index)`, in order, for every index where a code-list
+/// trigger starts (`codes::is_code_list_hint`: a digit, a separator, then
+/// a digit or separator), and `ebcdic(index)`, in order, for the first
+/// byte of every maximal run of at least [`EBCDIC_ALNUM_RUN`] EBCDIC
+/// letters and digits ([`is_ebcdic_alnum`]). Returns `false` without AVX2,
+/// or under a portable limit (nothing was called).
+///
+/// 64 bytes per step: digit, separator and EBCDIC masks (the EBCDIC one
+/// from two nibble-table shuffles, skipped for a vector of ASCII), the next
+/// block's shifted in.
+pub(crate) fn code_triggers(
+    input: &[u8],
+    mut list: impl FnMut(usize),
+    mut ebcdic: impl FnMut(usize),
+) -> bool {
+    // SAFETY (each call): `mask_paths` checked that the CPU has every
+    // feature the function enables.
+    #[cfg(target_arch = "x86_64")]
+    match mask_paths() {
+        VectorPaths::Avx512 => unsafe { code_triggers_avx512(input, &mut list, &mut ebcdic) },
+        VectorPaths::Avx2 => unsafe { code_triggers_avx2(input, &mut list, &mut ebcdic) },
+        VectorPaths::Portable => return false,
+    }
+    let _ = (input, &mut list, &mut ebcdic);
+    cfg!(target_arch = "x86_64")
+}
+
+/// The 64 bytes from `offset` (`input` padded with `pad` past its end)
+/// given to `mask`: the last block of a vector mask loop without a byte at
+/// a time.
+#[inline(always)]
+fn padded_block<T>(input: &[u8], offset: usize, pad: u8, mask: impl Fn(&[u8]) -> T) -> T {
+    match input.get(offset..offset + 64) {
+        Some(window) => mask(window),
+        None => {
+            let mut bytes = [pad; 64];
+            let rest = input.get(offset..).unwrap_or_default();
+            bytes[..rest.len()].copy_from_slice(rest);
+            mask(&bytes)
+        }
+    }
+}
+
+/// The loop of [`code_triggers`] over `masks` (the digit, separator and
+/// above-0x7F bits of the 64 bytes of a window) and `letters` (the EBCDIC
+/// letter-and-digit bits of a window, asked for only where eight bytes
+/// above 0x7F in a row begin: rarely in text, in about a fifth of the
+/// blocks of random binary data); the last block is padded with
+/// [`CODE_PAD`] (above 0x7F, but neither a letter nor a digit).
+#[inline(always)]
+fn code_triggers_with(
+    input: &[u8],
+    list: &mut impl FnMut(usize),
+    ebcdic: &mut impl FnMut(usize),
+    masks: impl Fn(&[u8]) -> (u64, u64, u64),
+    letters: impl Fn(&[u8]) -> u64,
+) {
+    let block = |offset: usize| {
+        if offset < input.len() {
+            padded_block(input, offset, CODE_PAD, &masks)
+        } else {
+            (0, 0, 0)
+        }
+    };
+    let letters_at = |offset: usize| {
+        if offset < input.len() {
+            padded_block(input, offset, CODE_PAD, &letters)
+        } else {
+            0
+        }
+    };
+    // Bit `i` set where bits `i..i + 8` of `low` then `high` are all set.
+    let eight = |low: u64, high: u64| {
+        let mut runs = u128::from(low) | (u128::from(high) << 64);
+        runs &= runs >> 1;
+        runs &= runs >> 2;
+        runs &= runs >> 4;
+        runs as u64
+    };
+    let mut offset = 0usize;
+    let (mut digits, mut separators, mut high) = block(0);
+    while offset < input.len() {
+        let (next_digits, next_separators, next_high) = block(offset + 64);
+        let either = digits | separators;
+        let next_either = next_digits | next_separators;
+        let mut hints = digits
+            & ((separators >> 1) | (next_separators << 63))
+            & ((either >> 2) | (next_either << 62));
+        while hints != 0 {
+            list(offset + hints.trailing_zeros() as usize);
+            hints &= hints - 1;
+        }
+        if eight(high, next_high) != 0 {
+            let here = letters_at(offset);
+            let before = offset
+                .checked_sub(1)
+                .is_some_and(|last| is_ebcdic_alnum(input[last]));
+            let begins = here & !((here << 1) | u64::from(before));
+            let mut starts = eight(here, letters_at(offset + 64)) & begins;
+            while starts != 0 {
+                ebcdic(offset + starts.trailing_zeros() as usize);
+                starts &= starts - 1;
+            }
+        }
+        offset += 64;
+        (digits, separators, high) = (next_digits, next_separators, next_high);
+    }
+}
+
+/// A 16-byte table in both 128-bit lanes, for `pshufb`.
+#[cfg(target_arch = "x86_64")]
+fn lanes32(table: &[u8; 16]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out[..16].copy_from_slice(table);
+    out[16..].copy_from_slice(table);
+    out
+}
+
+/// The digit, separator and above-0x7F bits of `bytes[..32]`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+#[inline]
+fn code_masks_avx2(bytes: &[u8]) -> (u64, u64, u64) {
+    // SAFETY: the unaligned 32-byte load reads exactly `bytes[..32]`.
+    let bytes = unsafe { _mm256_loadu_si256(bytes[..32].as_ptr().cast::<__m256i>()) };
+    let digits = at_most(_mm256_sub_epi8(bytes, splat(b'0')), 9);
+    let separators = _mm256_or_si256(at_most(bytes, b' '), _mm256_cmpeq_epi8(bytes, splat(b',')));
+    (
+        u64::from(_mm256_movemask_epi8(digits) as u32),
+        u64::from(_mm256_movemask_epi8(separators) as u32),
+        u64::from(_mm256_movemask_epi8(bytes) as u32),
+    )
+}
+
+/// The EBCDIC letter-and-digit bits of `bytes[..32]`, by the nibble tables
+/// `low` and `high` (in both lanes).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+#[inline]
+fn ebcdic_mask_avx2(bytes: &[u8], low: __m256i, high: __m256i) -> u64 {
+    // SAFETY: the unaligned 32-byte load reads exactly `bytes[..32]`.
+    let bytes = unsafe { _mm256_loadu_si256(bytes[..32].as_ptr().cast::<__m256i>()) };
+    let nibbles = splat(0x0F);
+    let by_low = _mm256_shuffle_epi8(low, _mm256_and_si256(bytes, nibbles));
+    let by_high = _mm256_shuffle_epi8(high, _mm256_and_si256(_mm256_srli_epi16(bytes, 4), nibbles));
+    let none = _mm256_cmpeq_epi8(_mm256_and_si256(by_low, by_high), splat(0));
+    u64::from(!(_mm256_movemask_epi8(none) as u32))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,popcnt,bmi1")]
+fn code_triggers_avx2(input: &[u8], list: &mut impl FnMut(usize), ebcdic: &mut impl FnMut(usize)) {
+    let (low, high) = (lanes32(&EBCDIC_LOW_NIBBLE), lanes32(&EBCDIC_HIGH_NIBBLE));
+    // SAFETY: each unaligned 32-byte load reads exactly its array.
+    let low = unsafe { _mm256_loadu_si256(low.as_ptr().cast::<__m256i>()) };
+    // SAFETY: as above.
+    let high = unsafe { _mm256_loadu_si256(high.as_ptr().cast::<__m256i>()) };
+    code_triggers_with(
+        input,
+        list,
+        ebcdic,
+        |window| {
+            let first = code_masks_avx2(&window[..32]);
+            let second = code_masks_avx2(&window[32..64]);
+            (
+                first.0 | (second.0 << 32),
+                first.1 | (second.1 << 32),
+                first.2 | (second.2 << 32),
+            )
+        },
+        |window| {
+            ebcdic_mask_avx2(&window[..32], low, high)
+                | (ebcdic_mask_avx2(&window[32..64], low, high) << 32)
+        },
+    );
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512bw,popcnt,bmi1")]
+fn code_triggers_avx512(
+    input: &[u8],
+    list: &mut impl FnMut(usize),
+    ebcdic: &mut impl FnMut(usize),
+) {
+    let (low, high) = (lanes32(&EBCDIC_LOW_NIBBLE), lanes32(&EBCDIC_HIGH_NIBBLE));
+    let (low, high) = ([low, low].concat(), [high, high].concat());
+    // SAFETY: each unaligned 64-byte load reads exactly its 64-byte vector.
+    let low = unsafe { _mm512_loadu_si512(low.as_ptr().cast::<__m512i>()) };
+    // SAFETY: as above.
+    let high = unsafe { _mm512_loadu_si512(high.as_ptr().cast::<__m512i>()) };
+    let splat = |byte: u8| _mm512_set1_epi8(byte as i8);
+    // SAFETY (both): the unaligned 64-byte load reads exactly `window[..64]`.
+    let load =
+        |window: &[u8]| unsafe { _mm512_loadu_si512(window[..64].as_ptr().cast::<__m512i>()) };
+    code_triggers_with(
+        input,
+        list,
+        ebcdic,
+        |window| {
+            let bytes = load(window);
+            (
+                _mm512_cmple_epu8_mask(_mm512_sub_epi8(bytes, splat(b'0')), splat(9)),
+                _mm512_cmple_epu8_mask(bytes, splat(b' '))
+                    | _mm512_cmpeq_epi8_mask(bytes, splat(b',')),
+                _mm512_test_epi8_mask(bytes, splat(0x80)),
+            )
+        },
+        |window| {
+            let bytes = load(window);
+            let nibbles = splat(0x0F);
+            let by_low = _mm512_shuffle_epi8(low, _mm512_and_si512(bytes, nibbles));
+            let by_high =
+                _mm512_shuffle_epi8(high, _mm512_and_si512(_mm512_srli_epi16(bytes, 4), nibbles));
+            _mm512_test_epi8_mask(by_low, by_high)
+        },
+    );
+}
+
+/// The code-list and EBCDIC triggers every vector path this CPU can run
+/// reports (for tests).
+#[cfg(test)]
+pub(crate) fn code_triggers_every_path(input: &[u8]) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let mut results = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        if has!("avx2") && has!("popcnt") && has!("bmi1") {
+            let (mut lists, mut runs) = (Vec::new(), Vec::new());
+            // SAFETY: the CPU has every feature the function enables.
+            unsafe {
+                code_triggers_avx2(input, &mut |index| lists.push(index), &mut |index| {
+                    runs.push(index)
+                });
+            }
+            results.push((lists, runs));
+        }
+        if has!("avx512bw") && has!("popcnt") && has!("bmi1") {
+            let (mut lists, mut runs) = (Vec::new(), Vec::new());
+            // SAFETY: as above.
+            unsafe {
+                code_triggers_avx512(input, &mut |index| lists.push(index), &mut |index| {
+                    runs.push(index)
+                });
+            }
+            results.push((lists, runs));
+        }
+    }
+    let _ = input;
+    results
 }
 
 /// The runs every vector path this CPU can run reports (for tests).
