@@ -486,13 +486,27 @@ fn next_stop(input: &[u8], index: usize, stop: u8) -> usize {
 
 /// Every `%XX` decoded; `None` if there is none.
 fn percent(input: &[u8]) -> Option<Decoded> {
-    memchr::memchr(b'%', input)?;
+    hex_escapes(input, b'%', false, DecodeKind::Percent)
+}
+
+/// Every `marker` followed by two hex digits (either case) decoded to its
+/// byte; with `soft_breaks`, every soft line break at a `marker` (see
+/// [`soft_break_end`]) decoded to nothing (a piece of the layer that
+/// decodes to no byte, so a span across it covers it); anything else
+/// copied. `None` if there is no `marker` or nothing was decoded.
+fn hex_escapes(input: &[u8], marker: u8, soft_breaks: bool, kind: DecodeKind) -> Option<Decoded> {
+    memchr::memchr(marker, input)?;
     let mut out = Builder::with_capacity(input.len());
     let mut index = 0;
     while index < input.len() {
-        if input[index] != b'%' {
-            let end = next_stop(input, index, b'%');
+        if input[index] != marker {
+            let end = next_stop(input, index, marker);
             out.copy(input, index, end);
+            index = end;
+            continue;
+        }
+        if soft_breaks && let Some(end) = soft_break_end(input, index) {
+            out.unit(&[], (index, end));
             index = end;
             continue;
         }
@@ -506,7 +520,7 @@ fn percent(input: &[u8]) -> Option<Decoded> {
         out.copy(input, index, index + 1);
         index += 1;
     }
-    out.finish(DecodeKind::Percent)
+    out.finish(kind)
 }
 
 fn hex4(bytes: &[u8]) -> Option<u32> {
@@ -708,32 +722,7 @@ fn qp_escape_at(input: &[u8], at: usize) -> bool {
 /// across it covers it), any other `=` is copied; `None` if nothing was
 /// decoded.
 fn quoted_printable(input: &[u8]) -> Option<Decoded> {
-    memchr::memchr(b'=', input)?;
-    let mut out = Builder::with_capacity(input.len());
-    let mut index = 0;
-    while index < input.len() {
-        if input[index] != b'=' {
-            let end = next_stop(input, index, b'=');
-            out.copy(input, index, end);
-            index = end;
-            continue;
-        }
-        if let Some(end) = soft_break_end(input, index) {
-            out.unit(&[], (index, end));
-            index = end;
-            continue;
-        }
-        if let Some(pair) = input.get(index + 1..index + 3)
-            && let (Some(high), Some(low)) = (hex_value(pair[0]), hex_value(pair[1]))
-        {
-            out.unit(&[high * 16 + low], (index, index + 3));
-            index += 3;
-            continue;
-        }
-        out.copy(input, index, index + 1);
-        index += 1;
-    }
-    out.finish(DecodeKind::QuotedPrintable)
+    hex_escapes(input, b'=', true, DecodeKind::QuotedPrintable)
 }
 
 /// Whether the `=` at `at` starts a soft line break that triggers the

@@ -12,9 +12,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bot_bottle_dlp::{DetectorSet, Finding, HeldSecret, REDACTION_MARK, Scanner, ScannerConfig};
+use bot_bottle_dlp::{DetectorSet, HeldSecret, Scanner, ScannerConfig};
 
 /// A held token (not a real credential).
+mod support;
+use support::exact::{Encoding, assert_found_by, findings_of};
+
 const HELD: &str = "tk_Qm7ZpX2vR9sLw4NcB8yKd3JfH6gT1aEo";
 const HELD_RULE: &str = "EGRESS_TOKEN_TEST";
 /// The audit's canary (not a real credential).
@@ -102,44 +105,11 @@ fn dresses(value: &str) -> Vec<Encoded> {
     ]
 }
 
-fn findings_of(scanner: &Scanner, input: &[u8], rule: &str) -> Vec<Finding> {
-    scanner
-        .scan(input)
-        .into_vec()
-        .into_iter()
-        .filter(|finding| finding.rule == rule)
-        .collect()
-}
-
 /// One finding of `rule` in `input` whose encoding contains `encoding`,
 /// spanning exactly `span`; redaction replaces exactly that span and the
 /// redacted input has no finding of `rule`.
 fn assert_found(input: &[u8], rule: &str, encoding: &str, span: (usize, usize)) {
-    let scanner = scanner();
-    let findings = findings_of(&scanner, input, rule);
-    let shown = String::from_utf8_lossy(input);
-    assert_eq!(findings.len(), 1, "{rule}: {findings:?} in {shown:?}");
-    let finding = &findings[0];
-    assert!(
-        finding.encoding.contains(encoding),
-        "{rule}: {} in {shown:?}",
-        finding.encoding
-    );
-    assert_eq!(
-        (finding.start, finding.end),
-        span,
-        "{rule}: {:?} in {shown:?}",
-        String::from_utf8_lossy(&input[finding.start..finding.end])
-    );
-    assert!(finding.redactable, "{finding:?}");
-    let redaction = scanner.redact(input);
-    assert!(redaction.unredactable.is_empty());
-    let expected = [&input[..span.0], REDACTION_MARK, &input[span.1..]].concat();
-    assert_eq!(
-        String::from_utf8_lossy(&redaction.bytes),
-        String::from_utf8_lossy(&expected)
-    );
-    assert!(findings_of(&scanner, &redaction.bytes, rule).is_empty());
+    assert_found_by(&scanner(), input, rule, Encoding::Contains(encoding), span);
 }
 
 /// `encoded` in a JSON string and in a line of code: each input and the

@@ -15,10 +15,13 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bot_bottle_dlp::{
     DECODE_BUDGET_RULE, DECODE_DEPTH_RULE, Detector, DetectorSet, Finding, HeldSecret,
-    MAX_DECODE_DEPTH, REDACTION_MARK, Scanner, ScannerConfig,
+    MAX_DECODE_DEPTH, Scanner, ScannerConfig,
 };
 
 /// A held token (not a real credential).
+mod support;
+use support::exact::{Encoding, assert_found_by};
+
 const HELD: &str = "tk_Qm7ZpX2vR9sLw4NcB8yKd3JfH6gT1aEo";
 const HELD_RULE: &str = "EGRESS_TOKEN_TEST";
 /// The canary (not a real credential).
@@ -167,48 +170,11 @@ fn rfc2045(text: &[u8], newline: &str) -> Encoded {
 }
 
 /// The findings of `rule` in `input`.
-fn findings_of(scanner: &Scanner, input: &[u8], rule: &str) -> Vec<Finding> {
-    scanner
-        .scan(input)
-        .into_vec()
-        .into_iter()
-        .filter(|finding| finding.rule == rule)
-        .collect()
-}
-
 /// One finding of `rule` in `input`, found through quoted-printable (its
 /// encoding ends with `layers`), spanning exactly `span`; redaction
 /// replaces exactly that span and leaves nothing unredactable.
 fn assert_found(input: &[u8], rule: &str, layers: &str, span: (usize, usize)) {
-    let scanner = scanner();
-    let findings = findings_of(&scanner, input, rule);
-    let shown = String::from_utf8_lossy(input);
-    assert_eq!(findings.len(), 1, "{rule}: {findings:?} in {shown:?}");
-    let finding = &findings[0];
-    assert!(
-        finding.encoding.ends_with(layers),
-        "{rule}: {} in {shown:?}",
-        finding.encoding
-    );
-    assert_eq!(
-        (finding.start, finding.end),
-        span,
-        "{rule}: {:?} in {shown:?}",
-        String::from_utf8_lossy(&input[finding.start..finding.end])
-    );
-    assert!(finding.redactable, "{finding:?}");
-    let redaction = scanner.redact(input);
-    assert!(
-        redaction.unredactable.is_empty(),
-        "{:?}",
-        redaction.unredactable
-    );
-    let expected = [&input[..span.0], REDACTION_MARK, &input[span.1..]].concat();
-    assert_eq!(
-        String::from_utf8_lossy(&redaction.bytes),
-        String::from_utf8_lossy(&expected)
-    );
-    assert!(findings_of(&scanner, &redaction.bytes, rule).is_empty());
+    assert_found_by(&scanner(), input, rule, Encoding::EndsWith(layers), span);
 }
 
 /// `encoded` between some text, as the body of a mail or a JSON string

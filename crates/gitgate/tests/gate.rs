@@ -305,17 +305,7 @@ impl Fixture {
     /// through the gate) as `branch`, from a clone of upstream's own: the
     /// clone and the commit.
     async fn secret_pushed_straight_upstream(&self, branch: &str) -> (PathBuf, String) {
-        let outside = self.root.join("outside");
-        git_ok(
-            &self.root,
-            &[
-                "clone",
-                "--quiet",
-                self.upstream.to_str().unwrap(),
-                outside.to_str().unwrap(),
-            ],
-        )
-        .await;
+        let outside = self.clone_upstream("outside").await;
         let secret = commit_file(
             &outside,
             "leak.txt",
@@ -338,6 +328,23 @@ impl Fixture {
 
     fn mirror(&self) -> PathBuf {
         self.root.join("state/mirrors/app.git")
+    }
+
+    /// Clone upstream itself (not through the gate) into `name`: someone
+    /// else's view of the forge.
+    async fn clone_upstream(&self, name: &str) -> PathBuf {
+        let clone = self.root.join(name);
+        git_ok(
+            &self.root,
+            &[
+                "clone",
+                "--quiet",
+                self.upstream.to_str().unwrap(),
+                clone.to_str().unwrap(),
+            ],
+        )
+        .await;
+        clone
     }
 
     /// Clone through the gate into `name`.
@@ -425,17 +432,7 @@ async fn clone_fetch_and_a_clean_push_land_upstream_and_in_the_mirror() {
     assert!(approver.seen().is_empty());
 
     // A change made upstream directly is fetched through the gate.
-    let other = gate.root.join("other");
-    git_ok(
-        &gate.root,
-        &[
-            "clone",
-            "--quiet",
-            gate.upstream.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let other = gate.clone_upstream("other").await;
     let upstream_commit = commit_file(&other, "up.txt", "from upstream\n", "upstream change").await;
     git_ok(&other, &["push", "--quiet", "origin", "main"]).await;
     git_ok(&old, &["pull", "--quiet", "--ff-only"]).await;
@@ -776,17 +773,7 @@ async fn a_push_racing_an_upstream_change_gets_a_non_fast_forward_error() {
     let gate = Fixture::start(None, reject()).await;
     let work = gate.clone("work").await;
     // Someone pushes to upstream directly after the agent's last fetch …
-    let other = gate.root.join("other");
-    git_ok(
-        &gate.root,
-        &[
-            "clone",
-            "--quiet",
-            gate.upstream.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let other = gate.clone_upstream("other").await;
     let theirs = commit_file(&other, "b.txt", "b\n", "theirs").await;
     git_ok(&other, &["push", "--quiet", "origin", "main"]).await;
     // … and the agent pushes a commit on the old tip.
@@ -1066,17 +1053,7 @@ async fn a_fetch_past_its_timeout_leaves_no_process_behind() {
     // Upstream gets a commit whose pack (16 MiB that do not compress) is
     // far more than the pipes and socket buffers between git and a client
     // that does not read.
-    let direct = gate.root.join("direct");
-    git_ok(
-        &gate.root,
-        &[
-            "clone",
-            "--quiet",
-            gate.upstream.to_str().unwrap(),
-            direct.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let direct = gate.clone_upstream("direct").await;
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let noise: Vec<u8> = (0..16 << 20)
         .map(|_| {
@@ -1407,17 +1384,7 @@ async fn the_repos_own_rules_file_adds_rules() {
     let approver = reject();
     let gate = Fixture::start(None, approver.clone()).await;
     // Upstream's default branch carries a rules file (pushed there directly).
-    let other = gate.root.join("other");
-    git_ok(
-        &gate.root,
-        &[
-            "clone",
-            "--quiet",
-            gate.upstream.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let other = gate.clone_upstream("other").await;
     std::fs::create_dir_all(other.join(".bot-bottle")).unwrap();
     commit_file(
         &other,
@@ -2228,17 +2195,7 @@ async fn a_commit_message_with_a_nul_byte_is_refused() {
 /// Clone upstream directly (not through the gate) into `name`, commit
 /// `files` there and push them to upstream's `main`.
 async fn upstream_commit(gate: &Fixture, name: &str, files: &[(&str, &str)]) {
-    let other = gate.root.join(name);
-    git_ok(
-        &gate.root,
-        &[
-            "clone",
-            "--quiet",
-            gate.upstream.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let other = gate.clone_upstream(name).await;
     for (file, content) in files {
         if let Some(parent) = Path::new(file).parent() {
             std::fs::create_dir_all(other.join(parent)).unwrap();
@@ -3620,17 +3577,7 @@ async fn a_repo_rules_file_too_large_to_compile_is_ignored_with_a_warning() {
     // rules still apply, and clean pushes land.
     let approver = reject();
     let gate = Fixture::start(None, approver.clone()).await;
-    let other = gate.root.join("other");
-    git_ok(
-        &gate.root,
-        &[
-            "clone",
-            "--quiet",
-            gate.upstream.to_str().unwrap(),
-            other.to_str().unwrap(),
-        ],
-    )
-    .await;
+    let other = gate.clone_upstream("other").await;
     let rules: String = (0..1000)
         .map(|index| {
             format!("[[rules]]\nid = \"r{index}\"\nregex = '''q{index}z[a-z0-9]{{1,32000}}'''\n")
