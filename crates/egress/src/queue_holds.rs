@@ -32,6 +32,16 @@ pub const DEFAULT_HOLD_TIMEOUT: Duration = Duration::from_secs(300);
 /// queue (each hold is a proposal) or pile up held requests.
 pub const MAX_PENDING_HOLDS: usize = 64;
 
+/// The most proposals filed in any [`HOLD_RATE_WINDOW`]; past it a hold is
+/// refused at once, with nothing filed. [`MAX_PENDING_HOLDS`] bounds how
+/// many wait at once, but an agent repeating a held request as soon as
+/// each is answered (or times out) could still file one after another for
+/// as long as it ran, asking the operator again and again.
+pub const MAX_HOLDS_PER_WINDOW: usize = 30;
+
+/// The window [`MAX_HOLDS_PER_WINDOW`] counts over.
+pub const HOLD_RATE_WINDOW: Duration = Duration::from_secs(600);
+
 /// Files holds in a queue directory and waits for the operator.
 #[derive(Debug, Clone)]
 pub struct QueueHolds {
@@ -41,6 +51,10 @@ pub struct QueueHolds {
     state: Arc<DlpState>,
     /// One permit per hold waiting ([`MAX_PENDING_HOLDS`]).
     pending: Arc<tokio::sync::Semaphore>,
+    /// When each proposal of the last `rate.1` was filed, at most `rate.0`
+    /// of them ([`MAX_HOLDS_PER_WINDOW`], [`HOLD_RATE_WINDOW`]).
+    filed: Arc<std::sync::Mutex<std::collections::VecDeque<std::time::Instant>>>,
+    rate: (usize, Duration),
 }
 
 impl QueueHolds {
@@ -58,7 +72,36 @@ impl QueueHolds {
             timeout,
             state,
             pending: Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HOLDS)),
+            filed: Arc::default(),
+            rate: (MAX_HOLDS_PER_WINDOW, HOLD_RATE_WINDOW),
         }
+    }
+
+    /// At most `holds` proposals filed in any `window` (default
+    /// [`MAX_HOLDS_PER_WINDOW`] in [`HOLD_RATE_WINDOW`]).
+    #[must_use]
+    pub fn with_rate(mut self, holds: usize, window: Duration) -> Self {
+        self.rate = (holds, window);
+        self
+    }
+
+    /// Whether one more proposal may be filed now (and if so, counts it).
+    fn may_file(&self) -> bool {
+        let Ok(mut filed) = self.filed.lock() else {
+            return false;
+        };
+        let now = std::time::Instant::now();
+        while filed
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= self.rate.1)
+        {
+            filed.pop_front();
+        }
+        if filed.len() >= self.rate.0 {
+            return false;
+        }
+        filed.push_back(now);
+        true
     }
 
     /// At most `holds` requests held at once (default [`MAX_PENDING_HOLDS`]).
@@ -169,6 +212,14 @@ impl HoldResolver for QueueHolds {
                     "too many requests are already waiting for the operator; refused without asking (try again once they are answered)".into(),
                 );
             };
+            if !self.may_file() {
+                tracing::warn!(detector = %hold.detector, "too many requests held for the operator lately; refusing without filing");
+                return HoldOutcome::Reject(format!(
+                    "{} requests were already held for the operator in the last {} s; refused without asking (change what the request carries, or ask the operator for a route)",
+                    self.rate.0,
+                    self.rate.1.as_secs()
+                ));
+            }
             // The hostname may itself be the finding (a wildcard route).
             let host = String::from_utf8_lossy(
                 &self.state.scanner().redact(context.host.as_bytes()).bytes,

@@ -1947,3 +1947,50 @@ async fn past_the_pending_holds_bound_a_hold_is_refused_without_filing() {
     assert_eq!(queue.list(Scope::All).unwrap().entries.len(), 1);
     waiting.abort();
 }
+
+/// Past `MAX_HOLDS_PER_WINDOW` proposals in the window, a hold is refused
+/// at once with nothing filed, even with none pending: an agent repeating
+/// a held request as each is answered cannot ask the operator endlessly.
+#[tokio::test]
+async fn past_the_hold_rate_a_hold_is_refused_without_filing() {
+    use bot_bottle_egress::inspect::{HoldOutcome, HoldResolver, Inspector, RequestHead, Verdict};
+    let state = DlpState::new(scanner());
+    let inspector = DlpInspector::new(state.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let queue = Queue::create(dir.path()).unwrap();
+    let holds = QueueHolds::new(
+        queue.clone(),
+        "test-bottle",
+        Duration::from_millis(300),
+        state,
+    )
+    .with_rate(2, Duration::from_secs(3600));
+    let path = format!("/v1/x?k={DEPLOY_TOKEN}");
+    let headers = http::HeaderMap::new();
+    let mut reasons = Vec::new();
+    for id in 1..=3 {
+        let verdict = inspector.inspect_head(
+            &context(id),
+            &RequestHead {
+                method: &http::Method::GET,
+                path_and_query: &path,
+                headers: &headers,
+            },
+        );
+        let Verdict::Hold(hold) = verdict else {
+            panic!("expected a hold, got {verdict:?}");
+        };
+        match holds.resolve(&context(id), &hold).await {
+            HoldOutcome::Reject(reason) => reasons.push(reason),
+            HoldOutcome::Approve => panic!("approved with no operator"),
+        }
+    }
+    // The first two were filed and expired; the third was never filed.
+    assert!(reasons[0].contains("no answer"), "{reasons:?}");
+    assert!(reasons[1].contains("no answer"), "{reasons:?}");
+    assert!(
+        reasons[2].contains("2 requests were already held for the operator in the last 3600 s"),
+        "{reasons:?}"
+    );
+    assert_eq!(queue.list(Scope::All).unwrap().entries.len(), 2);
+}
