@@ -12,24 +12,19 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use bot_bottle_dlp::{DetectorSet, HeldSecret, Scanner, ScannerConfig};
+use bot_bottle_dlp::{DetectorSet, Scanner};
+
+mod support;
+use support::exact::{
+    Encoding, GITHUB_RULE, assert_found_by, findings_of, github_token, scanner_holding,
+};
 
 /// A held token (not a real credential).
-mod support;
-use support::exact::{Encoding, assert_found_by, findings_of};
-
 const HELD: &str = "tk_Qm7ZpX2vR9sLw4NcB8yKd3JfH6gT1aEo";
 const HELD_RULE: &str = "EGRESS_TOKEN_TEST";
 /// The audit's canary (not a real credential).
 const CANARY: &str = "canary_Q7w8E9r0T1y2U3i4O5p6A7s8D9f0";
 const CANARY_RULE: &str = "EGRESS_TOKEN_CANARY";
-const GITHUB_RULE: &str = "github-pat-classic";
-
-/// A GitHub-token-shaped value (not a real token), split so that no
-/// contiguous token-shaped string sits in the repository.
-fn github_token() -> String {
-    ["gh", "p_", "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAB7C"].concat()
-}
 
 fn values() -> Vec<(String, &'static str)> {
     vec![
@@ -40,15 +35,10 @@ fn values() -> Vec<(String, &'static str)> {
 }
 
 fn scanner() -> Scanner {
-    Scanner::new(ScannerConfig {
-        held: vec![
-            HeldSecret::new(HELD_RULE, HELD),
-            HeldSecret::new(CANARY_RULE, CANARY),
-        ],
-        detectors: DetectorSet::default(),
-        ..ScannerConfig::default()
-    })
-    .expect("scanner builds")
+    scanner_holding(
+        &[(HELD_RULE, HELD), (CANARY_RULE, CANARY)],
+        DetectorSet::default(),
+    )
 }
 
 /// Encoded text and where the encoding of the value starts and ends in it.

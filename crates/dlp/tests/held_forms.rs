@@ -8,12 +8,12 @@
 
 #![allow(clippy::expect_used, reason = "test setup panics on failure")]
 
-use bot_bottle_dlp::{DetectorSet, HeldSecret, Scanner, ScannerConfig};
+use bot_bottle_dlp::{DetectorSet, Scanner};
+
+mod support;
+use support::exact::{Encoding, assert_found_by, findings_of, scanner_holding};
 
 /// A held token (not a real credential).
-mod support;
-use support::exact::{Encoding, assert_found_by, findings_of};
-
 const HELD: &str = "tk_Qm7ZpX2vR9sLw4NcB8yKd3JfH6gT1aEo";
 const HELD_RULE: &str = "EGRESS_TOKEN_TEST";
 /// The audit's canary (not a real credential).
@@ -21,15 +21,10 @@ const CANARY: &str = "canary_Q7w8E9r0T1y2U3i4O5p6A7s8D9f0";
 const CANARY_RULE: &str = "EGRESS_TOKEN_CANARY";
 
 fn scanner() -> Scanner {
-    Scanner::new(ScannerConfig {
-        held: vec![
-            HeldSecret::new(HELD_RULE, HELD),
-            HeldSecret::new(CANARY_RULE, CANARY),
-        ],
-        detectors: DetectorSet::default(),
-        ..ScannerConfig::default()
-    })
-    .expect("scanner builds")
+    scanner_holding(
+        &[(HELD_RULE, HELD), (CANARY_RULE, CANARY)],
+        DetectorSet::default(),
+    )
 }
 
 fn values() -> [(&'static str, &'static str); 2] {
@@ -190,14 +185,7 @@ fn ebcdic_secrets_are_found_in_both_code_pages() {
 #[test]
 fn a_secret_with_a_byte_where_the_code_pages_differ_is_found_in_each() {
     let value = "Zx9!kQ2mW7pR4tY8vB3n";
-    let scanner_for = || {
-        Scanner::new(ScannerConfig {
-            held: vec![HeldSecret::new(HELD_RULE, value)],
-            ..ScannerConfig::default()
-        })
-        .expect("scanner builds")
-    };
-    let scanner = scanner_for();
+    let scanner = scanner_holding(&[(HELD_RULE, value)], DetectorSet::default());
     for encoded in [ebcdic(value), ebcdic_500(value)] {
         let input = [b"note: ".as_slice(), &encoded, b"\n"].concat();
         let findings = findings_of(&scanner, &input, HELD_RULE);

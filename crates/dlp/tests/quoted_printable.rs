@@ -14,26 +14,19 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bot_bottle_dlp::{
-    DECODE_BUDGET_RULE, DECODE_DEPTH_RULE, Detector, DetectorSet, Finding, HeldSecret,
-    MAX_DECODE_DEPTH, Scanner, ScannerConfig,
+    DECODE_BUDGET_RULE, DECODE_DEPTH_RULE, Detector, DetectorSet, Finding, MAX_DECODE_DEPTH,
+    Scanner,
 };
 
-/// A held token (not a real credential).
 mod support;
-use support::exact::{Encoding, assert_found_by};
+use support::exact::{Encoding, GITHUB_RULE, assert_found_by, github_token, scanner_holding};
 
+/// A held token (not a real credential).
 const HELD: &str = "tk_Qm7ZpX2vR9sLw4NcB8yKd3JfH6gT1aEo";
 const HELD_RULE: &str = "EGRESS_TOKEN_TEST";
 /// The canary (not a real credential).
 const CANARY: &str = "c4n4ry-Ux81_Wq2Zr7mK9pLs3Vb6NdYe0TjHa5Fg";
 const CANARY_RULE: &str = "EGRESS_TOKEN_CANARY";
-const GITHUB_RULE: &str = "github-pat-classic";
-
-/// A GitHub-token-shaped value (not a real token), split so that no
-/// contiguous token-shaped string sits in the repository.
-fn github_token() -> String {
-    ["gh", "p_", "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAB7C"].concat()
-}
 
 /// The three values each evasion is tried with, and the rule that finds
 /// each.
@@ -46,15 +39,7 @@ fn values() -> Vec<(String, &'static str)> {
 }
 
 fn scanner_with(detectors: DetectorSet) -> Scanner {
-    Scanner::new(ScannerConfig {
-        held: vec![
-            HeldSecret::new(HELD_RULE, HELD),
-            HeldSecret::new(CANARY_RULE, CANARY),
-        ],
-        detectors,
-        ..ScannerConfig::default()
-    })
-    .expect("scanner builds")
+    scanner_holding(&[(HELD_RULE, HELD), (CANARY_RULE, CANARY)], detectors)
 }
 
 fn scanner() -> Scanner {

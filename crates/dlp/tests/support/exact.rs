@@ -2,7 +2,29 @@
 //! rule, spanning exactly the encoded value, and a redaction that replaces
 //! exactly that span and leaves nothing of the rule behind.
 
-use bot_bottle_dlp::{Finding, REDACTION_MARK, Scanner};
+use bot_bottle_dlp::{DetectorSet, Finding, HeldSecret, REDACTION_MARK, Scanner, ScannerConfig};
+
+/// The rule that finds [`github_token`].
+pub const GITHUB_RULE: &str = "github-pat-classic";
+
+/// A GitHub-token-shaped value (not a real token), split so that no
+/// contiguous token-shaped string sits in the repository.
+pub fn github_token() -> String {
+    ["gh", "p_", "Ab3dEf6hIj9kLm2nOp5qRs8tUv1wXy4zAB7C"].concat()
+}
+
+/// A scanner holding each `(rule, value)` of `held`, with `detectors`.
+pub fn scanner_holding(held: &[(&str, &str)], detectors: DetectorSet) -> Scanner {
+    Scanner::new(ScannerConfig {
+        held: held
+            .iter()
+            .map(|&(rule, value)| HeldSecret::new(rule, value))
+            .collect(),
+        detectors,
+        ..ScannerConfig::default()
+    })
+    .expect("scanner builds")
+}
 
 /// The findings of `rule` in `input`.
 pub fn findings_of(scanner: &Scanner, input: &[u8], rule: &str) -> Vec<Finding> {
