@@ -146,14 +146,13 @@ pub const INSPECTION_BUDGET_WAIT: Duration = Duration::from_secs(30);
 /// [`INSPECTION_BUDGET_BYTES`] instead.
 pub const BUFFERED_BODIES_BUDGET_BYTES: usize = 1024 * 1024 * 1024;
 
-/// Take `bytes` (at most `cap`) of `budget`, waiting at most `wait`.
+/// Take `bytes` of `budget`, waiting at most `wait`.
 pub(crate) async fn reserve_within(
     budget: &Arc<tokio::sync::Semaphore>,
     bytes: usize,
-    cap: usize,
     wait: Duration,
 ) -> Option<tokio::sync::OwnedSemaphorePermit> {
-    let bytes = u32::try_from(bytes.min(cap)).unwrap_or(u32::MAX);
+    let bytes = u32::try_from(bytes).unwrap_or(u32::MAX);
     tokio::time::timeout(wait, Arc::clone(budget).acquire_many_owned(bytes))
         .await
         .ok()?
@@ -168,8 +167,7 @@ pub(crate) async fn reserve(
 ) -> Option<tokio::sync::OwnedSemaphorePermit> {
     reserve_within(
         &shared.inspection_budget,
-        bytes,
-        INSPECTION_BUDGET_BYTES,
+        bytes.min(INSPECTION_BUDGET_BYTES),
         shared.budget_wait,
     )
     .await
@@ -467,8 +465,7 @@ where
     B: hyper::body::Body<Data = Bytes>,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let take =
-        |bytes: usize| reserve_within(&shared.body_budget, bytes, usize::MAX, shared.budget_wait);
+    let take = |bytes: usize| reserve_within(&shared.body_budget, bytes, shared.budget_wait);
     let mut share: Option<tokio::sync::OwnedSemaphorePermit> = None;
     let mut reserved = 0;
     let expected = expected.filter(|length| *length <= MAX_REQUEST_BODY_BYTES);
