@@ -593,45 +593,19 @@ fn multipart_names_method(body: &[u8]) -> bool {
 /// Stricter than any framework: a block that merely mentions `_method`
 /// (a filename `_method.txt`) is refused on a route that limits methods.
 fn multipart_head_names_method(head: &[u8]) -> bool {
-    const NEEDLE: [u8; 7] = *b"_method";
-    let mut window = [0_u8; 7];
-    let mut push = |byte: u8| {
-        window.copy_within(1.., 0);
-        window[6] = byte.to_ascii_lowercase();
-        window == NEEDLE
-    };
-    let mut kept = head.iter().copied().filter(|byte| {
-        !(byte.is_ascii_whitespace()
-            || byte.is_ascii_control()
-            || matches!(byte, b'\\' | b'"' | b'\''))
-    });
-    while let Some(byte) = kept.next() {
-        let mut ahead = kept.clone();
-        let decoded = (byte == b'%')
-            .then(|| {
-                let high = ahead.next().and_then(hex_value)?;
-                let low = ahead.next().and_then(hex_value)?;
-                Some(high * 16 + low)
-            })
-            .flatten();
-        let found = match decoded {
-            Some(decoded) => {
-                kept = ahead;
-                push(decoded)
-            }
-            None => push(byte),
-        };
-        if found {
-            return true;
-        }
-    }
-    false
-}
-
-fn hex_value(digit: u8) -> Option<u8> {
-    char::from(digit)
-        .to_digit(16)
-        .and_then(|value| u8::try_from(value).ok())
+    let kept: Vec<u8> = head
+        .iter()
+        .copied()
+        .filter(|byte| {
+            !(byte.is_ascii_whitespace()
+                || byte.is_ascii_control()
+                || matches!(byte, b'\\' | b'"' | b'\''))
+        })
+        .collect();
+    let decoded: Vec<u8> = percent_encoding::percent_decode(&kept).collect();
+    decoded
+        .windows(METHOD_OVERRIDE_PARAMETER.len())
+        .any(|window| window.eq_ignore_ascii_case(METHOD_OVERRIDE_PARAMETER.as_bytes()))
 }
 
 /// The compiled `--routes` file.
