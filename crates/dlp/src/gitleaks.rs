@@ -23,8 +23,8 @@ use serde::Deserialize;
 
 use crate::error::DlpError;
 use crate::rules::{
-    AllowTarget, AllowlistDraft, DraftError, FileBudget, MAX_RULE_MATCH_LEN, RuleDraft, RuleSet,
-    SecretGroup, compile,
+    AllowTarget, AllowlistDraft, DraftError, FileBudget, FileNameRule, MAX_RULE_MATCH_LEN, Rule,
+    RuleDraft, RuleSet, SecretGroup, compile,
 };
 
 /// Prefix of every imported rule's id, so imported rules never collide with
@@ -356,6 +356,7 @@ impl RuleSet {
 
         let mut budget = FileBudget::new(source_name, file.rules.len())?;
         let mut rules = Vec::with_capacity(file.rules.len());
+        let mut file_names: Vec<FileNameRule> = Vec::new();
         for (index, spec) in file.rules.into_iter().enumerate() {
             let gitleaks_id = spec.id.clone();
             let place = if gitleaks_id.is_empty() {
@@ -387,10 +388,40 @@ impl RuleSet {
                     }
                     regex
                 }
-                (_, Some(_)) => {
-                    warnings.push(format!(
-                        "{place}: matches file names only (`path`, no `regex`); the engine scans content, so this rule is not imported"
-                    ));
+                (_, Some(path)) => {
+                    if spec.skip_report {
+                        warnings.push(format!(
+                            "{place}: skipReport: gitleaks reports it only inside composite rules; not imported on its own"
+                        ));
+                        continue;
+                    }
+                    let rule = file_name_rule(
+                        &spec.description,
+                        &gitleaks_id,
+                        &base_id,
+                        path,
+                        &rules,
+                        &file_names,
+                    )
+                    .map_err(|source| DlpError::GitleaksRegex {
+                        source_name: source_name.to_string(),
+                        rule_id: gitleaks_id.clone(),
+                        field: "path".to_string(),
+                        reason: regex_reason(&source),
+                    })?;
+                    if rule.id() != base_id {
+                        warnings.push(format!(
+                            "{place}: id {base_id:?} is already taken in this file; imported as {:?}",
+                            rule.id()
+                        ));
+                    }
+                    if spec.allowlist.is_some() || !spec.allowlists.is_empty() {
+                        warnings.push(format!(
+                            "{place}: its allowlists are ignored: a file-name rule reports every file whose path matches (stricter)"
+                        ));
+                    }
+                    budget.charge_file_name(&rule)?;
+                    file_names.push(rule);
                     continue;
                 }
                 (_, None) => return Err(invalid("has neither `regex` nor `path`".to_string())),
@@ -408,10 +439,7 @@ impl RuleSet {
             }
             let mut id = base_id.clone();
             let mut suffix = 2;
-            while rules
-                .iter()
-                .any(|rule: &crate::rules::Rule| rule.id() == id)
-            {
+            while id_taken(&id, &rules, &file_names) {
                 id = format!("{base_id}-{suffix}");
                 suffix += 1;
             }
@@ -522,10 +550,39 @@ impl RuleSet {
             rules.push(rule);
         }
         Ok(GitleaksImport {
-            rules: RuleSet::from_rules(source_name, rules),
+            rules: RuleSet::from_rules(source_name, rules, file_names),
             warnings,
         })
     }
+}
+
+/// Whether a rule of this file already has `id`.
+fn id_taken(id: &str, rules: &[Rule], file_names: &[FileNameRule]) -> bool {
+    rules.iter().any(|rule| rule.id() == id) || file_names.iter().any(|rule| rule.id() == id)
+}
+
+/// A `path`-only rule as a rule on file names, under a free id made from
+/// `base_id` (the regex is gitleaks', matched against the file's path).
+fn file_name_rule(
+    description: &str,
+    gitleaks_id: &str,
+    base_id: &str,
+    path: &str,
+    rules: &[Rule],
+    file_names: &[FileNameRule],
+) -> Result<FileNameRule, Box<regex_automata::meta::BuildError>> {
+    let mut id = base_id.to_string();
+    let mut suffix = 2;
+    while id_taken(&id, rules, file_names) {
+        id = format!("{base_id}-{suffix}");
+        suffix += 1;
+    }
+    let description = if description.is_empty() {
+        gitleaks_id
+    } else {
+        description
+    };
+    FileNameRule::compile(id, description.to_string(), path)
 }
 
 #[cfg(test)]
@@ -848,6 +905,62 @@ paths = ['''vendor/''']
     }
 
     #[test]
+    fn a_path_only_rule_becomes_a_rule_on_file_names() {
+        let import = import(
+            r#"
+[[rules]]
+id = "pkcs12-file"
+description = "PKCS #12 key store"
+path = '''(?i)(?:^|/)[^/]+\.p(?:12|fx)$'''
+[rules.allowlist]
+regexes = ['''test''']
+[[rules]]
+id = "pkcs12 file"
+regex = '''zz_[0-9]{8}'''
+[[rules]]
+id = "bad"
+path = '''.env'''
+skipReport = true
+"#,
+        );
+        let names = import.rules.file_name_rules();
+        assert_eq!(names.len(), 1, "{:?}", import.warnings);
+        let rule = &names[0];
+        assert_eq!(rule.id(), "gitleaks-pkcs12-file");
+        assert_eq!(rule.description(), "PKCS #12 key store");
+        assert!(rule.matches(b"certs/client.P12"));
+        assert!(rule.matches(b"id.pfx"));
+        assert!(!rule.matches(b"certs/client.p12.txt"));
+        assert!(!rule.matches(b"notes/p12"));
+        // The content rule after it gets a free id, not the file-name rule's.
+        let ids: Vec<&str> = import.rules.rules().iter().map(|rule| rule.id()).collect();
+        assert_eq!(ids, ["gitleaks-pkcs12-file-2"]);
+        let warnings = import.warnings.join("\n");
+        assert!(
+            warnings.contains("its allowlists are ignored"),
+            "{warnings}"
+        );
+        assert!(warnings.contains("rule \"bad\": skipReport"), "{warnings}");
+        // Only the patterns detector applies them.
+        let with = scanner(&import);
+        assert_eq!(with.file_name_rules().count(), 1);
+        let without = Scanner::new(ScannerConfig {
+            detectors: DetectorSet::empty().with(Detector::Known),
+            extra_rules: vec![import.rules.clone()],
+            ..ScannerConfig::default()
+        })
+        .unwrap_or_else(|error| panic!("{error}"));
+        assert_eq!(without.file_name_rules().count(), 0);
+    }
+
+    #[test]
+    fn a_path_rule_whose_regex_does_not_compile_names_the_field() {
+        let message = error_of("[[rules]]\nid = \"k\"\npath = '''(unclosed'''\n");
+        assert!(message.contains("\"k\""), "{message}");
+        assert!(message.contains("path"), "{message}");
+    }
+
+    #[test]
     fn unsupported_fields_are_warnings() {
         let text = r#"
 title = "mine"
@@ -891,7 +1004,6 @@ stopwords = [""]
             "[extend] useDefault",
             "[extend] \"base.toml\" is not followed",
             "disabledRules ignored",
-            "rule \"names\": matches file names only",
             "rule \"both\": `path` ignored",
             "rule \"both\": unknown field \"speed\" ignored",
             "rule \"aux\": skipReport",
@@ -904,7 +1016,7 @@ stopwords = [""]
                 "{expected:?} not in:\n{warnings}"
             );
         }
-        assert_eq!(import.warnings.len(), 11, "{warnings}");
+        assert_eq!(import.warnings.len(), 10, "{warnings}");
         assert!(!warnings.contains('\r'));
         let ids: Vec<&str> = import.rules.rules().iter().map(|rule| rule.id()).collect();
         assert_eq!(
@@ -916,6 +1028,13 @@ stopwords = [""]
                 "gitleaks-sw"
             ]
         );
+        let names: Vec<&str> = import
+            .rules
+            .file_name_rules()
+            .iter()
+            .map(|rule| rule.id())
+            .collect();
+        assert_eq!(names, ["gitleaks-names"]);
         // The empty stopword was dropped, so the rule still reports.
         assert_eq!(found(&import, "ss_12345678").len(), 1);
         assert_eq!(found(&import, "cc_12345678").len(), 1);

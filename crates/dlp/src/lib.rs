@@ -60,7 +60,7 @@ pub use finding::{Finding, Findings, Location, Severity};
 pub use gitleaks::{GITLEAKS_ID_PREFIX, GitleaksImport};
 pub use known::{MIN_INDEXED_NEEDLE_LEN, PARTIAL_MATCH_MIN_LEN};
 pub use rules::{
-    BUILTIN_RULES, BUILTIN_SOURCE, MAX_RULE_FILE_COMPILED_BYTES, MAX_RULE_MATCH_LEN,
+    BUILTIN_RULES, BUILTIN_SOURCE, FileNameRule, MAX_RULE_FILE_COMPILED_BYTES, MAX_RULE_MATCH_LEN,
     MAX_RULES_PER_FILE, Rule, RuleSet,
 };
 pub use scanner::{

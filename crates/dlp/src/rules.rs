@@ -66,14 +66,23 @@ impl FileBudget {
 
     /// Count `rule`'s compiled size; an error past the bound.
     pub(crate) fn charge(&mut self, rule: &Rule) -> Result<(), DlpError> {
-        self.compiled = self.compiled.saturating_add(rule.compiled_bytes());
+        self.charge_bytes(&rule.id, rule.compiled_bytes())
+    }
+
+    /// Count a file-name rule's compiled size; an error past the bound.
+    pub(crate) fn charge_file_name(&mut self, rule: &FileNameRule) -> Result<(), DlpError> {
+        self.charge_bytes(&rule.id, rule.pattern.memory_usage())
+    }
+
+    fn charge_bytes(&mut self, id: &str, bytes: usize) -> Result<(), DlpError> {
+        self.compiled = self.compiled.saturating_add(bytes);
         if self.compiled > MAX_RULE_FILE_COMPILED_BYTES {
             return Err(DlpError::RuleFileTooLarge {
                 source_name: self.source_name.clone(),
                 reason: format!(
                     "its rules take more than {} MiB compiled (reached at rule {:?})",
                     MAX_RULE_FILE_COMPILED_BYTES >> 20,
-                    rule.id
+                    id
                 ),
             });
         }
@@ -327,11 +336,55 @@ impl Rule {
     }
 }
 
+/// A rule on file names, not content: a file whose path matches is a
+/// finding whatever it holds (gitleaks' `path`-only rules, such as
+/// `pkcs12-file` for `*.p12`: a binary key store no content rule can
+/// read). Only the git gate has file names to check.
+#[derive(Debug, Clone)]
+pub struct FileNameRule {
+    id: String,
+    description: String,
+    pattern: Regex,
+}
+
+impl FileNameRule {
+    /// A rule named `id` on paths matching `pattern` (bounded like a
+    /// content rule's regex). `Err` carries the regex error.
+    pub(crate) fn compile(
+        id: String,
+        description: String,
+        pattern: &str,
+    ) -> Result<Self, Box<meta::BuildError>> {
+        Ok(Self {
+            id,
+            description,
+            pattern: compile(pattern)?,
+        })
+    }
+
+    /// The rule's unique id (a finding's `rule`).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// What such a file is.
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    /// Whether `path` (relative, `/`-separated, as git names a file)
+    /// matches.
+    pub fn matches(&self, path: &[u8]) -> bool {
+        self.pattern.is_match(path)
+    }
+}
+
 /// The rules of one file.
 #[derive(Debug, Clone)]
 pub struct RuleSet {
     source_name: String,
     rules: Vec<Rule>,
+    file_names: Vec<FileNameRule>,
 }
 
 fn syntax_config() -> syntax::Config {
@@ -522,6 +575,7 @@ impl RuleSet {
         Ok(Self {
             source_name: source_name.to_string(),
             rules,
+            file_names: Vec::new(),
         })
     }
 
@@ -587,11 +641,16 @@ impl RuleSet {
     }
 
     /// A rule set from rules compiled elsewhere (the gitleaks import). The
-    /// ids must be unique.
-    pub(crate) fn from_rules(source_name: &str, rules: Vec<Rule>) -> Self {
+    /// ids must be unique across both lists.
+    pub(crate) fn from_rules(
+        source_name: &str,
+        rules: Vec<Rule>,
+        file_names: Vec<FileNameRule>,
+    ) -> Self {
         Self {
             source_name: source_name.to_string(),
             rules,
+            file_names,
         }
     }
 
@@ -603,6 +662,12 @@ impl RuleSet {
     /// The rules, in file order.
     pub fn rules(&self) -> &[Rule] {
         &self.rules
+    }
+
+    /// The rules on file names, in file order (none in the engine's own
+    /// format; a gitleaks `path`-only rule is one).
+    pub fn file_name_rules(&self) -> &[FileNameRule] {
+        &self.file_names
     }
 }
 

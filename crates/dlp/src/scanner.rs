@@ -21,7 +21,7 @@ use crate::error::DlpError;
 use crate::finding::{Finding, Findings, Location, Severity};
 use crate::known::KnownMatcher;
 use crate::patterns::PatternMatcher;
-use crate::rules::RuleSet;
+use crate::rules::{FileNameRule, RuleSet};
 use crate::stream::StreamScanner;
 use crate::{crlf, unicode};
 
@@ -298,6 +298,18 @@ impl Scanner {
     /// The detectors that run.
     pub fn detectors(&self) -> DetectorSet {
         self.detectors
+    }
+
+    /// The rules on file names of every rule file this scanner holds, when
+    /// the `patterns` detector runs. A content scan never applies them; the
+    /// git gate checks each pushed file's path against them.
+    pub fn file_name_rules(&self) -> impl Iterator<Item = &FileNameRule> {
+        let on = self.detectors.contains(Detector::Patterns);
+        self.config
+            .extra_rules
+            .iter()
+            .filter(move |_| on)
+            .flat_map(RuleSet::file_name_rules)
     }
 
     /// Bytes of overlap the streaming form keeps between chunks: the longest

@@ -33,6 +33,14 @@ impl CommitScanner for DlpScanner {
             .collect()
     }
 
+    fn file_name_findings(&self, path: &str) -> Vec<(String, String)> {
+        self.0
+            .file_name_rules()
+            .filter(|rule| rule.matches(path.as_bytes()))
+            .map(|rule| (rule.id().to_string(), rule.description().to_string()))
+            .collect()
+    }
+
     fn with_rules(&self, rules: RuleSet) -> Result<Option<Arc<dyn CommitScanner>>, String> {
         let mut config = self.0.config().clone();
         config.extra_rules.push(rules);

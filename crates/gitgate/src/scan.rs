@@ -11,7 +11,9 @@
 //! - the full content of every file it adds or changes against its first
 //!   parent (the empty tree for a root commit; a merge's first-parent
 //!   changes bring in whatever its other parents added);
-//! - the path of every file it adds or changes (a secret in a file name).
+//! - the path of every file it adds or changes (a secret in a file name,
+//!   and a repo's rules on file names: a `*.p12` key store is a finding
+//!   whatever it holds).
 //!
 //! That covers the commit's diff without generating it: every added or
 //! context line of the diff is a line of a new file's content, which is
@@ -150,6 +152,14 @@ pub trait CommitScanner: Send + Sync {
         let _ = rules;
         Ok(None)
     }
+
+    /// The rules on file names (a repo's gitleaks `path`-only rules) that
+    /// `path` matches, as (rule, description): such a file is a finding
+    /// whatever it holds. None by default.
+    fn file_name_findings(&self, path: &str) -> Vec<(String, String)> {
+        let _ = path;
+        Vec::new()
+    }
 }
 
 /// A repo's own rules file, read from the mirror's `HEAD` (upstream's
@@ -175,7 +185,8 @@ pub struct CommitFinding {
     pub file: String,
     /// 1-based line in `file`'s content as of `commit` (in the message for
     /// a message; for [`PATH_FILE`], the path's place among the paths the
-    /// commit adds or changes, in git's order).
+    /// commit adds or changes, in git's order); 0 for a rule on file names
+    /// (the file as a whole).
     pub line: u64,
     pub rule: String,
     /// The line with every match on it replaced by its masked preview.
@@ -981,7 +992,9 @@ fn split_commit(raw: &[u8]) -> (&[u8], &[u8]) {
 /// Scan a list of paths (at once, one per line) and place each finding as
 /// [`PATH_FILE`], at the path's 1-based place in the list, the path shown
 /// only masked in the snippet. Returns each path with a finding, masked:
-/// a finding in that file's content names the file so.
+/// a finding in that file's content names the file so. A path a rule on
+/// file names matches is a finding on that file, at line 0 (the file as a
+/// whole).
 fn scan_paths(
     paths: &[String],
     scanner: &dyn CommitScanner,
@@ -989,10 +1002,38 @@ fn scan_paths(
     reference: &str,
     out: &mut Vec<CommitFinding>,
 ) -> HashMap<String, String> {
-    let mut masked_paths = HashMap::new();
     if paths.is_empty() {
-        return masked_paths;
+        return HashMap::new();
     }
+    let named: Vec<(&String, Vec<(String, String)>)> = paths
+        .iter()
+        .map(|path| (path, scanner.file_name_findings(path)))
+        .filter(|(_, rules)| !rules.is_empty())
+        .collect();
+    let masked_paths = scan_path_text(paths, scanner, commit, reference, out);
+    for (path, rules) in named {
+        let file = masked_paths.get(path).unwrap_or(path);
+        out.extend(rules.into_iter().map(|(rule, description)| CommitFinding {
+            reference: reference.to_string(),
+            commit: commit.to_string(),
+            file: file.clone(),
+            line: 0,
+            rule,
+            snippet: format!("the file's name matches this rule ({description})"),
+        }));
+    }
+    masked_paths
+}
+
+/// [`scan_paths`]' content scan of the paths as one text.
+fn scan_path_text(
+    paths: &[String],
+    scanner: &dyn CommitScanner,
+    commit: &str,
+    reference: &str,
+    out: &mut Vec<CommitFinding>,
+) -> HashMap<String, String> {
+    let mut masked_paths = HashMap::new();
     let mut joined = Vec::with_capacity(paths.iter().map(|path| path.len() + 1).sum());
     let mut starts = Vec::with_capacity(paths.len());
     for path in paths {

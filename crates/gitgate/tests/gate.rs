@@ -2297,6 +2297,60 @@ async fn a_gitleaks_config_on_the_default_branch_adds_rules_next_to_the_rules_fi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_gitleaks_rule_on_file_names_holds_a_push_adding_such_a_file() {
+    // gitleaks' own default config has `path`-only rules: a PKCS #12 key
+    // store is binary, so no content rule can read it; its name is the
+    // finding.
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    upstream_commit(
+        &gate,
+        "other",
+        &[(
+            ".gitleaks.toml",
+            "[[rules]]\nid = \"pkcs12-file\"\ndescription = \"PKCS #12 file, which commonly contain bundled private keys\"\npath = '''(?i)(?:^|/)[^/]+\\.p(?:12|fx)$'''\n",
+        )],
+    )
+    .await;
+
+    let work = gate.clone("work").await;
+    std::fs::create_dir(work.join("certs")).unwrap();
+    commit_file(&work, "certs/client.P12", "\u{1}\u{2}not text", "key store").await;
+    commit_file(&work, "certs/README", "the store was here\n", "note").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        push.stderr
+            .contains("certs/client.P12:0 [gitleaks-pkcs12-file]"),
+        "{}",
+        push.stderr
+    );
+    assert!(
+        !push.stderr.contains("not imported as written"),
+        "{}",
+        push.stderr
+    );
+    let seen = approver.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].finding.file, "certs/client.P12");
+    assert_eq!(seen[0].finding.line, 0);
+    assert_eq!(seen[0].finding.rule, "gitleaks-pkcs12-file");
+    assert_eq!(
+        rev(&gate.upstream, "refs/heads/main").await,
+        rev(&work, "refs/remotes/origin/main").await
+    );
+
+    // A file whose name only looks alike passes.
+    git_ok(&work, &["reset", "--quiet", "--hard", "origin/main"]).await;
+    std::fs::create_dir_all(work.join("certs")).unwrap();
+    commit_file(&work, "certs/client.p12.md", "how to make one\n", "doc").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(approver.seen().len(), 1);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_invalid_gitleaks_config_is_ignored_with_a_warning() {
     let approver = reject();
     let gate = Fixture::start(None, approver.clone()).await;
