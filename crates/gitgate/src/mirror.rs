@@ -13,7 +13,11 @@
 //! fetch, clone or push is served the mirror is refreshed from upstream
 //! (`+refs/heads/*` and `+refs/tags/*`, pruned), bounded by
 //! [`crate::Timeouts::upstream_fetch`]; when upstream is unreachable the
-//! mirror is served as it is and a warning is logged.
+//! mirror is served as it is and a warning is logged. A ref whose name is
+//! over the gate's bounds ([`crate::policy::check_ref_length`]; upstream
+//! may hold one the mirror's files ref store cannot) is left out, listed
+//! in the mirror's [`SKIPPED_REFS_FILE`] and logged, and every other ref
+//! is refreshed as usual (see [`refresh`]).
 //!
 //! Credentials never touch the disk the agent can reach, and never a
 //! command line: a token goes in `GIT_CONFIG_*` environment variables as an
@@ -37,6 +41,7 @@ use crate::config::{Credential, Repo};
 use crate::error::{GateError, Result, state_error};
 use crate::git::{Invocation, stderr_excerpt};
 use crate::hook::HOOK_SCRIPT;
+use crate::policy::{check_ref_format, check_ref_length};
 
 /// The largest pack a push may send (`receive.maxInputSize` on each
 /// mirror): git refuses a bigger one while receiving it, before it is
@@ -204,6 +209,9 @@ pub async fn prepare(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<P
     let hook = hooks.join("pre-receive");
     write_hook(&hook, HOOK_SCRIPT, 0o755)?;
     check_hook_runs(&hook, timeouts).await?;
+    for name in read_skipped_refs(&path)? {
+        warn_skipped(repo, &name);
+    }
     Ok(path)
 }
 
@@ -428,32 +436,110 @@ pub async fn settle_refs(
     Ok(changed)
 }
 
+/// The file in a mirror listing the upstream refs its refresh leaves out
+/// (names over the gate's bounds, [`crate::policy::check_ref_length`]),
+/// one name a line.
+pub const SKIPPED_REFS_FILE: &str = "bot-bottle-skipped-refs";
+
+/// The most bytes of a skipped ref's name quoted in a log line.
+pub const LOGGED_REF_NAME_BYTES: usize = 64;
+
+/// Names of refs a refresh leaves out, as bytes (a name upstream
+/// advertises need not be UTF-8).
+pub type SkippedRefs = std::collections::BTreeSet<Vec<u8>>;
+
+/// The refspecs of a refresh: every branch and tag, forced.
+const REFRESH_REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
+
 /// Refresh a mirror from upstream. Errors are the caller's to log: the
 /// mirror is still served.
+///
+/// Branches and tags are fetched, pruned, except those named in the
+/// mirror's [`SKIPPED_REFS_FILE`] (negative refspecs, `^NAME`, given on
+/// the fetch's stdin: git 2.29 or later; with none listed the fetch is
+/// the plain one). A ref whose name is over the gate's bounds is never
+/// kept: the mirror's files ref store may be unable to hold it (the fetch
+/// then fails), and an agent's clone of it could not either. So:
+///
+/// - when the fetch fails (not on its timeout), upstream's branches and
+///   tags are listed (`git ls-remote`) and, if the names over the bounds
+///   there differ from the list, they replace it (each new one logged)
+///   and the fetch is run again without them; otherwise the fetch's own
+///   error stands. The extra round trips come only after a failed fetch,
+///   and once a name is listed the plain path skips it.
+/// - after a fetch, the mirror's branches and tags are listed (the same
+///   local `for-each-ref` that tells whether `HEAD` points anywhere) and
+///   any over the bounds that the fetch could store (a 230-byte component)
+///   is deleted, listed and logged.
 pub async fn refresh(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<()> {
     let path = mirror_path(state, &repo.name);
     let credentials = credential_env(repo, state);
-    Invocation::git([
-        "fetch",
-        "--prune",
-        "--quiet",
-        "--no-write-fetch-head",
-        "--",
-        repo.upstream.as_str(),
-        "+refs/heads/*:refs/heads/*",
-        "+refs/tags/*:refs/tags/*",
+    let mut skipped = read_skipped_refs(&path)?;
+    match fetch_branches_and_tags(&path, repo, &credentials, &skipped, timeouts).await {
+        Ok(()) => {}
+        Err(error @ GateError::CommandFailed { .. }) => {
+            let Ok(upstream) = upstream_refs_over_bounds(&path, repo, &credentials, timeouts).await
+            else {
+                return Err(error);
+            };
+            if upstream == skipped {
+                return Err(error);
+            }
+            for name in upstream.difference(&skipped) {
+                warn_skipped(repo, name);
+            }
+            skipped = upstream;
+            write_skipped_refs(&path, &skipped)?;
+            fetch_branches_and_tags(&path, repo, &credentials, &skipped, timeouts).await?;
+        }
+        Err(error) => return Err(error),
+    }
+    // What the fetch stored: names over the bounds go, and whether HEAD
+    // points at a branch the mirror has (`%(HEAD)` is `*` for it).
+    let listing = Invocation::git([
+        "for-each-ref",
+        "--format=%(HEAD)%(refname)",
+        "refs/heads/",
+        "refs/tags/",
     ])
     .git_dir(&path)
-    .envs(&credentials)
-    .checked(b"", timeouts.upstream_fetch)
+    .checked(b"", timeouts.local_git)
     .await?;
+    let mut head_resolves = false;
+    let mut over_bounds = Vec::new();
+    for line in listing.split(|byte| *byte == b'\n') {
+        let (marker, name) = match line.split_first() {
+            Some((marker, name)) if !name.is_empty() => (*marker, name),
+            _ => continue,
+        };
+        if check_ref_length(name).is_err() {
+            over_bounds.push(name.to_vec());
+        } else if marker == b'*' {
+            head_resolves = true;
+        }
+    }
+    if !over_bounds.is_empty() {
+        let mut deletions = Vec::new();
+        for name in &over_bounds {
+            deletions.extend_from_slice(b"delete ");
+            deletions.extend_from_slice(name);
+            deletions.push(b'\n');
+        }
+        Invocation::git(["update-ref", "--stdin"])
+            .git_dir(&path)
+            .checked(&deletions, timeouts.local_git)
+            .await?;
+        for name in over_bounds {
+            if !skipped.contains(&name) {
+                warn_skipped(repo, &name);
+                skipped.insert(name);
+            }
+        }
+        write_skipped_refs(&path, &skipped)?;
+    }
     // Point HEAD at upstream's default branch while it points nowhere
     // (a fresh mirror), so a clone checks out the right branch.
-    let head = Invocation::git(["rev-parse", "--verify", "--quiet", "HEAD"])
-        .git_dir(&path)
-        .output(b"", timeouts.local_git)
-        .await?;
-    if !head.success {
+    if !head_resolves {
         let listing = Invocation::git([
             "ls-remote",
             "--symref",
@@ -472,6 +558,7 @@ pub async fn refresh(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<(
                 .filter(|(_, name)| *name == "HEAD")
                 .map(|(target, _)| target.to_string())
         }) && target.starts_with("refs/heads/")
+            && check_ref_length(target.as_bytes()).is_ok()
         {
             Invocation::git(["symbolic-ref", "HEAD", target.as_str()])
                 .git_dir(&path)
@@ -480,6 +567,127 @@ pub async fn refresh(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<(
         }
     }
     Ok(())
+}
+
+/// `git fetch --prune` of upstream's branches and tags into the mirror,
+/// leaving out the `skipped` names.
+async fn fetch_branches_and_tags(
+    mirror: &Path,
+    repo: &Repo,
+    credentials: &[(String, OsString)],
+    skipped: &SkippedRefs,
+    timeouts: &Timeouts,
+) -> Result<()> {
+    let mut args = vec!["fetch", "--prune", "--quiet", "--no-write-fetch-head"];
+    let mut input = Vec::new();
+    if !skipped.is_empty() {
+        // Names can be long and many: not on the command line.
+        args.push("--stdin");
+        for name in skipped {
+            input.push(b'^');
+            input.extend_from_slice(name);
+            input.push(b'\n');
+        }
+    }
+    args.extend(["--", repo.upstream.as_str()]);
+    args.extend(REFRESH_REFSPECS);
+    Invocation::git(args)
+        .git_dir(mirror)
+        .envs(credentials)
+        .checked(&input, timeouts.upstream_fetch)
+        .await?;
+    Ok(())
+}
+
+/// Upstream's branches and tags whose names are over the gate's bounds
+/// and otherwise valid (git's fetch ignores an invalid name on its own,
+/// and a negative refspec could not name it exactly).
+async fn upstream_refs_over_bounds(
+    mirror: &Path,
+    repo: &Repo,
+    credentials: &[(String, OsString)],
+    timeouts: &Timeouts,
+) -> Result<SkippedRefs> {
+    let listing = Invocation::git([
+        "ls-remote",
+        "--heads",
+        "--tags",
+        "--refs",
+        "--",
+        repo.upstream.as_str(),
+    ])
+    .git_dir(mirror)
+    .envs(credentials)
+    .checked(b"", timeouts.upstream_fetch)
+    .await?;
+    Ok(listing
+        .split(|byte| *byte == b'\n')
+        .filter_map(|line| {
+            let tab = line.iter().position(|byte| *byte == b'\t')?;
+            Some(&line[tab + 1..])
+        })
+        .filter(|name| check_ref_length(name).is_err() && check_ref_format(name).is_ok())
+        .map(<[u8]>::to_vec)
+        .collect())
+}
+
+/// The names listed in `mirror`'s [`SKIPPED_REFS_FILE`] (none when it is
+/// missing). A line that is no valid ref name is passed over: as a
+/// negative refspec it would fail every fetch.
+pub fn read_skipped_refs(mirror: &Path) -> Result<SkippedRefs> {
+    let path = mirror.join(SKIPPED_REFS_FILE);
+    match std::fs::read(&path) {
+        Ok(text) => Ok(text
+            .split(|byte| *byte == b'\n')
+            .filter(|name| check_ref_format(name).is_ok())
+            .map(<[u8]>::to_vec)
+            .collect()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(SkippedRefs::new()),
+        Err(error) => Err(state_error(&path)(error)),
+    }
+}
+
+/// Replace `mirror`'s [`SKIPPED_REFS_FILE`] with `names` (written aside,
+/// then renamed over it). The caller holds the repo's lock.
+fn write_skipped_refs(mirror: &Path, names: &SkippedRefs) -> Result<()> {
+    let path = mirror.join(SKIPPED_REFS_FILE);
+    let aside = mirror.join(format!("{SKIPPED_REFS_FILE}.new"));
+    let mut text = Vec::new();
+    for name in names {
+        text.extend_from_slice(name);
+        text.push(b'\n');
+    }
+    std::fs::write(&aside, text).map_err(state_error(&aside))?;
+    std::fs::rename(&aside, &path).map_err(state_error(&path))
+}
+
+/// Log that the refresh leaves `name` out.
+fn warn_skipped(repo: &Repo, name: &[u8]) {
+    let why = check_ref_length(name).err().unwrap_or_default();
+    tracing::warn!(
+        repo = %repo.name,
+        name = %ref_name_for_log(name),
+        bytes = name.len(),
+        why = %why,
+        "upstream has a ref whose name is over the gate's bounds; the mirror's refresh leaves it out, and pushes to it are refused"
+    );
+}
+
+/// At most [`LOGGED_REF_NAME_BYTES`] of `name`, escaped (`\n`, `\u{..}`,
+/// `\x..` for a byte that is not UTF-8), with `…` when cut short.
+pub fn ref_name_for_log(name: &[u8]) -> String {
+    let cut = name.len() > LOGGED_REF_NAME_BYTES;
+    let mut shown = String::new();
+    for chunk in name[..name.len().min(LOGGED_REF_NAME_BYTES)].utf8_chunks() {
+        shown.extend(chunk.valid().chars().flat_map(char::escape_debug));
+        for byte in chunk.invalid() {
+            shown.push_str(&format!("\\x{byte:02x}"));
+        }
+    }
+    if cut {
+        shown.push('…');
+    }
+    shown
 }
 
 #[cfg(test)]
@@ -510,6 +718,33 @@ mod tests {
         assert_eq!(left, ["ab", "pack", "tmp_objdir-incoming-file"]);
         // A mirror with no objects directory is left alone.
         sweep_quarantines(&temp.path().join("missing"));
+    }
+
+    #[test]
+    fn a_ref_name_is_logged_escaped_and_cut_short() {
+        assert_eq!(ref_name_for_log(b"refs/heads/main"), "refs/heads/main");
+        let long = format!("refs/heads/{}", "a".repeat(300));
+        let shown = ref_name_for_log(long.as_bytes());
+        assert_eq!(shown, format!("{}…", &long[..LOGGED_REF_NAME_BYTES]));
+        assert_eq!(
+            ref_name_for_log(b"refs/heads/\x1b[31m\xff\"caf\xc3\xa9"),
+            "refs/heads/\\u{1b}[31m\\xff\\\"caf\u{e9}"
+        );
+    }
+
+    #[test]
+    fn the_skipped_refs_file_round_trips_and_drops_what_no_refspec_could_name() {
+        let temp = tempfile::tempdir().unwrap();
+        assert!(read_skipped_refs(temp.path()).unwrap().is_empty());
+        let long = format!("refs/heads/{}", "a".repeat(300)).into_bytes();
+        let odd = b"refs/heads/\xff\xfe".to_vec();
+        let names: SkippedRefs = [long.clone(), odd.clone()].into_iter().collect();
+        write_skipped_refs(temp.path(), &names).unwrap();
+        assert_eq!(read_skipped_refs(temp.path()).unwrap(), names);
+        let mut text = std::fs::read(temp.path().join(SKIPPED_REFS_FILE)).unwrap();
+        text.extend_from_slice(b"refs/heads/x:refs/heads/main\n\nrefs/heads/a*\nheads/x\n");
+        std::fs::write(temp.path().join(SKIPPED_REFS_FILE), text).unwrap();
+        assert_eq!(read_skipped_refs(temp.path()).unwrap(), names);
     }
 
     fn repo(upstream: &str, credential: Credential) -> Repo {

@@ -21,7 +21,8 @@
 //! matches `:`). [`check_ref_name`] refuses those first, whatever the
 //! patterns say, with git's own `check-ref-format` rules, and names longer
 //! than the mirror's ref store can hold ([`MAX_REF_NAME_BYTES`],
-//! [`MAX_REF_COMPONENT_BYTES`]).
+//! [`MAX_REF_COMPONENT_BYTES`]). The same bounds ([`check_ref_length`])
+//! decide which of upstream's refs the mirror's refresh leaves out.
 
 use bot_bottle_manifest::model::PushPolicy;
 use globset::{GlobSet, GlobSetBuilder};
@@ -36,7 +37,8 @@ pub const DEFAULT_PUSH_REFS: &[&str] = &["refs/heads/**"];
 /// `.lock` must fit in a path, 4096 bytes), while an upstream may store
 /// longer ones (a reftable store, a shorter path): a push the mirror could
 /// not record was forwarded, taken upstream, refused in the mirror, and the
-/// ref then failed every refresh, refusing every later push.
+/// ref then failed every refresh, refusing every later push. A ref over
+/// the bounds made upstream by someone else is left out of the refresh.
 pub const MAX_REF_NAME_BYTES: usize = 1024;
 
 /// The longest component (between `/`) of a ref name, in bytes: a file
@@ -50,6 +52,16 @@ pub const MAX_REF_COMPONENT_BYTES: usize = 200;
 /// check only after the pre-receive hook, so the gate must: a name with a
 /// `:` would otherwise be read as a refspec when the push is forwarded.
 pub fn check_ref_name(name: &str) -> Result<(), String> {
+    check_ref_length(name.as_bytes())?;
+    check_ref_format(name.as_bytes())
+}
+
+/// Why the mirror could not (or must not) hold a ref named `name`: over
+/// [`MAX_REF_NAME_BYTES`], or with a component over
+/// [`MAX_REF_COMPONENT_BYTES`]. Bytes, since a name upstream advertises
+/// need not be UTF-8. The refresh leaves such refs out
+/// ([`crate::mirror::refresh`]).
+pub fn check_ref_length(name: &[u8]) -> Result<(), String> {
     if name.len() > MAX_REF_NAME_BYTES {
         return Err(format!(
             "it is {} bytes long, over the gate's {MAX_REF_NAME_BYTES}",
@@ -57,7 +69,7 @@ pub fn check_ref_name(name: &str) -> Result<(), String> {
         ));
     }
     if let Some(long) = name
-        .split('/')
+        .split(|byte| *byte == b'/')
         .find(|component| component.len() > MAX_REF_COMPONENT_BYTES)
     {
         return Err(format!(
@@ -65,38 +77,48 @@ pub fn check_ref_name(name: &str) -> Result<(), String> {
             long.len()
         ));
     }
-    if name == "@" {
+    Ok(())
+}
+
+/// Why git's `check-ref-format` (as `git receive-pack` applies it: the
+/// name must start with `refs/`) would refuse `name`, whatever its length.
+pub fn check_ref_format(name: &[u8]) -> Result<(), String> {
+    if name == b"@" {
         return Err("it is `@`".into());
     }
-    if !name.starts_with("refs/") {
+    if !name.starts_with(b"refs/") {
         return Err("it does not start with `refs/`".into());
     }
-    if let Some(bad) = name.chars().find(|c| {
-        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    if let Some(bad) = name.iter().copied().find(|byte| {
+        byte.is_ascii_control()
+            || matches!(
+                *byte,
+                b' ' | b'~' | b'^' | b':' | b'?' | b'*' | b'[' | b'\\'
+            )
     }) {
-        return Err(if bad.is_ascii_control() || bad == ' ' {
+        return Err(if bad.is_ascii_control() || bad == b' ' {
             "it holds a space or a control character".into()
         } else {
-            format!("it holds `{bad}`")
+            format!("it holds `{}`", char::from(bad))
         });
     }
-    if name.contains("..") {
+    if name.windows(2).any(|pair| pair == b"..") {
         return Err("it holds `..`".into());
     }
-    if name.contains("@{") {
+    if name.windows(2).any(|pair| pair == b"@{") {
         return Err("it holds `@{`".into());
     }
-    if name.ends_with('/') || name.ends_with('.') {
+    if name.ends_with(b"/") || name.ends_with(b".") {
         return Err("it ends with `/` or `.`".into());
     }
-    for component in name.split('/') {
+    for component in name.split(|byte| *byte == b'/') {
         if component.is_empty() {
             return Err("it holds `//`".into());
         }
-        if component.starts_with('.') {
+        if component.starts_with(b".") {
             return Err("a component starts with `.`".into());
         }
-        if component.ends_with(".lock") {
+        if component.ends_with(b".lock") {
             return Err("a component ends with `.lock`".into());
         }
     }
@@ -256,6 +278,19 @@ mod tests {
         ] {
             assert!(check_ref_name(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn names_upstream_advertises_are_checked_as_bytes() {
+        // Not UTF-8, yet a valid ref name git could store.
+        let odd = b"refs/heads/caf\xe9";
+        assert_eq!(check_ref_length(odd), Ok(()));
+        assert_eq!(check_ref_format(odd), Ok(()));
+        let mut long = b"refs/heads/\xe9".to_vec();
+        long.extend(std::iter::repeat_n(b'a', MAX_REF_COMPONENT_BYTES));
+        assert!(check_ref_length(&long).is_err());
+        assert_eq!(check_ref_format(&long), Ok(()));
+        assert!(check_ref_format(b"refs/heads/a\xe9:b").is_err());
     }
 
     #[test]

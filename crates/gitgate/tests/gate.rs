@@ -3622,6 +3622,148 @@ async fn a_ref_name_the_mirror_cannot_hold_is_refused_before_upstream_sees_it() 
     gate.stop().await;
 }
 
+/// Every line the gate's `mirror` module logs at `warn` or above, from
+/// any test in this binary: the gate logs from tasks of its own, so the
+/// subscriber is the process's global one, installed on the first call.
+fn mirror_warnings() -> Arc<Mutex<Vec<u8>>> {
+    static CAPTURED: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    Arc::clone(CAPTURED.get_or_init(|| {
+        let captured = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&captured);
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "bot_bottle_gitgate::mirror=warn",
+            ))
+            .with_ansi(false)
+            .with_writer(move || LogSink(Arc::clone(&sink)))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        captured
+    }))
+}
+
+/// A `tracing_subscriber` writer appending to a shared buffer.
+struct LogSink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn refs_made_upstream_that_the_mirror_cannot_hold_are_skipped_and_the_rest_refreshed() {
+    // Someone else, not through the gate, makes refs upstream (a reftable
+    // store, as GitLab's Gitaly can keep) whose names are over the gate's
+    // bounds: a 300-byte component no file name can hold, a 230-byte one
+    // a file could hold (over the gate's 200), and a tag 1,155 bytes long
+    // in 190-byte components (over the gate's 1,024). Before, the
+    // mirror's refresh failed on the first one (and took the other two),
+    // so every push to the repo was refused.
+    let warnings = mirror_warnings();
+    let gate = Fixture::start(None, reject()).await;
+    git_ok(
+        &gate.upstream,
+        &["refs", "migrate", "--ref-format=reftable"],
+    )
+    .await;
+    let outside = gate.clone_upstream("outside").await;
+    let commit = commit_file(&outside, "o.txt", "outside\n", "outside").await;
+    let cannot = format!("refs/heads/{}", "a".repeat(300));
+    let must_not = format!("refs/heads/{}", "b".repeat(230));
+    let long_tag = format!("refs/tags/{}", vec!["c".repeat(190); 6].join("/"));
+    assert_eq!(long_tag.len(), 1155);
+    git_ok(
+        &outside,
+        &[
+            "push",
+            "--quiet",
+            "origin",
+            &format!("HEAD:{cannot}"),
+            &format!("HEAD:{must_not}"),
+            &format!("HEAD:{long_tag}"),
+            "HEAD:refs/heads/feature",
+            "HEAD:refs/heads/main",
+        ],
+    )
+    .await;
+    let long_names = [&cannot, &must_not, &long_tag];
+
+    // A clone through the gate gets every other ref, and upstream's
+    // default branch checked out.
+    let work = gate.clone("work").await;
+    assert_eq!(
+        git_ok(&work, &["rev-parse", "--abbrev-ref", "HEAD"]).await,
+        "main"
+    );
+    assert_eq!(rev(&work, "refs/remotes/origin/main").await, commit);
+    assert_eq!(rev(&work, "refs/remotes/origin/feature").await, commit);
+
+    // Pushes to other refs land on both sides.
+    let pushed = commit_file(&work, "w.txt", "work\n", "clean work").await;
+    let push = git(&work, &["push", "origin", "HEAD:refs/heads/main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, pushed);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, pushed);
+
+    // The mirror holds none of the long names, so the gate shows none.
+    let mirror_refs = git_ok(&gate.mirror(), &["for-each-ref", "--format=%(refname)"]).await;
+    let advertised = git_ok(&gate.root, &["ls-remote", &gate.url]).await;
+    for name in long_names {
+        assert!(!mirror_refs.contains(name.as_str()), "{mirror_refs}");
+        assert!(!advertised.contains(name.as_str()), "{advertised}");
+    }
+    assert!(advertised.contains("refs/heads/feature"), "{advertised}");
+
+    // A push to such a name is still refused, before upstream sees it.
+    let push = git(&work, &["push", "origin", &format!("HEAD:{must_not}")]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(push.stderr.contains("over the gate's"), "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, &must_not).await, commit);
+
+    // Later refreshes still follow upstream, and a new long name that a
+    // file could hold (the fetch stores it) is taken out again.
+    git_ok(&outside, &["pull", "--quiet", "--rebase", "origin", "main"]).await;
+    let later = commit_file(&outside, "o2.txt", "later\n", "later").await;
+    let fits_later = format!("refs/heads/{}", "d".repeat(230));
+    git_ok(
+        &outside,
+        &[
+            "push",
+            "--quiet",
+            "origin",
+            "HEAD:refs/heads/feature",
+            &format!("HEAD:{fits_later}"),
+        ],
+    )
+    .await;
+    git_ok(&work, &["fetch", "--quiet", "origin"]).await;
+    assert_eq!(rev(&work, "refs/remotes/origin/feature").await, later);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/feature").await, later);
+    assert_eq!(rev(&gate.mirror(), &fits_later).await, "");
+    let fetched = git_ok(&work, &["for-each-ref", "--format=%(refname)"]).await;
+    assert!(!fetched.contains(&"d".repeat(230)), "{fetched}");
+    git_ok(&work, &["fetch", "--quiet", "origin"]).await;
+    assert_eq!(rev(&gate.mirror(), &fits_later).await, "");
+
+    // Each skipped name was logged once, with the repo, cut short.
+    let logged = String::from_utf8_lossy(&warnings.lock().unwrap()).into_owned();
+    for name in [&cannot, &must_not, &long_tag, &fits_later] {
+        assert_eq!(logged.matches(&name[..40]).count(), 1, "{logged}");
+        let line = logged
+            .lines()
+            .find(|line| line.contains(&name[..40]) && line.contains("repo=app"))
+            .unwrap_or_else(|| panic!("no warning names {}: {logged}", &name[..40]));
+        assert!(line.contains(&format!("bytes={}", name.len())), "{line}");
+        assert!(!line.contains(name.as_str()), "not cut short: {line}");
+    }
+    gate.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_repo_rules_file_too_large_to_compile_is_ignored_with_a_warning() {
     // The default branch's `.gitleaks.toml` is the agent's to write. An
