@@ -247,6 +247,7 @@ fn proxy_role() {
             seen: Default::default(),
             sse_release: Default::default(),
             websocket_closes: Default::default(),
+            open_connections: Default::default(),
         };
         let held: Vec<(String, String)> = (0..HELD_SECRETS)
             .map(|index| {

@@ -21,12 +21,14 @@
 //! - [`body`]: request-body buffering limits and `Content-Encoding` decoding.
 //! - [`response`]: the response body streamed back, with its idle deadline
 //!   and the `log: full` excerpt.
-//! - `upstream`: resolving, dialling and TLS to upstreams (pooled client).
+//! - [`upstream`]: resolving, dialling and TLS to upstreams (pooled
+//!   client), every upstream connection counted in one bound over all hosts.
 //! - `proxy`: the request pipeline and the deny/error responses.
 //! - `server`: [`run`], the accept loop, CONNECT interception, live routes
 //!   and graceful shutdown.
 //! - [`websocket`]: WebSocket upgrades, relayed with every agent message
-//!   inspected.
+//!   inspected and every message being assembled counted in the
+//!   buffered-bodies budget.
 
 pub mod address;
 pub mod body;

@@ -42,7 +42,7 @@ use crate::response::{IdleTimeout, Mask, StreamedBody};
 use crate::routes::{
     CompiledRoute, Host, METHOD_OVERRIDE_PARAMETER, RequestTarget, RouteTable, Scheme,
 };
-use crate::upstream::{ConnectError, UpstreamConnector};
+use crate::upstream::{self, ConnectError, InUse, UpstreamConnector};
 use crate::websocket;
 
 /// Time allowed from sending a request upstream to receiving the response
@@ -1036,7 +1036,7 @@ async fn forward(
     let route_index = route.index;
     drop(table);
 
-    let upstream = Request::from_parts(parts, Full::new(body_bytes));
+    let mut upstream = Request::from_parts(parts, Full::new(body_bytes));
     // The upstream protocol follows the agent's: HTTP/2 agents get an
     // HTTP/2 upstream when the upstream offers it, HTTP/1.1 agents and
     // WebSocket upgrades get HTTP/1.1.
@@ -1045,12 +1045,18 @@ async fn forward(
     } else {
         &shared.client
     };
-    let mut response = match tokio::time::timeout(
-        UPSTREAM_RESPONSE_HEAD_TIMEOUT,
-        upstream_client.request(upstream),
+    // The upstream connection is marked in use, so it is never closed to
+    // make room for another, until the response body (or WebSocket) is done.
+    let capture = hyper_util::client::legacy::connect::capture_connection(&mut upstream);
+    let (sent, in_use) = upstream::mark_in_use(
+        capture,
+        tokio::time::timeout(
+            UPSTREAM_RESPONSE_HEAD_TIMEOUT,
+            upstream_client.request(upstream),
+        ),
     )
-    .await
-    {
+    .await;
+    let mut response = match sent {
         Ok(Ok(response)) => response,
         Ok(Err(error)) => return upstream_failure(&context, &error),
         Err(_) => {
@@ -1111,6 +1117,7 @@ async fn forward(
         tokio::spawn(
             async move {
                 let _relaying = relaying;
+                let _in_use = in_use;
                 relay.await;
             }
             .in_current_span(),
@@ -1210,7 +1217,38 @@ async fn forward(
             }),
         );
     }
+    let body = OnConnection {
+        inner: body.boxed(),
+        _in_use: in_use,
+    };
     Response::from_parts(response_parts, body.boxed())
+}
+
+/// A response body that keeps its upstream connection marked in use
+/// ([`InUse`]) until it is done.
+struct OnConnection {
+    inner: ProxyBody,
+    _in_use: Option<InUse>,
+}
+
+impl hyper::body::Body for OnConnection {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 /// The first coding in any `name` header line that is not `allowed`
@@ -1432,6 +1470,9 @@ fn upstream_failure(
                 }
                 ConnectError::ConnectTimeout { .. } | ConnectError::TlsTimeout { .. } => {
                     (StatusCode::GATEWAY_TIMEOUT, "error")
+                }
+                ConnectError::TooManyConnections { .. } => {
+                    (StatusCode::SERVICE_UNAVAILABLE, "error")
                 }
                 _ => (StatusCode::BAD_GATEWAY, "error"),
             };

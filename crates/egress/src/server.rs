@@ -44,7 +44,8 @@ use crate::proxy::{self, ProxyBody, Shared, Target, for_log};
 use crate::response::UPSTREAM_BODY_IDLE_TIMEOUT;
 use crate::routes::{Host, RouteTable, Scheme, Tokens};
 use crate::upstream::{
-    ResolvePin, UPSTREAM_IDLE_TIMEOUT, UPSTREAM_MAX_IDLE_PER_HOST, UpstreamConnector,
+    MAX_UPSTREAM_CONNECTIONS, ResolvePin, UPSTREAM_CONNECTION_WAIT, UPSTREAM_IDLE_TIMEOUT,
+    UPSTREAM_MAX_IDLE_PER_HOST, UpstreamConnections, UpstreamConnector,
 };
 use crate::websocket::WEBSOCKET_IDLE_TIMEOUT;
 
@@ -60,9 +61,10 @@ pub const MAX_CONNECTIONS: usize = 4096;
 /// Most requests in flight at once through the proxy, over every
 /// connection and tunnel (an HTTP/2 one carries up to 200 streams), each
 /// until its response body ends, and most WebSockets relayed, together:
-/// one more is answered 503 at once. Each holds an upstream connection, so
-/// this bounds the upstream sockets the agent can make the proxy hold, as
-/// [`MAX_CONNECTIONS`] bounds its own.
+/// one more is answered 503 at once. Each holds an upstream connection;
+/// idle pooled ones are bounded with them by
+/// [`crate::upstream::MAX_UPSTREAM_CONNECTIONS`], as [`MAX_CONNECTIONS`]
+/// bounds the agent's own.
 pub const MAX_REQUESTS_IN_FLIGHT: usize = 4096;
 /// Time allowed for the agent's TLS handshake inside a CONNECT tunnel.
 pub const CLIENT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -136,6 +138,12 @@ pub struct Config {
     /// How long a request may wait for room in the buffered-bodies or the
     /// inspection budget (default [`proxy::INSPECTION_BUDGET_WAIT`]).
     pub budget_wait: Duration,
+    /// Upstream connections open at once over every host, idle or in use
+    /// (default [`MAX_UPSTREAM_CONNECTIONS`]).
+    pub max_upstream_connections: usize,
+    /// How long a new upstream connection may wait for a slot when every
+    /// one is in use (default [`UPSTREAM_CONNECTION_WAIT`]).
+    pub upstream_connection_wait: Duration,
 }
 
 impl Config {
@@ -163,6 +171,8 @@ impl Config {
             max_requests_in_flight: MAX_REQUESTS_IN_FLIGHT,
             buffered_bodies_budget: proxy::BUFFERED_BODIES_BUDGET_BYTES,
             budget_wait: proxy::INSPECTION_BUDGET_WAIT,
+            max_upstream_connections: MAX_UPSTREAM_CONNECTIONS,
+            upstream_connection_wait: UPSTREAM_CONNECTION_WAIT,
         }
     }
 }
@@ -187,9 +197,20 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServerError> {
     let listen = listener.local_addr().map_err(ServerError::LocalAddress)?;
+    // One bound over both clients' connections.
+    let upstream_connections = UpstreamConnections::new(
+        config.max_upstream_connections,
+        config.upstream_connection_wait,
+    );
     let connector = |alpn: &[&[u8]]| {
-        UpstreamConnector::new(&config.upstream_roots, &config.resolve, listen, alpn)
-            .map_err(ServerError::UpstreamTls)
+        UpstreamConnector::new(
+            &config.upstream_roots,
+            &config.resolve,
+            listen,
+            alpn,
+            upstream_connections.clone(),
+        )
+        .map_err(ServerError::UpstreamTls)
     };
     let client = |connector| {
         Client::builder(TokioExecutor::new())

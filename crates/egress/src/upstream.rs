@@ -15,6 +15,19 @@
 //! `--upstream-ca`, offers ALPN `h2` and `http/1.1`, and tells the pooled
 //! client which was chosen, so a request can go out over HTTP/2 whatever
 //! the agent spoke.
+//!
+//! Every upstream connection, idle in the pool or in use (a WebSocket's
+//! included), holds one of [`MAX_UPSTREAM_CONNECTIONS`] slots
+//! ([`UpstreamConnections`]) from before it is dialled until its socket is
+//! dropped: hyper-util's pool bounds idle connections per host only, so
+//! under a wildcard route an agent cycling through subdomains could leave
+//! idle sockets (and their TLS state) to any number of hosts. A dial that
+//! finds every slot taken closes the connection idle the longest (never
+//! one in use: the proxy marks a connection in use from the moment the
+//! pool hands it to a request, [`mark_in_use`], until that response's body
+//! is done or its WebSocket closed) and waits for its slot; when none is
+//! idle it waits up to [`UPSTREAM_CONNECTION_WAIT`] for one to end, and is
+//! refused past it ([`ConnectError::TooManyConnections`], a 503).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -22,16 +35,19 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use futures_util::task::AtomicWaker;
 use http::Uri;
-use hyper_util::client::legacy::connect::{Connected, Connection};
+use hyper_util::client::legacy::connect::{CaptureConnection, Connected, Connection};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -46,6 +62,19 @@ pub const UPSTREAM_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const UPSTREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle pooled connections kept per upstream host.
 pub const UPSTREAM_MAX_IDLE_PER_HOST: usize = 32;
+/// Most upstream connections open at once, over every host, idle in the
+/// pool or in use (WebSockets included). As many as requests in flight
+/// ([`crate::server::MAX_REQUESTS_IN_FLIGHT`]), so every request in flight
+/// can have a connection of its own; past it the connection idle the
+/// longest is closed to make room. Before, idle connections were bounded
+/// per host only ([`UPSTREAM_MAX_IDLE_PER_HOST`] for
+/// [`UPSTREAM_IDLE_TIMEOUT`]), and a wildcard route let an agent leave them
+/// to any number of hosts.
+pub const MAX_UPSTREAM_CONNECTIONS: usize = 4096;
+/// How long a new upstream connection may wait for one of
+/// [`MAX_UPSTREAM_CONNECTIONS`] when every one is in use (or the idle one
+/// closed for it has not ended yet); past it the request is refused (503).
+pub const UPSTREAM_CONNECTION_WAIT: Duration = Duration::from_secs(10);
 
 /// A `--resolve HOST:PORT:ADDR` pin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,24 +153,278 @@ pub enum ConnectError {
     },
     #[error("timed out in the TLS handshake with {host}")]
     TlsTimeout { host: String },
+    #[error(
+        "cannot connect to {host}: all {limit} upstream connections the proxy may hold are in use; try again"
+    )]
+    TooManyConnections { host: String, limit: usize },
 }
 
-/// The stream to an upstream: plain TCP or TLS.
-pub enum UpstreamStream {
+/// The proxy's upstream connections, over every host, each holding one of
+/// a fixed number of slots ([`MAX_UPSTREAM_CONNECTIONS`]) until its socket
+/// is dropped. Cloning shares them.
+#[derive(Clone)]
+pub struct UpstreamConnections {
+    inner: Arc<ConnectionsInner>,
+}
+
+struct ConnectionsInner {
+    limit: usize,
+    slots: Arc<Semaphore>,
+    wait: Duration,
+    /// Every connection dialled and not yet dropped, by id.
+    live: Mutex<HashMap<u64, Arc<Tracked>>>,
+    next_id: AtomicU64,
+}
+
+/// One upstream connection, as the bound sees it.
+struct Tracked {
+    id: u64,
+    usage: Mutex<Usage>,
+    /// A byte was written since the connection last went idle: a request
+    /// the proxy has not marked yet is being sent on it.
+    wrote: AtomicBool,
+    /// Closed to make room: reads end, writes fail.
+    closed: AtomicBool,
+    /// The connection's reader, woken when it is closed.
+    reader: AtomicWaker,
+}
+
+#[derive(Clone, Copy)]
+struct Usage {
+    /// Requests (and WebSockets) using it.
+    in_use: usize,
+    /// When the last of them was done (or it was made).
+    idle_since: Instant,
+}
+
+impl Tracked {
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        self.reader.wake();
+    }
+}
+
+impl UpstreamConnections {
+    /// At most `limit` connections at once (at least one); a dial waits up
+    /// to `wait` for a slot.
+    pub fn new(limit: usize, wait: Duration) -> Self {
+        let limit = limit.clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            inner: Arc::new(ConnectionsInner {
+                limit,
+                slots: Arc::new(Semaphore::new(limit)),
+                wait,
+                live: Mutex::new(HashMap::new()),
+                next_id: AtomicU64::new(1),
+            }),
+        }
+    }
+
+    /// Connections open (or being dialled) now.
+    pub fn open(&self) -> usize {
+        self.inner.limit - self.inner.slots.available_permits()
+    }
+
+    /// A slot for a new connection to `host`: at once when one is free;
+    /// otherwise the connection idle the longest is closed and its slot
+    /// awaited, up to the configured wait.
+    async fn slot(&self, host: &str) -> Result<OwnedSemaphorePermit, ConnectError> {
+        let slots = &self.inner.slots;
+        if let Ok(permit) = Arc::clone(slots).try_acquire_owned() {
+            return Ok(permit);
+        }
+        if self.close_longest_idle() {
+            tracing::debug!(
+                limit = self.inner.limit,
+                "upstream connections at the bound: closed the one idle the longest"
+            );
+        }
+        match tokio::time::timeout(self.inner.wait, Arc::clone(slots).acquire_owned()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => {
+                tracing::warn!(
+                    limit = self.inner.limit,
+                    "upstream connection refused: every upstream connection is in use"
+                );
+                Err(ConnectError::TooManyConnections {
+                    host: host.to_string(),
+                    limit: self.inner.limit,
+                })
+            }
+        }
+    }
+
+    /// Close the connection idle the longest, if one is; whether one was.
+    fn close_longest_idle(&self) -> bool {
+        let Ok(live) = self.inner.live.lock() else {
+            return false;
+        };
+        let longest = live
+            .values()
+            .filter(|tracked| {
+                !tracked.closed.load(Ordering::SeqCst) && !tracked.wrote.load(Ordering::SeqCst)
+            })
+            .filter_map(|tracked| {
+                let usage = *tracked.usage.lock().ok()?;
+                (usage.in_use == 0).then_some((usage.idle_since, tracked))
+            })
+            .min_by_key(|(idle_since, _)| *idle_since);
+        match longest {
+            Some((_, tracked)) => {
+                tracked.close();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Register a new connection holding `permit`.
+    fn register(&self, permit: OwnedSemaphorePermit) -> Slot {
+        let tracked = Arc::new(Tracked {
+            id: self.inner.next_id.fetch_add(1, Ordering::Relaxed),
+            usage: Mutex::new(Usage {
+                in_use: 0,
+                idle_since: Instant::now(),
+            }),
+            wrote: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            reader: AtomicWaker::new(),
+        });
+        if let Ok(mut live) = self.inner.live.lock() {
+            live.insert(tracked.id, Arc::clone(&tracked));
+        }
+        Slot {
+            tracked,
+            connections: Arc::clone(&self.inner),
+            _permit: permit,
+        }
+    }
+}
+
+/// A connection's place among [`UpstreamConnections`], given back when
+/// its socket is dropped.
+struct Slot {
+    tracked: Arc<Tracked>,
+    connections: Arc<ConnectionsInner>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut live) = self.connections.live.lock() {
+            live.remove(&self.tracked.id);
+        }
+    }
+}
+
+/// Which upstream connection a request went out on (carried in the
+/// client's connection metadata, [`Connected::extra`]).
+#[derive(Clone)]
+struct ConnectionHandle(Arc<Tracked>);
+
+/// A request (or WebSocket) using an upstream connection: while it lives
+/// the connection is never closed to make room.
+pub(crate) struct InUse(Arc<Tracked>);
+
+impl InUse {
+    fn enter(tracked: &Arc<Tracked>) -> Self {
+        if let Ok(mut usage) = tracked.usage.lock() {
+            usage.in_use += 1;
+        }
+        Self(Arc::clone(tracked))
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        if let Ok(mut usage) = self.0.usage.lock() {
+            usage.in_use = usage.in_use.saturating_sub(1);
+            if usage.in_use == 0 {
+                usage.idle_since = Instant::now();
+                self.0.wrote.store(false, Ordering::SeqCst);
+            }
+        }
+    }
+}
+
+fn in_use_of(connected: Option<&Connected>) -> Option<InUse> {
+    let mut extensions = http::Extensions::new();
+    connected?.get_extras(&mut extensions);
+    let handle = extensions.get::<ConnectionHandle>()?;
+    Some(InUse::enter(&handle.0))
+}
+
+/// Await `sending` (a request through the pooled client, with `capture`
+/// taken from it), marking the upstream connection it goes out on in use
+/// from the moment the pool hands it over; the mark is returned with the
+/// result, to keep as long as the response (or WebSocket) uses the
+/// connection.
+pub(crate) async fn mark_in_use<F: Future>(
+    mut capture: CaptureConnection,
+    sending: F,
+) -> (F::Output, Option<InUse>) {
+    enum First<T> {
+        Sent(T),
+        Marked(Option<InUse>),
+    }
+    let mut sending = std::pin::pin!(sending);
+    let first = tokio::select! {
+        biased;
+        connected = capture.wait_for_connection_metadata() => {
+            First::Marked(in_use_of(connected.as_ref()))
+        }
+        output = &mut sending => First::Sent(output),
+    };
+    match first {
+        First::Marked(in_use) => (sending.await, in_use),
+        First::Sent(output) => {
+            let in_use = in_use_of(capture.connection_metadata().as_ref());
+            (output, in_use)
+        }
+    }
+}
+
+/// The stream to an upstream (plain TCP or TLS), holding its slot among
+/// the proxy's [`UpstreamConnections`] until it is dropped.
+pub struct UpstreamStream {
+    io: Io,
+    slot: Slot,
+}
+
+enum Io {
     Plain(TokioIo<TcpStream>),
     Tls(Box<TokioIo<TlsStream<TcpStream>>>),
 }
 
+impl UpstreamStream {
+    /// The error a connection closed to make room answers writes with.
+    fn closed_error() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "upstream connection closed to make room for another",
+        )
+    }
+
+    fn is_closed(&self) -> bool {
+        self.slot.tracked.closed.load(Ordering::SeqCst)
+    }
+
+    fn wrote(&self) {
+        self.slot.tracked.wrote.store(true, Ordering::SeqCst);
+    }
+}
+
 impl Connection for UpstreamStream {
     fn connected(&self) -> Connected {
-        match self {
-            Self::Plain(_) => Connected::new(),
-            Self::Tls(stream) => {
+        let connected = Connected::new().extra(ConnectionHandle(Arc::clone(&self.slot.tracked)));
+        match &self.io {
+            Io::Plain(_) => connected,
+            Io::Tls(stream) => {
                 let (_, session) = stream.inner().get_ref();
                 if session.alpn_protocol() == Some(b"h2") {
-                    Connected::new().negotiated_h2()
+                    connected.negotiated_h2()
                 } else {
-                    Connected::new()
+                    connected
                 }
             }
         }
@@ -154,9 +437,16 @@ impl hyper::rt::Read for UpstreamStream {
         context: &mut Context<'_>,
         buffer: hyper::rt::ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(stream) => Pin::new(stream).poll_read(context, buffer),
-            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_read(context, buffer),
+        let this = self.get_mut();
+        // Closed to make room: the end of the stream (nothing read), so
+        // the client drops the connection and its slot comes back.
+        this.slot.tracked.reader.register(context.waker());
+        if this.is_closed() {
+            return Poll::Ready(Ok(()));
+        }
+        match &mut this.io {
+            Io::Plain(stream) => Pin::new(stream).poll_read(context, buffer),
+            Io::Tls(stream) => Pin::new(stream.as_mut()).poll_read(context, buffer),
         }
     }
 }
@@ -167,9 +457,14 @@ impl hyper::rt::Write for UpstreamStream {
         context: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(stream) => Pin::new(stream).poll_write(context, data),
-            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_write(context, data),
+        let this = self.get_mut();
+        if this.is_closed() {
+            return Poll::Ready(Err(Self::closed_error()));
+        }
+        this.wrote();
+        match &mut this.io {
+            Io::Plain(stream) => Pin::new(stream).poll_write(context, data),
+            Io::Tls(stream) => Pin::new(stream.as_mut()).poll_write(context, data),
         }
     }
 
@@ -180,30 +475,35 @@ impl hyper::rt::Write for UpstreamStream {
         context: &mut Context<'_>,
         buffers: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Self::Plain(stream) => Pin::new(stream).poll_write_vectored(context, buffers),
-            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(context, buffers),
+        let this = self.get_mut();
+        if this.is_closed() {
+            return Poll::Ready(Err(Self::closed_error()));
+        }
+        this.wrote();
+        match &mut this.io {
+            Io::Plain(stream) => Pin::new(stream).poll_write_vectored(context, buffers),
+            Io::Tls(stream) => Pin::new(stream.as_mut()).poll_write_vectored(context, buffers),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        match self {
-            Self::Plain(stream) => stream.is_write_vectored(),
-            Self::Tls(stream) => stream.is_write_vectored(),
+        match &self.io {
+            Io::Plain(stream) => stream.is_write_vectored(),
+            Io::Tls(stream) => stream.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(stream) => Pin::new(stream).poll_flush(context),
-            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(context),
+        match &mut self.get_mut().io {
+            Io::Plain(stream) => Pin::new(stream).poll_flush(context),
+            Io::Tls(stream) => Pin::new(stream.as_mut()).poll_flush(context),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Self::Plain(stream) => Pin::new(stream).poll_shutdown(context),
-            Self::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(context),
+        match &mut self.get_mut().io {
+            Io::Plain(stream) => Pin::new(stream).poll_shutdown(context),
+            Io::Tls(stream) => Pin::new(stream.as_mut()).poll_shutdown(context),
         }
     }
 }
@@ -214,17 +514,19 @@ pub struct UpstreamConnector {
     tls: TlsConnector,
     pins: Arc<HashMap<(Host, u16), IpAddr>>,
     listen: SocketAddr,
+    connections: UpstreamConnections,
 }
 
 impl UpstreamConnector {
     /// A connector trusting webpki roots plus `extra_roots`, honouring
     /// `pins`, refusing `listen` (the proxy's own address), offering `alpn`
-    /// in upstream TLS.
+    /// in upstream TLS, each connection taking a slot of `connections`.
     pub fn new(
         extra_roots: &[CertificateDer<'static>],
         pins: &[ResolvePin],
         listen: SocketAddr,
         alpn: &[&[u8]],
+        connections: UpstreamConnections,
     ) -> Result<Self, rustls::Error> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -245,6 +547,7 @@ impl UpstreamConnector {
             tls: TlsConnector::from(Arc::new(config)),
             pins: Arc::new(pins),
             listen,
+            connections,
         })
     }
 
@@ -295,6 +598,8 @@ impl UpstreamConnector {
         let https = uri.scheme_str() == Some("https");
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let host_text = host.to_string();
+        // Taken before the dial, so connections being made count too.
+        let permit = self.connections.slot(&host_text).await?;
 
         let dial = async {
             let addresses = self.addresses(&host, port).await?;
@@ -324,7 +629,10 @@ impl UpstreamConnector {
         // Best effort: a proxy adds latency if Nagle holds small writes.
         let _ = stream.set_nodelay(true);
         if !https {
-            return Ok(UpstreamStream::Plain(TokioIo::new(stream)));
+            return Ok(UpstreamStream {
+                io: Io::Plain(TokioIo::new(stream)),
+                slot: self.connections.register(permit),
+            });
         }
         let server_name = match &host {
             Host::Name(name) => {
@@ -344,7 +652,10 @@ impl UpstreamConnector {
             host: host_text.clone(),
             source,
         })?;
-        Ok(UpstreamStream::Tls(Box::new(TokioIo::new(tls))))
+        Ok(UpstreamStream {
+            io: Io::Tls(Box::new(TokioIo::new(tls))),
+            slot: self.connections.register(permit),
+        })
     }
 }
 

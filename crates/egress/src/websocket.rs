@@ -30,11 +30,25 @@
 //! often. The time counts raw bytes read, not whole messages, so a large
 //! message arriving slowly, frame by frame or byte by byte, keeps the socket
 //! open; and it does not run while a message waits for the operator.
+//!
+//! A message being assembled from its frames, on either side, counts
+//! against the buffered-bodies budget
+//! ([`crate::proxy::BUFFERED_BODIES_BUDGET_BYTES`], shared with request
+//! bodies) from the first byte past [`WEBSOCKET_UNBUDGETED_BYTES`] until it
+//! has been inspected and sent on (through any hold): each side reads no
+//! further than the room it holds ([`Budgeted`]). A side that finds no
+//! room within the budget wait closes the socket on both sides, the agent
+//! told why with code 1013 (try again later). Before, up to
+//! [`MAX_WEBSOCKET_MESSAGE_BYTES`] per side of every socket counted in no
+//! budget, so many sockets each sending most of a large message could take
+//! memory the budget refused to request bodies.
 
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use http::HeaderMap;
@@ -42,6 +56,7 @@ use http::header;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
@@ -57,6 +72,15 @@ pub const MAX_WEBSOCKET_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 pub const WEBSOCKET_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 /// The longest close reason WebSocket allows (control frames are ≤ 125 bytes).
 const MAX_CLOSE_REASON_BYTES: usize = 123;
+/// Bytes of a message (frame headers included) each side of a socket
+/// reads before taking any of the buffered-bodies budget: small messages
+/// take none (a socket's own buffers are bounded with the sockets, by
+/// [`crate::server::MAX_REQUESTS_IN_FLIGHT`]).
+pub const WEBSOCKET_UNBUDGETED_BYTES: usize = 64 * 1024;
+/// Bytes of the buffered-bodies budget a side takes at a time past
+/// [`WEBSOCKET_UNBUDGETED_BYTES`] (at most this much is held beyond what
+/// has been read).
+const WEBSOCKET_BUDGET_STEP: usize = 256 * 1024;
 
 /// Whether the request asks to switch to WebSocket.
 pub(crate) fn is_upgrade(headers: &HeaderMap) -> bool {
@@ -144,6 +168,146 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(context, data)
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(context)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(context)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffers: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(context, buffers)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// What one side of a relay has read since its last message was taken,
+/// and the share of the buffered-bodies budget that covers it.
+#[derive(Default)]
+struct Claims {
+    state: Mutex<Unclaimed>,
+    /// The side stopped reading: no room in the budget in time.
+    starved: AtomicBool,
+}
+
+#[derive(Default)]
+struct Unclaimed {
+    read: usize,
+    share: Option<OwnedSemaphorePermit>,
+}
+
+impl Claims {
+    /// The share of the message just read, to keep until it is sent on;
+    /// the count starts again for the next one.
+    fn take(&self) -> Option<OwnedSemaphorePermit> {
+        let Ok(mut state) = self.state.lock() else {
+            return None;
+        };
+        state.read = 0;
+        state.share.take()
+    }
+
+    fn starved(&self) -> bool {
+        self.starved.load(Ordering::SeqCst)
+    }
+}
+
+type Reserving = Pin<Box<dyn Future<Output = Option<OwnedSemaphorePermit>> + Send>>;
+
+/// One side's connection, read no further than the budget room it holds:
+/// past [`WEBSOCKET_UNBUDGETED_BYTES`] since its last message was taken,
+/// it takes [`WEBSOCKET_BUDGET_STEP`] more before reading on, waiting at
+/// most the budget wait; then reading fails and [`Claims::starved`] says
+/// why.
+struct Budgeted<T> {
+    inner: T,
+    budget: Arc<Semaphore>,
+    wait: Duration,
+    claims: Arc<Claims>,
+    reserving: Option<Reserving>,
+}
+
+impl<T: AsyncRead + Unpin> Budgeted<T> {
+    /// Bytes that may be read now, once room is held for at least one.
+    fn poll_room(&mut self, context: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        loop {
+            let (read, covered) = match self.claims.state.lock() {
+                Ok(state) => (
+                    state.read,
+                    WEBSOCKET_UNBUDGETED_BYTES
+                        + state.share.as_ref().map_or(0, |share| share.num_permits()),
+                ),
+                Err(_) => return Poll::Ready(Err(std::io::Error::other("budget state poisoned"))),
+            };
+            if read < covered {
+                return Poll::Ready(Ok(covered - read));
+            }
+            let reserving = self.reserving.get_or_insert_with(|| {
+                let (budget, wait) = (Arc::clone(&self.budget), self.wait);
+                Box::pin(async move {
+                    crate::proxy::reserve_within(&budget, WEBSOCKET_BUDGET_STEP, wait).await
+                })
+            });
+            let reserved = ready!(reserving.as_mut().poll(context));
+            self.reserving = None;
+            let Some(permit) = reserved else {
+                self.claims.starved.store(true, Ordering::SeqCst);
+                return Poll::Ready(Err(std::io::Error::other(
+                    "no room in the buffered-bodies budget for a WebSocket message",
+                )));
+            };
+            if let Ok(mut state) = self.claims.state.lock() {
+                match &mut state.share {
+                    Some(share) => share.merge(permit),
+                    None => state.share = Some(permit),
+                }
+            }
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Budgeted<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        let room = ready!(this.poll_room(context))?;
+        let mut limited = ReadBuf::new(buffer.initialize_unfilled_to(room.min(buffer.remaining())));
+        ready!(Pin::new(&mut this.inner).poll_read(context, &mut limited))?;
+        let read = limited.filled().len();
+        buffer.advance(read);
+        if let Ok(mut state) = this.claims.state.lock() {
+            state.read += read;
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Budgeted<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         context: &mut Context<'_>,
@@ -283,14 +447,30 @@ pub(crate) async fn relay(
         }
     };
     let activity = Arc::new(Activity::new());
-    let watched = |io| Watched {
-        inner: TokioIo::new(io),
-        activity: activity.clone(),
+    let client_claims = Arc::new(Claims::default());
+    let upstream_claims = Arc::new(Claims::default());
+    let budgeted = |io, claims: &Arc<Claims>| Budgeted {
+        inner: Watched {
+            inner: TokioIo::new(io),
+            activity: activity.clone(),
+        },
+        budget: Arc::clone(&shared.body_budget),
+        wait: shared.budget_wait,
+        claims: Arc::clone(claims),
+        reserving: None,
     };
-    let client =
-        WebSocketStream::from_raw_socket(watched(client), Role::Server, Some(config())).await;
-    let upstream =
-        WebSocketStream::from_raw_socket(watched(upstream), Role::Client, Some(config())).await;
+    let client = WebSocketStream::from_raw_socket(
+        budgeted(client, &client_claims),
+        Role::Server,
+        Some(config()),
+    )
+    .await;
+    let upstream = WebSocketStream::from_raw_socket(
+        budgeted(upstream, &upstream_claims),
+        Role::Client,
+        Some(config()),
+    )
+    .await;
     let (mut to_client, mut from_client) = client.split();
     let (mut to_upstream, mut from_upstream) = upstream.split();
     let idle = shared.websocket_idle_timeout;
@@ -324,8 +504,9 @@ pub(crate) async fn relay(
                 break;
             }
             message = from_client.next() => match message {
-                Some(Ok(message)) => match inspect(&shared, &context, message).await {
-                    Decision::Forward(message) => {
+                // Its share of the budget is kept until it is sent on.
+                Some(Ok(message)) => match (client_claims.take(), inspect(&shared, &context, message).await) {
+                    (_share, Decision::Forward(message)) => {
                         if to_upstream.send(message).await.is_err() {
                             break;
                         }
@@ -334,7 +515,7 @@ pub(crate) async fn relay(
                         // last byte read.
                         deadline.as_mut().reset(Instant::now() + idle);
                     }
-                    Decision::Refuse(reason) => {
+                    (_, Decision::Refuse(reason)) => {
                         tracing::warn!(
                             decision = "block",
                             request_id = context.request_id,
@@ -350,6 +531,12 @@ pub(crate) async fn relay(
                         break;
                     }
                 },
+                _ if client_claims.starved() => {
+                    no_room(&context, "the agent's");
+                    let _ = to_client.send(try_again("your message")).await;
+                    let _ = to_upstream.send(Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() }))).await;
+                    break;
+                }
                 _ => {
                     let _ = to_upstream.close().await;
                     break;
@@ -357,6 +544,7 @@ pub(crate) async fn relay(
             },
             message = from_upstream.next() => match message {
                 Some(Ok(message)) => {
+                    let _share = upstream_claims.take();
                     // The injected credential, should the upstream echo it.
                     let message = match &mask {
                         Some(mask) => mask_message(mask, message),
@@ -367,6 +555,12 @@ pub(crate) async fn relay(
                     }
                     deadline.as_mut().reset(Instant::now() + idle);
                 }
+                _ if upstream_claims.starved() => {
+                    no_room(&context, "the upstream's");
+                    let _ = to_client.send(try_again("the upstream's message")).await;
+                    let _ = to_upstream.send(Message::Close(Some(CloseFrame { code: CloseCode::Again, reason: "".into() }))).await;
+                    break;
+                }
                 _ => {
                     let _ = to_client.close().await;
                     break;
@@ -374,6 +568,28 @@ pub(crate) async fn relay(
             },
         }
     }
+}
+
+/// Log a socket closed for want of budget room for `whose` message.
+fn no_room(context: &RequestContext, whose: &str) {
+    tracing::warn!(
+        decision = "deny",
+        request_id = context.request_id,
+        host = %context.log_host,
+        "WebSocket closed: no room to buffer {whose} message in time (too many large messages and request bodies at once)"
+    );
+}
+
+/// The close (1013, try again later) telling the agent there was no room
+/// for `what`.
+fn try_again(what: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::Again,
+        reason: truncated(&format!(
+            "bot-bottle egress: no room to buffer {what} (too many large messages and bodies at once); try again"
+        ))
+        .into(),
+    }))
 }
 
 #[cfg(test)]

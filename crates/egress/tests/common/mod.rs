@@ -75,6 +75,24 @@ pub struct Upstream {
     pub sse_release: Arc<Mutex<Option<oneshot::Receiver<()>>>>,
     /// The code of every close frame the WebSocket echo server received.
     pub websocket_closes: Arc<Mutex<Vec<u16>>>,
+    /// Connections open now on the HTTPS and plain HTTP listeners.
+    pub open_connections: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+/// Counts one open connection until dropped.
+struct OpenConnection(Arc<std::sync::atomic::AtomicUsize>);
+
+impl OpenConnection {
+    fn new(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl Upstream {
@@ -371,10 +389,12 @@ pub async fn start_upstream() -> Upstream {
     let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let https = https_listener.local_addr().unwrap();
     let http = http_listener.local_addr().unwrap();
+    let open_connections = Arc::new(std::sync::atomic::AtomicUsize::new(0));
 
     for (listener, tls) in [(https_listener, Some(acceptor)), (http_listener, None)] {
         let seen = seen.clone();
         let sse_release = sse_release.clone();
+        let open_connections = open_connections.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
@@ -383,7 +403,9 @@ pub async fn start_upstream() -> Upstream {
                 let seen = seen.clone();
                 let sse_release = sse_release.clone();
                 let tls = tls.clone();
+                let open = OpenConnection::new(&open_connections);
                 tokio::spawn(async move {
+                    let _open = open;
                     let service = service_fn(move |request| {
                         upstream_handler(seen.clone(), sse_release.clone(), request)
                     });
@@ -416,6 +438,7 @@ pub async fn start_upstream() -> Upstream {
         seen,
         sse_release,
         websocket_closes,
+        open_connections,
     }
 }
 
@@ -453,6 +476,10 @@ pub struct ProxyOptions {
     pub buffered_bodies_budget: Option<usize>,
     /// How long a request waits for budget room (default: the sidecar's).
     pub budget_wait: Option<std::time::Duration>,
+    /// Upstream connections open at once (default: the sidecar's).
+    pub max_upstream_connections: Option<usize>,
+    /// How long a dial waits for an upstream slot (default: the sidecar's).
+    pub upstream_connection_wait: Option<std::time::Duration>,
 }
 
 pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyOptions) -> Proxy {
@@ -516,6 +543,12 @@ pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyO
     }
     if let Some(wait) = options.budget_wait {
         config.budget_wait = wait;
+    }
+    if let Some(limit) = options.max_upstream_connections {
+        config.max_upstream_connections = limit;
+    }
+    if let Some(wait) = options.upstream_connection_wait {
+        config.upstream_connection_wait = wait;
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
