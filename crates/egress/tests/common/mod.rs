@@ -787,6 +787,18 @@ impl std::io::Write for CaptureWriter {
 
 impl LogCapture {
     pub fn start() -> Self {
+        // `tracing` caches each callsite's interest process-wide, computed
+        // against the dispatcher of the thread that first reaches it: a
+        // sibling test's thread with no subscriber caches `never`, and this
+        // capture then misses that line (seen once: an `egress request
+        // denied` line absent under the parallel harness). A global
+        // registry that is interested in everything keeps every callsite
+        // enabled; it records nothing, and this thread's own subscriber
+        // below gets the events.
+        static GLOBAL: std::sync::Once = std::sync::Once::new();
+        GLOBAL.call_once(|| {
+            let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+        });
         let buffer = Arc::new(Mutex::new(Vec::new()));
         let writer = CaptureWriter(buffer.clone());
         let subscriber = tracing_subscriber::fmt()
