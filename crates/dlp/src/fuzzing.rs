@@ -139,7 +139,8 @@ fn decode_checked(data: &[u8]) {
 }
 
 /// Import `data` as a gitleaks config; if it imports, check the warnings
-/// are single lines, the rules keep the engine's invariants and build a
+/// are single lines, the rules (content and file-name ones) keep the
+/// engine's invariants (prefixed, unique ids) and build a
 /// scanner (always), and scan `data` itself with them.
 pub fn gitleaks(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(data) else {
@@ -171,6 +172,21 @@ pub fn gitleaks(data: &[u8]) {
             "duplicate id {}",
             rule.id()
         );
+    }
+    let names = import.rules.file_name_rules();
+    for (index, rule) in names.iter().enumerate() {
+        assert!(
+            rule.id().starts_with(crate::GITLEAKS_ID_PREFIX),
+            "{}",
+            rule.id()
+        );
+        assert!(
+            !rules.iter().any(|other| other.id() == rule.id())
+                && !names[..index].iter().any(|other| other.id() == rule.id()),
+            "duplicate id {}",
+            rule.id()
+        );
+        let _ = rule.matches(data);
     }
     let scanner = match Scanner::new(ScannerConfig {
         detectors: DetectorSet::empty().with(Detector::Patterns),
