@@ -3,9 +3,12 @@
 //!
 //! Every allowed request is scanned before a byte goes upstream: the request
 //! line and header values with `scan_request_head` (CR/LF injection is
-//! looked for there only — a body may carry CR/LF freely), the hostname,
-//! the decoded body, and each WebSocket message the agent sends. What a
-//! finding leads to is the route's policy (`on_match`):
+//! looked for there only — a body may carry CR/LF freely), the raw bytes of
+//! every header value that is not UTF-8 with the body's scan too (the head
+//! scan takes text, where obs-text bytes 0x80-0xFF — EBCDIC, say — would
+//! be only U+FFFD), the hostname, the decoded body, and each WebSocket
+//! message the agent sends. What a finding leads to is the route's policy
+//! (`on_match`):
 //!
 //! | finding | `redact` | `block` | `supervise` |
 //! |---|---|---|---|
@@ -14,10 +17,19 @@
 //! | in the hostname | 403 (cannot be rewritten) | 403 | hold |
 //! | entropy (warn-only) | logged | logged | logged |
 //!
-//! Values the operator approves are remembered for the proxy's life: the
-//! [`DlpState`] shared with the hold resolver ([`crate::queue_holds`]) swaps
-//! in a scanner that treats them as safe. Nothing here ever logs or returns
-//! a raw value: reasons and proposals carry the finding's masked preview.
+//! Redaction rewrites only the header values it changes; the others go as
+//! sent, byte for byte. A value that is not UTF-8 is redacted on its raw
+//! bytes; one that cannot be redacted faithfully refuses the request.
+//!
+//! Values the operator approves are remembered for the host the held
+//! request went to (the host the proposal names), under its `supervise`
+//! routes only: the [`DlpState`] shared with the hold resolver
+//! ([`crate::queue_holds`]) keeps a scanner per approved host that treats
+//! them as safe, at most [`MAX_APPROVED_HOSTS`] hosts and
+//! [`MAX_APPROVED_VALUES_PER_HOST`] values each, the oldest dropped first.
+//! Another host, or a `block` or `redact` route, gets the base scanner.
+//! Nothing here ever logs or returns a raw value: reasons and proposals
+//! carry the finding's masked preview.
 
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex};
@@ -27,7 +39,7 @@ use bot_bottle_dlp::{Detector, Finding, Findings, Location, Scanner, Severity};
 use bot_bottle_manifest::model::OnMatch;
 use bot_bottle_secret::Redacted;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
 use lru::LruCache;
 
 use crate::inspect::{HeadRewrite, Hold, Inspector, RequestContext, RequestHead, Verdict};
@@ -55,7 +67,8 @@ pub const CANARY_VARIABLE: &str = "EGRESS_TOKEN_CANARY";
 pub const MAX_FINDINGS_PER_HOLD: usize = 8;
 
 /// What a hold resolver needs to file an `egress-token-allow` proposal and,
-/// on approval, remember the value. The values are never shown.
+/// on approval, remember the value for the request's host. The values are
+/// never shown.
 #[derive(Debug, Clone)]
 pub struct HoldDetail {
     pub method: String,
@@ -73,21 +86,55 @@ pub struct HoldDetail {
     pub values: Vec<Redacted<String>>,
 }
 
+/// Hosts whose approved values are remembered. Past it, the host approved
+/// longest ago is forgotten: a value approved for it is held again.
+pub const MAX_APPROVED_HOSTS: usize = 64;
+
+/// Approved values remembered for one host. Past it, the value approved
+/// longest ago for that host is forgotten (held again). A hold lists at
+/// most [`MAX_FINDINGS_PER_HOLD`] values, so this is at least four holds'
+/// worth.
+pub const MAX_APPROVED_VALUES_PER_HOST: usize = 32;
+
 /// State shared between [`DlpInspector`] and the hold resolver: the
-/// scanner in force (swapped when a value is approved) and the details of
-/// requests in flight.
+/// scanners in force (swapped when a value is approved or the detectors
+/// change) and the details of requests in flight.
 pub struct DlpState {
-    scanner: ArcSwap<Scanner>,
+    scanners: ArcSwap<Scanners>,
     /// Serialises scanner rebuilds so that two approvals do not lose one.
     rebuild: Mutex<()>,
     heads: Mutex<LruCache<u64, (String, String)>>,
     holds: Mutex<LruCache<u64, HoldDetail>>,
 }
 
+/// The scanners in force, swapped whole (read lock-free).
+#[derive(Clone)]
+struct Scanners {
+    /// Every request's scanner but those an approval covers.
+    base: Arc<Scanner>,
+    /// The hosts with approved values, the one approved longest ago first;
+    /// at most [`MAX_APPROVED_HOSTS`].
+    approved: Vec<Approved>,
+}
+
+/// The values the operator approved for one host.
+#[derive(Clone)]
+struct Approved {
+    /// The normalised host the held request went to.
+    host: String,
+    /// The one approved longest ago first; at most
+    /// [`MAX_APPROVED_VALUES_PER_HOST`].
+    values: Vec<Redacted<String>>,
+    /// The base scanner that also treats `values` as safe.
+    scanner: Arc<Scanner>,
+}
+
 impl std::fmt::Debug for DlpState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let scanners = self.scanners.load();
         f.debug_struct("DlpState")
-            .field("scanner", &*self.scanner.load())
+            .field("scanner", &*scanners.base)
+            .field("approved_hosts", &scanners.approved.len())
             .finish_non_exhaustive()
     }
 }
@@ -97,34 +144,95 @@ impl DlpState {
         let heads = NonZeroUsize::new(REMEMBERED_HEADS).unwrap_or(NonZeroUsize::MIN);
         let holds = NonZeroUsize::new(REMEMBERED_HOLDS).unwrap_or(NonZeroUsize::MIN);
         Arc::new(Self {
-            scanner: ArcSwap::from_pointee(scanner),
+            scanners: ArcSwap::from_pointee(Scanners {
+                base: Arc::new(scanner),
+                approved: Vec::new(),
+            }),
             rebuild: Mutex::new(()),
             heads: Mutex::new(LruCache::new(heads)),
             holds: Mutex::new(LruCache::new(holds)),
         })
     }
 
-    /// The scanner in force.
+    /// The scanner in force for requests no approval covers (logs, a
+    /// proposal's host).
     pub fn scanner(&self) -> Arc<Scanner> {
-        self.scanner.load_full()
+        Arc::clone(&self.scanners.load().base)
     }
 
-    /// Treat `values` as safe from now on (the operator approved them).
-    pub fn approve(&self, values: Vec<Redacted<String>>) {
-        if values.is_empty() {
+    /// The scanner for a request to `host` under a route whose policy is
+    /// `policy`: the one that treats the values approved for `host` as
+    /// safe when the route holds for the operator (`supervise`, what the
+    /// operator answered), the base scanner otherwise. A `block` route
+    /// refuses an approved value, a `redact` route scrubs it, and no other
+    /// host ever gets it unasked.
+    pub fn scanner_for(&self, host: &str, policy: OnMatch) -> Arc<Scanner> {
+        let scanners = self.scanners.load();
+        if policy == OnMatch::Supervise
+            && let Some(approved) = scanners.approved.iter().find(|entry| entry.host == host)
+        {
+            return Arc::clone(&approved.scanner);
+        }
+        Arc::clone(&scanners.base)
+    }
+
+    /// Treat `values` as safe from now on in requests to `host` under a
+    /// `supervise` route (the operator approved a request to `host` that
+    /// carried them). At most [`MAX_APPROVED_VALUES_PER_HOST`] values are
+    /// kept per host and [`MAX_APPROVED_HOSTS`] hosts, the oldest
+    /// approvals dropped first.
+    pub fn approve(&self, host: &str, values: Vec<Redacted<String>>) {
+        if values.iter().all(|value| value.expose().is_empty()) {
             return;
         }
         let _guard = self
             .rebuild
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = self.scanner.load_full();
-        match current.with_extra_safe_values(values) {
-            Ok(next) => self.scanner.store(Arc::new(next)),
+        let current = self.scanners.load_full();
+        let mut approved = current.approved.clone();
+        let mut remembered = approved
+            .iter()
+            .position(|entry| entry.host == host)
+            .map(|index| approved.remove(index).values)
+            .unwrap_or_default();
+        for value in values {
+            if value.expose().is_empty() {
+                continue;
+            }
+            remembered.retain(|known| known.expose() != value.expose());
+            remembered.push(value);
+        }
+        let excess = remembered
+            .len()
+            .saturating_sub(MAX_APPROVED_VALUES_PER_HOST);
+        remembered.drain(..excess);
+        let scanner = match current.base.with_extra_safe_values(remembered.clone()) {
+            Ok(scanner) => Arc::new(scanner),
             Err(error) => {
                 tracing::error!(%error, "cannot remember the approved value; it will be held again");
+                return;
             }
+        };
+        approved.push(Approved {
+            host: host.to_string(),
+            values: remembered,
+            scanner,
+        });
+        let excess = approved.len().saturating_sub(MAX_APPROVED_HOSTS);
+        if excess > 0 {
+            // Not the host: it may itself be a finding.
+            tracing::info!(
+                forgotten = excess,
+                limit = MAX_APPROVED_HOSTS,
+                "approved values forgotten for the host approved longest ago"
+            );
+            approved.drain(..excess);
         }
+        self.scanners.store(Arc::new(Scanners {
+            base: Arc::clone(&current.base),
+            approved,
+        }));
     }
 
     /// Run `detectors` from now on (the routes file changed them); the
@@ -134,11 +242,21 @@ impl DlpState {
             .rebuild
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let current = self.scanner.load_full();
-        if current.detectors() != detectors {
+        let current = self.scanners.load_full();
+        if current.base.detectors() != detectors {
             tracing::info!(detectors = %detectors, "outbound DLP detectors changed");
-            self.scanner
-                .store(Arc::new(current.with_detectors(detectors)));
+            let approved = current
+                .approved
+                .iter()
+                .map(|entry| Approved {
+                    scanner: Arc::new(entry.scanner.with_detectors(detectors)),
+                    ..entry.clone()
+                })
+                .collect();
+            self.scanners.store(Arc::new(Scanners {
+                base: Arc::new(current.base.with_detectors(detectors)),
+                approved,
+            }));
         }
     }
 
@@ -372,7 +490,7 @@ impl DlpInspector {
         data: &[u8],
         location: &str,
     ) -> Verdict<Bytes> {
-        let scanner = self.state.scanner();
+        let scanner = self.state.scanner_for(&context.host, context.on_match);
         let scanned = Self::scan_data(&scanner, data, location);
         self.verdict(context, &scanner, scanned, || {
             let redaction = scanner.redact(data);
@@ -384,7 +502,8 @@ impl DlpInspector {
     }
 }
 
-/// Headers as `(name, value)` text pairs (a non-UTF-8 value lossily).
+/// Headers as `(name, value)` text pairs (a non-UTF-8 value lossily: its
+/// raw bytes are scanned on their own, see [`DlpInspector::inspect_head`]).
 fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
@@ -392,15 +511,68 @@ fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn header_map(pairs: &[(String, String)]) -> Option<HeaderMap> {
-    let mut map = HeaderMap::with_capacity(pairs.len());
-    for (name, value) in pairs {
-        map.append(
-            HeaderName::from_bytes(name.as_bytes()).ok()?,
-            HeaderValue::from_str(value).ok()?,
-        );
+/// A header value that is not UTF-8 (obs-text, bytes 0x80-0xFF): the text
+/// scan sees each such byte as U+FFFD, so its raw bytes are scanned too.
+fn non_utf8(value: &HeaderValue) -> Option<&[u8]> {
+    let bytes = value.as_bytes();
+    std::str::from_utf8(bytes).is_err().then_some(bytes)
+}
+
+/// A redacted header value that cannot be sent as the redaction meant it.
+struct Unfaithful;
+
+/// `headers` after redaction: `Ok(None)` when no value changes. A value
+/// the redaction leaves alone is kept exactly as sent (never rebuilt from
+/// its lossy text). A value that is not UTF-8 is redacted on its raw
+/// bytes, as a body is; if its text redaction changed it but the byte
+/// redaction did not, or something is left that cannot be scrubbed, or a
+/// redacted value is no valid header value, the head cannot be rewritten
+/// faithfully (`Err`: refuse).
+fn redacted_headers(
+    scanner: &Scanner,
+    headers: &HeaderMap,
+    pairs: &[(String, String)],
+    redacted: &[(String, String)],
+) -> Result<Option<HeaderMap>, Unfaithful> {
+    let mut values = Vec::with_capacity(pairs.len());
+    let mut changed = false;
+    for (index, (name, value)) in headers.iter().enumerate() {
+        let (Some((_, before)), Some((_, after))) = (pairs.get(index), redacted.get(index)) else {
+            return Err(Unfaithful);
+        };
+        let next = match non_utf8(value) {
+            None if after == before => value.clone(),
+            None => HeaderValue::from_str(after).map_err(|_| Unfaithful)?,
+            Some(raw) => {
+                let redaction = scanner.redact(raw);
+                if !redaction.unredactable.is_empty() {
+                    return Err(Unfaithful);
+                }
+                if redaction.bytes == raw {
+                    if after != before {
+                        return Err(Unfaithful);
+                    }
+                    value.clone()
+                } else {
+                    HeaderValue::from_bytes(&redaction.bytes).map_err(|_| Unfaithful)?
+                }
+            }
+        };
+        if next.as_bytes() != value.as_bytes() {
+            changed = true;
+        }
+        let mut next = next;
+        next.set_sensitive(value.is_sensitive());
+        values.push((name.clone(), next));
     }
-    Some(map)
+    if !changed {
+        return Ok(None);
+    }
+    let mut map = HeaderMap::with_capacity(values.len());
+    for (name, value) in values {
+        map.append(name, value);
+    }
+    Ok(Some(map))
 }
 
 impl Inspector for DlpInspector {
@@ -415,17 +587,23 @@ impl Inspector for DlpInspector {
             method.to_string(),
             head.path_and_query.to_string(),
         );
-        let scanner = self.state.scanner();
+        let scanner = self.state.scanner_for(&context.host, context.on_match);
         let request_line = format!("{method} {}", head.path_and_query);
         let pairs = header_pairs(head.headers);
         let findings: Findings = scanner.scan_request_head(&request_line, &pairs);
+        // The shown name of header `index` (scrubbed: it may be the finding).
+        let shown_name = |index: usize| {
+            pairs.get(index).map_or_else(
+                || "a header".to_string(),
+                |(name, _)| lossy(&scanner.redact(name.as_bytes()).bytes),
+            )
+        };
         let mut scanned = Vec::new();
         for finding in findings.into_vec() {
             let (location, text) = match finding.location {
                 Location::Header { index, in_name } => match pairs.get(index) {
-                    // The name as shown is scrubbed: it may be the finding.
                     Some((name, value)) => {
-                        let shown = lossy(&scanner.redact(name.as_bytes()).bytes);
+                        let shown = shown_name(index);
                         if in_name {
                             (format!("the name of header {shown}"), name.as_bytes())
                         } else {
@@ -443,6 +621,27 @@ impl Inspector for DlpInspector {
                 text,
                 finding,
             });
+        }
+        // A value that is not UTF-8 reached the text scan lossily (every
+        // byte 0x80-0xFF as U+FFFD): EBCDIC, say, would pass unseen. Its
+        // raw bytes get the body's scan (no CR/LF check: CR and LF are
+        // ASCII, the text scan saw them).
+        for (index, (_, value)) in head.headers.iter().enumerate() {
+            let Some(raw) = non_utf8(value) else {
+                continue;
+            };
+            let location = format!("header {}", shown_name(index));
+            for mut finding in scanner.scan(raw).into_vec() {
+                finding.location = Location::Header {
+                    index,
+                    in_name: false,
+                };
+                scanned.push(Scanned {
+                    location: location.clone(),
+                    text: raw,
+                    finding,
+                });
+            }
         }
         let host_findings = Self::scan_data(&scanner, context.host.as_bytes(), "the hostname");
         let host_clean = host_findings
@@ -463,11 +662,8 @@ impl Inspector for DlpInspector {
                 .and_then(|rest| rest.strip_prefix(' '))?
                 .to_string();
             let path_and_query = (new_path != head.path_and_query).then_some(new_path);
-            let headers = if redaction.headers == pairs {
-                None
-            } else {
-                Some(header_map(&redaction.headers)?)
-            };
+            let headers =
+                redacted_headers(&scanner, head.headers, &pairs, &redaction.headers).ok()?;
             Some(HeadRewrite {
                 path_and_query,
                 headers,
@@ -486,7 +682,7 @@ impl Inspector for DlpInspector {
     /// The held secrets and credential shapes only: compressed bytes are
     /// binary, where the Unicode and entropy detectors would see noise.
     fn inspect_encoded_body(&self, context: &RequestContext, raw: &[u8]) -> Verdict<Bytes> {
-        let scanner = self.state.scanner();
+        let scanner = self.state.scanner_for(&context.host, context.on_match);
         let detectors = scanner
             .detectors()
             .without(Detector::Unicode)

@@ -27,9 +27,9 @@
 //!
 //! The inspector knows the route's policy (`RequestContext::on_match`) and
 //! picks the verdict from it; structural findings (CRLF, Unicode evasion)
-//! should be `Block` under every policy. Remembering an approved value for
-//! the proxy's life is the inspector's and resolver's business: share state
-//! between the two.
+//! should be `Block` under every policy. Remembering an approved value (for
+//! the host it was approved for, `RequestContext::host`) is the
+//! inspector's and resolver's business: share state between the two.
 //!
 //! [`ScriptedInspector`] and [`ScriptedHolds`] are test doubles that record
 //! what they see and answer as told.

@@ -7,8 +7,10 @@
 //! thread in between, so a held request never stalls other traffic, however
 //! many are held at once. When the wait times out the proposal is
 //! expired (an operator answer that landed first still wins). Approve
-//! forwards the request and remembers the matched values for the proxy's
-//! life ([`DlpState::approve`]); reject, expiry, a malformed response or a
+//! forwards the request and remembers the matched values for the request's
+//! host, the one the proposal names, until the proxy stops or more recent
+//! approvals push them out ([`DlpState::approve`]: never for another host,
+//! never under a `block` route); reject, expiry, a malformed response or a
 //! queue error refuse it with a reason the agent sees. This sidecar owns the
 //! archive: the proposal is archived once the decision is taken and the
 //! value remembered (acting on in-memory state, so a restart needs no replay).
@@ -239,6 +241,8 @@ impl HoldResolver for QueueHolds {
             let timeout = self.timeout;
             let state = Arc::clone(&self.state);
             let values = detail.values;
+            // Approval covers the host the operator was asked about.
+            let approved_host = context.host.clone();
             // A task of its own: if the agent goes away mid-hold, the
             // proposal is still settled (answered or expired) and archived,
             // not left pending for an operator to answer into the void.
@@ -246,9 +250,10 @@ impl HoldResolver for QueueHolds {
                 async move {
                     let _slot = slot;
                     let (settled, id) = settle(&queue, &bottle, timeout, payload).await;
-                    // Act (remember the approved value), then archive.
+                    // Act (remember the approved value for this host),
+                    // then archive.
                     if matches!(settled, Settled::Approved) {
-                        state.approve(values);
+                        state.approve(&approved_host, values);
                     }
                     if let Some(id) = id {
                         let archived = {

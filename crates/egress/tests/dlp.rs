@@ -1994,3 +1994,321 @@ async fn past_the_hold_rate_a_hold_is_refused_without_filing() {
     );
     assert_eq!(queue.list(Scope::All).unwrap().entries.len(), 2);
 }
+
+/// `text` in EBCDIC code page 037, as Python's `text.encode("cp037")`
+/// writes it (letters, digits, `-`, `_`, `=` and space only).
+fn cp037(text: &str) -> Vec<u8> {
+    text.bytes()
+        .map(|byte| match byte {
+            b'a'..=b'i' => 0x81 + (byte - b'a'),
+            b'j'..=b'r' => 0x91 + (byte - b'j'),
+            b's'..=b'z' => 0xA2 + (byte - b's'),
+            b'A'..=b'I' => 0xC1 + (byte - b'A'),
+            b'J'..=b'R' => 0xD1 + (byte - b'J'),
+            b'S'..=b'Z' => 0xE2 + (byte - b'S'),
+            b'0'..=b'9' => 0xF0 + (byte - b'0'),
+            b'-' => 0x60,
+            b'_' => 0x6D,
+            b'=' => 0x7E,
+            b' ' => 0x40,
+            other => panic!("no cp037 byte for {other:#x} in this test"),
+        })
+        .collect()
+}
+
+/// `GET /echo` with `x-data` set to `value`, byte for byte.
+fn get_with_raw_header(authority: &str, value: &[u8]) -> Request<Full<Bytes>> {
+    get(authority, "/echo")
+        .header("x-data", http::HeaderValue::from_bytes(value).unwrap())
+        .body(Full::new(Bytes::new()))
+        .unwrap()
+}
+
+/// Audit finding (failed before): a header value is obs-text bytes
+/// (0x80-0xFF) the head scan saw only as U+FFFD, so a held secret or the
+/// canary in EBCDIC in a header went upstream, while the same bytes in a
+/// body were refused. Over HTTP/1.1 and HTTP/2, under every policy.
+#[tokio::test]
+async fn a_held_secret_in_ebcdic_in_a_header_value_is_caught_under_every_policy() {
+    for (variable, secret) in [
+        ("EGRESS_TOKEN_CANARY", CANARY),
+        ("EGRESS_TOKEN_DEPLOY", DEPLOY_TOKEN),
+    ] {
+        let encoded = cp037(secret);
+        assert!(std::str::from_utf8(&encoded).is_err());
+        for alpn in [&b"http/1.1"[..], b"h2"] {
+            let protocol = String::from_utf8_lossy(alpn).into_owned();
+            // `block` and `supervise` (no queue): refused.
+            for policy in ["block", "supervise"] {
+                let upstream = start_upstream().await;
+                let proxy = dlp_proxy(&upstream, &routes(&upstream, policy), None).await;
+                let authority = upstream_authority(&upstream);
+                let mut client =
+                    tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[alpn]).await;
+                let answer = client.send(get_with_raw_header(&authority, &encoded)).await;
+                let case = format!("{variable} {protocol} {policy}");
+                assert_eq!(
+                    answer.status,
+                    StatusCode::FORBIDDEN,
+                    "{case}: {}",
+                    answer.body
+                );
+                if policy == "supervise" && variable != "EGRESS_TOKEN_CANARY" {
+                    // Held, and refused: there is no queue.
+                    assert!(
+                        answer.body.contains(NO_QUEUE_REASON),
+                        "{case}: {}",
+                        answer.body
+                    );
+                } else {
+                    assert!(answer.body.contains(variable), "{case}: {}", answer.body);
+                    assert!(
+                        answer.body.contains("header x-data"),
+                        "{case}: {}",
+                        answer.body
+                    );
+                }
+                assert!(upstream.seen().is_empty(), "{case}: the upstream saw it");
+
+                // The same header without the secret passes, byte for byte.
+                let mut clean = encoded.clone();
+                clean.truncate(6);
+                let answer = client.send(get_with_raw_header(&authority, &clean)).await;
+                assert_eq!(answer.status, StatusCode::OK, "{case}: {}", answer.body);
+                assert_eq!(upstream.seen()[0].raw_headers["x-data"], [clean], "{case}");
+                proxy.stop().await;
+            }
+            // `redact`: scrubbed from the header's bytes; the rest of the
+            // value goes as sent.
+            let upstream = start_upstream().await;
+            let proxy = dlp_proxy(&upstream, &routes(&upstream, "redact"), None).await;
+            let authority = upstream_authority(&upstream);
+            let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[alpn]).await;
+            let mut value = b"id=\xff\xfe ".to_vec();
+            value.extend_from_slice(&encoded);
+            let answer = client.send(get_with_raw_header(&authority, &value)).await;
+            let case = format!("{variable} {protocol} redact");
+            assert_eq!(answer.status, StatusCode::OK, "{case}: {}", answer.body);
+            let seen = upstream.seen();
+            let sent = &seen[0].raw_headers["x-data"][0];
+            let mut expected = b"id=\xff\xfe ".to_vec();
+            expected.extend_from_slice(bot_bottle_dlp::REDACTION_MARK);
+            assert_eq!(sent, &expected, "{case}");
+            proxy.stop().await;
+        }
+    }
+}
+
+/// A held token in EBCDIC in a header is put to the operator like any
+/// other finding; approved, the header goes byte for byte, and the value
+/// is remembered for the host.
+#[tokio::test]
+async fn a_held_token_in_ebcdic_in_a_header_is_held_and_goes_as_sent_once_approved() {
+    let upstream = start_upstream().await;
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let proxy = dlp_proxy(
+        &upstream,
+        &routes(&upstream, "supervise"),
+        Some((&queue, OPERATOR_WAIT)),
+    )
+    .await;
+    let authority = upstream_authority(&upstream);
+    let encoded = cp037(DEPLOY_TOKEN);
+    let operator = tokio::spawn(operator_answers(queue.clone(), Decision::Approve));
+    let answer = send(&proxy, &upstream, get_with_raw_header(&authority, &encoded)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(upstream.seen()[0].raw_headers["x-data"], [&encoded[..]]);
+    let Payload::EgressTokenAllow(asked) = operator.await.unwrap() else {
+        panic!("not an egress-token-allow proposal");
+    };
+    assert_eq!(asked.rule, "EGRESS_TOKEN_DEPLOY");
+    assert!(asked.preview.contains("header x-data"), "{}", asked.preview);
+    let proposal_text = serde_json::to_string(&asked).unwrap();
+    assert!(!proposal_text.contains(DEPLOY_TOKEN), "{proposal_text}");
+    assert!(
+        !proposal_text.contains(&String::from_utf8_lossy(&encoded).into_owned()),
+        "{proposal_text}"
+    );
+
+    let answer = send(&proxy, &upstream, get_with_raw_header(&authority, &encoded)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(
+        all_proposals(&queue),
+        1,
+        "the approved value was asked again"
+    );
+    proxy.stop().await;
+}
+
+/// Audit finding (failed before): redacting a head rebuilt every header
+/// from its lossy text, so a value with bytes that are not UTF-8 reached
+/// the upstream corrupted (each such byte as U+FFFD) although the
+/// redaction did not touch it.
+#[tokio::test]
+async fn redacting_a_header_leaves_the_other_values_byte_for_byte() {
+    let upstream = start_upstream().await;
+    let proxy = dlp_proxy(&upstream, &routes(&upstream, "redact"), None).await;
+    let authority = upstream_authority(&upstream);
+    let binary: &[u8] = b"\xff\xfeabc \xe9t\xe9";
+    let request = get(&authority, "/echo")
+        .header("x-binary", http::HeaderValue::from_bytes(binary).unwrap())
+        .header("x-key", DEPLOY_TOKEN)
+        .header("x-plain", "as sent")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let answer = send(&proxy, &upstream, request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let seen = upstream.seen();
+    assert_eq!(
+        seen[0].raw_headers["x-key"],
+        [bot_bottle_dlp::REDACTION_MARK]
+    );
+    assert_eq!(seen[0].raw_headers["x-binary"], [binary]);
+    assert_eq!(seen[0].raw_headers["x-plain"], [b"as sent"]);
+    proxy.stop().await;
+}
+
+/// Routes for the approval-scope test: the upstream under `supervise`
+/// (`/echo`) and `block` (`/paste`), and `localhost` (the same upstream,
+/// its certificate names it) under `supervise` (`/echo`) and `block`
+/// (`/paste`).
+fn scoped_routes(upstream: &Upstream) -> String {
+    let port = upstream.https.port();
+    format!(
+        "routes:\n  - host: \"{UPSTREAM_NAME}:{port}\"\n    methods: [POST]\n    paths: [\"/echo\"]\n    outbound_on_match: supervise\n  - host: \"{UPSTREAM_NAME}:{port}\"\n    methods: [POST]\n    paths: [\"/paste\"]\n    outbound_on_match: block\n  - host: \"localhost:{port}\"\n    methods: [POST]\n    paths: [\"/echo\"]\n    outbound_on_match: supervise\n  - host: \"localhost:{port}\"\n    methods: [POST]\n    paths: [\"/paste\"]\n    outbound_on_match: block\n"
+    )
+}
+
+/// Audit finding (failed before): a value the operator approved for one
+/// host was remembered for every host, so it then went to a host whose
+/// route is `block`, or to any other host with no question asked.
+#[tokio::test]
+async fn an_approved_value_is_remembered_for_its_host_only_and_never_under_block() {
+    let upstream = start_upstream().await;
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let state = DlpState::new(scanner());
+    let port = upstream.https.port();
+    let options = ProxyOptions {
+        tokens: tokens(),
+        pins: vec![format!("localhost:{port}:127.0.0.1")],
+        inspector: Some(Arc::new(DlpInspector::new(state.clone()))),
+        holds: Some(Arc::new(QueueHolds::new(
+            queue.clone(),
+            "test-bottle",
+            Duration::from_secs(2),
+            state,
+        ))),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&scoped_routes(&upstream), &upstream, options).await;
+    let upstream_host = format!("{UPSTREAM_NAME}:{port}");
+    let other_host = format!("localhost:{port}");
+    let body = format!("token={DEPLOY_TOKEN}");
+    let send_to = |target: String, sni: &'static str, path: &'static str| {
+        let body = body.clone();
+        let proxy = &proxy;
+        async move {
+            let mut client = tls_through_proxy(proxy, &target, sni, &[b"http/1.1"]).await;
+            client.send(post(&target, path, body)).await
+        }
+    };
+
+    // Approved once, for the upstream.
+    let operator = tokio::spawn(operator_answers(queue.clone(), Decision::Approve));
+    let answer = send_to(upstream_host.clone(), UPSTREAM_NAME, "/echo").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    operator.await.unwrap();
+    assert_eq!(all_proposals(&queue), 1);
+    assert_eq!(upstream.seen().len(), 1);
+
+    // Remembered for that host, under its supervise route.
+    let answer = send_to(upstream_host.clone(), UPSTREAM_NAME, "/echo").await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(
+        all_proposals(&queue),
+        1,
+        "the approved value was asked again"
+    );
+
+    // Never under a block route, not even the same host's.
+    for (target, sni) in [
+        (upstream_host.clone(), UPSTREAM_NAME),
+        (other_host.clone(), "localhost"),
+    ] {
+        let answer = send_to(target.clone(), sni, "/paste").await;
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{target}: {}",
+            answer.body
+        );
+        assert!(
+            answer.body.contains("policy is block"),
+            "{target}: {}",
+            answer.body
+        );
+    }
+
+    // Another host under supervise asks the operator again (who rejects).
+    let operator = tokio::spawn(operator_answers(queue.clone(), Decision::Reject));
+    let answer = send_to(other_host.clone(), "localhost", "/echo").await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+    let Payload::EgressTokenAllow(asked) = operator.await.unwrap() else {
+        panic!("not an egress-token-allow proposal");
+    };
+    assert_eq!(asked.host, "localhost");
+    assert_eq!(all_proposals(&queue), 2);
+    assert_eq!(
+        upstream.seen().len(),
+        2,
+        "a request went where it was not approved"
+    );
+    proxy.stop().await;
+}
+
+/// The approvals remembered are bounded: past `MAX_APPROVED_HOSTS` hosts,
+/// the host approved longest ago is forgotten (its value is held again).
+#[test]
+fn approvals_are_remembered_for_a_bounded_number_of_hosts() {
+    use bot_bottle_egress::dlp_inspector::{MAX_APPROVED_HOSTS, MAX_APPROVED_VALUES_PER_HOST};
+    use bot_bottle_egress::inspect::{Inspector, Verdict};
+    use bot_bottle_secret::Redacted;
+
+    let state = DlpState::new(scanner());
+    let inspector = DlpInspector::new(state.clone());
+    let on_host = |host: &str| {
+        let mut context = context(1);
+        context.host = host.to_string();
+        context.log_host = host.to_string();
+        context
+    };
+    let body = format!("{{\"key\":\"{DEPLOY_TOKEN}\"}}");
+    let passes = |host: &str| {
+        matches!(
+            inspector.inspect_body(&on_host(host), body.as_bytes()),
+            Verdict::Pass
+        )
+    };
+    assert!(!passes("host-0.test"));
+    for index in 0..=MAX_APPROVED_HOSTS {
+        state.approve(
+            &format!("host-{index}.test"),
+            vec![Redacted::new(DEPLOY_TOKEN.to_string())],
+        );
+    }
+    assert!(!passes("host-0.test"), "the oldest host was not forgotten");
+    assert!(passes("host-1.test"));
+    assert!(passes(&format!("host-{MAX_APPROVED_HOSTS}.test")));
+    assert!(!passes("never-approved.test"));
+
+    // Per host, the values approved longest ago are forgotten first.
+    for index in 0..MAX_APPROVED_VALUES_PER_HOST {
+        state.approve(
+            "host-1.test",
+            vec![Redacted::new(format!("approved-value-{index:04}-xyz"))],
+        );
+    }
+    assert!(!passes("host-1.test"), "the oldest value was not forgotten");
+}

@@ -42,6 +42,8 @@ pub struct Seen {
     pub path: String,
     pub version: Version,
     pub headers: BTreeMap<String, Vec<String>>,
+    /// Each header's values byte for byte (`headers` shows them lossily).
+    pub raw_headers: BTreeMap<String, Vec<Vec<u8>>>,
     pub body: Vec<u8>,
 }
 
@@ -113,11 +115,16 @@ async fn upstream_handler(
         .map(|collected| collected.to_bytes())
         .unwrap_or_default();
     let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut raw_headers: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
     for (name, value) in &parts.headers {
         headers
             .entry(name.to_string())
             .or_default()
             .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+        raw_headers
+            .entry(name.to_string())
+            .or_default()
+            .push(value.as_bytes().to_vec());
     }
     let path = parts
         .uri
@@ -129,6 +136,7 @@ async fn upstream_handler(
         path: path.clone(),
         version: parts.version,
         headers: headers.clone(),
+        raw_headers,
         body: body.to_vec(),
     });
     if path == "/hang" {
