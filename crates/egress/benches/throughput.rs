@@ -248,6 +248,7 @@ fn proxy_role() {
             sse_release: Default::default(),
             websocket_closes: Default::default(),
             open_connections: Default::default(),
+            h2_goaway: address,
         };
         let held: Vec<(String, String)> = (0..HELD_SECRETS)
             .map(|index| {

@@ -19,8 +19,10 @@
 //! - [`queue_holds`]: [`queue_holds::QueueHolds`], holds filed as
 //!   `egress-token-allow` proposals in the bottle's queue.
 //! - [`body`]: request-body buffering limits and `Content-Encoding` decoding.
-//! - [`response`]: the response body streamed back, with its idle deadline
-//!   and the `log: full` excerpt.
+//! - [`response`]: the response body streamed back, with its idle deadline,
+//!   the injected credential masked ([`response::Mask`]) and the `log: full`
+//!   excerpt; upstream failures told without the upstream's own bytes (an
+//!   HTTP/2 GOAWAY's debug data).
 //! - [`upstream`]: resolving, dialling and TLS to upstreams (pooled
 //!   client), every upstream connection counted in one bound over all hosts.
 //! - `proxy`: the request pipeline and the deny/error responses.

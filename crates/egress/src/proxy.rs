@@ -38,7 +38,7 @@ use crate::ca::CertificateAuthority;
 use crate::inspect::{
     HeadRewrite, Hold, HoldOutcome, HoldResolver, Inspector, RequestContext, RequestHead, Verdict,
 };
-use crate::response::{IdleTimeout, Mask, StreamedBody};
+use crate::response::{IdleTimeout, Mask, StreamedBody, upstream_error_text};
 use crate::routes::{
     CompiledRoute, Host, METHOD_OVERRIDE_PARAMETER, RequestTarget, RouteTable, Scheme,
 };
@@ -1058,7 +1058,7 @@ async fn forward(
     .await;
     let mut response = match sent {
         Ok(Ok(response)) => response,
-        Ok(Err(error)) => return upstream_failure(&context, &error),
+        Ok(Err(error)) => return upstream_failure(&shared, &context, &error, mask.as_ref()),
         Err(_) => {
             tracing::warn!(request_id = context.request_id, host = %context.log_host, "upstream response timed out");
             return refusal(
@@ -1199,6 +1199,7 @@ async fn forward(
     let request_id = context.request_id;
     let idle_host = context.log_host.clone();
     let mut body = StreamedBody::new(response_body, shared.upstream_idle_timeout)
+        .from_upstream()
         .with_mask(mask)
         .on_idle(
         Box::new(move || {
@@ -1456,11 +1457,27 @@ fn too_large(context: &RequestContext) -> Response<ProxyBody> {
     )
 }
 
-/// Map an upstream failure to what the agent sees.
+/// Map an upstream failure to what the agent sees. Its text is the
+/// upstream's in part — an HTTP/2 GOAWAY's debug data is any bytes the
+/// upstream chose, an echo of the request's `Authorization` among them —
+/// so it is told by [`upstream_error_text`] (no debug data), masked with
+/// the route's `mask` for the agent, and scrubbed of held tokens and
+/// findings for the log.
 fn upstream_failure(
+    shared: &Shared,
     context: &RequestContext,
     error: &hyper_util::client::legacy::Error,
+    mask: Option<&Mask>,
 ) -> Response<ProxyBody> {
+    let told = |error: &(dyn std::error::Error + 'static)| {
+        let text = upstream_error_text(error);
+        let text = match mask {
+            Some(mask) => mask.masked_text(&text),
+            None => text,
+        };
+        let logged = for_log(shared, context.for_log(&text).as_bytes());
+        (text, logged)
+    };
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(current) = source {
         if let Some(connect) = current.downcast_ref::<ConnectError>() {
@@ -1476,37 +1493,25 @@ fn upstream_failure(
                 }
                 _ => (StatusCode::BAD_GATEWAY, "error"),
             };
-            let detail = chain(connect);
+            let (detail, logged) = told(connect);
             tracing::warn!(
                 decision = if kind == "denied" { "deny" } else { "error" },
                 request_id = context.request_id,
                 host = %context.log_host,
-                error = %context.for_log(&detail),
+                error = %logged,
                 "upstream connection refused or failed"
             );
             return refusal(status, kind, &detail);
         }
         source = current.source();
     }
-    let detail = chain(error);
-    tracing::warn!(request_id = context.request_id, host = %context.log_host, error = %context.for_log(&detail), "upstream request failed");
+    let (detail, logged) = told(error);
+    tracing::warn!(request_id = context.request_id, host = %context.log_host, error = %logged, "upstream request failed");
     refusal(
         StatusCode::BAD_GATEWAY,
         "error",
         &format!("upstream {} failed: {detail}", context.host),
     )
-}
-
-/// An error and its causes, `: `-joined.
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -3,6 +3,15 @@
 //! injected credential masked if the upstream echoes it ([`Mask`]) and,
 //! under `log: full`, a scrubbed excerpt logged when it ends.
 //!
+//! What an upstream failure says is the upstream's too: hyper's and h2's
+//! errors print an HTTP/2 GOAWAY's debug data, which is whatever bytes the
+//! upstream chose (an echo of the request's `Authorization` among them).
+//! [`upstream_error_text`] renders a failure's chain with every GOAWAY told
+//! by its reason code alone, its debug data never shown; the proxy masks
+//! the result with the route's [`Mask`] before the agent (a 502) or the log
+//! sees it, and a response body that fails midway ends with an
+//! [`UpstreamBodyError`] built the same way.
+//!
 //! The deadline is on silence, not on length: every frame from the upstream
 //! pushes it [`UPSTREAM_BODY_IDLE_TIMEOUT`] further, so a healthy long
 //! stream (server-sent events, a model thinking aloud) is never cut, while
@@ -26,6 +35,115 @@ pub const UPSTREAM_BODY_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 #[derive(Debug, thiserror::Error)]
 #[error("the upstream sent nothing for {} s in the middle of the response body", .0.as_secs_f64())]
 pub struct IdleTimeout(pub Duration);
+
+/// A response body that failed midway, as the agent's connection (and
+/// hyper's log lines about it) are told it: [`upstream_error_text`],
+/// masked. For an HTTP/2 agent the stream is reset with the upstream's
+/// HTTP/2 reason code, when there is one ([`UpstreamBodyError::source`]
+/// is an `h2` error carrying that code only).
+#[derive(Debug)]
+pub struct UpstreamBodyError {
+    text: String,
+    reason: Option<h2::Error>,
+}
+
+impl UpstreamBodyError {
+    /// `error` told as [`upstream_error_text`] does, masked by `mask`.
+    pub fn new(error: &(dyn std::error::Error + 'static), mask: Option<&Mask>) -> Self {
+        let text = upstream_error_text(error);
+        let text = match mask {
+            Some(mask) => mask.masked_text(&text),
+            None => text,
+        };
+        Self {
+            text,
+            reason: h2_reason(error).map(h2::Error::from),
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamBodyError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "the upstream's response body failed: {}",
+            self.text
+        )
+    }
+}
+
+impl std::error::Error for UpstreamBodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.reason
+            .as_ref()
+            .map(|reason| reason as &(dyn std::error::Error + 'static))
+    }
+}
+
+/// The HTTP/2 reason code somewhere in `error`'s chain.
+fn h2_reason(error: &(dyn std::error::Error + 'static)) -> Option<h2::Reason> {
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        if let Some(h2_error) = as_h2(cause) {
+            return h2_error.reason();
+        }
+        current = cause.source();
+    }
+    None
+}
+
+/// `error` as an h2 error, itself or inside an I/O error (whose `source`
+/// skips it, but whose text is its text).
+fn as_h2<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a h2::Error> {
+    error.downcast_ref::<h2::Error>().or_else(|| {
+        error
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| inner.downcast_ref::<h2::Error>())
+    })
+}
+
+/// An upstream failure and its causes, `: `-joined, with every HTTP/2
+/// GOAWAY told by who sent it and its reason code only: its debug data is
+/// the upstream's own bytes (h2 prints them), never shown. The other
+/// errors under the proxy's upstream client (hyper's, h2's resets, I/O,
+/// rustls) print their own words and codes; text the upstream might still
+/// have put there (a certificate's names in a TLS error) is for the
+/// caller's [`Mask`].
+pub fn upstream_error_text(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = Vec::new();
+    let mut current = Some(error);
+    while let Some(cause) = current {
+        if let Some(h2_error) = as_h2(cause) {
+            parts.push(h2_error_text(h2_error));
+            // An h2 error has no source: its I/O error, if any, is in
+            // its own text.
+            break;
+        }
+        parts.push(cause.to_string());
+        current = cause.source();
+    }
+    parts.join(": ")
+}
+
+/// An h2 error without a GOAWAY's debug data.
+fn h2_error_text(error: &h2::Error) -> String {
+    if !error.is_go_away() {
+        // Resets, reason codes, misuse and I/O: no peer bytes in the text.
+        return error.to_string();
+    }
+    let who = if error.is_remote() {
+        "received"
+    } else if error.is_library() {
+        "detected"
+    } else {
+        "sent"
+    };
+    let reason = error
+        .reason()
+        .map_or_else(|| "no reason code".to_string(), |reason| reason.to_string());
+    format!("connection error {who} (HTTP/2 GOAWAY): {reason}; its debug data is not shown")
+}
 
 /// Turns the first bytes of a response body into a log line (`log: full`):
 /// called once, when the body ends, with what was kept and the total size.
@@ -219,6 +337,13 @@ impl Mask {
         }
     }
 
+    /// `text` with the value masked (a whole text: an error message).
+    pub fn masked_text(&self, text: &str) -> String {
+        let mut bytes = text.as_bytes().to_vec();
+        self.mask_all(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+
     /// The next chunk: what can be passed on now (possibly empty).
     pub fn chunk(&mut self, data: &[u8]) -> Bytes {
         self.carry.extend_from_slice(data);
@@ -257,6 +382,8 @@ pub struct StreamedBody<B> {
     ended: bool,
     excerpt: Option<Excerpt>,
     on_idle: Option<IdleReport>,
+    /// `inner`'s errors are the upstream's: told as [`UpstreamBodyError`].
+    from_upstream: bool,
 }
 
 impl<B> StreamedBody<B> {
@@ -271,7 +398,16 @@ impl<B> StreamedBody<B> {
             ended: false,
             excerpt: None,
             on_idle: None,
+            from_upstream: false,
         }
+    }
+
+    /// `inner` is an upstream's response body: an error it ends with is
+    /// passed on as an [`UpstreamBodyError`] (no GOAWAY debug data, the
+    /// mask applied), not as it came.
+    pub fn from_upstream(mut self) -> Self {
+        self.from_upstream = true;
+        self
     }
 
     /// Mask `mask`'s value wherever it appears in the body.
@@ -353,7 +489,18 @@ where
                     }
                     Poll::Ready(Some(Ok(frame)))
                 }
-                Poll::Ready(Some(Err(error))) => Poll::Ready(Some(Err(error.into()))),
+                Poll::Ready(Some(Err(error))) => {
+                    let error: Box<dyn std::error::Error + Send + Sync> = error.into();
+                    if !this.from_upstream {
+                        return Poll::Ready(Some(Err(error)));
+                    }
+                    // The upstream's error text (a GOAWAY's debug data)
+                    // goes no further: hyper logs what the body ended
+                    // with, and an HTTP/2 agent's reset carries its
+                    // reason code only.
+                    let error = UpstreamBodyError::new(&*error, this.mask.as_ref());
+                    Poll::Ready(Some(Err(Box::new(error))))
+                }
                 Poll::Ready(None) => {
                     this.ended = true;
                     let held = this.mask.as_mut().map(Mask::finish).unwrap_or_default();
@@ -694,5 +841,59 @@ mod tests {
             logged.lock().unwrap().clone(),
             Some((b"hello wo".to_vec(), 21))
         );
+    }
+
+    #[tokio::test]
+    async fn an_upstream_body_error_keeps_its_reset_code_and_loses_its_words() {
+        // An h2 error under an I/O error, as hyper's chain has them.
+        let reset = h2::Error::from(h2::Reason::REFUSED_STREAM);
+        let under = std::io::Error::other(reset);
+        let text = upstream_error_text(&under);
+        assert!(text.contains("refused"), "{text}");
+        let chunks: Vec<Result<Frame<Bytes>, std::io::Error>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"first "))),
+            Err(std::io::Error::other(
+                "upstream said secret-value-0123456789",
+            )),
+        ];
+        let inner = StreamBody::new(futures_util::stream::iter(chunks));
+        let error = StreamedBody::new(inner, Duration::from_secs(5))
+            .from_upstream()
+            .with_mask(Mask::new(b"secret-value-0123456789"))
+            .collect()
+            .await
+            .err()
+            .unwrap();
+        let shown = error.to_string();
+        assert!(!shown.contains("secret-value"), "{shown}");
+        assert!(shown.contains("upstream said ****"), "{shown}");
+        let body_error = UpstreamBodyError::new(&under, None);
+        let source = std::error::Error::source(&body_error)
+            .and_then(|source| source.downcast_ref::<h2::Error>())
+            .and_then(h2::Error::reason);
+        assert_eq!(source, Some(h2::Reason::REFUSED_STREAM));
+        // Not from upstream (the agent's request body): passed on as it came.
+        let chunks: Vec<Result<Frame<Bytes>, std::io::Error>> =
+            vec![Err(std::io::Error::other("the agent's words"))];
+        let inner = StreamBody::new(futures_util::stream::iter(chunks));
+        let error = StreamedBody::new(inner, Duration::from_secs(5))
+            .collect()
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(error.to_string(), "the agent's words");
+    }
+
+    #[test]
+    fn masked_text_masks_every_form() {
+        use base64::Engine as _;
+        let mask = Mask::new(b"tok-0123456789abcdef").unwrap();
+        let encoded =
+            base64::engine::general_purpose::STANDARD.encode("Bearer tok-0123456789abcdef");
+        let text = format!("x tok-0123456789abcdef y {encoded} z");
+        let masked = mask.masked_text(&text);
+        assert!(!masked.contains("tok-0123"), "{masked}");
+        assert!(!masked.contains(&encoded[12..]), "{masked}");
+        assert!(masked.starts_with("x ****"), "{masked}");
     }
 }

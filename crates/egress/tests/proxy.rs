@@ -541,6 +541,118 @@ async fn the_injected_credential_never_comes_back_to_the_agent() {
     );
 }
 
+/// `text` shows `token` (or the tail after the scheme of `value`) as it
+/// is, base64'd (whole value or token), hex'd or percent-encoded.
+fn shows_the_token(text: &str, value: &str, token: &str) -> bool {
+    use base64::Engine as _;
+    let hex: String = token.bytes().map(|byte| format!("{byte:02x}")).collect();
+    let forms = [
+        token.to_string(),
+        base64::engine::general_purpose::STANDARD.encode(value),
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(token),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(token),
+        hex.clone(),
+        hex.to_uppercase(),
+    ];
+    forms.iter().any(|form| text.contains(form.as_str()))
+}
+
+/// An HTTP/2 upstream that answers with a GOAWAY whose debug data is the
+/// request's `Authorization` (as it is, or base64'd): hyper and h2 print
+/// that data in their errors, and the agent's 502 and the proxy's
+/// `upstream request failed` line carried the injected credential (audit
+/// round 7). Nor does a GOAWAY midway through a response body put it
+/// anywhere the agent or the proxy's own log lines show.
+#[tokio::test]
+async fn an_upstream_goaway_never_hands_back_the_injected_credential() {
+    let logs = common::LogCapture::start();
+    let upstream = start_upstream().await;
+    let authority = format!("{UPSTREAM_NAME}:{}", upstream.h2_goaway.port());
+    let routes = format!(
+        "routes:\n  - host: \"{authority}\"\n    auth_scheme: Bearer\n    token_env: EGRESS_TOKEN_API\n"
+    );
+    let token = "goaway-token-0123456789abcdef";
+    let value = format!("Bearer {token}");
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_API", token)],
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    for path in ["/goaway", "/goaway-b64"] {
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"h2"]).await;
+        let answer = client
+            .send(get(&authority, path).body(Full::new(Bytes::new())).unwrap())
+            .await;
+        assert!(
+            !shows_the_token(&answer.body, &value, token),
+            "{path}: the agent got the credential: {}",
+            answer.body
+        );
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_GATEWAY,
+            "{path}: {}",
+            answer.body
+        );
+        assert!(
+            answer.body.contains("GOAWAY") && answer.body.contains("internal error"),
+            "{path}: {}",
+            answer.body
+        );
+    }
+    // Midway through the body: the agent gets the first chunk, then a
+    // reset stream.
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"h2"]).await;
+    let response = client
+        .send_raw(
+            get(&authority, "/goaway-mid-body")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut seen = Vec::new();
+    let ended = loop {
+        match body.frame().await {
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    seen.extend_from_slice(&data);
+                }
+            }
+            Some(Err(error)) => break format!("{error} {error:?}"),
+            None => break String::from("end"),
+        }
+    };
+    let seen = String::from_utf8_lossy(&seen);
+    assert_eq!(seen, "first\n");
+    assert!(
+        !shows_the_token(&ended, &value, token),
+        "the agent's reset shows the credential: {ended}"
+    );
+    assert_ne!(ended, "end", "the failed body ended cleanly");
+    proxy.stop().await;
+    let log = logs.text();
+    assert!(log.contains("upstream request failed"), "{log}");
+    // The proxy's own lines, at every level; the libraries' (h2 logs each
+    // frame it receives at debug, a GOAWAY's debug data included) only
+    // below info, which the sidecar never shows (`logging::QUIET_LIBRARIES`).
+    let own: Vec<&str> = log
+        .lines()
+        .filter(|line| !line.contains(" hyper") && !line.contains(" h2::"))
+        .collect();
+    assert!(
+        !own.iter().any(|line| shows_the_token(line, &value, token)),
+        "the injected credential reached the proxy's log:\n{log}"
+    );
+    assert!(
+        log.lines()
+            .filter(|line| shows_the_token(line, &value, token))
+            .all(|line| line.contains(" TRACE ") || line.contains(" DEBUG ")),
+        "the injected credential reached a line above debug:\n{log}"
+    );
+}
+
 /// On a route that limits methods, the `_method` query parameter (Rails,
 /// Laravel, Symfony) is refused like the override headers; elsewhere it
 /// passes.

@@ -25,7 +25,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -79,6 +79,10 @@ pub struct Upstream {
     pub websocket_closes: Arc<Mutex<Vec<u16>>>,
     /// Connections open now on the HTTPS and plain HTTP listeners.
     pub open_connections: Arc<std::sync::atomic::AtomicUsize>,
+    /// An HTTP/2-only upstream (TLS, the same certificate) that answers
+    /// with a GOAWAY (INTERNAL_ERROR) whose debug data is the request's
+    /// `Authorization` value ([`goaway_handler`]).
+    pub h2_goaway: SocketAddr,
 }
 
 /// Counts one open connection until dropped.
@@ -315,6 +319,124 @@ async fn upstream_handler(
     Ok(response)
 }
 
+/// A stream whose write side a request handler can reach too, to write
+/// HTTP/2 frames of its own between hyper's (whole frames: hyper's are
+/// written whole into the TLS buffer).
+struct SharedWrite<S> {
+    read: tokio::io::ReadHalf<S>,
+    write: Arc<Mutex<tokio::io::WriteHalf<S>>>,
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite> tokio::io::AsyncRead for SharedWrite<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffer: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.read).poll_read(context, buffer)
+    }
+}
+
+impl<S: tokio::io::AsyncRead + tokio::io::AsyncWrite> tokio::io::AsyncWrite for SharedWrite<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut *self.write.lock().unwrap()).poll_write(context, data)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.write.lock().unwrap()).poll_flush(context)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut *self.write.lock().unwrap()).poll_shutdown(context)
+    }
+}
+
+type SharedWriteHalf = Arc<Mutex<tokio::io::WriteHalf<tokio_rustls::server::TlsStream<TcpStream>>>>;
+
+/// Write `bytes` on `write` and flush; errors are the test's (ignored:
+/// the peer may be gone).
+async fn write_raw(write: &SharedWriteHalf, bytes: &[u8]) {
+    let mut at = 0;
+    while at < bytes.len() {
+        let written = std::future::poll_fn(|context| {
+            Pin::new(&mut *write.lock().unwrap()).poll_write(context, &bytes[at..])
+        })
+        .await;
+        match written {
+            Ok(0) | Err(_) => return,
+            Ok(count) => at += count,
+        }
+    }
+    let _ =
+        std::future::poll_fn(|context| Pin::new(&mut *write.lock().unwrap()).poll_flush(context))
+            .await;
+}
+
+/// An HTTP/2 GOAWAY frame (type 7, stream 0): `last_stream_id`, error
+/// `code`, `debug_data`.
+pub fn goaway_frame(last_stream_id: u32, code: u32, debug_data: &[u8]) -> Vec<u8> {
+    let length = u32::try_from(8 + debug_data.len()).unwrap();
+    let mut frame = length.to_be_bytes()[1..].to_vec();
+    frame.extend_from_slice(&[0x7, 0x0, 0, 0, 0, 0]);
+    frame.extend_from_slice(&(last_stream_id & 0x7fff_ffff).to_be_bytes());
+    frame.extend_from_slice(&code.to_be_bytes());
+    frame.extend_from_slice(debug_data);
+    frame
+}
+
+/// The HTTP/2-only upstream's answer: a GOAWAY (INTERNAL_ERROR) whose
+/// debug data is the request's `Authorization` (`/goaway-b64`: its
+/// base64). `/goaway-mid-body` answers 200 and a first chunk, then the
+/// GOAWAY (the stream counted as processed) and closes, so the response
+/// body fails midway; anything else gets the GOAWAY before any answer
+/// (last stream 0: the request counted as not processed).
+async fn goaway_handler(
+    write: SharedWriteHalf,
+    request: Request<Incoming>,
+) -> Result<Response<UpstreamBody>, Infallible> {
+    use base64::Engine as _;
+    let value = request
+        .headers()
+        .get("authorization")
+        .map(|value| value.as_bytes().to_vec())
+        .unwrap_or_default();
+    let path = request.uri().path().to_string();
+    let debug_data = if path.starts_with("/goaway-b64") {
+        base64::engine::general_purpose::STANDARD
+            .encode(&value)
+            .into_bytes()
+    } else {
+        value
+    };
+    if path.starts_with("/goaway-mid-body") {
+        let (sender, receiver) = mpsc::channel(2);
+        tokio::spawn(async move {
+            let _ = sender.send(Bytes::from_static(b"first\n")).await;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            write_raw(&write, &goaway_frame(1, 2, &debug_data)).await;
+            let _ = std::future::poll_fn(|context| {
+                Pin::new(&mut *write.lock().unwrap()).poll_shutdown(context)
+            })
+            .await;
+            // The body never ends of itself.
+            let _sender = sender;
+            std::future::pending::<()>().await;
+        });
+        return Ok(Response::builder()
+            .header("content-type", "text/plain")
+            .body(ChannelBody(receiver).boxed())
+            .unwrap());
+    }
+    write_raw(&write, &goaway_frame(0, 2, &debug_data)).await;
+    // Never answered: the GOAWAY said the request was not processed.
+    std::future::pending::<()>().await;
+    unreachable!()
+}
+
 pub async fn start_upstream() -> Upstream {
     install_provider();
     let ca_key = KeyPair::generate().unwrap();
@@ -346,6 +468,34 @@ pub async fn start_upstream() -> Upstream {
         )
         .unwrap();
     server_config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let mut h2_config = server_config.clone();
+    h2_config.alpn_protocols = vec![b"h2".to_vec()];
+    let h2_acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(h2_config));
+    let h2_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let h2_goaway = h2_listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = h2_listener.accept().await else {
+                return;
+            };
+            let acceptor = h2_acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let (read, write) = tokio::io::split(stream);
+                let write = Arc::new(Mutex::new(write));
+                let io = SharedWrite {
+                    read,
+                    write: write.clone(),
+                };
+                let service = service_fn(move |request| goaway_handler(write.clone(), request));
+                let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(io), service)
+                    .await;
+            });
+        }
+    });
     let mut websocket_config = server_config.clone();
     websocket_config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(server_config));
@@ -447,6 +597,7 @@ pub async fn start_upstream() -> Upstream {
         sse_release,
         websocket_closes,
         open_connections,
+        h2_goaway,
     }
 }
 
@@ -516,6 +667,10 @@ pub async fn start_proxy(routes_yaml: &str, upstream: &Upstream, options: ProxyO
         pins.push(format!(
             "{UPSTREAM_NAME}:{}:127.0.0.1",
             upstream.websocket.port()
+        ));
+        pins.push(format!(
+            "{UPSTREAM_NAME}:{}:127.0.0.1",
+            upstream.h2_goaway.port()
         ));
     }
     config.resolve = pins
