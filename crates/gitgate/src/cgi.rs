@@ -12,7 +12,9 @@
 //! `Status:`). The whole run is bounded by a timeout; on expiry, or when
 //! the client goes away, the program is killed with everything it started
 //! (it leads its own process group) and the response ends. A request body
-//! that pauses too long is cut off (stdin closed).
+//! that pauses too long is cut off (stdin closed). A run answering a push
+//! ([`CgiRequest::memory`]) starts under a memory bound and has its answer
+//! watched for git running out of it (see [`crate::receive_memory`]).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,6 +30,8 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::mpsc;
+
+use crate::receive_memory::{OutOfMemoryWatch, ReceiveMemory};
 
 /// The most bytes of CGI headers read before giving up (HTTP 500).
 pub const MAX_CGI_HEADER_BYTES: usize = 64 * 1024;
@@ -174,6 +178,9 @@ pub struct CgiRequest {
     /// Longest pause between two pieces of the request body: past it the
     /// program's stdin is closed, so it sees a cut request.
     pub body_idle: Duration,
+    /// A push's run: git's memory bound (`RLIMIT_DATA`, `pack.threads`),
+    /// and the gate's message after git's own when it runs out.
+    pub memory: Option<ReceiveMemory>,
 }
 
 /// A request body: bytes already read (see [`crate::push_request`]),
@@ -233,9 +240,27 @@ async fn run_body<G: Send + 'static>(
     body: RequestBody,
     on_exit: G,
 ) -> Result<CgiResponse, std::io::Error> {
-    let mut command = Command::new("git");
+    let mut command = match &request.memory {
+        None => {
+            let mut command = Command::new("git");
+            command.arg("http-backend");
+            command
+        }
+        Some(memory) => {
+            // The limit is set by the shell that then becomes git, so
+            // git and all it starts run under it from their first
+            // instruction; if it cannot be set, nothing runs.
+            let mut command = Command::new("sh");
+            command.args([
+                "-c",
+                "ulimit -d \"$1\" && exec git http-backend",
+                "sh",
+                &memory.ulimit_kib().to_string(),
+            ]);
+            command
+        }
+    };
     command
-        .arg("http-backend")
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("GIT_PROJECT_ROOT", &request.project_root)
@@ -273,6 +298,12 @@ async fn run_body<G: Send + 'static>(
     }
     for (name, value) in &request.extra_env {
         command.env(name, value);
+    }
+    if let Some(memory) = &request.memory {
+        command
+            .env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "pack.threads")
+            .env("GIT_CONFIG_VALUE_0", memory.threads.to_string());
     }
     let mut child = command.spawn()?;
     let (Some(mut stdin), Some(mut stdout), Some(mut stderr)) =
@@ -336,6 +367,8 @@ async fn run_body<G: Send + 'static>(
     let (body_sender, body) = ChannelBody::channel();
     let timeout = request.timeout;
     let path_info = request.path_info.clone();
+    let mut watch = request.memory.as_ref().map(OutOfMemoryWatch::new);
+    let memory_bytes = request.memory.map_or(0, |memory| memory.data_bytes);
     tokio::spawn(async move {
         let work = async {
             let mut buffer = Vec::new();
@@ -371,19 +404,27 @@ async fn run_body<G: Send + 'static>(
                     return;
                 }
             };
-            if !rest.is_empty() && body_sender.send(Ok(Bytes::from(rest))).await.is_err() {
+            let rest = relay(&mut watch, &rest, &path_info, memory_bytes);
+            if !rest.is_empty() && body_sender.send(Ok(rest)).await.is_err() {
                 kill_group(&mut child);
                 return;
             }
             loop {
                 match stdout.read(&mut chunk).await {
-                    Ok(0) => break,
-                    Ok(read) => {
-                        if body_sender
-                            .send(Ok(Bytes::copy_from_slice(&chunk[..read])))
-                            .await
-                            .is_err()
+                    Ok(0) => {
+                        if let Some(left) = watch.as_mut().map(OutOfMemoryWatch::finish)
+                            && !left.is_empty()
                         {
+                            let _ = body_sender.send(Ok(Bytes::from(left))).await;
+                        }
+                        break;
+                    }
+                    Ok(read) => {
+                        let piece = relay(&mut watch, &chunk[..read], &path_info, memory_bytes);
+                        if piece.is_empty() {
+                            continue;
+                        }
+                        if body_sender.send(Ok(piece)).await.is_err() {
                             // The client went away: stop the program and
                             // everything under it (a push it was making
                             // must not go on without it).
@@ -412,6 +453,26 @@ async fn run_body<G: Send + 'static>(
     });
     let head = head_receiver.await.unwrap_or(Err(CgiHeadError::Empty));
     Ok(CgiResponse { head, body })
+}
+
+/// A piece of the program's output as it goes to the client: as it is, or
+/// through the out-of-memory watch of a push's run (which logs once when
+/// git's message goes by).
+fn relay(
+    watch: &mut Option<OutOfMemoryWatch>,
+    piece: &[u8],
+    path: &str,
+    limit_bytes: u64,
+) -> Bytes {
+    let Some(watch) = watch.as_mut() else {
+        return Bytes::copy_from_slice(piece);
+    };
+    let was_seen = watch.seen();
+    let out = watch.relay(piece);
+    if watch.seen() && !was_seen {
+        tracing::warn!(path = %path, limit_bytes, "push refused: git ran out of the memory the gate lets it take while receiving the pack");
+    }
+    Bytes::from(out)
 }
 
 #[cfg(test)]

@@ -23,6 +23,8 @@
 //! - `daemon`: the git daemon protocol (git://), fetch only;
 //! - `mirror`: mirrors, refreshes, upstream credentials;
 //! - `hook`: the pre-receive hook script and its FIFO conversation;
+//! - `push_request`: a push's command section, read before git sees it;
+//! - `receive_memory`: the memory bound on the git receiving a push;
 //! - `receive`: the decision for one push;
 //! - `forward`: the push upstream, connected early, released when clean;
 //! - `scan`: per-commit scanning behind [`CommitScanner`];
@@ -49,6 +51,7 @@ pub mod mirror;
 pub mod policy;
 pub mod push_request;
 pub mod receive;
+pub mod receive_memory;
 pub mod scan;
 pub mod server;
 
@@ -63,6 +66,7 @@ pub use approval::{
 pub use config::{Credential, GateFile, Repo, User};
 pub use dlp::DlpScanner;
 pub use error::{GateError, Result};
+pub use receive_memory::{MAX_RECEIVE_PACK_DATA_BYTES, ReceiveMemory};
 pub use scan::{CommitFinding, CommitScanner, ContentFinding, NoScanner, ScanLimits};
 pub use server::{run, run_with_daemon};
 
@@ -136,4 +140,6 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// The scan's memory and work bounds.
     pub scan_limits: ScanLimits,
+    /// The memory bound on the git processes receiving a push.
+    pub receive_memory: ReceiveMemory,
 }

@@ -445,6 +445,7 @@ async fn handle(
         extra_env: HashMap::new(),
         timeout: timeouts.http_backend,
         body_idle: timeouts.request_body_idle,
+        memory: None,
     };
     let body = request.into_body();
     let result = match endpoint {
@@ -542,6 +543,9 @@ async fn handle(
             }
             // Its own run, after waiting at most as long for the push ahead.
             cgi_request.timeout = timeouts.receive_pack() * 2;
+            // Bounded memory: a pack's deltas can ask git for far more
+            // than the pack's size (see `receive_memory`).
+            cgi_request.memory = Some(shared.config.receive_memory);
             let context = PushContext {
                 repo: repo.repo.clone(),
                 mirror: repo.mirror.clone(),

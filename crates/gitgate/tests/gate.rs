@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bot_bottle_dlp::{Scanner, ScannerConfig};
 use bot_bottle_gitgate::{
-    Approver, Config, Credential, Deciding, DlpScanner, FindingReport, Repo, ScanLimits, Timeouts,
-    Verdict, policy::PushRules, server::MAX_RECEIVING_PUSHES_PER_REPO,
+    Approver, Config, Credential, Deciding, DlpScanner, FindingReport, ReceiveMemory, Repo,
+    ScanLimits, Timeouts, Verdict, policy::PushRules, server::MAX_RECEIVING_PUSHES_PER_REPO,
 };
 use bot_bottle_manifest::model::PushPolicy;
 use tokio::net::TcpListener;
@@ -193,6 +193,7 @@ impl Fixture {
             approver,
             timeouts,
             ScanLimits::default(),
+            ReceiveMemory::default(),
         )
         .await
     }
@@ -211,6 +212,27 @@ impl Fixture {
             approver,
             Timeouts::default(),
             scan_limits,
+            ReceiveMemory::default(),
+        )
+        .await
+    }
+
+    /// A gate over a `file://` upstream whose git receives pushes under
+    /// this memory bound.
+    async fn start_memory_limited(approver: Arc<dyn Approver>, memory: ReceiveMemory) -> Self {
+        let (temp, root, upstream) = Self::upstream().await;
+        let upstream_url = format!("file://{}", upstream.display());
+        Self::start_with_limits(
+            temp,
+            root,
+            upstream,
+            upstream_url,
+            Credential::None,
+            None,
+            approver,
+            Timeouts::default(),
+            ScanLimits::default(),
+            memory,
         )
         .await
     }
@@ -226,6 +248,7 @@ impl Fixture {
         approver: Arc<dyn Approver>,
         timeouts: Timeouts,
         scan_limits: ScanLimits,
+        receive_memory: ReceiveMemory,
     ) -> Self {
         let repo = Repo {
             name: "app".into(),
@@ -240,6 +263,7 @@ impl Fixture {
             approver,
             timeouts,
             scan_limits,
+            receive_memory,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -2928,6 +2952,7 @@ async fn a_state_directory_that_cannot_run_the_hook_stops_the_gate() {
             approver: reject(),
             timeouts: Timeouts::default(),
             scan_limits: ScanLimits::default(),
+            receive_memory: Default::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ran = tokio::time::timeout(
@@ -3811,5 +3836,250 @@ async fn a_repo_rules_file_too_large_to_compile_is_ignored_with_a_warning() {
         "{}",
         push.stderr
     );
+    gate.stop().await;
+}
+
+/// `git hash-object -t KIND --stdin` (or `sha1sum` with no `kind`): the
+/// SHA-1 of `bytes` as git names it, raw.
+fn sha1_of(kind: Option<&str>, bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut command = match kind {
+        Some(kind) => {
+            let mut command = std::process::Command::new("git");
+            command.args(["hash-object", "-t", kind, "--stdin"]);
+            command
+        }
+        None => std::process::Command::new("sha1sum"),
+    };
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::scope(|scope| {
+        scope.spawn(move || stdin.write_all(bytes).unwrap());
+    });
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let hex = String::from_utf8(output.stdout).unwrap();
+    let hex = hex.split_whitespace().next().unwrap();
+    (0..hex.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).unwrap())
+        .collect()
+}
+
+/// A pack object's header: type and inflated size.
+fn pack_object_header(kind: u8, size: usize) -> Vec<u8> {
+    let mut size = size;
+    let mut byte = (kind << 4) | (size & 0x0f) as u8;
+    size >>= 4;
+    let mut out = Vec::new();
+    while size > 0 {
+        out.push(byte | 0x80);
+        byte = (size & 0x7f) as u8;
+        size >>= 7;
+    }
+    out.push(byte);
+    out
+}
+
+/// A delta header's size: little-endian base-128.
+fn delta_varint(mut value: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn deflate(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    encoder.write_all(bytes).unwrap();
+    encoder.finish().unwrap()
+}
+
+/// A delta bomb, as audit round 8 pushed it: a pack ("PACK", version 2,
+/// object count, objects, SHA-1 trailer) holding a blob of `base` zero
+/// bytes, an `OFS_DELTA` blob copying it `copies` times (a few bytes per
+/// copy), a tree and a commit on `parent` holding both, and `fillers`
+/// small blobs (100 or more make receive-pack use `index-pack` rather
+/// than `unpack-objects`). Returns the pack and the commit id (hex).
+fn delta_bomb_pack(parent: &str, base: usize, copies: usize, fillers: usize) -> (Vec<u8>, String) {
+    assert!(
+        base > 0 && base < 0x0100_0000,
+        "one copy instruction per copy"
+    );
+    let zeros = vec![0u8; base];
+    let result_size = base * copies;
+    let mut delta = delta_varint(base);
+    delta.extend(delta_varint(result_size));
+    for _ in 0..copies {
+        // Copy from offset 0 (no offset bytes), `base` bytes (3 size bytes).
+        delta.extend([
+            0x80 | 0x70,
+            (base & 0xff) as u8,
+            ((base >> 8) & 0xff) as u8,
+            ((base >> 16) & 0xff) as u8,
+        ]);
+    }
+    let base_id = sha1_of(Some("blob"), &zeros);
+    let big_id = sha1_of(Some("blob"), &vec![0u8; result_size]);
+    let mut tree = b"100644 base\0".to_vec();
+    tree.extend(&base_id);
+    tree.extend(b"100644 big\0");
+    tree.extend(&big_id);
+    let tree_id = sha1_of(Some("tree"), &tree);
+    let hex = |id: &[u8]| {
+        id.iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect::<String>()
+    };
+    let commit = format!(
+        "tree {}\nparent {parent}\nauthor a <a@x> 1 +0000\ncommitter a <a@x> 1 +0000\n\nbomb\n",
+        hex(&tree_id)
+    );
+    let commit_id = hex(&sha1_of(Some("commit"), commit.as_bytes()));
+
+    let count = u32::try_from(4 + fillers).unwrap();
+    let mut pack = b"PACK".to_vec();
+    pack.extend(2u32.to_be_bytes());
+    pack.extend(count.to_be_bytes());
+    let base_at = pack.len();
+    pack.extend(pack_object_header(3, base));
+    pack.extend(deflate(&zeros));
+    // OFS_DELTA: the distance back to the base, big-endian base-128 with
+    // each continued byte meaning one more.
+    let mut distance = pack.len() - base_at;
+    let mut offset = vec![(distance & 0x7f) as u8];
+    distance >>= 7;
+    while distance > 0 {
+        distance -= 1;
+        offset.insert(0, 0x80 | (distance & 0x7f) as u8);
+        distance >>= 7;
+    }
+    pack.extend(pack_object_header(6, delta.len()));
+    pack.extend(offset);
+    pack.extend(deflate(&delta));
+    pack.extend(pack_object_header(2, tree.len()));
+    pack.extend(deflate(&tree));
+    pack.extend(pack_object_header(1, commit.len()));
+    pack.extend(deflate(commit.as_bytes()));
+    for index in 0..fillers {
+        let filler = format!("filler {index}\n");
+        pack.extend(pack_object_header(3, filler.len()));
+        pack.extend(deflate(filler.as_bytes()));
+    }
+    let trailer = sha1_of(None, &pack);
+    pack.extend(trailer);
+    (pack, commit_id)
+}
+
+/// POST a push of `pack` creating `reference` at `new` straight to the
+/// gate (as `git push` would send it, side band and report asked for);
+/// the whole HTTP answer.
+async fn raw_push(gate: &Fixture, reference: &str, new: &str, pack: &[u8]) -> String {
+    let base = gate.url.trim_end_matches("/app.git").to_string();
+    raw_http(&base, b"GET /app.git/info/refs?service=git-receive-pack HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+    let command = format!(
+        "{} {new} {reference}\0report-status side-band-64k agent=test\n",
+        "0".repeat(40)
+    );
+    let mut body = format!("{:04x}{command}0000", command.len() + 4).into_bytes();
+    body.extend_from_slice(pack);
+    let mut request = format!(
+        "POST /app.git/git-receive-pack HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-git-receive-pack-request\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(&body);
+    raw_http(&base, &request).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delta_bomb_is_refused_by_the_memory_bound_before_git_builds_it() {
+    // Audit round 8: a 16 KB pack whose delta copies a 16 MiB zero blob 64
+    // times made the gate's unpack-objects take 1 GiB (index-pack one such
+    // result per thread) before the hook refused the file as too large to
+    // scan. Here, at a small scale: a 1 MiB base copied 128 times (a 128
+    // MiB result, over MAX_SCANNED_BLOB_BYTES) under a 64 MiB bound.
+    let memory = ReceiveMemory {
+        data_bytes: 64 * 1024 * 1024,
+        threads: 2,
+    };
+    let gate = Fixture::start_memory_limited(reject(), memory).await;
+    // Ordinary pushes work under that bound.
+    let work = gate.clone("work").await;
+    let commit = commit_file(&work, "main.rs", "fn main() {}\n", "add main").await;
+    git_ok(&work, &["push", "--quiet", "origin", "main"]).await;
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
+
+    // unpack-objects (4 objects) and index-pack (124 objects).
+    for fillers in [0, 120] {
+        let (pack, bomb) = delta_bomb_pack(&commit, 1024 * 1024, 128, fillers);
+        assert!(pack.len() < 16 * 1024, "{}", pack.len());
+        let answer = raw_push(&gate, "refs/heads/bomb", &bomb, &pack).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer.contains(&format!(
+                "git-gate: push refused: receiving it needed more than the {} bytes of memory the gate lets git take",
+                64 * 1024 * 1024
+            )),
+            "fillers {fillers}: {answer}"
+        );
+        // Refused by the bound, in git, before any hook: not by the scan.
+        assert!(!answer.contains("cannot scan it"), "{answer}");
+        assert!(answer.contains("ng refs/heads/bomb"), "{answer}");
+        assert_eq!(rev(&gate.upstream, "refs/heads/bomb").await, "");
+        assert_eq!(rev(&gate.mirror(), "refs/heads/bomb").await, "");
+        assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
+        assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, commit);
+        let missing = git(&gate.mirror(), &["cat-file", "-e", &bomb]).await;
+        assert!(!missing.success, "the bomb's commit is in the mirror");
+    }
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pushes_of_a_file_at_the_scan_limit_and_of_many_objects_fit_the_memory_bound() {
+    // With the default bound (MAX_RECEIVE_PACK_DATA_BYTES): a file of
+    // exactly MAX_SCANNED_BLOB_BYTES, then a change to it (a delta against
+    // the mirror's copy), then 300 small files in one push (index-pack).
+    let gate = Fixture::start(None, reject()).await;
+    let work = gate.clone("work").await;
+    let size = usize::try_from(bot_bottle_gitgate::scan::MAX_SCANNED_BLOB_BYTES).unwrap();
+    let mut content = vec![b'a'; size];
+    std::fs::write(work.join("big.bin"), &content).unwrap();
+    git_ok(&work, &["add", "big.bin"]).await;
+    git_ok(&work, &["commit", "--quiet", "-m", "big"]).await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    content[size / 2] = b'b';
+    std::fs::write(work.join("big.bin"), &content).unwrap();
+    drop(content);
+    git_ok(&work, &["commit", "--quiet", "-am", "big, changed"]).await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    for index in 0..300 {
+        std::fs::write(
+            work.join(format!("small-{index}.txt")),
+            format!("{index}\n"),
+        )
+        .unwrap();
+    }
+    git_ok(&work, &["add", "-A"]).await;
+    git_ok(&work, &["commit", "--quiet", "-m", "many"]).await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    let head = git_ok(&work, &["rev-parse", "HEAD"]).await;
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, head.trim());
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, head.trim());
     gate.stop().await;
 }

@@ -94,6 +94,7 @@ pub async fn serve(project_root: PathBuf, forge: Forge) -> String {
                             extra_env: Default::default(),
                             timeout: Duration::from_secs(60),
                             body_idle: Duration::from_secs(60),
+                            memory: None,
                         };
                         let answer = bot_bottle_gitgate::cgi::run(cgi, request.into_body(), ())
                             .await
