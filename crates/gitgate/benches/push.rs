@@ -197,6 +197,7 @@ fn main() {
         approver: Arc::new(NoApprover),
         timeouts: Timeouts::default(),
         scan_limits: Default::default(),
+        proposal_rate: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = runtime.spawn(async move {

@@ -231,6 +231,7 @@ pub fn sidecar(arguments: SidecarArgs) -> anyhow::Result<u8> {
         approver,
         timeouts: Timeouts::default(),
         scan_limits: Default::default(),
+        proposal_rate: Default::default(),
     };
     super::sidecar::block_on(async move {
         let listener = super::sidecar::bind(arguments.listen).await?;
