@@ -198,6 +198,7 @@ fn main() {
         timeouts: Timeouts::default(),
         scan_limits: Default::default(),
         receive_memory: Default::default(),
+        proposal_rate: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = runtime.spawn(async move {

@@ -11,6 +11,13 @@
 //!
 //! Failing closed: a rejection, a timeout, a malformed answer or no queue at
 //! all refuses the push.
+//!
+//! The gate files at most [`MAX_PROPOSALS_PER_WINDOW`] proposals in any
+//! [`PROPOSAL_RATE_WINDOW`], over all its repos ([`ProposalLedger`]): a
+//! push whose proposals would pass that is refused before any is filed
+//! (`crate::receive`). An agent hanging up as soon as its push's proposals
+//! are filed (they are expired and archived at once) and pushing again
+//! filed thousands an hour before.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +35,74 @@ use crate::scan::CommitFinding;
 pub const APPROVAL_TIMEOUT: Duration = Duration::from_secs(300);
 /// How often a held push looks for the operator's answer.
 pub const APPROVAL_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// The most proposals the gate files in any [`PROPOSAL_RATE_WINDOW`],
+/// over all its repos: three pushes with the most findings a push may
+/// file (`crate::receive::MAX_FINDINGS_PER_PUSH`), or many more with a
+/// few each. A push whose proposals would pass it is refused at once,
+/// with nothing filed.
+pub const MAX_PROPOSALS_PER_WINDOW: usize = 60;
+/// The window [`MAX_PROPOSALS_PER_WINDOW`] counts over.
+pub const PROPOSAL_RATE_WINDOW: Duration = Duration::from_secs(600);
+
+/// How many proposals the gate may file in what time
+/// ([`ProposalRate::default`] has the constants; tests use small ones).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProposalRate {
+    /// [`MAX_PROPOSALS_PER_WINDOW`].
+    pub proposals: usize,
+    /// [`PROPOSAL_RATE_WINDOW`].
+    pub window: Duration,
+}
+
+impl Default for ProposalRate {
+    fn default() -> Self {
+        Self {
+            proposals: MAX_PROPOSALS_PER_WINDOW,
+            window: PROPOSAL_RATE_WINDOW,
+        }
+    }
+}
+
+/// When each proposal of the last window was filed: one per gate, shared
+/// by every repo's pushes.
+#[derive(Debug)]
+pub struct ProposalLedger {
+    rate: ProposalRate,
+    filed: Mutex<std::collections::VecDeque<std::time::Instant>>,
+}
+
+impl ProposalLedger {
+    pub fn new(rate: ProposalRate) -> Self {
+        Self {
+            rate,
+            filed: Mutex::default(),
+        }
+    }
+
+    /// The rate this ledger holds to.
+    pub fn rate(&self) -> ProposalRate {
+        self.rate
+    }
+
+    /// Count `count` proposals as filed now if they fit the rate with those
+    /// of the last window; `false` (nothing counted) if they would pass it.
+    pub fn try_file(&self, count: usize) -> bool {
+        let mut filed = self.filed.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        while filed
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= self.rate.window)
+        {
+            filed.pop_front();
+        }
+        if filed.len().saturating_add(count) > self.rate.proposals {
+            return false;
+        }
+        filed.extend(std::iter::repeat_n(now, count));
+        true
+    }
+}
 
 /// One finding, as filed for the operator.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +141,13 @@ pub trait Approver: Send + Sync {
         timeout: Duration,
         on_filed: &'a mut (dyn FnMut(&str) + Send),
     ) -> Deciding<'a>;
+
+    /// Whether [`Approver::decide`] files proposals for someone to answer
+    /// (and so counts against [`MAX_PROPOSALS_PER_WINDOW`]). Yes unless
+    /// said otherwise.
+    fn files_proposals(&self) -> bool {
+        true
+    }
 }
 
 /// No queue configured: every push with a finding is refused.
@@ -80,6 +162,10 @@ impl Approver for NoApprover {
         _: &'a mut (dyn FnMut(&str) + Send),
     ) -> Deciding<'a> {
         Box::pin(std::future::ready(Verdict::NoQueue))
+    }
+
+    fn files_proposals(&self) -> bool {
+        false
     }
 }
 
@@ -568,6 +654,24 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    #[test]
+    fn the_ledger_files_within_its_rate_and_forgets_past_its_window() {
+        let ledger = ProposalLedger::new(ProposalRate {
+            proposals: 5,
+            window: Duration::from_millis(300),
+        });
+        assert!(ledger.try_file(3));
+        // 3 + 3 would pass 5: refused, and nothing counted.
+        assert!(!ledger.try_file(3));
+        assert!(ledger.try_file(2));
+        assert!(!ledger.try_file(1));
+        // More than the whole rate never fits.
+        std::thread::sleep(Duration::from_millis(350));
+        assert!(!ledger.try_file(6));
+        assert!(ledger.try_file(5));
+        assert!(ledger.try_file(0));
     }
 
     #[tokio::test]

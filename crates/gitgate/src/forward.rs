@@ -247,6 +247,9 @@ mod tests {
             timeouts: crate::Timeouts::default(),
             scan_limits: crate::ScanLimits::default(),
             rules_cache: Default::default(),
+            proposals: std::sync::Arc::new(crate::approval::ProposalLedger::new(
+                crate::ProposalRate::default(),
+            )),
             forwarding: Default::default(),
         };
         let access = ObjectAccess::new(Path::new("/nowhere/mirror.git"), None);

@@ -28,7 +28,8 @@
 //! - `receive`: the decision for one push;
 //! - `forward`: the push upstream, connected early, released when clean;
 //! - `scan`: per-commit scanning behind [`CommitScanner`];
-//! - `approval`: the operator seam, [`Approver`], and [`QueueApprover`];
+//! - `approval`: the operator seam, [`Approver`], [`QueueApprover`], and
+//!   the bound on how many proposals the gate files ([`ProposalRate`]);
 //! - `dlp`: the DLP engine behind [`CommitScanner`];
 //! - `deploy_key`: deploy-key provisioning (Gitea);
 //! - `git`: subprocesses with timeouts and a clean environment;
@@ -60,8 +61,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use approval::{
-    APPROVAL_POLL_INTERVAL, APPROVAL_TIMEOUT, Approver, Deciding, FindingReport, NoApprover,
-    QueueApprover, Verdict,
+    APPROVAL_POLL_INTERVAL, APPROVAL_TIMEOUT, Approver, Deciding, FindingReport,
+    MAX_PROPOSALS_PER_WINDOW, NoApprover, PROPOSAL_RATE_WINDOW, ProposalRate, QueueApprover,
+    Verdict,
 };
 pub use config::{Credential, GateFile, Repo, User};
 pub use dlp::DlpScanner;
@@ -142,4 +144,6 @@ pub struct Config {
     pub scan_limits: ScanLimits,
     /// The memory bound on the git processes receiving a push.
     pub receive_memory: ReceiveMemory,
+    /// How many proposals the gate may file in what time, over all repos.
+    pub proposal_rate: ProposalRate,
 }

@@ -18,9 +18,14 @@
 //!    (`check_connected`): receive-pack fails a command that is not
 //!    ("missing necessary objects") before this hook, yet hands it over
 //!    unmarked, and forwarding it would half-land the push.
-//! 2. **Scan.** Every new commit on its own (see [`crate::scan`]).
+//! 2. **Scan.** Every new commit on its own, and the name of every ref
+//!    the push creates or updates (see [`crate::scan`]).
 //! 3. **Approval.** Findings go to the [`Approver`]; the push waits for the
-//!    verdict. Anything but approval refuses it.
+//!    verdict. Anything but approval refuses it. A push with more than
+//!    [`MAX_FINDINGS_PER_PUSH`] findings, or whose proposals would pass the
+//!    gate's rate ([`crate::approval::MAX_PROPOSALS_PER_WINDOW`] in any
+//!    [`crate::approval::PROPOSAL_RATE_WINDOW`]), is refused with nothing
+//!    filed.
 //! 4. **Upstream.** `git push --atomic` of exactly these updates, with the
 //!    held credential and the quarantined objects, leases on forced and
 //!    deleted refs ([`crate::forward`]; it connects to upstream while the
@@ -30,26 +35,32 @@
 //!    quarantine and never leave.
 //!
 //! Every step's outcome is told to the agent through the hook (`remote: …`)
-//! and logged.
+//! and logged. A ref name a detector finds anything in is shown masked
+//! ([`MaskedNames`]) in both, and in the findings filed.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::Timeouts;
-use crate::approval::{Approver, FindingReport, Verdict};
+use crate::approval::{Approver, FindingReport, ProposalLedger, Verdict};
 use crate::config::Repo;
 use crate::forward::{EarlyForward, forward};
 use crate::git::stderr_excerpt;
 use crate::hook::{HookSession, PushRequest, RefUpdate};
 use crate::policy::{PushRules, check_ref_name};
 use crate::scan::{
-    CommitScanner, NewCommit, ObjectAccess, REPO_RULES_FILE, new_commits, scan_push_with,
+    CommitScanner, MaskedNames, NewCommit, ObjectAccess, REPO_RULES_FILE, new_commits,
+    scan_push_with,
 };
 
 /// The most findings filed for one push; a push with more is refused
 /// outright (it is a mistake, not something to approve line by line).
 pub const MAX_FINDINGS_PER_PUSH: usize = 20;
+
+// A push with the most findings allowed must be able to file them.
+const _: () = assert!(crate::approval::MAX_PROPOSALS_PER_WINDOW >= MAX_FINDINGS_PER_PUSH);
+
 /// Prefix of every line the gate shows the agent.
 pub const MESSAGE_PREFIX: &str = "git-gate: ";
 
@@ -68,6 +79,9 @@ pub struct PushContext {
     /// decision is seen through whatever the agent's connection does (see
     /// `crate::server`), since upstream may take the push.
     pub forwarding: Arc<std::sync::atomic::AtomicBool>,
+    /// The proposals the gate filed lately, over all repos: a push whose
+    /// proposals would pass the rate is refused with nothing filed.
+    pub proposals: Arc<ProposalLedger>,
 }
 
 /// gitleaks' config file, read like [`REPO_RULES_FILE`] from the root of
@@ -110,20 +124,27 @@ pub async fn decide(
     // 0. Names git would refuse, before anything else and whatever the
     // push rules say: receive-pack checks them only after this hook, and a
     // `:` in one would be read as a refspec by the forward.
-    let invalid: Vec<String> = request
+    let invalid: Vec<(&RefUpdate, String)> = request
         .updates
         .iter()
         .filter_map(|update| {
-            check_ref_name(&update.reference).err().map(|why| {
-                format!(
-                    "\"{}\" is not a valid ref name ({why})",
-                    update.reference.escape_debug()
-                )
-            })
+            check_ref_name(&update.reference)
+                .err()
+                .map(|why| (update, why))
         })
         .collect();
     if !invalid.is_empty() {
-        return refuse(session, repo, &invalid).await;
+        let shown = shown_names(context, names_of(&request.updates)).await;
+        let problems: Vec<String> = invalid
+            .iter()
+            .map(|(update, why)| {
+                format!(
+                    "\"{}\" is not a valid ref name ({why})",
+                    shown.name(&update.reference).escape_debug()
+                )
+            })
+            .collect();
+        return refuse(session, repo, &problems, &shown).await;
     }
     let quarantine = match checked_quarantine(&context.mirror, request.quarantine.as_deref()) {
         Ok(quarantine) => quarantine,
@@ -143,7 +164,8 @@ pub async fn decide(
         .filter_map(|update| rule_problem(&context.repo.push, update))
         .collect();
     if !forbidden.is_empty() {
-        return refuse(session, repo, &forbidden).await;
+        let shown = shown_names(context, names_of(&request.updates)).await;
+        return refuse(session, repo, &forbidden, &shown).await;
     }
 
     // 4, begun: the push upstream connects (reads upstream's ref
@@ -203,13 +225,15 @@ pub async fn decide(
     let problems = match problems {
         Ok(problems) => problems,
         Err(message) => {
-            tracing::error!(repo = %repo, "policy check failed: {message}");
+            let shown = shown_names(context, names_of(&request.updates)).await;
+            tracing::error!(repo = %repo, "policy check failed: {}", shown.text(&message));
             say(session, "push refused: internal error (see the gate's log)").await;
             return false;
         }
     };
     if !problems.is_empty() {
-        return refuse(session, repo, &problems).await;
+        let shown = shown_names(context, names_of(&request.updates)).await;
+        return refuse(session, repo, &problems, &shown).await;
     }
     let (findings, warnings) = match scanned {
         Some(result) => result,
@@ -258,6 +282,24 @@ pub async fn decide(
                 session,
                 &format!(
                     "push refused: more than {MAX_FINDINGS_PER_PUSH} findings; remove the secrets from the commits (rewrite them) and push again"
+                ),
+            )
+            .await;
+            return false;
+        }
+        // Nothing is filed past the gate's rate: an agent could otherwise
+        // push, hang up as soon as the proposals are filed (they are
+        // expired at once) and push again, burying the operator's queue.
+        if context.approver.files_proposals() && !context.proposals.try_file(findings.len()) {
+            let rate = context.proposals.rate();
+            tracing::warn!(repo = %repo, findings = findings.len(), "push refused: too many proposals filed lately; nothing filed");
+            say(
+                session,
+                &format!(
+                    "push refused: the gate files at most {} proposals for the operator in {} s, and this push's {} would pass that; nothing was filed. Remove the secrets from the commits (rewrite them) and push again, or push again later",
+                    rate.proposals,
+                    rate.window.as_secs(),
+                    findings.len()
                 ),
             )
             .await;
@@ -344,6 +386,10 @@ pub async fn decide(
             true
         }
         Err(message) => {
+            // Upstream's answer names the refs (`… -> name`).
+            let message = shown_names(context, names_of(&request.updates))
+                .await
+                .text(&message);
             tracing::warn!(repo = %repo, "upstream refused the push: {message}");
             say(session, "push refused: upstream did not accept it:").await;
             for line in message.lines() {
@@ -354,10 +400,17 @@ pub async fn decide(
     }
 }
 
-/// Refuse the push for each of `problems`, logged and told to the agent;
-/// always `false` (the push's outcome).
-async fn refuse(session: &mut HookSession, repo: &str, problems: &[String]) -> bool {
+/// Refuse the push for each of `problems`, logged and told to the agent
+/// with the names `shown` masks masked; always `false` (the push's
+/// outcome).
+async fn refuse(
+    session: &mut HookSession,
+    repo: &str,
+    problems: &[String],
+    shown: &MaskedNames,
+) -> bool {
     for problem in problems {
+        let problem = shown.text(problem);
         tracing::warn!(repo = %repo, "push refused: {problem}");
         say(session, &format!("push refused: {problem}")).await;
     }
@@ -609,6 +662,24 @@ async fn ask(
             }
         }
     }
+}
+
+/// How the gate shows these ref names (every ref of a push, deletions too)
+/// in messages and logs: a name the repo's scanner (the one the push is
+/// scanned with) finds anything in is masked. Scanned only when a message
+/// names refs: a refusal, upstream's answer, a settling after a forward.
+pub async fn shown_names<'a>(
+    context: &PushContext,
+    names: impl IntoIterator<Item = &'a str>,
+) -> MaskedNames {
+    let names: Vec<&str> = names.into_iter().collect();
+    let (scanner, _) = repo_scanner(context).await;
+    MaskedNames::scan(&names, scanner.as_ref())
+}
+
+/// The ref names of `updates`, for [`shown_names`].
+fn names_of(updates: &[RefUpdate]) -> impl Iterator<Item = &str> {
+    updates.iter().map(|update| update.reference.as_str())
 }
 
 /// The scanner for this repo: the base one, plus the rules of the repo's

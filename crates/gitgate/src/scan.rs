@@ -15,6 +15,13 @@
 //!   and a repo's rules on file names: a `*.p12` key store is a finding
 //!   whatever it holds).
 //!
+//! The name of every ref the push creates or updates is scanned too
+//! ([`REF_NAME_FILE`]): a branch or lightweight tag named after a secret
+//! goes upstream with its name even when it points at a commit upstream
+//! already has. A deletion's name is upstream already and is not scanned.
+//! A name with a match is never shown as it is: every finding's
+//! `reference` names it masked ([`MaskedNames`]).
+//!
 //! That covers the commit's diff without generating it: every added or
 //! context line of the diff is a line of a new file's content, which is
 //! scanned whole; a removed line is a line of the first parent's file,
@@ -124,6 +131,10 @@ pub const TAG_MESSAGE_FILE: &str = "(tag message)";
 /// The `file` of a finding in a file's path (the path itself is shown
 /// only masked, in the snippet).
 pub const PATH_FILE: &str = "(file path)";
+/// The `file` of a finding in the name of a ref the push creates or
+/// updates (the name is shown only masked: in the snippet, and as every
+/// finding's `reference`).
+pub const REF_NAME_FILE: &str = "(ref name)";
 
 /// One match a detector made, as byte offsets into the scanned content.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -590,6 +601,10 @@ pub async fn scan_push_with(
     objects.limit(limits.bytes_per_push);
     let scanner = scanner.await;
 
+    // The names of the refs pushed, before anything they point at.
+    let mut findings = Vec::new();
+    let names = scan_ref_names(&pushed, scanner.as_ref(), &mut findings);
+
     // Which ref brings each commit: with one pushed ref, that ref; with
     // more, a walk per ref (in push order), alongside the scan.
     let attribution = async {
@@ -605,7 +620,6 @@ pub async fn scan_push_with(
         }
     };
 
-    let mut findings = Vec::new();
     let mut scanned_blobs: HashSet<String> = HashSet::new();
     // The findings of every blob scanned in this push that has any.
     let mut blob_findings: HashMap<String, Vec<BlobFinding>> = HashMap::new();
@@ -889,6 +903,14 @@ pub async fn scan_push_with(
         }
         scanned.paths.into_iter().for_each(&mut at);
     }
+    // A ref whose name has a match is named masked, never as it is.
+    if !names.is_empty() {
+        for finding in &mut findings {
+            if let Some(shown) = names.names.get(&finding.reference) {
+                finding.reference.clone_from(shown);
+            }
+        }
+    }
     // Two matches of one rule on one line are one finding (the snippet
     // masks both): keep the first.
     let mut seen = BTreeSet::new();
@@ -1033,25 +1055,40 @@ fn scan_path_text(
     reference: &str,
     out: &mut Vec<CommitFinding>,
 ) -> HashMap<String, String> {
-    let mut masked_paths = HashMap::new();
-    let mut joined = Vec::with_capacity(paths.iter().map(|path| path.len() + 1).sum());
-    let mut starts = Vec::with_capacity(paths.len());
-    for path in paths {
+    scan_names(paths, scanner, PATH_FILE, commit, reference, out)
+}
+
+/// Scan `names` as one text (one per line) and place each finding as
+/// `label`, at the name's 1-based place in the list, the name shown only
+/// masked in the snippet. Returns each name with a finding, masked.
+fn scan_names(
+    names: &[impl AsRef<str>],
+    scanner: &dyn CommitScanner,
+    label: &str,
+    commit: &str,
+    reference: &str,
+    out: &mut Vec<CommitFinding>,
+) -> HashMap<String, String> {
+    let mut masked_names = HashMap::new();
+    let mut joined = Vec::with_capacity(names.iter().map(|name| name.as_ref().len() + 1).sum());
+    let mut starts = Vec::with_capacity(names.len());
+    for name in names {
         starts.push(joined.len());
-        joined.extend_from_slice(path.as_bytes());
+        joined.extend_from_slice(name.as_ref().as_bytes());
         joined.push(b'\n');
     }
     let found = scanner.scan(&joined);
     if found.is_empty() {
-        return masked_paths;
+        return masked_names;
     }
-    for (path, start) in paths.iter().zip(&starts) {
-        let end = start + path.len();
+    for (name, start) in names.iter().zip(&starts) {
+        let name = name.as_ref();
+        let end = start + name.len();
         if found
             .iter()
             .any(|finding| finding.start < end && finding.end > *start)
         {
-            masked_paths.insert(path.clone(), masked(&joined, *start, end, &found));
+            masked_names.insert(name.to_string(), masked(&joined, *start, end, &found));
         }
     }
     place_found(
@@ -1059,13 +1096,101 @@ fn scan_path_text(
         &found,
         |offset| {
             let place = starts.partition_point(|start| *start <= offset);
-            Some((PATH_FILE.to_string(), Some(place.max(1) as u64)))
+            Some((label.to_string(), Some(place.max(1) as u64)))
         },
         commit,
         reference,
         out,
     );
-    masked_paths
+    masked_names
+}
+
+/// Ref names as the gate shows them: a name a detector finds anything in
+/// is shown with every match masked, never as it is (in a finding's
+/// `reference`, the agent's `remote:` lines and the gate's log).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MaskedNames {
+    /// Each name with a match → that name masked.
+    names: HashMap<String, String>,
+}
+
+impl MaskedNames {
+    /// Scan `names` (every ref of a push, whatever its update) with
+    /// `scanner`.
+    pub fn scan(names: &[impl AsRef<str>], scanner: &dyn CommitScanner) -> Self {
+        Self {
+            names: scan_names(names, scanner, REF_NAME_FILE, "", "", &mut Vec::new()),
+        }
+    }
+
+    /// Whether no name had a match.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// `name` as shown: masked if it has a match.
+    pub fn name<'a>(&'a self, name: &'a str) -> &'a str {
+        self.names.get(name).map_or(name, String::as_str)
+    }
+
+    /// `text` (a message naming refs: the gate's own, or upstream's answer
+    /// to a forward) with every name that has a match replaced by its
+    /// masked form, whole (`refs/heads/x`) or as git shortens it (`x`),
+    /// longest first.
+    pub fn text(&self, text: &str) -> String {
+        if self.names.is_empty() {
+            return text.to_string();
+        }
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        for (name, shown) in &self.names {
+            pairs.push((name, shown));
+            for prefix in ["refs/heads/", "refs/tags/", "refs/remotes/"] {
+                if let (Some(short), Some(short_shown)) =
+                    (name.strip_prefix(prefix), shown.strip_prefix(prefix))
+                    && !short.is_empty()
+                {
+                    pairs.push((short, short_shown));
+                }
+            }
+        }
+        pairs.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+        let mut shown = text.to_string();
+        for (name, masked) in pairs {
+            if shown.contains(name) {
+                shown = shown.replace(name, masked);
+            }
+        }
+        shown
+    }
+}
+
+/// Scan the names of the refs a push creates or updates (`pushed`: no
+/// deletion), each finding placed as [`REF_NAME_FILE`] at the ref's
+/// 1-based place among them, on the object the ref is set to. Returns how
+/// to show the names.
+fn scan_ref_names(
+    pushed: &[&RefUpdate],
+    scanner: &dyn CommitScanner,
+    out: &mut Vec<CommitFinding>,
+) -> MaskedNames {
+    let names: Vec<&str> = pushed
+        .iter()
+        .map(|update| update.reference.as_str())
+        .collect();
+    let mut found = Vec::new();
+    let masked_names = scan_names(&names, scanner, REF_NAME_FILE, "", "", &mut found);
+    for mut finding in found {
+        let place = usize::try_from(finding.line).unwrap_or(usize::MAX);
+        let Some(update) = place.checked_sub(1).and_then(|index| pushed.get(index)) else {
+            continue;
+        };
+        finding.commit.clone_from(&update.new);
+        finding.reference.clone_from(&update.reference);
+        out.push(finding);
+    }
+    MaskedNames {
+        names: masked_names,
+    }
 }
 
 /// `content[start..end]` with every finding that overlaps it replaced by
@@ -1874,6 +1999,66 @@ mod tests {
         // Overlapping matches: one preview, the longer one's rest masked too.
         let found = vec![finding(4, 10), finding(4, 14)];
         assert_eq!(masked(b"key=SECRET.txt", 0, 14, &found), "key=AK…XY");
+    }
+
+    /// Finds every `SECRET` followed by a digit.
+    struct SecretScanner;
+
+    impl CommitScanner for SecretScanner {
+        fn scan(&self, content: &[u8]) -> Vec<ContentFinding> {
+            content
+                .windows(7)
+                .enumerate()
+                .filter(|(_, window)| window.starts_with(b"SECRET") && window[6].is_ascii_digit())
+                .map(|(start, _)| ContentFinding {
+                    rule: "secret".into(),
+                    start,
+                    end: start + 7,
+                    preview: "SE…".into(),
+                })
+                .collect()
+        }
+    }
+
+    #[test]
+    fn ref_names_are_scanned_and_shown_masked() {
+        let update = |reference: &str, new: char| RefUpdate {
+            old: "0".repeat(40),
+            new: new.to_string().repeat(40),
+            reference: reference.into(),
+        };
+        let updates = [
+            update("refs/heads/main", '1'),
+            update("refs/heads/SECRET1/x", '2'),
+            update("refs/tags/key=SECRET2", '3'),
+        ];
+        let pushed: Vec<&RefUpdate> = updates.iter().collect();
+        let mut found = Vec::new();
+        let names = scan_ref_names(&pushed, &SecretScanner, &mut found);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(
+            (
+                found[0].file.as_str(),
+                found[0].line,
+                found[0].commit.as_str()
+            ),
+            (REF_NAME_FILE, 2, "2".repeat(40).as_str())
+        );
+        assert_eq!(found[0].snippet, "refs/heads/SE…/x");
+        assert_eq!(
+            (found[1].line, found[1].snippet.as_str()),
+            (3, "refs/tags/key=SE…")
+        );
+        assert_eq!(names.name("refs/heads/main"), "refs/heads/main");
+        assert_eq!(names.name("refs/heads/SECRET1/x"), "refs/heads/SE…/x");
+        // In a message: whole, and as git shortens it.
+        assert_eq!(
+            names.text(
+                "refs/heads/SECRET1/x: moved; ! [rejected] 2222 -> SECRET1/x, key=SECRET2 (hook)"
+            ),
+            "refs/heads/SE…/x: moved; ! [rejected] 2222 -> SE…/x, key=SE… (hook)"
+        );
+        assert!(MaskedNames::scan(&["refs/heads/main"], &SecretScanner).is_empty());
     }
 
     #[test]

@@ -135,6 +135,8 @@ struct Shared {
     state: PathBuf,
     config: Config,
     rules_cache: Arc<receive::RulesCache>,
+    /// The proposals filed lately, over every repo (`config.proposal_rate`).
+    proposals: Arc<crate::approval::ProposalLedger>,
     /// Read-held by every hook conversation's task for its life: shutdown
     /// waits (within the grace period) for a write hold, so a forward whose
     /// agent hung up is still seen through.
@@ -189,6 +191,7 @@ pub async fn run_with_daemon(
         let _ = std::fs::set_permissions(&hooks_dir, std::fs::Permissions::from_mode(0o700));
     }
     mirror::check_hooks_dir(&hooks_dir, &config.timeouts).await?;
+    let proposals = Arc::new(crate::approval::ProposalLedger::new(config.proposal_rate));
     let shared = Arc::new(Shared {
         repos,
         project_root: state.join("mirrors"),
@@ -197,6 +200,7 @@ pub async fn run_with_daemon(
         state,
         config,
         rules_cache: Arc::new(receive::RulesCache::default()),
+        proposals,
         hook_tasks: Arc::default(),
     });
     tracing::info!(address = %local, repos = shared.repos.len(), "git-gate listening");
@@ -555,6 +559,7 @@ async fn handle(
                 timeouts: timeouts.clone(),
                 scan_limits: shared.config.scan_limits,
                 rules_cache: Arc::clone(&shared.rules_cache),
+                proposals: Arc::clone(&shared.proposals),
                 forwarding: Arc::default(),
             };
             let forwarding = Arc::clone(&context.forwarding);
@@ -828,13 +833,25 @@ async fn settle_after_forward(
             }
         }
     }
-    match mirror::settle_refs(&context.state, &context.repo, &context.timeouts, pushed).await {
-        Ok(changed) if changed.is_empty() => {}
+    let settled =
+        mirror::settle_refs(&context.state, &context.repo, &context.timeouts, pushed).await;
+    if matches!(&settled, Ok(changed) if changed.is_empty()) {
+        return;
+    }
+    // A ref name with a match is logged masked.
+    let shown = receive::shown_names(context, pushed.iter().map(String::as_str)).await;
+    let names = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .map(|name| shown.name(name).to_string())
+            .collect()
+    };
+    match settled {
         Ok(changed) => {
-            tracing::warn!(repo = %repo, refs = ?changed, "mirror refs settled to upstream's after a forward");
+            tracing::warn!(repo = %repo, refs = ?names(&changed), "mirror refs settled to upstream's after a forward");
         }
         Err(error) => {
-            tracing::error!(repo = %repo, error = %error, refs = ?pushed, "cannot settle the mirror's refs from upstream after a forward; the next refresh repairs branches and tags");
+            tracing::error!(repo = %repo, error = %shown.text(&error.to_string()), refs = ?names(pushed), "cannot settle the mirror's refs from upstream after a forward; the next refresh repairs branches and tags");
         }
     }
 }

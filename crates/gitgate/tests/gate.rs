@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use bot_bottle_dlp::{Scanner, ScannerConfig};
 use bot_bottle_gitgate::{
-    Approver, Config, Credential, Deciding, DlpScanner, FindingReport, ReceiveMemory, Repo,
-    ScanLimits, Timeouts, Verdict, policy::PushRules, server::MAX_RECEIVING_PUSHES_PER_REPO,
+    Approver, Config, Credential, Deciding, DlpScanner, FindingReport, ProposalRate, ReceiveMemory,
+    Repo, ScanLimits, Timeouts, Verdict, policy::PushRules, server::MAX_RECEIVING_PUSHES_PER_REPO,
 };
 use bot_bottle_manifest::model::PushPolicy;
 use tokio::net::TcpListener;
@@ -194,12 +194,53 @@ impl Fixture {
             timeouts,
             ScanLimits::default(),
             ReceiveMemory::default(),
+            ProposalRate::default(),
         )
         .await
     }
 
     /// A gate over a `file://` upstream with these scan limits.
     async fn start_scan_limited(approver: Arc<dyn Approver>, scan_limits: ScanLimits) -> Self {
+        Self::start_local(
+            approver,
+            scan_limits,
+            ReceiveMemory::default(),
+            ProposalRate::default(),
+        )
+        .await
+    }
+
+    /// A gate over a `file://` upstream whose git receives pushes under
+    /// this memory bound.
+    async fn start_memory_limited(approver: Arc<dyn Approver>, memory: ReceiveMemory) -> Self {
+        Self::start_local(
+            approver,
+            ScanLimits::default(),
+            memory,
+            ProposalRate::default(),
+        )
+        .await
+    }
+
+    /// A gate over a `file://` upstream filing at most this many proposals
+    /// in what time.
+    async fn start_rate_limited(approver: Arc<dyn Approver>, proposal_rate: ProposalRate) -> Self {
+        Self::start_local(
+            approver,
+            ScanLimits::default(),
+            ReceiveMemory::default(),
+            proposal_rate,
+        )
+        .await
+    }
+
+    /// A gate over a `file://` upstream with these bounds.
+    async fn start_local(
+        approver: Arc<dyn Approver>,
+        scan_limits: ScanLimits,
+        memory: ReceiveMemory,
+        proposal_rate: ProposalRate,
+    ) -> Self {
         let (temp, root, upstream) = Self::upstream().await;
         let upstream_url = format!("file://{}", upstream.display());
         Self::start_with_limits(
@@ -212,27 +253,8 @@ impl Fixture {
             approver,
             Timeouts::default(),
             scan_limits,
-            ReceiveMemory::default(),
-        )
-        .await
-    }
-
-    /// A gate over a `file://` upstream whose git receives pushes under
-    /// this memory bound.
-    async fn start_memory_limited(approver: Arc<dyn Approver>, memory: ReceiveMemory) -> Self {
-        let (temp, root, upstream) = Self::upstream().await;
-        let upstream_url = format!("file://{}", upstream.display());
-        Self::start_with_limits(
-            temp,
-            root,
-            upstream,
-            upstream_url,
-            Credential::None,
-            None,
-            approver,
-            Timeouts::default(),
-            ScanLimits::default(),
             memory,
+            proposal_rate,
         )
         .await
     }
@@ -249,6 +271,7 @@ impl Fixture {
         timeouts: Timeouts,
         scan_limits: ScanLimits,
         receive_memory: ReceiveMemory,
+        proposal_rate: ProposalRate,
     ) -> Self {
         let repo = Repo {
             name: "app".into(),
@@ -264,6 +287,7 @@ impl Fixture {
             timeouts,
             scan_limits,
             receive_memory,
+            proposal_rate,
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
@@ -1893,6 +1917,224 @@ async fn a_secret_in_a_path_is_masked_in_the_findings_of_its_content() {
     gate.stop().await;
 }
 
+/// Every line of `stderr` the gate sent (`remote: …`).
+fn remote_lines(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| line.starts_with("remote:"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_in_a_ref_name_holds_the_push_and_is_never_shown() {
+    // Audit round 8: a push of a commit upstream already has, to a branch
+    // or lightweight tag whose name is a credential, brought nothing new
+    // to scan and landed upstream with no proposal.
+    let logs = gate_logs();
+    // A key of this test's own, so no other test's log lines can hold it.
+    let key = format!("AKIA{}", "Q3WX7TNB5MRD2KLP");
+    let policy = || PushPolicy {
+        refs: Some(vec!["refs/heads/**".into(), "refs/tags/*".into()]),
+        force: None,
+        delete: Some(true),
+    };
+    let approver = reject();
+    let gate = Fixture::start(Some(policy()), approver.clone()).await;
+    let work = gate.clone("work").await;
+    let head = git_ok(&work, &["rev-parse", "HEAD"]).await;
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, head);
+    let names = [
+        format!("refs/heads/aws_access_key_id={key}"),
+        format!("refs/heads/{key}/x"),
+        format!("refs/tags/{key}"),
+    ];
+    for name in &names {
+        let before = approver.seen().len();
+        let push = git(&work, &["push", "origin", &format!("HEAD:{name}")]).await;
+        assert!(!push.success, "{name} landed: {}", push.stderr);
+        assert_eq!(rev(&gate.upstream, name).await, "", "{name}");
+        assert_eq!(rev(&gate.mirror(), name).await, "", "{name}");
+        let seen = approver.seen();
+        assert!(seen.len() > before, "{name}: no proposal: {}", push.stderr);
+        for report in &seen[before..] {
+            let finding = &report.finding;
+            assert_eq!(finding.file, "(ref name)", "{seen:?}");
+            assert_eq!(finding.commit, head, "{seen:?}");
+            assert_eq!(finding.line, 1, "{seen:?}");
+            assert!(finding.reference.starts_with("refs/"), "{seen:?}");
+            assert!(finding.snippet.starts_with("refs/"), "{seen:?}");
+            for field in [&finding.reference, &finding.snippet, &finding.file] {
+                assert!(!field.contains(&key), "{field} in {seen:?}");
+            }
+        }
+        let said = remote_lines(&push.stderr).join("\n");
+        assert!(said.contains("(ref name)"), "{said}");
+        assert!(said.contains("that is a real key"), "{said}");
+        assert!(!said.contains(&key), "{said}");
+    }
+    // Refused by the rules, or as no valid name (receive-pack checks names
+    // only after the hook; git's own client would not send one): the
+    // refusal names the ref masked.
+    let push = git(
+        &work,
+        &["push", "origin", &format!("HEAD:refs/notes/{key}")],
+    )
+    .await;
+    assert!(!push.success);
+    let said = remote_lines(&push.stderr).join("\n");
+    assert!(said.contains("this ref may not be pushed"), "{said}");
+    assert!(said.contains("refs/notes/AK"), "{said}");
+    assert!(!said.contains(&key), "{said}");
+    let empty = git_with_input(
+        &work,
+        &["pack-objects", "--stdout", "--revs", "--quiet"],
+        format!("{head}\n^{head}\n").as_bytes(),
+    );
+    let zero = "0".repeat(40);
+    let invalid = format!("refs/heads/{key}:refs/heads/x");
+    let answer = raw_receive_pack(&gate, &[(&zero, &head, &invalid)], &empty).await;
+    let said: Vec<&str> = answer
+        .lines()
+        .filter(|line| line.contains("git-gate:"))
+        .collect();
+    assert!(
+        said.iter()
+            .any(|line| line.contains("is not a valid ref name")),
+        "{answer}"
+    );
+    assert!(said.iter().all(|line| !line.contains(&key)), "{said:?}");
+    assert_eq!(rev(&gate.upstream, &format!("refs/heads/{key}")).await, "");
+    // A new commit with a secret of its own, to such a name: its content's
+    // finding names the ref masked too.
+    let secret = commit_file(
+        &work,
+        "leak.txt",
+        &format!("aws_access_key_id = {key}\n"),
+        "leak",
+    )
+    .await;
+    let before = approver.seen().len();
+    let push = git(&work, &["push", "origin", &format!("HEAD:{}", names[1])]).await;
+    assert!(!push.success, "{}", push.stderr);
+    let seen = approver.seen();
+    assert!(
+        seen[before..]
+            .iter()
+            .any(|report| report.finding.file == "leak.txt" && report.finding.commit == secret),
+        "{seen:?}"
+    );
+    assert!(
+        seen[before..]
+            .iter()
+            .all(|report| report.finding.reference.starts_with("refs/heads/")
+                && !report.finding.reference.contains(&key)),
+        "{seen:?}"
+    );
+    assert!(
+        !remote_lines(&push.stderr).join("\n").contains(&key),
+        "{}",
+        push.stderr
+    );
+    gate.stop().await;
+
+    // Approved, such a name lands like any other finding; deleting it
+    // later is not scanned (the name is upstream already).
+    let approver = approve();
+    let gate = Fixture::start(Some(policy()), approver.clone()).await;
+    let work = gate.clone("work").await;
+    let head = git_ok(&work, &["rev-parse", "HEAD"]).await;
+    let push = git(&work, &["push", "origin", &format!("HEAD:{}", names[1])]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, &names[1]).await, head);
+    assert_eq!(rev(&gate.mirror(), &names[1]).await, head);
+    let filed = approver.seen().len();
+    assert!(filed > 0);
+    assert!(
+        !remote_lines(&push.stderr).join("\n").contains(&key),
+        "{}",
+        push.stderr
+    );
+    let push = git(&work, &["push", "origin", &format!(":{}", names[1])]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, &names[1]).await, "");
+    assert_eq!(approver.seen().len(), filed);
+    gate.stop().await;
+
+    // Nothing the gate logged holds the key.
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(!logged.contains(&key), "{logged}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_whose_proposals_would_pass_the_rate_is_refused_with_nothing_filed() {
+    // Audit round 8: an agent pushing a commit with 20 secrets, hanging up
+    // as soon as the proposals were filed (they are expired and archived)
+    // and pushing again filed about 14,000 proposals an hour.
+    let approver = reject();
+    let gate = Fixture::start_rate_limited(
+        approver.clone(),
+        ProposalRate {
+            proposals: 3,
+            window: Duration::from_secs(3600),
+        },
+    )
+    .await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let keys: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|last| format!("AKIAZ7QX4MBN2PLK6RT{last}"))
+        .collect();
+    let two = format!("aws_access_key_id = {}\nsecond = {}\n", keys[0], keys[1]);
+    commit_file(&work, "two.txt", &two, "two secrets").await;
+    // Two filed (and rejected): within the rate.
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    assert!(
+        push.stderr.contains("that is a real key"),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(approver.seen().len(), 2, "{:?}", approver.seen());
+    // The same two again would make four: refused, nothing filed.
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    let said = remote_lines(&push.stderr).join("\n");
+    assert!(
+        said.contains("the gate files at most 3 proposals for the operator in 3600 s")
+            && said.contains("nothing was filed")
+            && said.contains("push again later"),
+        "{said}"
+    );
+    assert!(!said.contains("that is a real key"), "{said}");
+    assert_eq!(approver.seen().len(), 2, "{:?}", approver.seen());
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    // One finding still fits, and is filed.
+    git_ok(&work, &["reset", "--quiet", "--hard", "HEAD^"]).await;
+    commit_file(
+        &work,
+        "one.txt",
+        &format!("aws_access_key_id = {}\n", keys[2]),
+        "one secret",
+    )
+    .await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    assert!(
+        push.stderr.contains("that is a real key"),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(approver.seen().len(), 3, "{:?}", approver.seen());
+    // A clean push is not held by the rate at all.
+    git_ok(&work, &["reset", "--quiet", "--hard", "HEAD^"]).await;
+    let clean = commit_file(&work, "clean.txt", "nothing\n", "clean").await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, clean);
+    gate.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_secret_in_a_file_a_merge_commit_changes_is_caught() {
     let approver = reject();
@@ -2953,6 +3195,7 @@ async fn a_state_directory_that_cannot_run_the_hook_stops_the_gate() {
             timeouts: Timeouts::default(),
             scan_limits: ScanLimits::default(),
             receive_memory: Default::default(),
+            proposal_rate: ProposalRate::default(),
         };
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let ran = tokio::time::timeout(
@@ -3647,17 +3890,17 @@ async fn a_ref_name_the_mirror_cannot_hold_is_refused_before_upstream_sees_it() 
     gate.stop().await;
 }
 
-/// Every line the gate's `mirror` module logs at `warn` or above, from
-/// any test in this binary: the gate logs from tasks of its own, so the
-/// subscriber is the process's global one, installed on the first call.
-fn mirror_warnings() -> Arc<Mutex<Vec<u8>>> {
+/// Every line the gate logs at `debug` or above, from any test in this
+/// binary: the gate logs from tasks of its own, so the subscriber is the
+/// process's global one, installed on the first call.
+fn gate_logs() -> Arc<Mutex<Vec<u8>>> {
     static CAPTURED: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
     Arc::clone(CAPTURED.get_or_init(|| {
         let captured = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&captured);
         let subscriber = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::new(
-                "bot_bottle_gitgate::mirror=warn",
+                "bot_bottle_gitgate=debug",
             ))
             .with_ansi(false)
             .with_writer(move || LogSink(Arc::clone(&sink)))
@@ -3665,6 +3908,19 @@ fn mirror_warnings() -> Arc<Mutex<Vec<u8>>> {
         tracing::subscriber::set_global_default(subscriber).unwrap();
         captured
     }))
+}
+
+/// The lines of [`gate_logs`] the gate's `mirror` module logged at `warn`
+/// or above.
+fn mirror_warnings(logs: &Mutex<Vec<u8>>) -> String {
+    String::from_utf8_lossy(&logs.lock().unwrap())
+        .lines()
+        .filter(|line| {
+            line.contains("bot_bottle_gitgate::mirror")
+                && (line.contains("WARN") || line.contains("ERROR"))
+        })
+        .map(|line| format!("{line}\n"))
+        .collect()
 }
 
 /// A `tracing_subscriber` writer appending to a shared buffer.
@@ -3689,7 +3945,7 @@ async fn refs_made_upstream_that_the_mirror_cannot_hold_are_skipped_and_the_rest
     // in 190-byte components (over the gate's 1,024). Before, the
     // mirror's refresh failed on the first one (and took the other two),
     // so every push to the repo was refused.
-    let warnings = mirror_warnings();
+    let logs = gate_logs();
     let gate = Fixture::start(None, reject()).await;
     git_ok(
         &gate.upstream,
@@ -3776,7 +4032,7 @@ async fn refs_made_upstream_that_the_mirror_cannot_hold_are_skipped_and_the_rest
     assert_eq!(rev(&gate.mirror(), &fits_later).await, "");
 
     // Each skipped name was logged once, with the repo, cut short.
-    let logged = String::from_utf8_lossy(&warnings.lock().unwrap()).into_owned();
+    let logged = mirror_warnings(&logs);
     for name in [&cannot, &must_not, &long_tag, &fits_later] {
         assert_eq!(logged.matches(&name[..40]).count(), 1, "{logged}");
         let line = logged

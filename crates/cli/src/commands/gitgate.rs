@@ -232,6 +232,7 @@ pub fn sidecar(arguments: SidecarArgs) -> anyhow::Result<u8> {
         timeouts: Timeouts::default(),
         scan_limits: Default::default(),
         receive_memory: Default::default(),
+        proposal_rate: Default::default(),
     };
     super::sidecar::block_on(async move {
         let listener = super::sidecar::bind(arguments.listen).await?;
