@@ -20,6 +20,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -119,20 +121,46 @@ pub fn parse_head(block: &[u8]) -> Result<CgiHead, CgiHeadError> {
 }
 
 /// A response body fed by a channel from the task that reads the program.
+///
+/// A run cut off at its bound ([`CutOff::cut`] before the sender is
+/// dropped) ends the body in an error, not a clean end: the client sees a
+/// broken transfer (hyper closes the connection without the last chunk,
+/// curl reports it, `git push` fails). A clean end in the middle of git's
+/// protocol left `git push` (its `send-pack` and `remote-http` each
+/// waiting on the other) waiting for ever.
 pub struct ChannelBody {
     receiver: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    cut: CutOff,
+}
+
+/// Marks a [`ChannelBody`]'s run as cut off (see there).
+#[derive(Clone, Default)]
+pub struct CutOff(Arc<AtomicBool>);
+
+impl CutOff {
+    /// The run was cut off: once its output is sent, the body ends in an
+    /// error.
+    pub fn cut(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether it was, clearing the mark (the error is told once).
+    fn take(&self) -> bool {
+        self.0.swap(false, Ordering::SeqCst)
+    }
 }
 
 impl ChannelBody {
-    /// A body and the sender that feeds it.
-    pub fn channel() -> (mpsc::Sender<Result<Bytes, std::io::Error>>, Self) {
+    /// A body, the sender that feeds it and its cut-off mark.
+    pub fn channel() -> (mpsc::Sender<Result<Bytes, std::io::Error>>, CutOff, Self) {
         let (sender, receiver) = mpsc::channel(CGI_BODY_CHANNEL_FRAMES);
-        (sender, Self { receiver })
+        let cut = CutOff::default();
+        (sender, cut.clone(), Self { receiver, cut })
     }
 
     /// A body with these bytes and nothing more.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
-        let (sender, body) = Self::channel();
+        let (sender, _, body) = Self::channel();
         let _ = sender.try_send(Ok(bytes.into()));
         body
     }
@@ -146,9 +174,13 @@ impl Body for ChannelBody {
         mut self: Pin<&mut Self>,
         context: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
-        self.receiver
-            .poll_recv(context)
-            .map(|item| item.map(|result| result.map(Frame::data)))
+        match self.receiver.poll_recv(context) {
+            Poll::Ready(None) if self.cut.take() => Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "git http-backend was cut off at its time bound",
+            )))),
+            polled => polled.map(|item| item.map(|result| result.map(Frame::data))),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -364,7 +396,7 @@ async fn run_body<G: Send + 'static>(
     });
 
     let (head_sender, head_receiver) = tokio::sync::oneshot::channel();
-    let (body_sender, body) = ChannelBody::channel();
+    let (body_sender, cut_off, body) = ChannelBody::channel();
     let timeout = request.timeout;
     let path_info = request.path_info.clone();
     let mut watch = request.memory.as_ref().map(OutOfMemoryWatch::new);
@@ -443,6 +475,7 @@ async fn run_body<G: Send + 'static>(
         if tokio::time::timeout(timeout, work).await.is_err() {
             tracing::warn!(path = %path_info, timeout_secs = timeout.as_secs(), "git http-backend timed out; killed");
             kill_group(&mut child);
+            cut_off.cut();
         }
         feeder.abort();
         drop(stdout);

@@ -1020,6 +1020,57 @@ async fn pushes_queued_too_long_behind_a_held_push_are_refused() {
     gate.stop().await;
 }
 
+/// A push whose receive-pack run is cut off at its bound while the
+/// operator is still deciding fails at the agent: the gate breaks the
+/// response off. Before, the response ended cleanly in the middle of git's
+/// protocol and `git push` waited for ever (its `send-pack` and
+/// `remote-http` each waiting on the other).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_cut_off_at_its_bound_fails_at_the_agent_instead_of_hanging() {
+    let operator = Arc::new(SlowOperator {
+        go: tokio::sync::Notify::new(),
+    });
+    let timeouts = Timeouts {
+        http_backend: Duration::from_secs(1),
+        local_git: Duration::from_secs(1),
+        approval: Duration::from_secs(1),
+        upstream_push: Duration::from_secs(1),
+        ..Timeouts::default()
+    };
+    // The run's own bound: twice a receive-pack run (it may first wait
+    // that long for a push ahead), 14 s here; the operator answers at 30.
+    let bound = timeouts.receive_pack() * 2;
+    assert_eq!(bound, Duration::from_secs(14));
+    let gate = Fixture::start_timed(None, operator.clone(), timeouts).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    commit_file(
+        &work,
+        "config.env",
+        &format!("AWS_KEY={}\n", aws_key()),
+        "key",
+    )
+    .await;
+    let push = tokio::time::timeout(
+        bound + Duration::from_secs(12),
+        git(&work, &["push", "origin", "main"]),
+    )
+    .await;
+    operator.go.notify_one();
+    let Ok(push) = push else {
+        panic!("git push still waiting long after the gate cut its run off");
+    };
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        push.stderr
+            .contains("remote: git-gate: push held for the operator"),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    gate.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn stalled_uploads_give_their_receive_slots_back() {
     use tokio::io::AsyncWriteExt;
