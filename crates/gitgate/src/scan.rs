@@ -1032,7 +1032,7 @@ fn scan_paths(
         .map(|path| (path, scanner.file_name_findings(path)))
         .filter(|(_, rules)| !rules.is_empty())
         .collect();
-    let masked_paths = scan_path_text(paths, scanner, commit, reference, out);
+    let masked_paths = scan_names(paths, scanner, PATH_FILE, commit, reference, out);
     for (path, rules) in named {
         let file = masked_paths.get(path).unwrap_or(path);
         out.extend(rules.into_iter().map(|(rule, description)| CommitFinding {
@@ -1045,17 +1045,6 @@ fn scan_paths(
         }));
     }
     masked_paths
-}
-
-/// [`scan_paths`]' content scan of the paths as one text.
-fn scan_path_text(
-    paths: &[String],
-    scanner: &dyn CommitScanner,
-    commit: &str,
-    reference: &str,
-    out: &mut Vec<CommitFinding>,
-) -> HashMap<String, String> {
-    scan_names(paths, scanner, PATH_FILE, commit, reference, out)
 }
 
 /// Scan `names` as one text (one per line) and place each finding as
