@@ -21,13 +21,14 @@
 //! sent, byte for byte. A value that is not UTF-8 is redacted on its raw
 //! bytes; one that cannot be redacted faithfully refuses the request.
 //!
-//! Values the operator approves are remembered for the host the held
-//! request went to (the host the proposal names), under its `supervise`
+//! Values the operator approves are remembered for the host and port the
+//! held request went to (what the proposal names), under its `supervise`
 //! routes only: the [`DlpState`] shared with the hold resolver
 //! ([`crate::queue_holds`]) keeps a scanner per approved host that treats
 //! them as safe, at most [`MAX_APPROVED_HOSTS`] hosts and
 //! [`MAX_APPROVED_VALUES_PER_HOST`] values each, the oldest dropped first.
-//! Another host, or a `block` or `redact` route, gets the base scanner.
+//! Another host, the same host on another port, or a `block` or `redact`
+//! route, gets the base scanner.
 //! Nothing here ever logs or returns a raw value: reasons and proposals
 //! carry the finding's masked preview.
 
@@ -86,8 +87,9 @@ pub struct HoldDetail {
     pub values: Vec<Redacted<String>>,
 }
 
-/// Hosts whose approved values are remembered. Past it, the host approved
-/// longest ago is forgotten: a value approved for it is held again.
+/// Hosts (a host on another port counts as another) whose approved values
+/// are remembered. Past it, the one approved longest ago is forgotten: a
+/// value approved for it is held again.
 pub const MAX_APPROVED_HOSTS: usize = 64;
 
 /// Approved values remembered for one host. Past it, the value approved
@@ -117,11 +119,13 @@ struct Scanners {
     approved: Vec<Approved>,
 }
 
-/// The values the operator approved for one host.
+/// The values the operator approved for one host and port.
 #[derive(Clone)]
 struct Approved {
     /// The normalised host the held request went to.
     host: String,
+    /// Its port: the same host on another port may be another service.
+    port: u16,
     /// The one approved longest ago first; at most
     /// [`MAX_APPROVED_VALUES_PER_HOST`].
     values: Vec<Redacted<String>>,
@@ -160,28 +164,31 @@ impl DlpState {
         Arc::clone(&self.scanners.load().base)
     }
 
-    /// The scanner for a request to `host` under a route whose policy is
-    /// `policy`: the one that treats the values approved for `host` as
-    /// safe when the route holds for the operator (`supervise`, what the
-    /// operator answered), the base scanner otherwise. A `block` route
-    /// refuses an approved value, a `redact` route scrubs it, and no other
-    /// host ever gets it unasked.
-    pub fn scanner_for(&self, host: &str, policy: OnMatch) -> Arc<Scanner> {
+    /// The scanner for a request to `host` on `port` under a route whose
+    /// policy is `policy`: the one that treats the values approved for
+    /// that host and port as safe when the route holds for the operator
+    /// (`supervise`, what the operator answered), the base scanner
+    /// otherwise. A `block` route refuses an approved value, a `redact`
+    /// route scrubs it, and no other host or port ever gets it unasked.
+    pub fn scanner_for(&self, host: &str, port: u16, policy: OnMatch) -> Arc<Scanner> {
         let scanners = self.scanners.load();
         if policy == OnMatch::Supervise
-            && let Some(approved) = scanners.approved.iter().find(|entry| entry.host == host)
+            && let Some(approved) = scanners
+                .approved
+                .iter()
+                .find(|entry| entry.host == host && entry.port == port)
         {
             return Arc::clone(&approved.scanner);
         }
         Arc::clone(&scanners.base)
     }
 
-    /// Treat `values` as safe from now on in requests to `host` under a
-    /// `supervise` route (the operator approved a request to `host` that
-    /// carried them). At most [`MAX_APPROVED_VALUES_PER_HOST`] values are
-    /// kept per host and [`MAX_APPROVED_HOSTS`] hosts, the oldest
-    /// approvals dropped first.
-    pub fn approve(&self, host: &str, values: Vec<Redacted<String>>) {
+    /// Treat `values` as safe from now on in requests to `host` on `port`
+    /// under a `supervise` route (the operator approved a request there
+    /// that carried them). At most [`MAX_APPROVED_VALUES_PER_HOST`] values
+    /// are kept per host and port and [`MAX_APPROVED_HOSTS`] hosts and
+    /// ports, the oldest approvals dropped first.
+    pub fn approve(&self, host: &str, port: u16, values: Vec<Redacted<String>>) {
         if values.iter().all(|value| value.expose().is_empty()) {
             return;
         }
@@ -193,7 +200,7 @@ impl DlpState {
         let mut approved = current.approved.clone();
         let mut remembered = approved
             .iter()
-            .position(|entry| entry.host == host)
+            .position(|entry| entry.host == host && entry.port == port)
             .map(|index| approved.remove(index).values)
             .unwrap_or_default();
         for value in values {
@@ -216,6 +223,7 @@ impl DlpState {
         };
         approved.push(Approved {
             host: host.to_string(),
+            port,
             values: remembered,
             scanner,
         });
@@ -490,7 +498,9 @@ impl DlpInspector {
         data: &[u8],
         location: &str,
     ) -> Verdict<Bytes> {
-        let scanner = self.state.scanner_for(&context.host, context.on_match);
+        let scanner = self
+            .state
+            .scanner_for(&context.host, context.port, context.on_match);
         let scanned = Self::scan_data(&scanner, data, location);
         self.verdict(context, &scanner, scanned, || {
             let redaction = scanner.redact(data);
@@ -587,7 +597,9 @@ impl Inspector for DlpInspector {
             method.to_string(),
             head.path_and_query.to_string(),
         );
-        let scanner = self.state.scanner_for(&context.host, context.on_match);
+        let scanner = self
+            .state
+            .scanner_for(&context.host, context.port, context.on_match);
         let request_line = format!("{method} {}", head.path_and_query);
         let pairs = header_pairs(head.headers);
         let findings: Findings = scanner.scan_request_head(&request_line, &pairs);
@@ -682,7 +694,9 @@ impl Inspector for DlpInspector {
     /// The held secrets and credential shapes only: compressed bytes are
     /// binary, where the Unicode and entropy detectors would see noise.
     fn inspect_encoded_body(&self, context: &RequestContext, raw: &[u8]) -> Verdict<Bytes> {
-        let scanner = self.state.scanner_for(&context.host, context.on_match);
+        let scanner = self
+            .state
+            .scanner_for(&context.host, context.port, context.on_match);
         let detectors = scanner
             .detectors()
             .without(Detector::Unicode)

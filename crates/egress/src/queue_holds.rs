@@ -8,8 +8,9 @@
 //! many are held at once. When the wait times out the proposal is
 //! expired (an operator answer that landed first still wins). Approve
 //! forwards the request and remembers the matched values for the request's
-//! host, the one the proposal names, until the proxy stops or more recent
-//! approvals push them out ([`DlpState::approve`]: never for another host,
+//! host and port, the ones the proposal names (a port other than the
+//! scheme's own is shown), until the proxy stops or more recent approvals
+//! push them out ([`DlpState::approve`]: never for another host or port,
 //! never under a `block` route); reject, expiry, a malformed response or a
 //! queue error refuse it with a reason the agent sees. This sidecar owns the
 //! archive: the proposal is archived once the decision is taken and the
@@ -223,10 +224,15 @@ impl HoldResolver for QueueHolds {
                 ));
             }
             // The hostname may itself be the finding (a wildcard route).
-            let host = String::from_utf8_lossy(
+            // A port other than the scheme's own is named: the approval
+            // covers that host on that port only.
+            let mut host = String::from_utf8_lossy(
                 &self.state.scanner().redact(context.host.as_bytes()).bytes,
             )
             .into_owned();
+            if context.port != context.scheme.default_port() {
+                host = format!("{host}:{}", context.port);
+            }
             let payload = Payload::EgressTokenAllow(EgressTokenAllow {
                 host,
                 method: detail.method.clone(),
@@ -241,8 +247,8 @@ impl HoldResolver for QueueHolds {
             let timeout = self.timeout;
             let state = Arc::clone(&self.state);
             let values = detail.values;
-            // Approval covers the host the operator was asked about.
-            let approved_host = context.host.clone();
+            // Approval covers the host and port the operator was asked about.
+            let (approved_host, approved_port) = (context.host.clone(), context.port);
             // A task of its own: if the agent goes away mid-hold, the
             // proposal is still settled (answered or expired) and archived,
             // not left pending for an operator to answer into the void.
@@ -250,10 +256,10 @@ impl HoldResolver for QueueHolds {
                 async move {
                     let _slot = slot;
                     let (settled, id) = settle(&queue, &bottle, timeout, payload).await;
-                    // Act (remember the approved value for this host),
+                    // Act (remember the approved value for this host and port),
                     // then archive.
                     if matches!(settled, Settled::Approved) {
-                        state.approve(&approved_host, values);
+                        state.approve(&approved_host, approved_port, values);
                     }
                     if let Some(id) = id {
                         let archived = {

@@ -242,7 +242,8 @@ async fn a_held_request_is_forwarded_after_approval_and_the_value_is_remembered(
     let Payload::EgressTokenAllow(asked) = operator.await.unwrap() else {
         panic!("not an egress-token-allow proposal");
     };
-    assert_eq!(asked.host, "upstream.test");
+    // The test upstream's port is not 443: the proposal names it.
+    assert_eq!(asked.host, authority);
     assert_eq!(asked.method, "POST");
     assert_eq!(asked.path, "/api/notes?x=1");
     assert_eq!(asked.detector, "known");
@@ -841,7 +842,11 @@ async fn a_held_token_in_a_supervised_hostname_stays_out_of_the_proposal_and_the
     let Payload::EgressTokenAllow(asked) = operator.await.unwrap() else {
         panic!("not an egress-token-allow proposal");
     };
-    assert!(asked.host.ends_with(".upstream.test"), "{}", asked.host);
+    assert!(
+        asked.host.ends_with(&format!(".upstream.test:{port}")),
+        "{}",
+        asked.host
+    );
     let proposal = serde_json::to_string(&asked).unwrap();
     assert!(!proposal.contains(&HEX_TOKEN[..12]), "{proposal}");
     proxy.stop().await;
@@ -1468,7 +1473,10 @@ async fn a_websocket_message_held_for_the_operator_is_sent_after_approval() {
     else {
         panic!("not an egress-token-allow proposal");
     };
-    assert_eq!(asked.host, UPSTREAM_NAME);
+    assert_eq!(
+        asked.host,
+        format!("{UPSTREAM_NAME}:{}", upstream.websocket.port())
+    );
     assert_eq!(asked.path, "/ws");
     assert_eq!(asked.detector, "known");
     assert_eq!(asked.rule, "EGRESS_TOKEN_API");
@@ -2258,7 +2266,9 @@ async fn an_approved_value_is_remembered_for_its_host_only_and_never_under_block
     let Payload::EgressTokenAllow(asked) = operator.await.unwrap() else {
         panic!("not an egress-token-allow proposal");
     };
-    assert_eq!(asked.host, "localhost");
+    // The proposal names the port (not the scheme's own): the approval
+    // would cover that port only.
+    assert_eq!(asked.host, format!("localhost:{port}"));
     assert_eq!(all_proposals(&queue), 2);
     assert_eq!(
         upstream.seen().len(),
@@ -2295,6 +2305,7 @@ fn approvals_are_remembered_for_a_bounded_number_of_hosts() {
     for index in 0..=MAX_APPROVED_HOSTS {
         state.approve(
             &format!("host-{index}.test"),
+            443,
             vec![Redacted::new(DEPLOY_TOKEN.to_string())],
         );
     }
@@ -2307,8 +2318,45 @@ fn approvals_are_remembered_for_a_bounded_number_of_hosts() {
     for index in 0..MAX_APPROVED_VALUES_PER_HOST {
         state.approve(
             "host-1.test",
+            443,
             vec![Redacted::new(format!("approved-value-{index:04}-xyz"))],
         );
     }
     assert!(!passes("host-1.test"), "the oldest value was not forgotten");
+}
+
+/// An approval covers the host and port the held request went to: the same
+/// host on another port (another service, perhaps another owner) is asked
+/// again. Failed before (approvals were keyed by host alone).
+#[test]
+fn an_approved_value_is_remembered_for_its_port_only() {
+    use bot_bottle_egress::inspect::{Inspector, Verdict};
+    use bot_bottle_secret::Redacted;
+
+    let state = DlpState::new(scanner());
+    let inspector = DlpInspector::new(state.clone());
+    let body = format!("{{\"key\":\"{DEPLOY_TOKEN}\"}}");
+    let passes = |port: u16| {
+        let mut context = context(1);
+        context.host = "forge.test".to_string();
+        context.log_host = "forge.test".to_string();
+        context.port = port;
+        matches!(
+            inspector.inspect_body(&context, body.as_bytes()),
+            Verdict::Pass
+        )
+    };
+    state.approve(
+        "forge.test",
+        443,
+        vec![Redacted::new(DEPLOY_TOKEN.to_string())],
+    );
+    assert!(passes(443));
+    assert!(!passes(8443), "an approval for port 443 covered port 8443");
+    state.approve(
+        "forge.test",
+        8443,
+        vec![Redacted::new(DEPLOY_TOKEN.to_string())],
+    );
+    assert!(passes(8443));
 }
