@@ -15,7 +15,9 @@
 //! The gate files at most [`MAX_PROPOSALS_PER_WINDOW`] proposals in any
 //! [`PROPOSAL_RATE_WINDOW`], over all its repos ([`ProposalLedger`]): a
 //! push whose proposals would pass that is refused before any is filed
-//! (`crate::receive`). An agent hanging up as soon as its push's proposals
+//! (`crate::receive`). The count survives a restart: the ledger starts
+//! from the proposals the queue holds from the last window
+//! ([`Approver::filed_within`]). An agent hanging up as soon as its push's proposals
 //! are filed (they are expired and archived at once) and pushing again
 //! filed thousands an hour before.
 
@@ -74,9 +76,24 @@ pub struct ProposalLedger {
 
 impl ProposalLedger {
     pub fn new(rate: ProposalRate) -> Self {
+        Self::with_filed(rate, Vec::new())
+    }
+
+    /// A ledger that counts proposals filed before it existed, `ages` ago
+    /// ([`Approver::filed_within`]: those of the gate's last run); any
+    /// older than the window are left out.
+    pub fn with_filed(rate: ProposalRate, mut ages: Vec<Duration>) -> Self {
+        let now = std::time::Instant::now();
+        ages.retain(|age| *age < rate.window);
+        // The oldest first, as `try_file` expects.
+        ages.sort_unstable_by(|a, b| b.cmp(a));
+        let filed = ages
+            .into_iter()
+            .map(|age| now.checked_sub(age).unwrap_or(now))
+            .collect();
         Self {
             rate,
-            filed: Mutex::default(),
+            filed: Mutex::new(filed),
         }
     }
 
@@ -147,6 +164,15 @@ pub trait Approver: Send + Sync {
     /// said otherwise.
     fn files_proposals(&self) -> bool {
         true
+    }
+
+    /// How long ago each proposal this approver filed within the last
+    /// `window` was filed (any order): the gate's [`ProposalLedger`]
+    /// starts from them, so a restart does not reset the rate. None unless
+    /// said otherwise.
+    fn filed_within(&self, window: Duration) -> Vec<Duration> {
+        let _ = window;
+        Vec::new()
     }
 }
 
@@ -421,6 +447,31 @@ impl Approver for QueueApprover {
     ) -> Deciding<'a> {
         Box::pin(self.decide_now(reports, timeout, on_filed))
     }
+
+    /// The `gitleaks-allow` proposals of this bottle in the queue, pending
+    /// or archived, filed within `window`. A queue that cannot be listed
+    /// counts none (logged): the rate then starts afresh, as it did
+    /// before restarts were counted.
+    fn filed_within(&self, window: Duration) -> Vec<Duration> {
+        let listing = match self.queue.list(bot_bottle_queue::Scope::All) {
+            Ok(listing) => listing,
+            Err(error) => {
+                tracing::warn!(%error, "cannot list the queue to count the proposals filed lately");
+                return Vec::new();
+            }
+        };
+        let now = bot_bottle_queue::Timestamp::now();
+        listing
+            .entries
+            .iter()
+            .filter(|entry| {
+                matches!(entry.proposal.payload, Payload::GitleaksAllow(_))
+                    && entry.proposal.bottle == self.bottle
+            })
+            .map(|entry| entry.proposal.created_at.age_at(now))
+            .filter(|age| *age < window)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -672,6 +723,93 @@ mod tests {
         assert!(!ledger.try_file(6));
         assert!(ledger.try_file(5));
         assert!(ledger.try_file(0));
+    }
+
+    #[test]
+    fn a_ledger_counts_what_was_filed_before_it_within_the_window() {
+        let rate = ProposalRate {
+            proposals: 3,
+            window: Duration::from_secs(600),
+        };
+        // Two within the window, one past it (not counted).
+        let ledger = ProposalLedger::with_filed(
+            rate,
+            vec![
+                Duration::from_secs(20),
+                Duration::from_secs(700),
+                Duration::from_secs(10),
+            ],
+        );
+        assert!(!ledger.try_file(2));
+        assert!(ledger.try_file(1));
+        assert!(!ledger.try_file(1));
+    }
+
+    /// A restarted gate counts the proposals its last run filed: before,
+    /// restarting it started the rate afresh.
+    #[test]
+    fn the_queue_approver_reports_this_bottles_recent_gitleaks_proposals() {
+        let dir = tempfile::tempdir().unwrap();
+        let queue = Queue::create(dir.path()).unwrap();
+        let gitleaks = |bottle: &str, age: Duration| {
+            let mut proposal = Proposal::new(
+                bottle,
+                Payload::GitleaksAllow(GitleaksAllow {
+                    repo: "app".into(),
+                    reference: "refs/heads/main".into(),
+                    commit: "a".repeat(40),
+                    file: "cfg.ini".into(),
+                    line: 1,
+                    rule: "aws-access-key-id".into(),
+                    snippet: "key = AK***TY".into(),
+                }),
+            );
+            let millis = i64::try_from(age.as_millis()).unwrap();
+            proposal.created_at =
+                bot_bottle_queue::Timestamp::from_millis(proposal.created_at.as_millis() - millis);
+            proposal
+        };
+        // This bottle: one left pending by the last run, one archived, one
+        // filed two hours ago; another bottle's; another kind.
+        let pending = gitleaks("dev", Duration::from_secs(5));
+        queue.submit(&pending).unwrap();
+        let archived = gitleaks("dev", Duration::from_secs(30));
+        queue.submit(&archived).unwrap();
+        queue.expire(&archived.id, "gone", Actor::GitGate).unwrap();
+        queue.archive(&archived.id).unwrap();
+        queue
+            .submit(&gitleaks("dev", Duration::from_secs(7200)))
+            .unwrap();
+        queue
+            .submit(&gitleaks("other", Duration::from_secs(5)))
+            .unwrap();
+        queue
+            .propose(
+                "dev",
+                Payload::CapabilityBlock(bot_bottle_queue::CapabilityBlock {
+                    text: "stuck".into(),
+                }),
+            )
+            .unwrap();
+        // The restart: left-over proposals are expired and archived, and
+        // still count.
+        let approver = QueueApprover::new(queue.clone(), "dev");
+        let mut ages = approver.filed_within(Duration::from_secs(600));
+        ages.sort();
+        assert_eq!(ages.len(), 2, "{ages:?}");
+        assert!(ages[0] >= Duration::from_secs(5) && ages[0] < Duration::from_secs(30));
+        assert!(ages[1] >= Duration::from_secs(30) && ages[1] < Duration::from_secs(600));
+        let ledger = ProposalLedger::with_filed(
+            ProposalRate {
+                proposals: 3,
+                window: Duration::from_secs(600),
+            },
+            ages,
+        );
+        assert!(!ledger.try_file(2));
+        assert!(ledger.try_file(1));
+        // No queue, nothing counted.
+        assert!(NoApprover.filed_within(Duration::from_secs(600)).is_empty());
     }
 
     #[tokio::test]

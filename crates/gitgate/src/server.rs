@@ -191,7 +191,11 @@ pub async fn run_with_daemon(
         let _ = std::fs::set_permissions(&hooks_dir, std::fs::Permissions::from_mode(0o700));
     }
     mirror::check_hooks_dir(&hooks_dir, &config.timeouts).await?;
-    let proposals = Arc::new(crate::approval::ProposalLedger::new(config.proposal_rate));
+    // Proposals filed before a restart still count against the rate.
+    let proposals = Arc::new(crate::approval::ProposalLedger::with_filed(
+        config.proposal_rate,
+        config.approver.filed_within(config.proposal_rate.window),
+    ));
     let shared = Arc::new(Shared {
         repos,
         project_root: state.join("mirrors"),

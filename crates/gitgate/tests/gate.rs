@@ -28,13 +28,20 @@ fn aws_key() -> String {
 struct ScriptedApprover {
     verdict: Verdict,
     seen: Mutex<Vec<FindingReport>>,
+    /// How long ago the proposals of a gate's last run were filed.
+    filed_before: Vec<Duration>,
 }
 
 impl ScriptedApprover {
     fn new(verdict: Verdict) -> Arc<Self> {
+        Self::after_a_restart(verdict, Vec::new())
+    }
+    /// As if the gate's last run had filed proposals `filed_before` ago.
+    fn after_a_restart(verdict: Verdict, filed_before: Vec<Duration>) -> Arc<Self> {
         Arc::new(Self {
             verdict,
             seen: Mutex::new(Vec::new()),
+            filed_before,
         })
     }
     fn seen(&self) -> Vec<FindingReport> {
@@ -52,6 +59,14 @@ impl Approver for ScriptedApprover {
         self.seen.lock().unwrap().extend_from_slice(reports);
         on_filed("test-proposal-1");
         Box::pin(std::future::ready(self.verdict.clone()))
+    }
+
+    fn filed_within(&self, window: Duration) -> Vec<Duration> {
+        self.filed_before
+            .iter()
+            .copied()
+            .filter(|age| *age < window)
+            .collect()
     }
 }
 
@@ -2183,6 +2198,65 @@ async fn a_push_whose_proposals_would_pass_the_rate_is_refused_with_nothing_file
     let push = git(&work, &["push", "origin", "main"]).await;
     assert!(push.success, "{}", push.stderr);
     assert_eq!(rev(&gate.upstream, "refs/heads/main").await, clean);
+    gate.stop().await;
+}
+
+/// Proposals the gate's last run filed count against the rate: before,
+/// a restart started it afresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn proposals_filed_before_a_restart_count_against_the_rate() {
+    let hour = Duration::from_secs(3600);
+    // Three filed within the hour, one before it (not counted).
+    let approver = ScriptedApprover::after_a_restart(
+        Verdict::Rejected {
+            reason: Some("that is a real key".into()),
+        },
+        vec![
+            Duration::from_secs(60),
+            Duration::from_secs(120),
+            Duration::from_secs(4000),
+        ],
+    );
+    let gate = Fixture::start_rate_limited(
+        approver.clone(),
+        ProposalRate {
+            proposals: 3,
+            window: hour,
+        },
+    )
+    .await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let two = "aws_access_key_id = AKIAZ7QX4MBN2PLK6RTA\nsecond = AKIAZ7QX4MBN2PLK6RTB\n";
+    commit_file(&work, "two.txt", two, "two secrets").await;
+    // Two more would make four within the hour: refused, nothing filed.
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    let said = remote_lines(&push.stderr).join("\n");
+    assert!(
+        said.contains("the gate files at most 3 proposals for the operator in 3600 s")
+            && said.contains("nothing was filed"),
+        "{said}"
+    );
+    assert!(approver.seen().is_empty(), "{:?}", approver.seen());
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    // One still fits, and is filed.
+    git_ok(&work, &["reset", "--quiet", "--hard", "HEAD^"]).await;
+    commit_file(
+        &work,
+        "one.txt",
+        "aws_access_key_id = AKIAZ7QX4MBN2PLK6RTC\n",
+        "one secret",
+    )
+    .await;
+    let push = git(&work, &["push", "origin", "main"]).await;
+    assert!(!push.success);
+    assert!(
+        push.stderr.contains("that is a real key"),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(approver.seen().len(), 1, "{:?}", approver.seen());
     gate.stop().await;
 }
 
