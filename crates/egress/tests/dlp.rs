@@ -140,8 +140,7 @@ async fn a_held_token_in_the_body_is_refused_under_block() {
         post(&authority, "/echo", format!("{{\"key\":\"{API_TOKEN}\"}}")),
     )
     .await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(answer.body.contains("EGRESS_TOKEN_API"), "{}", answer.body);
+    answer.assert_refused("EGRESS_TOKEN_API");
     assert!(answer.body.contains("policy is block"), "{}", answer.body);
     assert!(
         !answer.body.contains(API_TOKEN),
@@ -204,8 +203,7 @@ async fn a_hold_without_a_queue_is_refused() {
         post(&authority, "/echo", format!("key={API_TOKEN}")),
     )
     .await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(answer.body.contains(NO_QUEUE_REASON), "{}", answer.body);
+    answer.assert_refused(NO_QUEUE_REASON);
     assert!(upstream.seen().is_empty());
     proxy.stop().await;
 }
@@ -285,12 +283,7 @@ async fn the_canary_is_refused_under_supervise_and_never_put_to_the_operator() {
         .body(Full::new(Bytes::new()))
         .unwrap();
     let answer = send(&proxy, &upstream, request).await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(
-        answer.body.contains("the canary is never sent"),
-        "{}",
-        answer.body
-    );
+    answer.assert_refused("the canary is never sent");
     assert!(!answer.body.contains(CANARY), "{}", answer.body);
     assert_eq!(
         all_proposals(&queue),
@@ -357,12 +350,7 @@ async fn a_held_request_is_refused_after_rejection() {
     )
     .await;
     operator.await.unwrap();
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(
-        answer.body.contains("the operator rejected this request"),
-        "{}",
-        answer.body
-    );
+    answer.assert_refused("the operator rejected this request");
     assert!(upstream.seen().is_empty());
     assert!(queue.list(Scope::Active).unwrap().entries.is_empty());
     proxy.stop().await;
@@ -386,8 +374,7 @@ async fn a_held_request_is_refused_when_nobody_answers_in_time() {
         post(&authority, "/echo", format!("key={API_TOKEN}")),
     )
     .await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(answer.body.contains("no answer within"), "{}", answer.body);
+    answer.assert_refused("no answer within");
     assert!(upstream.seen().is_empty());
     let all = queue.list(Scope::All).unwrap();
     assert_eq!(all.entries.len(), 1);
@@ -407,12 +394,7 @@ async fn the_canary_base64_encoded_in_a_header_is_blocked() {
         .body(Full::new(Bytes::new()))
         .unwrap();
     let answer = send(&proxy, &upstream, request).await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(
-        answer.body.contains("EGRESS_TOKEN_CANARY"),
-        "{}",
-        answer.body
-    );
+    answer.assert_refused("EGRESS_TOKEN_CANARY");
     assert!(answer.body.contains("header x-data"), "{}", answer.body);
     assert!(upstream.seen().is_empty());
     proxy.stop().await;
@@ -427,8 +409,7 @@ async fn crlf_in_the_path_is_refused_even_under_redact_but_passes_in_a_body() {
         .body(Full::new(Bytes::new()))
         .unwrap();
     let answer = send(&proxy, &upstream, request).await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(answer.body.contains("crlf"), "{}", answer.body);
+    answer.assert_refused("crlf");
     assert!(answer.body.contains("every policy"), "{}", answer.body);
     assert!(upstream.seen().is_empty());
 
@@ -496,8 +477,7 @@ async fn a_secret_inside_a_gzip_body_is_caught() {
         .headers_mut()
         .insert("content-encoding", "gzip".parse().unwrap());
     let answer = send(&proxy, &upstream, request).await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(answer.body.contains("EGRESS_TOKEN_API"), "{}", answer.body);
+    answer.assert_refused("EGRESS_TOKEN_API");
     assert!(upstream.seen().is_empty());
     proxy.stop().await;
 }
@@ -654,8 +634,7 @@ async fn unicode_evasion_is_refused_even_under_redact() {
         post(&authority, "/echo", format!("note={evasive}")),
     )
     .await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(answer.body.contains("every policy"), "{}", answer.body);
+    answer.assert_refused("every policy");
     assert!(upstream.seen().is_empty());
     proxy.stop().await;
 }
@@ -1363,8 +1342,7 @@ async fn a_held_request_is_refused_when_the_answer_is_malformed() {
     )
     .await;
     writer.await.unwrap();
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(answer.body.contains("unusable"), "{}", answer.body);
+    answer.assert_refused("unusable");
     assert!(!answer.body.contains(API_TOKEN), "{}", answer.body);
     assert!(upstream.seen().is_empty());
     proxy.stop().await;
@@ -1598,8 +1576,7 @@ async fn a_binary_body_carrying_a_held_token_is_caught() {
         request
     };
     let answer = send(&proxy, &upstream, binary_post(API_TOKEN.as_bytes())).await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(answer.body.contains("EGRESS_TOKEN_API"), "{}", answer.body);
+    answer.assert_refused("EGRESS_TOKEN_API");
     assert!(!answer.body.contains(API_TOKEN), "{}", answer.body);
     assert!(upstream.seen().is_empty(), "the upstream saw the request");
 

@@ -223,8 +223,7 @@ async fn denied_requests_get_a_403_that_names_the_host_and_how_to_ask() {
                 .unwrap(),
         )
         .await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN);
-    assert!(answer.body.contains("needs x-needed"), "{}", answer.body);
+    answer.assert_refused("needs x-needed");
     assert!(
         upstream.seen().is_empty(),
         "nothing denied may reach the upstream"
@@ -887,12 +886,7 @@ async fn a_named_auth_header_is_injected_and_a_missing_token_refuses() {
                 .unwrap(),
         )
         .await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN);
-    assert!(
-        answer.body.contains("needs EGRESS_TOKEN_ABSENT"),
-        "{}",
-        answer.body
-    );
+    answer.assert_refused("needs EGRESS_TOKEN_ABSENT");
     proxy.stop().await;
 }
 
@@ -1154,8 +1148,7 @@ async fn inspector_verdicts_block_redact_and_hold() {
                 .unwrap(),
         )
         .await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN);
-    assert!(answer.body.contains("after redaction"), "{}", answer.body);
+    answer.assert_refused("after redaction");
     proxy.stop().await;
 
     // Hold: refused without a queue, forwarded when approved.
@@ -2016,8 +2009,7 @@ async fn held_compressed_requests_do_not_keep_the_inspection_budget() {
     holds.go.add_permits(3);
     while let Some(answer) = sent.join_next().await {
         let answer = answer.unwrap();
-        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-        assert!(answer.body.contains("not now"), "{}", answer.body);
+        answer.assert_refused("not now");
     }
     assert!(upstream.seen().is_empty());
 }
@@ -2074,8 +2066,7 @@ async fn buffered_request_bodies_share_one_budget_through_holds() {
     holds.go.add_permits(1);
     let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
     let answer = client.send(post(&authority, "/echo", body)).await;
-    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
-    assert!(answer.body.contains("not now"), "{}", answer.body);
+    answer.assert_refused("not now");
     assert_eq!(holds.filed.load(std::sync::atomic::Ordering::SeqCst), 2);
     assert!(upstream.seen().is_empty());
 }

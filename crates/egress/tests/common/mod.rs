@@ -800,6 +800,18 @@ impl Answer {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("not JSON: {}", self.body))
     }
+
+    /// What the agent sees when the proxy refuses: 403, with a body that
+    /// says why (`reason` is part of it).
+    #[track_caller]
+    pub fn assert_refused(&self, reason: &str) {
+        assert_eq!(self.status, StatusCode::FORBIDDEN, "{}", self.body);
+        assert!(
+            self.body.contains(reason),
+            "the refusal does not say {reason:?}: {}",
+            self.body
+        );
+    }
 }
 
 /// CONNECT + TLS through the proxy, returning the raw TLS stream.
