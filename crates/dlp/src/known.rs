@@ -18,7 +18,16 @@
 //!    (Bitcoin alphabet) of the whole value, case folded like the rest.
 //!    Base58 is not alignment-free (it is one big number, every character
 //!    depends on every byte), so only the base58 of the value alone is a
-//!    needle, not its look inside a larger base58 blob.
+//!    needle, not its look inside a larger base58 blob. Then base85 at
+//!    each of the 4 alignments, in the RFC 1924 alphabet (Python's
+//!    `b85encode`, git's binary patches; Z85 projects the same) and in
+//!    Ascii85's (`a85encode`, PDF's `<~ ~>`), every four-byte group wholly
+//!    inside the secret; uuencode at each of the 3 alignments; and the hex
+//!    of the value read as little-endian 16-bit words (`od -x`, `hexdump`)
+//!    at an even and an odd offset. Dumps with an offset column and
+//!    spaced hex (`xxd`, `hexdump -C`, `od -tx1`) need no needle of their
+//!    own: the projection drops the spaces, and each line's run of hex is
+//!    longer than the partial window.
 //! 3. Any run of at least [`PARTIAL_MATCH_MIN_LEN`] characters of a needle
 //!    (or the whole needle, if shorter) in the projected input is a finding.
 //!    The needles' 8-byte grams sit in a hash table behind a bit filter; the
@@ -328,6 +337,9 @@ enum NeedleEncoding {
     Reversed,
     Rot13,
     Base58,
+    Base85,
+    Uuencode,
+    SwappedHex,
 }
 
 impl NeedleEncoding {
@@ -340,6 +352,9 @@ impl NeedleEncoding {
             NeedleEncoding::Reversed => "reversed",
             NeedleEncoding::Rot13 => "rot13",
             NeedleEncoding::Base58 => "base58",
+            NeedleEncoding::Base85 => "base85",
+            NeedleEncoding::Uuencode => "uuencode",
+            NeedleEncoding::SwappedHex => "hex words",
         }
     }
 }
@@ -436,6 +451,81 @@ fn rot13(bytes: &[u8]) -> Vec<u8> {
             other => other,
         })
         .collect()
+}
+
+/// The base85 alphabet of RFC 1924, Python's `base64.b85encode`, git's
+/// binary patches and Mercurial. Z85 (ZeroMQ) orders the same letters
+/// with the cases swapped and other punctuation: the projection folds case
+/// and drops punctuation, so both project to the same needle.
+const BASE85_ALPHABET: &[u8; 85] =
+    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&()*+-;<=>?@^_`{|}~";
+
+/// `bytes` in base85, four bytes (big-endian) to five characters, a final
+/// group of `n` bytes zero-filled and cut to `n + 1` characters; each digit
+/// written as `digit(value)`.
+fn base85(bytes: &[u8], digit: impl Fn(u8) -> u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len().div_ceil(4) * 5);
+    for group in bytes.chunks(4) {
+        let mut word = [0u8; 4];
+        word[..group.len()].copy_from_slice(group);
+        let mut value = u32::from_be_bytes(word);
+        let mut chars = [0u8; 5];
+        for slot in chars.iter_mut().rev() {
+            *slot = digit((value % 85) as u8);
+            value /= 85;
+        }
+        out.extend_from_slice(&chars[..group.len() + 1]);
+    }
+    out
+}
+
+/// The characters of base85 (`digit` per value) of `padding ++ secret`
+/// that depend only on the secret, for `padding` = 0..4 bytes: the five
+/// characters of every four-byte group wholly inside it. Unlike base64's,
+/// a base85 character depends on its whole group, so the partial groups
+/// at either edge are left out.
+fn base85_cores(secret: &[u8], digit: impl Fn(u8) -> u8 + Copy) -> Vec<Vec<u8>> {
+    (0..4)
+        .filter_map(|padding| {
+            let mut buffer = vec![0u8; padding];
+            buffer.extend_from_slice(secret);
+            let encoded = base85(&buffer, digit);
+            let first = padding.div_ceil(4);
+            let last = (padding + secret.len()) / 4;
+            encoded.get(5 * first..5 * last).map(<[u8]>::to_vec)
+        })
+        .collect()
+}
+
+/// `bytes` uuencoded (`uuencode`, Python's `binascii.b2a_uu`): three bytes
+/// to four characters of six bits each, value `v` written as `32 + v`
+/// (a space for 0; some encoders write a backtick, which the projection
+/// drops all the same). Line lengths and framing are left to the caller.
+fn uuencode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for group in bytes.chunks(3) {
+        let mut word = [0u8; 3];
+        word[..group.len()].copy_from_slice(group);
+        let value = u32::from(word[0]) << 16 | u32::from(word[1]) << 8 | u32::from(word[2]);
+        for index in 0..=group.len() {
+            let six = (value >> (18 - 6 * index)) & 0x3f;
+            out.push(char::from(32 + six as u8));
+        }
+    }
+    out
+}
+
+/// The hex of `bytes` read as little-endian 16-bit words, two bytes at a
+/// time with each pair swapped (`od -x` and `hexdump` on a little-endian
+/// machine: `ab` is `6261`); an odd last byte is left out (its word's
+/// other byte is not the secret's).
+fn swapped_hex(bytes: &[u8]) -> Vec<u8> {
+    let mut swapped = Vec::with_capacity(bytes.len());
+    for pair in bytes.chunks_exact(2) {
+        swapped.push(pair[1]);
+        swapped.push(pair[0]);
+    }
+    HEXLOWER.encode(&swapped).into_bytes()
 }
 
 /// The Bitcoin base58 alphabet (no `0`, `O`, `I`, `l`).
@@ -543,6 +633,23 @@ impl KnownMatcher {
             if let Some(encoded) = base58(value) {
                 candidates.push((NeedleEncoding::Base58, project_plain(&encoded)));
             }
+            // Base85 (RFC 1924 and Z85 project alike) and Ascii85 (`!`
+            // to `u`: `base64.a85encode`, PostScript and PDF's `<~ ~>`).
+            for core in base85_cores(value, |digit| BASE85_ALPHABET[usize::from(digit)]) {
+                candidates.push((NeedleEncoding::Base85, project_plain(&core)));
+            }
+            for core in base85_cores(value, |digit| b'!' + digit) {
+                candidates.push((NeedleEncoding::Base85, project_plain(&core)));
+            }
+            for core in aligned_cores(value, 3, 6, uuencode) {
+                candidates.push((NeedleEncoding::Uuencode, project_plain(&core)));
+            }
+            // At an even and at an odd offset in the dump.
+            candidates.push((NeedleEncoding::SwappedHex, swapped_hex(value)));
+            candidates.push((
+                NeedleEncoding::SwappedHex,
+                swapped_hex(value.get(1..).unwrap_or_default()),
+            ));
             for (encoding, bytes) in candidates {
                 if bytes.len() < MIN_INDEXED_NEEDLE_LEN
                     || needles
