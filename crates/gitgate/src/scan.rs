@@ -6,8 +6,11 @@
 //!
 //! - its raw object as stored: every header line (author, committer,
 //!   `gpgsig`, `mergetag`, `encoding`, any other) and the message bytes,
-//!   plus the message as `git log` shows it when that differs (a commit
-//!   with an `encoding` header has it re-encoded); an annotated tag whole;
+//!   plus the message as `git log` shows it when that differs; a commit
+//!   with an `encoding` header is also scanned whole as git shows it
+//!   re-encoded, headers too (`git rev-list --header`: in UTF-7 an author
+//!   `AKIA+AFo-…` is shown as a key the raw bytes do not hold); an
+//!   annotated tag whole;
 //! - the full content of every file it adds or changes against its first
 //!   parent (the empty tree for a root commit; a merge's first-parent
 //!   changes bring in whatever its other parents added);
@@ -782,6 +785,9 @@ pub async fn scan_push_with(
             bytes: 0,
             sender: work_sender,
         };
+        // Commits with an `encoding` header, which git shows re-encoded
+        // (headers too): scanned so once the walk is done.
+        let mut encoded = Vec::new();
         loop {
             let chunk = match chunks.try_recv() {
                 Ok(chunk) => chunk,
@@ -817,6 +823,9 @@ pub async fn scan_push_with(
                 break;
             };
             let raw = next_body(&mut objects, size, timeout).await?;
+            if has_encoding_header(&raw) {
+                encoded.push(chunk.commit.clone());
+            }
             let mut files = Vec::with_capacity(chunk.changed.len());
             let mut fresh_files = Vec::new();
             for (blob, path, fresh) in chunk.changed {
@@ -846,7 +855,7 @@ pub async fn scan_push_with(
                     });
                 };
                 let Some(held) = batcher.hold(&budget, size).await else {
-                    return Ok(());
+                    return Ok(encoded);
                 };
                 let content = next_body(&mut objects, size, timeout).await?;
                 let item = Work::Blob {
@@ -855,16 +864,16 @@ pub async fn scan_push_with(
                     _held: held,
                 };
                 if !batcher.push(item).await {
-                    return Ok(());
+                    return Ok(encoded);
                 }
             }
         }
         let _ = batcher.flush().await;
-        Ok::<(), ScanError>(())
+        Ok::<Vec<String>, ScanError>(encoded)
     };
     let (logged, read, attributed) = tokio::join!(read_log, read_objects, attribution);
     logged?;
-    read?;
+    let encoded = read?;
     let references = attributed?;
     let mut per_commit: Vec<ScannedCommit> = Vec::new();
     for worker in workers {
@@ -882,6 +891,7 @@ pub async fn scan_push_with(
         }
     }
     per_commit.sort_by_key(|scanned| scanned.index);
+    let mut reencoded = scan_reencoded(access, &encoded, &scanner, timeout).await?;
     // In log order, each commit's message, then its files (a blob's
     // findings under each path and commit that adds it, whichever commit
     // scanned it), then its paths.
@@ -893,7 +903,20 @@ pub async fn scan_push_with(
             finding.reference.clone_from(reference);
             findings.push(finding);
         };
+        // A commit as git shows it re-encoded: what the raw object's
+        // scan found on the same line already is not filed twice.
+        let shown = reencoded.remove(&scanned.commit).unwrap_or_default();
+        let extra: Vec<CommitFinding> = shown
+            .into_iter()
+            .filter(|finding| {
+                !scanned
+                    .message
+                    .iter()
+                    .any(|raw| raw.rule == finding.rule && raw.snippet == finding.snippet)
+            })
+            .collect();
         scanned.message.into_iter().for_each(&mut at);
+        extra.into_iter().for_each(&mut at);
         for (blob, path) in &scanned.files {
             // A path holding a secret is never shown as it is.
             let file = scanned.masked_paths.get(path).unwrap_or(path);
@@ -1009,6 +1032,130 @@ fn split_commit(raw: &[u8]) -> (&[u8], &[u8]) {
         Some(at) => (&raw[..at + 1], &raw[at + 2..]),
         None => (raw, &[]),
     }
+}
+
+/// Whether a raw commit object has an `encoding` header: git (`log`,
+/// `show`, and forges alike) shows such a commit re-encoded, its headers
+/// as well as its message.
+fn has_encoding_header(raw: &[u8]) -> bool {
+    let (header, _) = split_commit(raw);
+    header
+        .split(|byte| *byte == b'\n')
+        .any(|line| line.starts_with(b"encoding "))
+}
+
+/// Scan each of `encoded` (commits with an `encoding` header) as git shows
+/// it re-encoded to UTF-8: `git rev-list --header`, the whole object (every
+/// header, then the message indented), one NUL-ended record per commit in
+/// the order asked. The raw object and the re-encoded message (`%B`) are
+/// scanned by [`scan_commit`]; this adds the headers, where an encoding
+/// such as UTF-7 (`AKIA+AFo-…`) shows an author, committer or any other
+/// header as a secret the raw bytes do not hold. A finding in the headers
+/// is placed as [`COMMIT_HEADER_FILE`] at its header line, one in the
+/// message as [`COMMIT_MESSAGE_FILE`] at its line in the message. A record
+/// that does not start with the commit asked for (a re-encoded NUL cuts
+/// one in two) refuses the push as unscannable.
+async fn scan_reencoded(
+    access: &ObjectAccess,
+    encoded: &[String],
+    scanner: &Arc<dyn CommitScanner>,
+    timeout: Duration,
+) -> Result<HashMap<String, Vec<CommitFinding>>, ScanError> {
+    let mut found = HashMap::new();
+    if encoded.is_empty() {
+        return Ok(found);
+    }
+    let command = "git rev-list --header";
+    let unexpected = |detail: String| {
+        ScanError::Git(GateError::UnexpectedOutput {
+            command: command.into(),
+            detail,
+        })
+    };
+    let mut input = String::new();
+    for id in encoded {
+        input.push_str(id);
+        input.push('\n');
+    }
+    let mut stream = Streaming::start(
+        access.git([
+            "rev-list",
+            "--no-walk=unsorted",
+            "--header",
+            "--encoding=UTF-8",
+            "--stdin",
+        ]),
+        input.into_bytes(),
+    )?;
+    let mut expected = encoded.iter();
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let more = stream.read(timeout).await?;
+        if let Some(bytes) = &more {
+            pending.extend_from_slice(bytes);
+        }
+        while let Some(end) = memchr::memchr(0, &pending) {
+            let record: Vec<u8> = pending.drain(..=end).collect();
+            let Some(id) = expected.next() else {
+                return Err(unexpected("more commits than asked for".into()));
+            };
+            let Some(shown) = record[..end]
+                .strip_prefix(id.as_bytes())
+                .and_then(|rest| rest.strip_prefix(b"\n"))
+            else {
+                return Err(unexpected(format!(
+                    "commit {id} as re-encoded does not start with its id (a NUL in it?)"
+                )));
+            };
+            let shown = shown.to_vec();
+            let (scanner, commit) = (Arc::clone(scanner), id.clone());
+            let findings = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                let header_end = find(&shown, b"\n\n").map_or(shown.len(), |at| at + 1);
+                let message_start = (header_end + 1).min(shown.len());
+                place(
+                    &shown,
+                    scanner.as_ref(),
+                    |offset| {
+                        if offset < header_end {
+                            Some((COMMIT_HEADER_FILE.to_string(), None))
+                        } else {
+                            Some((
+                                COMMIT_MESSAGE_FILE.to_string(),
+                                Some(line_number(
+                                    &shown[message_start..],
+                                    offset.saturating_sub(message_start),
+                                )),
+                            ))
+                        }
+                    },
+                    &commit,
+                    "",
+                    &mut out,
+                );
+                out
+            })
+            .await
+            .map_err(|error| unexpected(format!("a scanning thread failed: {error}")))?;
+            found.insert(id.clone(), findings);
+        }
+        if pending.len() > MAX_LOG_COMMIT_BYTES {
+            return Err(ScanError::CommitTooLarge {
+                commit: expected.next().cloned().unwrap_or_default(),
+            });
+        }
+        if more.is_none() {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        return Err(unexpected("a re-encoded commit is not NUL-ended".into()));
+    }
+    if let Some(id) = expected.next() {
+        return Err(unexpected(format!("commit {id} was not shown")));
+    }
+    stream.finish(timeout).await?;
+    Ok(found)
 }
 
 /// Scan a list of paths (at once, one per line) and place each finding as

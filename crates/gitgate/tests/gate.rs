@@ -3160,6 +3160,115 @@ async fn secrets_in_commit_headers_and_re_encoded_messages_are_caught() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secrets_in_commit_headers_git_re_encodes_are_caught() {
+    // A commit with an `encoding` header has its whole object re-encoded
+    // by `git log`, `git show` and forges: headers too, not only the
+    // message. In UTF-7 one letter of a key written as `+AFo-` keeps the
+    // raw object free of the key's shape, while `git log` shows the author
+    // (or any other header) as the key itself. Audit round 9: such a push
+    // landed with no finding (only the raw headers and the re-encoded
+    // message were scanned).
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let tree = git_ok(&work, &["rev-parse", "HEAD^{tree}"]).await;
+    let key = aws_key();
+    // `Z` (U+005A) in UTF-7's base64 form; `+` starts such a run, so the
+    // timezones are west of UTC.
+    assert_eq!(&key[4..5], "Z");
+    let hidden = format!("{}+AFo-{}", &key[..4], &key[5..]);
+    let who = "a <a@example.com> 1700000000 -0100";
+    let cases = [
+        (
+            format!(
+                "tree {tree}\nparent {before}\nauthor {hidden} <a@example.com> 1700000000 -0100\ncommitter {who}\nencoding UTF-7\n\nclean message\n"
+            ),
+            "%an",
+        ),
+        (
+            format!(
+                "tree {tree}\nparent {before}\nauthor {who}\ncommitter {who}\nencoding UTF-7\nx-note {hidden}\n\nclean message\n"
+            ),
+            "%H",
+        ),
+    ];
+    for (index, (object, shown)) in cases.iter().enumerate() {
+        assert!(!object.contains(&key));
+        let commit = git_with_input(
+            &work,
+            &["hash-object", "-t", "commit", "-w", "--stdin"],
+            object.as_bytes(),
+        );
+        let commit = String::from_utf8(commit).unwrap().trim().to_string();
+        // What anyone reading the commit with git sees.
+        let raw_shown = git_ok(&work, &["log", "-1", "--pretty=raw", &commit]).await;
+        assert!(raw_shown.contains(&key), "case {index}: {raw_shown}");
+        if *shown == "%an" {
+            assert_eq!(
+                git_ok(&work, &["log", "-1", "--format=%an", &commit]).await,
+                key
+            );
+        }
+        let push = git(
+            &work,
+            &["push", "origin", &format!("{commit}:refs/heads/main")],
+        )
+        .await;
+        assert!(!push.success, "case {index}: {}", push.stderr);
+        assert!(
+            push.stderr
+                .contains("push refused: the operator rejected it"),
+            "case {index}: {}",
+            push.stderr
+        );
+        assert!(!push.stderr.contains(&key), "case {index}: {}", push.stderr);
+        assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+        let seen = approver.seen();
+        let found: Vec<_> = seen
+            .iter()
+            .filter(|report| report.finding.commit == commit)
+            .collect();
+        assert!(
+            found
+                .iter()
+                .any(|report| report.finding.file == "(commit header)"
+                    && report.finding.rule == "aws-access-key-id"),
+            "case {index}: {found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .all(|report| !report.finding.snippet.contains(&key)),
+            "case {index}: {found:?}"
+        );
+    }
+    // A clean commit in a legacy encoding still lands.
+    let mut latin1 = format!("tree {tree}\nparent {before}\nauthor Jos").into_bytes();
+    latin1.push(0xe9);
+    latin1.extend_from_slice(
+        format!(" <j@example.com> 1700000000 +0000\ncommitter {who}\nencoding ISO-8859-1\n\nr")
+            .as_bytes(),
+    );
+    latin1.push(0xe9);
+    latin1.extend_from_slice(b"sum\n");
+    let commit = git_with_input(
+        &work,
+        &["hash-object", "-t", "commit", "-w", "--stdin"],
+        &latin1,
+    );
+    let commit = String::from_utf8(commit).unwrap().trim().to_string();
+    let push = git(
+        &work,
+        &["push", "origin", &format!("{commit}:refs/heads/main")],
+    )
+    .await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_replace_ref_cannot_show_the_scan_a_clean_blob() {
     // With `refs/replace/<secret blob>` in the mirror, a git that honours
     // replace refs reads the clean replacement wherever the secret blob
