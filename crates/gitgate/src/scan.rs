@@ -76,7 +76,8 @@
 //! of work, so a commit with more than the budget streams a file at a time.
 //! The log's parts waiting for their objects hold a quarter more
 //! ([`LOG_BUDGET_SHARE`]). A push bringing more than
-//! [`MAX_SCANNED_BYTES_PER_PUSH`] to scan is refused.
+//! [`MAX_SCANNED_BYTES_PER_PUSH`] to scan (objects, and each commit's
+//! listing of the paths it changes) is refused.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
@@ -99,9 +100,12 @@ pub const MAX_SCANNED_BLOB_BYTES: u64 = 100 * 1024 * 1024;
 /// larger than this (up to [`MAX_SCANNED_BLOB_BYTES`]) is read when
 /// nothing else is held.
 pub const MAX_SCAN_BYTES_IN_FLIGHT: u64 = 256 * 1024 * 1024;
-/// The most bytes of objects one push may bring to be scanned (the sizes
-/// of every new file content, commit object and pushed tag, each counted
-/// once); a push bringing more is refused before it is all read.
+/// The most bytes one push may bring to be scanned: the sizes of every
+/// new file content, commit object and pushed tag, each counted once, and
+/// of each new commit's `git log --raw` listing of what it changes (a
+/// commit flipping a tree of many names back and forth lists them all
+/// again from a pack of a few objects); a push bringing more is refused
+/// before it is all read.
 pub const MAX_SCANNED_BYTES_PER_PUSH: u64 = 1024 * 1024 * 1024;
 
 /// The scan's memory and work bounds ([`ScanLimits::default`] has the
@@ -219,7 +223,7 @@ pub enum ScanError {
     )]
     CommitTooLarge { commit: String },
     #[error(
-        "the push brings more than {limit} bytes to scan (file contents, commit and tag objects); push fewer commits at a time (what upstream has is not scanned again)"
+        "the push brings more than {limit} bytes to scan (file contents, commit and tag objects, the lists of the paths each commit changes); push fewer commits at a time (what upstream has is not scanned again)"
     )]
     PushTooLarge { limit: u64 },
     #[error(transparent)]
@@ -802,6 +806,11 @@ pub async fn scan_push_with(
                 }
                 Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
             };
+            // What the commit's log lists (the paths it changes) is read,
+            // joined and scanned too: it counts against the push's limit,
+            // or a pack of two trees of many names flipped back and forth
+            // would have the scan read megabytes of paths per commit.
+            objects.count(chunk.listing_bytes as u64)?;
             // The commit object itself, asked for before its blobs, handed
             // on before them (nothing is held while the blobs are read).
             let size = match next_header(&mut objects, &chunk.commit, timeout).await? {
@@ -1679,6 +1688,9 @@ pub struct LogChunk<'a> {
     /// with nothing under it in that list (an empty tree, whose name is in
     /// no other path).
     pub paths: Vec<String>,
+    /// Bytes of the commit's `--raw` listing (what it adds, changes or
+    /// deletes, directories too), counted against the push's scan limit.
+    pub listing_bytes: usize,
 }
 
 /// Split `git log --format=%x00%x00%H%n%B%x00 --raw -t` output per commit.
@@ -1749,6 +1761,7 @@ pub fn split_log(log: &[u8]) -> Vec<LogChunk<'_>> {
             message,
             changed,
             paths,
+            listing_bytes: raw.len(),
         });
     }
     chunks
@@ -1770,6 +1783,8 @@ struct OwnedChunk {
     /// (set once queued on the object reader): not scanned before in this
     /// push, to be read.
     changed: Vec<(String, String, bool)>,
+    /// Bytes of its `--raw` listing ([`LogChunk::listing_bytes`]).
+    listing_bytes: usize,
     /// Its bytes of the log's budget while it waits.
     held: Held,
 }
@@ -1799,6 +1814,7 @@ impl From<LogChunk<'_>> for OwnedChunk {
                 .into_iter()
                 .map(|(blob, path)| (blob, path, false))
                 .collect(),
+            listing_bytes: chunk.listing_bytes,
             held: Held { _permit: None },
         }
     }
@@ -2018,7 +2034,8 @@ impl BlobReader {
         self.limit = bytes;
     }
 
-    /// Count an object of `size` bytes about to be read against the limit.
+    /// Count `size` bytes about to be read and scanned (an object, or a
+    /// commit's listing of its paths) against the limit.
     fn count(&mut self, size: u64) -> Result<(), ScanError> {
         self.counted = self.counted.saturating_add(size);
         if self.counted > self.limit {

@@ -2360,6 +2360,70 @@ async fn a_push_bringing_more_than_the_scan_allows_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_listing_more_changed_paths_than_the_scan_allows_is_refused() {
+    // Two trees of the same 20,000 long names, one with every file `a`,
+    // the other with every file `b`, and commits alternating between
+    // them: each commit changes every path, so `git log --raw` lists (and
+    // the scan reads, joins and scans) about 1 MB of paths per commit,
+    // from a pack of two blobs, two trees and the commits. Audit round 9:
+    // the per-push bound counted only objects, so such a push was scanned
+    // whatever its paths came to (a 930 KB pack of 50 commits over
+    // 200,000 names is 410 MB of log, and each further commit ~8 MB more,
+    // the gate's CPU for minutes while the repo's lock is held).
+    let approver = approve();
+    let limits = small_scan_limits();
+    let gate = Fixture::start_scan_limited(approver.clone(), limits).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let tree_of = |content: &[u8]| {
+        let blob = git_with_input(&work, &["hash-object", "-w", "--stdin"], content);
+        let blob = String::from_utf8(blob).unwrap().trim().to_string();
+        let mut listing = String::new();
+        for index in 0..20_000 {
+            listing.push_str(&format!(
+                "100644 blob {blob}\tone-long-file-name-to-weigh-the-listing-{index:05}\n"
+            ));
+        }
+        let tree = git_with_input(&work, &["mktree"], listing.as_bytes());
+        String::from_utf8(tree).unwrap().trim().to_string()
+    };
+    let trees = [tree_of(b"a\n"), tree_of(b"b\n")];
+    let mut parent = before.clone();
+    for index in 0..12 {
+        let commit = git_with_input(
+            &work,
+            &[
+                "commit-tree",
+                &trees[index % 2],
+                "-p",
+                &parent,
+                "-m",
+                &format!("flip {index}"),
+            ],
+            b"",
+        );
+        parent = String::from_utf8(commit).unwrap().trim().to_string();
+    }
+    let push = git(
+        &work,
+        &["push", "origin", &format!("{parent}:refs/heads/main")],
+    )
+    .await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        push.stderr.contains(&format!(
+            "the push brings more than {} bytes to scan",
+            limits.bytes_per_push
+        )),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, before);
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_push_just_under_the_scan_limit_is_scanned_whole() {
     // 3.5 MiB of files in one commit, under the 4 MiB a push may bring but
     // more than the 1 MiB held at once, one file larger than that alone:
