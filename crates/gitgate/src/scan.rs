@@ -223,6 +223,10 @@ pub enum ScanError {
     )]
     CommitTooLarge { commit: String },
     #[error(
+        "the listing of tree {tree}, which a pushed ref or tag points at, is larger than {MAX_LOG_COMMIT_BYTES} bytes; the gate cannot scan it"
+    )]
+    TreeTooLarge { tree: String },
+    #[error(
         "the push brings more than {limit} bytes to scan (file contents, commit and tag objects, the lists of the paths each commit changes); push fewer commits at a time (what upstream has is not scanned again)"
     )]
     PushTooLarge { limit: u64 },
@@ -321,7 +325,9 @@ const LOG_READ_CHUNK_BYTES: usize = 64 * 1024;
 pub const LOG_BUDGET_SHARE: u64 = 4;
 /// The most bytes of one commit's part of the `git log` stream (its
 /// message and the list of what it changes); a commit with more is
-/// refused, as a commit object over [`MAX_SCANNED_BLOB_BYTES`] is.
+/// refused, as a commit object over [`MAX_SCANNED_BLOB_BYTES`] is. The
+/// same bound holds the recursive listing of a tree a ref or tag points
+/// at.
 pub const MAX_LOG_COMMIT_BYTES: usize = 2 * MAX_SCANNED_BLOB_BYTES as usize;
 
 /// One commit's content, ready for the detectors.
@@ -670,7 +676,12 @@ pub async fn scan_push_with(
             }
         }
     }
+    // A tree pushed under several refs is listed and scanned once.
+    let mut listed_trees = HashSet::new();
     for (tree, update) in trees {
+        if !listed_trees.insert(tree.clone()) {
+            continue;
+        }
         scan_tree(
             access,
             &mut objects,
@@ -1384,6 +1395,8 @@ fn shown_path(path: &str, scanner: &dyn CommitScanner) -> String {
 
 /// Scan every blob of a tree a ref or tag points at directly (not already
 /// scanned in this push), as files of that tree, and the tree's paths.
+/// Its recursive listing is read as it comes and counts against the
+/// push's limit; one over [`MAX_LOG_COMMIT_BYTES`] refuses the push.
 #[allow(clippy::too_many_arguments)]
 async fn scan_tree(
     access: &ObjectAccess,
@@ -1401,48 +1414,80 @@ async fn scan_tree(
     // The findings in each file's content, placed once the paths are
     // scanned (a path with a finding is shown masked).
     let mut in_files: Vec<(String, Vec<BlobFinding>)> = Vec::new();
-    let listing = access
-        .git(["ls-tree", "-r", "-t", "-z", "--full-tree", tree])
-        .checked(b"", timeout)
-        .await?;
-    for entry in listing.split(|byte| *byte == 0) {
-        // <mode> SP <type> SP <id> TAB <path>
-        let Some(tab) = entry.iter().position(|byte| *byte == b'\t') else {
-            continue;
+    // Read as it comes, counted against the push's limit and bounded on
+    // its own: a few nested trees of many entries list exponentially many
+    // paths (three levels of 1,000: 10⁹).
+    let mut listing = Streaming::start(
+        access.git(["ls-tree", "-r", "-t", "-z", "--full-tree", tree]),
+        Vec::new(),
+    )?;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut listed = 0usize;
+    loop {
+        let more = listing.read(timeout).await?;
+        let ended = more.is_none();
+        if let Some(bytes) = more {
+            listed = listed.saturating_add(bytes.len());
+            objects.count(bytes.len() as u64)?;
+            if listed > MAX_LOG_COMMIT_BYTES {
+                return Err(ScanError::TreeTooLarge {
+                    tree: tree.to_string(),
+                });
+            }
+            pending.extend_from_slice(&bytes);
+        }
+        let complete = if ended {
+            pending.len()
+        } else {
+            pending
+                .iter()
+                .rposition(|byte| *byte == 0)
+                .map_or(0, |at| at + 1)
         };
-        let meta = String::from_utf8_lossy(&entry[..tab]);
-        let path = String::from_utf8_lossy(&entry[tab + 1..]).into_owned();
-        let fields: Vec<&str> = meta.split(' ').collect();
-        match fields.as_slice() {
-            [_, "tree", _] => {
-                dirs.push(path);
+        let entries: Vec<u8> = pending.drain(..complete).collect();
+        for entry in entries.split(|byte| *byte == 0) {
+            // <mode> SP <type> SP <id> TAB <path>
+            let Some(tab) = entry.iter().position(|byte| *byte == b'\t') else {
+                continue;
+            };
+            let meta = String::from_utf8_lossy(&entry[..tab]);
+            let path = String::from_utf8_lossy(&entry[tab + 1..]).into_owned();
+            let fields: Vec<&str> = meta.split(' ').collect();
+            match fields.as_slice() {
+                [_, "tree", _] => {
+                    dirs.push(path);
+                    continue;
+                }
+                // A gitlink: its id is the pusher's 20 (or 32) bytes too.
+                [_, "commit", id] => {
+                    paths.push(format!("{path} {id}"));
+                    continue;
+                }
+                _ => paths.push(path.clone()),
+            }
+            let [_, "blob", blob] = fields.as_slice() else {
+                continue;
+            };
+            if !is_oid(blob) || !scanned.insert((*blob).to_string()) {
                 continue;
             }
-            // A gitlink: its id is the pusher's 20 (or 32) bytes too.
-            [_, "commit", id] => {
-                paths.push(format!("{path} {id}"));
-                continue;
+            let Some((_, content)) = fetch_bounded(objects, blob, timeout).await? else {
+                return Err(ScanError::TooLarge {
+                    commit: update.new.clone(),
+                    file: shown_path(&path, scanner),
+                });
+            };
+            let found = scan_blob(&content, scanner);
+            if !found.is_empty() {
+                in_files.push((path, found.clone()));
+                blob_findings.insert((*blob).to_string(), found);
             }
-            _ => paths.push(path.clone()),
         }
-        let [_, "blob", blob] = fields.as_slice() else {
-            continue;
-        };
-        if !is_oid(blob) || !scanned.insert((*blob).to_string()) {
-            continue;
-        }
-        let Some((_, content)) = fetch_bounded(objects, blob, timeout).await? else {
-            return Err(ScanError::TooLarge {
-                commit: update.new.clone(),
-                file: shown_path(&path, scanner),
-            });
-        };
-        let found = scan_blob(&content, scanner);
-        if !found.is_empty() {
-            in_files.push((path, found.clone()));
-            blob_findings.insert((*blob).to_string(), found);
+        if ended {
+            break;
         }
     }
+    listing.finish(timeout).await?;
     add_bare_dirs(&mut paths, &dirs);
     let mut path_findings = Vec::new();
     let masked_paths = scan_paths(

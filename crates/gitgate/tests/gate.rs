@@ -2423,6 +2423,76 @@ async fn a_push_listing_more_changed_paths_than_the_scan_allows_is_refused() {
     gate.stop().await;
 }
 
+/// A tree of `fanout` subtrees of `fanout` files each, all one blob: a
+/// few objects whose recursive listing has `fanout²` long names.
+async fn wide_tree(work: &Path, fanout: usize) -> String {
+    let blob = git_ok(work, &["hash-object", "-w", "/dev/null"]).await;
+    let mut listing = String::new();
+    for index in 0..fanout {
+        listing.push_str(&format!(
+            "100644 blob {blob}\tone-long-file-name-to-weigh-the-listing-{index:05}\n"
+        ));
+    }
+    let inner = git_with_input(work, &["mktree"], listing.as_bytes());
+    let inner = String::from_utf8(inner).unwrap().trim().to_string();
+    let mut listing = String::new();
+    for index in 0..fanout {
+        listing.push_str(&format!("040000 tree {inner}\tdirectory-{index:05}\n"));
+    }
+    let outer = git_with_input(work, &["mktree"], listing.as_bytes());
+    String::from_utf8(outer).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tree_a_ref_points_at_is_listed_within_the_scan_limit() {
+    // A ref (or a tag) straight at a tree has the tree listed whole
+    // (`ls-tree -r`) and every path scanned. Audit round 9: the listing
+    // was read into memory whole, with no bound but the command's 30 s,
+    // and not counted against the push's limit. Three levels of 1,000
+    // entries (a 7 KB pack) list 10⁹ paths, which `git ls-tree` writes at
+    // ~400 MB/s: gigabytes held by the gate before the timeout, from one
+    // push the default rules allow (`<tree>:refs/heads/x`; receive-pack
+    // refuses a tree on a branch only after the hook). Here 300 × 300
+    // names (~4.7 MB of listing) against a 4 MiB limit, pushed as a tag.
+    let policy = PushPolicy {
+        refs: Some(vec!["refs/heads/**".into(), "refs/tags/*".into()]),
+        force: None,
+        delete: None,
+    };
+    let (temp, root, upstream) = Fixture::upstream().await;
+    let upstream_url = format!("file://{}", upstream.display());
+    let limits = small_scan_limits();
+    let gate = Fixture::start_with_limits(
+        temp,
+        root,
+        upstream,
+        upstream_url,
+        Credential::None,
+        Some(policy),
+        approve(),
+        Timeouts::default(),
+        limits,
+        ReceiveMemory::default(),
+        ProposalRate::default(),
+    )
+    .await;
+    let work = gate.clone("work").await;
+    let tree = wide_tree(&work, 300).await;
+    git_ok(&work, &["tag", "-a", "wide", "-m", "a wide tree", &tree]).await;
+    let push = git(&work, &["push", "origin", "refs/tags/wide"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        push.stderr.contains(&format!(
+            "the push brings more than {} bytes to scan",
+            limits.bytes_per_push
+        )),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/tags/wide").await, "");
+    gate.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_push_just_under_the_scan_limit_is_scanned_whole() {
     // 3.5 MiB of files in one commit, under the 4 MiB a push may bring but
