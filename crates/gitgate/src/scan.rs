@@ -6,8 +6,11 @@
 //!
 //! - its raw object as stored: every header line (author, committer,
 //!   `gpgsig`, `mergetag`, `encoding`, any other) and the message bytes,
-//!   plus the message as `git log` shows it when that differs (a commit
-//!   with an `encoding` header has it re-encoded); an annotated tag whole;
+//!   plus the message as `git log` shows it when that differs; a commit
+//!   with an `encoding` header is also scanned whole as git shows it
+//!   re-encoded, headers too (`git rev-list --header`: in UTF-7 an author
+//!   `AKIA+AFo-…` is shown as a key the raw bytes do not hold); an
+//!   annotated tag whole;
 //! - the full content of every file it adds or changes against its first
 //!   parent (the empty tree for a root commit; a merge's first-parent
 //!   changes bring in whatever its other parents added);
@@ -73,7 +76,8 @@
 //! of work, so a commit with more than the budget streams a file at a time.
 //! The log's parts waiting for their objects hold a quarter more
 //! ([`LOG_BUDGET_SHARE`]). A push bringing more than
-//! [`MAX_SCANNED_BYTES_PER_PUSH`] to scan is refused.
+//! [`MAX_SCANNED_BYTES_PER_PUSH`] to scan (objects, and each commit's
+//! listing of the paths it changes) is refused.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::ffi::OsString;
@@ -96,9 +100,12 @@ pub const MAX_SCANNED_BLOB_BYTES: u64 = 100 * 1024 * 1024;
 /// larger than this (up to [`MAX_SCANNED_BLOB_BYTES`]) is read when
 /// nothing else is held.
 pub const MAX_SCAN_BYTES_IN_FLIGHT: u64 = 256 * 1024 * 1024;
-/// The most bytes of objects one push may bring to be scanned (the sizes
-/// of every new file content, commit object and pushed tag, each counted
-/// once); a push bringing more is refused before it is all read.
+/// The most bytes one push may bring to be scanned: the sizes of every
+/// new file content, commit object and pushed tag, each counted once, and
+/// of each new commit's `git log --raw` listing of what it changes (a
+/// commit flipping a tree of many names back and forth lists them all
+/// again from a pack of a few objects); a push bringing more is refused
+/// before it is all read.
 pub const MAX_SCANNED_BYTES_PER_PUSH: u64 = 1024 * 1024 * 1024;
 
 /// The scan's memory and work bounds ([`ScanLimits::default`] has the
@@ -216,7 +223,11 @@ pub enum ScanError {
     )]
     CommitTooLarge { commit: String },
     #[error(
-        "the push brings more than {limit} bytes to scan (file contents, commit and tag objects); push fewer commits at a time (what upstream has is not scanned again)"
+        "the listing of tree {tree}, which a pushed ref or tag points at, is larger than {MAX_LOG_COMMIT_BYTES} bytes; the gate cannot scan it"
+    )]
+    TreeTooLarge { tree: String },
+    #[error(
+        "the push brings more than {limit} bytes to scan (file contents, commit and tag objects, the lists of the paths each commit changes); push fewer commits at a time (what upstream has is not scanned again)"
     )]
     PushTooLarge { limit: u64 },
     #[error(transparent)]
@@ -314,7 +325,9 @@ const LOG_READ_CHUNK_BYTES: usize = 64 * 1024;
 pub const LOG_BUDGET_SHARE: u64 = 4;
 /// The most bytes of one commit's part of the `git log` stream (its
 /// message and the list of what it changes); a commit with more is
-/// refused, as a commit object over [`MAX_SCANNED_BLOB_BYTES`] is.
+/// refused, as a commit object over [`MAX_SCANNED_BLOB_BYTES`] is. The
+/// same bound holds the recursive listing of a tree a ref or tag points
+/// at.
 pub const MAX_LOG_COMMIT_BYTES: usize = 2 * MAX_SCANNED_BLOB_BYTES as usize;
 
 /// One commit's content, ready for the detectors.
@@ -663,7 +676,12 @@ pub async fn scan_push_with(
             }
         }
     }
+    // A tree pushed under several refs is listed and scanned once.
+    let mut listed_trees = HashSet::new();
     for (tree, update) in trees {
+        if !listed_trees.insert(tree.clone()) {
+            continue;
+        }
         scan_tree(
             access,
             &mut objects,
@@ -782,6 +800,9 @@ pub async fn scan_push_with(
             bytes: 0,
             sender: work_sender,
         };
+        // Commits with an `encoding` header, which git shows re-encoded
+        // (headers too): scanned so once the walk is done.
+        let mut encoded = Vec::new();
         loop {
             let chunk = match chunks.try_recv() {
                 Ok(chunk) => chunk,
@@ -796,6 +817,11 @@ pub async fn scan_push_with(
                 }
                 Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
             };
+            // What the commit's log lists (the paths it changes) is read,
+            // joined and scanned too: it counts against the push's limit,
+            // or a pack of two trees of many names flipped back and forth
+            // would have the scan read megabytes of paths per commit.
+            objects.count(chunk.listing_bytes as u64)?;
             // The commit object itself, asked for before its blobs, handed
             // on before them (nothing is held while the blobs are read).
             let size = match next_header(&mut objects, &chunk.commit, timeout).await? {
@@ -817,6 +843,9 @@ pub async fn scan_push_with(
                 break;
             };
             let raw = next_body(&mut objects, size, timeout).await?;
+            if has_encoding_header(&raw) {
+                encoded.push(chunk.commit.clone());
+            }
             let mut files = Vec::with_capacity(chunk.changed.len());
             let mut fresh_files = Vec::new();
             for (blob, path, fresh) in chunk.changed {
@@ -846,7 +875,7 @@ pub async fn scan_push_with(
                     });
                 };
                 let Some(held) = batcher.hold(&budget, size).await else {
-                    return Ok(());
+                    return Ok(encoded);
                 };
                 let content = next_body(&mut objects, size, timeout).await?;
                 let item = Work::Blob {
@@ -855,16 +884,16 @@ pub async fn scan_push_with(
                     _held: held,
                 };
                 if !batcher.push(item).await {
-                    return Ok(());
+                    return Ok(encoded);
                 }
             }
         }
         let _ = batcher.flush().await;
-        Ok::<(), ScanError>(())
+        Ok::<Vec<String>, ScanError>(encoded)
     };
     let (logged, read, attributed) = tokio::join!(read_log, read_objects, attribution);
     logged?;
-    read?;
+    let encoded = read?;
     let references = attributed?;
     let mut per_commit: Vec<ScannedCommit> = Vec::new();
     for worker in workers {
@@ -882,6 +911,7 @@ pub async fn scan_push_with(
         }
     }
     per_commit.sort_by_key(|scanned| scanned.index);
+    let mut reencoded = scan_reencoded(access, &encoded, &scanner, timeout).await?;
     // In log order, each commit's message, then its files (a blob's
     // findings under each path and commit that adds it, whichever commit
     // scanned it), then its paths.
@@ -893,7 +923,20 @@ pub async fn scan_push_with(
             finding.reference.clone_from(reference);
             findings.push(finding);
         };
+        // A commit as git shows it re-encoded: what the raw object's
+        // scan found on the same line already is not filed twice.
+        let shown = reencoded.remove(&scanned.commit).unwrap_or_default();
+        let extra: Vec<CommitFinding> = shown
+            .into_iter()
+            .filter(|finding| {
+                !scanned
+                    .message
+                    .iter()
+                    .any(|raw| raw.rule == finding.rule && raw.snippet == finding.snippet)
+            })
+            .collect();
         scanned.message.into_iter().for_each(&mut at);
+        extra.into_iter().for_each(&mut at);
         for (blob, path) in &scanned.files {
             // A path holding a secret is never shown as it is.
             let file = scanned.masked_paths.get(path).unwrap_or(path);
@@ -1009,6 +1052,130 @@ fn split_commit(raw: &[u8]) -> (&[u8], &[u8]) {
         Some(at) => (&raw[..at + 1], &raw[at + 2..]),
         None => (raw, &[]),
     }
+}
+
+/// Whether a raw commit object has an `encoding` header: git (`log`,
+/// `show`, and forges alike) shows such a commit re-encoded, its headers
+/// as well as its message.
+fn has_encoding_header(raw: &[u8]) -> bool {
+    let (header, _) = split_commit(raw);
+    header
+        .split(|byte| *byte == b'\n')
+        .any(|line| line.starts_with(b"encoding "))
+}
+
+/// Scan each of `encoded` (commits with an `encoding` header) as git shows
+/// it re-encoded to UTF-8: `git rev-list --header`, the whole object (every
+/// header, then the message indented), one NUL-ended record per commit in
+/// the order asked. The raw object and the re-encoded message (`%B`) are
+/// scanned by [`scan_commit`]; this adds the headers, where an encoding
+/// such as UTF-7 (`AKIA+AFo-…`) shows an author, committer or any other
+/// header as a secret the raw bytes do not hold. A finding in the headers
+/// is placed as [`COMMIT_HEADER_FILE`] at its header line, one in the
+/// message as [`COMMIT_MESSAGE_FILE`] at its line in the message. A record
+/// that does not start with the commit asked for (a re-encoded NUL cuts
+/// one in two) refuses the push as unscannable.
+async fn scan_reencoded(
+    access: &ObjectAccess,
+    encoded: &[String],
+    scanner: &Arc<dyn CommitScanner>,
+    timeout: Duration,
+) -> Result<HashMap<String, Vec<CommitFinding>>, ScanError> {
+    let mut found = HashMap::new();
+    if encoded.is_empty() {
+        return Ok(found);
+    }
+    let command = "git rev-list --header";
+    let unexpected = |detail: String| {
+        ScanError::Git(GateError::UnexpectedOutput {
+            command: command.into(),
+            detail,
+        })
+    };
+    let mut input = String::new();
+    for id in encoded {
+        input.push_str(id);
+        input.push('\n');
+    }
+    let mut stream = Streaming::start(
+        access.git([
+            "rev-list",
+            "--no-walk=unsorted",
+            "--header",
+            "--encoding=UTF-8",
+            "--stdin",
+        ]),
+        input.into_bytes(),
+    )?;
+    let mut expected = encoded.iter();
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let more = stream.read(timeout).await?;
+        if let Some(bytes) = &more {
+            pending.extend_from_slice(bytes);
+        }
+        while let Some(end) = memchr::memchr(0, &pending) {
+            let record: Vec<u8> = pending.drain(..=end).collect();
+            let Some(id) = expected.next() else {
+                return Err(unexpected("more commits than asked for".into()));
+            };
+            let Some(shown) = record[..end]
+                .strip_prefix(id.as_bytes())
+                .and_then(|rest| rest.strip_prefix(b"\n"))
+            else {
+                return Err(unexpected(format!(
+                    "commit {id} as re-encoded does not start with its id (a NUL in it?)"
+                )));
+            };
+            let shown = shown.to_vec();
+            let (scanner, commit) = (Arc::clone(scanner), id.clone());
+            let findings = tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                let header_end = find(&shown, b"\n\n").map_or(shown.len(), |at| at + 1);
+                let message_start = (header_end + 1).min(shown.len());
+                place(
+                    &shown,
+                    scanner.as_ref(),
+                    |offset| {
+                        if offset < header_end {
+                            Some((COMMIT_HEADER_FILE.to_string(), None))
+                        } else {
+                            Some((
+                                COMMIT_MESSAGE_FILE.to_string(),
+                                Some(line_number(
+                                    &shown[message_start..],
+                                    offset.saturating_sub(message_start),
+                                )),
+                            ))
+                        }
+                    },
+                    &commit,
+                    "",
+                    &mut out,
+                );
+                out
+            })
+            .await
+            .map_err(|error| unexpected(format!("a scanning thread failed: {error}")))?;
+            found.insert(id.clone(), findings);
+        }
+        if pending.len() > MAX_LOG_COMMIT_BYTES {
+            return Err(ScanError::CommitTooLarge {
+                commit: expected.next().cloned().unwrap_or_default(),
+            });
+        }
+        if more.is_none() {
+            break;
+        }
+    }
+    if !pending.is_empty() {
+        return Err(unexpected("a re-encoded commit is not NUL-ended".into()));
+    }
+    if let Some(id) = expected.next() {
+        return Err(unexpected(format!("commit {id} was not shown")));
+    }
+    stream.finish(timeout).await?;
+    Ok(found)
 }
 
 /// Scan a list of paths (at once, one per line) and place each finding as
@@ -1228,6 +1395,8 @@ fn shown_path(path: &str, scanner: &dyn CommitScanner) -> String {
 
 /// Scan every blob of a tree a ref or tag points at directly (not already
 /// scanned in this push), as files of that tree, and the tree's paths.
+/// Its recursive listing is read as it comes and counts against the
+/// push's limit; one over [`MAX_LOG_COMMIT_BYTES`] refuses the push.
 #[allow(clippy::too_many_arguments)]
 async fn scan_tree(
     access: &ObjectAccess,
@@ -1245,48 +1414,80 @@ async fn scan_tree(
     // The findings in each file's content, placed once the paths are
     // scanned (a path with a finding is shown masked).
     let mut in_files: Vec<(String, Vec<BlobFinding>)> = Vec::new();
-    let listing = access
-        .git(["ls-tree", "-r", "-t", "-z", "--full-tree", tree])
-        .checked(b"", timeout)
-        .await?;
-    for entry in listing.split(|byte| *byte == 0) {
-        // <mode> SP <type> SP <id> TAB <path>
-        let Some(tab) = entry.iter().position(|byte| *byte == b'\t') else {
-            continue;
+    // Read as it comes, counted against the push's limit and bounded on
+    // its own: a few nested trees of many entries list exponentially many
+    // paths (three levels of 1,000: 10⁹).
+    let mut listing = Streaming::start(
+        access.git(["ls-tree", "-r", "-t", "-z", "--full-tree", tree]),
+        Vec::new(),
+    )?;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut listed = 0usize;
+    loop {
+        let more = listing.read(timeout).await?;
+        let ended = more.is_none();
+        if let Some(bytes) = more {
+            listed = listed.saturating_add(bytes.len());
+            objects.count(bytes.len() as u64)?;
+            if listed > MAX_LOG_COMMIT_BYTES {
+                return Err(ScanError::TreeTooLarge {
+                    tree: tree.to_string(),
+                });
+            }
+            pending.extend_from_slice(&bytes);
+        }
+        let complete = if ended {
+            pending.len()
+        } else {
+            pending
+                .iter()
+                .rposition(|byte| *byte == 0)
+                .map_or(0, |at| at + 1)
         };
-        let meta = String::from_utf8_lossy(&entry[..tab]);
-        let path = String::from_utf8_lossy(&entry[tab + 1..]).into_owned();
-        let fields: Vec<&str> = meta.split(' ').collect();
-        match fields.as_slice() {
-            [_, "tree", _] => {
-                dirs.push(path);
+        let entries: Vec<u8> = pending.drain(..complete).collect();
+        for entry in entries.split(|byte| *byte == 0) {
+            // <mode> SP <type> SP <id> TAB <path>
+            let Some(tab) = entry.iter().position(|byte| *byte == b'\t') else {
+                continue;
+            };
+            let meta = String::from_utf8_lossy(&entry[..tab]);
+            let path = String::from_utf8_lossy(&entry[tab + 1..]).into_owned();
+            let fields: Vec<&str> = meta.split(' ').collect();
+            match fields.as_slice() {
+                [_, "tree", _] => {
+                    dirs.push(path);
+                    continue;
+                }
+                // A gitlink: its id is the pusher's 20 (or 32) bytes too.
+                [_, "commit", id] => {
+                    paths.push(format!("{path} {id}"));
+                    continue;
+                }
+                _ => paths.push(path.clone()),
+            }
+            let [_, "blob", blob] = fields.as_slice() else {
+                continue;
+            };
+            if !is_oid(blob) || !scanned.insert((*blob).to_string()) {
                 continue;
             }
-            // A gitlink: its id is the pusher's 20 (or 32) bytes too.
-            [_, "commit", id] => {
-                paths.push(format!("{path} {id}"));
-                continue;
+            let Some((_, content)) = fetch_bounded(objects, blob, timeout).await? else {
+                return Err(ScanError::TooLarge {
+                    commit: update.new.clone(),
+                    file: shown_path(&path, scanner),
+                });
+            };
+            let found = scan_blob(&content, scanner);
+            if !found.is_empty() {
+                in_files.push((path, found.clone()));
+                blob_findings.insert((*blob).to_string(), found);
             }
-            _ => paths.push(path.clone()),
         }
-        let [_, "blob", blob] = fields.as_slice() else {
-            continue;
-        };
-        if !is_oid(blob) || !scanned.insert((*blob).to_string()) {
-            continue;
-        }
-        let Some((_, content)) = fetch_bounded(objects, blob, timeout).await? else {
-            return Err(ScanError::TooLarge {
-                commit: update.new.clone(),
-                file: shown_path(&path, scanner),
-            });
-        };
-        let found = scan_blob(&content, scanner);
-        if !found.is_empty() {
-            in_files.push((path, found.clone()));
-            blob_findings.insert((*blob).to_string(), found);
+        if ended {
+            break;
         }
     }
+    listing.finish(timeout).await?;
     add_bare_dirs(&mut paths, &dirs);
     let mut path_findings = Vec::new();
     let masked_paths = scan_paths(
@@ -1532,6 +1733,9 @@ pub struct LogChunk<'a> {
     /// with nothing under it in that list (an empty tree, whose name is in
     /// no other path).
     pub paths: Vec<String>,
+    /// Bytes of the commit's `--raw` listing (what it adds, changes or
+    /// deletes, directories too), counted against the push's scan limit.
+    pub listing_bytes: usize,
 }
 
 /// Split `git log --format=%x00%x00%H%n%B%x00 --raw -t` output per commit.
@@ -1602,6 +1806,7 @@ pub fn split_log(log: &[u8]) -> Vec<LogChunk<'_>> {
             message,
             changed,
             paths,
+            listing_bytes: raw.len(),
         });
     }
     chunks
@@ -1623,6 +1828,8 @@ struct OwnedChunk {
     /// (set once queued on the object reader): not scanned before in this
     /// push, to be read.
     changed: Vec<(String, String, bool)>,
+    /// Bytes of its `--raw` listing ([`LogChunk::listing_bytes`]).
+    listing_bytes: usize,
     /// Its bytes of the log's budget while it waits.
     held: Held,
 }
@@ -1652,6 +1859,7 @@ impl From<LogChunk<'_>> for OwnedChunk {
                 .into_iter()
                 .map(|(blob, path)| (blob, path, false))
                 .collect(),
+            listing_bytes: chunk.listing_bytes,
             held: Held { _permit: None },
         }
     }
@@ -1871,7 +2079,8 @@ impl BlobReader {
         self.limit = bytes;
     }
 
-    /// Count an object of `size` bytes about to be read against the limit.
+    /// Count `size` bytes about to be read and scanned (an object, or a
+    /// commit's listing of its paths) against the limit.
     fn count(&mut self, size: u64) -> Result<(), ScanError> {
         self.counted = self.counted.saturating_add(size);
         if self.counted > self.limit {

@@ -2434,6 +2434,140 @@ async fn a_push_bringing_more_than_the_scan_allows_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_listing_more_changed_paths_than_the_scan_allows_is_refused() {
+    // Two trees of the same 20,000 long names, one with every file `a`,
+    // the other with every file `b`, and commits alternating between
+    // them: each commit changes every path, so `git log --raw` lists (and
+    // the scan reads, joins and scans) about 1 MB of paths per commit,
+    // from a pack of two blobs, two trees and the commits. Audit round 9:
+    // the per-push bound counted only objects, so such a push was scanned
+    // whatever its paths came to (a 930 KB pack of 50 commits over
+    // 200,000 names is 410 MB of log, and each further commit ~8 MB more,
+    // the gate's CPU for minutes while the repo's lock is held).
+    let approver = approve();
+    let limits = small_scan_limits();
+    let gate = Fixture::start_scan_limited(approver.clone(), limits).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let tree_of = |content: &[u8]| {
+        let blob = git_with_input(&work, &["hash-object", "-w", "--stdin"], content);
+        let blob = String::from_utf8(blob).unwrap().trim().to_string();
+        let mut listing = String::new();
+        for index in 0..20_000 {
+            listing.push_str(&format!(
+                "100644 blob {blob}\tone-long-file-name-to-weigh-the-listing-{index:05}\n"
+            ));
+        }
+        let tree = git_with_input(&work, &["mktree"], listing.as_bytes());
+        String::from_utf8(tree).unwrap().trim().to_string()
+    };
+    let trees = [tree_of(b"a\n"), tree_of(b"b\n")];
+    let mut parent = before.clone();
+    for index in 0..12 {
+        let commit = git_with_input(
+            &work,
+            &[
+                "commit-tree",
+                &trees[index % 2],
+                "-p",
+                &parent,
+                "-m",
+                &format!("flip {index}"),
+            ],
+            b"",
+        );
+        parent = String::from_utf8(commit).unwrap().trim().to_string();
+    }
+    let push = git(
+        &work,
+        &["push", "origin", &format!("{parent}:refs/heads/main")],
+    )
+    .await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        push.stderr.contains(&format!(
+            "the push brings more than {} bytes to scan",
+            limits.bytes_per_push
+        )),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, before);
+    gate.stop().await;
+}
+
+/// A tree of `fanout` subtrees of `fanout` files each, all one blob: a
+/// few objects whose recursive listing has `fanout²` long names.
+async fn wide_tree(work: &Path, fanout: usize) -> String {
+    let blob = git_ok(work, &["hash-object", "-w", "/dev/null"]).await;
+    let mut listing = String::new();
+    for index in 0..fanout {
+        listing.push_str(&format!(
+            "100644 blob {blob}\tone-long-file-name-to-weigh-the-listing-{index:05}\n"
+        ));
+    }
+    let inner = git_with_input(work, &["mktree"], listing.as_bytes());
+    let inner = String::from_utf8(inner).unwrap().trim().to_string();
+    let mut listing = String::new();
+    for index in 0..fanout {
+        listing.push_str(&format!("040000 tree {inner}\tdirectory-{index:05}\n"));
+    }
+    let outer = git_with_input(work, &["mktree"], listing.as_bytes());
+    String::from_utf8(outer).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tree_a_ref_points_at_is_listed_within_the_scan_limit() {
+    // A ref (or a tag) straight at a tree has the tree listed whole
+    // (`ls-tree -r`) and every path scanned. Audit round 9: the listing
+    // was read into memory whole, with no bound but the command's 30 s,
+    // and not counted against the push's limit. Three levels of 1,000
+    // entries (a 7 KB pack) list 10⁹ paths, which `git ls-tree` writes at
+    // ~400 MB/s: gigabytes held by the gate before the timeout, from one
+    // push the default rules allow (`<tree>:refs/heads/x`; receive-pack
+    // refuses a tree on a branch only after the hook). Here 300 × 300
+    // names (~4.7 MB of listing) against a 4 MiB limit, pushed as a tag.
+    let policy = PushPolicy {
+        refs: Some(vec!["refs/heads/**".into(), "refs/tags/*".into()]),
+        force: None,
+        delete: None,
+    };
+    let (temp, root, upstream) = Fixture::upstream().await;
+    let upstream_url = format!("file://{}", upstream.display());
+    let limits = small_scan_limits();
+    let gate = Fixture::start_with_limits(
+        temp,
+        root,
+        upstream,
+        upstream_url,
+        Credential::None,
+        Some(policy),
+        approve(),
+        Timeouts::default(),
+        limits,
+        ReceiveMemory::default(),
+        ProposalRate::default(),
+    )
+    .await;
+    let work = gate.clone("work").await;
+    let tree = wide_tree(&work, 300).await;
+    git_ok(&work, &["tag", "-a", "wide", "-m", "a wide tree", &tree]).await;
+    let push = git(&work, &["push", "origin", "refs/tags/wide"]).await;
+    assert!(!push.success, "{}", push.stderr);
+    assert!(
+        push.stderr.contains(&format!(
+            "the push brings more than {} bytes to scan",
+            limits.bytes_per_push
+        )),
+        "{}",
+        push.stderr
+    );
+    assert_eq!(rev(&gate.upstream, "refs/tags/wide").await, "");
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_push_just_under_the_scan_limit_is_scanned_whole() {
     // 3.5 MiB of files in one commit, under the 4 MiB a push may bring but
     // more than the 1 MiB held at once, one file larger than that alone:
@@ -3230,6 +3364,115 @@ async fn secrets_in_commit_headers_and_re_encoded_messages_are_caught() {
             "case {index}: {found:?}"
         );
     }
+    gate.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secrets_in_commit_headers_git_re_encodes_are_caught() {
+    // A commit with an `encoding` header has its whole object re-encoded
+    // by `git log`, `git show` and forges: headers too, not only the
+    // message. In UTF-7 one letter of a key written as `+AFo-` keeps the
+    // raw object free of the key's shape, while `git log` shows the author
+    // (or any other header) as the key itself. Audit round 9: such a push
+    // landed with no finding (only the raw headers and the re-encoded
+    // message were scanned).
+    let approver = reject();
+    let gate = Fixture::start(None, approver.clone()).await;
+    let work = gate.clone("work").await;
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let tree = git_ok(&work, &["rev-parse", "HEAD^{tree}"]).await;
+    let key = aws_key();
+    // `Z` (U+005A) in UTF-7's base64 form; `+` starts such a run, so the
+    // timezones are west of UTC.
+    assert_eq!(&key[4..5], "Z");
+    let hidden = format!("{}+AFo-{}", &key[..4], &key[5..]);
+    let who = "a <a@example.com> 1700000000 -0100";
+    let cases = [
+        (
+            format!(
+                "tree {tree}\nparent {before}\nauthor {hidden} <a@example.com> 1700000000 -0100\ncommitter {who}\nencoding UTF-7\n\nclean message\n"
+            ),
+            "%an",
+        ),
+        (
+            format!(
+                "tree {tree}\nparent {before}\nauthor {who}\ncommitter {who}\nencoding UTF-7\nx-note {hidden}\n\nclean message\n"
+            ),
+            "%H",
+        ),
+    ];
+    for (index, (object, shown)) in cases.iter().enumerate() {
+        assert!(!object.contains(&key));
+        let commit = git_with_input(
+            &work,
+            &["hash-object", "-t", "commit", "-w", "--stdin"],
+            object.as_bytes(),
+        );
+        let commit = String::from_utf8(commit).unwrap().trim().to_string();
+        // What anyone reading the commit with git sees.
+        let raw_shown = git_ok(&work, &["log", "-1", "--pretty=raw", &commit]).await;
+        assert!(raw_shown.contains(&key), "case {index}: {raw_shown}");
+        if *shown == "%an" {
+            assert_eq!(
+                git_ok(&work, &["log", "-1", "--format=%an", &commit]).await,
+                key
+            );
+        }
+        let push = git(
+            &work,
+            &["push", "origin", &format!("{commit}:refs/heads/main")],
+        )
+        .await;
+        assert!(!push.success, "case {index}: {}", push.stderr);
+        assert!(
+            push.stderr
+                .contains("push refused: the operator rejected it"),
+            "case {index}: {}",
+            push.stderr
+        );
+        assert!(!push.stderr.contains(&key), "case {index}: {}", push.stderr);
+        assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+        let seen = approver.seen();
+        let found: Vec<_> = seen
+            .iter()
+            .filter(|report| report.finding.commit == commit)
+            .collect();
+        assert!(
+            found
+                .iter()
+                .any(|report| report.finding.file == "(commit header)"
+                    && report.finding.rule == "aws-access-key-id"),
+            "case {index}: {found:?}"
+        );
+        assert!(
+            found
+                .iter()
+                .all(|report| !report.finding.snippet.contains(&key)),
+            "case {index}: {found:?}"
+        );
+    }
+    // A clean commit in a legacy encoding still lands.
+    let mut latin1 = format!("tree {tree}\nparent {before}\nauthor Jos").into_bytes();
+    latin1.push(0xe9);
+    latin1.extend_from_slice(
+        format!(" <j@example.com> 1700000000 +0000\ncommitter {who}\nencoding ISO-8859-1\n\nr")
+            .as_bytes(),
+    );
+    latin1.push(0xe9);
+    latin1.extend_from_slice(b"sum\n");
+    let commit = git_with_input(
+        &work,
+        &["hash-object", "-t", "commit", "-w", "--stdin"],
+        &latin1,
+    );
+    let commit = String::from_utf8(commit).unwrap().trim().to_string();
+    let push = git(
+        &work,
+        &["push", "origin", &format!("{commit}:refs/heads/main")],
+    )
+    .await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, commit);
     gate.stop().await;
 }
 
