@@ -41,7 +41,10 @@
 //! told why with code 1013 (try again later). Before, up to
 //! [`MAX_WEBSOCKET_MESSAGE_BYTES`] per side of every socket counted in no
 //! budget, so many sockets each sending most of a large message could take
-//! memory the budget refused to request bodies.
+//! memory the budget refused to request bodies. A ping or pong between a
+//! message's frames leaves that message its share (audit round 8: taking
+//! it as a message of its own gave the share back, so a ping after every
+//! fragment assembled any message with none).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -235,6 +238,38 @@ impl Claims {
         };
         state.read = 0;
         state.share.take()
+    }
+
+    /// A ping or pong of `wire` bytes was read. A control frame may come
+    /// between the frames of a message still being assembled (RFC 6455
+    /// §5.4), so the count and the share go on for that message: only the
+    /// control frame's own bytes leave the count, and the share goes only
+    /// when what is left is within [`WEBSOCKET_UNBUDGETED_BYTES`].
+    fn control(&self, wire: usize) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        state.read = state.read.saturating_sub(wire);
+        if state.read <= WEBSOCKET_UNBUDGETED_BYTES {
+            state.share = None;
+        }
+    }
+
+    /// The share `message`, just read on this side, keeps until it is sent
+    /// on: a data message or a close takes the side's share ([`Claims::take`]);
+    /// a ping or pong takes none and leaves the share with the message that
+    /// may be being assembled around it ([`Claims::control`]). `masked`:
+    /// this side's frames carry a masking key (the agent's, RFC 6455 §5.3).
+    fn settle(&self, message: &Message, masked: bool) -> Option<OwnedSemaphorePermit> {
+        match message {
+            Message::Ping(payload) | Message::Pong(payload) => {
+                // A control frame's payload is at most 125 bytes: a
+                // two-byte header, and the key when masked.
+                self.control(2 + if masked { 4 } else { 0 } + payload.len());
+                None
+            }
+            _ => self.take(),
+        }
     }
 
     fn starved(&self) -> bool {
@@ -479,7 +514,7 @@ pub(crate) async fn relay(
             }
             message = from_client.next() => match message {
                 // Its share of the budget is kept until it is sent on.
-                Some(Ok(message)) => match (client_claims.take(), inspect(&shared, &context, message).await) {
+                Some(Ok(message)) => match (client_claims.settle(&message, true), inspect(&shared, &context, message).await) {
                     (_share, Decision::Forward(message)) => {
                         if to_upstream.send(message).await.is_err() {
                             break;
@@ -518,7 +553,7 @@ pub(crate) async fn relay(
             },
             message = from_upstream.next() => match message {
                 Some(Ok(message)) => {
-                    let _share = upstream_claims.take();
+                    let _share = upstream_claims.settle(&message, false);
                     // The injected credential, should the upstream echo it.
                     let message = match &mask {
                         Some(mask) => mask_message(mask, message),

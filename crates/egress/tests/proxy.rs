@@ -2418,6 +2418,88 @@ async fn websocket_messages_being_assembled_share_the_buffered_bodies_budget() {
     proxy.stop().await;
 }
 
+/// Audit round 8: a control frame may come between the frames of a
+/// message (RFC 6455 §5.4), and the relay is handed it as a message of its
+/// own while the data message is still being assembled. Before, taking that
+/// ping gave back the side's share of the budget and started its count
+/// again, so an agent sending a ping after every 60 KiB fragment assembled
+/// a message of any size (up to 16 MiB per socket side) holding no share:
+/// here 700 KiB of an unfinished message, each fragment followed by a ping,
+/// left room for a second socket's 700 KiB message (echoed) under a budget
+/// of 1 MiB. Now the partial message keeps its share across the pings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_between_fragments_do_not_free_a_message_s_budget_share() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+
+    let upstream = start_upstream().await;
+    let websocket = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
+    let routes = format!("routes:\n  - host: \"{websocket}\"\n    paths: [\"/ws\"]\n");
+    let options = ProxyOptions {
+        buffered_bodies_budget: Some(1 << 20),
+        budget_wait: Some(std::time::Duration::from_millis(500)),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let open = || async {
+        let tls = raw_tls_through_proxy(&proxy, &websocket, UPSTREAM_NAME, &[b"http/1.1"]).await;
+        tokio_tungstenite::client_async(format!("wss://{websocket}/ws"), tls)
+            .await
+            .unwrap()
+            .0
+    };
+
+    // 700 KiB of a message in 50 KiB fragments, a ping after each; the
+    // last fragment never comes.
+    let mut assembling = open().await;
+    let fragment = vec![b'a'; 50 << 10];
+    for index in 0..14 {
+        let opcode = if index == 0 {
+            OpCode::Data(Data::Binary)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        assembling
+            .send(Message::Frame(Frame::message(
+                fragment.clone(),
+                opcode,
+                false,
+            )))
+            .await
+            .unwrap();
+        assembling
+            .send(Message::Ping(Bytes::from_static(b"p")))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+    // A second socket's whole 700 KiB message finds no room: closed, 1013.
+    let (mut sink, mut stream) = open().await.split();
+    let sending = tokio::spawn(async move {
+        let _ = sink.send(Message::binary(vec![b'b'; 700 << 10])).await;
+        sink
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await
+        .expect("the second socket was neither answered nor closed")
+    {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(frame.code, CloseCode::Again, "{}", frame.reason);
+        }
+        Some(Ok(other)) => panic!(
+            "the unfinished message held no share: a second {} byte message was relayed",
+            other.len()
+        ),
+        other => panic!("expected a close for want of room, got {other:?}"),
+    }
+    drop(sending);
+    drop(assembling);
+    proxy.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_connections_are_held_and_served() {
     const CONNECTIONS: usize = 1000;
