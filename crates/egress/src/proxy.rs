@@ -6,9 +6,10 @@
 //! loop; the route table must allow host, method, path and headers; the
 //! inspector sees the head; the body is buffered, decoded and shown to the
 //! inspector; then the route's credential replaces whatever the agent put
-//! in that header. The upstream URL is rebuilt from the checked target, so
-//! the credential can only go to the host the route names. The response
-//! streams back with hop-by-hop headers removed and is never buffered.
+//! in that header (in any spelling with `_` for `-`). The upstream URL is
+//! rebuilt from the checked target, so the credential can only go to the
+//! host the route names. The response streams back with hop-by-hop
+//! headers removed and is never buffered.
 //!
 //! Every refusal goes through [`refusal`]: a status, a plain-text body that
 //! says what was refused and how to ask for it, and the
@@ -919,7 +920,18 @@ async fn forward(
                 ),
             );
         };
-        parts.headers.remove(&credential.header);
+        // Every spelling with `_` for `-` too: a CGI-style server reads
+        // `X_Api_Key` as `X-Api-Key`, and the agent's instance could win
+        // over the injected one (audit round 8).
+        let spellings: Vec<HeaderName> = parts
+            .headers
+            .keys()
+            .filter(|name| crate::routes::same_header_name(name, &credential.header))
+            .cloned()
+            .collect();
+        for name in spellings {
+            parts.headers.remove(name);
+        }
         parts
             .headers
             .insert(credential.header.clone(), value.expose().clone());

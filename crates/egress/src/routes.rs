@@ -825,8 +825,8 @@ impl CompiledRoute {
 }
 
 /// Whether two (lower-case) header names are the same once `_` is read
-/// as `-`.
-fn same_header_name(name: &HeaderName, wanted: &HeaderName) -> bool {
+/// as `-` (as CGI-style servers read them).
+pub(crate) fn same_header_name(name: &HeaderName, wanted: &HeaderName) -> bool {
     let dash = |byte: &u8| if *byte == b'_' { b'-' } else { *byte };
     name.as_str().len() == wanted.as_str().len()
         && name

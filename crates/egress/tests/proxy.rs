@@ -896,6 +896,56 @@ async fn a_named_auth_header_is_injected_and_a_missing_token_refuses() {
     proxy.stop().await;
 }
 
+/// Audit round 8: a server that hands headers over as CGI-style variables
+/// (Rack, WSGI, PHP behind some front ends) reads `X_Api_Key` as
+/// `X-Api-Key` (`HTTP_X_API_KEY`), and one of the two instances wins. The
+/// proxy replaced only the header spelt as the route names it, so the
+/// agent's own `x_api_key` (another account's key, say, to write to on an
+/// allowed host) went upstream beside the injected credential. Now every
+/// spelling of the credential's header with `_` for `-` is removed too.
+#[tokio::test]
+async fn the_credential_header_spelt_with_underscores_never_reaches_upstream() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!(
+        "routes:\n  - host: \"{authority}\"\n    paths: [\"/echo\"]\n    auth_header: x-api-key\n    token_env: EGRESS_TOKEN_KEY\n"
+    );
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_KEY", "sk-real-key")],
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[alpn]).await;
+        let answer = client
+            .send(
+                get(&authority, "/echo")
+                    .header("X-Api-Key", "placeholder")
+                    .header("X_Api_Key", "agents-own-key")
+                    .header("x_api-key", "agents-other-key")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        let spellings: Vec<(&String, &Vec<String>)> = request
+            .headers
+            .iter()
+            .filter(|(name, _)| name.replace('_', "-") == "x-api-key")
+            .collect();
+        assert_eq!(
+            spellings,
+            vec![(&"x-api-key".to_string(), &vec!["sk-real-key".to_string()])],
+            "the agent's spelling of the credential header reached upstream"
+        );
+    }
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn private_addresses_are_refused_unless_named_or_pinned() {
     let upstream = start_upstream().await;
