@@ -2550,6 +2550,64 @@ async fn pings_between_fragments_do_not_free_a_message_s_budget_share() {
     proxy.stop().await;
 }
 
+/// Audit round 8: the idle deadline was looked at only between messages;
+/// a message being sent on to a side that had stopped reading blocked the
+/// relay for good. A hostile upstream that switched protocols and then
+/// read nothing kept the agent's socket open (and the message's share of
+/// the buffered-bodies budget, its place among the requests in flight and
+/// its upstream connection) for ever: no close came within 20 s of a 1 s
+/// idle time. Now a send that makes no progress for the idle time closes
+/// the socket (1001 to the agent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_peer_that_stops_reading_does_not_hold_the_relay_for_ever() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let upstream = start_upstream().await;
+    let websocket = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
+    let routes = format!("routes:\n  - host: \"{websocket}\"\n    paths: [\"/ws\"]\n");
+    let options = ProxyOptions {
+        websocket_idle_timeout: Some(std::time::Duration::from_secs(1)),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let tls = raw_tls_through_proxy(&proxy, &websocket, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let (socket, _) = tokio_tungstenite::client_async(format!("wss://{websocket}/ws/deaf"), tls)
+        .await
+        .unwrap();
+    let (mut sink, mut stream) = socket.split();
+    // More than the sockets between the proxy and the upstream hold.
+    let sending = tokio::spawn(async move {
+        for _ in 0..6 {
+            if sink
+                .send(Message::binary(vec![b'a'; 8 << 20]))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        sink
+    });
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the relay sending to an upstream that reads nothing was never closed");
+    if let Some(frame) = closed {
+        assert_eq!(frame.code, CloseCode::Away, "{}", frame.reason);
+    }
+    drop(sending);
+    proxy.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_concurrent_connections_are_held_and_served() {
     const CONNECTIONS: usize = 1000;

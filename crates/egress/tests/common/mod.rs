@@ -68,7 +68,8 @@ type UpstreamBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 /// A real upstream: HTTPS (ALPN h2 + http/1.1) with a test CA, and plain HTTP.
 pub struct Upstream {
     pub https: SocketAddr,
-    /// A WebSocket echo server over TLS (`echo: <message>`).
+    /// A WebSocket echo server over TLS (`echo: <message>`); on a path
+    /// ending `/deaf` it switches protocols, then never reads.
     pub websocket: SocketAddr,
     pub http: SocketAddr,
     pub ca_der: CertificateDer<'static>,
@@ -517,9 +518,26 @@ pub async fn start_upstream() -> Upstream {
                 let Ok(stream) = acceptor.accept(stream).await else {
                     return;
                 };
-                let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+                let mut path = String::new();
+                // The callback's type is tungstenite's (its error a response).
+                #[allow(clippy::result_large_err)]
+                let Ok(mut socket) = tokio_tungstenite::accept_hdr_async(
+                    stream,
+                    |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                     response| {
+                        path = request.uri().path().to_string();
+                        Ok(response)
+                    },
+                )
+                .await
+                else {
                     return;
                 };
+                if path.ends_with("/deaf") {
+                    // A hostile upstream: it switches protocols, then
+                    // never reads a byte (nor closes).
+                    std::future::pending::<()>().await;
+                }
                 while let Some(Ok(message)) = socket.next().await {
                     let reply = match message {
                         Message::Text(text) => Message::text(format!("echo: {}", text.as_str())),
