@@ -2352,6 +2352,51 @@ async fn upstream_connections_are_bounded_over_every_host() {
     proxy.stop().await;
 }
 
+/// Audit round 8: an upstream connection left idle is closed to make room
+/// for a new one, unless a byte was written on it since it went idle (a
+/// request being sent before the proxy marked it in use). An HTTP/2
+/// upstream that sends a PING on its idle connection gets an
+/// acknowledgement, a write: that connection was never closed again, so
+/// under a bound of one a second host waited and got a 503 ("all 1
+/// upstream connections … are in use") for as long as the first idled.
+/// Now a write counts for only `UNMARKED_WRITE_GRACE` (1 s) after the
+/// first one since the connection went idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_upstream_connection_that_was_pinged_still_makes_room() {
+    let upstream = start_upstream().await;
+    let pinging = format!("{UPSTREAM_NAME}:{}", upstream.h2_goaway.port());
+    let https = upstream_authority(&upstream);
+    let routes = format!("routes:\n  - host: \"{pinging}\"\n  - host: \"{https}\"\n");
+    let options = ProxyOptions {
+        max_upstream_connections: Some(1),
+        upstream_connection_wait: Some(std::time::Duration::from_millis(500)),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &pinging, UPSTREAM_NAME, &[b"h2"]).await;
+    let answer = client
+        .send(
+            get(&pinging, "/ping-after")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // The PING comes and is acknowledged; the connection stays idle.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut client = tls_through_proxy(&proxy, &https, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(get(&https, "/echo").body(Full::new(Bytes::new())).unwrap())
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "the idle, pinged connection was not closed to make room: {}",
+        answer.body
+    );
+    proxy.stop().await;
+}
+
 /// A WebSocket message being assembled holds a share of the buffered-bodies
 /// budget: with the budget at 1 MiB and 700 KiB of one socket's message
 /// arrived (its last frame still to come), a second socket's 700 KiB

@@ -394,7 +394,8 @@ pub fn goaway_frame(last_stream_id: u32, code: u32, debug_data: &[u8]) -> Vec<u8
 /// base64). `/goaway-mid-body` answers 200 and a first chunk, then the
 /// GOAWAY (the stream counted as processed) and closes, so the response
 /// body fails midway; anything else gets the GOAWAY before any answer
-/// (last stream 0: the request counted as not processed).
+/// (last stream 0: the request counted as not processed). `/ping-after`
+/// answers 200 at once, then sends a PING on the connection left idle.
 async fn goaway_handler(
     write: SharedWriteHalf,
     request: Request<Incoming>,
@@ -413,6 +414,21 @@ async fn goaway_handler(
     } else {
         value
     };
+    if path.starts_with("/ping-after") {
+        // Answered at once; then a PING (which the client acknowledges)
+        // on the connection left idle.
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            write_raw(
+                &write,
+                &[0, 0, 8, 0x6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8],
+            )
+            .await;
+        });
+        return Ok(Response::new(
+            Full::new(Bytes::from_static(b"pong\n")).boxed(),
+        ));
+    }
     if path.starts_with("/goaway-mid-body") {
         let (sender, receiver) = mpsc::channel(2);
         tokio::spawn(async move {
