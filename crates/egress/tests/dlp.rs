@@ -856,6 +856,46 @@ async fn a_held_token_in_a_supervised_hostname_stays_out_of_the_proposal_and_the
 /// A token-shaped value the proxy does not hold (a GitHub classic token).
 const FOREIGN_TOKEN: &str = "ghp_R7mK2xQ9pL4vT8wZ3nB6hD1sF5gJ0aYcEuWq";
 
+/// Audit round 8: a proposal never shows a value, but its `method` was
+/// the request's method as sent. A route that does not limit methods
+/// takes any token as one, a credential shape or a held token included
+/// (`ghp_…` and lower-case hex are valid method names): the finding in
+/// the request line was held, and the proposal filed for the operator
+/// carried the value whole in its `method` field. Now the method is
+/// redacted like the path.
+#[tokio::test]
+async fn a_finding_used_as_the_method_stays_out_of_the_proposal() {
+    let upstream = start_upstream().await;
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let routes_yaml = format!(
+        "routes:\n  - host: \"{}\"\n    outbound_on_match: supervise\n",
+        upstream_authority(&upstream)
+    );
+    let proxy = dlp_proxy(&upstream, &routes_yaml, Some((&queue, OPERATOR_WAIT))).await;
+    let authority = upstream_authority(&upstream);
+    for value in [FOREIGN_TOKEN, HEX_TOKEN] {
+        let operator = tokio::spawn(operator_answers(queue.clone(), Decision::Reject));
+        let request = Request::builder()
+            .method(value)
+            .uri(format!("https://{authority}/echo"))
+            .header("host", &authority)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = send(&proxy, &upstream, request).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+        let Payload::EgressTokenAllow(asked) = operator.await.unwrap() else {
+            panic!("not an egress-token-allow proposal");
+        };
+        let proposal = serde_json::to_string(&asked).unwrap();
+        assert!(
+            !proposal.contains(&value[..12]),
+            "the value reached the proposal: {proposal}"
+        );
+    }
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn log_full_removes_dlp_findings_the_proxy_does_not_hold() {
     let logs = common::LogCapture::start();
