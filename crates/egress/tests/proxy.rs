@@ -2352,6 +2352,112 @@ async fn upstream_connections_are_bounded_over_every_host() {
     proxy.stop().await;
 }
 
+/// Passes everything; a head with an `x-big` header takes it 2 s, as the
+/// DLP scan takes milliseconds over a head of hundreds of KiB (`started`
+/// counts them).
+struct SlowOverLargeHeads {
+    started: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl bot_bottle_egress::inspect::Inspector for SlowOverLargeHeads {
+    fn inspect_head(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        head: &bot_bottle_egress::inspect::RequestHead<'_>,
+    ) -> Verdict<HeadRewrite> {
+        if head.headers.contains_key("x-big") {
+            self.started
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+        Verdict::Pass
+    }
+
+    fn inspect_body(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &[u8],
+    ) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
+
+    fn inspect_frame(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &[u8],
+    ) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
+}
+
+/// Audit round 8: a request head is inspected before anything else, and
+/// an HTTP/1.1 head may be about 400 KiB (hyper's buffer; 100 headers);
+/// the DLP scan takes milliseconds over one that large, as over a body,
+/// but bodies from `BLOCKING_SCAN_BYTES` were inspected on the blocking
+/// pool and heads always on the runtime's workers. Large heads at once
+/// (here an inspector that takes 2 s over each) held both workers: a small
+/// request meanwhile waited for them (2.0 s; it failed). Now a head of
+/// `BLOCKING_SCAN_BYTES` or more is inspected on the blocking pool too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_request_heads_are_inspected_off_the_runtime_workers() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("routes:\n  - host: \"{authority}\"\n");
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let options = ProxyOptions {
+        inspector: Some(Arc::new(SlowOverLargeHeads {
+            started: Arc::clone(&started),
+        })),
+        ..ProxyOptions::default()
+    };
+    let proxy = Arc::new(start_proxy(&routes, &upstream, options).await);
+    let value = "v".repeat(4000);
+    let mut large = Vec::new();
+    for _ in 0..3 {
+        let proxy = Arc::clone(&proxy);
+        let authority = authority.clone();
+        let value = value.clone();
+        large.push(tokio::spawn(async move {
+            let mut client =
+                tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+            let mut request = get(&authority, "/echo").header("x-big", "1");
+            for index in 0..80 {
+                request = request.header(format!("x-part-{index}"), &value);
+            }
+            client
+                .send(request.body(Full::new(Bytes::new())).unwrap())
+                .await
+                .status
+        }));
+    }
+    // Two large heads are being inspected (as many as there are workers).
+    while started.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let started = std::time::Instant::now();
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get(&authority, "/echo")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    for request in large {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    assert!(
+        took < std::time::Duration::from_millis(1000),
+        "a small request waited {took:?} behind the inspection of large heads"
+    );
+    drop(client);
+    if let Ok(proxy) = Arc::try_unwrap(proxy) {
+        proxy.stop().await;
+    }
+}
+
 /// Audit round 8: an upstream connection left idle is closed to make room
 /// for a new one, unless a byte was written on it since it went idle (a
 /// request being sent before the proxy marked it in use). An HTTP/2
