@@ -1472,8 +1472,17 @@ fn headers_for_log(shared: &Shared, headers: &HeaderMap) -> String {
     for_log(shared, rendered.join("\n").as_bytes())
 }
 
-/// `log: full`: the agent's request line, headers and (decoded) body, with
-/// every DLP finding and every held token removed. Logged before the credential is injected, so
+/// Bytes of a request body `log: full` scrubs: as many as
+/// [`FULL_LOG_BODY_CHARS`] characters can take (four bytes each at most)
+/// and [`FULL_LOG_SCRUB_MARGIN`] more, so that a token straddling the cut
+/// is recognised whole. Before (audit round 8) the whole decoded body, up
+/// to 64 MiB, was scrubbed and then cut: the DLP scan and its decoded
+/// layers on a runtime worker, outside the inspection budget.
+pub const FULL_LOG_REQUEST_SCRUB_BYTES: usize = 4 * FULL_LOG_BODY_CHARS + FULL_LOG_SCRUB_MARGIN;
+
+/// `log: full`: the agent's request line, headers and (decoded) body's
+/// first [`FULL_LOG_BODY_CHARS`] characters, with every DLP finding and
+/// every held token removed. Logged before the credential is injected, so
 /// the injected value is never among the headers.
 fn log_full(
     shared: &Shared,
@@ -1483,7 +1492,8 @@ fn log_full(
     headers: &HeaderMap,
     body: &[u8],
 ) {
-    let shown: String = for_log(shared, body)
+    let excerpt = body.get(..FULL_LOG_REQUEST_SCRUB_BYTES).unwrap_or(body);
+    let shown: String = for_log(shared, excerpt)
         .chars()
         .take(FULL_LOG_BODY_CHARS)
         .collect();

@@ -853,6 +853,45 @@ async fn a_held_token_in_a_supervised_hostname_stays_out_of_the_proposal_and_the
     );
 }
 
+/// `log: full` scrubs only the start of a large request body (what the
+/// line shows, and a margin): a held token encoded inside a base64 blob
+/// that runs far past that start is still recognised and never logged,
+/// in any of the three alignments.
+#[tokio::test]
+async fn log_full_scrubs_a_secret_in_a_blob_cut_by_the_excerpt() {
+    use base64::Engine as _;
+    let logs = common::LogCapture::start();
+    let upstream = start_upstream().await;
+    let routes_yaml = format!(
+        "log: full\nroutes:\n  - host: \"{}\"\n    outbound_on_match: redact\n",
+        upstream_authority(&upstream)
+    );
+    let proxy = dlp_proxy(&upstream, &routes_yaml, None).await;
+    let authority = upstream_authority(&upstream);
+    let mut shown = Vec::new();
+    for shift in 0..3 {
+        let mut plain = vec![b'x'; 2000 + shift];
+        plain.extend_from_slice(API_TOKEN.as_bytes());
+        plain.extend(std::iter::repeat_n(b'y', 200_000));
+        let blob = base64::engine::general_purpose::STANDARD.encode(&plain);
+        // The characters that carry only the token's bits.
+        shown.push(blob[2672..2700].to_string());
+        let answer = send(&proxy, &upstream, post(&authority, "/echo", blob)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    proxy.stop().await;
+    let log = logs.text();
+    assert!(log.contains("egress request detail"), "{log}");
+    // The blob is shown, the token's part of it as the redaction mark.
+    assert!(log.matches("[REDACTED]").count() >= 3, "{log}");
+    for piece in shown {
+        assert!(
+            !log.contains(&piece),
+            "the encoded token reached the log: {piece}"
+        );
+    }
+}
+
 /// A token-shaped value the proxy does not hold (a GitHub classic token).
 const FOREIGN_TOKEN: &str = "ghp_R7mK2xQ9pL4vT8wZ3nB6hD1sF5gJ0aYcEuWq";
 

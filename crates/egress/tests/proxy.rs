@@ -2458,6 +2458,75 @@ async fn large_request_heads_are_inspected_off_the_runtime_workers() {
     }
 }
 
+/// Passes everything and records the longest text it was asked to scrub
+/// for a log line.
+#[derive(Default)]
+struct RecordsLogScrubs {
+    longest: std::sync::atomic::AtomicUsize,
+}
+
+impl bot_bottle_egress::inspect::Inspector for RecordsLogScrubs {
+    fn inspect_head(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &bot_bottle_egress::inspect::RequestHead<'_>,
+    ) -> Verdict<HeadRewrite> {
+        Verdict::Pass
+    }
+
+    fn inspect_body(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &[u8],
+    ) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
+
+    fn inspect_frame(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &[u8],
+    ) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
+
+    fn scrub_for_log(&self, text: &[u8]) -> Vec<u8> {
+        self.longest
+            .fetch_max(text.len(), std::sync::atomic::Ordering::SeqCst);
+        text.to_vec()
+    }
+}
+
+/// Audit round 8: `log: full` shows the first 4096 characters of a request
+/// body, but the whole decoded body (up to 64 MiB) was scrubbed first — the
+/// DLP scan and its decoded layers (up to 16 times the input) on a runtime
+/// worker, outside the inspection budget — and then cut. A 4 MiB body was
+/// handed to the scrub whole. Now only what the line can show and a margin
+/// for a token straddling the cut are (as for the response's excerpt).
+#[tokio::test]
+async fn log_full_scrubs_only_the_part_of_a_request_body_it_shows() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("log: full\nroutes:\n  - host: \"{authority}\"\n");
+    let inspector = Arc::new(RecordsLogScrubs::default());
+    let options = ProxyOptions {
+        inspector: Some(inspector.clone()),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(post(&authority, "/echo", Bytes::from(vec![b'a'; 4 << 20])))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let longest = inspector.longest.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        longest < 64 * 1024,
+        "a log line's scrub was handed {longest} bytes of a 4 MiB body"
+    );
+    proxy.stop().await;
+}
+
 /// Audit round 8: an upstream connection left idle is closed to make room
 /// for a new one, unless a byte was written on it since it went idle (a
 /// request being sent before the proxy marked it in use). An HTTP/2
