@@ -6,9 +6,10 @@
 //! loop; the route table must allow host, method, path and headers; the
 //! inspector sees the head; the body is buffered, decoded and shown to the
 //! inspector; then the route's credential replaces whatever the agent put
-//! in that header. The upstream URL is rebuilt from the checked target, so
-//! the credential can only go to the host the route names. The response
-//! streams back with hop-by-hop headers removed and is never buffered.
+//! in that header (in any spelling with `_` for `-`). The upstream URL is
+//! rebuilt from the checked target, so the credential can only go to the
+//! host the route names. The response streams back with hop-by-hop
+//! headers removed and is never buffered.
 //!
 //! Every refusal goes through [`refusal`]: a status, a plain-text body that
 //! says what was refused and how to ask for it, and the
@@ -663,14 +664,25 @@ async fn forward(
     let context = context(&shared, client, &target, route);
 
     // 1. The head, as the agent sent it (no credential yet).
-    let head_verdict = shared.inspector.inspect_head(
+    let head_verdict = match inspect_head_sized(
+        &shared,
         &context,
-        &RequestHead {
-            method: &parts.method,
-            path_and_query: &path_and_query,
-            headers: &parts.headers,
-        },
-    );
+        &parts.method,
+        &path_and_query,
+        &parts.headers,
+    )
+    .await
+    {
+        Ok(verdict) => verdict,
+        Err(Uninspected::NoRoom) => return no_inspection_room(&context),
+        Err(Uninspected::Failed) => {
+            return refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "error",
+                "cannot inspect the request head",
+            );
+        }
+    };
     match head_verdict {
         Verdict::Pass => {}
         Verdict::Block(reason) => return blocked(&context, &reason),
@@ -919,7 +931,18 @@ async fn forward(
                 ),
             );
         };
-        parts.headers.remove(&credential.header);
+        // Every spelling with `_` for `-` too: a CGI-style server reads
+        // `X_Api_Key` as `X-Api-Key`, and the agent's instance could win
+        // over the injected one (audit round 8).
+        let spellings: Vec<HeaderName> = parts
+            .headers
+            .keys()
+            .filter(|name| crate::routes::same_header_name(name, &credential.header))
+            .cloned()
+            .collect();
+        for name in spellings {
+            parts.headers.remove(name);
+        }
         parts
             .headers
             .insert(credential.header.clone(), value.expose().clone());
@@ -1269,9 +1292,9 @@ fn coding_other_than(
         .map(str::to_string)
 }
 
-/// Bodies (decoded or as sent) and WebSocket messages at least this large
-/// are inspected on a blocking thread rather than on a runtime worker (the
-/// DLP scan takes about 3.5 ms per MiB).
+/// Bodies (decoded or as sent), request heads and WebSocket messages at
+/// least this large are inspected on a blocking thread rather than on a
+/// runtime worker (the DLP scan takes about 3.5 ms per MiB).
 pub const BLOCKING_SCAN_BYTES: usize = 256 * 1024;
 
 /// The answer when a body could not be inspected (a failed thread is
@@ -1317,6 +1340,64 @@ pub(crate) async fn inspect_sized(
     drop(permit);
     verdict.map_err(|error| {
         tracing::error!(request_id = context.request_id, %error, "inspection task failed");
+        Uninspected::Failed
+    })
+}
+
+/// The bytes the inspector reads of a head: the path and query, and every
+/// header's name and value.
+fn head_size(path_and_query: &str, headers: &HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .fold(path_and_query.len(), usize::saturating_add)
+}
+
+/// The head's inspection: here when it is small, on a blocking thread from
+/// [`BLOCKING_SCAN_BYTES`] once its share of [`INSPECTION_BUDGET_BYTES`]
+/// is free, as a body's ([`inspect_sized`]). An HTTP/1.1 head may be about
+/// 400 KiB (hyper's buffer), which the DLP scan takes milliseconds over:
+/// before (audit round 8), every head was inspected on a runtime worker,
+/// and a few large ones at once held every worker while other requests
+/// waited.
+async fn inspect_head_sized(
+    shared: &Shared,
+    context: &RequestContext,
+    method: &Method,
+    path_and_query: &str,
+    headers: &HeaderMap,
+) -> Result<Verdict<HeadRewrite>, Uninspected> {
+    let size = head_size(path_and_query, headers);
+    if size < BLOCKING_SCAN_BYTES {
+        return Ok(shared.inspector.inspect_head(
+            context,
+            &RequestHead {
+                method,
+                path_and_query,
+                headers,
+            },
+        ));
+    }
+    let Some(permit) = reserve(shared, inspection_share(size)).await else {
+        return Err(Uninspected::NoRoom);
+    };
+    let (inspector, scan_context) = (Arc::clone(&shared.inspector), context.clone());
+    let (method, path_and_query, headers) =
+        (method.clone(), path_and_query.to_string(), headers.clone());
+    let verdict = tokio::task::spawn_blocking(move || {
+        inspector.inspect_head(
+            &scan_context,
+            &RequestHead {
+                method: &method,
+                path_and_query: &path_and_query,
+                headers: &headers,
+            },
+        )
+    })
+    .await;
+    drop(permit);
+    verdict.map_err(|error| {
+        tracing::error!(request_id = context.request_id, %error, "head inspection task failed");
         Uninspected::Failed
     })
 }
@@ -1391,8 +1472,17 @@ fn headers_for_log(shared: &Shared, headers: &HeaderMap) -> String {
     for_log(shared, rendered.join("\n").as_bytes())
 }
 
-/// `log: full`: the agent's request line, headers and (decoded) body, with
-/// every DLP finding and every held token removed. Logged before the credential is injected, so
+/// Bytes of a request body `log: full` scrubs: as many as
+/// [`FULL_LOG_BODY_CHARS`] characters can take (four bytes each at most)
+/// and [`FULL_LOG_SCRUB_MARGIN`] more, so that a token straddling the cut
+/// is recognised whole. Before (audit round 8) the whole decoded body, up
+/// to 64 MiB, was scrubbed and then cut: the DLP scan and its decoded
+/// layers on a runtime worker, outside the inspection budget.
+pub const FULL_LOG_REQUEST_SCRUB_BYTES: usize = 4 * FULL_LOG_BODY_CHARS + FULL_LOG_SCRUB_MARGIN;
+
+/// `log: full`: the agent's request line, headers and (decoded) body's
+/// first [`FULL_LOG_BODY_CHARS`] characters, with every DLP finding and
+/// every held token removed. Logged before the credential is injected, so
 /// the injected value is never among the headers.
 fn log_full(
     shared: &Shared,
@@ -1402,7 +1492,8 @@ fn log_full(
     headers: &HeaderMap,
     body: &[u8],
 ) {
-    let shown: String = for_log(shared, body)
+    let excerpt = body.get(..FULL_LOG_REQUEST_SCRUB_BYTES).unwrap_or(body);
+    let shown: String = for_log(shared, excerpt)
         .chars()
         .take(FULL_LOG_BODY_CHARS)
         .collect();

@@ -1,7 +1,7 @@
 //! [`QueueHolds`]: held requests become `egress-token-allow` proposals in
 //! the bottle's queue directory, and wait for the operator.
 //!
-//! For each hold the resolver files a proposal (host, method, redacted path,
+//! For each hold the resolver files a proposal (host, redacted method and path,
 //! detector, rule, masked preview and redacted context — never the value),
 //! then looks for the answer every [`HOLD_POLL_INTERVAL`], holding no
 //! thread in between, so a held request never stalls other traffic, however

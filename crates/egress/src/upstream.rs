@@ -25,7 +25,9 @@
 //! finds every slot taken closes the connection idle the longest (never
 //! one in use: the proxy marks a connection in use from the moment the
 //! pool hands it to a request, [`mark_in_use`], until that response's body
-//! is done or its WebSocket closed) and waits for its slot; when none is
+//! is done or its WebSocket closed; nor one first written to since it went
+//! idle less than [`UNMARKED_WRITE_GRACE`] ago, a request perhaps not
+//! marked yet) and waits for its slot; when none is
 //! idle it waits up to [`UPSTREAM_CONNECTION_WAIT`] for one to end, and is
 //! refused past it ([`ConnectError::TooManyConnections`], a 503).
 
@@ -176,13 +178,26 @@ struct ConnectionsInner {
     next_id: AtomicU64,
 }
 
+/// How long the first write on a connection no request is marked on
+/// keeps it from being closed to make room: a request the pool has just
+/// handed over is written before the proxy's mark lands (one wake-up
+/// later). Past it the write was the protocol's own — an HTTP/2 PING's
+/// acknowledgement, a WINDOW_UPDATE — or a retried request's (hyper-util
+/// sends a request again on a second connection, which is not marked).
+/// Before (audit round 8), any write since the connection went idle kept
+/// it for good: an upstream that pinged its idle HTTP/2 connection made it
+/// one that was never closed, and a new host got a 503 while it idled.
+pub const UNMARKED_WRITE_GRACE: Duration = Duration::from_secs(1);
+
 /// One upstream connection, as the bound sees it.
 struct Tracked {
     id: u64,
     usage: Mutex<Usage>,
-    /// A byte was written since the connection last went idle: a request
-    /// the proxy has not marked yet is being sent on it.
-    wrote: AtomicBool,
+    /// When it was made: the clock `first_unmarked_write` counts from.
+    made: Instant,
+    /// Milliseconds from `made` to the first write since the connection
+    /// last went idle, plus one; 0: none ([`UNMARKED_WRITE_GRACE`]).
+    first_unmarked_write: AtomicU64,
     /// Closed to make room: reads end, writes fail.
     closed: AtomicBool,
     /// The connection's reader, woken when it is closed.
@@ -198,6 +213,31 @@ struct Usage {
 }
 
 impl Tracked {
+    /// A byte is being written: the first since it went idle is noted.
+    fn wrote(&self) {
+        if self.first_unmarked_write.load(Ordering::Relaxed) == 0 {
+            let since = u64::try_from(self.made.elapsed().as_millis()).unwrap_or(u64::MAX - 1);
+            let _ = self.first_unmarked_write.compare_exchange(
+                0,
+                since.saturating_add(1),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            );
+        }
+    }
+
+    /// Whether a write since it went idle may be a request being sent that
+    /// is not marked yet (within [`UNMARKED_WRITE_GRACE`] of the first).
+    fn writing_unmarked(&self) -> bool {
+        match self.first_unmarked_write.load(Ordering::SeqCst) {
+            0 => false,
+            first => {
+                let at = self.made + Duration::from_millis(first - 1);
+                at.elapsed() < UNMARKED_WRITE_GRACE
+            }
+        }
+    }
+
     fn close(&self) {
         self.closed.store(true, Ordering::SeqCst);
         self.reader.wake();
@@ -261,9 +301,7 @@ impl UpstreamConnections {
         };
         let longest = live
             .values()
-            .filter(|tracked| {
-                !tracked.closed.load(Ordering::SeqCst) && !tracked.wrote.load(Ordering::SeqCst)
-            })
+            .filter(|tracked| !tracked.closed.load(Ordering::SeqCst) && !tracked.writing_unmarked())
             .filter_map(|tracked| {
                 let usage = *tracked.usage.lock().ok()?;
                 (usage.in_use == 0).then_some((usage.idle_since, tracked))
@@ -286,7 +324,8 @@ impl UpstreamConnections {
                 in_use: 0,
                 idle_since: Instant::now(),
             }),
-            wrote: AtomicBool::new(false),
+            made: Instant::now(),
+            first_unmarked_write: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             reader: AtomicWaker::new(),
         });
@@ -341,7 +380,7 @@ impl Drop for InUse {
             usage.in_use = usage.in_use.saturating_sub(1);
             if usage.in_use == 0 {
                 usage.idle_since = Instant::now();
-                self.0.wrote.store(false, Ordering::SeqCst);
+                self.0.first_unmarked_write.store(0, Ordering::SeqCst);
             }
         }
     }
@@ -410,7 +449,7 @@ impl UpstreamStream {
     }
 
     fn wrote(&self) {
-        self.slot.tracked.wrote.store(true, Ordering::SeqCst);
+        self.slot.tracked.wrote();
     }
 }
 

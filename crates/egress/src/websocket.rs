@@ -30,6 +30,13 @@
 //! often. The time counts raw bytes read, not whole messages, so a large
 //! message arriving slowly, frame by frame or byte by byte, keeps the socket
 //! open; and it does not run while a message waits for the operator.
+//! A message (or close) being sent on to a side that takes no byte of it
+//! for that same time ends the relay too, with code 1001 to the agent when
+//! it is the upstream that stopped reading ([`send_taken`]): the deadline
+//! above is looked at only between messages, and before (audit round 8) an
+//! upstream that switched protocols and then read nothing held the relay,
+//! with its budget share, its place among the requests in flight and its
+//! upstream connection, for ever.
 //!
 //! A message being assembled from its frames, on either side, counts
 //! against the buffered-bodies budget
@@ -41,7 +48,10 @@
 //! told why with code 1013 (try again later). Before, up to
 //! [`MAX_WEBSOCKET_MESSAGE_BYTES`] per side of every socket counted in no
 //! budget, so many sockets each sending most of a large message could take
-//! memory the budget refused to request bodies.
+//! memory the budget refused to request bodies. A ping or pong between a
+//! message's frames leaves that message its share (audit round 8: taking
+//! it as a message of its own gave the share back, so a ping after every
+//! fragment assembled any message with none).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -188,10 +198,13 @@ macro_rules! delegate_writes {
     };
 }
 
-/// A connection that records every read that brings bytes in [`Activity`].
+/// A connection that records every read that brings bytes in [`Activity`]
+/// (`activity`, shared by both connections of a relay), and every write
+/// that takes bytes in `written` (its own: is this peer still reading?).
 struct Watched<T> {
     inner: T,
     activity: Arc<Activity>,
+    written: Arc<Activity>,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
@@ -209,7 +222,87 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
     }
 }
 
-delegate_writes!(Watched);
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(context, data);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            self.written.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(context)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(context)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+        buffers: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(context, buffers);
+        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+            self.written.touch();
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// How sending one message to one side ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Done,
+    Failed,
+    /// The side took no byte of it for the idle time: it stopped reading.
+    Stalled,
+}
+
+/// Send `message` on `sink`, giving up once the side has taken no byte
+/// for `idle` (`written`: when a byte last went out on its connection).
+/// The relay's idle deadline is looked at only between messages, so
+/// without this a peer that stops reading would hold the relay (its
+/// budget share, its place among the requests in flight, its upstream
+/// connection) for ever.
+async fn send_taken<S>(sink: &mut S, message: Message, written: &Activity, idle: Duration) -> Sent
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    let sending = sink.send(message);
+    tokio::pin!(sending);
+    let deadline = tokio::time::sleep(idle);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            sent = &mut sending => return if sent.is_ok() { Sent::Done } else { Sent::Failed },
+            () = &mut deadline => {
+                let resume = written.last() + idle;
+                if resume > Instant::now() {
+                    deadline.as_mut().reset(resume);
+                    continue;
+                }
+                return Sent::Stalled;
+            }
+        }
+    }
+}
 
 /// What one side of a relay has read since its last message was taken,
 /// and the share of the buffered-bodies budget that covers it.
@@ -235,6 +328,38 @@ impl Claims {
         };
         state.read = 0;
         state.share.take()
+    }
+
+    /// A ping or pong of `wire` bytes was read. A control frame may come
+    /// between the frames of a message still being assembled (RFC 6455
+    /// §5.4), so the count and the share go on for that message: only the
+    /// control frame's own bytes leave the count, and the share goes only
+    /// when what is left is within [`WEBSOCKET_UNBUDGETED_BYTES`].
+    fn control(&self, wire: usize) {
+        let Ok(mut state) = self.state.lock() else {
+            return;
+        };
+        state.read = state.read.saturating_sub(wire);
+        if state.read <= WEBSOCKET_UNBUDGETED_BYTES {
+            state.share = None;
+        }
+    }
+
+    /// The share `message`, just read on this side, keeps until it is sent
+    /// on: a data message or a close takes the side's share ([`Claims::take`]);
+    /// a ping or pong takes none and leaves the share with the message that
+    /// may be being assembled around it ([`Claims::control`]). `masked`:
+    /// this side's frames carry a masking key (the agent's, RFC 6455 §5.3).
+    fn settle(&self, message: &Message, masked: bool) -> Option<OwnedSemaphorePermit> {
+        match message {
+            Message::Ping(payload) | Message::Pong(payload) => {
+                // A control frame's payload is at most 125 bytes: a
+                // two-byte header, and the key when masked.
+                self.control(2 + if masked { 4 } else { 0 } + payload.len());
+                None
+            }
+            _ => self.take(),
+        }
     }
 
     fn starved(&self) -> bool {
@@ -423,10 +548,13 @@ pub(crate) async fn relay(
     let activity = Arc::new(Activity::new());
     let client_claims = Arc::new(Claims::default());
     let upstream_claims = Arc::new(Claims::default());
-    let budgeted = |io, claims: &Arc<Claims>| Budgeted {
+    let client_written = Arc::new(Activity::new());
+    let upstream_written = Arc::new(Activity::new());
+    let budgeted = |io, claims: &Arc<Claims>, written: &Arc<Activity>| Budgeted {
         inner: Watched {
             inner: TokioIo::new(io),
             activity: activity.clone(),
+            written: Arc::clone(written),
         },
         budget: Arc::clone(&shared.body_budget),
         wait: shared.budget_wait,
@@ -434,19 +562,21 @@ pub(crate) async fn relay(
         reserving: None,
     };
     let client = WebSocketStream::from_raw_socket(
-        budgeted(client, &client_claims),
+        budgeted(client, &client_claims, &client_written),
         Role::Server,
         Some(config()),
     )
     .await;
     let upstream = WebSocketStream::from_raw_socket(
-        budgeted(upstream, &upstream_claims),
+        budgeted(upstream, &upstream_claims, &upstream_written),
         Role::Client,
         Some(config()),
     )
     .await;
     let (mut to_client, mut from_client) = client.split();
     let (mut to_upstream, mut from_upstream) = upstream.split();
+    // Every send below, closes included, gives up on a side that stops
+    // reading ([`send_taken`]).
     let idle = shared.websocket_idle_timeout;
     let deadline = tokio::time::sleep(idle);
     tokio::pin!(deadline);
@@ -469,20 +599,23 @@ pub(crate) async fn relay(
                     "bot-bottle egress: idle for {}s",
                     idle.as_secs()
                 ));
-                let _ = to_client
-                    .send(Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: reason.into() })))
-                    .await;
-                let _ = to_upstream
-                    .send(Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() })))
-                    .await;
+                send_taken(&mut to_client, Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: reason.into() })), &client_written, idle).await;
+                send_taken(&mut to_upstream, Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() })), &upstream_written, idle).await;
                 break;
             }
             message = from_client.next() => match message {
                 // Its share of the budget is kept until it is sent on.
-                Some(Ok(message)) => match (client_claims.take(), inspect(&shared, &context, message).await) {
+                Some(Ok(message)) => match (client_claims.settle(&message, true), inspect(&shared, &context, message).await) {
                     (_share, Decision::Forward(message)) => {
-                        if to_upstream.send(message).await.is_err() {
-                            break;
+                        match send_taken(&mut to_upstream, message, &upstream_written, idle).await {
+                            Sent::Done => {}
+                            Sent::Failed => break,
+                            Sent::Stalled => {
+                                stalled(&context, "the upstream", idle);
+                                let reason = truncated("bot-bottle egress: the upstream stopped reading");
+                                send_taken(&mut to_client, Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: reason.into() })), &client_written, idle).await;
+                                break;
+                            }
                         }
                         // A hold's wait does not count as idle time: the
                         // deadline restarts from the forward, whatever the
@@ -498,50 +631,65 @@ pub(crate) async fn relay(
                             "WebSocket message blocked by outbound inspection"
                         );
                         let close = |reason: String| Message::Close(Some(CloseFrame { code: CloseCode::Policy, reason: reason.into() }));
-                        let _ = to_client
-                            .send(close(truncated(&format!("bot-bottle egress: blocked: {reason}"))))
-                            .await;
-                        let _ = to_upstream.send(close(String::new())).await;
+                        send_taken(&mut to_client, close(truncated(&format!("bot-bottle egress: blocked: {reason}"))), &client_written, idle).await;
+                        send_taken(&mut to_upstream, close(String::new()), &upstream_written, idle).await;
                         break;
                     }
                 },
                 _ if client_claims.starved() => {
                     no_room(&context, "the agent's");
-                    let _ = to_client.send(try_again("your message")).await;
-                    let _ = to_upstream.send(Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() }))).await;
+                    send_taken(&mut to_client, try_again("your message"), &client_written, idle).await;
+                    send_taken(&mut to_upstream, Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() })), &upstream_written, idle).await;
                     break;
                 }
                 _ => {
-                    let _ = to_upstream.close().await;
+                    let _ = tokio::time::timeout(idle, to_upstream.close()).await;
                     break;
                 }
             },
             message = from_upstream.next() => match message {
                 Some(Ok(message)) => {
-                    let _share = upstream_claims.take();
+                    let _share = upstream_claims.settle(&message, false);
                     // The injected credential, should the upstream echo it.
                     let message = match &mask {
                         Some(mask) => mask_message(mask, message),
                         None => message,
                     };
-                    if to_client.send(message).await.is_err() {
-                        break;
+                    match send_taken(&mut to_client, message, &client_written, idle).await {
+                        Sent::Done => {}
+                        Sent::Failed => break,
+                        Sent::Stalled => {
+                            stalled(&context, "the agent", idle);
+                            send_taken(&mut to_upstream, Message::Close(Some(CloseFrame { code: CloseCode::Away, reason: "".into() })), &upstream_written, idle).await;
+                            break;
+                        }
                     }
                     deadline.as_mut().reset(Instant::now() + idle);
                 }
                 _ if upstream_claims.starved() => {
                     no_room(&context, "the upstream's");
-                    let _ = to_client.send(try_again("the upstream's message")).await;
-                    let _ = to_upstream.send(Message::Close(Some(CloseFrame { code: CloseCode::Again, reason: "".into() }))).await;
+                    send_taken(&mut to_client, try_again("the upstream's message"), &client_written, idle).await;
+                    send_taken(&mut to_upstream, Message::Close(Some(CloseFrame { code: CloseCode::Again, reason: "".into() })), &upstream_written, idle).await;
                     break;
                 }
                 _ => {
-                    let _ = to_client.close().await;
+                    let _ = tokio::time::timeout(idle, to_client.close()).await;
                     break;
                 }
             },
         }
     }
+}
+
+/// Log a socket closed because `whom` took no byte of a message for the
+/// idle time.
+fn stalled(context: &RequestContext, whom: &str, idle: Duration) {
+    tracing::warn!(
+        request_id = context.request_id,
+        host = %context.log_host,
+        idle_seconds = idle.as_secs_f64(),
+        "WebSocket closed: {whom} stopped reading (took no byte of a message for the idle time)"
+    );
 }
 
 /// Log a socket closed for want of budget room for `whose` message.

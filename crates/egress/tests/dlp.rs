@@ -837,8 +837,87 @@ async fn a_held_token_in_a_supervised_hostname_stays_out_of_the_proposal_and_the
     );
 }
 
+/// `log: full` scrubs only the start of a large request body (what the
+/// line shows, and a margin): a held token encoded inside a base64 blob
+/// that runs far past that start is still recognised and never logged,
+/// in any of the three alignments.
+#[tokio::test]
+async fn log_full_scrubs_a_secret_in_a_blob_cut_by_the_excerpt() {
+    use base64::Engine as _;
+    let logs = common::LogCapture::start();
+    let upstream = start_upstream().await;
+    let routes_yaml = format!(
+        "log: full\nroutes:\n  - host: \"{}\"\n    outbound_on_match: redact\n",
+        upstream_authority(&upstream)
+    );
+    let proxy = dlp_proxy(&upstream, &routes_yaml, None).await;
+    let authority = upstream_authority(&upstream);
+    let mut shown = Vec::new();
+    for shift in 0..3 {
+        let mut plain = vec![b'x'; 2000 + shift];
+        plain.extend_from_slice(API_TOKEN.as_bytes());
+        plain.extend(std::iter::repeat_n(b'y', 200_000));
+        let blob = base64::engine::general_purpose::STANDARD.encode(&plain);
+        // The characters that carry only the token's bits.
+        shown.push(blob[2672..2700].to_string());
+        let answer = send(&proxy, &upstream, post(&authority, "/echo", blob)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    proxy.stop().await;
+    let log = logs.text();
+    assert!(log.contains("egress request detail"), "{log}");
+    // The blob is shown, the token's part of it as the redaction mark.
+    assert!(log.matches("[REDACTED]").count() >= 3, "{log}");
+    for piece in shown {
+        assert!(
+            !log.contains(&piece),
+            "the encoded token reached the log: {piece}"
+        );
+    }
+}
+
 /// A token-shaped value the proxy does not hold (a GitHub classic token).
 const FOREIGN_TOKEN: &str = "ghp_R7mK2xQ9pL4vT8wZ3nB6hD1sF5gJ0aYcEuWq";
+
+/// Audit round 8: a proposal never shows a value, but its `method` was
+/// the request's method as sent. A route that does not limit methods
+/// takes any token as one, a credential shape or a held token included
+/// (`ghp_…` and lower-case hex are valid method names): the finding in
+/// the request line was held, and the proposal filed for the operator
+/// carried the value whole in its `method` field. Now the method is
+/// redacted like the path.
+#[tokio::test]
+async fn a_finding_used_as_the_method_stays_out_of_the_proposal() {
+    let upstream = start_upstream().await;
+    let directory = tempfile::tempdir().unwrap();
+    let queue = Queue::create(directory.path()).unwrap();
+    let routes_yaml = format!(
+        "routes:\n  - host: \"{}\"\n    outbound_on_match: supervise\n",
+        upstream_authority(&upstream)
+    );
+    let proxy = dlp_proxy(&upstream, &routes_yaml, Some((&queue, OPERATOR_WAIT))).await;
+    let authority = upstream_authority(&upstream);
+    for value in [FOREIGN_TOKEN, HEX_TOKEN] {
+        let operator = tokio::spawn(operator_answers(queue.clone(), Decision::Reject));
+        let request = Request::builder()
+            .method(value)
+            .uri(format!("https://{authority}/echo"))
+            .header("host", &authority)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = send(&proxy, &upstream, request).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{}", answer.body);
+        let Payload::EgressTokenAllow(asked) = operator.await.unwrap() else {
+            panic!("not an egress-token-allow proposal");
+        };
+        let proposal = serde_json::to_string(&asked).unwrap();
+        assert!(
+            !proposal.contains(&value[..12]),
+            "the value reached the proposal: {proposal}"
+        );
+    }
+    proxy.stop().await;
+}
 
 #[tokio::test]
 async fn log_full_removes_dlp_findings_the_proxy_does_not_hold() {

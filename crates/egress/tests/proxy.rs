@@ -890,6 +890,56 @@ async fn a_named_auth_header_is_injected_and_a_missing_token_refuses() {
     proxy.stop().await;
 }
 
+/// Audit round 8: a server that hands headers over as CGI-style variables
+/// (Rack, WSGI, PHP behind some front ends) reads `X_Api_Key` as
+/// `X-Api-Key` (`HTTP_X_API_KEY`), and one of the two instances wins. The
+/// proxy replaced only the header spelt as the route names it, so the
+/// agent's own `x_api_key` (another account's key, say, to write to on an
+/// allowed host) went upstream beside the injected credential. Now every
+/// spelling of the credential's header with `_` for `-` is removed too.
+#[tokio::test]
+async fn the_credential_header_spelt_with_underscores_never_reaches_upstream() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!(
+        "routes:\n  - host: \"{authority}\"\n    paths: [\"/echo\"]\n    auth_header: x-api-key\n    token_env: EGRESS_TOKEN_KEY\n"
+    );
+    let options = ProxyOptions {
+        tokens: vec![("EGRESS_TOKEN_KEY", "sk-real-key")],
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    for alpn in [&b"http/1.1"[..], b"h2"] {
+        let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[alpn]).await;
+        let answer = client
+            .send(
+                get(&authority, "/echo")
+                    .header("X-Api-Key", "placeholder")
+                    .header("X_Api_Key", "agents-own-key")
+                    .header("x_api-key", "agents-other-key")
+                    .body(Full::new(Bytes::new()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    let seen = upstream.seen();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        let spellings: Vec<(&String, &Vec<String>)> = request
+            .headers
+            .iter()
+            .filter(|(name, _)| name.replace('_', "-") == "x-api-key")
+            .collect();
+        assert_eq!(
+            spellings,
+            vec![(&"x-api-key".to_string(), &vec!["sk-real-key".to_string()])],
+            "the agent's spelling of the credential header reached upstream"
+        );
+    }
+    proxy.stop().await;
+}
+
 #[tokio::test]
 async fn private_addresses_are_refused_unless_named_or_pinned() {
     let upstream = start_upstream().await;
@@ -2293,6 +2343,226 @@ async fn upstream_connections_are_bounded_over_every_host() {
     proxy.stop().await;
 }
 
+/// Passes everything; a head with an `x-big` header takes it 2 s, as the
+/// DLP scan takes milliseconds over a head of hundreds of KiB (`started`
+/// counts them).
+struct SlowOverLargeHeads {
+    started: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl bot_bottle_egress::inspect::Inspector for SlowOverLargeHeads {
+    fn inspect_head(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        head: &bot_bottle_egress::inspect::RequestHead<'_>,
+    ) -> Verdict<HeadRewrite> {
+        if head.headers.contains_key("x-big") {
+            self.started
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+        Verdict::Pass
+    }
+
+    fn inspect_body(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &[u8],
+    ) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
+
+    fn inspect_frame(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &[u8],
+    ) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
+}
+
+/// Audit round 8: a request head is inspected before anything else, and
+/// an HTTP/1.1 head may be about 400 KiB (hyper's buffer; 100 headers);
+/// the DLP scan takes milliseconds over one that large, as over a body,
+/// but bodies from `BLOCKING_SCAN_BYTES` were inspected on the blocking
+/// pool and heads always on the runtime's workers. Large heads at once
+/// (here an inspector that takes 2 s over each) held both workers: a small
+/// request meanwhile waited for them (2.0 s; it failed). Now a head of
+/// `BLOCKING_SCAN_BYTES` or more is inspected on the blocking pool too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_request_heads_are_inspected_off_the_runtime_workers() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("routes:\n  - host: \"{authority}\"\n");
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let options = ProxyOptions {
+        inspector: Some(Arc::new(SlowOverLargeHeads {
+            started: Arc::clone(&started),
+        })),
+        ..ProxyOptions::default()
+    };
+    let proxy = Arc::new(start_proxy(&routes, &upstream, options).await);
+    let value = "v".repeat(4000);
+    let mut large = Vec::new();
+    for _ in 0..3 {
+        let proxy = Arc::clone(&proxy);
+        let authority = authority.clone();
+        let value = value.clone();
+        large.push(tokio::spawn(async move {
+            let mut client =
+                tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+            let mut request = get(&authority, "/echo").header("x-big", "1");
+            for index in 0..80 {
+                request = request.header(format!("x-part-{index}"), &value);
+            }
+            client
+                .send(request.body(Full::new(Bytes::new())).unwrap())
+                .await
+                .status
+        }));
+    }
+    // Two large heads are being inspected (as many as there are workers).
+    while started.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let started = std::time::Instant::now();
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get(&authority, "/echo")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    for request in large {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    assert!(
+        took < std::time::Duration::from_millis(1000),
+        "a small request waited {took:?} behind the inspection of large heads"
+    );
+    drop(client);
+    if let Ok(proxy) = Arc::try_unwrap(proxy) {
+        proxy.stop().await;
+    }
+}
+
+/// Passes everything and records the longest text it was asked to scrub
+/// for a log line.
+#[derive(Default)]
+struct RecordsLogScrubs {
+    longest: std::sync::atomic::AtomicUsize,
+}
+
+impl bot_bottle_egress::inspect::Inspector for RecordsLogScrubs {
+    fn inspect_head(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &bot_bottle_egress::inspect::RequestHead<'_>,
+    ) -> Verdict<HeadRewrite> {
+        Verdict::Pass
+    }
+
+    fn inspect_body(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &[u8],
+    ) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
+
+    fn inspect_frame(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &[u8],
+    ) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
+
+    fn scrub_for_log(&self, text: &[u8]) -> Vec<u8> {
+        self.longest
+            .fetch_max(text.len(), std::sync::atomic::Ordering::SeqCst);
+        text.to_vec()
+    }
+}
+
+/// Audit round 8: `log: full` shows the first 4096 characters of a request
+/// body, but the whole decoded body (up to 64 MiB) was scrubbed first — the
+/// DLP scan and its decoded layers (up to 16 times the input) on a runtime
+/// worker, outside the inspection budget — and then cut. A 4 MiB body was
+/// handed to the scrub whole. Now only what the line can show and a margin
+/// for a token straddling the cut are (as for the response's excerpt).
+#[tokio::test]
+async fn log_full_scrubs_only_the_part_of_a_request_body_it_shows() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("log: full\nroutes:\n  - host: \"{authority}\"\n");
+    let inspector = Arc::new(RecordsLogScrubs::default());
+    let options = ProxyOptions {
+        inspector: Some(inspector.clone()),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(post(&authority, "/echo", Bytes::from(vec![b'a'; 4 << 20])))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let longest = inspector.longest.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        longest < 64 * 1024,
+        "a log line's scrub was handed {longest} bytes of a 4 MiB body"
+    );
+    proxy.stop().await;
+}
+
+/// Audit round 8: an upstream connection left idle is closed to make room
+/// for a new one, unless a byte was written on it since it went idle (a
+/// request being sent before the proxy marked it in use). An HTTP/2
+/// upstream that sends a PING on its idle connection gets an
+/// acknowledgement, a write: that connection was never closed again, so
+/// under a bound of one a second host waited and got a 503 ("all 1
+/// upstream connections … are in use") for as long as the first idled.
+/// Now a write counts for only `UNMARKED_WRITE_GRACE` (1 s) after the
+/// first one since the connection went idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_upstream_connection_that_was_pinged_still_makes_room() {
+    let upstream = start_upstream().await;
+    let pinging = format!("{UPSTREAM_NAME}:{}", upstream.h2_goaway.port());
+    let https = upstream_authority(&upstream);
+    let routes = format!("routes:\n  - host: \"{pinging}\"\n  - host: \"{https}\"\n");
+    let options = ProxyOptions {
+        max_upstream_connections: Some(1),
+        upstream_connection_wait: Some(std::time::Duration::from_millis(500)),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let mut client = tls_through_proxy(&proxy, &pinging, UPSTREAM_NAME, &[b"h2"]).await;
+    let answer = client
+        .send(
+            get(&pinging, "/ping-after")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    // The PING comes and is acknowledged; the connection stays idle.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut client = tls_through_proxy(&proxy, &https, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(get(&https, "/echo").body(Full::new(Bytes::new())).unwrap())
+        .await;
+    assert_eq!(
+        answer.status,
+        StatusCode::OK,
+        "the idle, pinged connection was not closed to make room: {}",
+        answer.body
+    );
+    proxy.stop().await;
+}
+
 /// A WebSocket message being assembled holds a share of the buffered-bodies
 /// budget: with the budget at 1 MiB and 700 KiB of one socket's message
 /// arrived (its last frame still to come), a second socket's 700 KiB
@@ -2406,6 +2676,146 @@ async fn websocket_messages_being_assembled_share_the_buffered_bodies_budget() {
     let mut client = tls_through_proxy(&proxy, &https, UPSTREAM_NAME, &[b"http/1.1"]).await;
     let answer = client.send(post(&https, "/echo", Bytes::from(large))).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    proxy.stop().await;
+}
+
+/// Audit round 8: a control frame may come between the frames of a
+/// message (RFC 6455 §5.4), and the relay is handed it as a message of its
+/// own while the data message is still being assembled. Before, taking that
+/// ping gave back the side's share of the budget and started its count
+/// again, so an agent sending a ping after every 60 KiB fragment assembled
+/// a message of any size (up to 16 MiB per socket side) holding no share:
+/// here 700 KiB of an unfinished message, each fragment followed by a ping,
+/// left room for a second socket's 700 KiB message (echoed) under a budget
+/// of 1 MiB. Now the partial message keeps its share across the pings.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pings_between_fragments_do_not_free_a_message_s_budget_share() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+
+    let upstream = start_upstream().await;
+    let websocket = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
+    let routes = format!("routes:\n  - host: \"{websocket}\"\n    paths: [\"/ws\"]\n");
+    let options = ProxyOptions {
+        buffered_bodies_budget: Some(1 << 20),
+        budget_wait: Some(std::time::Duration::from_millis(500)),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let open = || async {
+        let tls = raw_tls_through_proxy(&proxy, &websocket, UPSTREAM_NAME, &[b"http/1.1"]).await;
+        tokio_tungstenite::client_async(format!("wss://{websocket}/ws"), tls)
+            .await
+            .unwrap()
+            .0
+    };
+
+    // 700 KiB of a message in 50 KiB fragments, a ping after each; the
+    // last fragment never comes.
+    let mut assembling = open().await;
+    let fragment = vec![b'a'; 50 << 10];
+    for index in 0..14 {
+        let opcode = if index == 0 {
+            OpCode::Data(Data::Binary)
+        } else {
+            OpCode::Data(Data::Continue)
+        };
+        assembling
+            .send(Message::Frame(Frame::message(
+                fragment.clone(),
+                opcode,
+                false,
+            )))
+            .await
+            .unwrap();
+        assembling
+            .send(Message::Ping(Bytes::from_static(b"p")))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+
+    // A second socket's whole 700 KiB message finds no room: closed, 1013.
+    let (mut sink, mut stream) = open().await.split();
+    let sending = tokio::spawn(async move {
+        let _ = sink.send(Message::binary(vec![b'b'; 700 << 10])).await;
+        sink
+    });
+    match tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
+        .await
+        .expect("the second socket was neither answered nor closed")
+    {
+        Some(Ok(Message::Close(Some(frame)))) => {
+            assert_eq!(frame.code, CloseCode::Again, "{}", frame.reason);
+        }
+        Some(Ok(other)) => panic!(
+            "the unfinished message held no share: a second {} byte message was relayed",
+            other.len()
+        ),
+        other => panic!("expected a close for want of room, got {other:?}"),
+    }
+    drop(sending);
+    drop(assembling);
+    proxy.stop().await;
+}
+
+/// Audit round 8: the idle deadline was looked at only between messages;
+/// a message being sent on to a side that had stopped reading blocked the
+/// relay for good. A hostile upstream that switched protocols and then
+/// read nothing kept the agent's socket open (and the message's share of
+/// the buffered-bodies budget, its place among the requests in flight and
+/// its upstream connection) for ever: no close came within 20 s of a 1 s
+/// idle time. Now a send that makes no progress for the idle time closes
+/// the socket (1001 to the agent).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_peer_that_stops_reading_does_not_hold_the_relay_for_ever() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let upstream = start_upstream().await;
+    let websocket = format!("{UPSTREAM_NAME}:{}", upstream.websocket.port());
+    let routes = format!("routes:\n  - host: \"{websocket}\"\n    paths: [\"/ws\"]\n");
+    let options = ProxyOptions {
+        websocket_idle_timeout: Some(std::time::Duration::from_secs(1)),
+        ..ProxyOptions::default()
+    };
+    let proxy = start_proxy(&routes, &upstream, options).await;
+    let tls = raw_tls_through_proxy(&proxy, &websocket, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let (socket, _) = tokio_tungstenite::client_async(format!("wss://{websocket}/ws/deaf"), tls)
+        .await
+        .unwrap();
+    let (mut sink, mut stream) = socket.split();
+    // More than the sockets between the proxy and the upstream hold.
+    let sending = tokio::spawn(async move {
+        for _ in 0..6 {
+            if sink
+                .send(Message::binary(vec![b'a'; 8 << 20]))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        sink
+    });
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => {}
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the relay sending to an upstream that reads nothing was never closed");
+    if let Some(frame) = closed {
+        assert_eq!(frame.code, CloseCode::Away, "{}", frame.reason);
+    }
+    drop(sending);
     proxy.stop().await;
 }
 

@@ -68,7 +68,8 @@ type UpstreamBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 /// A real upstream: HTTPS (ALPN h2 + http/1.1) with a test CA, and plain HTTP.
 pub struct Upstream {
     pub https: SocketAddr,
-    /// A WebSocket echo server over TLS (`echo: <message>`).
+    /// A WebSocket echo server over TLS (`echo: <message>`); on a path
+    /// ending `/deaf` it switches protocols, then never reads.
     pub websocket: SocketAddr,
     pub http: SocketAddr,
     pub ca_der: CertificateDer<'static>,
@@ -393,7 +394,8 @@ pub fn goaway_frame(last_stream_id: u32, code: u32, debug_data: &[u8]) -> Vec<u8
 /// base64). `/goaway-mid-body` answers 200 and a first chunk, then the
 /// GOAWAY (the stream counted as processed) and closes, so the response
 /// body fails midway; anything else gets the GOAWAY before any answer
-/// (last stream 0: the request counted as not processed).
+/// (last stream 0: the request counted as not processed). `/ping-after`
+/// answers 200 at once, then sends a PING on the connection left idle.
 async fn goaway_handler(
     write: SharedWriteHalf,
     request: Request<Incoming>,
@@ -412,6 +414,21 @@ async fn goaway_handler(
     } else {
         value
     };
+    if path.starts_with("/ping-after") {
+        // Answered at once; then a PING (which the client acknowledges)
+        // on the connection left idle.
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            write_raw(
+                &write,
+                &[0, 0, 8, 0x6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8],
+            )
+            .await;
+        });
+        return Ok(Response::new(
+            Full::new(Bytes::from_static(b"pong\n")).boxed(),
+        ));
+    }
     if path.starts_with("/goaway-mid-body") {
         let (sender, receiver) = mpsc::channel(2);
         tokio::spawn(async move {
@@ -517,9 +534,26 @@ pub async fn start_upstream() -> Upstream {
                 let Ok(stream) = acceptor.accept(stream).await else {
                     return;
                 };
-                let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+                let mut path = String::new();
+                // The callback's type is tungstenite's (its error a response).
+                #[allow(clippy::result_large_err)]
+                let Ok(mut socket) = tokio_tungstenite::accept_hdr_async(
+                    stream,
+                    |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                     response| {
+                        path = request.uri().path().to_string();
+                        Ok(response)
+                    },
+                )
+                .await
+                else {
                     return;
                 };
+                if path.ends_with("/deaf") {
+                    // A hostile upstream: it switches protocols, then
+                    // never reads a byte (nor closes).
+                    std::future::pending::<()>().await;
+                }
                 while let Some(Ok(message)) = socket.next().await {
                     let reply = match message {
                         Message::Text(text) => Message::text(format!("echo: {}", text.as_str())),
