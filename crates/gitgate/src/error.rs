@@ -47,6 +47,8 @@ pub enum GateError {
         status: String,
         stderr: String,
     },
+    #[error("`{command}` printed more than the {limit} bytes the gate reads from it")]
+    OutputTooLarge { command: String, limit: usize },
     #[error("`{command}` printed something unexpected: {detail}")]
     UnexpectedOutput { command: String, detail: String },
     #[error("I/O with `{command}`")]

@@ -247,6 +247,7 @@ mod tests {
             timeouts: crate::Timeouts::default(),
             scan_limits: crate::ScanLimits::default(),
             rules_cache: Default::default(),
+            receive_memory: Default::default(),
             proposals: std::sync::Arc::new(crate::approval::ProposalLedger::new(
                 crate::ProposalRate::default(),
             )),

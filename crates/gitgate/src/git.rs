@@ -9,6 +9,15 @@
 //! would otherwise show the scan a clean object in place of the one pushed).
 //! Callers add the repository, the quarantine and the upstream credential.
 //! The child is killed when the timeout expires (or the caller goes away).
+//!
+//! A git that takes in what upstream sends (the mirror's `git fetch`,
+//! `git ls-remote`) runs under the memory bound of receiving git
+//! ([`Invocation::memory_bound`]: `RLIMIT_DATA` set by `sh`'s `ulimit -d`
+//! before git starts, `pack.threads` fixed; see [`crate::receive_memory`]),
+//! and a listing read whole into the gate can be capped
+//! ([`Invocation::max_stdout`]). Of any command's stderr, the gate keeps
+//! the first [`MAX_KEPT_STDERR_BYTES`] and reads the rest away: a hostile
+//! upstream's `remote:` messages must not pile up in its memory either.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -20,11 +29,20 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
 use crate::error::{GateError, Result};
+use crate::receive_memory::ReceiveMemory;
 
 /// The transports git may use for upstream traffic.
 pub const GIT_ALLOW_PROTOCOL: &str = "file:git:http:https:ssh";
 /// The most stderr bytes quoted in an error.
 pub const MAX_ERROR_STDERR_BYTES: usize = 4096;
+/// The most stderr bytes of a finished command the gate keeps
+/// ([`Invocation::output`]); the rest is read and dropped.
+pub const MAX_KEPT_STDERR_BYTES: usize = 64 * 1024;
+
+/// The `sh -c` script of [`Invocation::memory_bound`]: `$1` is the limit
+/// in KiB, the rest the command line, run by `exec` as it is. Nothing
+/// else is ever part of the script's text.
+pub const MEMORY_BOUND_SCRIPT: &str = "ulimit -d \"$1\" && shift && exec \"$@\"";
 
 /// A command line to run: program, arguments, environment.
 #[derive(Clone)]
@@ -36,6 +54,12 @@ pub struct Invocation {
     /// Run in a process group of its own, killed whole on the timeout or
     /// when the caller goes away ([`Invocation::own_group`]).
     group: bool,
+    /// `RLIMIT_DATA` in KiB, set before the program starts
+    /// ([`Invocation::memory_bound`]).
+    data_limit_kib: Option<u64>,
+    /// The most stdout bytes [`Invocation::output`] takes
+    /// ([`Invocation::max_stdout`]).
+    max_stdout: Option<usize>,
 }
 
 impl std::fmt::Debug for Invocation {
@@ -86,6 +110,8 @@ impl Invocation {
             env,
             description,
             group: false,
+            data_limit_kib: None,
+            max_stdout: None,
         }
     }
 
@@ -101,6 +127,8 @@ impl Invocation {
             env: BTreeMap::new(),
             description: program.to_string(),
             group: false,
+            data_limit_kib: None,
+            max_stdout: None,
         }
     }
 
@@ -132,13 +160,57 @@ impl Invocation {
         self
     }
 
+    /// Run under `limit`, as git receiving a push does
+    /// ([`crate::receive_memory`]): the program is started by
+    /// `sh -c` [`MEMORY_BOUND_SCRIPT`] `sh KIB PROGRAM ARGS…`, whose
+    /// `ulimit -d` sets `RLIMIT_DATA` ([`ReceiveMemory::ulimit_kib`]) for
+    /// it and everything it starts (`index-pack`, `unpack-objects`, a
+    /// remote helper) before `exec`; a limit that cannot be set fails the
+    /// command, nothing runs. The command line is passed as arguments,
+    /// never as script text. A git also gets `-c pack.threads=N`
+    /// ([`ReceiveMemory::threads`]), so what `index-pack` needs does not
+    /// grow with the host's cores (a `-c` reaches the git commands it
+    /// starts, and leaves `GIT_CONFIG_COUNT` to the credential).
+    pub fn memory_bound(mut self, limit: &ReceiveMemory) -> Self {
+        if self.program == "git" {
+            self.args.splice(
+                0..0,
+                [
+                    OsString::from("-c"),
+                    format!("pack.threads={}", limit.threads).into(),
+                ],
+            );
+        }
+        self.data_limit_kib = Some(limit.ulimit_kib());
+        self
+    }
+
+    /// Take at most `bytes` of stdout in [`Invocation::output`] (and
+    /// [`Invocation::checked`]): past them the command is killed and the
+    /// run is [`GateError::OutputTooLarge`]. For a listing whose size
+    /// upstream decides (`git ls-remote`), read whole into the gate.
+    pub fn max_stdout(mut self, bytes: usize) -> Self {
+        self.max_stdout = Some(bytes);
+        self
+    }
+
     /// The short description used in errors and logs (`git fetch --prune`).
     pub fn description(&self) -> &str {
         &self.description
     }
 
     fn command(&self) -> Command {
-        let mut command = Command::new(&self.program);
+        let mut command = match self.data_limit_kib {
+            None => Command::new(&self.program),
+            Some(kib) => {
+                let mut command = Command::new("sh");
+                command
+                    .args(["-c", MEMORY_BOUND_SCRIPT, "sh"])
+                    .arg(kib.to_string())
+                    .arg(&self.program);
+                command
+            }
+        };
         command.args(&self.args).env_clear();
         for name in ["PATH", "HOME"] {
             if let Some(value) = std::env::var_os(name) {
@@ -152,7 +224,10 @@ impl Invocation {
         command
     }
 
-    /// Run to completion with `stdin` as input, bounded by `timeout`.
+    /// Run to completion with `stdin` as input, bounded by `timeout`:
+    /// stdin is written while stdout and stderr are read (the first
+    /// [`MAX_KEPT_STDERR_BYTES`] of it kept), stdout up to
+    /// [`Invocation::max_stdout`].
     pub async fn output(&self, stdin: &[u8], timeout: Duration) -> Result<Output> {
         let mut command = self.command();
         command
@@ -171,23 +246,52 @@ impl Invocation {
                 .and_then(|id| rustix::process::Pid::from_raw(id as i32)),
         );
         let input = stdin.to_vec();
-        let mut pipe = child.stdin.take();
+        let stdin_pipe = child.stdin.take();
+        let stdout_pipe = child.stdout.take();
+        let stderr_pipe = child.stderr.take();
+        let max_stdout = self.max_stdout;
+        let group_id = group.0;
         let run = async move {
-            if let Some(pipe) = pipe.as_mut() {
-                // A program that exits without reading all of stdin is fine.
-                let _ = pipe.write_all(&input).await;
-            }
-            drop(pipe);
-            child.wait_with_output().await
+            let write = async move {
+                if let Some(mut pipe) = stdin_pipe {
+                    // A program that exits without reading all of stdin
+                    // is fine.
+                    let _ = pipe.write_all(&input).await;
+                }
+            };
+            let read = async {
+                let read = read_stdout(stdout_pipe, max_stdout).await;
+                if matches!(read, Ok((_, true))) {
+                    // Over the bound: end it now rather than wait for an
+                    // exit it may never reach while nobody reads.
+                    let _ = child.start_kill();
+                    if let Some(group) = group_id {
+                        let _ = rustix::process::kill_process_group(
+                            group,
+                            rustix::process::Signal::KILL,
+                        );
+                    }
+                }
+                read
+            };
+            let ((), stdout, stderr) = tokio::join!(write, read, read_kept(stderr_pipe));
+            let status = child.wait().await?;
+            Ok::<_, std::io::Error>((status, stdout?, stderr?))
         };
-        let output = within(&self.description, timeout, run).await?;
+        let (status, (stdout, over), stderr) = within(&self.description, timeout, run).await?;
         group.0 = None;
+        if over {
+            return Err(GateError::OutputTooLarge {
+                command: self.description.clone(),
+                limit: max_stdout.unwrap_or_default(),
+            });
+        }
         Ok(Output {
-            success: output.status.success(),
-            code: output.status.code(),
-            status: output.status.to_string(),
-            stdout: output.stdout,
-            stderr: output.stderr,
+            success: status.success(),
+            code: status.code(),
+            status: status.to_string(),
+            stdout,
+            stderr,
         })
     }
 
@@ -217,6 +321,50 @@ impl Invocation {
             command: self.description.clone(),
             source,
         })
+    }
+}
+
+/// All of `pipe`, or with a `limit` at most that many bytes and whether
+/// there was more.
+async fn read_stdout(
+    pipe: Option<tokio::process::ChildStdout>,
+    limit: Option<usize>,
+) -> std::io::Result<(Vec<u8>, bool)> {
+    let mut out = Vec::new();
+    let Some(pipe) = pipe else {
+        return Ok((out, false));
+    };
+    match limit {
+        None => {
+            let mut pipe = pipe;
+            pipe.read_to_end(&mut out).await?;
+            Ok((out, false))
+        }
+        Some(limit) => {
+            let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+            pipe.take(cap).read_to_end(&mut out).await?;
+            let over = out.len() > limit;
+            out.truncate(limit);
+            Ok((out, over))
+        }
+    }
+}
+
+/// The first [`MAX_KEPT_STDERR_BYTES`] of `pipe`, the rest read to its end
+/// and dropped.
+async fn read_kept(pipe: Option<tokio::process::ChildStderr>) -> std::io::Result<Vec<u8>> {
+    let mut kept = Vec::new();
+    let Some(mut pipe) = pipe else {
+        return Ok(kept);
+    };
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        let read = pipe.read(&mut chunk).await?;
+        if read == 0 {
+            return Ok(kept);
+        }
+        let room = MAX_KEPT_STDERR_BYTES.saturating_sub(kept.len());
+        kept.extend_from_slice(&chunk[..read.min(room)]);
     }
 }
 
@@ -366,4 +514,101 @@ async fn within<T>(
             command: command.to_string(),
             source,
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(10);
+
+    fn limit(data_bytes: u64, threads: u32) -> ReceiveMemory {
+        ReceiveMemory {
+            data_bytes,
+            threads,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_memory_bound_is_set_before_the_program_runs() {
+        let bound = limit(64 * 1024 * 1024, 3);
+        let shown = Invocation::program("sh", ["-c", "ulimit -d"])
+            .memory_bound(&bound)
+            .checked(b"", SECOND)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&shown).trim(), "65536");
+        let threads = Invocation::git(["config", "pack.threads"])
+            .memory_bound(&bound)
+            .checked(b"", SECOND)
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&threads).trim(), "3");
+    }
+
+    #[tokio::test]
+    async fn the_bound_command_line_never_reaches_the_script_text() {
+        let hostile = "x'; echo owned; '\" $(echo owned) `echo owned` $1 \"$@\" ; exit 3";
+        let printed = Invocation::program("printf", ["%s|", hostile, "", "-c"])
+            .memory_bound(&limit(1 << 30, 1))
+            .checked(b"", SECOND)
+            .await
+            .unwrap();
+        assert_eq!(printed, format!("{hostile}||-c|").into_bytes());
+    }
+
+    #[tokio::test]
+    async fn a_limit_that_cannot_be_set_runs_nothing() {
+        // Raising the hard limit is refused without privilege, so this
+        // fails unless run as root, where nothing is left to test.
+        if rustix::process::geteuid().is_root() {
+            return;
+        }
+        let hard = Invocation::program("sh", ["-c", "ulimit -H -d"])
+            .checked(b"", SECOND)
+            .await
+            .unwrap();
+        if String::from_utf8_lossy(&hard).trim() == "unlimited" {
+            return;
+        }
+        let run = Invocation::program("sh", ["-c", "echo ran"])
+            .memory_bound(&limit(u64::MAX / 2, 1))
+            .output(b"", SECOND)
+            .await
+            .unwrap();
+        assert!(!run.success);
+        assert!(run.stdout.is_empty());
+    }
+
+    #[tokio::test]
+    async fn stdout_past_its_cap_kills_the_command() {
+        let endless = Invocation::program("yes", Vec::<OsString>::new())
+            .max_stdout(100_000)
+            .output(b"", SECOND)
+            .await;
+        assert!(
+            matches!(
+                endless,
+                Err(GateError::OutputTooLarge { limit: 100_000, .. })
+            ),
+            "{endless:?}"
+        );
+        let exact = Invocation::program("printf", ["abc"])
+            .max_stdout(3)
+            .checked(b"", SECOND)
+            .await
+            .unwrap();
+        assert_eq!(exact, b"abc");
+    }
+
+    #[tokio::test]
+    async fn only_the_first_of_stderr_is_kept() {
+        let run = Invocation::program("sh", ["-c", "head -c 1000000 /dev/zero >&2; cat"])
+            .output(b"after", SECOND)
+            .await
+            .unwrap();
+        assert!(run.success);
+        assert_eq!(run.stderr.len(), MAX_KEPT_STDERR_BYTES);
+        assert_eq!(run.stdout, b"after");
+    }
 }

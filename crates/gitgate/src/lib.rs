@@ -24,7 +24,8 @@
 //! - `mirror`: mirrors, refreshes, upstream credentials;
 //! - `hook`: the pre-receive hook script and its FIFO conversation;
 //! - `push_request`: a push's command section, read before git sees it;
-//! - `receive_memory`: the memory bound on the git receiving a push;
+//! - `receive_memory`: the memory bound on the git receiving a push or
+//!   fetching from upstream;
 //! - `receive`: the decision for one push;
 //! - `forward`: the push upstream, connected early, released when clean;
 //! - `scan`: per-commit scanning behind [`CommitScanner`];
@@ -142,7 +143,8 @@ pub struct Config {
     pub timeouts: Timeouts,
     /// The scan's memory and work bounds.
     pub scan_limits: ScanLimits,
-    /// The memory bound on the git processes receiving a push.
+    /// The memory bound on the git processes receiving a push, and on
+    /// those fetching from upstream into the mirror.
     pub receive_memory: ReceiveMemory,
     /// How many proposals the gate may file in what time, over all repos.
     pub proposal_rate: ProposalRate,

@@ -19,6 +19,16 @@
 //! in the mirror's [`SKIPPED_REFS_FILE`] and logged, and every other ref
 //! is refreshed as usual (see [`refresh`]).
 //!
+//! Every git that takes in what upstream sends (each `git fetch`, and
+//! `git ls-remote`) runs under the memory bound of receiving git
+//! ([`Invocation::memory_bound`], [`crate::receive_memory`]): a hostile
+//! upstream's delta bomb or flood of refs runs git out of its
+//! `RLIMIT_DATA`, the fetch fails, and the refresh fails as an
+//! unreachable upstream's does (the mirror is served as it was). Those
+//! commands run in a process group of their own, killed whole on their
+//! timeout, and a listing `git ls-remote` prints is read into the gate up
+//! to [`MAX_UPSTREAM_LISTING_BYTES`].
+//!
 //! Credentials never touch the disk the agent can reach, and never a
 //! command line: a token goes in `GIT_CONFIG_*` environment variables as an
 //! `http.<scheme://host>/.extraHeader` scoped to the upstream's host; a
@@ -42,6 +52,7 @@ use crate::error::{GateError, Result, state_error};
 use crate::git::{Invocation, stderr_excerpt};
 use crate::hook::HOOK_SCRIPT;
 use crate::policy::{check_ref_format, check_ref_length};
+use crate::receive_memory::ReceiveMemory;
 
 /// The largest pack a push may send (`receive.maxInputSize` on each
 /// mirror): git refuses a bigger one while receiving it, before it is
@@ -49,6 +60,31 @@ use crate::policy::{check_ref_format, check_ref_length};
 /// this large brings more than [`crate::scan::MAX_SCANNED_BYTES_PER_PUSH`]
 /// to scan, which is refused anyway.
 pub const MAX_PUSH_PACK_BYTES: u64 = crate::scan::MAX_SCANNED_BYTES_PER_PUSH;
+
+/// The most bytes of a `git ls-remote` listing of upstream's refs the gate
+/// reads (some 600,000 refs); past them the command is killed and the
+/// refresh (or settle) fails.
+pub const MAX_UPSTREAM_LISTING_BYTES: usize = 64 * 1024 * 1024;
+
+/// A git command taking in what `mirror`'s upstream sends: with the
+/// upstream's `credentials`, under the `memory` bound, in a process group
+/// of its own (so a timeout kills `index-pack` or a remote helper too).
+fn upstream_git<I, S>(
+    args: I,
+    mirror: &Path,
+    credentials: &[(String, OsString)],
+    memory: &ReceiveMemory,
+) -> Invocation
+where
+    I: IntoIterator<Item = S>,
+    S: Into<OsString>,
+{
+    Invocation::git(args)
+        .git_dir(mirror)
+        .envs(credentials)
+        .memory_bound(memory)
+        .own_group()
+}
 
 /// Seconds ssh waits for the TCP connection (the whole command is still
 /// bounded by the fetch/push timeout).
@@ -378,11 +414,13 @@ fn exact_refs(
 /// began and whose own ref update in the mirror did not happen (the agent
 /// hung up and receive-pack was killed, or the forward ended in a way that
 /// leaves upstream's answer unknown): upstream is the truth. Returns the
-/// refs that changed. The caller holds the repo's lock.
+/// refs that changed. The caller holds the repo's lock. Upstream's git
+/// runs under `memory` (see the module docs).
 pub async fn settle_refs(
     state: &Path,
     repo: &Repo,
     timeouts: &Timeouts,
+    memory: &ReceiveMemory,
     refs: &[String],
 ) -> Result<Vec<String>> {
     if refs.is_empty() {
@@ -392,9 +430,8 @@ pub async fn settle_refs(
     let credentials = credential_env(repo, state);
     let mut args = vec!["ls-remote".to_string(), "--".into(), repo.upstream.clone()];
     args.extend(refs.iter().cloned());
-    let listing = Invocation::git(args)
-        .git_dir(&path)
-        .envs(&credentials)
+    let listing = upstream_git(args, &path, &credentials, memory)
+        .max_stdout(MAX_UPSTREAM_LISTING_BYTES)
         .checked(b"", timeouts.upstream_fetch)
         .await?;
     let upstream = exact_refs(&String::from_utf8_lossy(&listing), refs, '\t');
@@ -426,10 +463,8 @@ pub async fn settle_refs(
             repo.upstream.clone(),
         ];
         args.extend(fetch);
-        // It brings back what the forward sent, which had the push's bound.
-        Invocation::git(args)
-            .git_dir(&path)
-            .envs(&credentials)
+        // Upstream may send more than the forward did: the same bound.
+        upstream_git(args, &path, &credentials, memory)
             .checked(b"", timeouts.upstream_fetch + timeouts.upstream_push)
             .await?;
     }
@@ -452,7 +487,9 @@ pub type SkippedRefs = std::collections::BTreeSet<Vec<u8>>;
 const REFRESH_REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
 
 /// Refresh a mirror from upstream. Errors are the caller's to log: the
-/// mirror is still served.
+/// mirror is still served. Every git taking in what upstream sends runs
+/// under `memory` (see the module docs): a fetch that runs out of it
+/// fails, stores no ref, and the refresh returns its error.
 ///
 /// Branches and tags are fetched, pruned, except those named in the
 /// mirror's [`SKIPPED_REFS_FILE`] (negative refspecs, `^NAME`, given on
@@ -471,26 +508,37 @@ const REFRESH_REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*
 ///   local `for-each-ref` that tells whether `HEAD` points anywhere) and
 ///   any over the bounds that the fetch could store (a 230-byte component)
 ///   is deleted, listed and logged.
-pub async fn refresh(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<()> {
+pub async fn refresh(
+    state: &Path,
+    repo: &Repo,
+    timeouts: &Timeouts,
+    memory: &ReceiveMemory,
+) -> Result<()> {
     let path = mirror_path(state, &repo.name);
     let credentials = credential_env(repo, state);
     let mut skipped = read_skipped_refs(&path)?;
-    match fetch_branches_and_tags(&path, repo, &credentials, &skipped, timeouts).await {
+    let upstream = Upstream {
+        mirror: &path,
+        repo,
+        credentials: &credentials,
+        timeouts,
+        memory,
+    };
+    match fetch_branches_and_tags(&upstream, &skipped).await {
         Ok(()) => {}
         Err(error @ GateError::CommandFailed { .. }) => {
-            let Ok(upstream) = upstream_refs_over_bounds(&path, repo, &credentials, timeouts).await
-            else {
+            let Ok(over_bounds) = upstream_refs_over_bounds(&upstream).await else {
                 return Err(error);
             };
-            if upstream == skipped {
+            if over_bounds == skipped {
                 return Err(error);
             }
-            for name in upstream.difference(&skipped) {
+            for name in over_bounds.difference(&skipped) {
                 warn_skipped(repo, name);
             }
-            skipped = upstream;
+            skipped = over_bounds;
             write_skipped_refs(&path, &skipped)?;
-            fetch_branches_and_tags(&path, repo, &credentials, &skipped, timeouts).await?;
+            fetch_branches_and_tags(&upstream, &skipped).await?;
         }
         Err(error) => return Err(error),
     }
@@ -540,15 +588,19 @@ pub async fn refresh(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<(
     // Point HEAD at upstream's default branch while it points nowhere
     // (a fresh mirror), so a clone checks out the right branch.
     if !head_resolves {
-        let listing = Invocation::git([
-            "ls-remote",
-            "--symref",
-            "--",
-            repo.upstream.as_str(),
-            "HEAD",
-        ])
-        .git_dir(&path)
-        .envs(&credentials)
+        let listing = upstream_git(
+            [
+                "ls-remote",
+                "--symref",
+                "--",
+                repo.upstream.as_str(),
+                "HEAD",
+            ],
+            &path,
+            &credentials,
+            memory,
+        )
+        .max_stdout(MAX_UPSTREAM_LISTING_BYTES)
         .checked(b"", timeouts.upstream_fetch)
         .await?;
         let text = String::from_utf8_lossy(&listing);
@@ -569,15 +621,18 @@ pub async fn refresh(state: &Path, repo: &Repo, timeouts: &Timeouts) -> Result<(
     Ok(())
 }
 
+/// What a refresh's commands to upstream need.
+struct Upstream<'a> {
+    mirror: &'a Path,
+    repo: &'a Repo,
+    credentials: &'a [(String, OsString)],
+    timeouts: &'a Timeouts,
+    memory: &'a ReceiveMemory,
+}
+
 /// `git fetch --prune` of upstream's branches and tags into the mirror,
-/// leaving out the `skipped` names.
-async fn fetch_branches_and_tags(
-    mirror: &Path,
-    repo: &Repo,
-    credentials: &[(String, OsString)],
-    skipped: &SkippedRefs,
-    timeouts: &Timeouts,
-) -> Result<()> {
+/// leaving out the `skipped` names, under the memory bound.
+async fn fetch_branches_and_tags(upstream: &Upstream<'_>, skipped: &SkippedRefs) -> Result<()> {
     let mut args = vec!["fetch", "--prune", "--quiet", "--no-write-fetch-head"];
     let mut input = Vec::new();
     if !skipped.is_empty() {
@@ -589,12 +644,10 @@ async fn fetch_branches_and_tags(
             input.push(b'\n');
         }
     }
-    args.extend(["--", repo.upstream.as_str()]);
+    args.extend(["--", upstream.repo.upstream.as_str()]);
     args.extend(REFRESH_REFSPECS);
-    Invocation::git(args)
-        .git_dir(mirror)
-        .envs(credentials)
-        .checked(&input, timeouts.upstream_fetch)
+    upstream_git(args, upstream.mirror, upstream.credentials, upstream.memory)
+        .checked(&input, upstream.timeouts.upstream_fetch)
         .await?;
     Ok(())
 }
@@ -602,23 +655,22 @@ async fn fetch_branches_and_tags(
 /// Upstream's branches and tags whose names are over the gate's bounds
 /// and otherwise valid (git's fetch ignores an invalid name on its own,
 /// and a negative refspec could not name it exactly).
-async fn upstream_refs_over_bounds(
-    mirror: &Path,
-    repo: &Repo,
-    credentials: &[(String, OsString)],
-    timeouts: &Timeouts,
-) -> Result<SkippedRefs> {
-    let listing = Invocation::git([
-        "ls-remote",
-        "--heads",
-        "--tags",
-        "--refs",
-        "--",
-        repo.upstream.as_str(),
-    ])
-    .git_dir(mirror)
-    .envs(credentials)
-    .checked(b"", timeouts.upstream_fetch)
+async fn upstream_refs_over_bounds(upstream: &Upstream<'_>) -> Result<SkippedRefs> {
+    let listing = upstream_git(
+        [
+            "ls-remote",
+            "--heads",
+            "--tags",
+            "--refs",
+            "--",
+            upstream.repo.upstream.as_str(),
+        ],
+        upstream.mirror,
+        upstream.credentials,
+        upstream.memory,
+    )
+    .max_stdout(MAX_UPSTREAM_LISTING_BYTES)
+    .checked(b"", upstream.timeouts.upstream_fetch)
     .await?;
     Ok(listing
         .split(|byte| *byte == b'\n')

@@ -82,6 +82,9 @@ pub struct PushContext {
     /// The proposals the gate filed lately, over all repos: a push whose
     /// proposals would pass the rate is refused with nothing filed.
     pub proposals: Arc<ProposalLedger>,
+    /// The memory bound on git receiving a pack: the push's own run, and
+    /// the mirror's fetches from upstream while it is checked.
+    pub receive_memory: crate::receive_memory::ReceiveMemory,
 }
 
 /// gitleaks' config file, read like [`REPO_RULES_FILE`] from the root of
@@ -492,8 +495,13 @@ async fn still_as_checked(
     updates: &[RefUpdate],
     checked: &[NewCommit],
 ) -> Result<(), String> {
-    crate::mirror::refresh(&context.state, &context.repo, &context.timeouts)
-        .await
+    crate::mirror::refresh(
+        &context.state,
+        &context.repo,
+        &context.timeouts,
+        &context.receive_memory,
+    )
+    .await
         .map_err(|error| {
             tracing::warn!(repo = %context.repo.name, error = %error, "cannot refresh the mirror after the operator's answer");
             "upstream could not be reached to check the push again after the operator's answer; try again".to_string()

@@ -1,4 +1,6 @@
-//! The memory bound on the git processes that receive a push.
+//! The memory bound on the git processes that receive a push, and on
+//! those that take in what upstream sends (the mirror's fetches,
+//! `git ls-remote`: [`crate::mirror`], [`crate::git::Invocation::memory_bound`]).
 //!
 //! A pack's size says little about the memory git needs to take it in: a
 //! delta is a list of "copy this range of the base" instructions, so a
@@ -24,7 +26,10 @@
 //! limit that cannot be set fails the push (no output from the CGI run: an
 //! HTTP 500, the shell's error logged). Fetches and clones
 //! (`upload-pack`) are not bounded: what they send is the mirror's, which
-//! only bounded pushes and upstream fill.
+//! only bounded pushes and the bounded fetches from upstream fill. A
+//! fetch from upstream gets the same limit and `pack.threads` (set by
+//! `sh -c 'ulimit -d "$1" && shift && exec "$@"'` and `git -c`); one that
+//! runs out of it fails, and the mirror's refresh with it.
 //!
 //! `index-pack` resolves deltas on threads that grow with the cores (up to
 //! 20), each holding a delta's base and result: the receiving run gets
@@ -45,19 +50,21 @@
 use crate::scan::MAX_SCANNED_BLOB_BYTES;
 
 /// The most private writable memory (`RLIMIT_DATA`) each git process
-/// receiving a push may take: enough for a file just under
+/// receiving a push (or fetching from upstream) may take: enough for a file just under
 /// [`MAX_SCANNED_BLOB_BYTES`] delta'd against another (its base and its
 /// result on each of [`RECEIVE_PACK_THREADS`] threads, plus `index-pack`'s
 /// 96 MiB delta base cache), far from the gigabytes a delta bomb asks for.
 pub const MAX_RECEIVE_PACK_DATA_BYTES: u64 = 512 * 1024 * 1024;
 
-/// `pack.threads` for the `index-pack` of a push.
+/// `pack.threads` for the `index-pack` of a push or of a fetch from
+/// upstream.
 pub const RECEIVE_PACK_THREADS: u32 = 2;
 
 /// What git prints when an allocation fails (`wrapper.c`).
 pub const GIT_OUT_OF_MEMORY: &[u8] = b"Out of memory, malloc failed";
 
-/// The memory bound of the git processes receiving a push.
+/// The memory bound of the git processes receiving a push or fetching
+/// from upstream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiveMemory {
     /// `RLIMIT_DATA` of each of them, in bytes (rounded up to KiB).

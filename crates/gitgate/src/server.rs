@@ -118,9 +118,10 @@ impl MirrorSync {
         state: &std::path::Path,
         repo: &Repo,
         timeouts: &crate::Timeouts,
+        memory: &crate::ReceiveMemory,
     ) -> Result<()> {
         let started = Instant::now();
-        mirror::refresh(state, repo, timeouts).await?;
+        mirror::refresh(state, repo, timeouts, memory).await?;
         self.refreshed = Some(started);
         Ok(())
     }
@@ -565,6 +566,7 @@ async fn handle(
                 rules_cache: Arc::clone(&shared.rules_cache),
                 proposals: Arc::clone(&shared.proposals),
                 forwarding: Arc::default(),
+                receive_memory: shared.config.receive_memory,
             };
             let forwarding = Arc::clone(&context.forwarding);
             let lock = Arc::clone(&repo.lock);
@@ -602,10 +604,15 @@ async fn handle(
                         if !guard.fresh(context.timeouts.push_mirror_max_age) {
                             let started = Instant::now();
                             if let Err(error) = guard
-                                .refresh(&context.state, &context.repo, &context.timeouts)
+                                .refresh(
+                                    &context.state,
+                                    &context.repo,
+                                    &context.timeouts,
+                                    &context.receive_memory,
+                                )
                                 .await
                             {
-                                tracing::warn!(repo = %context.repo.name, error = %error, "push refused: the mirror is stale and upstream unreachable");
+                                tracing::warn!(repo = %context.repo.name, error = %error, "push refused: the mirror is stale and its refresh from upstream failed");
                                 // Upstream's own words, as a forward's
                                 // refusal shows them.
                                 let why = match &error {
@@ -779,10 +786,15 @@ async fn refresh(shared: &Shared, repo: &RepoState) {
         return;
     };
     if let Err(error) = guard
-        .refresh(&shared.state, &repo.repo, &shared.config.timeouts)
+        .refresh(
+            &shared.state,
+            &repo.repo,
+            &shared.config.timeouts,
+            &shared.config.receive_memory,
+        )
         .await
     {
-        tracing::warn!(repo = %repo.repo.name, error = %error, "upstream unreachable; serving the mirror as it is");
+        tracing::warn!(repo = %repo.repo.name, error = %error, "cannot refresh the mirror from upstream (unreachable, or git failed or ran out of its memory bound); serving the mirror as it is");
     }
     tracing::debug!(repo = %repo.repo.name, elapsed_ms = started.elapsed().as_millis() as u64, "mirror refreshed");
 }
@@ -804,11 +816,12 @@ async fn refresh_behind(shared: &Shared, repo: &RepoState) {
     let state = shared.state.clone();
     let config = repo.repo.clone();
     let timeouts = shared.config.timeouts.clone();
+    let memory = shared.config.receive_memory;
     tokio::spawn(async move {
         let mut guard = guard;
         let started = Instant::now();
-        if let Err(error) = guard.refresh(&state, &config, &timeouts).await {
-            tracing::warn!(repo = %config.name, error = %error, "upstream unreachable; serving the mirror as it is");
+        if let Err(error) = guard.refresh(&state, &config, &timeouts, &memory).await {
+            tracing::warn!(repo = %config.name, error = %error, "cannot refresh the mirror from upstream (unreachable, or git failed or ran out of its memory bound); serving the mirror as it is");
         }
         tracing::debug!(repo = %config.name, elapsed_ms = started.elapsed().as_millis() as u64, "mirror refreshed (behind a push advertisement)");
     });
@@ -837,8 +850,14 @@ async fn settle_after_forward(
             }
         }
     }
-    let settled =
-        mirror::settle_refs(&context.state, &context.repo, &context.timeouts, pushed).await;
+    let settled = mirror::settle_refs(
+        &context.state,
+        &context.repo,
+        &context.timeouts,
+        &context.receive_memory,
+        pushed,
+    )
+    .await;
     if matches!(&settled, Ok(changed) if changed.is_empty()) {
         return;
     }

@@ -4707,3 +4707,104 @@ async fn pushes_of_a_file_at_the_scan_limit_and_of_many_objects_fit_the_memory_b
     assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, head.trim());
     gate.stop().await;
 }
+
+/// Store `pack` in the bare repo `git_dir` as it is (its deltas kept, so
+/// an upload-pack there sends them on as they are), with no memory bound.
+fn store_pack(git_dir: &Path, pack: &[u8]) {
+    git_with_input(git_dir, &["index-pack", "--stdin"], pack);
+}
+
+/// The lines of [`gate_logs`] saying a refresh of the mirror failed and
+/// the mirror was served as it was.
+fn failed_refreshes(logs: &Mutex<Vec<u8>>) -> Vec<String> {
+    String::from_utf8_lossy(&logs.lock().unwrap())
+        .lines()
+        .filter(|line| line.contains("WARN") && line.contains("serving the mirror as it is"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_delta_bomb_upstream_is_refused_by_the_refreshs_memory_bound() {
+    // Audit round 9: the mirror's refresh fetched from upstream with no
+    // memory bound, so a hostile upstream holding a delta bomb (audit
+    // round 8's, stored upstream as it is) made the gate's git build the
+    // whole result on every refresh. Here, at a small scale: a 1 MiB base
+    // copied 128 times (a 128 MiB blob) under a 64 MiB bound.
+    let logs = gate_logs();
+    let memory = ReceiveMemory {
+        data_bytes: 64 * 1024 * 1024,
+        threads: 2,
+    };
+    let gate = Fixture::start_memory_limited(reject(), memory).await;
+    let main = rev(&gate.upstream, "refs/heads/main").await;
+    let first = gate.clone("first").await;
+    assert_eq!(git_ok(&first, &["rev-parse", "HEAD"]).await, main);
+
+    let (pack, bomb) = delta_bomb_pack(&main, 1024 * 1024, 128, 0);
+    assert!(pack.len() < 16 * 1024, "{}", pack.len());
+    store_pack(&gate.upstream, &pack);
+    git_ok(&gate.upstream, &["update-ref", "refs/heads/bomb", &bomb]).await;
+    let big = git_ok(&gate.upstream, &["rev-parse", "refs/heads/bomb:big"]).await;
+
+    // A clone through the gate refreshes the mirror first: the fetch
+    // (unpack-objects, 4 objects) runs out of the bound, the refresh
+    // fails, and the mirror is served as it was. (What git wrote before
+    // it ran out, the commit and tree sent ahead of the blobs, is left
+    // loose and unreachable.)
+    let failed_before = failed_refreshes(&logs).len();
+    let second = gate.clone("second").await;
+    assert_eq!(git_ok(&second, &["rev-parse", "HEAD"]).await, main);
+    let branches = git_ok(&second, &["branch", "-r"]).await;
+    assert!(!branches.contains("bomb"), "{branches}");
+    assert_eq!(rev(&gate.mirror(), "refs/heads/bomb").await, "");
+    assert_eq!(rev(&gate.mirror(), "refs/heads/main").await, main);
+    let missing = git(&gate.mirror(), &["cat-file", "-e", &big]).await;
+    assert!(!missing.success, "the bomb's blob is in the mirror");
+    let failed = failed_refreshes(&logs);
+    assert!(
+        failed[failed_before..]
+            .iter()
+            .any(|line| line.contains("Out of memory")),
+        "{failed:#?}"
+    );
+
+    // Beside 150 more objects (so the fetch runs index-pack, on
+    // `threads` threads): refused the same way, nothing of it stored.
+    let outside = gate.clone_upstream("outside").await;
+    for index in 0..150 {
+        std::fs::write(outside.join(format!("f{index}.txt")), format!("{index}\n")).unwrap();
+    }
+    git_ok(&outside, &["add", "-A"]).await;
+    git_ok(&outside, &["commit", "--quiet", "-m", "many"]).await;
+    git_ok(
+        &outside,
+        &["push", "--quiet", "origin", "HEAD:refs/heads/many"],
+    )
+    .await;
+    let many = rev(&gate.upstream, "refs/heads/many").await;
+    let failed_before = failed_refreshes(&logs).len();
+    let listed = git_ok(&gate.root, &["ls-remote", &gate.url]).await;
+    assert!(!listed.contains("bomb"), "{listed}");
+    assert!(!listed.contains(&many), "{listed}");
+    assert!(listed.contains(&main), "{listed}");
+    assert_eq!(rev(&gate.mirror(), "refs/heads/bomb").await, "");
+    let missing = git(&gate.mirror(), &["cat-file", "-e", &big]).await;
+    assert!(!missing.success, "the bomb's blob is in the mirror");
+    let failed = failed_refreshes(&logs);
+    assert!(
+        failed[failed_before..]
+            .iter()
+            .any(|line| line.contains("Out of memory")),
+        "{failed:#?}"
+    );
+
+    // Once upstream drops the bomb, the refresh under the same bound
+    // (index-pack again) brings the rest.
+    git_ok(&gate.upstream, &["update-ref", "-d", "refs/heads/bomb"]).await;
+    let third = gate.clone("third").await;
+    git_ok(&third, &["fetch", "--quiet", "origin", "many"]).await;
+    assert_eq!(git_ok(&third, &["rev-parse", "FETCH_HEAD"]).await, many);
+    assert_eq!(rev(&gate.mirror(), "refs/heads/many").await, many);
+    gate.stop().await;
+}
