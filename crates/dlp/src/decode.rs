@@ -38,6 +38,10 @@
 //! EBCDIC text are layers too, made by `codes.rs` after the compressed
 //! ones; octal escapes (`\147`, [`OCTAL_ESCAPE_RUN`] in a row) are decoded
 //! by the JSON/JS escape pass.
+//!
+//! Hex dumps (`xxd`, `hexdump -C`, `od -x`, …: spaced hex groups beside
+//! an offset column) are read back into the bytes they show by
+//! `dumps.rs`, after the character-code layers.
 
 use memchr::memmem;
 
@@ -150,6 +154,8 @@ pub(crate) enum DecodeKind {
     Zstd,
     CharCodes,
     Ebcdic,
+    HexDump,
+    HexDumpWords,
 }
 
 impl DecodeKind {
@@ -169,6 +175,8 @@ impl DecodeKind {
             DecodeKind::Zstd => "zstd",
             DecodeKind::CharCodes => "character codes",
             DecodeKind::Ebcdic => "EBCDIC",
+            DecodeKind::HexDump => "hex dump",
+            DecodeKind::HexDumpWords => "hex dump (little-endian words)",
         }
     }
 }
@@ -1179,7 +1187,7 @@ impl WrappedRun {
 /// `\\r\\n`), as a wrapped blob pasted in a JSON string has it. Two
 /// vector searches merged (`memchr` and `memmem`), so text pays per line
 /// and JSON per escaped line, not per backslash.
-fn line_breaks(input: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+pub(crate) fn line_breaks(input: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut newlines = memchr::memchr_iter(b'\n', input).peekable();
     let mut escapes = memmem::find_iter(input, b"\\n").peekable();
     std::iter::from_fn(move || {
@@ -1745,6 +1753,9 @@ pub(crate) fn decode_layer(
         return out;
     }
     if !crate::codes::layers(input, parent, budget, &mut out) {
+        return out;
+    }
+    if !crate::dumps::layers(input, parent, budget, &mut out) {
         return out;
     }
     for (triggers, (decoder, continues)) in triggers(input, parent).into_iter().zip(decoders) {
