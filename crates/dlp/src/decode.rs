@@ -1187,7 +1187,7 @@ impl WrappedRun {
 /// `\\r\\n`), as a wrapped blob pasted in a JSON string has it. Two
 /// vector searches merged (`memchr` and `memmem`), so text pays per line
 /// and JSON per escaped line, not per backslash.
-pub(crate) fn line_breaks(input: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
+fn line_breaks(input: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut newlines = memchr::memchr_iter(b'\n', input).peekable();
     let mut escapes = memmem::find_iter(input, b"\\n").peekable();
     std::iter::from_fn(move || {

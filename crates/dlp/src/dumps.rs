@@ -37,10 +37,10 @@
 //!   to its four digits, so a span never leaves half a word behind).
 //!
 //! The trigger is the line's first bytes: every line break is visited
-//! (`memchr` and `memmem` for `\\n`, as for wrapped blobs) and a line is
-//! rejected unless it starts, after a few blanks, with a hex token of 2,
-//! 4 or 6–16 digits, which prose and code rarely do; a token ends at its
-//! first other byte, so UUIDs (`-`), IPv6 addresses and timestamps (`:`
+//! (one `memchr2` per newline or backslash, see [`next_break`]) and a
+//! line is rejected unless it starts, after a few blanks, with a hex
+//! token of 2, 4 or 6–16 digits, which prose and code rarely do; a token
+//! ends at its first other byte, so UUIDs (`-`), IPv6 addresses and timestamps (`:`
 //! after fewer than 6 digits, `-`), SHA-256 lists (64 digits) and CSS
 //! colours (`#`) end there. Lines of small numbers (`12 34 56 78`) are
 //! read as `od -An -tx1` would print them: they decode to a small layer
@@ -389,12 +389,11 @@ fn find(input: &[u8], groups: &mut Vec<Group>) -> Vec<Run> {
             }
         }
     };
-    let mut line_start = 0;
-    let breaks =
-        crate::decode::line_breaks(input).chain(std::iter::once((input.len(), input.len())));
-    for (line_end, next_start) in breaks {
-        let (start, end) = (line_start, line_end.max(line_start));
-        line_start = next_start;
+    let mut next_start = 0;
+    while next_start <= input.len() {
+        let start = next_start;
+        let end;
+        (end, next_start) = next_break(input, start).unwrap_or((input.len(), input.len() + 1));
         let line = may_be_dump_line(input, start, end)
             .then(|| parse_line(input, start, end, groups))
             .flatten();
@@ -442,6 +441,33 @@ fn find(input: &[u8], groups: &mut Vec<Group>) -> Vec<Run> {
     }
     finish(current.take(), groups, &mut runs);
     runs
+}
+
+/// The next line break at or after `from`: where the line before it ends
+/// (before a `\r` or `\\r` just before the break) and where the next
+/// line starts; `None` if there is none. A break is `\n`, `\r\n` or their
+/// JSON escapes, as for wrapped blobs (`decode::line_breaks`), but an
+/// escaped backslash before an `n` (`\\\\n`) is not one. One `memchr2`
+/// per newline or backslash: cheaper than merging a `memchr` and a
+/// `memmem` pass where lines are short.
+fn next_break(input: &[u8], from: usize) -> Option<(usize, usize)> {
+    let mut at = from;
+    loop {
+        let hit = at + memchr::memchr2(b'\n', b'\\', input.get(at..)?)?;
+        let trim = |carriage: &[u8]| {
+            hit.checked_sub(carriage.len())
+                .filter(|&before| before >= from && input.get(before..hit) == Some(carriage))
+                .unwrap_or(hit)
+        };
+        if input.get(hit) == Some(&b'\n') {
+            return Some((trim(b"\r"), hit + 1));
+        }
+        match input.get(hit + 1) {
+            Some(b'n') => return Some((trim(b"\\r"), hit + 2)),
+            Some(b'\\') => at = hit + 2,
+            _ => at = hit + 1,
+        }
+    }
 }
 
 /// Whether the line `input[start..end]` may be a dump line at all: after
@@ -525,7 +551,7 @@ mod tests {
         #[test]
         fn any_input_maps_every_byte_inside_it(
             input in proptest::collection::vec(
-                proptest::sample::select(b"0123456789abcdefAF :|\"\n\\nx".to_vec()),
+                proptest::sample::select(b"0123456789abcdefAF :|\"\n\r\\nx".to_vec()),
                 0..600,
             ),
         ) {

@@ -150,8 +150,8 @@ fn value_span(spans: &[((usize, usize), u8)], len: usize) -> (usize, usize) {
     )
 }
 
-/// `dump` bare and in a JSON string, each with the span of the digits
-/// carrying a value of `len` bytes.
+/// `dump` bare, in a JSON string and with CRLF line breaks, each with the
+/// span of the digits carrying a value of `len` bytes.
 fn inputs(dump: &str, layout: Layout, len: usize) -> Vec<(Vec<u8>, (usize, usize))> {
     let bare = value_span(&read_dump(dump, "\n", layout), len);
     let prefix = "{\"tool\": \"bash\", \"output\": \"";
@@ -159,12 +159,15 @@ fn inputs(dump: &str, layout: Layout, len: usize) -> Vec<(Vec<u8>, (usize, usize
     assert!(!escaped.contains('"'), "{escaped}");
     let json = format!("{prefix}{escaped}\"}}");
     let inner = value_span(&read_dump(&escaped, "\\n", layout), len);
+    let crlf = dump.replace('\n', "\r\n");
+    let crlf_span = value_span(&read_dump(&crlf, "\r\n", layout), len);
     vec![
         (dump.as_bytes().to_vec(), bare),
         (
             json.into_bytes(),
             (prefix.len() + inner.0, prefix.len() + inner.1),
         ),
+        (crlf.into_bytes(), crlf_span),
     ]
 }
 
