@@ -382,6 +382,40 @@ fn tables_of_numbers_are_cheap() {
     );
 }
 
+/// Pieces of dumps, glued at random: every fuzz check holds (spans inside
+/// the input, streaming equals one scan, redaction leaves nothing, the
+/// decoding budget), whatever the lines look like.
+const PIECES: [&str; 16] = [
+    "00000000: ",
+    "0000020 ",
+    "00000010  ",
+    "6b65 ",
+    "5f41 6233 ",
+    "67 68 70 5f ",
+    "41 ",
+    "0a",
+    "  ",
+    "  |ghp_Ab3d|",
+    "\n",
+    "\\n",
+    "\r\n",
+    "\"",
+    "746b5f516d37",
+    " ",
+];
+
+proptest::proptest! {
+    #[test]
+    fn dump_pieces_keep_every_fuzz_invariant(
+        picks in proptest::collection::vec(0..PIECES.len(), 0..200),
+    ) {
+        let input: String = picks.iter().map(|&pick| PIECES[pick]).collect();
+        bot_bottle_dlp::fuzzing::scan(input.as_bytes());
+        bot_bottle_dlp::fuzzing::redact(input.as_bytes());
+        bot_bottle_dlp::fuzzing::decode(input.as_bytes());
+    }
+}
+
 /// `printf 'The quick brown fox jumps over the lazy dog.\n' | hexdump -C`
 const HEXDUMP_OF_PROSE: &str = "\
 00000000  54 68 65 20 71 75 69 63  6b 20 62 72 6f 77 6e 20  |The quick brown |\n\
