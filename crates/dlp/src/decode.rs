@@ -38,6 +38,10 @@
 //! EBCDIC text are layers too, made by `codes.rs` after the compressed
 //! ones; octal escapes (`\147`, [`OCTAL_ESCAPE_RUN`] in a row) are decoded
 //! by the JSON/JS escape pass.
+//!
+//! Hex dumps (`xxd`, `hexdump -C`, `od -x`, …: spaced hex groups beside
+//! an offset column) are read back into the bytes they show by
+//! `dumps.rs`, after the character-code layers.
 
 use memchr::memmem;
 
@@ -150,6 +154,8 @@ pub(crate) enum DecodeKind {
     Zstd,
     CharCodes,
     Ebcdic,
+    HexDump,
+    HexDumpWords,
 }
 
 impl DecodeKind {
@@ -169,6 +175,8 @@ impl DecodeKind {
             DecodeKind::Zstd => "zstd",
             DecodeKind::CharCodes => "character codes",
             DecodeKind::Ebcdic => "EBCDIC",
+            DecodeKind::HexDump => "hex dump",
+            DecodeKind::HexDumpWords => "hex dump (little-endian words)",
         }
     }
 }
@@ -1745,6 +1753,9 @@ pub(crate) fn decode_layer(
         return out;
     }
     if !crate::codes::layers(input, parent, budget, &mut out) {
+        return out;
+    }
+    if !crate::dumps::layers(input, parent, budget, &mut out) {
         return out;
     }
     for (triggers, (decoder, continues)) in triggers(input, parent).into_iter().zip(decoders) {

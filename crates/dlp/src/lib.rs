@@ -28,6 +28,7 @@ mod compress;
 mod config;
 mod crlf;
 mod decode;
+mod dumps;
 mod entropy;
 mod error;
 mod finding;

@@ -81,7 +81,9 @@ const TOOL_OUTPUTS: [(&str, &str, &str); 9] = [
          0000020 7931 5532 6933 4f34 7035 4136 7337 4438\n\
          0000040 6639 0030\n\
          0000043\n",
-        "hex words",
+        // The swapped-hex needle's `hex words`, or, since the hex dump
+        // layer (`dumps.rs`), `raw in hex dump (little-endian words)`.
+        "hex",
     ),
     (
         "printf ab%s | xxd",
@@ -209,7 +211,8 @@ fn forms() -> [(&'static str, Encode); 5] {
         ("base85", z85),
         ("base85", a85),
         ("uuencode", uu),
-        ("hex words", od_x),
+        // `hex words` or `raw in hex dump (little-endian words)`.
+        ("hex", od_x),
     ]
 }
 
