@@ -11,6 +11,13 @@
 //! host the route names. The response streams back with hop-by-hop
 //! headers removed and is never buffered.
 //!
+//! Every pass over request data of [`BLOCKING_SCAN_BYTES`] or more — the
+//! head's and the body's inspection, decoding, the body's `_method` check
+//! on a route that limits methods, the `log: full` line's scrub — runs on
+//! tokio's blocking pool once its share of [`INSPECTION_BUDGET_BYTES`] is
+//! free, so that one agent's large request never holds the runtime
+//! workers that serve every other request.
+//!
 //! Every refusal goes through [`refusal`]: a status, a plain-text body that
 //! says what was refused and how to ask for it, and the
 //! `X-Bot-Bottle-Egress` header so the agent can tell the proxy answered and
@@ -812,34 +819,94 @@ async fn forward(
         body_bytes.clone()
     };
     // Every `Content-Type` the agent sent is tried (an upstream may read
-    // any of them); none is the form body of a request without one.
-    let mut content_types = parts.headers.get_all(header::CONTENT_TYPE).iter();
-    let overrides = |content_type: Option<&HeaderValue>| {
-        crate::routes::body_overrides_method(content_type.map(HeaderValue::as_bytes), &decoded)
-    };
-    if route.limits_methods()
-        && match content_types.next() {
-            None => overrides(None),
-            Some(first) => {
-                overrides(Some(first)) || content_types.any(|other| overrides(Some(other)))
+    // any of them); none is the form body of a request without one. A
+    // linear pass over the decoded body (up to 64 MiB): from
+    // BLOCKING_SCAN_BYTES on the blocking pool, under the share of the
+    // inspection budget its inspection takes next (audit round 8).
+    if route.limits_methods() {
+        let content_types: Vec<HeaderValue> = parts
+            .headers
+            .get_all(header::CONTENT_TYPE)
+            .iter()
+            .cloned()
+            .collect();
+        let overrides = if decoded.len() < BLOCKING_SCAN_BYTES {
+            body_names_method(&content_types, &decoded)
+        } else {
+            if reserved.is_none() {
+                let Some(permit) = reserve(&shared, inspection_share(decoded.len())).await else {
+                    return no_inspection_room(&context);
+                };
+                reserved = Some(permit);
             }
+            let body = decoded.clone();
+            match within_budget(
+                &shared,
+                &context,
+                inspection_share(decoded.len()),
+                reserved.as_ref(),
+                "method override check",
+                move || body_names_method(&content_types, &body),
+            )
+            .await
+            {
+                Ok(overrides) => overrides,
+                Err(why) => return uninspectable_body(&context, why),
+            }
+        };
+        if overrides {
+            let reason = format!(
+                "the route for {host_text} limits methods, and the request body's field {METHOD_OVERRIDE_PARAMETER} asks the upstream for another method"
+            );
+            log_denial(&reason, &path_and_query);
+            return denied(&host_text, &reason);
         }
-    {
-        let reason = format!(
-            "the route for {host_text} limits methods, and the request body's field {METHOD_OVERRIDE_PARAMETER} asks the upstream for another method"
-        );
-        log_denial(&reason, &path_and_query);
-        return denied(&host_text, &reason);
     }
-    if table.log() == EgressLog::Full {
-        log_full(
-            &shared,
-            &context,
-            &parts.method,
-            &path_and_query,
-            &parts.headers,
-            &decoded,
-        );
+    // Only when the line is logged (its fields were read lazily before).
+    if table.log() == EgressLog::Full && tracing::enabled!(tracing::Level::INFO) {
+        // The head may be about 400 KiB (hyper's buffer): scrubbed, as it
+        // is inspected, on the blocking pool from BLOCKING_SCAN_BYTES.
+        let excerpt = decoded.slice(..decoded.len().min(FULL_LOG_REQUEST_SCRUB_BYTES));
+        let size = head_size(&path_and_query, &parts.headers)
+            .saturating_add(parts.method.as_str().len())
+            .saturating_add(excerpt.len());
+        let line = if size < BLOCKING_SCAN_BYTES {
+            full_log_line(
+                &shared,
+                &parts.method,
+                &path_and_query,
+                &parts.headers,
+                &excerpt,
+            )
+        } else {
+            let (line_shared, method, path, headers) = (
+                Arc::clone(&shared),
+                parts.method.clone(),
+                path_and_query.clone(),
+                parts.headers.clone(),
+            );
+            match within_budget(
+                &shared,
+                &context,
+                inspection_share(size),
+                reserved.as_ref(),
+                "log scrub",
+                move || full_log_line(&line_shared, &method, &path, &headers, &excerpt),
+            )
+            .await
+            {
+                Ok(line) => line,
+                Err(Uninspected::NoRoom) => return no_inspection_room(&context),
+                Err(Uninspected::Failed) => {
+                    return refusal(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "error",
+                        "cannot write the request's log line",
+                    );
+                }
+            }
+        };
+        log_full(&context, &line, decoded.len());
     }
     let verdict = match inspect_sized(
         &shared,
@@ -1294,7 +1361,8 @@ fn coding_other_than(
 
 /// Bodies (decoded or as sent), request heads and WebSocket messages at
 /// least this large are inspected on a blocking thread rather than on a
-/// runtime worker (the DLP scan takes about 3.5 ms per MiB).
+/// runtime worker (the DLP scan takes about 3.5 ms per MiB); so are a
+/// body's `_method` check and a `log: full` line's scrub of this size.
 pub const BLOCKING_SCAN_BYTES: usize = 256 * 1024;
 
 /// The answer when a body could not be inspected (a failed thread is
@@ -1402,6 +1470,51 @@ async fn inspect_head_sized(
     })
 }
 
+/// Whether the body names `_method` for an upstream that reads any of the
+/// request's `Content-Type`s (none: a form body).
+fn body_names_method(content_types: &[HeaderValue], body: &[u8]) -> bool {
+    if content_types.is_empty() {
+        return crate::routes::body_overrides_method(None, body);
+    }
+    content_types.iter().any(|content_type| {
+        crate::routes::body_overrides_method(Some(content_type.as_bytes()), body)
+    })
+}
+
+/// Run `work` (a pass over request data of [`BLOCKING_SCAN_BYTES`] or more)
+/// on a blocking thread, so that the runtime workers keep serving everyone
+/// else meanwhile, holding `share` of [`INSPECTION_BUDGET_BYTES`] while it
+/// runs: the request's own `held` share when it has one (a step of the
+/// same request, not running meanwhile), topped up by what it lacks, else
+/// a share of its own; what is taken here is given back when `work` is
+/// done. An error when there was no room in time or the thread failed
+/// (`what` names the work in the log).
+async fn within_budget<T: Send + 'static>(
+    shared: &Shared,
+    context: &RequestContext,
+    share: usize,
+    held: Option<&tokio::sync::OwnedSemaphorePermit>,
+    what: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Uninspected> {
+    let share = share.min(INSPECTION_BUDGET_BYTES);
+    let lacking = share.saturating_sub(held.map_or(0, |permit| permit.num_permits()));
+    let permit = if lacking > 0 {
+        match reserve(shared, lacking).await {
+            Some(permit) => Some(permit),
+            None => return Err(Uninspected::NoRoom),
+        }
+    } else {
+        None
+    };
+    let done = tokio::task::spawn_blocking(work).await;
+    drop(permit);
+    done.map_err(|error| {
+        tracing::error!(request_id = context.request_id, %error, task = what, "blocking task failed");
+        Uninspected::Failed
+    })
+}
+
 /// A large body's (or message's) share of [`INSPECTION_BUDGET_BYTES`],
 /// per byte: itself and up to 16 times it in the DLP engine's decoded
 /// layers (`bot_bottle_dlp`'s decode budget factor).
@@ -1480,31 +1593,50 @@ fn headers_for_log(shared: &Shared, headers: &HeaderMap) -> String {
 /// layers on a runtime worker, outside the inspection budget.
 pub const FULL_LOG_REQUEST_SCRUB_BYTES: usize = 4 * FULL_LOG_BODY_CHARS + FULL_LOG_SCRUB_MARGIN;
 
-/// `log: full`: the agent's request line, headers and (decoded) body's
-/// first [`FULL_LOG_BODY_CHARS`] characters, with every DLP finding and
-/// every held token removed. Logged before the credential is injected, so
-/// the injected value is never among the headers.
-fn log_full(
+/// A `log: full` request line, scrubbed ([`full_log_line`]).
+struct FullLogLine {
+    method: String,
+    path: String,
+    headers: String,
+    body: String,
+}
+
+/// `log: full`: the agent's request line, headers and the (decoded) body's
+/// first [`FULL_LOG_BODY_CHARS`] characters (`excerpt`: its first
+/// [`FULL_LOG_REQUEST_SCRUB_BYTES`] bytes), with every DLP finding and
+/// every held token removed. Taken before the credential is injected, so
+/// the injected value is never among the headers. The scrub is the DLP
+/// scan over all of it: the caller runs it on the blocking pool when that
+/// is [`BLOCKING_SCAN_BYTES`] or more.
+fn full_log_line(
     shared: &Shared,
-    context: &RequestContext,
     method: &Method,
     path_and_query: &str,
     headers: &HeaderMap,
-    body: &[u8],
-) {
-    let excerpt = body.get(..FULL_LOG_REQUEST_SCRUB_BYTES).unwrap_or(body);
-    let shown: String = for_log(shared, excerpt)
-        .chars()
-        .take(FULL_LOG_BODY_CHARS)
-        .collect();
+    excerpt: &[u8],
+) -> FullLogLine {
+    FullLogLine {
+        method: for_log(shared, method.as_str().as_bytes()),
+        path: for_log(shared, path_and_query.as_bytes()),
+        headers: headers_for_log(shared, headers),
+        body: for_log(shared, excerpt)
+            .chars()
+            .take(FULL_LOG_BODY_CHARS)
+            .collect(),
+    }
+}
+
+/// Log a request's `log: full` line, already scrubbed; `body_bytes` is the
+/// (decoded) body's whole size.
+fn log_full(context: &RequestContext, line: &FullLogLine, body_bytes: usize) {
     tracing::info!(
         request_id = context.request_id,
         host = %context.log_host,
-        method = %for_log(shared, method.as_str().as_bytes()),
-        path = %for_log(shared, path_and_query.as_bytes()),
-        headers = %headers_for_log(shared, headers),
-        body_bytes = body.len(),
-        body = %shown,
+        method = %line.method,
+        path = %line.path,
+        headers = %line.headers,
+        body_bytes,
+        body = %line.body,
         "egress request detail"
     );
 }

@@ -516,16 +516,15 @@ pub fn body_overrides_method(content_type: Option<&[u8]>, body: &[u8]) -> bool {
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    let named = |name: &[u8]| name.eq_ignore_ascii_case(METHOD_OVERRIDE_PARAMETER.as_bytes());
     if media.is_empty() || media == "application/x-www-form-urlencoded" {
         return body.split(|byte| *byte == b'&').any(|pair| {
             let name = pair.split(|byte| *byte == b'=').next().unwrap_or(b"");
-            let spaced: Vec<u8> = name
-                .iter()
-                .map(|byte| if *byte == b'+' { b' ' } else { *byte })
-                .collect();
-            let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
-            named(decoded.trim_ascii())
+            // `+` is a space, then `%XX` decoded once; read as it is
+            // decoded, never copied.
+            form_name_is_method(
+                name.iter()
+                    .map(|byte| if *byte == b'+' { b' ' } else { *byte }),
+            )
         });
     }
     if media.starts_with("multipart/") {
@@ -644,19 +643,76 @@ fn multipart_names_method(body: &[u8]) -> bool {
 /// Stricter than any framework: a block that merely mentions `_method`
 /// (a filename `_method.txt`) is refused on a route that limits methods.
 fn multipart_head_names_method(head: &[u8]) -> bool {
-    let kept: Vec<u8> = head
-        .iter()
-        .copied()
-        .filter(|byte| {
-            !(byte.is_ascii_whitespace()
-                || byte.is_ascii_control()
-                || matches!(byte, b'\\' | b'"' | b'\''))
-        })
-        .collect();
-    let decoded: Vec<u8> = percent_encoding::percent_decode(&kept).collect();
-    decoded
-        .windows(METHOD_OVERRIDE_PARAMETER.len())
-        .any(|window| window.eq_ignore_ascii_case(METHOD_OVERRIDE_PARAMETER.as_bytes()))
+    let kept = head.iter().copied().filter(|byte| {
+        !(byte.is_ascii_whitespace()
+            || byte.is_ascii_control()
+            || matches!(byte, b'\\' | b'"' | b'\''))
+    });
+    let mut decoded = PercentDecoded(kept);
+    let mut found = MethodFinder::default();
+    decoded.any(|byte| found.push(byte))
+}
+
+/// Whether a form field's name, `+` already read as a space, is `_method`
+/// once `%XX` escapes are decoded and ASCII white space trimmed (as
+/// `percent_decode` then `trim_ascii` would read it, without the copies).
+fn form_name_is_method(name: impl Iterator<Item = u8> + Clone) -> bool {
+    let mut decoded = PercentDecoded(name).skip_while(u8::is_ascii_whitespace);
+    let target = METHOD_OVERRIDE_PARAMETER.as_bytes();
+    target.iter().all(|expected| {
+        decoded
+            .next()
+            .is_some_and(|byte| byte.eq_ignore_ascii_case(expected))
+    }) && decoded.all(|byte| byte.is_ascii_whitespace())
+}
+
+/// `%XX` escapes decoded once, as `percent_encoding::percent_decode` does:
+/// a `%` not followed by two hex digits stays as it is, and what follows it
+/// is read on its own.
+struct PercentDecoded<I>(I);
+
+impl<I: Iterator<Item = u8> + Clone> Iterator for PercentDecoded<I> {
+    type Item = u8;
+
+    fn next(&mut self) -> Option<u8> {
+        let byte = self.0.next()?;
+        if byte != b'%' {
+            return Some(byte);
+        }
+        let mut ahead = self.0.clone();
+        let hex = |digit: Option<u8>| digit.and_then(|digit| char::from(digit).to_digit(16));
+        match (hex(ahead.next()), hex(ahead.next())) {
+            (Some(high), Some(low)) => {
+                self.0 = ahead;
+                u8::try_from(high * 16 + low).ok()
+            }
+            _ => Some(byte),
+        }
+    }
+}
+
+/// Finds `_method` (ASCII case ignored) in bytes pushed one at a time. The
+/// name's first byte, `_`, occurs nowhere else in it, so after a mismatch
+/// a match can only start again at that byte.
+#[derive(Default)]
+struct MethodFinder {
+    matched: usize,
+}
+
+impl MethodFinder {
+    /// Take the next byte; whether `_method` ends with it.
+    fn push(&mut self, byte: u8) -> bool {
+        let target = METHOD_OVERRIDE_PARAMETER.as_bytes();
+        if target
+            .get(self.matched)
+            .is_some_and(|expected| byte.eq_ignore_ascii_case(expected))
+        {
+            self.matched += 1;
+        } else {
+            self.matched = usize::from(target.first() == Some(&byte));
+        }
+        self.matched == target.len()
+    }
 }
 
 /// The compiled `--routes` file.
@@ -1141,6 +1197,71 @@ impl RouteTable {
 
 #[cfg(test)]
 mod tests {
+    /// The form and multipart readings now decode as they go, without a
+    /// copy; they must read every input as the copying versions did
+    /// (`percent_decode` of a filtered or `+`-spaced copy, then a search or
+    /// a trimmed comparison). Every string of up to five pieces from a set
+    /// of awkward ones (escapes cut short, escapes of `_`, `%` itself,
+    /// white space, quotes, `+`) is compared.
+    #[test]
+    fn the_copy_free_readings_agree_with_the_copying_ones() {
+        let copying_head = |head: &[u8]| {
+            let kept: Vec<u8> = head
+                .iter()
+                .copied()
+                .filter(|byte| {
+                    !(byte.is_ascii_whitespace()
+                        || byte.is_ascii_control()
+                        || matches!(byte, b'\\' | b'"' | b'\''))
+                })
+                .collect();
+            let decoded: Vec<u8> = percent_encoding::percent_decode(&kept).collect();
+            decoded
+                .windows(super::METHOD_OVERRIDE_PARAMETER.len())
+                .any(|window| window.eq_ignore_ascii_case(b"_method"))
+        };
+        let copying_name = |name: &[u8]| {
+            let spaced: Vec<u8> = name
+                .iter()
+                .map(|byte| if *byte == b'+' { b' ' } else { *byte })
+                .collect();
+            let decoded: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+            decoded.trim_ascii().eq_ignore_ascii_case(b"_method")
+        };
+        let pieces: [&[u8]; 16] = [
+            b"_", b"me", b"thod", b"_meth", b"%5F", b"%5f%6D", b"%", b"%2", b"%25", b"+", b" ",
+            b"\"", b"\r\n\t", b"ETHOD", b"%6", b"_method",
+        ];
+        let mut input = Vec::new();
+        let mut compared = 0;
+        for length in 0..=5u32 {
+            for mut index in 0..pieces.len().pow(length) {
+                input.clear();
+                for _ in 0..length {
+                    input.extend_from_slice(pieces[index % pieces.len()]);
+                    index /= pieces.len();
+                }
+                let spaced = input
+                    .iter()
+                    .map(|byte| if *byte == b'+' { b' ' } else { *byte });
+                assert_eq!(
+                    super::multipart_head_names_method(&input),
+                    copying_head(&input),
+                    "{}",
+                    String::from_utf8_lossy(&input)
+                );
+                assert_eq!(
+                    super::form_name_is_method(spaced),
+                    copying_name(&input),
+                    "{}",
+                    String::from_utf8_lossy(&input)
+                );
+                compared += 1;
+            }
+        }
+        assert!(compared > 1_000_000);
+    }
+
     #[test]
     fn a_method_override_field_is_found_in_form_multipart_and_json_bodies() {
         use super::body_overrides_method as overrides;

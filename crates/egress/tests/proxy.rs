@@ -3304,3 +3304,204 @@ async fn a_stalled_request_body_is_cut_off() {
     assert!(upstream.seen().is_empty());
     proxy.stop().await;
 }
+
+/// A body of `len` bytes the `_method` check reads to its end: `multipart`
+/// one part whose header block never ends (no `CRLF CRLF`), or a form whose
+/// first field name is the whole body; both name `_method` last, so the
+/// request is refused once the check has read everything.
+fn override_checked_to_the_end(multipart: bool, len: usize) -> (Bytes, &'static str) {
+    let mut body = Vec::with_capacity(len + 32);
+    if multipart {
+        body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"");
+        body.resize(len, b'a');
+        body.extend_from_slice(b"_method\"");
+        (Bytes::from(body), "multipart/form-data; boundary=XyZ")
+    } else {
+        body.resize(len, b'a');
+        body.extend_from_slice(b"=1&_method=DELETE");
+        (Bytes::from(body), "application/x-www-form-urlencoded")
+    }
+}
+
+/// Audit round 8 (follow-up): on a route that limits methods, the request
+/// body is read for a `_method` field (`routes::body_overrides_method`), a
+/// linear pass over up to 64 MiB decoded — and the multipart check copied
+/// each part's header block twice. It ran on a runtime worker, outside the
+/// inspection budget: six large form and multipart bodies at once held
+/// both workers, and small requests meanwhile waited for them. Now a body
+/// of `BLOCKING_SCAN_BYTES` or more is checked on the blocking pool, with
+/// its share of the inspection budget. Small requests are sent every
+/// 10 ms the whole time; the slowest must still be answered promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_checked_for_method_overrides_off_the_runtime_workers() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("routes:\n  - host: \"{authority}\"\n    methods: [GET, POST]\n");
+    let proxy = Arc::new(start_proxy(&routes, &upstream, ProxyOptions::default()).await);
+    let mut probe = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let small = || {
+        get(&authority, "/echo")
+            .body(Full::new(Bytes::new()))
+            .unwrap()
+    };
+    assert_eq!(probe.send(small()).await.status, StatusCode::OK);
+    let mut large = Vec::new();
+    for index in 0..6 {
+        let proxy = Arc::clone(&proxy);
+        let authority = authority.clone();
+        large.push(tokio::spawn(async move {
+            let (body, content_type) = override_checked_to_the_end(index % 2 == 0, 31 << 20);
+            let mut client =
+                tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+            let mut request = post(&authority, "/echo", body);
+            request
+                .headers_mut()
+                .insert("content-type", content_type.parse().unwrap());
+            let started = std::time::Instant::now();
+            let answer = client.send(request).await;
+            (answer, started.elapsed())
+        }));
+    }
+    let mut slowest = std::time::Duration::ZERO;
+    let mut probes = 0;
+    while !large.iter().all(tokio::task::JoinHandle::is_finished) {
+        // Timed from before the pause: a pause's end that waits for a
+        // runtime worker counts too.
+        let started = std::time::Instant::now();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let answer = probe.send(small()).await;
+        slowest = slowest.max(started.elapsed());
+        probes += 1;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    }
+    for request in large {
+        let (answer, took) = request.await.unwrap();
+        eprintln!("a large body was answered {} in {took:?}", answer.status);
+        answer.assert_refused("_method");
+    }
+    eprintln!("the slowest of {probes} small requests took {slowest:?}");
+    assert!(upstream.seen().iter().all(|seen| seen.method == "GET"));
+    assert!(
+        slowest < std::time::Duration::from_millis(1000),
+        "a small request waited {slowest:?} behind the _method check of large bodies"
+    );
+    drop(probe);
+    if let Ok(proxy) = Arc::try_unwrap(proxy) {
+        proxy.stop().await;
+    }
+}
+
+/// Passes everything; scrubbing a text of 64 KiB or more for a log line
+/// takes it 2 s, as the DLP scan takes milliseconds over hundreds of KiB
+/// (`started` counts them).
+struct SlowOverLargeLogScrubs {
+    started: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl bot_bottle_egress::inspect::Inspector for SlowOverLargeLogScrubs {
+    fn inspect_head(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &bot_bottle_egress::inspect::RequestHead<'_>,
+    ) -> Verdict<HeadRewrite> {
+        Verdict::Pass
+    }
+
+    fn inspect_body(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &[u8],
+    ) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
+
+    fn inspect_frame(
+        &self,
+        _: &bot_bottle_egress::inspect::RequestContext,
+        _: &[u8],
+    ) -> Verdict<Bytes> {
+        Verdict::Pass
+    }
+
+    fn scrub_for_log(&self, text: &[u8]) -> Vec<u8> {
+        if text.len() >= 64 * 1024 {
+            self.started
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_secs(2));
+        }
+        text.to_vec()
+    }
+}
+
+/// Audit round 8 (follow-up): under `log: full` the agent's headers are
+/// scrubbed for the request's detail line — the DLP scan over up to about
+/// 400 KiB of an HTTP/1.1 head, milliseconds — on a runtime worker, outside
+/// the inspection budget, after the head's own inspection had been moved
+/// to the blocking pool. Large heads at once (here a scrub that takes 2 s
+/// over each) held both workers, and a small request meanwhile waited for
+/// them. Now a detail line of `BLOCKING_SCAN_BYTES` or more is scrubbed on
+/// the blocking pool, with its share of the inspection budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_full_scrubs_large_request_headers_off_the_runtime_workers() {
+    // The detail line's headers are scrubbed only when the line is
+    // enabled: this keeps every callsite enabled on every thread (a global
+    // registry), as the sidecar's subscriber does.
+    let _logs = common::LogCapture::start();
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("log: full\nroutes:\n  - host: \"{authority}\"\n");
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let options = ProxyOptions {
+        inspector: Some(Arc::new(SlowOverLargeLogScrubs {
+            started: Arc::clone(&started),
+        })),
+        ..ProxyOptions::default()
+    };
+    let proxy = Arc::new(start_proxy(&routes, &upstream, options).await);
+    let value = "v".repeat(4000);
+    let mut large = Vec::new();
+    for _ in 0..3 {
+        let proxy = Arc::clone(&proxy);
+        let authority = authority.clone();
+        let value = value.clone();
+        large.push(tokio::spawn(async move {
+            let mut client =
+                tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+            let mut request = get(&authority, "/echo");
+            for index in 0..80 {
+                request = request.header(format!("x-part-{index}"), &value);
+            }
+            client
+                .send(request.body(Full::new(Bytes::new())).unwrap())
+                .await
+                .status
+        }));
+    }
+    // Two large heads are being scrubbed (as many as there are workers).
+    while started.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let started = std::time::Instant::now();
+    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get(&authority, "/echo")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    for request in large {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    eprintln!("the small request took {took:?}");
+    assert!(
+        took < std::time::Duration::from_millis(1000),
+        "a small request waited {took:?} behind the log scrub of large heads"
+    );
+    drop(client);
+    if let Ok(proxy) = Arc::try_unwrap(proxy) {
+        proxy.stop().await;
+    }
+}

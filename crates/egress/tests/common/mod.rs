@@ -912,6 +912,9 @@ impl Sender {
                 if let Some(path) = request.uri().path_and_query().cloned() {
                     *request.uri_mut() = http::Uri::from(path);
                 }
+                // The connection takes the next request once the last
+                // response is read (sent back to back, it may not be yet).
+                sender.ready().await.unwrap();
                 sender.send_request(request).await.unwrap()
             }
             Self::H2(sender) => sender.send_request(request).await.unwrap(),
