@@ -2343,125 +2343,28 @@ async fn upstream_connections_are_bounded_over_every_host() {
     proxy.stop().await;
 }
 
-/// Passes everything; a head with an `x-big` header takes it 2 s, as the
-/// DLP scan takes milliseconds over a head of hundreds of KiB (`started`
-/// counts them).
-struct SlowOverLargeHeads {
-    started: Arc<std::sync::atomic::AtomicUsize>,
+/// Passes everything, and shows a test what it is handed: `on_head` each
+/// request head's headers, `on_scrub` each text to scrub for a log line
+/// (which it returns as it is). A test makes one of them slow, as the DLP
+/// scan is over hundreds of KiB, or records what it saw.
+#[derive(Default)]
+struct Watching {
+    on_head: Option<Watcher<http::HeaderMap>>,
+    on_scrub: Option<Watcher<[u8]>>,
 }
 
-impl bot_bottle_egress::inspect::Inspector for SlowOverLargeHeads {
+/// What [`Watching`] calls with what it is handed.
+type Watcher<T> = Box<dyn Fn(&T) + Send + Sync>;
+
+impl bot_bottle_egress::inspect::Inspector for Watching {
     fn inspect_head(
         &self,
         _: &bot_bottle_egress::inspect::RequestContext,
         head: &bot_bottle_egress::inspect::RequestHead<'_>,
     ) -> Verdict<HeadRewrite> {
-        if head.headers.contains_key("x-big") {
-            self.started
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            std::thread::sleep(std::time::Duration::from_secs(2));
+        if let Some(on_head) = &self.on_head {
+            on_head(head.headers);
         }
-        Verdict::Pass
-    }
-
-    fn inspect_body(
-        &self,
-        _: &bot_bottle_egress::inspect::RequestContext,
-        _: &[u8],
-    ) -> Verdict<Bytes> {
-        Verdict::Pass
-    }
-
-    fn inspect_frame(
-        &self,
-        _: &bot_bottle_egress::inspect::RequestContext,
-        _: &[u8],
-    ) -> Verdict<Bytes> {
-        Verdict::Pass
-    }
-}
-
-/// Audit round 8: a request head is inspected before anything else, and
-/// an HTTP/1.1 head may be about 400 KiB (hyper's buffer; 100 headers);
-/// the DLP scan takes milliseconds over one that large, as over a body,
-/// but bodies from `BLOCKING_SCAN_BYTES` were inspected on the blocking
-/// pool and heads always on the runtime's workers. Large heads at once
-/// (here an inspector that takes 2 s over each) held both workers: a small
-/// request meanwhile waited for them (2.0 s; it failed). Now a head of
-/// `BLOCKING_SCAN_BYTES` or more is inspected on the blocking pool too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_request_heads_are_inspected_off_the_runtime_workers() {
-    let upstream = start_upstream().await;
-    let authority = upstream_authority(&upstream);
-    let routes = format!("routes:\n  - host: \"{authority}\"\n");
-    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let options = ProxyOptions {
-        inspector: Some(Arc::new(SlowOverLargeHeads {
-            started: Arc::clone(&started),
-        })),
-        ..ProxyOptions::default()
-    };
-    let proxy = Arc::new(start_proxy(&routes, &upstream, options).await);
-    let value = "v".repeat(4000);
-    let mut large = Vec::new();
-    for _ in 0..3 {
-        let proxy = Arc::clone(&proxy);
-        let authority = authority.clone();
-        let value = value.clone();
-        large.push(tokio::spawn(async move {
-            let mut client =
-                tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
-            let mut request = get(&authority, "/echo").header("x-big", "1");
-            for index in 0..80 {
-                request = request.header(format!("x-part-{index}"), &value);
-            }
-            client
-                .send(request.body(Full::new(Bytes::new())).unwrap())
-                .await
-                .status
-        }));
-    }
-    // Two large heads are being inspected (as many as there are workers).
-    while started.load(std::sync::atomic::Ordering::SeqCst) < 2 {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let started = std::time::Instant::now();
-    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
-    let answer = client
-        .send(
-            get(&authority, "/echo")
-                .body(Full::new(Bytes::new()))
-                .unwrap(),
-        )
-        .await;
-    let took = started.elapsed();
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    for request in large {
-        assert_eq!(request.await.unwrap(), StatusCode::OK);
-    }
-    assert!(
-        took < std::time::Duration::from_millis(1000),
-        "a small request waited {took:?} behind the inspection of large heads"
-    );
-    drop(client);
-    if let Ok(proxy) = Arc::try_unwrap(proxy) {
-        proxy.stop().await;
-    }
-}
-
-/// Passes everything and records the longest text it was asked to scrub
-/// for a log line.
-#[derive(Default)]
-struct RecordsLogScrubs {
-    longest: std::sync::atomic::AtomicUsize,
-}
-
-impl bot_bottle_egress::inspect::Inspector for RecordsLogScrubs {
-    fn inspect_head(
-        &self,
-        _: &bot_bottle_egress::inspect::RequestContext,
-        _: &bot_bottle_egress::inspect::RequestHead<'_>,
-    ) -> Verdict<HeadRewrite> {
         Verdict::Pass
     }
 
@@ -2482,9 +2385,102 @@ impl bot_bottle_egress::inspect::Inspector for RecordsLogScrubs {
     }
 
     fn scrub_for_log(&self, text: &[u8]) -> Vec<u8> {
-        self.longest
-            .fetch_max(text.len(), std::sync::atomic::Ordering::SeqCst);
+        if let Some(on_scrub) = &self.on_scrub {
+            on_scrub(text);
+        }
         text.to_vec()
+    }
+}
+
+/// Counts into `started` and takes 2 s, as the DLP scan takes milliseconds
+/// over hundreds of KiB.
+fn slow(started: &Arc<std::sync::atomic::AtomicUsize>) {
+    started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+}
+
+/// Three requests with heads of about 320 KiB (80 headers of 4000
+/// bytes, and `x-big`) at once; once `started` says two of them hold
+/// the runtime's two workers (in the test's slow inspector), one small
+/// request: how long it took. Every request must be answered 200.
+async fn a_small_request_behind_large_heads(
+    proxy: &Arc<Proxy>,
+    authority: &str,
+    started: &std::sync::atomic::AtomicUsize,
+) -> std::time::Duration {
+    let value = "v".repeat(4000);
+    let mut large = Vec::new();
+    for _ in 0..3 {
+        let proxy = Arc::clone(proxy);
+        let authority = authority.to_string();
+        let value = value.clone();
+        large.push(tokio::spawn(async move {
+            let mut client =
+                tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+            let mut request = get(&authority, "/echo").header("x-big", "1");
+            for index in 0..80 {
+                request = request.header(format!("x-part-{index}"), &value);
+            }
+            client
+                .send(request.body(Full::new(Bytes::new())).unwrap())
+                .await
+                .status
+        }));
+    }
+    while started.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let clock = std::time::Instant::now();
+    let mut client = tls_through_proxy(proxy, authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
+    let answer = client
+        .send(
+            get(authority, "/echo")
+                .body(Full::new(Bytes::new()))
+                .unwrap(),
+        )
+        .await;
+    let took = clock.elapsed();
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    for request in large {
+        assert_eq!(request.await.unwrap(), StatusCode::OK);
+    }
+    took
+}
+
+/// Audit round 8: a request head is inspected before anything else, and
+/// an HTTP/1.1 head may be about 400 KiB (hyper's buffer; 100 headers);
+/// the DLP scan takes milliseconds over one that large, as over a body,
+/// but bodies from `BLOCKING_SCAN_BYTES` were inspected on the blocking
+/// pool and heads always on the runtime's workers. Large heads at once
+/// (here an inspector that takes 2 s over each) held both workers: a small
+/// request meanwhile waited for them (2.0 s; it failed). Now a head of
+/// `BLOCKING_SCAN_BYTES` or more is inspected on the blocking pool too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_request_heads_are_inspected_off_the_runtime_workers() {
+    let upstream = start_upstream().await;
+    let authority = upstream_authority(&upstream);
+    let routes = format!("routes:\n  - host: \"{authority}\"\n");
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let slow_heads = Arc::clone(&started);
+    let options = ProxyOptions {
+        inspector: Some(Arc::new(Watching {
+            on_head: Some(Box::new(move |headers| {
+                if headers.contains_key("x-big") {
+                    slow(&slow_heads);
+                }
+            })),
+            ..Watching::default()
+        })),
+        ..ProxyOptions::default()
+    };
+    let proxy = Arc::new(start_proxy(&routes, &upstream, options).await);
+    let took = a_small_request_behind_large_heads(&proxy, &authority, &started).await;
+    assert!(
+        took < std::time::Duration::from_millis(1000),
+        "a small request waited {took:?} behind the inspection of large heads"
+    );
+    if let Ok(proxy) = Arc::try_unwrap(proxy) {
+        proxy.stop().await;
     }
 }
 
@@ -2499,9 +2495,16 @@ async fn log_full_scrubs_only_the_part_of_a_request_body_it_shows() {
     let upstream = start_upstream().await;
     let authority = upstream_authority(&upstream);
     let routes = format!("log: full\nroutes:\n  - host: \"{authority}\"\n");
-    let inspector = Arc::new(RecordsLogScrubs::default());
+    // The longest text the scrub was handed.
+    let longest = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let recorded = Arc::clone(&longest);
     let options = ProxyOptions {
-        inspector: Some(inspector.clone()),
+        inspector: Some(Arc::new(Watching {
+            on_scrub: Some(Box::new(move |text| {
+                recorded.fetch_max(text.len(), std::sync::atomic::Ordering::SeqCst);
+            })),
+            ..Watching::default()
+        })),
         ..ProxyOptions::default()
     };
     let proxy = start_proxy(&routes, &upstream, options).await;
@@ -2510,7 +2513,7 @@ async fn log_full_scrubs_only_the_part_of_a_request_body_it_shows() {
         .send(post(&authority, "/echo", Bytes::from(vec![b'a'; 4 << 20])))
         .await;
     assert_eq!(answer.status, StatusCode::OK);
-    let longest = inspector.longest.load(std::sync::atomic::Ordering::SeqCst);
+    let longest = longest.load(std::sync::atomic::Ordering::SeqCst);
     assert!(
         longest < 64 * 1024,
         "a log line's scrub was handed {longest} bytes of a 4 MiB body"
@@ -3391,48 +3394,6 @@ async fn large_bodies_are_checked_for_method_overrides_off_the_runtime_workers()
     }
 }
 
-/// Passes everything; scrubbing a text of 64 KiB or more for a log line
-/// takes it 2 s, as the DLP scan takes milliseconds over hundreds of KiB
-/// (`started` counts them).
-struct SlowOverLargeLogScrubs {
-    started: Arc<std::sync::atomic::AtomicUsize>,
-}
-
-impl bot_bottle_egress::inspect::Inspector for SlowOverLargeLogScrubs {
-    fn inspect_head(
-        &self,
-        _: &bot_bottle_egress::inspect::RequestContext,
-        _: &bot_bottle_egress::inspect::RequestHead<'_>,
-    ) -> Verdict<HeadRewrite> {
-        Verdict::Pass
-    }
-
-    fn inspect_body(
-        &self,
-        _: &bot_bottle_egress::inspect::RequestContext,
-        _: &[u8],
-    ) -> Verdict<Bytes> {
-        Verdict::Pass
-    }
-
-    fn inspect_frame(
-        &self,
-        _: &bot_bottle_egress::inspect::RequestContext,
-        _: &[u8],
-    ) -> Verdict<Bytes> {
-        Verdict::Pass
-    }
-
-    fn scrub_for_log(&self, text: &[u8]) -> Vec<u8> {
-        if text.len() >= 64 * 1024 {
-            self.started
-                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-            std::thread::sleep(std::time::Duration::from_secs(2));
-        }
-        text.to_vec()
-    }
-}
-
 /// Audit round 8 (follow-up): under `log: full` the agent's headers are
 /// scrubbed for the request's detail line — the DLP scan over up to about
 /// 400 KiB of an HTTP/1.1 head, milliseconds — on a runtime worker, outside
@@ -3451,56 +3412,24 @@ async fn log_full_scrubs_large_request_headers_off_the_runtime_workers() {
     let authority = upstream_authority(&upstream);
     let routes = format!("log: full\nroutes:\n  - host: \"{authority}\"\n");
     let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let slow_scrubs = Arc::clone(&started);
     let options = ProxyOptions {
-        inspector: Some(Arc::new(SlowOverLargeLogScrubs {
-            started: Arc::clone(&started),
+        inspector: Some(Arc::new(Watching {
+            on_scrub: Some(Box::new(move |text| {
+                if text.len() >= 64 * 1024 {
+                    slow(&slow_scrubs);
+                }
+            })),
+            ..Watching::default()
         })),
         ..ProxyOptions::default()
     };
     let proxy = Arc::new(start_proxy(&routes, &upstream, options).await);
-    let value = "v".repeat(4000);
-    let mut large = Vec::new();
-    for _ in 0..3 {
-        let proxy = Arc::clone(&proxy);
-        let authority = authority.clone();
-        let value = value.clone();
-        large.push(tokio::spawn(async move {
-            let mut client =
-                tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
-            let mut request = get(&authority, "/echo");
-            for index in 0..80 {
-                request = request.header(format!("x-part-{index}"), &value);
-            }
-            client
-                .send(request.body(Full::new(Bytes::new())).unwrap())
-                .await
-                .status
-        }));
-    }
-    // Two large heads are being scrubbed (as many as there are workers).
-    while started.load(std::sync::atomic::Ordering::SeqCst) < 2 {
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-    let started = std::time::Instant::now();
-    let mut client = tls_through_proxy(&proxy, &authority, UPSTREAM_NAME, &[b"http/1.1"]).await;
-    let answer = client
-        .send(
-            get(&authority, "/echo")
-                .body(Full::new(Bytes::new()))
-                .unwrap(),
-        )
-        .await;
-    let took = started.elapsed();
-    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    for request in large {
-        assert_eq!(request.await.unwrap(), StatusCode::OK);
-    }
-    eprintln!("the small request took {took:?}");
+    let took = a_small_request_behind_large_heads(&proxy, &authority, &started).await;
     assert!(
         took < std::time::Duration::from_millis(1000),
         "a small request waited {took:?} behind the log scrub of large heads"
     );
-    drop(client);
     if let Ok(proxy) = Arc::try_unwrap(proxy) {
         proxy.stop().await;
     }
