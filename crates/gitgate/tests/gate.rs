@@ -3332,39 +3332,56 @@ async fn secrets_in_commit_headers_and_re_encoded_messages_are_caught() {
             object.as_bytes(),
         );
         let commit = String::from_utf8(commit).unwrap().trim().to_string();
-        let push = git(
-            &work,
-            &["push", "origin", &format!("{commit}:refs/heads/main")],
-        )
-        .await;
-        assert!(!push.success, "case {index}: {}", push.stderr);
-        assert!(
-            push.stderr
-                .contains("push refused: the operator rejected it"),
-            "case {index}: {}",
-            push.stderr
-        );
-        assert!(!push.stderr.contains(&key), "case {index}: {}", push.stderr);
-        assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
-        let seen = approver.seen();
-        let found: Vec<_> = seen
-            .iter()
-            .filter(|report| report.finding.commit == commit)
-            .collect();
+        let found = pushed_and_rejected(&gate, &work, &approver, &commit, &key, index).await;
         assert!(
             found
                 .iter()
                 .any(|report| report.finding.file == *file && report.finding.line == *line),
             "case {index}: {found:?}"
         );
-        assert!(
-            found
-                .iter()
-                .all(|report| !report.finding.snippet.contains(&key)),
-            "case {index}: {found:?}"
-        );
     }
     gate.stop().await;
+}
+
+/// Push `commit` to main, which the scripted operator rejects: the push
+/// fails with the operator's answer, never shows `key`, and leaves
+/// upstream's main where it was. Returns what was filed for `commit`,
+/// none of which shows `key` either (`case` names the case in messages).
+async fn pushed_and_rejected(
+    gate: &Fixture,
+    work: &Path,
+    approver: &ScriptedApprover,
+    commit: &str,
+    key: &str,
+    case: usize,
+) -> Vec<FindingReport> {
+    let before = rev(&gate.upstream, "refs/heads/main").await;
+    let push = git(
+        work,
+        &["push", "origin", &format!("{commit}:refs/heads/main")],
+    )
+    .await;
+    assert!(!push.success, "case {case}: {}", push.stderr);
+    assert!(
+        push.stderr
+            .contains("push refused: the operator rejected it"),
+        "case {case}: {}",
+        push.stderr
+    );
+    assert!(!push.stderr.contains(key), "case {case}: {}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
+    let found: Vec<FindingReport> = approver
+        .seen()
+        .into_iter()
+        .filter(|report| report.finding.commit == commit)
+        .collect();
+    assert!(
+        found
+            .iter()
+            .all(|report| !report.finding.snippet.contains(key)),
+        "case {case}: {found:?}"
+    );
+    found
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -3418,36 +3435,12 @@ async fn secrets_in_commit_headers_git_re_encodes_are_caught() {
                 key
             );
         }
-        let push = git(
-            &work,
-            &["push", "origin", &format!("{commit}:refs/heads/main")],
-        )
-        .await;
-        assert!(!push.success, "case {index}: {}", push.stderr);
-        assert!(
-            push.stderr
-                .contains("push refused: the operator rejected it"),
-            "case {index}: {}",
-            push.stderr
-        );
-        assert!(!push.stderr.contains(&key), "case {index}: {}", push.stderr);
-        assert_eq!(rev(&gate.upstream, "refs/heads/main").await, before);
-        let seen = approver.seen();
-        let found: Vec<_> = seen
-            .iter()
-            .filter(|report| report.finding.commit == commit)
-            .collect();
+        let found = pushed_and_rejected(&gate, &work, &approver, &commit, &key, index).await;
         assert!(
             found
                 .iter()
                 .any(|report| report.finding.file == "(commit header)"
                     && report.finding.rule == "aws-access-key-id"),
-            "case {index}: {found:?}"
-        );
-        assert!(
-            found
-                .iter()
-                .all(|report| !report.finding.snippet.contains(&key)),
             "case {index}: {found:?}"
         );
     }
