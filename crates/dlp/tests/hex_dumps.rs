@@ -15,10 +15,12 @@
 
 #![allow(clippy::expect_used, reason = "test setup panics on failure")]
 
-use bot_bottle_dlp::{DetectorSet, REDACTION_MARK, Scanner};
+use bot_bottle_dlp::{DetectorSet, Scanner};
 
 mod support;
-use support::exact::{GITHUB_RULE, findings_of, github_token, scanner_holding};
+use support::exact::{
+    Encoding, GITHUB_RULE, assert_found_by, findings_of, github_token, scanner_holding,
+};
 
 /// A held token (not a real credential).
 const HELD: &str = "tk_Qm7ZpX2vR9sLw4NcB8yKd3JfH6gT1aEo";
@@ -174,33 +176,7 @@ fn inputs(dump: &str, layout: Layout, len: usize) -> Vec<(Vec<u8>, (usize, usize
 /// One finding of `rule` in `input`, read from a hex dump, spanning
 /// exactly `span`; redaction replaces exactly that span.
 fn assert_found_exactly(scanner: &Scanner, input: &[u8], rule: &str, span: (usize, usize)) {
-    let shown = String::from_utf8_lossy(input);
-    let findings = findings_of(scanner, input, rule);
-    assert_eq!(findings.len(), 1, "{rule}: {findings:?} in {shown}");
-    let finding = &findings[0];
-    assert!(
-        finding.encoding.contains("hex dump"),
-        "{rule}: {} in {shown}",
-        finding.encoding
-    );
-    assert_eq!(
-        (finding.start, finding.end),
-        span,
-        "{rule}: {:?} in {shown}",
-        String::from_utf8_lossy(&input[finding.start..finding.end])
-    );
-    let redaction = scanner.redact(input);
-    assert!(
-        redaction.unredactable.is_empty(),
-        "{:?}",
-        redaction.unredactable
-    );
-    let expected = [&input[..span.0], REDACTION_MARK, &input[span.1..]].concat();
-    assert_eq!(
-        String::from_utf8_lossy(&redaction.bytes),
-        String::from_utf8_lossy(&expected)
-    );
-    assert!(findings_of(scanner, &redaction.bytes, rule).is_empty());
+    assert_found_by(scanner, input, rule, Encoding::Contains("hex dump"), span);
 }
 
 fn github_dumps() -> [(&'static str, Layout); 7] {
