@@ -565,6 +565,66 @@ async fn check_connected(
 /// The part of step 1 that needs git: each ref still where the agent saw
 /// it, and a non-fast-forward only with `force`. [`decide`] has refused
 /// every update [`rule_problem`] objects to before this runs.
+/// A ref in the mirror that `name` cannot live beside: one under it
+/// (`refs/keep/x/y` for `refs/keep/x`; from `listed`, `for-each-ref`'s
+/// listing of `name`) or one it would be under (`refs/keep/x` for
+/// `refs/keep/x/y`). A ref outside branches and tags that upstream has
+/// deleted stays in the mirror, and a push of such a name would land
+/// upstream, then fail in the mirror: audit round 9.
+async fn name_conflict(
+    access: &ObjectAccess,
+    name: &str,
+    listed: &str,
+    timeout: std::time::Duration,
+) -> Result<Option<String>, String> {
+    let under = format!("{name}/");
+    if let Some(child) = listed.lines().find_map(|line| {
+        line.split_once(' ')
+            .map(|(_, reference)| reference)
+            .filter(|reference| reference.starts_with(&under))
+    }) {
+        return Ok(Some(child.to_string()));
+    }
+    // Each folder above `name` below `refs/`, as a pattern that matches
+    // that name alone: a glob (its last character in brackets; `[` is
+    // never in a valid ref name) is matched whole, where a plain pattern
+    // would list everything under it.
+    let parents: Vec<&str> = name
+        .match_indices('/')
+        .map(|(at, _)| &name[..at])
+        .filter(|parent| parent.len() > "refs".len())
+        .collect();
+    if parents.is_empty() {
+        return Ok(None);
+    }
+    let patterns: Vec<String> = parents
+        .iter()
+        .filter_map(|parent| {
+            let last = parent.chars().last()?;
+            Some(format!(
+                "{}[{last}]",
+                &parent[..parent.len() - last.len_utf8()]
+            ))
+        })
+        .collect();
+    let mut args = vec![
+        "for-each-ref".to_string(),
+        "--format=%(refname)".to_string(),
+        "--".to_string(),
+    ];
+    args.extend(patterns);
+    let found = access
+        .git(args)
+        .checked(b"", timeout)
+        .await
+        .map_err(|error| error.to_string())?;
+    let found = String::from_utf8_lossy(&found);
+    Ok(found
+        .lines()
+        .find(|line| parents.contains(line))
+        .map(str::to_string))
+}
+
 async fn check_policy(
     context: &PushContext,
     access: &ObjectAccess,
@@ -623,6 +683,16 @@ async fn check_policy(
                 "{name}: the ref moved since you fetched (fetch first, then push again)"
             ));
             continue;
+        }
+        if !update.is_delete()
+            && let Some(other) = name_conflict(access, name, &listed, timeout).await?
+        {
+            // Upstream may not have `other` any more (the refresh prunes
+            // branches and tags only): it would take the push and the
+            // mirror's update would fail, a half-landed push.
+            problems.push(format!(
+                "{name}: the gate's mirror has {other}, and a ref name cannot also be a folder of ref names; nothing was pushed (delete {other} first, or push to another name)"
+            ));
         }
         if let Some(ancestor) = fast_forward.map_err(|error| error.to_string())?
             && !ancestor.success

@@ -4801,3 +4801,59 @@ async fn a_delta_bomb_upstream_is_refused_by_the_refreshs_memory_bound() {
     assert_eq!(rev(&gate.mirror(), "refs/heads/many").await, many);
     gate.stop().await;
 }
+
+/// Audit round 9 (suspected), reproduced: a ref outside branches and tags
+/// that upstream deleted stays in the mirror (the refresh prunes branches
+/// and tags only). A push of a name beside it (`refs/keep/x/y` beside
+/// `refs/keep/x`, or `refs/keep/a` above `refs/keep/a/b`) landed
+/// upstream, then failed in the mirror on the name clash: the agent was
+/// told its push failed while upstream had it. Now it is refused before
+/// anything is forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_clashing_with_a_stale_ref_in_the_mirror_is_refused_before_it_lands() {
+    let policy = PushPolicy {
+        refs: Some(vec!["refs/heads/**".into(), "refs/keep/**".into()]),
+        force: None,
+        delete: None,
+    };
+    let gate = Fixture::start(Some(policy), approve()).await;
+    let work = gate.clone("work").await;
+    let first = commit_file(&work, "a.txt", "a\n", "a").await;
+    for stale in ["refs/keep/x", "refs/keep/a/b"] {
+        let keep = git(&work, &["push", "origin", &format!("{first}:{stale}")]).await;
+        assert!(keep.success, "{}", keep.stderr);
+        // Upstream's owner drops it; the mirror keeps it.
+        git_ok(&gate.upstream, &["update-ref", "-d", stale]).await;
+    }
+    let second = commit_file(&work, "b.txt", "b\n", "b").await;
+    for (name, stale) in [
+        ("refs/keep/x/y", "refs/keep/x"),
+        ("refs/keep/a", "refs/keep/a/b"),
+    ] {
+        let push = git(&work, &["push", "origin", &format!("{second}:{name}")]).await;
+        assert!(!push.success, "{name}: {}", push.stderr);
+        assert!(
+            push.stderr.contains(&format!(
+                "{name}: the gate's mirror has {stale}, and a ref name cannot also be a folder of ref names"
+            )),
+            "{name}: {}",
+            push.stderr
+        );
+        assert_eq!(
+            rev(&gate.upstream, name).await,
+            "",
+            "{name} landed upstream"
+        );
+        assert_eq!(rev(&gate.mirror(), name).await, "");
+        assert_eq!(rev(&gate.mirror(), stale).await, first);
+    }
+    // A name beside them that clashes with nothing still lands.
+    let push = git(
+        &work,
+        &["push", "origin", &format!("{second}:refs/keep/z/y")],
+    )
+    .await;
+    assert!(push.success, "{}", push.stderr);
+    assert_eq!(rev(&gate.upstream, "refs/keep/z/y").await, second);
+    gate.stop().await;
+}
