@@ -586,9 +586,10 @@ async fn name_conflict(
         return Ok(Some(child.to_string()));
     }
     // Each folder above `name` below `refs/`, as a pattern that matches
-    // that name alone: a glob (its last character in brackets; `[` is
-    // never in a valid ref name) is matched whole, where a plain pattern
-    // would list everything under it.
+    // that name alone: a glob (its last ASCII character other than `/` in
+    // brackets — git matches bytes, so not a character of several; `[`
+    // is never in a valid ref name) is matched whole, where a plain
+    // pattern would list everything under it.
     let parents: Vec<&str> = name
         .match_indices('/')
         .map(|(at, _)| &name[..at])
@@ -600,11 +601,10 @@ async fn name_conflict(
     let patterns: Vec<String> = parents
         .iter()
         .filter_map(|parent| {
-            let last = parent.chars().last()?;
-            Some(format!(
-                "{}[{last}]",
-                &parent[..parent.len() - last.len_utf8()]
-            ))
+            let at = parent.rfind(|character: char| character.is_ascii() && character != '/')?;
+            let (before, rest) = parent.split_at(at);
+            let (one, after) = rest.split_at(1);
+            Some(format!("{before}[{one}]{after}"))
         })
         .collect();
     let mut args = vec![

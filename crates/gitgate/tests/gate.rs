@@ -4819,7 +4819,7 @@ async fn a_push_clashing_with_a_stale_ref_in_the_mirror_is_refused_before_it_lan
     let gate = Fixture::start(Some(policy), approve()).await;
     let work = gate.clone("work").await;
     let first = commit_file(&work, "a.txt", "a\n", "a").await;
-    for stale in ["refs/keep/x", "refs/keep/a/b"] {
+    for stale in ["refs/keep/x", "refs/keep/a/b", "refs/keep/é"] {
         let keep = git(&work, &["push", "origin", &format!("{first}:{stale}")]).await;
         assert!(keep.success, "{}", keep.stderr);
         // Upstream's owner drops it; the mirror keeps it.
@@ -4829,6 +4829,9 @@ async fn a_push_clashing_with_a_stale_ref_in_the_mirror_is_refused_before_it_lan
     for (name, stale) in [
         ("refs/keep/x/y", "refs/keep/x"),
         ("refs/keep/a", "refs/keep/a/b"),
+        // git matches a pattern's bytes: a folder ending in a character
+        // of several bytes is found too.
+        ("refs/keep/é/y", "refs/keep/é"),
     ] {
         let push = git(&work, &["push", "origin", &format!("{second}:{name}")]).await;
         assert!(!push.success, "{name}: {}", push.stderr);
