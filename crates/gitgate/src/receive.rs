@@ -562,69 +562,48 @@ async fn check_connected(
     }
 }
 
-/// The part of step 1 that needs git: each ref still where the agent saw
-/// it, and a non-fast-forward only with `force`. [`decide`] has refused
-/// every update [`rule_problem`] objects to before this runs.
-/// A ref in the mirror that `name` cannot live beside: one under it
-/// (`refs/keep/x/y` for `refs/keep/x`; from `listed`, `for-each-ref`'s
-/// listing of `name`) or one it would be under (`refs/keep/x` for
-/// `refs/keep/x/y`). A ref outside branches and tags that upstream has
-/// deleted stays in the mirror, and a push of such a name would land
-/// upstream, then fail in the mirror: audit round 9.
-async fn name_conflict(
-    access: &ObjectAccess,
-    name: &str,
-    listed: &str,
-    timeout: std::time::Duration,
-) -> Result<Option<String>, String> {
-    let under = format!("{name}/");
-    if let Some(child) = listed.lines().find_map(|line| {
-        line.split_once(' ')
-            .map(|(_, reference)| reference)
-            .filter(|reference| reference.starts_with(&under))
-    }) {
-        return Ok(Some(child.to_string()));
-    }
-    // Each folder above `name` below `refs/`, as a pattern that matches
-    // that name alone: a glob (its last ASCII character other than `/` in
-    // brackets — git matches bytes, so not a character of several; `[`
-    // is never in a valid ref name) is matched whole, where a plain
-    // pattern would list everything under it.
-    let parents: Vec<&str> = name
-        .match_indices('/')
+/// Patterns for `for-each-ref` that each match one name exactly: every
+/// folder above `name` below `refs/` (`refs/keep` and `refs/keep/x` for
+/// `refs/keep/x/y`). A plain pattern would list everything under it; a
+/// glob is matched whole, so each has its last ASCII character other
+/// than `/` in brackets (git matches bytes, so not a character of
+/// several; `[` is never in a valid ref name).
+fn parent_patterns(name: &str) -> Vec<String> {
+    name.match_indices('/')
         .map(|(at, _)| &name[..at])
         .filter(|parent| parent.len() > "refs".len())
-        .collect();
-    if parents.is_empty() {
-        return Ok(None);
-    }
-    let patterns: Vec<String> = parents
-        .iter()
         .filter_map(|parent| {
             let at = parent.rfind(|character: char| character.is_ascii() && character != '/')?;
             let (before, rest) = parent.split_at(at);
             let (one, after) = rest.split_at(1);
             Some(format!("{before}[{one}]{after}"))
         })
-        .collect();
-    let mut args = vec![
-        "for-each-ref".to_string(),
-        "--format=%(refname)".to_string(),
-        "--".to_string(),
-    ];
-    args.extend(patterns);
-    let found = access
-        .git(args)
-        .checked(b"", timeout)
-        .await
-        .map_err(|error| error.to_string())?;
-    let found = String::from_utf8_lossy(&found);
-    Ok(found
-        .lines()
-        .find(|line| parents.contains(line))
-        .map(str::to_string))
+        .collect()
 }
 
+/// A ref in the mirror that `name` cannot live beside, from `listed`
+/// (`for-each-ref` of `name` and its [`parent_patterns`]): one under it
+/// (`refs/keep/x/y` for `refs/keep/x`) or one it would be under
+/// (`refs/keep/x` for `refs/keep/x/y`). A ref outside branches and tags
+/// that upstream has deleted stays in the mirror, and a push of such a
+/// name would land upstream, then fail in the mirror: audit round 9.
+fn name_conflict<'a>(name: &str, listed: &'a str) -> Option<&'a str> {
+    listed
+        .lines()
+        .filter_map(|line| line.split_once(' ').map(|(_, reference)| reference))
+        .find(|reference| {
+            reference
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('/'))
+                || name
+                    .strip_prefix(reference)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+}
+
+/// The part of step 1 that needs git: each ref still where the agent saw
+/// it, and a non-fast-forward only with `force`. [`decide`] has refused
+/// every update [`rule_problem`] objects to before this runs.
 async fn check_policy(
     context: &PushContext,
     access: &ObjectAccess,
@@ -640,12 +619,17 @@ async fn check_policy(
         // other refs (`refs/heads/refs/heads/x` for `refs/heads/x`), and
         // `for-each-ref` also lists the refs under the name (kept out
         // below).
-        let for_each_ref = access.git([
-            "for-each-ref",
-            "--format=%(objectname) %(refname)",
-            "--",
-            name.as_str(),
-        ]);
+        // The folders above it too, for [`name_conflict`].
+        let mut listing = vec![
+            "for-each-ref".to_string(),
+            "--format=%(objectname) %(refname)".to_string(),
+            "--".to_string(),
+            name.clone(),
+        ];
+        if !update.is_delete() {
+            listing.extend(parent_patterns(name));
+        }
+        let for_each_ref = access.git(listing);
         let current = for_each_ref.checked(b"", timeout);
         let fast_forward = async {
             if update.is_create() || update.is_delete() {
@@ -685,7 +669,7 @@ async fn check_policy(
             continue;
         }
         if !update.is_delete()
-            && let Some(other) = name_conflict(access, name, &listed, timeout).await?
+            && let Some(other) = name_conflict(name, &listed)
         {
             // Upstream may not have `other` any more (the refresh prunes
             // branches and tags only): it would take the push and the
