@@ -156,17 +156,25 @@ impl Activity {
     }
 }
 
-/// Writes pass straight through a read-side wrapper (`$wrapper<T>` with
-/// an `inner: T`): only what is read is watched or counted.
+/// Writes pass straight through a wrapper (`$wrapper<T>` with an `inner:
+/// T`); `$on_written` (given the wrapper) runs after each write that took
+/// bytes, for a wrapper that watches its writes too.
 macro_rules! delegate_writes {
     ($wrapper:ident) => {
+        delegate_writes!($wrapper, |_| {});
+    };
+    ($wrapper:ident, $on_written:expr) => {
         impl<T: AsyncWrite + Unpin> AsyncWrite for $wrapper<T> {
             fn poll_write(
                 mut self: Pin<&mut Self>,
                 context: &mut Context<'_>,
                 data: &[u8],
             ) -> Poll<std::io::Result<usize>> {
-                Pin::new(&mut self.inner).poll_write(context, data)
+                let polled = Pin::new(&mut self.inner).poll_write(context, data);
+                if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+                    ($on_written)(&*self);
+                }
+                polled
             }
 
             fn poll_flush(
@@ -188,7 +196,11 @@ macro_rules! delegate_writes {
                 context: &mut Context<'_>,
                 buffers: &[std::io::IoSlice<'_>],
             ) -> Poll<std::io::Result<usize>> {
-                Pin::new(&mut self.inner).poll_write_vectored(context, buffers)
+                let polled = Pin::new(&mut self.inner).poll_write_vectored(context, buffers);
+                if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
+                    ($on_written)(&*self);
+                }
+                polled
             }
 
             fn is_write_vectored(&self) -> bool {
@@ -222,49 +234,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write(context, data);
-        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.written.touch();
-        }
-        polled
-    }
-
-    fn poll_flush(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(context)
-    }
-
-    fn poll_shutdown(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(context)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        context: &mut Context<'_>,
-        buffers: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let polled = Pin::new(&mut self.inner).poll_write_vectored(context, buffers);
-        if matches!(polled, Poll::Ready(Ok(written)) if written > 0) {
-            self.written.touch();
-        }
-        polled
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-}
+delegate_writes!(Watched, |watched: &Watched<T>| watched.written.touch());
 
 /// How sending one message to one side ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
