@@ -681,14 +681,7 @@ async fn forward(
     .await
     {
         Ok(verdict) => verdict,
-        Err(Uninspected::NoRoom) => return no_inspection_room(&context),
-        Err(Uninspected::Failed) => {
-            return refusal(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "error",
-                "cannot inspect the request head",
-            );
-        }
+        Err(why) => return uninspected(&context, why, "cannot inspect the request head"),
     };
     match head_verdict {
         Verdict::Pass => {}
@@ -896,13 +889,8 @@ async fn forward(
             .await
             {
                 Ok(line) => line,
-                Err(Uninspected::NoRoom) => return no_inspection_room(&context),
-                Err(Uninspected::Failed) => {
-                    return refusal(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "error",
-                        "cannot write the request's log line",
-                    );
+                Err(why) => {
+                    return uninspected(&context, why, "cannot write the request's log line");
                 }
             }
         };
@@ -1365,17 +1353,23 @@ fn coding_other_than(
 /// body's `_method` check and a `log: full` line's scrub of this size.
 pub const BLOCKING_SCAN_BYTES: usize = 256 * 1024;
 
-/// The answer when a body could not be inspected (a failed thread is
-/// logged where it failed).
-fn uninspectable_body(context: &RequestContext, why: Uninspected) -> Response<ProxyBody> {
+/// The answer when a request's part could not be inspected: no room in
+/// time, or the thread failed (logged where it failed; the agent is told
+/// `failed`).
+fn uninspected(
+    context: &RequestContext,
+    why: Uninspected,
+    failed: &'static str,
+) -> Response<ProxyBody> {
     match why {
         Uninspected::NoRoom => no_inspection_room(context),
-        Uninspected::Failed => refusal(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "error",
-            "cannot inspect the request body",
-        ),
+        Uninspected::Failed => refusal(StatusCode::INTERNAL_SERVER_ERROR, "error", failed),
     }
+}
+
+/// [`uninspected`] for a body.
+fn uninspectable_body(context: &RequestContext, why: Uninspected) -> Response<ProxyBody> {
+    uninspected(context, why, "cannot inspect the request body")
 }
 
 /// One inspection of `data`: here when it is small, on a blocking thread
